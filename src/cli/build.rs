@@ -1,0 +1,10 @@
+//! TODO(owner: cli helper).
+
+/// Arguments.
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+/// Run the command.
+pub fn run(_args: Args) -> crate::Result<()> {
+    Ok(())
+}

@@ -1,0 +1,38 @@
+//! Exit codes (documented for scripts and CI) and the single error renderer.
+
+use crate::Error;
+
+/// Success.
+pub const SUCCESS: u8 = 0;
+/// Any failure not listed below.
+pub const FAILURE: u8 = 1;
+/// The command line was wrong (clap's code).
+pub const USAGE: u8 = 2;
+/// The configuration was wrong.
+pub const CONFIG: u8 = 3;
+/// `cargo build` failed.
+pub const BUILD: u8 = 4;
+/// An image, ELF or partition table was invalid.
+pub const IMAGE: u8 = 5;
+/// The chip could not be reached or answered wrongly.
+pub const CONNECT: u8 = 6;
+/// Writing, erasing, reading or verifying flash failed.
+pub const FLASH: u8 = 7;
+
+/// The exit code for an error.
+pub fn code_for(error: &Error) -> u8 {
+    match error {
+        Error::Config(_) => CONFIG,
+        Error::Cargo(_) => BUILD,
+        Error::Image(_) | Error::Partition(_) => IMAGE,
+        Error::Transport(_) | Error::Loader(_) => CONNECT,
+        Error::Flash(_) => FLASH,
+        Error::File { .. } => FAILURE,
+    }
+}
+
+/// Print an error as one line on stderr.
+pub fn report(error: &Error) {
+    let prefix = console::style("error:").red().bold().for_stderr();
+    eprintln!("{prefix} {error}");
+}

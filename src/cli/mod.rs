@@ -1,0 +1,102 @@
+//! The command line: the only place with clap, terminals, colours, progress bars, environment
+//! variables and exit codes. Each command lives in its own file and is a thin call into the
+//! library; `args.rs` holds the argument groups several commands share.
+//!
+//! Works both as `cargo esp32s3 <command>` (cargo passes `esp32s3` as the first argument) and as
+//! `cargo-esp32s3 <command>`.
+
+pub mod args;
+pub mod board_info;
+pub mod build;
+pub mod completions;
+pub mod erase;
+pub mod exit;
+pub mod flash;
+pub mod image_info;
+pub mod list_ports;
+pub mod partition_table;
+pub mod read_flash;
+pub mod save_image;
+pub mod sim;
+
+use clap::{Parser, Subcommand};
+
+/// Build, image, flash and monitor ESP32-S3 firmware.
+#[derive(Debug, Parser)]
+#[command(name = "cargo-esp32s3", bin_name = "cargo esp32s3", version, about, long_about = None)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Every command.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build the firmware and write the app image and the merged offset-0 image next to the ELF
+    Build(build::Args),
+    /// Turn an ELF into an app image, or a merged offset-0 image with --merge
+    SaveImage(save_image::Args),
+    /// Identify and check a prebuilt .bin or ELF: header, segments, checksum, digest, partitions
+    ImageInfo(image_info::Args),
+    /// Convert a partition table between CSV and binary and print it
+    PartitionTable(partition_table::Args),
+    /// Print shell completions
+    Completions(completions::Args),
+    /// Build (or take a file), flash it, verify it and reset the chip
+    Flash(flash::Args),
+    /// Erase the whole flash, a region or a partition
+    Erase(erase::Args),
+    /// Print chip, flash and security information
+    BoardInfo(board_info::Args),
+    /// Read flash contents to a file
+    ReadFlash(read_flash::Args),
+    /// List serial ports, marking likely ESP32-S3 boards
+    ListPorts(list_ports::Args),
+    /// Run the virtual ESP32-S3 (for example on a pseudo-terminal for other tools)
+    Sim(sim::Args),
+}
+
+/// Parse the process arguments (dropping the `esp32s3` that cargo inserts), run, map to an exit code.
+pub fn main() -> std::process::ExitCode {
+    let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.get(1).is_some_and(|a| a == "esp32s3") {
+        argv.remove(1);
+    }
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::SUCCESS
+            };
+            let _ = e.print();
+            return std::process::ExitCode::from(code);
+        }
+    };
+    match run(cli.command) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            exit::report(&e);
+            std::process::ExitCode::from(exit::code_for(&e))
+        }
+    }
+}
+
+/// Run one command.
+pub fn run(command: Command) -> crate::Result<()> {
+    match command {
+        Command::Build(a) => build::run(a),
+        Command::SaveImage(a) => save_image::run(a),
+        Command::ImageInfo(a) => image_info::run(a),
+        Command::PartitionTable(a) => partition_table::run(a),
+        Command::Completions(a) => completions::run(a),
+        Command::Flash(a) => flash::run(a),
+        Command::Erase(a) => erase::run(a),
+        Command::BoardInfo(a) => board_info::run(a),
+        Command::ReadFlash(a) => read_flash::run(a),
+        Command::ListPorts(a) => list_ports::run(a),
+        Command::Sim(a) => sim::run(a),
+    }
+}

@@ -1,0 +1,62 @@
+//! The crate's top-level error: one enum that wraps each layer's own error.
+//!
+//! Every message is a single line that names the value at fault and says what to do. The CLI maps
+//! each variant to a documented exit code (`cli::exit`); nothing here prints.
+
+use std::path::PathBuf;
+
+/// Any error the library can return.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An image could not be built, parsed or merged.
+    #[error(transparent)]
+    Image(#[from] crate::image::ImageError),
+    /// A partition table is invalid.
+    #[error(transparent)]
+    Partition(#[from] crate::image::partition::PartitionError),
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// `cargo build` or `cargo metadata` failed.
+    #[error(transparent)]
+    Cargo(#[from] crate::cargo::CargoError),
+    /// The byte channel to the chip failed.
+    #[error(transparent)]
+    Transport(#[from] crate::transport::TransportError),
+    /// Talking to the ROM loader (or stub) failed.
+    #[error(transparent)]
+    Loader(#[from] crate::loader::LoaderError),
+    /// Flashing, erasing, reading or verifying failed.
+    #[error(transparent)]
+    Flash(#[from] crate::flasher::FlashError),
+    /// A file could not be read or written.
+    #[error("cannot {action} {}: {source}", path.display())]
+    File {
+        /// What we tried to do ("read", "write", "create").
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Wrap an I/O error on a file, keeping the path and the action for the message.
+    pub fn file(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::File {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Read a whole file, with an error that names it.
+pub fn read_file(path: &std::path::Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::file("read", path, e))
+}

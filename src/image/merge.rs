@@ -1,0 +1,1 @@
+//! TODO(owner: image helper): see image/mod.rs.

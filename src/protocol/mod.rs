@@ -1,0 +1,6 @@
+//! Pure ROM serial protocol: SLIP framing, command encoding, response decoding, error codes.
+//!
+//! No I/O, no clocks: bytes in, values out. The loader (`crate::loader`) drives it over a
+//! transport; the simulator parses packets with its own code so a symmetric bug cannot hide.
+
+pub mod slip;

@@ -1,0 +1,1 @@
+//! The virtual ESP32-S3. TODO(owner: sim helper).

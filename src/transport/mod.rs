@@ -1,0 +1,138 @@
+//! The byte channel to a chip: the [`Transport`] trait and its implementations.
+//!
+//! Everything above this module (reset, loader, flasher, monitor) is generic over [`Transport`],
+//! so the same code runs on a real serial port, on the in-process simulator (`sim://`) and, later,
+//! on TCP (`socket://`) and RFC 2217. Only `serial.rs` names the `serialport` crate.
+
+pub mod serial;
+pub mod sim;
+
+use std::time::Instant;
+
+/// A failure of the byte channel itself (not of the protocol on top of it).
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// The port does not exist.
+    #[error(
+        "serial port {port} does not exist; run `cargo esp32s3 list-ports` to see the ports there are"
+    )]
+    NotFound {
+        /// Port name.
+        port: String,
+    },
+    /// The port is open in another program.
+    #[error(
+        "serial port {port} is busy (another program has it open, e.g. a monitor); close that program and try again"
+    )]
+    Busy {
+        /// Port name.
+        port: String,
+    },
+    /// Permission denied.
+    #[error("permission denied opening {port}; {hint}")]
+    PermissionDenied {
+        /// Port name.
+        port: String,
+        /// What to do on this platform.
+        hint: String,
+    },
+    /// The device went away (unplugged, reset re-enumerated it).
+    #[error(
+        "the device on {port} disappeared ({detail}); check the cable and that the board is still connected"
+    )]
+    Disconnected {
+        /// Port name.
+        port: String,
+        /// What the OS said.
+        detail: String,
+    },
+    /// A port URL or name we cannot handle.
+    #[error("invalid port {port:?}: {reason}")]
+    InvalidPort {
+        /// What was given.
+        port: String,
+        /// Why it is refused, and what is accepted.
+        reason: String,
+    },
+    /// Any other I/O failure.
+    #[error("I/O error on {port}: {source}")]
+    Io {
+        /// Port name.
+        port: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A bidirectional byte channel with modem control lines.
+///
+/// Semantics follow pyserial's (which esptool and every ESP reset circuit assume): `set_dtr(true)`
+/// and `set_rts(true)` *assert* the line, which drives it low.
+pub trait Transport: Send {
+    /// Read whatever is available into `buf`, waiting until `deadline` at most.
+    /// Returns `Ok(0)` when the deadline passed with nothing to read.
+    fn read(&mut self, buf: &mut [u8], deadline: Instant) -> Result<usize, TransportError>;
+    /// Write all bytes.
+    fn write_all(&mut self, bytes: &[u8]) -> Result<(), TransportError>;
+    /// Wait until written bytes have left the host.
+    fn flush(&mut self) -> Result<(), TransportError>;
+    /// Drop any bytes received but not yet read.
+    fn clear_input(&mut self) -> Result<(), TransportError>;
+    /// Assert (`true`) or release DTR.
+    fn set_dtr(&mut self, asserted: bool) -> Result<(), TransportError>;
+    /// Assert (`true`) or release RTS.
+    fn set_rts(&mut self, asserted: bool) -> Result<(), TransportError>;
+    /// Set both lines at once where the platform can (esptool's UnixTight reset); the default sets
+    /// DTR then RTS.
+    fn set_dtr_rts(&mut self, dtr: bool, rts: bool) -> Result<(), TransportError> {
+        self.set_dtr(dtr)?;
+        self.set_rts(rts)
+    }
+    /// Change the line speed.
+    fn set_baud(&mut self, baud: u32) -> Result<(), TransportError>;
+    /// Current line speed.
+    fn baud(&self) -> u32;
+    /// Human-readable name for messages (`/dev/ttyUSB0`, `sim://`).
+    fn describe(&self) -> String;
+    /// USB vendor and product id, when the transport is a USB serial device.
+    fn usb_ids(&self) -> Option<(u16, u16)> {
+        None
+    }
+}
+
+impl<T: Transport + ?Sized> Transport for Box<T> {
+    fn read(&mut self, buf: &mut [u8], deadline: Instant) -> Result<usize, TransportError> {
+        (**self).read(buf, deadline)
+    }
+    fn write_all(&mut self, bytes: &[u8]) -> Result<(), TransportError> {
+        (**self).write_all(bytes)
+    }
+    fn flush(&mut self) -> Result<(), TransportError> {
+        (**self).flush()
+    }
+    fn clear_input(&mut self) -> Result<(), TransportError> {
+        (**self).clear_input()
+    }
+    fn set_dtr(&mut self, asserted: bool) -> Result<(), TransportError> {
+        (**self).set_dtr(asserted)
+    }
+    fn set_rts(&mut self, asserted: bool) -> Result<(), TransportError> {
+        (**self).set_rts(asserted)
+    }
+    fn set_dtr_rts(&mut self, dtr: bool, rts: bool) -> Result<(), TransportError> {
+        (**self).set_dtr_rts(dtr, rts)
+    }
+    fn set_baud(&mut self, baud: u32) -> Result<(), TransportError> {
+        (**self).set_baud(baud)
+    }
+    fn baud(&self) -> u32 {
+        (**self).baud()
+    }
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+    fn usb_ids(&self) -> Option<(u16, u16)> {
+        (**self).usb_ids()
+    }
+}
