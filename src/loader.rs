@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use crate::image::FlashSize;
+pub use crate::protocol::chip::{ChipInfo, ChipRevision, FlashId, SecurityInfo};
 use crate::reset::{After, Before};
 use crate::transport::{Transport, TransportError};
 
@@ -193,109 +193,6 @@ impl StubImage {
     pub fn from_esptool_json(json: &str) -> Result<Self, LoaderError> {
         let _ = json;
         todo!()
-    }
-}
-
-/// Chip revision, `major.minor`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct ChipRevision {
-    /// Major revision.
-    pub major: u8,
-    /// Minor revision.
-    pub minor: u8,
-}
-
-impl ChipRevision {
-    /// The revision as one number, `major*100 + minor` (image headers use this form).
-    pub fn full(self) -> u16 {
-        u16::from(self.major) * 100 + u16::from(self.minor)
-    }
-}
-
-impl std::fmt::Display for ChipRevision {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "v{}.{}", self.major, self.minor)
-    }
-}
-
-/// What the eFuses say about the chip.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChipInfo {
-    /// `ESP32-S3 (QFN56) (revision v0.2)`.
-    pub description: String,
-    /// Package name, `ESP32-S3 (QFN56)`.
-    pub package: String,
-    /// Chip revision (eco0 workaround applied).
-    pub revision: ChipRevision,
-    /// Features, e.g. `Wi-Fi`, `BT 5 (LE)`, `Dual Core + LP Core`, `240MHz`,
-    /// `Embedded PSRAM 8MB (AP_3v3)`.
-    pub features: Vec<String>,
-    /// Crystal frequency in MHz (always 40 on the S3).
-    pub crystal_mhz: u32,
-    /// Factory MAC address.
-    pub mac: [u8; 6],
-    /// True when the eFuses say the flash is octal.
-    pub octal_flash: bool,
-}
-
-impl ChipInfo {
-    /// The MAC as `aa:bb:cc:dd:ee:ff`.
-    pub fn mac_string(&self) -> String {
-        self.mac
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<Vec<_>>()
-            .join(":")
-    }
-}
-
-/// The JEDEC ID read from the flash chip (RDID, 0x9F).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FlashId {
-    /// The 24 bits as read (first byte in bits 7:0).
-    pub raw: u32,
-    /// Manufacturer byte (0xC8 GigaDevice, 0xEF Winbond, 0x20 XMC, …).
-    pub manufacturer: u8,
-    /// Device id: memory type in the high byte, capacity in the low byte.
-    pub device: u16,
-    /// Size in bytes implied by the capacity byte, when it is a known code.
-    pub size: Option<u32>,
-}
-
-impl FlashId {
-    /// The implied size as a header flash size, when there is one.
-    pub fn flash_size(&self) -> Option<FlashSize> {
-        self.size.and_then(|s| FlashSize::from_bytes(u64::from(s)))
-    }
-}
-
-/// GET_SECURITY_INFO, decoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SecurityInfo {
-    /// Flag word (bit 0 secure boot, bit 2 secure download mode, …).
-    pub flags: u32,
-    /// SPI_BOOT_CRYPT_CNT (odd number of set bits = flash encryption on).
-    pub flash_crypt_cnt: u8,
-    /// Key purposes of the eFuse key blocks.
-    pub key_purposes: [u8; 7],
-    /// Chip id (9 on the ESP32-S3).
-    pub chip_id: Option<u32>,
-    /// ROM API version.
-    pub api_version: Option<u32>,
-}
-
-impl SecurityInfo {
-    /// Secure boot is enabled.
-    pub fn secure_boot(&self) -> bool {
-        self.flags & 1 != 0
-    }
-    /// The ROM is in Secure Download Mode.
-    pub fn secure_download_mode(&self) -> bool {
-        self.flags & (1 << 2) != 0
-    }
-    /// Flash encryption is enabled (odd number of bits set in the crypt counter).
-    pub fn flash_encryption(&self) -> bool {
-        self.flash_crypt_cnt.count_ones() % 2 == 1
     }
 }
 
