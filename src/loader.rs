@@ -530,10 +530,12 @@ impl<T: Transport> Loader<T> {
                 max_attempts: opts.attempts,
                 reset: sequence.name,
             });
-            self.console.clear();
-            self.noise_bytes = 0;
             self.decoder.reset();
             if !sequence.steps.is_empty() {
+                // A reset makes the chip print a fresh banner: judge this attempt by it alone.
+                // (Without a reset, text from earlier attempts is all there is to go on.)
+                self.console.clear();
+                self.noise_bytes = 0;
                 self.transport.clear_input()?;
                 match reset::play(&mut self.transport, sequence.steps) {
                     Ok(()) => {}
