@@ -144,11 +144,6 @@ pub enum Event {
         /// Bytes in all.
         total: u32,
     },
-    /// The chip was reset after the operation.
-    Reset {
-        /// What was done.
-        after: After,
-    },
     /// Something the user should know that does not stop the operation.
     Warning(String),
 }
