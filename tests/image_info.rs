@@ -401,6 +401,12 @@ fn cli_refuses_bad_files_with_one_error_line() {
         assert_eq!(stderr.lines().count(), 1, "{what}: stderr was {stderr:?}");
         assert!(error_lines[0].contains(want), "{what}: {stderr}");
     }
+    let elf = b"\x7fELF\x01\x01\x01\0\0\0\0\0\0\0\0\0\x02\0\x5e\0\x01\0\0\0";
+    let (ok, stdout, _) = image_info_on(elf);
+    assert!(
+        ok && stdout.contains("ELF file") && stdout.contains("save-image"),
+        "{stdout}"
+    );
     let (ok, stdout, _) = image_info_on(&good);
     assert!(ok);
     assert!(stdout.contains("Write at: 0x0"), "{stdout}");

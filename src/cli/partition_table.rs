@@ -193,7 +193,8 @@ pub fn render_table(table: &PartitionTable) -> String {
     out
 }
 
-/// Turn colours off when `NO_COLOR` is set (console checks the terminal itself, not this).
+/// Turn colours off when `NO_COLOR` is set. console already checks whether the output is a
+/// terminal, but honours `NO_COLOR` only on Unix; this makes it hold on every platform.
 pub fn honour_no_color() {
     if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
         console::set_colors_enabled(false);
