@@ -749,13 +749,16 @@ impl PartitionTable {
                 return Err((
                     Some(later),
                     format!(
-                        "partition `{}` (0x{:x}..0x{:x}) overlaps partition `{}` (0x{:x}..0x{:x})",
+                        "partition `{}` (0x{:x}..0x{:x}) overlaps partition `{}` (0x{:x}..0x{:x}); start `{}` at 0x{:x} or later, or shrink `{}`",
                         b.name,
                         b.offset,
                         b.end(),
                         a.name,
                         a.offset,
-                        a.end()
+                        a.end(),
+                        b.name,
+                        align_up(a.end(), b.partition_type().alignment()),
+                        a.name
                     ),
                 ));
             }
