@@ -317,9 +317,11 @@ fn patch_app_desc(info: &ElfInfo, flash: &mut [Block]) -> Result<bool, ImageErro
             desc.section, desc.addr
         )));
     }
+    let needed = APP_DESC_ELF_SHA_OFFSET + 32;
     let field = flash
         .iter_mut()
         .find(|b| b.contains(desc.addr))
+        .filter(|_| desc.size >= needed)
         .and_then(|b| {
             let start = (desc.addr - b.addr + APP_DESC_ELF_SHA_OFFSET) as usize;
             b.data.get_mut(start..start + 32)
@@ -327,9 +329,7 @@ fn patch_app_desc(info: &ElfInfo, flash: &mut [Block]) -> Result<bool, ImageErro
     let Some(field) = field else {
         return Err(ImageError::Invalid(format!(
             "section {} at 0x{:08x} is too short for an app descriptor (it needs 0x{:x} bytes) or is not flash-mapped; check the linker script",
-            desc.section,
-            desc.addr,
-            APP_DESC_ELF_SHA_OFFSET + 32
+            desc.section, desc.addr, needed
         )));
     };
     if field.iter().any(|&b| b != 0) {

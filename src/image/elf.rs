@@ -74,6 +74,8 @@ pub struct AppDesc {
     pub section: String,
     /// Its load address (a DROM address).
     pub addr: u32,
+    /// Size of the section in bytes.
+    pub size: u32,
     /// Which convention it follows.
     pub kind: AppDescKind,
     /// True when the section starts with the magic word 0xABCD5432.
@@ -224,8 +226,13 @@ fn check_ident(bytes: &[u8]) -> Result<(), ImageError> {
         }
     };
     if machine != EM_XTENSA {
+        let hint = if machine == elf::EM_RISCV {
+            " (RISC-V is for the ESP32-C and -H chips)"
+        } else {
+            ""
+        };
         return Err(ImageError::Invalid(format!(
-            "this ELF is for {} (e_machine {machine}), not Xtensa; build for xtensa-esp32s3-none-elf or -espidf",
+            "this ELF is for {} (e_machine {machine}), not Xtensa; build for xtensa-esp32s3-none-elf or -espidf{hint}",
             machine_name(machine)
         )));
     }
@@ -257,7 +264,7 @@ fn machine_name(machine: u16) -> &'static str {
         elf::EM_X86_64 => "x86-64",
         elf::EM_ARM => "ARM",
         elf::EM_AARCH64 => "AArch64",
-        elf::EM_RISCV => "RISC-V (ESP32-C and -H chips use RISC-V; this tool targets the ESP32-S3)",
+        elf::EM_RISCV => "RISC-V",
         elf::EM_MIPS => "MIPS",
         elf::EM_PPC => "PowerPC",
         elf::EM_PPC64 => "PowerPC64",
@@ -384,6 +391,7 @@ fn parse_app_desc(segment: &LoadSegment, kind: AppDescKind) -> AppDesc {
     AppDesc {
         section: segment.name.clone(),
         addr: segment.addr,
+        size: u32::try_from(segment.data.len()).unwrap_or(u32::MAX),
         kind,
         magic_ok: magic == Some(super::format::APP_DESC_MAGIC),
         version: text(0x10, 32),
