@@ -755,7 +755,7 @@ fn bad_inputs_give_one_clear_line() {
         (
             "image",
             vec![0xE9, 5, 2, 0x20, 0, 0, 0, 0],
-            &["not an ELF file", "e9 05 02 20"],
+            &["not an ELF file", "e9 05 02 20", "ESP image already"],
         ),
         ("text", b"hello world".to_vec(), &["not an ELF file"]),
         ("ident only", valid[..16].to_vec(), &["truncated ELF"]),

@@ -201,8 +201,13 @@ pub fn read_elf(bytes: &[u8]) -> Result<ElfInfo, ImageError> {
 fn check_ident(bytes: &[u8]) -> Result<(), ImageError> {
     if !looks_like_elf(bytes) {
         let shown: Vec<String> = bytes.iter().take(4).map(|b| format!("{b:02x}")).collect();
+        let advice = if bytes.first() == Some(&super::format::IMAGE_MAGIC) {
+            "it looks like an ESP image already (first byte e9): use it as a .bin, no conversion needed"
+        } else {
+            "pass the ELF your build produced, or a .bin image"
+        };
         return Err(ImageError::Invalid(format!(
-            "not an ELF file (it starts with [{}], an ELF starts with 7f 45 4c 46); pass the ELF your build produced, or a .bin image",
+            "not an ELF file (it starts with [{}], an ELF starts with 7f 45 4c 46); {advice}",
             shown.join(" ")
         )));
     }
