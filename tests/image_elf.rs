@@ -816,6 +816,17 @@ fn bad_inputs_give_one_clear_line() {
             &["mask ROM"],
         ),
         (
+            "mask ROM is named even after another bad section",
+            build_elf(
+                0x4000_0400,
+                &[
+                    Sec::progbits(".rodata", 0x3FF1_8C00, 0x10),
+                    Sec::progbits(".text", 0x4000_0400, 0x10),
+                ],
+            ),
+            &["mask ROM", "not an application"],
+        ),
+        (
             "runs off the end of DRAM",
             build_elf(0x4037_5378, &[Sec::progbits(".data", 0x3FCF_FFF0, 0x20)]),
             &[".data", "runs past the end"],

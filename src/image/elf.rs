@@ -175,7 +175,11 @@ pub fn read_elf(bytes: &[u8]) -> Result<ElfInfo, ImageError> {
             "the ELF has no loadable sections (no ALLOC PROGBITS section with an address and contents); check that it is the linked firmware, not an object file or a stripped debug file".into(),
         ));
     }
-    for segment in &segments {
+    // A section in the mask ROM says the most about the file (it is the ROM's own ELF), so it is
+    // reported before any other misplaced section.
+    let mut by_concern: Vec<&LoadSegment> = segments.iter().collect();
+    by_concern.sort_by_key(|s| region_of(s.addr) != Some(Region::MaskRom));
+    for segment in by_concern {
         check_region(segment)?;
     }
     check_overlaps(&segments)?;
