@@ -17,6 +17,8 @@ mod bus;
 mod chip;
 pub mod efuse;
 pub mod flash;
+#[cfg(unix)]
+pub mod pty;
 mod rom;
 pub mod spi;
 mod stub;
@@ -221,6 +223,15 @@ pub enum SimError {
         action: &'static str,
         /// The file.
         path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The pseudo-terminal could not be set up.
+    #[error("cannot {action} a pseudo-terminal: {source}")]
+    Pty {
+        /// What was tried.
+        action: &'static str,
         /// The error.
         #[source]
         source: std::io::Error,
