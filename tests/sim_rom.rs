@@ -650,3 +650,63 @@ fn pty_serves_sync() {
     stop.stop();
     thread.join().unwrap().unwrap();
 }
+
+#[test]
+fn reset_sequences_enter_download_mode_from_spi_boot() {
+    // (dtr, rts) steps of esptool's classic and tight reset sequences.
+    let classic: &[(bool, bool)] = &[
+        (false, false),
+        (false, true),
+        (true, true),
+        (true, false),
+        (false, false),
+    ];
+    let tight: &[(bool, bool)] = &[
+        (false, false),
+        (true, true),
+        (false, true),
+        (true, false),
+        (false, false),
+    ];
+    for (name, steps) in [("classic", classic), ("unix-tight", tight)] {
+        let mut host = Host::open("sim://?mode=spi");
+        assert!(
+            host.sync().is_empty(),
+            "{name}: SPI-booted chip does not answer"
+        );
+        for &(dtr, rts) in steps {
+            host.port.set_dtr_rts(dtr, rts).unwrap();
+        }
+        let (_, banner) = host.drain();
+        assert!(
+            String::from_utf8_lossy(&banner).ends_with("waiting for download\r\n"),
+            "{name}"
+        );
+        assert_eq!(host.sync().len(), 8, "{name}");
+    }
+}
+
+#[test]
+fn watchdog_reset_reboots() {
+    let mut host = Host::open("sim://");
+    // esptool's watchdog_reset: unlock, set the timeout, enable with a reset action, lock.
+    for (reg, value) in [
+        (0x6000_80B0u32, 0x50D8_3AA1u32),
+        (0x6000_809C, 2000),
+        (0x6000_8098, (1 << 31) | (5 << 28) | (1 << 8) | 2),
+    ] {
+        host.send(WRITE_REG, &words(&[reg, value, u32::MAX, 0]), 0);
+    }
+    let (frames, text) = host.drain();
+    assert_eq!(frames.len(), 3);
+    assert!(String::from_utf8_lossy(&text).contains("rst:0x10 (RTCWDT_RTC_RST)"));
+    assert_eq!(host.port.chip().resets(), 1);
+    // Without the unlock key the watchdog registers ignore writes.
+    let mut host = Host::open("sim://");
+    host.ok(
+        WRITE_REG,
+        &words(&[0x6000_8098, 1 << 31 | 5 << 28, u32::MAX, 0]),
+        0,
+    );
+    assert_eq!(host.port.chip().resets(), 0);
+}
