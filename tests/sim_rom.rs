@@ -401,19 +401,30 @@ fn hard_reset_boots_the_flash_image() {
         println!("skipped the bootloader part: testdata not found (set ESP32S3_TESTDATA)");
         return;
     };
-    let image = std::fs::read(dir.join("esptool/inputs/bootloader_esp32s3.bin")).unwrap();
-    host.port.chip_mut().flash_mut().load(0, &image);
-    host.port.set_rts(true).unwrap();
-    host.port.set_rts(false).unwrap();
-    let (_, text) = host.drain();
-    let text = String::from_utf8_lossy(&text);
-    assert!(
-        text.ends_with(
-            "load:0x3fcd0108,len:0x15bc\r\nload:0x403b6000,len:0x8d0\r\nload:0x403ba000,len:0x2ae4\r\nentry 0x403b61c8\r\n"
+    for (file, tail) in [
+        (
+            "esptool/inputs/bootloader_esp32s3.bin",
+            "load:0x3fcd0108,len:0x15bc\r\nload:0x403b6000,len:0x8d0\r\nload:0x403ba000,len:0x2ae4\r\nentry 0x403b61c8\r\n",
         ),
-        "{text}"
-    );
-    assert_eq!(host.port.chip().personality(), Personality::Running);
+        (
+            "firmware/micropython/ESP32_GENERIC_S3-20250911-v1.26.1.bin",
+            "entry 0x403c88ac\r\n",
+        ),
+    ] {
+        let Ok(image) = std::fs::read(dir.join(file)) else {
+            println!("skipped {file}: not found");
+            continue;
+        };
+        host.port.chip_mut().flash_mut().erase_all();
+        host.port.chip_mut().flash_mut().load(0, &image);
+        host.port.set_rts(true).unwrap();
+        host.port.set_rts(false).unwrap();
+        let (_, text) = host.drain();
+        let text = String::from_utf8_lossy(&text);
+        assert!(text.contains("SPIWP:0xee\r\nmode:DIO"), "{file}: {text}");
+        assert!(text.ends_with(tail), "{file}: {text}");
+        assert_eq!(host.port.chip().personality(), Personality::Running);
+    }
 }
 
 #[test]

@@ -130,7 +130,7 @@ pub fn spi_boot(flash: &Flash, chip_id: u32) -> (String, SpiBootOutcome) {
         let addr = u32::from_le_bytes([sh[0], sh[1], sh[2], sh[3]]);
         let len = u32::from_le_bytes([sh[4], sh[5], sh[6], sh[7]]);
         out.push_str(&format!("load:{addr:#010x},len:{len:#x}\r\n"));
-        if len > flash.size() {
+        if u64::from(pos) + 8 + u64::from(len) > u64::from(flash.size()) {
             out.push_str("ets_main.c 329\r\n");
             return (out, SpiBootOutcome::Failed);
         }

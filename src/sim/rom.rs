@@ -547,7 +547,9 @@ impl RomLoader {
                         }
                     }
                 }
-                if !hw.flash.program(write.addr, &produced) {
+                if u64::from(write.addr) + produced.len() as u64 > u64::from(self.flash_size)
+                    || !hw.flash.program(write.addr, &produced)
+                {
                     return Err(err::FLASH_WRITE);
                 }
                 write.addr += produced.len() as u32;

@@ -327,6 +327,7 @@ impl StubLoader {
     }
 
     fn flash_data(&mut self, deflate: bool, data: &[u8], checksum_field: u32, hw: &mut Hw) -> u16 {
+        let flash_size = self.flash_size;
         let Some(w) = self.flash.as_mut().filter(|w| w.deflate == deflate) else {
             return code::NOT_IN_FLASH_MODE;
         };
@@ -364,8 +365,12 @@ impl StubLoader {
         } else {
             payload.to_vec()
         };
-        if u64::from(w.addr) + bytes.len() as u64 > u64::from(w.end.max(w.addr)) && deflate {
+        let end = u64::from(w.addr) + bytes.len() as u64;
+        if deflate && end > u64::from(w.end.max(w.addr)) {
             return code::TOO_MUCH_DATA;
+        }
+        if end > u64::from(flash_size) {
+            return code::FAILED_SPI_OP;
         }
         // Erase each sector the first time this write session touches it.
         if !bytes.is_empty() {
