@@ -610,22 +610,11 @@ fn ram_code_at_an_unknown_entry_does_not_start_the_stub() {
     assert!(!out.windows(4).any(|w| w == b"OHAI"));
 }
 
+/// Raw mode on the client side, as a serial library would set it.
 #[cfg(unix)]
-#[test]
-fn pty_serves_sync() {
+fn raw_mode(port: &std::fs::File) {
     use std::os::unix::io::AsRawFd;
-    let server =
-        cargo_esp32s3::sim::pty::PtyServer::open(Esp32s3::new(SimConfig::default()).unwrap())
-            .unwrap();
-    let path = server.slave_path().to_path_buf();
-    let stop = server.stop_handle();
-    let thread = std::thread::spawn(move || server.serve());
-    let mut port = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&path)
-        .unwrap();
-    // Raw mode on the client side, as a serial library would set it.
+    // SAFETY: termios calls on an open descriptor with a zeroed, then filled, struct.
     unsafe {
         let fd = port.as_raw_fd();
         let mut t: libc::termios = std::mem::zeroed();
@@ -635,29 +624,48 @@ fn pty_serves_sync() {
         t.c_cc[libc::VTIME] = 1;
         assert_eq!(libc::tcsetattr(fd, libc::TCSANOW, &t), 0);
     }
-    let mut packet = vec![0x00, SYNC, 36, 0, 0, 0, 0, 0, 0x07, 0x07, 0x12, 0x20];
-    packet.extend([0x55; 32]);
-    port.write_all(&slip::encode(&packet)).unwrap();
-    let mut decoder = slip::Decoder::new();
-    let mut frames = Vec::new();
-    let deadline = Instant::now() + std::time::Duration::from_secs(5);
-    let mut buf = [0u8; 512];
-    while frames.len() < 8 && Instant::now() < deadline {
-        let n = std::io::Read::read(&mut port, &mut buf).unwrap_or(0);
-        decoder.push(&buf[..n]);
-        while let Some(item) = decoder.next_item() {
-            if let slip::Item::Frame(f) = item {
-                frames.push(f);
+}
+
+#[cfg(unix)]
+#[test]
+fn pty_serves_sync() {
+    let server =
+        cargo_esp32s3::sim::pty::PtyServer::open(Esp32s3::new(SimConfig::default()).unwrap())
+            .unwrap();
+    let path = server.slave_path().to_path_buf();
+    let stop = server.stop_handle();
+    let thread = std::thread::spawn(move || server.serve());
+    // Two sessions: the client closes the device and opens it again, as tools do per run.
+    for session in 0..2 {
+        let mut port = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        raw_mode(&port);
+        let mut packet = vec![0x00, SYNC, 36, 0, 0, 0, 0, 0, 0x07, 0x07, 0x12, 0x20];
+        packet.extend([0x55; 32]);
+        port.write_all(&slip::encode(&packet)).unwrap();
+        let mut decoder = slip::Decoder::new();
+        let mut frames = Vec::new();
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        let mut buf = [0u8; 512];
+        while frames.len() < 8 && Instant::now() < deadline {
+            let n = std::io::Read::read(&mut port, &mut buf).unwrap_or(0);
+            decoder.push(&buf[..n]);
+            while let Some(item) = decoder.next_item() {
+                if let slip::Item::Frame(f) = item {
+                    frames.push(f);
+                }
             }
         }
+        assert_eq!(frames.len(), 8, "session {session}");
+        assert!(
+            frames
+                .iter()
+                .all(|f| f[..8] == [1, SYNC, 4, 0, 0x07, 0x07, 0x12, 0x20])
+        );
     }
-    assert_eq!(frames.len(), 8);
-    assert!(
-        frames
-            .iter()
-            .all(|f| f[..8] == [1, SYNC, 4, 0, 0x07, 0x07, 0x12, 0x20])
-    );
-    drop(port);
     stop.stop();
     thread.join().unwrap().unwrap();
 }
