@@ -195,4 +195,63 @@ mod tests {
         assert!(text.starts_with("invalid header: 0xffffffff\r\n"));
         assert_eq!(text.lines().count(), INVALID_HEADER_REPEATS);
     }
+
+    fn flash_with(image: &[u8]) -> Flash {
+        let mut flash = Flash::new(0x40000).unwrap();
+        flash.load(0, image);
+        flash
+    }
+
+    fn synthetic_image() -> Vec<u8> {
+        use crate::image::format::{Segment, encode_image};
+        let header = ImageHeader {
+            entry: 0x403b_6000,
+            flash_size_freq: 0x2F,
+            ..ImageHeader::default()
+        };
+        let segments = [
+            Segment {
+                addr: 0x3fcd_0000,
+                data: vec![1, 2, 3, 4, 5, 6, 7, 8],
+            },
+            Segment {
+                addr: 0x403b_6000,
+                data: vec![0x36, 0x41, 0, 0],
+            },
+        ];
+        encode_image(&header, &segments).unwrap()
+    }
+
+    #[test]
+    fn valid_image_loads_and_jumps() {
+        let (text, outcome) = spi_boot(&flash_with(&synthetic_image()), 9);
+        assert_eq!(
+            text,
+            "SPIWP:0xee\r\nmode:DIO, clock div:1\r\nload:0x3fcd0000,len:0x8\r\nload:0x403b6000,len:0x4\r\nentry 0x403b6000\r\n"
+        );
+        assert_eq!(outcome, SpiBootOutcome::Jumped(0x403b_6000));
+    }
+
+    #[test]
+    fn broken_images_are_refused_as_the_rom_does() {
+        let mut bad_data = synthetic_image();
+        bad_data[24 + 8] ^= 0xFF;
+        let (text, outcome) = spi_boot(&flash_with(&bad_data), 9);
+        assert!(text.contains("Checksum failure. Calculated 0x"), "{text}");
+        assert_eq!(outcome, SpiBootOutcome::Failed);
+
+        let mut wrong_digest = synthetic_image();
+        let last = wrong_digest.len() - 1;
+        wrong_digest[last] ^= 1;
+        let (text, outcome) = spi_boot(&flash_with(&wrong_digest), 9);
+        assert!(text.contains("SHA-256 comparison failed:"), "{text}");
+        assert_eq!(outcome, SpiBootOutcome::Jumped(0x403b_6000));
+
+        let (text, outcome) = spi_boot(&flash_with(&synthetic_image()), 5);
+        assert!(
+            text.starts_with("Invalid chip id. Expected 5 read 9."),
+            "{text}"
+        );
+        assert_eq!(outcome, SpiBootOutcome::Failed);
+    }
 }

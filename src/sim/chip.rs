@@ -131,6 +131,7 @@ impl Esp32s3 {
         if rts_asserted && !was_in_reset {
             self.cpu = Cpu::InReset;
         } else if !rts_asserted && was_in_reset {
+            self.resets += 1;
             self.boot(ResetCause::PowerOn, dtr_asserted);
         }
     }
@@ -171,7 +172,7 @@ impl Esp32s3 {
         &self.config
     }
 
-    /// How many times the chip was reset after power-on.
+    /// How many times the chip was reset after power-on (EN, watchdog or software).
     pub fn resets(&self) -> u32 {
         self.resets
     }
