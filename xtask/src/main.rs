@@ -1,7 +1,61 @@
-//! The repository's own automation (`cargo xtask <task>`): CI, the esptool interop tier, and
-//! benchmarks. See matklad/cargo-xtask for the pattern. TODO(owner: xtask helper).
+//! The repository's own automation, run as `cargo xtask <task>` (the alias lives in
+//! `.cargo/config.toml`; see matklad/cargo-xtask for the pattern).
+//!
+//! - `ci`: the one test command: fmt, clippy, every test, then the esptool interop tier.
+//! - `interop`: esptool 4.8.1 and the newest esptool against `cargo-esp32s3 sim --pty`.
+//! - `bench`: the criterion benchmarks in `benches/`.
+//!
+//! std only: tasks run other programs with `std::process::Command`. See `docs/testing.md`.
 
-fn main() {
-    eprintln!("usage: cargo xtask <ci|interop|bench>");
-    std::process::exit(2);
+mod bench;
+mod ci;
+mod interop;
+mod run;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <task> [options]
+
+tasks:
+  ci [--no-interop]                 fmt, clippy, tests, then the interop tier when testdata and
+                                    python3 are present (--no-interop is refused when CI=true)
+  interop [--only 4.8.1|latest]     esptool against the simulator on a pty (needs testdata)
+  bench [--quick] [FILTER]          criterion benchmarks in benches/
+
+environment:
+  ESP32S3_TESTDATA   the reference files (default: ../shared/testdata next to the repository)
+  CI=true            every tier that can run must run";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((task, rest)) = args.split_first() else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let outcome = match task.as_str() {
+        "ci" => ci::parse(rest).and_then(|options| ci::run(&options)),
+        "interop" => interop::parse(rest).and_then(|options| {
+            let testdata = run::testdata_dir().ok_or(
+                "the interop tier needs the reference files: set ESP32S3_TESTDATA or provide ../shared/testdata",
+            )?;
+            interop::run(&options, &testdata)
+        }),
+        "bench" => bench::parse(rest).and_then(|options| bench::run(&options)),
+        "help" | "-h" | "--help" => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        other => {
+            eprintln!("error: unknown task `{other}`\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
 }

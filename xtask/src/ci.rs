@@ -1,0 +1,170 @@
+//! `cargo xtask ci`: the one test command. Formatting, lints, every test, then the esptool
+//! interop tier when the reference files and Python are there.
+//!
+//! Each step is printed as it starts and timed; the first failure stops the run and names its
+//! step. What the steps check lives in the tools and tests they run, not here.
+
+use std::time::{Duration, Instant};
+
+use crate::interop;
+use crate::run::{self, Result};
+
+/// Options of `cargo xtask ci`.
+#[derive(Debug, Default)]
+pub struct Options {
+    /// Skip the interop tier (refused when `CI=true`, where it must run).
+    pub no_interop: bool,
+}
+
+/// Parses `cargo xtask ci` arguments.
+pub fn parse(args: &[String]) -> Result<Options> {
+    let mut options = Options::default();
+    for arg in args {
+        match arg.as_str() {
+            "--no-interop" => options.no_interop = true,
+            other => {
+                return Err(format!(
+                    "unknown argument `{other}` for `ci` (expected --no-interop)"
+                ));
+            }
+        }
+    }
+    Ok(options)
+}
+
+/// Runs every step, stopping at the first failure.
+pub fn run(options: &Options) -> Result {
+    let testdata = run::testdata_dir();
+    let interop_plan = plan_interop(options, testdata.is_some())?;
+    let total = 3 + usize::from(interop_plan.is_ok());
+    let mut times: Vec<(&str, Duration)> = Vec::new();
+    let started = Instant::now();
+
+    let mut step = |number: usize, name: &'static str, body: &mut dyn FnMut() -> Result| {
+        println!("==> [{number}/{total}] {name}");
+        let start = Instant::now();
+        let outcome = body();
+        let elapsed = start.elapsed();
+        match outcome {
+            Ok(()) => {
+                println!("    ok: {name} in {}", run::format_duration(elapsed));
+                times.push((name, elapsed));
+                Ok(())
+            }
+            Err(message) => Err(format!(
+                "step `{name}` failed after {}: {message}",
+                run::format_duration(elapsed)
+            )),
+        }
+    };
+
+    step(1, "fmt", &mut || {
+        let mut command = run::cargo();
+        command.args(["fmt", "--all", "--", "--check"]);
+        println!("    $ {}", run::describe(&command));
+        run::run_inherit(command)
+            .map_err(|e| format!("{e}; run `cargo fmt --all` and commit the result"))
+    })?;
+
+    step(2, "clippy", &mut || {
+        let mut command = run::cargo();
+        command.args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]);
+        println!("    $ {}", run::describe(&command));
+        run::run_inherit(command)
+    })?;
+
+    step(3, "test", &mut || test_step(testdata.as_deref()))?;
+
+    match &interop_plan {
+        Ok(()) => step(4, "interop", &mut || {
+            let Some(dir) = testdata.as_deref() else {
+                return Err("testdata disappeared during the run".to_owned());
+            };
+            interop::run(&interop::Options::default(), dir)
+        })?,
+        Err(reason) => println!("==> interop tier skipped: {reason}"),
+    }
+
+    println!(
+        "==> all steps passed in {}",
+        run::format_duration(started.elapsed())
+    );
+    for (name, elapsed) in &times {
+        println!("    {name:<8} {}", run::format_duration(*elapsed));
+    }
+    Ok(())
+}
+
+/// Decides whether the interop tier runs: `Ok(Ok(()))` to run it, `Ok(Err(reason))` to skip it,
+/// `Err` when it must run under CI but cannot.
+fn plan_interop(options: &Options, have_testdata: bool) -> Result<std::result::Result<(), String>> {
+    let ci = run::is_ci();
+    if options.no_interop {
+        if ci {
+            return Err(
+                "--no-interop is refused when CI=true: the interop tier must run".to_owned(),
+            );
+        }
+        return Ok(Err("--no-interop".to_owned()));
+    }
+    if !have_testdata {
+        return Ok(Err(
+            "no testdata (set ESP32S3_TESTDATA or provide ../shared/testdata)".to_owned(),
+        ));
+    }
+    if !run::program_exists("python3") {
+        if ci {
+            return Err(
+                "CI=true and testdata is present, but python3 is missing: install Python 3 to run the interop tier"
+                    .to_owned(),
+            );
+        }
+        return Ok(Err("python3 not found".to_owned()));
+    }
+    Ok(Ok(()))
+}
+
+/// `cargo test --workspace`, showing the per-binary summary lines and any failure as it happens.
+fn test_step(testdata: Option<&std::path::Path>) -> Result {
+    let mut command = run::cargo();
+    command.args(["test", "--workspace"]);
+    match testdata {
+        Some(dir) => {
+            println!("    golden tier: testdata at {}", dir.display());
+            command.env("ESP32S3_TESTDATA", dir);
+        }
+        None => println!("    golden tier skipped: no testdata"),
+    }
+    println!("    $ {}", run::describe(&command));
+    let log = run::repo_root().join("target/xtask/test.log");
+    let status = run::run_filtered(command, &log, is_test_summary_line)?;
+    if status.success() {
+        return Ok(());
+    }
+    println!("    last lines of {}:", log.display());
+    run::print_indented(&run::tail(&log, 80));
+    Err(format!(
+        "`cargo test --workspace` failed ({status}); full log: {}",
+        log.display()
+    ))
+}
+
+/// The lines of `cargo test` output worth showing live: which binary runs, its summary, and
+/// anything that failed.
+fn is_test_summary_line(line: &str) -> bool {
+    let trimmed = line.trim_start();
+    trimmed.starts_with("Running ")
+        || trimmed.starts_with("Doc-tests ")
+        || trimmed.starts_with("test result:")
+        || trimmed.starts_with("error")
+        || trimmed.starts_with("---- ")
+        || line.contains("FAILED")
+        || line.contains("panicked at")
+}

@@ -1,0 +1,663 @@
+//! `cargo xtask interop`: the independent-client tier. Espressif's own esptool (the pinned
+//! 4.8.1 and the newest release from PyPI) talks to our simulator on a pseudo-terminal, so the
+//! simulator is judged by a client we did not write.
+//!
+//! For each esptool version: a venv under `target/interop/` (reused when it already holds the
+//! right version), a fresh simulator with an empty 8 MB flash file, then the steps below, each
+//! with a timeout and a log in `target/interop/logs/`. This file knows esptool's command line
+//! and the simulator's `sim --pty` contract (first stdout line: the pty path); it does not work
+//! around simulator bugs: a failing step is reported with its log.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::run::{self, Finished, KillOnDrop, Result};
+
+/// The MicroPython offset-0 image (bootloader + partition table + app), relative to testdata.
+const FIRMWARE: &str = "firmware/micropython/ESP32_GENERIC_S3-20250911-v1.26.1.bin";
+/// The pinned old release: the last 4.x, still the one most guides and IDEs install.
+const PINNED_VERSION: &str = "4.8.1";
+/// The region `erase-region` clears and the test reads back.
+const ERASE_OFFSET: u32 = 0x1_0000;
+const ERASE_LEN: u32 = 0x1_0000;
+/// Longest any single esptool run may take before it is killed and the step fails.
+const STEP_TIMEOUT: Duration = Duration::from_secs(300);
+/// Longest the simulator may take to print its pty path.
+const SIM_START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Options of `cargo xtask interop`.
+#[derive(Debug, Default)]
+pub struct Options {
+    /// Run only this esptool (`4.8.1` or `latest`); both when `None`.
+    pub only: Option<Release>,
+}
+
+/// Which esptool release a venv holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release {
+    /// [`PINNED_VERSION`].
+    Pinned,
+    /// The newest release on PyPI.
+    Latest,
+}
+
+impl Release {
+    fn label(self) -> &'static str {
+        match self {
+            Release::Pinned => PINNED_VERSION,
+            Release::Latest => "latest",
+        }
+    }
+}
+
+/// Parses `cargo xtask interop` arguments.
+pub fn parse(args: &[String]) -> Result<Options> {
+    let mut options = Options::default();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--only" => {
+                let value = args.next().map(String::as_str);
+                options.only = Some(match value {
+                    Some(PINNED_VERSION) => Release::Pinned,
+                    Some("latest") => Release::Latest,
+                    other => {
+                        return Err(format!(
+                            "--only takes `{PINNED_VERSION}` or `latest`, not `{}`",
+                            other.unwrap_or("")
+                        ));
+                    }
+                });
+            }
+            other => {
+                return Err(format!(
+                    "unknown argument `{other}` for `interop` (expected --only {PINNED_VERSION}|latest)"
+                ));
+            }
+        }
+    }
+    Ok(options)
+}
+
+/// Runs the tier against `testdata`; fails if any step of any version fails.
+pub fn run(options: &Options, testdata: &Path) -> Result {
+    let firmware_path = testdata.join(FIRMWARE);
+    let firmware = std::fs::read(&firmware_path)
+        .map_err(|e| format!("cannot read {}: {e}", firmware_path.display()))?;
+    let work = run::repo_root().join("target/interop");
+    let logs = work.join("logs");
+    std::fs::create_dir_all(&logs).map_err(|e| format!("cannot create {}: {e}", logs.display()))?;
+
+    let releases: Vec<Release> = match options.only {
+        Some(release) => vec![release],
+        None => vec![Release::Pinned, Release::Latest],
+    };
+    // Venvs first: a network or pip problem shows up before anything else is built or started.
+    let mut tools = Vec::new();
+    for release in releases {
+        tools.push(Esptool::ensure(release, &work, &logs)?);
+    }
+
+    println!("    building the simulator: cargo build --bin cargo-esp32s3");
+    let mut build = run::cargo();
+    build.args(["build", "--bin", "cargo-esp32s3"]);
+    run::run_inherit(build)?;
+    let binary = run::repo_root().join("target/debug/cargo-esp32s3");
+
+    let mut failures = Vec::new();
+    for tool in &tools {
+        let context = Context {
+            tool,
+            binary: &binary,
+            firmware_path: &firmware_path,
+            firmware: &firmware,
+            work: &work,
+            logs: &logs,
+        };
+        failures.extend(context.run_all()?);
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} interop step(s) failed: {}",
+            failures.len(),
+            failures.join(", ")
+        ))
+    }
+}
+
+/// One installed esptool.
+struct Esptool {
+    release: Release,
+    /// The installed version, e.g. `4.8.1` or `5.1.0`.
+    version: String,
+    /// The console script: `esptool.py` for 4.x, `esptool` for 5.x.
+    program: PathBuf,
+    /// 5.x spells subcommands and choices with dashes (`write-flash`, `no-reset`), 4.x with
+    /// underscores.
+    dashed: bool,
+}
+
+impl Esptool {
+    /// Creates or reuses `target/interop/venv-<label>` holding the right esptool.
+    fn ensure(release: Release, work: &Path, logs: &Path) -> Result<Esptool> {
+        let venv = work.join(format!("venv-{}", release.label()));
+        let python = venv.join("bin/python");
+        let pip_log = logs.join(format!("{}-pip.log", release.label()));
+        let start = Instant::now();
+        if !python.exists() {
+            println!("    creating {}", venv.display());
+            let mut command = Command::new("python3");
+            command.args(["-m", "venv"]).arg(&venv);
+            run::run_inherit(command).map_err(|e| {
+                format!("{e}; the interop tier needs `python3 -m venv` (on Debian: apt install python3-venv)")
+            })?;
+        }
+        let installed = installed_version(&python);
+        let version = match (release, installed) {
+            (Release::Pinned, Some(version)) if version == PINNED_VERSION => version,
+            (Release::Pinned, _) => {
+                pip_install(&python, &format!("esptool=={PINNED_VERSION}"), &pip_log)?;
+                installed_version(&python).ok_or("esptool is not importable after pip install")?
+            }
+            (Release::Latest, installed) => {
+                // Asking pip to upgrade costs one index query and keeps "latest" honest.
+                match pip_install(&python, "esptool", &pip_log) {
+                    Ok(()) => {}
+                    Err(e) if installed.is_some() => {
+                        eprintln!("    warning: {e}; reusing the esptool already installed");
+                    }
+                    Err(e) => return Err(e),
+                }
+                installed_version(&python).ok_or("esptool is not importable after pip install")?
+            }
+        };
+        let major: u32 = version
+            .split('.')
+            .next()
+            .and_then(|major| major.parse().ok())
+            .ok_or_else(|| format!("cannot read the major version of esptool {version}"))?;
+        let dashed = major >= 5;
+        let program = venv.join(if dashed {
+            "bin/esptool"
+        } else {
+            "bin/esptool.py"
+        });
+        println!(
+            "    esptool {version} ({}) ready in {} at {}",
+            release.label(),
+            run::format_duration(start.elapsed()),
+            venv.display()
+        );
+        Ok(Esptool {
+            release,
+            version,
+            program,
+            dashed,
+        })
+    }
+
+    /// A subcommand or choice in this version's spelling (`write-flash` → `write_flash` on 4.x).
+    fn spell(&self, dashed_name: &str) -> String {
+        if self.dashed {
+            return dashed_name.to_owned();
+        }
+        // Only the dashes inside the name change: `--flash-size` becomes `--flash_size`.
+        let name = dashed_name.trim_start_matches('-');
+        let prefix = "-".repeat(dashed_name.len() - name.len());
+        format!("{prefix}{}", name.replace('-', "_"))
+    }
+
+    /// `esptool --chip esp32s3 [--port PTY --before no-reset --after no-reset] [--no-stub]`.
+    fn command(&self, port: Option<&str>, stub: bool) -> Command {
+        let mut command = Command::new(&self.program);
+        command.args(["--chip", "esp32s3"]);
+        if let Some(port) = port {
+            // A pty has no DTR/RTS lines, so neither reset can be played; the simulator starts
+            // in download mode and keeps its state between runs like a chip left in the loader.
+            let no_reset = self.spell("no-reset");
+            command
+                .args(["--port", port])
+                .args(["--before", &no_reset])
+                .args(["--after", &no_reset]);
+        }
+        if !stub {
+            command.arg("--no-stub");
+        }
+        command
+    }
+}
+
+/// The version of esptool importable by `python`, if any.
+fn installed_version(python: &Path) -> Option<String> {
+    let output = Command::new(python)
+        .args([
+            "-c",
+            "import importlib.metadata as m; print(m.version('esptool'))",
+        ])
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let version = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    (output.status.success() && !version.is_empty()).then_some(version)
+}
+
+/// `python -m pip install --upgrade <requirement>`, logged to `log`.
+fn pip_install(python: &Path, requirement: &str, log: &Path) -> Result {
+    println!("    pip install {requirement}");
+    let mut command = Command::new(python);
+    command.args([
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "--upgrade",
+        requirement,
+    ]);
+    match run::run_logged_with_timeout(command, log, STEP_TIMEOUT)? {
+        Finished::Exited(status) if status.success() => Ok(()),
+        finished => {
+            run::print_indented(&run::tail(log, 20));
+            Err(format!(
+                "pip install {requirement} failed ({}); log: {}",
+                describe_finish(&finished),
+                log.display()
+            ))
+        }
+    }
+}
+
+fn describe_finish(finished: &Finished) -> String {
+    match finished {
+        Finished::Exited(status) => status.to_string(),
+        Finished::TimedOut => format!("timed out after {}s", STEP_TIMEOUT.as_secs()),
+    }
+}
+
+/// Everything one esptool version's run needs.
+struct Context<'a> {
+    tool: &'a Esptool,
+    binary: &'a Path,
+    firmware_path: &'a Path,
+    firmware: &'a [u8],
+    work: &'a Path,
+    logs: &'a Path,
+}
+
+/// What a step checks after esptool exits successfully.
+enum Check {
+    /// Nothing beyond the exit status.
+    Exit,
+    /// The file esptool wrote equals the firmware byte for byte.
+    ReadBackEqualsFirmware(PathBuf),
+    /// The file esptool wrote is all 0xFF (erased) and of the erased length.
+    Erased(PathBuf),
+    /// The log shows a valid checksum and no invalid field.
+    ImageValid,
+}
+
+/// One esptool run.
+struct Step {
+    name: &'static str,
+    command: Command,
+    check: Check,
+}
+
+impl Context<'_> {
+    /// Starts a fresh simulator and runs every step; returns the names of the failed steps.
+    fn run_all(&self) -> Result<Vec<String>> {
+        let label = self.tool.release.label();
+        println!(
+            "==> interop: esptool {} ({label}) against `cargo-esp32s3 sim --pty`",
+            self.tool.version
+        );
+        let flash_file = self.work.join(format!("sim-{label}.flash"));
+        // A fresh, absent flash file: the simulator starts from an erased chip every time.
+        match std::fs::remove_file(&flash_file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("cannot remove {}: {e}", flash_file.display())),
+        }
+        let sim_log = self.logs.join(format!("{label}-sim.log"));
+        let mut sim = Sim::start(self.binary, &flash_file, &sim_log)?;
+        println!("    simulator on {} (log: {})", sim.pty, sim_log.display());
+
+        let mut failures = Vec::new();
+        for step in self.steps(&sim.pty) {
+            let name = step.name;
+            if !self.run_step(step) {
+                failures.push(format!("{label}-{name}"));
+            }
+            if let Some(status) = sim.exited() {
+                println!(
+                    "    the simulator exited ({status}); last lines of {}:",
+                    sim_log.display()
+                );
+                run::print_indented(&run::tail(&sim_log, 20));
+                failures.push(format!("{label}-sim-exited"));
+                break;
+            }
+        }
+        drop(sim);
+        Ok(failures)
+    }
+
+    /// The steps, in an order that keeps the ROM-only steps before the stub is uploaded: once
+    /// uploaded, the stub stays running (as on a chip left in the loader).
+    fn steps(&self, pty: &str) -> Vec<Step> {
+        let tool = self.tool;
+        let port = Some(pty);
+        let firmware = self.firmware_path;
+        let label = tool.release.label();
+        let read_back = self.work.join(format!("{label}-read-back.bin"));
+        let erased = self.work.join(format!("{label}-erased.bin"));
+        let len = format!("{:#x}", self.firmware.len());
+        let erase_offset = format!("{ERASE_OFFSET:#x}");
+        let erase_len = format!("{ERASE_LEN:#x}");
+        let keep = |command: &mut Command| {
+            // `keep` leaves the image header as it is, so the flash must match the file exactly.
+            for option in ["--flash-mode", "--flash-freq", "--flash-size"] {
+                command.args([tool.spell(option).as_str(), "keep"]);
+            }
+        };
+        let mut steps = Vec::new();
+        let mut add = |name: &'static str, mut command: Command, args: &[&str], check: Check| {
+            command.args(args);
+            steps.push(Step {
+                name,
+                command,
+                check,
+            });
+        };
+
+        for (name, sub) in [
+            ("chip-id", "chip-id"),
+            ("flash-id", "flash-id"),
+            ("read-mac", "read-mac"),
+        ] {
+            add(
+                name,
+                tool.command(port, false),
+                &[&tool.spell(sub)],
+                Check::Exit,
+            );
+        }
+
+        let mut write_rom = tool.command(port, false);
+        write_rom.arg(tool.spell("write-flash"));
+        keep(&mut write_rom);
+        add(
+            "write-flash-no-stub",
+            write_rom,
+            &["0x0", &path_str(firmware)],
+            Check::Exit,
+        );
+
+        let mut write_stub = tool.command(port, true);
+        write_stub.arg(tool.spell("write-flash"));
+        keep(&mut write_stub);
+        add(
+            "write-flash-stub",
+            write_stub,
+            &["0x0", &path_str(firmware)],
+            Check::Exit,
+        );
+
+        let mut verify = tool.command(port, true);
+        verify.arg(tool.spell("verify-flash"));
+        keep(&mut verify);
+        add(
+            "verify-flash",
+            verify,
+            &["0x0", &path_str(firmware)],
+            Check::Exit,
+        );
+
+        add(
+            "read-flash",
+            tool.command(port, true),
+            &[
+                &tool.spell("read-flash"),
+                "0x0",
+                &len,
+                &path_str(&read_back),
+            ],
+            Check::ReadBackEqualsFirmware(read_back.clone()),
+        );
+        add(
+            "erase-region",
+            tool.command(port, true),
+            &[&tool.spell("erase-region"), &erase_offset, &erase_len],
+            Check::Exit,
+        );
+        add(
+            "read-erased",
+            tool.command(port, true),
+            &[
+                &tool.spell("read-flash"),
+                &erase_offset,
+                &erase_len,
+                &path_str(&erased),
+            ],
+            Check::Erased(erased.clone()),
+        );
+
+        let mut image_info = tool.command(None, true);
+        image_info.arg(tool.spell("image-info"));
+        if !tool.dashed {
+            // 4.x prints the detailed report only with `--version 2`; 5.x always does.
+            image_info.args(["--version", "2"]);
+        }
+        add(
+            "image-info",
+            image_info,
+            &[&path_str(&read_back)],
+            Check::ImageValid,
+        );
+        steps
+    }
+
+    /// Runs one step and prints its PASS/FAIL line (and the log tail on failure).
+    fn run_step(&self, step: Step) -> bool {
+        let label = self.tool.release.label();
+        let log = self.logs.join(format!("{label}-{}.log", step.name));
+        let start = Instant::now();
+        let outcome = match run::run_logged_with_timeout(step.command, &log, STEP_TIMEOUT) {
+            Ok(Finished::Exited(status)) if status.success() => self.check(&step.check, &log),
+            Ok(finished) => Err(format!("esptool {}", describe_finish(&finished))),
+            Err(e) => Err(e),
+        };
+        let elapsed = run::format_duration(start.elapsed());
+        match outcome {
+            Ok(()) => {
+                println!("    PASS {label} {:<20} {elapsed:>7}", step.name);
+                true
+            }
+            Err(reason) => {
+                println!(
+                    "    FAIL {label} {:<20} {elapsed:>7}  {reason} (log: {})",
+                    step.name,
+                    log.display()
+                );
+                run::print_indented(&run::tail(&log, 25));
+                false
+            }
+        }
+    }
+
+    fn check(&self, check: &Check, log: &Path) -> Result {
+        match check {
+            Check::Exit => Ok(()),
+            Check::ReadBackEqualsFirmware(path) => {
+                let data = read(path)?;
+                match first_difference(&data, self.firmware) {
+                    None => Ok(()),
+                    Some(offset) => Err(format!(
+                        "{} differs from {} at offset {offset:#x} ({} vs {} bytes)",
+                        path.display(),
+                        self.firmware_path.display(),
+                        data.len(),
+                        self.firmware.len()
+                    )),
+                }
+            }
+            Check::Erased(path) => {
+                let data = read(path)?;
+                let expected_len = usize::try_from(ERASE_LEN).unwrap_or(usize::MAX);
+                if data.len() != expected_len {
+                    return Err(format!(
+                        "{} holds {} bytes, expected {expected_len}",
+                        path.display(),
+                        data.len()
+                    ));
+                }
+                match data.iter().position(|&byte| byte != 0xFF) {
+                    None => Ok(()),
+                    Some(offset) => Err(format!(
+                        "flash at {:#x} reads {:#04x} after erase-region, expected 0xff",
+                        u64::from(ERASE_OFFSET) + offset as u64,
+                        data.get(offset).copied().unwrap_or_default()
+                    )),
+                }
+            }
+            Check::ImageValid => {
+                let text = String::from_utf8_lossy(&read(log)?).into_owned();
+                let checksum_valid = text
+                    .lines()
+                    .any(|line| line.starts_with("Checksum:") && line.contains("(valid)"));
+                if !checksum_valid {
+                    return Err("image-info did not report a valid checksum".to_owned());
+                }
+                if text.contains("invalid") {
+                    return Err("image-info reported an invalid field".to_owned());
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+fn path_str(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+/// The first offset where `a` and `b` differ, counting a length difference as one.
+fn first_difference(a: &[u8], b: &[u8]) -> Option<usize> {
+    a.iter()
+        .zip(b)
+        .position(|(x, y)| x != y)
+        .or_else(|| (a.len() != b.len()).then(|| a.len().min(b.len())))
+}
+
+/// The running `cargo-esp32s3 sim --pty`; killed when dropped, also on failure.
+struct Sim {
+    process: KillOnDrop,
+    pty: String,
+}
+
+impl Sim {
+    /// Starts the simulator and waits for the pty path on its first stdout line. Its stderr and
+    /// the rest of its stdout go to `log`.
+    fn start(binary: &Path, flash_file: &Path, log: &Path) -> Result<Sim> {
+        let mut log_file = run::create_log(log)?;
+        let stderr_file = log_file
+            .try_clone()
+            .map_err(|e| format!("cannot reopen {}: {e}", log.display()))?;
+        let mut command = Command::new(binary);
+        command
+            .args(["sim", "--pty", "--flash"])
+            .arg(flash_file)
+            .args(["--flash-size", "8MB"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr_file);
+        let text = run::describe(&command);
+        let mut child = command
+            .spawn()
+            .map_err(|e| format!("cannot start `{text}`: {e}"))?;
+        let stdout = child.stdout.take();
+        let process = KillOnDrop(child);
+        let stdout = stdout.ok_or("the simulator's stdout was not captured")?;
+
+        // A thread reads stdout so the wait for the first line can time out, and keeps draining
+        // it afterwards so the simulator never blocks on a full pipe.
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let first = lines.next().and_then(|line| line.ok());
+            let _ = sender.send(first);
+            for line in lines.map_while(|line| line.ok()) {
+                let _ = writeln!(log_file, "{line}");
+            }
+        });
+        let first = receiver.recv_timeout(SIM_START_TIMEOUT);
+        let pty = match first {
+            Ok(Some(line)) if line.trim().starts_with('/') => line.trim().to_owned(),
+            Ok(Some(line)) => {
+                return Err(format!(
+                    "`{text}` printed `{line}` where the pty path was expected; log: {}",
+                    log.display()
+                ));
+            }
+            Ok(None) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(format!(
+                    "`{text}` exited without printing a pty path:\n{}",
+                    run::tail(log, 20)
+                ));
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                return Err(format!(
+                    "`{text}` printed no pty path within {}s; log: {}",
+                    SIM_START_TIMEOUT.as_secs(),
+                    log.display()
+                ));
+            }
+        };
+        Ok(Sim { process, pty })
+    }
+
+    /// The exit status if the simulator has stopped (it should serve until killed).
+    fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.process.0.try_wait().ok().flatten()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_difference_finds_offsets_and_length_mismatches() {
+        let check = |a: &[u8], b: &[u8], expected: Option<usize>| {
+            assert_eq!(first_difference(a, b), expected, "{a:?} vs {b:?}");
+        };
+        check(b"", b"", None);
+        check(b"abc", b"abc", None);
+        check(b"abc", b"abd", Some(2));
+        check(b"ab", b"abc", Some(2));
+        check(b"abc", b"ab", Some(2));
+        check(b"xbc", b"abc", Some(0));
+    }
+
+    #[test]
+    fn subcommands_are_spelled_per_version() {
+        let tool = |dashed| Esptool {
+            release: Release::Latest,
+            version: String::new(),
+            program: PathBuf::new(),
+            dashed,
+        };
+        assert_eq!(tool(true).spell("write-flash"), "write-flash");
+        assert_eq!(tool(false).spell("write-flash"), "write_flash");
+        assert_eq!(tool(false).spell("--flash-size"), "--flash_size");
+        assert_eq!(tool(false).spell("no-reset"), "no_reset");
+    }
+}
