@@ -440,7 +440,9 @@ pub struct Loader<T: Transport> {
 /// A reply accepted for a command: the header value and the payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Answer {
+    /// The header's value word (meaningful for READ_REG and SYNC only; stale otherwise).
     pub value: u32,
+    /// The payload before the status bytes.
     pub payload: Vec<u8>,
 }
 

@@ -517,3 +517,35 @@ fn a_chip_that_vanishes_mid_write_is_not_retried() {
     );
     assert!(!events.iter().any(|e| matches!(e, Event::Retrying { .. })));
 }
+
+#[test]
+fn an_encrypted_chip_refuses_plaintext_writes_and_erases() {
+    let mut t = Faulty::new(sim());
+    // GET_SECURITY_INFO claims an odd flash-crypt count (flash encryption on).
+    t.tamper = Some(Box::new(|frame: &mut Vec<u8>| {
+        if let Some((0x14, _)) = reply_parts(frame) {
+            frame[12] = 0b001;
+        }
+        true
+    }));
+    let (mut f, _) = flasher_on(t, false, FlashOptions::default());
+    let err = write(&mut f, &[region(0x10000, vec![1; 64], "app")])
+        .0
+        .expect_err("refused");
+    assert!(
+        err.to_string()
+            .starts_with("flash encryption is enabled on this chip: refusing to write app"),
+        "{err}"
+    );
+    let err = f.erase_all(&mut |_| {}).expect_err("refused");
+    assert!(matches!(err, FlashError::SecurityActive), "{err}");
+    let flash = f
+        .into_loader()
+        .into_transport()
+        .inner
+        .chip()
+        .flash()
+        .contents()
+        .to_vec();
+    assert!(flash.iter().all(|&b| b == 0xFF));
+}
