@@ -75,6 +75,20 @@ pub enum Command {
     Sim(sim::Args),
 }
 
+/// Problems only the command line has: which port to use, what not to overwrite.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// No port was given and none (or several) could be chosen.
+    #[error("{0}")]
+    NoPort(String),
+    /// An argument is wrong in a way clap cannot check (exit code 2, like clap's).
+    #[error("{0}")]
+    BadArgument(String),
+    /// The command refuses to go on (an existing file, a cancelled choice).
+    #[error("{0}")]
+    Refused(String),
+}
+
 /// Parse the process arguments (dropping the `esp32s3` that cargo inserts), run, map to an exit code.
 pub fn main() -> std::process::ExitCode {
     context::apply_color_choice();
