@@ -20,16 +20,39 @@ pub type AnyTransport = Box<dyn Transport>;
 /// Speed the ROM starts at; the loader switches to the configured baud after SYNC.
 const ROM_BAUD: u32 = 115_200;
 
+/// What to do about the port when none is configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortChoice {
+    /// Use this port (the only likely one).
+    Use(String),
+    /// Ask the user (on a terminal).
+    Ask,
+}
+
 /// The port to use: the configured one, else the only likely one, else a choice.
 pub fn choose_port(settings: &Settings, non_interactive: bool) -> crate::Result<String> {
     if let Some(port) = &settings.port {
         return Ok(port.clone());
     }
     let ports = list_ports();
+    let interactive = !non_interactive && std::io::stdin().is_terminal();
+    match pick_port(&ports, interactive)? {
+        PortChoice::Use(name) => {
+            if let Some(port) = ports.iter().find(|p| p.name == name) {
+                eprintln!("Using {} ({})", port.name, describe_port(port));
+            }
+            Ok(name)
+        }
+        PortChoice::Ask => ask_port(&ports),
+    }
+}
+
+/// The decision behind [`choose_port`], on a given list of ports: the only likely ESP32-S3 port
+/// is used; otherwise ask when there is a terminal, else fail with the list.
+pub fn pick_port(ports: &[PortInfo], interactive: bool) -> crate::Result<PortChoice> {
     let likely: Vec<&PortInfo> = ports.iter().filter(|p| p.likely_esp).collect();
     if let [only] = likely.as_slice() {
-        eprintln!("Using {} ({})", only.name, describe_port(only));
-        return Ok(only.name.clone());
+        return Ok(PortChoice::Use(only.name.clone()));
     }
     if ports.is_empty() {
         return Err(CliError::NoPort(
@@ -37,25 +60,25 @@ pub fn choose_port(settings: &Settings, non_interactive: bool) -> crate::Result<
         )
         .into());
     }
-    let interactive = !non_interactive && std::io::stdin().is_terminal();
-    if !interactive {
-        let names: Vec<String> = ports
-            .iter()
-            .map(|p| format!("{} ({})", p.name, describe_port(p)))
-            .collect();
-        let why = if likely.is_empty() {
-            "none looks like an ESP32-S3 board"
-        } else {
-            "more than one looks like an ESP32-S3 board"
-        };
-        return Err(CliError::NoPort(format!(
-            "{} serial ports found and {why}: {}; choose one with --port or ESP32S3_PORT",
-            ports.len(),
-            names.join(", ")
-        ))
-        .into());
+    if interactive {
+        return Ok(PortChoice::Ask);
     }
-    ask_port(&ports)
+    let names: Vec<String> = ports
+        .iter()
+        .map(|p| format!("{} ({})", p.name, describe_port(p)))
+        .collect();
+    let why = if likely.is_empty() {
+        "none looks like an ESP32-S3 board"
+    } else {
+        "more than one looks like an ESP32-S3 board"
+    };
+    Err(CliError::NoPort(format!(
+        "{} serial port{} found and {why}: {}; choose one with --port or ESP32S3_PORT",
+        ports.len(),
+        if ports.len() == 1 { "" } else { "s" },
+        names.join(", ")
+    ))
+    .into())
 }
 
 /// Ask on the terminal, likely ports first.
@@ -223,6 +246,64 @@ pub fn number_arg(text: &str) -> Result<u32, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn port(name: &str, likely: bool, jtag: bool) -> PortInfo {
+        PortInfo {
+            name: name.into(),
+            vid: likely.then_some(if jtag { 0x303a } else { 0x10c4 }),
+            pid: likely.then_some(if jtag { 0x1001 } else { 0xea60 }),
+            serial_number: None,
+            manufacturer: None,
+            product: (likely && !jtag).then(|| "CP2102N USB to UART Bridge Controller".into()),
+            is_espressif_usb_jtag: jtag,
+            likely_esp: likely,
+        }
+    }
+
+    #[test]
+    fn port_choice() {
+        let s0 = port("/dev/ttyS0", false, false);
+        let usb = port("/dev/ttyUSB0", true, false);
+        let jtag = port("/dev/ttyACM0", true, true);
+        let use_ = |name: &str| Some(PortChoice::Use(name.into()));
+        for (ports, interactive, expected, error) in [
+            (
+                vec![s0.clone(), usb.clone()],
+                false,
+                use_("/dev/ttyUSB0"),
+                "",
+            ),
+            (vec![jtag.clone()], true, use_("/dev/ttyACM0"), ""),
+            (vec![], true, None, "no serial port found"),
+            (vec![s0.clone()], true, Some(PortChoice::Ask), ""),
+            (
+                vec![usb.clone(), jtag.clone()],
+                true,
+                Some(PortChoice::Ask),
+                "",
+            ),
+            (
+                vec![usb.clone(), jtag.clone()],
+                false,
+                None,
+                "2 serial ports found and more than one looks like an ESP32-S3 board: /dev/ttyUSB0 (10c4:ea60, CP2102N USB to UART Bridge Controller), /dev/ttyACM0 (303a:1001, Espressif USB-Serial/JTAG); choose one with --port or ESP32S3_PORT",
+            ),
+            (
+                vec![s0.clone()],
+                false,
+                None,
+                "1 serial port found and none looks like an ESP32-S3 board: /dev/ttyS0 (not a USB device)",
+            ),
+        ] {
+            match pick_port(&ports, interactive) {
+                Ok(choice) => assert_eq!(Some(choice), expected),
+                Err(e) => {
+                    assert_eq!(expected, None);
+                    assert!(e.to_string().contains(error), "{e}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn numbers() {

@@ -81,8 +81,14 @@ pub fn prepare(
     flash_size: FlashSize,
 ) -> crate::Result<Prepared> {
     let elf = read_file(elf_path)?;
+    // One flash size for the app header, the bootloader header and the default table: the
+    // configured one, or what the chip reported, or the default.
+    let flash = FlashParams {
+        size: Some(flash_size),
+        ..flash_params(settings)
+    };
     let options = AppImageOptions {
-        flash: flash_params(settings),
+        flash,
         min_rev_full: settings.min_chip_rev,
         max_rev_full: settings.max_chip_rev,
         append_digest: true,
@@ -115,10 +121,7 @@ pub fn prepare(
                 table_offset: settings.partition_table_offset,
                 app: &app.bytes,
                 app_partition: Some(&app_partition.name),
-                flash: FlashParams {
-                    size: Some(flash_size),
-                    ..flash_params(settings)
-                },
+                flash,
                 flash_size: Some(flash_size.bytes()),
             })
             .map_err(|e| ImageError::Invalid(format!("{}: {e}", shown_path(&path))))?;
