@@ -154,12 +154,7 @@ pub fn open(port: &str) -> crate::Result<AnyTransport> {
 }
 
 fn open_simulator(url: &str) -> crate::Result<AnyTransport> {
-    // TODO(cli): `SimTransport::open(url)` once the simulator branch is merged.
-    Err(crate::transport::TransportError::InvalidPort {
-        port: url.to_string(),
-        reason: "the simulator is not part of this build yet".into(),
-    }
-    .into())
+    Ok(Box::new(crate::transport::sim::SimTransport::open(url)?))
 }
 
 /// Connect options from the settings (the stub file is read here).

@@ -203,17 +203,10 @@ impl Progress {
                     self.finish_bar();
                 }
             }
-            Event::Reset { after } => {
-                self.finish_bar();
-                eprintln!("{}", reset_line(after));
-            }
             Event::Warning(text) => self.line(&format!(
                 "{} {text}",
                 console::style("warning:").yellow().bold().for_stderr()
             )),
-            // Events added later render as nothing rather than break the build.
-            #[allow(unreachable_patterns)]
-            _ => {}
         }
     }
 }
