@@ -193,3 +193,34 @@ fn unknown_package_lists_the_members() {
     );
     assert!(line.contains("members: member"), "{line}");
 }
+
+#[test]
+fn flash_without_a_file_builds_and_checks_the_image_before_connecting() {
+    let dir = tree(&[
+        ("Cargo.toml", &package("flashhost")),
+        ("src/main.rs", "fn main() {}\n"),
+    ]);
+    let outcome = run(binary(dir.path()).args(["flash", "--port", "sim://"]));
+    assert_eq!(outcome.code, 5, "stderr:\n{}", outcome.stderr);
+    assert!(outcome.single_error().contains("not Xtensa"));
+    assert!(!outcome.stderr.contains("Connecting"), "{}", outcome.stderr);
+}
+
+#[test]
+fn save_image_can_build_first() {
+    let dir = tree(&[
+        ("Cargo.toml", &package("savehost")),
+        ("src/main.rs", "fn main() {}\n"),
+    ]);
+    let outcome = run(binary(dir.path()).args(["save-image", "--build", "out.bin"]));
+    assert_eq!(outcome.code, 5, "stderr:\n{}", outcome.stderr);
+    let line = outcome.single_error();
+    assert!(
+        line.contains("savehost") && line.contains("not Xtensa"),
+        "{line}"
+    );
+    assert!(!dir.path().join("out.bin").exists());
+    // --build takes only the output: a second path is a usage error.
+    let outcome = run(binary(dir.path()).args(["save-image", "--build", "a", "b"]));
+    assert_eq!(outcome.code, 2, "stderr:\n{}", outcome.stderr);
+}
