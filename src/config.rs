@@ -1,24 +1,24 @@
 //! Configuration: `[package.metadata.esp32s3]` (falling back to `[workspace.metadata.esp32s3]`),
 //! environment variables (`ESP32S3_PORT`, …) and command-line flags, merged into [`Settings`].
 //!
-//! Precedence: flag > environment > package metadata > workspace metadata > default. This module
-//! validates values and names the key, the file and the accepted values in every error. It does
-//! not run cargo (the caller passes the metadata JSON) and does not read the process environment
-//! itself (the CLI passes a lookup function), so it stays testable.
-//! TODO(owner: cli helper): resolution and validation.
+//! Precedence, key by key: flag > environment > package metadata > workspace metadata > default.
+//! Every source is validated completely, even where a higher one overrides it, so a typo in
+//! Cargo.toml is reported the first time, not the day the flag that hid it is dropped. Each error
+//! names the key, where it came from (flag, variable or file and table) and the accepted values,
+//! and an unknown key comes with the closest known key.
+//!
+//! This module does not run cargo (the caller passes the metadata JSON that `cargo metadata`
+//! printed) and does not read the process environment (the CLI passes a lookup function), so
+//! [`resolve`] is a pure function. Keys are kebab-case only, as in Cargo's own manifest; a
+//! snake_case spelling is an unknown key whose suggestion is the kebab-case one.
 
-use std::path::PathBuf;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
 
 use crate::image::{FlashFreq, FlashMode, FlashSize};
 use crate::reset::{After, Before};
-
-/// A configuration problem.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// Placeholder.
-    #[error("{0}")]
-    Invalid(String),
-}
 
 /// Default baud rate for flashing (switched to with CHANGE_BAUDRATE after connecting at 115200).
 pub const DEFAULT_BAUD: u32 = 460_800;
@@ -26,6 +26,10 @@ pub const DEFAULT_BAUD: u32 = 460_800;
 pub const DEFAULT_MONITOR_BAUD: u32 = 115_200;
 /// Default partition table offset.
 pub const DEFAULT_PARTITION_TABLE_OFFSET: u32 = 0x8000;
+/// The only chip this tool supports, as written in the `chip` key.
+pub const CHIP: &str = "esp32s3";
+/// Name of the metadata table under `[package.metadata]` and `[workspace.metadata]`.
+pub const TABLE: &str = "esp32s3";
 
 /// Every setting, resolved. `None` means "not set anywhere": the consumer decides (detect the
 /// flash size, keep the image's mode, use the default partition table, …).
@@ -65,6 +69,10 @@ pub struct Settings {
     pub stub: Option<PathBuf>,
     /// How many times to try connecting (0 = forever).
     pub connect_attempts: u32,
+    /// Skip flash regions whose MD5 already matches.
+    pub skip_unchanged: bool,
+    /// Check the MD5 of every written region.
+    pub verify: bool,
 }
 
 impl Default for Settings {
@@ -87,6 +95,890 @@ impl Default for Settings {
             target: None,
             stub: None,
             connect_attempts: 7,
+            skip_unchanged: true,
+            verify: true,
         }
+    }
+}
+
+/// A configuration problem. Every message names where the value came from.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A key that this tool does not know.
+    #[error("unknown key {key:?} in {file}{}; known keys: {}", suggestion_text(.suggestion), Key::names_list())]
+    UnknownKey {
+        /// The key as written.
+        key: String,
+        /// Manifest and table.
+        file: String,
+        /// The closest known key, if any is close.
+        suggestion: Option<&'static str>,
+    },
+    /// A value that does not parse or is out of range.
+    #[error("invalid value {value} for {origin}: expected {accepted}")]
+    BadValue {
+        /// Where it came from (`--baud`, `ESP32S3_BAUD`, `` `baud` in …/Cargo.toml [...] ``).
+        origin: String,
+        /// The value as written (quoted when it was text).
+        value: String,
+        /// What is accepted.
+        accepted: String,
+    },
+    /// The metadata entry exists but is not a table.
+    #[error(
+        "{file} must be a table of settings (like `[package.metadata.esp32s3]` with `port = \"/dev/ttyUSB0\"`), found {found}"
+    )]
+    NotATable {
+        /// Manifest and table.
+        file: String,
+        /// What was there instead.
+        found: String,
+    },
+    /// Another chip was named.
+    #[error(
+        "chip = {chip:?} in {file}: this tool is for the ESP32-S3 only; use espflash for other chips"
+    )]
+    WrongChip {
+        /// The chip as written.
+        chip: String,
+        /// Manifest and table.
+        file: String,
+    },
+    /// A target triple that builds for another chip.
+    #[error(
+        "target {triple} (from {origin}) builds for the {chip}, but this tool is for the ESP32-S3 only; use xtensa-esp32s3-none-elf (no_std) or xtensa-esp32s3-espidf (std), or espflash for other chips"
+    )]
+    WrongTarget {
+        /// The triple.
+        triple: String,
+        /// Where it came from.
+        origin: String,
+        /// The chip the triple builds for.
+        chip: &'static str,
+    },
+    /// The revision range is empty.
+    #[error("min-chip-rev {} is above max-chip-rev {}; lower min-chip-rev or raise max-chip-rev", format_rev(*.min), format_rev(*.max))]
+    RevisionRange {
+        /// Lowest revision (major*100+minor).
+        min: u16,
+        /// Highest revision (major*100+minor).
+        max: u16,
+    },
+}
+
+fn suggestion_text(suggestion: &Option<&'static str>) -> String {
+    match suggestion {
+        Some(key) => format!(" (did you mean {key:?}?)"),
+        None => String::new(),
+    }
+}
+
+/// Format a revision given as major*100+minor the way users read it (`v0.2`).
+pub fn format_rev(full: u16) -> String {
+    format!("v{}.{}", full / 100, full % 100)
+}
+
+/// Every key of the `[package.metadata.esp32s3]` table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    /// `chip`: must be `esp32s3` (a guard against copying the table into another chip's project).
+    Chip,
+    /// `port`.
+    Port,
+    /// `baud`.
+    Baud,
+    /// `monitor-baud`.
+    MonitorBaud,
+    /// `flash-mode`.
+    FlashMode,
+    /// `flash-freq`.
+    FlashFreq,
+    /// `flash-size`.
+    FlashSize,
+    /// `partition-table`.
+    PartitionTable,
+    /// `partition-table-offset`.
+    PartitionTableOffset,
+    /// `target-app-partition`.
+    TargetAppPartition,
+    /// `bootloader`.
+    Bootloader,
+    /// `min-chip-rev`.
+    MinChipRev,
+    /// `max-chip-rev`.
+    MaxChipRev,
+    /// `before`.
+    Before,
+    /// `after`.
+    After,
+    /// `target`.
+    Target,
+    /// `stub`.
+    Stub,
+    /// `connect-attempts`.
+    ConnectAttempts,
+    /// `skip-unchanged`.
+    SkipUnchanged,
+    /// `verify`.
+    Verify,
+}
+
+impl Key {
+    /// All keys, in documentation order.
+    pub const ALL: [Key; 20] = [
+        Key::Chip,
+        Key::Port,
+        Key::Baud,
+        Key::MonitorBaud,
+        Key::FlashMode,
+        Key::FlashFreq,
+        Key::FlashSize,
+        Key::PartitionTable,
+        Key::PartitionTableOffset,
+        Key::TargetAppPartition,
+        Key::Bootloader,
+        Key::MinChipRev,
+        Key::MaxChipRev,
+        Key::Before,
+        Key::After,
+        Key::Target,
+        Key::Stub,
+        Key::ConnectAttempts,
+        Key::SkipUnchanged,
+        Key::Verify,
+    ];
+
+    /// The key as written in Cargo.toml.
+    pub fn name(self) -> &'static str {
+        match self {
+            Key::Chip => "chip",
+            Key::Port => "port",
+            Key::Baud => "baud",
+            Key::MonitorBaud => "monitor-baud",
+            Key::FlashMode => "flash-mode",
+            Key::FlashFreq => "flash-freq",
+            Key::FlashSize => "flash-size",
+            Key::PartitionTable => "partition-table",
+            Key::PartitionTableOffset => "partition-table-offset",
+            Key::TargetAppPartition => "target-app-partition",
+            Key::Bootloader => "bootloader",
+            Key::MinChipRev => "min-chip-rev",
+            Key::MaxChipRev => "max-chip-rev",
+            Key::Before => "before",
+            Key::After => "after",
+            Key::Target => "target",
+            Key::Stub => "stub",
+            Key::ConnectAttempts => "connect-attempts",
+            Key::SkipUnchanged => "skip-unchanged",
+            Key::Verify => "verify",
+        }
+    }
+
+    /// The environment variable that sets this key (`ESP32S3_FLASH_MODE`); `chip` has none.
+    pub fn env_var(self) -> Option<&'static str> {
+        Some(match self {
+            Key::Chip => return None,
+            Key::Port => "ESP32S3_PORT",
+            Key::Baud => "ESP32S3_BAUD",
+            Key::MonitorBaud => "ESP32S3_MONITOR_BAUD",
+            Key::FlashMode => "ESP32S3_FLASH_MODE",
+            Key::FlashFreq => "ESP32S3_FLASH_FREQ",
+            Key::FlashSize => "ESP32S3_FLASH_SIZE",
+            Key::PartitionTable => "ESP32S3_PARTITION_TABLE",
+            Key::PartitionTableOffset => "ESP32S3_PARTITION_TABLE_OFFSET",
+            Key::TargetAppPartition => "ESP32S3_TARGET_APP_PARTITION",
+            Key::Bootloader => "ESP32S3_BOOTLOADER",
+            Key::MinChipRev => "ESP32S3_MIN_CHIP_REV",
+            Key::MaxChipRev => "ESP32S3_MAX_CHIP_REV",
+            Key::Before => "ESP32S3_BEFORE",
+            Key::After => "ESP32S3_AFTER",
+            Key::Target => "ESP32S3_TARGET",
+            Key::Stub => "ESP32S3_STUB",
+            Key::ConnectAttempts => "ESP32S3_CONNECT_ATTEMPTS",
+            Key::SkipUnchanged => "ESP32S3_SKIP_UNCHANGED",
+            Key::Verify => "ESP32S3_VERIFY",
+        })
+    }
+
+    /// The command-line flag that sets this key, as users type it.
+    pub fn flag(self) -> Option<&'static str> {
+        Some(match self {
+            Key::Chip => return None,
+            Key::Port => "--port",
+            Key::Baud => "--baud",
+            Key::MonitorBaud => "--monitor-baud",
+            Key::FlashMode => "--flash-mode",
+            Key::FlashFreq => "--flash-freq",
+            Key::FlashSize => "--flash-size",
+            Key::PartitionTable => "--partition-table",
+            Key::PartitionTableOffset => "--partition-table-offset",
+            Key::TargetAppPartition => "--target-app-partition",
+            Key::Bootloader => "--bootloader",
+            Key::MinChipRev => "--min-chip-rev",
+            Key::MaxChipRev => "--max-chip-rev",
+            Key::Before => "--before",
+            Key::After => "--after",
+            Key::Target => "--target",
+            Key::Stub => "--stub",
+            Key::ConnectAttempts => "--connect-attempts",
+            Key::SkipUnchanged => "--no-skip",
+            Key::Verify => "--no-verify",
+        })
+    }
+
+    /// The accepted values, as a phrase for error messages and documentation.
+    pub fn accepted(self) -> &'static str {
+        match self {
+            Key::Chip => "\"esp32s3\"",
+            Key::Port => {
+                "a serial port name or URL such as \"/dev/ttyUSB0\", \"COM3\" or \"sim://\""
+            }
+            Key::Baud | Key::MonitorBaud => {
+                "a positive integer number of bits per second such as 115200, 460800 or 921600"
+            }
+            Key::FlashMode => "one of qio, qout, dio, dout, keep",
+            Key::FlashFreq => "one of 20m, 26m, 40m, 80m, keep",
+            Key::FlashSize => "one of 1MB, 2MB, 4MB, 8MB, 16MB, 32MB, 64MB, 128MB, detect",
+            Key::PartitionTable => "a path to a partition table, CSV or binary",
+            Key::PartitionTableOffset => {
+                "a multiple of 0x1000 (4 KiB) from 0x1000 up, such as 0x8000 (integer or \"0x...\" string)"
+            }
+            Key::TargetAppPartition => {
+                "the name of an app partition such as \"factory\" or \"ota_0\""
+            }
+            Key::Bootloader => "a path to a second-stage bootloader image (.bin)",
+            Key::MinChipRev | Key::MaxChipRev => {
+                "a revision as a \"MAJOR.MINOR\" string such as \"0.2\" (minor below 100), or an integer major*100+minor such as 2"
+            }
+            Key::Before => "one of default-reset, usb-reset, no-reset, no-reset-no-sync",
+            Key::After => "one of hard-reset, soft-reset, no-reset, watchdog-reset",
+            Key::Target => {
+                "a target triple for the ESP32-S3 such as \"xtensa-esp32s3-none-elf\" or \"xtensa-esp32s3-espidf\""
+            }
+            Key::Stub => "a path to a flasher stub in esptool's JSON format",
+            Key::ConnectAttempts => "a non-negative integer (0 = keep trying forever)",
+            Key::SkipUnchanged | Key::Verify => {
+                "true or false (in variables also 1/0, yes/no, on/off)"
+            }
+        }
+    }
+
+    /// The key with this exact name.
+    pub fn from_name(name: &str) -> Option<Key> {
+        Key::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// The known key closest to an unknown one, when one is close enough to be a likely typo.
+    pub fn suggest(unknown: &str) -> Option<&'static str> {
+        let normalized = unknown.trim().to_ascii_lowercase().replace('_', "-");
+        let mut best: Option<(usize, &'static str)> = None;
+        for key in Key::ALL {
+            let distance = edit_distance(&normalized, key.name());
+            if best.is_none_or(|(d, _)| distance < d) {
+                best = Some((distance, key.name()));
+            }
+        }
+        let (distance, name) = best?;
+        // A third of the length allows one typo per three letters; below 2 that would refuse
+        // even a single slip in short keys such as `baud`.
+        let allowed = (name.len() / 3).max(2);
+        if distance <= allowed {
+            return Some(name);
+        }
+        // `baudrate`, `flash-frequency`: a known key that starts the unknown one (or the reverse).
+        Key::ALL
+            .into_iter()
+            .map(Key::name)
+            .find(|name| {
+                name.len() >= 4 && (normalized.starts_with(name) || name.starts_with(&normalized))
+            })
+            .filter(|_| normalized.len() >= 4)
+    }
+
+    fn names_list() -> String {
+        Key::ALL.map(Key::name).join(", ")
+    }
+}
+
+/// Levenshtein distance between two strings (insertions, deletions, substitutions; by chars).
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    // One row of the classic dynamic-programming table at a time.
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current = vec![0; b.len() + 1];
+    for (i, ca) in a.chars().enumerate() {
+        current[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            let deletion = previous[j + 1] + 1;
+            let insertion = current[j] + 1;
+            current[j + 1] = substitution.min(deletion).min(insertion);
+        }
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous[b.len()]
+}
+
+/// Values given on the command line, as typed (parsing happens here so that flag, variable and
+/// metadata share one parser and one set of messages). `None` means "flag not given".
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FlagValues {
+    /// `--port`.
+    pub port: Option<String>,
+    /// `--baud`.
+    pub baud: Option<String>,
+    /// `--monitor-baud`.
+    pub monitor_baud: Option<String>,
+    /// `--flash-mode`.
+    pub flash_mode: Option<String>,
+    /// `--flash-freq`.
+    pub flash_freq: Option<String>,
+    /// `--flash-size`.
+    pub flash_size: Option<String>,
+    /// `--partition-table` (relative to the current directory).
+    pub partition_table: Option<PathBuf>,
+    /// `--partition-table-offset`.
+    pub partition_table_offset: Option<String>,
+    /// `--target-app-partition`.
+    pub target_app_partition: Option<String>,
+    /// `--bootloader` (relative to the current directory).
+    pub bootloader: Option<PathBuf>,
+    /// `--min-chip-rev`.
+    pub min_chip_rev: Option<String>,
+    /// `--max-chip-rev`.
+    pub max_chip_rev: Option<String>,
+    /// `--before`.
+    pub before: Option<String>,
+    /// `--after`.
+    pub after: Option<String>,
+    /// `--target`.
+    pub target: Option<String>,
+    /// `--stub` (relative to the current directory).
+    pub stub: Option<PathBuf>,
+    /// `--connect-attempts`.
+    pub connect_attempts: Option<String>,
+    /// `Some(false)` for `--no-skip`.
+    pub skip_unchanged: Option<bool>,
+    /// `Some(false)` for `--no-verify`.
+    pub verify: Option<bool>,
+}
+
+/// Everything [`resolve`] reads. The CLI gathers it; tests build it from literals.
+pub struct Sources<'a> {
+    /// Command-line values.
+    pub flags: FlagValues,
+    /// Environment lookup (`std::env::var` in the CLI, a map in tests). Empty values count as unset.
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+    /// The selected package's Cargo.toml and its whole `[package.metadata]` table (as JSON).
+    pub package: Option<(PathBuf, Value)>,
+    /// The workspace root Cargo.toml and its whole `[workspace.metadata]` table (as JSON).
+    pub workspace: Option<(PathBuf, Value)>,
+}
+
+/// Merge flags, environment, package metadata, workspace metadata and defaults into [`Settings`].
+pub fn resolve(sources: &Sources<'_>) -> Result<Settings, ConfigError> {
+    let layers = [
+        flag_layer(&sources.flags)?,
+        env_layer(sources.env)?,
+        match &sources.package {
+            Some((manifest, metadata)) => metadata_layer(manifest, "package", metadata)?,
+            None => Layer::default(),
+        },
+        match &sources.workspace {
+            Some((manifest, metadata)) => metadata_layer(manifest, "workspace", metadata)?,
+            None => Layer::default(),
+        },
+    ];
+    let defaults = Settings::default();
+    // The first layer (in precedence order) that sets a key wins.
+    macro_rules! pick {
+        ($field:ident) => {
+            layers.iter().find_map(|layer| layer.$field.clone())
+        };
+    }
+    let settings = Settings {
+        port: pick!(port),
+        baud: pick!(baud).unwrap_or(defaults.baud),
+        monitor_baud: pick!(monitor_baud).unwrap_or(defaults.monitor_baud),
+        flash_mode: pick!(flash_mode).flatten(),
+        flash_freq: pick!(flash_freq).flatten(),
+        flash_size: pick!(flash_size).flatten(),
+        partition_table: pick!(partition_table),
+        partition_table_offset: pick!(partition_table_offset)
+            .unwrap_or(defaults.partition_table_offset),
+        target_app_partition: pick!(target_app_partition),
+        bootloader: pick!(bootloader),
+        min_chip_rev: pick!(min_chip_rev).unwrap_or(defaults.min_chip_rev),
+        max_chip_rev: pick!(max_chip_rev).unwrap_or(defaults.max_chip_rev),
+        before: pick!(before).unwrap_or(defaults.before),
+        after: pick!(after).unwrap_or(defaults.after),
+        target: pick!(target),
+        stub: pick!(stub),
+        connect_attempts: pick!(connect_attempts).unwrap_or(defaults.connect_attempts),
+        skip_unchanged: pick!(skip_unchanged).unwrap_or(defaults.skip_unchanged),
+        verify: pick!(verify).unwrap_or(defaults.verify),
+    };
+    if settings.min_chip_rev > settings.max_chip_rev {
+        return Err(ConfigError::RevisionRange {
+            min: settings.min_chip_rev,
+            max: settings.max_chip_rev,
+        });
+    }
+    Ok(settings)
+}
+
+/// Refuse a target triple that builds for another Espressif chip. Triples this tool does not
+/// recognise (host triples, custom JSON targets) pass: the ELF check catches them later.
+pub fn check_target(triple: &str, origin: &str) -> Result<(), ConfigError> {
+    match target_chip(triple) {
+        Some(chip) if chip != "ESP32-S3" => Err(ConfigError::WrongTarget {
+            triple: triple.to_string(),
+            origin: origin.to_string(),
+            chip,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The Espressif chip a target triple builds for, when the triple names one.
+pub fn target_chip(triple: &str) -> Option<&'static str> {
+    let triple = triple.trim();
+    // Xtensa triples name the chip: xtensa-esp32s3-none-elf, xtensa-esp32-espidf, ...
+    if let Some(rest) = triple.strip_prefix("xtensa-") {
+        let chip = rest.split('-').next().unwrap_or_default();
+        return match chip {
+            "esp32s3" => Some("ESP32-S3"),
+            "esp32s2" => Some("ESP32-S2"),
+            "esp32" => Some("ESP32"),
+            "esp8266" => Some("ESP8266"),
+            _ => None,
+        };
+    }
+    // RISC-V triples name the ISA; the ESP32-S3 has no RISC-V main core, so all of them are wrong.
+    let arch = triple.split('-').next().unwrap_or_default();
+    let espressif_or_bare = triple.ends_with("-none-elf") || triple.contains("-esp-");
+    match arch {
+        "riscv32imc" if espressif_or_bare => Some("ESP32-C3 or ESP32-C2"),
+        "riscv32imac" if espressif_or_bare => Some("ESP32-C6, ESP32-H2 or ESP32-C5"),
+        "riscv32imafc" if espressif_or_bare => Some("ESP32-P4"),
+        _ => None,
+    }
+}
+
+/// One source's settings, each `None` when this source does not set the key.
+#[derive(Debug, Default)]
+struct Layer {
+    port: Option<String>,
+    baud: Option<u32>,
+    monitor_baud: Option<u32>,
+    flash_mode: Option<Option<FlashMode>>,
+    flash_freq: Option<Option<FlashFreq>>,
+    flash_size: Option<Option<FlashSize>>,
+    partition_table: Option<PathBuf>,
+    partition_table_offset: Option<u32>,
+    target_app_partition: Option<String>,
+    bootloader: Option<PathBuf>,
+    min_chip_rev: Option<u16>,
+    max_chip_rev: Option<u16>,
+    before: Option<Before>,
+    after: Option<After>,
+    target: Option<String>,
+    stub: Option<PathBuf>,
+    connect_attempts: Option<u32>,
+    skip_unchanged: Option<bool>,
+    verify: Option<bool>,
+}
+
+/// A value as one source holds it: text (flags, variables) or JSON (metadata).
+#[derive(Clone, Copy)]
+enum Raw<'a> {
+    Text(&'a str),
+    Json(&'a Value),
+}
+
+impl Raw<'_> {
+    /// The value as shown in messages.
+    fn shown(self) -> String {
+        match self {
+            Raw::Text(text) => format!("{text:?}"),
+            Raw::Json(Value::String(text)) => format!("{text:?}"),
+            Raw::Json(value) => value.to_string(),
+        }
+    }
+}
+
+/// Where a value came from, for messages.
+#[derive(Clone, Copy)]
+enum Origin<'a> {
+    Flag(Key),
+    Env(Key),
+    Table {
+        key: &'a str,
+        manifest: &'a Path,
+        scope: &'static str,
+    },
+}
+
+impl fmt::Display for Origin<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Flag(key) => f.write_str(key.flag().unwrap_or(key.name())),
+            Origin::Env(key) => f.write_str(key.env_var().unwrap_or(key.name())),
+            Origin::Table {
+                key,
+                manifest,
+                scope,
+            } => write!(f, "{key} in {}", table_name(manifest, scope)),
+        }
+    }
+}
+
+fn table_name(manifest: &Path, scope: &str) -> String {
+    format!("{} [{scope}.metadata.{TABLE}]", manifest.display())
+}
+
+fn flag_layer(flags: &FlagValues) -> Result<Layer, ConfigError> {
+    let mut layer = Layer::default();
+    let texts: [(Key, Option<&str>); 14] = [
+        (Key::Port, flags.port.as_deref()),
+        (Key::Baud, flags.baud.as_deref()),
+        (Key::MonitorBaud, flags.monitor_baud.as_deref()),
+        (Key::FlashMode, flags.flash_mode.as_deref()),
+        (Key::FlashFreq, flags.flash_freq.as_deref()),
+        (Key::FlashSize, flags.flash_size.as_deref()),
+        (
+            Key::PartitionTableOffset,
+            flags.partition_table_offset.as_deref(),
+        ),
+        (
+            Key::TargetAppPartition,
+            flags.target_app_partition.as_deref(),
+        ),
+        (Key::MinChipRev, flags.min_chip_rev.as_deref()),
+        (Key::MaxChipRev, flags.max_chip_rev.as_deref()),
+        (Key::Before, flags.before.as_deref()),
+        (Key::After, flags.after.as_deref()),
+        (Key::Target, flags.target.as_deref()),
+        (Key::ConnectAttempts, flags.connect_attempts.as_deref()),
+    ];
+    for (key, text) in texts {
+        if let Some(text) = text {
+            apply(&mut layer, key, Raw::Text(text), Origin::Flag(key), None)?;
+        }
+    }
+    // Paths from flags stay as typed: relative to the current directory, like any command.
+    layer.partition_table = flags.partition_table.clone();
+    layer.bootloader = flags.bootloader.clone();
+    layer.stub = flags.stub.clone();
+    layer.skip_unchanged = flags.skip_unchanged;
+    layer.verify = flags.verify;
+    Ok(layer)
+}
+
+fn env_layer(env: &dyn Fn(&str) -> Option<String>) -> Result<Layer, ConfigError> {
+    let mut layer = Layer::default();
+    for key in Key::ALL {
+        let Some(var) = key.env_var() else { continue };
+        let Some(text) = env(var).filter(|v| !v.trim().is_empty()) else {
+            continue;
+        };
+        apply(&mut layer, key, Raw::Text(&text), Origin::Env(key), None)?;
+    }
+    Ok(layer)
+}
+
+fn metadata_layer(
+    manifest: &Path,
+    scope: &'static str,
+    metadata: &Value,
+) -> Result<Layer, ConfigError> {
+    let mut layer = Layer::default();
+    let Some(table) = metadata.get(TABLE) else {
+        return Ok(layer);
+    };
+    let Value::Object(table) = table else {
+        return Err(ConfigError::NotATable {
+            file: table_name(manifest, scope),
+            found: table.to_string(),
+        });
+    };
+    let base = manifest.parent().unwrap_or(Path::new(""));
+    for (name, value) in table {
+        let Some(key) = Key::from_name(name) else {
+            return Err(ConfigError::UnknownKey {
+                key: name.clone(),
+                file: table_name(manifest, scope),
+                suggestion: Key::suggest(name),
+            });
+        };
+        let origin = Origin::Table {
+            key: name,
+            manifest,
+            scope,
+        };
+        if key == Key::Chip {
+            check_chip(value, manifest, scope, origin)?;
+            continue;
+        }
+        apply(&mut layer, key, Raw::Json(value), origin, Some(base))?;
+    }
+    Ok(layer)
+}
+
+fn check_chip(
+    value: &Value,
+    manifest: &Path,
+    scope: &'static str,
+    origin: Origin<'_>,
+) -> Result<(), ConfigError> {
+    let Value::String(chip) = value else {
+        return Err(bad(Key::Chip, Raw::Json(value), origin));
+    };
+    let normalized = chip.trim().to_ascii_lowercase().replace(['-', '_'], "");
+    if normalized == CHIP {
+        Ok(())
+    } else {
+        Err(ConfigError::WrongChip {
+            chip: chip.clone(),
+            file: table_name(manifest, scope),
+        })
+    }
+}
+
+fn bad(key: Key, raw: Raw<'_>, origin: Origin<'_>) -> ConfigError {
+    ConfigError::BadValue {
+        origin: origin.to_string(),
+        value: raw.shown(),
+        accepted: key.accepted().to_string(),
+    }
+}
+
+/// Parse one value into its slot in `layer`. `base` is the directory relative paths are joined to
+/// (the declaring manifest's directory) or `None` for flags and variables.
+fn apply(
+    layer: &mut Layer,
+    key: Key,
+    raw: Raw<'_>,
+    origin: Origin<'_>,
+    base: Option<&Path>,
+) -> Result<(), ConfigError> {
+    let fail = || bad(key, raw, origin);
+    match key {
+        Key::Chip => {}
+        Key::Port => layer.port = Some(non_empty_text(raw).ok_or_else(fail)?.to_string()),
+        Key::Baud => layer.baud = Some(positive_u32(raw).ok_or_else(fail)?),
+        Key::MonitorBaud => layer.monitor_baud = Some(positive_u32(raw).ok_or_else(fail)?),
+        Key::FlashMode => {
+            let text = non_empty_text(raw).ok_or_else(fail)?;
+            layer.flash_mode = Some(if is_word(text, "keep") {
+                None
+            } else {
+                Some(FlashMode::parse(text).ok_or_else(fail)?)
+            });
+        }
+        Key::FlashFreq => {
+            let text = non_empty_text(raw).ok_or_else(fail)?;
+            layer.flash_freq = Some(if is_word(text, "keep") {
+                None
+            } else {
+                Some(FlashFreq::parse(text).ok_or_else(fail)?)
+            });
+        }
+        Key::FlashSize => {
+            let text = non_empty_text(raw).ok_or_else(fail)?;
+            layer.flash_size = Some(if is_word(text, "detect") || is_word(text, "keep") {
+                None
+            } else {
+                Some(FlashSize::parse(text).ok_or_else(fail)?)
+            });
+        }
+        Key::PartitionTable => layer.partition_table = Some(path(raw, base).ok_or_else(fail)?),
+        Key::Bootloader => layer.bootloader = Some(path(raw, base).ok_or_else(fail)?),
+        Key::Stub => layer.stub = Some(path(raw, base).ok_or_else(fail)?),
+        Key::PartitionTableOffset => {
+            let offset = unsigned(raw)
+                .and_then(|v| u32::try_from(v).ok())
+                .filter(|v| *v >= 0x1000 && v % 0x1000 == 0)
+                .ok_or_else(fail)?;
+            layer.partition_table_offset = Some(offset);
+        }
+        Key::TargetAppPartition => {
+            layer.target_app_partition = Some(non_empty_text(raw).ok_or_else(fail)?.to_string())
+        }
+        Key::MinChipRev => layer.min_chip_rev = Some(revision(raw).ok_or_else(fail)?),
+        Key::MaxChipRev => layer.max_chip_rev = Some(revision(raw).ok_or_else(fail)?),
+        Key::Before => {
+            let text = normalized_word(raw).ok_or_else(fail)?;
+            let found = Before::NAMES.iter().find(|(name, _)| *name == text);
+            layer.before = Some(found.ok_or_else(fail)?.1);
+        }
+        Key::After => {
+            let text = normalized_word(raw).ok_or_else(fail)?;
+            let found = After::NAMES.iter().find(|(name, _)| *name == text);
+            layer.after = Some(found.ok_or_else(fail)?.1);
+        }
+        Key::Target => {
+            let triple = non_empty_text(raw).ok_or_else(fail)?;
+            check_target(triple, &origin.to_string())?;
+            layer.target = Some(triple.to_string());
+        }
+        Key::ConnectAttempts => {
+            let attempts = unsigned(raw)
+                .and_then(|v| u32::try_from(v).ok())
+                .ok_or_else(fail)?;
+            layer.connect_attempts = Some(attempts);
+        }
+        Key::SkipUnchanged => layer.skip_unchanged = Some(boolean(raw).ok_or_else(fail)?),
+        Key::Verify => layer.verify = Some(boolean(raw).ok_or_else(fail)?),
+    }
+    Ok(())
+}
+
+fn text(raw: Raw<'_>) -> Option<&str> {
+    match raw {
+        Raw::Text(text) => Some(text),
+        Raw::Json(Value::String(text)) => Some(text),
+        Raw::Json(_) => None,
+    }
+}
+
+fn non_empty_text(raw: Raw<'_>) -> Option<&str> {
+    text(raw).map(str::trim).filter(|t| !t.is_empty())
+}
+
+fn is_word(text: &str, word: &str) -> bool {
+    text.trim().eq_ignore_ascii_case(word)
+}
+
+/// Lowercase, with `_` read as `-` (esptool spells `default_reset`).
+fn normalized_word(raw: Raw<'_>) -> Option<String> {
+    non_empty_text(raw).map(|t| t.to_ascii_lowercase().replace('_', "-"))
+}
+
+fn path(raw: Raw<'_>, base: Option<&Path>) -> Option<PathBuf> {
+    let text = non_empty_text(raw)?;
+    Some(match base {
+        Some(base) => base.join(text),
+        None => PathBuf::from(text),
+    })
+}
+
+/// A non-negative integer: a JSON integer, or text in decimal or `0x` hexadecimal (underscores
+/// allowed as in Rust and TOML literals).
+fn unsigned(raw: Raw<'_>) -> Option<u64> {
+    if let Raw::Json(Value::Number(number)) = raw {
+        return number.as_u64();
+    }
+    let text = non_empty_text(raw)?.replace('_', "");
+    match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => text.parse().ok(),
+    }
+}
+
+fn positive_u32(raw: Raw<'_>) -> Option<u32> {
+    unsigned(raw)
+        .and_then(|v| u32::try_from(v).ok())
+        .filter(|v| *v > 0)
+}
+
+/// `"MAJOR.MINOR"` text, or (JSON only) an integer major*100+minor. Floats are refused: TOML's
+/// 0.1 and 0.10 are the same number, so they cannot say which minor revision was meant.
+fn revision(raw: Raw<'_>) -> Option<u16> {
+    if let Raw::Json(Value::Number(number)) = raw {
+        return number
+            .as_u64()
+            .and_then(|v| u16::try_from(v).ok())
+            .filter(|v| *v <= 9999);
+    }
+    let text = non_empty_text(raw)?;
+    let text = text.strip_prefix(['v', 'V']).unwrap_or(text);
+    let (major, minor) = text.split_once('.')?;
+    let major: u16 = major.parse().ok().filter(|m| *m <= 99)?;
+    let minor: u16 = minor.parse().ok().filter(|m| *m <= 99)?;
+    Some(major * 100 + minor)
+}
+
+fn boolean(raw: Raw<'_>) -> Option<bool> {
+    if let Raw::Json(Value::Bool(value)) = raw {
+        return Some(*value);
+    }
+    if let Raw::Json(_) = raw {
+        return None;
+    }
+    match non_empty_text(raw)?.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edit_distance_cases() {
+        for (a, b, expected) in [
+            ("", "", 0),
+            ("baud", "baud", 0),
+            ("flash_mode", "flash-mode", 1),
+            ("bootlaoder", "bootloader", 2),
+            ("kitten", "sitting", 3),
+            ("", "port", 4),
+        ] {
+            assert_eq!(edit_distance(a, b), expected, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn suggestions() {
+        for (unknown, expected) in [
+            ("flash_mode", Some("flash-mode")),
+            ("FLASH_SIZE", Some("flash-size")),
+            ("bootlaoder", Some("bootloader")),
+            ("baudrate", Some("baud")),
+            ("partition_table_ofset", Some("partition-table-offset")),
+            ("xyz", None),
+            ("colour", None),
+        ] {
+            assert_eq!(Key::suggest(unknown), expected, "{unknown}");
+        }
+    }
+
+    #[test]
+    fn target_chips() {
+        for (triple, expected) in [
+            ("xtensa-esp32s3-none-elf", Some("ESP32-S3")),
+            ("xtensa-esp32s3-espidf", Some("ESP32-S3")),
+            ("xtensa-esp32-none-elf", Some("ESP32")),
+            ("xtensa-esp32s2-espidf", Some("ESP32-S2")),
+            ("riscv32imc-unknown-none-elf", Some("ESP32-C3 or ESP32-C2")),
+            (
+                "riscv32imac-esp-espidf",
+                Some("ESP32-C6, ESP32-H2 or ESP32-C5"),
+            ),
+            ("riscv32imac-unknown-linux-gnu", None),
+            ("x86_64-unknown-linux-gnu", None),
+        ] {
+            assert_eq!(target_chip(triple), expected, "{triple}");
+        }
+    }
+
+    #[test]
+    fn revisions() {
+        for (raw, expected) in [
+            (Raw::Text("0.0"), Some(0)),
+            (Raw::Text("0.2"), Some(2)),
+            (Raw::Text("v1.3"), Some(103)),
+            (Raw::Text("0.99"), Some(99)),
+            (Raw::Text("0.100"), None),
+            (Raw::Text("2"), None),
+            (Raw::Text("a.b"), None),
+        ] {
+            assert_eq!(revision(raw), expected, "{}", raw.shown());
+        }
+        assert_eq!(revision(Raw::Json(&serde_json::json!(3))), Some(3));
+        assert_eq!(revision(Raw::Json(&serde_json::json!(0.3))), None);
     }
 }

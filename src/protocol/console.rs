@@ -1,0 +1,110 @@
+//! Reading the ROM's console text that arrives around a reset, to explain a failed connection:
+//! which boot mode the chip reported (`boot:0x8 (SPI_FAST_FLASH_BOOT)`), whether it is
+//! `waiting for download`, and whether the bytes show a crash (`Guru Meditation Error`,
+//! `Fatal exception`).
+//!
+//! Plain byte scanning, no regular expressions; text is treated as bytes because noise is not
+//! UTF-8. Facts: `esp32s3-facts.md` §3 and §13.
+
+/// What the boot banner says about the boot mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BootMode {
+    /// The strapping value after `boot:0x`.
+    pub value: u32,
+    /// True when `waiting for download` follows it (the chip is in download mode).
+    pub waiting_for_download: bool,
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Find the last `boot:0x..` in `text` and whether `waiting for download` follows it.
+pub fn boot_mode(text: &[u8]) -> Option<BootMode> {
+    const TAG: &[u8] = b"boot:0x";
+    let mut last = None;
+    let mut from = 0;
+    while let Some(at) = text.get(from..).and_then(|t| find(t, TAG)) {
+        let digits_at = from + at + TAG.len();
+        let digits: Vec<u8> = text[digits_at..]
+            .iter()
+            .take_while(|b| b.is_ascii_hexdigit())
+            .take(8)
+            .copied()
+            .collect();
+        if let Some(value) = std::str::from_utf8(&digits)
+            .ok()
+            .and_then(|d| u32::from_str_radix(d, 16).ok())
+        {
+            last = Some((digits_at, value));
+        }
+        from = digits_at;
+    }
+    let (at, value) = last?;
+    Some(BootMode {
+        value,
+        waiting_for_download: find(&text[at..], b"waiting for download").is_some(),
+    })
+}
+
+/// The crash line in `text`, if the chip printed one (`Guru Meditation Error: Core 0 panic'ed
+/// (LoadProhibited)...` or `Fatal exception (N): ...`), trimmed to that line.
+pub fn crash_line(text: &[u8]) -> Option<String> {
+    let at = [&b"Guru Meditation Error"[..], b"Fatal exception"]
+        .iter()
+        .filter_map(|needle| find(text, needle))
+        .min()?;
+    let line: Vec<u8> = text[at..]
+        .iter()
+        .take_while(|&&b| b != b'\r' && b != b'\n')
+        .take(200)
+        .copied()
+        .collect();
+    Some(String::from_utf8_lossy(&line).trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boot_banners() {
+        let check = |text: &[u8], expected: Option<(u32, bool)>| {
+            assert_eq!(
+                boot_mode(text).map(|b| (b.value, b.waiting_for_download)),
+                expected,
+                "{}",
+                String::from_utf8_lossy(text)
+            );
+        };
+        check(
+            b"ESP-ROM:esp32s3-20210327\r\nBuild:Mar 27 2021\r\nrst:0x1 (POWERON),boot:0x0 (DOWNLOAD(USB/UART0))\r\nwaiting for download\r\n",
+            Some((0, true)),
+        );
+        check(
+            b"rst:0x1 (POWERON),boot:0x8 (SPI_FAST_FLASH_BOOT)\r\nSPIWP:0xee\r\n",
+            Some((8, false)),
+        );
+        check(b"\xff\x00rst:0x7 (TG0WDT_SYS_RST),boot:0x2b (SPI_FAST_FLASH_BOOT)\r\ninvalid header: 0xffffffff", Some((0x2b, false)));
+        // The last banner counts: a reset into download mode after an SPI boot.
+        check(
+            b"boot:0x8 (SPI_FAST_FLASH_BOOT)\r\ninvalid header\r\nboot:0x3 (DOWNLOAD(USB/UART0))\r\nwaiting for download\r\n",
+            Some((3, true)),
+        );
+        check(b"boot:0x", None);
+        check(b"hello", None);
+    }
+
+    #[test]
+    fn crashes_are_found_in_noise() {
+        assert_eq!(
+            crash_line(b"\x00\xffGuru Meditation Error: Core  0 panic'ed (LoadProhibited). Exception was unhandled.\r\nCore  0 register dump:"),
+            Some("Guru Meditation Error: Core  0 panic'ed (LoadProhibited). Exception was unhandled.".into())
+        );
+        assert_eq!(
+            crash_line(b"Fatal exception (28): LoadProhibited\n"),
+            Some("Fatal exception (28): LoadProhibited".into())
+        );
+        assert_eq!(crash_line(b"waiting for download\r\n"), None);
+    }
+}
