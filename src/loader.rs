@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 use crate::image::format::{ESP32S3_CHIP_ID, chip_name};
 use crate::protocol::chip::{self, EfuseWords};
 use crate::protocol::command::{self, Command, Opcode};
+use crate::protocol::console as boot_text;
 use crate::protocol::errors::DeviceError;
 use crate::protocol::response::{Reply, ReplyError, Responder};
-use crate::protocol::{console, slip, timeouts};
+use crate::protocol::{slip, timeouts};
 use crate::reset::{self, After, Before};
 use crate::transport::{Transport, TransportError};
 
@@ -574,10 +575,10 @@ impl<T: Transport> Loader<T> {
     /// Why the last attempt failed, from the console bytes it saw.
     fn explain_failed_attempt(&self) -> LoaderError {
         let port = self.port.clone();
-        if let Some(line) = console::crash_line(&self.console) {
+        if let Some(line) = boot_text::crash_line(&self.console) {
             return LoaderError::Crashed { port, line };
         }
-        match console::boot_mode(&self.console) {
+        match boot_text::boot_mode(&self.console) {
             Some(mode) if !mode.waiting_for_download => LoaderError::WrongBootMode {
                 port,
                 boot: mode.value,
@@ -1104,7 +1105,7 @@ impl<T: Transport> Loader<T> {
             let cut = self.console.len() - CONSOLE_KEEP;
             self.console.drain(..cut);
         }
-        if let Some(line) = console::crash_line(&self.console) {
+        if let Some(line) = boot_text::crash_line(&self.console) {
             self.console.clear();
             return Err(LoaderError::Crashed {
                 port: self.port.clone(),
