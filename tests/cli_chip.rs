@@ -421,6 +421,12 @@ fn every_failure_is_one_error_line() {
         .on_chip(&["read-flash", "0", "16", "existing.bin", "--force"])
         .ok();
 
+    // A partition erase needs a table on the chip.
+    let line = bench
+        .on_chip(&["erase", "--partition", "nvs"])
+        .single_error(1);
+    assert!(line.contains("no partition table at 0x8000"), "{line}");
+
     // Unaligned erase, missing file, a file that is no image, an ELF given to --at.
     let line = bench
         .on_chip(&["erase", "--region", "0x100", "0x1000"])
