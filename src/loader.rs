@@ -368,7 +368,6 @@ mod spi1 {
     pub const CMD: u32 = BASE;
     pub const USR: u32 = BASE + 0x18;
     pub const USR2: u32 = BASE + 0x20;
-    pub const MOSI_DLEN: u32 = BASE + 0x24;
     pub const MISO_DLEN: u32 = BASE + 0x28;
     pub const W0: u32 = BASE + 0x58;
     pub const CMD_USR: u32 = 1 << 18;
@@ -441,7 +440,9 @@ pub struct Loader<T: Transport> {
 /// A reply accepted for a command: the header value and the payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Answer {
+    /// The header's value word (meaningful for READ_REG and SYNC only; stale otherwise).
     pub value: u32,
+    /// The payload before the status bytes.
     pub payload: Vec<u8>,
 }
 
@@ -795,8 +796,6 @@ impl<T: Transport> Loader<T> {
         };
         self.write_reg(spi1::USR, old_usr, u32::MAX)?;
         self.write_reg(spi1::USR2, old_usr2, u32::MAX)?;
-        // Keep MOSI_DLEN untouched: no data phase was enabled.
-        let _ = spi1::MOSI_DLEN;
         result
     }
 
