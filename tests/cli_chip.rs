@@ -331,6 +331,13 @@ fn flash_at_offsets_writes_files_exactly_there() {
         .ok();
     assert_eq!(bench.read_back(0x20000, app.len()), app);
     assert_eq!(bench.read_back(0x3000, 8), [1u8, 2, 3, 4, 5, 6, 7, 8]);
+
+    // --erase-all clears everything else before writing.
+    bench
+        .on_chip(&["flash", "--erase-all", "--at", "0x20000", "app.bin"])
+        .ok();
+    assert_eq!(bench.read_back(0x3000, 8), [0xFF; 8]);
+    assert_eq!(bench.read_back(0x20000, app.len()), app);
 }
 
 #[test]
