@@ -331,6 +331,13 @@ fn flash_at_offsets_writes_files_exactly_there() {
         .ok();
     assert_eq!(bench.read_back(0x20000, app.len()), app);
     assert_eq!(bench.read_back(0x3000, 8), [1u8, 2, 3, 4, 5, 6, 7, 8]);
+
+    // --erase-all clears everything else before writing.
+    bench
+        .on_chip(&["flash", "--erase-all", "--at", "0x20000", "app.bin"])
+        .ok();
+    assert_eq!(bench.read_back(0x3000, 8), [0xFF; 8]);
+    assert_eq!(bench.read_back(0x20000, app.len()), app);
 }
 
 #[test]
@@ -420,6 +427,12 @@ fn every_failure_is_one_error_line() {
     bench
         .on_chip(&["read-flash", "0", "16", "existing.bin", "--force"])
         .ok();
+
+    // A partition erase needs a table on the chip.
+    let line = bench
+        .on_chip(&["erase", "--partition", "nvs"])
+        .single_error(1);
+    assert!(line.contains("no partition table at 0x8000"), "{line}");
 
     // Unaligned erase, missing file, a file that is no image, an ELF given to --at.
     let line = bench

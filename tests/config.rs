@@ -700,3 +700,38 @@ fn end_to_end_works_outside_any_cargo_project() {
     let app = std::fs::read(dir.path().join("app.bin")).expect("app image");
     assert_eq!(app.get(2), Some(&FlashMode::Qio.code()));
 }
+
+#[test]
+fn end_to_end_save_image_overwrites_images_only() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    std::fs::write(dir.path().join("fw.elf"), synthetic_elf()).expect("elf");
+    std::fs::write(dir.path().join("notes.txt"), "keep").expect("notes");
+    let save = |output: &str, force: bool| {
+        let mut command = binary();
+        command
+            .current_dir(dir.path())
+            .args(["save-image", "fw.elf", output]);
+        if force {
+            command.arg("--force");
+        }
+        run(&mut command)
+    };
+    // An earlier image is replaced; a file that is not an image is kept unless --force.
+    assert_eq!(save("app.bin", false).0, 0);
+    assert_eq!(save("app.bin", false).0, 0);
+    let (code, _, stderr) = save("notes.txt", false);
+    assert_eq!(code, 5, "{stderr}");
+    assert_contains(
+        &stderr,
+        &["notes.txt exists and is not an ESP image", "--force"],
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("notes.txt")).ok().as_deref(),
+        Some(&b"keep"[..])
+    );
+    assert_eq!(save("notes.txt", true).0, 0);
+    // The input itself is never the output.
+    let (code, _, stderr) = save("fw.elf", true);
+    assert_eq!(code, 5, "{stderr}");
+    assert_contains(&stderr, &["is the input ELF"]);
+}

@@ -66,6 +66,12 @@ pub fn run(args: Args) -> crate::Result<()> {
                     "no readable partition table at 0x{table_offset:x} on the chip ({e}); erase with --region OFFSET SIZE instead, or set --partition-table-offset"
                 ))
             })?;
+            if table.partitions.is_empty() {
+                return Err(CliError::Refused(format!(
+                    "there is no partition table at 0x{table_offset:x} on the chip (the flash there is erased); erase with --region OFFSET SIZE instead"
+                ))
+                .into());
+            }
             let Some(partition) = table.find(name) else {
                 let names: Vec<&str> = table.partitions.iter().map(|p| p.name.as_str()).collect();
                 return Err(CliError::BadArgument(format!(
