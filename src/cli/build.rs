@@ -20,7 +20,7 @@ use super::images::{self, DEFAULT_FLASH_SIZE, IdfOutputs, Prepared};
   cargo esp32s3 build --flash-size 16mb --partition-table partitions.csv
 
 Settings come from flags, then ESP32S3_* variables, then [package.metadata.esp32s3], then
-[workspace.metadata.esp32s3] in Cargo.toml (see docs/configuration.md).")]
+[workspace.metadata.esp32s3] in Cargo.toml (see the README, section Configuration).")]
 pub struct Args {
     /// Package and manifest.
     #[command(flatten)]
