@@ -45,6 +45,15 @@ pub enum Release {
 }
 
 impl Release {
+    /// How the release is chosen, for messages.
+    fn kind(self) -> &'static str {
+        match self {
+            Release::Pinned => "pinned",
+            Release::Latest => "newest",
+        }
+    }
+
+    /// The venv's name suffix.
     fn label(self) -> &'static str {
         match self {
             Release::Pinned => PINNED_VERSION,
@@ -189,7 +198,7 @@ impl Esptool {
         });
         println!(
             "    esptool {version} ({}) ready in {} at {}",
-            release.label(),
+            release.kind(),
             run::format_duration(start.elapsed()),
             venv.display()
         );
@@ -310,10 +319,11 @@ struct Step {
 impl Context<'_> {
     /// Starts a fresh simulator and runs every step; returns the names of the failed steps.
     fn run_all(&self) -> Result<Vec<String>> {
-        let label = self.tool.release.label();
+        // Files are named after the installed version, so logs of different runs never mix.
+        let label = self.tool.version.as_str();
         println!(
-            "==> interop: esptool {} ({label}) against `cargo-esp32s3 sim --pty`",
-            self.tool.version
+            "==> interop: esptool {label} ({}) against `cargo-esp32s3 sim --pty`",
+            self.tool.release.kind()
         );
         let flash_file = self.work.join(format!("sim-{label}.flash"));
         // A fresh, absent flash file: the simulator starts from an erased chip every time.
@@ -352,7 +362,7 @@ impl Context<'_> {
         let tool = self.tool;
         let port = Some(pty);
         let firmware = self.firmware_path;
-        let label = tool.release.label();
+        let label = tool.version.as_str();
         let read_back = self.work.join(format!("{label}-read-back.bin"));
         let erased = self.work.join(format!("{label}-erased.bin"));
         let len = format!("{:#x}", self.firmware.len());
@@ -463,7 +473,7 @@ impl Context<'_> {
 
     /// Runs one step and prints its PASS/FAIL line (and the log tail on failure).
     fn run_step(&self, step: Step) -> bool {
-        let label = self.tool.release.label();
+        let label = self.tool.version.as_str();
         let log = self.logs.join(format!("{label}-{}.log", step.name));
         let start = Instant::now();
         let outcome = match run::run_logged_with_timeout(step.command, &log, STEP_TIMEOUT) {
