@@ -68,6 +68,21 @@ fn esp_idf_hello_world_matches_idf_build() {
     let Some(dir) = testdata() else { return };
     let elf = read(&dir, "firmware/esp-idf-hello_world-esp32s3/hello_world.elf");
     let golden = read(&dir, "firmware/esp-idf-hello_world-esp32s3/hello_world.bin");
+    let info = cargo_esp32s3::image::elf::read_elf(&elf).unwrap();
+    let desc = info.app_desc.expect("hello_world has an app descriptor");
+    assert_eq!(
+        (desc.section.as_str(), desc.addr, desc.magic_ok),
+        (".flash.appdesc", 0x3C02_0020, true)
+    );
+    assert_eq!(
+        (
+            desc.project_name.as_str(),
+            desc.version.as_str(),
+            desc.idf_ver.as_str()
+        ),
+        ("hello_world", "1", "v5.1.4")
+    );
+    assert_eq!(info.entry, 0x4037_5378);
     let image = elf_to_app_image(&elf, &idf_options()).unwrap();
     assert!(image.app_desc_patched);
     assert_eq!(&image.bytes[0xB0..0xD0], &format::sha256(&elf));

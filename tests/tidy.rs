@@ -238,8 +238,7 @@ fn contains_word(code: &str, needle: &str) -> bool {
         let before = code.get(..start).unwrap_or("");
         let after = code.get(start + needle.len()..).unwrap_or("");
         let is_crate_path = needle.ends_with("::");
-        let inside_path = is_crate_path && before.ends_with("::");
-        let starts_word = !before.ends_with(is_ident) && !inside_path;
+        let starts_word = !(before.ends_with(is_ident) || is_crate_path && before.ends_with("::"));
         let ends_word = !needle.ends_with(is_ident) || !after.starts_with(is_ident);
         starts_word && ends_word
     })

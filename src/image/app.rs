@@ -24,9 +24,11 @@
 //! segments in address order (the one with the app descriptor first), each preceded, where
 //! needed, by a filler segment so that its data sits at a file offset congruent to its address
 //! modulo 64 KiB. A filler is a slice of the next RAM segment when one is left (no bytes are
-//! wasted), else zeros loaded at address 0. Fillers are as short as possible; esptool sometimes
-//! inserts 64 KiB more when the segment's page offset is more than 8 bytes past the current one,
-//! which only happens right after a segment that ends within 0x18 bytes of a page boundary.
+//! wasted), else zeros loaded at address 0. Fillers are as short as possible. esptool inserts
+//! 64 KiB more when the flash segment's offset within its page is more than 8 bytes above the
+//! current file position's offset within its page; with the page offset 0x20 that ESP-IDF and
+//! esp-hal linker scripts use, that happens only right after a segment ending less than 0x18
+//! bytes past a page boundary, and only then do our bytes differ from esptool's.
 
 use std::collections::VecDeque;
 
@@ -317,9 +319,11 @@ fn patch_app_desc(info: &ElfInfo, flash: &mut [Block]) -> Result<bool, ImageErro
             desc.section, desc.addr
         )));
     }
+    let needed = APP_DESC_ELF_SHA_OFFSET + 32;
     let field = flash
         .iter_mut()
         .find(|b| b.contains(desc.addr))
+        .filter(|_| desc.size >= needed)
         .and_then(|b| {
             let start = (desc.addr - b.addr + APP_DESC_ELF_SHA_OFFSET) as usize;
             b.data.get_mut(start..start + 32)
@@ -327,9 +331,7 @@ fn patch_app_desc(info: &ElfInfo, flash: &mut [Block]) -> Result<bool, ImageErro
     let Some(field) = field else {
         return Err(ImageError::Invalid(format!(
             "section {} at 0x{:08x} is too short for an app descriptor (it needs 0x{:x} bytes) or is not flash-mapped; check the linker script",
-            desc.section,
-            desc.addr,
-            APP_DESC_ELF_SHA_OFFSET + 32
+            desc.section, desc.addr, needed
         )));
     };
     if field.iter().any(|&b| b != 0) {

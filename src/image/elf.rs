@@ -74,6 +74,8 @@ pub struct AppDesc {
     pub section: String,
     /// Its load address (a DROM address).
     pub addr: u32,
+    /// Size of the section in bytes.
+    pub size: u32,
     /// Which convention it follows.
     pub kind: AppDescKind,
     /// True when the section starts with the magic word 0xABCD5432.
@@ -173,7 +175,11 @@ pub fn read_elf(bytes: &[u8]) -> Result<ElfInfo, ImageError> {
             "the ELF has no loadable sections (no ALLOC PROGBITS section with an address and contents); check that it is the linked firmware, not an object file or a stripped debug file".into(),
         ));
     }
-    for segment in &segments {
+    // A section in the mask ROM says the most about the file (it is the ROM's own ELF), so it is
+    // reported before any other misplaced section.
+    let mut by_concern: Vec<&LoadSegment> = segments.iter().collect();
+    by_concern.sort_by_key(|s| region_of(s.addr) != Some(Region::MaskRom));
+    for segment in by_concern {
         check_region(segment)?;
     }
     check_overlaps(&segments)?;
@@ -199,8 +205,13 @@ pub fn read_elf(bytes: &[u8]) -> Result<ElfInfo, ImageError> {
 fn check_ident(bytes: &[u8]) -> Result<(), ImageError> {
     if !looks_like_elf(bytes) {
         let shown: Vec<String> = bytes.iter().take(4).map(|b| format!("{b:02x}")).collect();
+        let advice = if bytes.first() == Some(&super::format::IMAGE_MAGIC) {
+            "it looks like an ESP image already (first byte e9): use it as a .bin, no conversion needed"
+        } else {
+            "pass the ELF your build produced, or a .bin image"
+        };
         return Err(ImageError::Invalid(format!(
-            "not an ELF file (it starts with [{}], an ELF starts with 7f 45 4c 46); pass the ELF your build produced, or a .bin image",
+            "not an ELF file (it starts with [{}], an ELF starts with 7f 45 4c 46); {advice}",
             shown.join(" ")
         )));
     }
@@ -224,8 +235,13 @@ fn check_ident(bytes: &[u8]) -> Result<(), ImageError> {
         }
     };
     if machine != EM_XTENSA {
+        let hint = if machine == elf::EM_RISCV {
+            " (RISC-V is for the ESP32-C and -H chips)"
+        } else {
+            ""
+        };
         return Err(ImageError::Invalid(format!(
-            "this ELF is for {} (e_machine {machine}), not Xtensa; build for xtensa-esp32s3-none-elf or -espidf",
+            "this ELF is for {} (e_machine {machine}), not Xtensa; build for xtensa-esp32s3-none-elf or -espidf{hint}",
             machine_name(machine)
         )));
     }
@@ -257,7 +273,7 @@ fn machine_name(machine: u16) -> &'static str {
         elf::EM_X86_64 => "x86-64",
         elf::EM_ARM => "ARM",
         elf::EM_AARCH64 => "AArch64",
-        elf::EM_RISCV => "RISC-V (ESP32-C and -H chips use RISC-V; this tool targets the ESP32-S3)",
+        elf::EM_RISCV => "RISC-V",
         elf::EM_MIPS => "MIPS",
         elf::EM_PPC => "PowerPC",
         elf::EM_PPC64 => "PowerPC64",
@@ -384,6 +400,7 @@ fn parse_app_desc(segment: &LoadSegment, kind: AppDescKind) -> AppDesc {
     AppDesc {
         section: segment.name.clone(),
         addr: segment.addr,
+        size: u32::try_from(segment.data.len()).unwrap_or(u32::MAX),
         kind,
         magic_ok: magic == Some(super::format::APP_DESC_MAGIC),
         version: text(0x10, 32),

@@ -710,6 +710,12 @@ impl PartitionTable {
                     p.name, p.size
                 )));
             }
+            if ty == PartitionType::Data && p.subtype == 0x02 && p.size < 0x3000 && !p.readonly {
+                return Err(at(format!(
+                    "NVS partition `{}` is 0x{:x} bytes; NVS needs at least 0x3000 unless it is flagged `readonly`",
+                    p.name, p.size
+                )));
+            }
             let in_reserved = matches!(
                 ty,
                 PartitionType::Bootloader | PartitionType::PartitionTable
@@ -743,13 +749,16 @@ impl PartitionTable {
                 return Err((
                     Some(later),
                     format!(
-                        "partition `{}` (0x{:x}..0x{:x}) overlaps partition `{}` (0x{:x}..0x{:x})",
+                        "partition `{}` (0x{:x}..0x{:x}) overlaps partition `{}` (0x{:x}..0x{:x}); start `{}` at 0x{:x} or later, or shrink `{}`",
                         b.name,
                         b.offset,
                         b.end(),
                         a.name,
                         a.offset,
-                        a.end()
+                        a.end(),
+                        b.name,
+                        align_up(a.end(), b.partition_type().alignment()),
+                        a.name
                     ),
                 ));
             }
@@ -934,7 +943,7 @@ mod tests {
                 "line 2: partition name `nvs` is used twice",
             ),
             (
-                "nvs,data,nvs,0x9000,0x6000\nx,data,nvs,0xa000,0x1000",
+                "nvs,data,nvs,0x9000,0x6000\nx,data,phy,0xa000,0x1000",
                 "line 2: partition `x` (0xa000..0xb000) overlaps partition `nvs`",
             ),
             (
@@ -946,8 +955,8 @@ mod tests {
                 "line 1: otadata partition",
             ),
             (
-                "nvs,data,nvs,0x8000,0x1000",
-                "line 1: partition `nvs` at 0x8000..0x9000 overlaps",
+                "nvs,data,nvs,0x8000,0x3000",
+                "line 1: partition `nvs` at 0x8000..0xb000 overlaps",
             ),
             ("nvs,data,nvs,0x9000", "line 1: expected `Name, Type"),
             ("nvs,data,nvs,0x9000,lots", "line 1: size `lots`"),

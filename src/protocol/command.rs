@@ -10,6 +10,11 @@ pub const CHECKSUM_SEED: u8 = 0xEF;
 /// The word the SYNC payload starts with (and the value the ROM echoes).
 pub const SYNC_MAGIC: u32 = 0x2012_0707;
 
+/// FLASH_END word that makes the ROM leave the loader and run the firmware.
+pub const END_ROM_RUN_USER_CODE: u32 = 1;
+/// FLASH_END / FLASH_DEFL_END word that keeps a stub in the loader.
+pub const END_STUB_STAY: u32 = 1;
+
 /// A command the ROM loader or a stub understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -59,6 +64,31 @@ pub enum Opcode {
 }
 
 impl Opcode {
+    /// Every opcode.
+    pub const ALL: [Opcode; 21] = [
+        Opcode::FlashBegin,
+        Opcode::FlashData,
+        Opcode::FlashEnd,
+        Opcode::MemBegin,
+        Opcode::MemEnd,
+        Opcode::MemData,
+        Opcode::Sync,
+        Opcode::WriteReg,
+        Opcode::ReadReg,
+        Opcode::SpiSetParams,
+        Opcode::SpiAttach,
+        Opcode::ReadFlashSlow,
+        Opcode::ChangeBaudrate,
+        Opcode::FlashDeflBegin,
+        Opcode::FlashDeflData,
+        Opcode::FlashDeflEnd,
+        Opcode::SpiFlashMd5,
+        Opcode::GetSecurityInfo,
+        Opcode::EraseFlash,
+        Opcode::EraseRegion,
+        Opcode::ReadFlash,
+    ];
+
     /// The opcode byte.
     pub fn code(self) -> u8 {
         self as u8
@@ -184,10 +214,11 @@ impl Command {
         Self::block(Opcode::FlashData, seq, block)
     }
 
-    /// FLASH_END. `run_user_code` true (word 1) leaves the loader and runs the firmware; false
-    /// (word 0) stays in the loader.
-    pub fn flash_end(run_user_code: bool) -> Self {
-        Self::plain(Opcode::FlashEnd, words(&[u32::from(run_user_code)]))
+    /// FLASH_END with its one word, which the two loaders read differently: the ROM runs the
+    /// user code on 1 and stays on 0 (§18); a stub stays on 1 and reboots on 0. See
+    /// [`END_ROM_RUN_USER_CODE`] and [`END_STUB_STAY`].
+    pub fn flash_end(word: u32) -> Self {
+        Self::plain(Opcode::FlashEnd, words(&[word]))
     }
 
     /// FLASH_DEFL_BEGIN: `size` is the uncompressed size (ROM: rounded up to whole blocks).
@@ -203,9 +234,9 @@ impl Command {
         Self::block(Opcode::FlashDeflData, seq, block)
     }
 
-    /// FLASH_DEFL_END (see [`Command::flash_end`] for the flag).
-    pub fn flash_defl_end(run_user_code: bool) -> Self {
-        Self::plain(Opcode::FlashDeflEnd, words(&[u32::from(run_user_code)]))
+    /// FLASH_DEFL_END (see [`Command::flash_end`] for the word).
+    pub fn flash_defl_end(word: u32) -> Self {
+        Self::plain(Opcode::FlashDeflEnd, words(&[word]))
     }
 
     /// MEM_BEGIN.
@@ -325,7 +356,7 @@ mod tests {
             "00 0f 08 00 00 00 00 00 00 10 0e 00 00 00 00 00",
         );
         check(
-            Command::flash_end(true),
+            Command::flash_end(END_ROM_RUN_USER_CODE),
             "00 04 04 00 00 00 00 00 01 00 00 00",
         );
         check(

@@ -1,1 +1,307 @@
-//! The virtual ESP32-S3. TODO(owner: sim helper).
+//! The virtual ESP32-S3: a chip model that stands in for hardware in every test.
+//!
+//! [`Esp32s3`] is a pure state machine: bytes from the host go in through
+//! [`Esp32s3::receive`], bytes for the host come out of [`Esp32s3::take_output`], and the
+//! control lines (EN on RTS, IO0 on DTR) and the host's line speed are further inputs. It owns
+//! the SPI flash ([`flash`]), the eFuse words ([`efuse`]), the SPI1 user-command engine
+//! ([`spi`]), the memory map, the ROM download loader ([`rom`], byte-exact against the real ROM's
+//! transcripts) and the stub flasher personality ([`stub`]). It knows nothing of how bytes reach
+//! it: `transport::sim` feeds it in-process, [`pty`] serves it on a pseudo-terminal. It never
+//! sleeps and never prints; everything happens instantly when input arrives.
+//!
+//! The simulator parses command packets with its own code, written from the protocol facts, and
+//! never uses the host's command encoder, so a bug cannot hide by being made on both sides.
+
+mod boot;
+mod bus;
+mod chip;
+pub mod efuse;
+pub mod flash;
+#[cfg(unix)]
+pub mod pty;
+mod rom;
+pub mod spi;
+mod stub;
+
+use std::path::PathBuf;
+
+pub use boot::ResetCause;
+pub use chip::{Esp32s3, Personality};
+
+/// Stub entry points of the flasher stubs that esptool and espflash upload (§8 of the facts):
+/// a MEM_END that jumps to one of these, after the code was uploaded, starts the stub personality.
+pub const KNOWN_STUB_ENTRIES: [u32; 4] = [0x4037_95A8, 0x4037_8C94, 0x4037_8A80, 0x4037_AFA4];
+
+/// Which chip the simulator claims to be (chip id and magic register). Only the ESP32-S3 is
+/// modelled; the others exist so that a host's "wrong chip" refusal can be tested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChipKind {
+    /// ESP32-S3 (chip id 9, magic 0x9).
+    Esp32s3,
+    /// ESP32-C3 (chip id 5).
+    Esp32c3,
+    /// ESP32-C6 (chip id 13).
+    Esp32c6,
+    /// ESP32-H2 (chip id 16).
+    Esp32h2,
+    /// ESP32-C2 (chip id 12).
+    Esp32c2,
+    /// ESP32-S2 (chip id 2).
+    Esp32s2,
+}
+
+impl ChipKind {
+    /// Every kind, for messages.
+    pub const ALL: [ChipKind; 6] = [
+        ChipKind::Esp32s3,
+        ChipKind::Esp32c3,
+        ChipKind::Esp32c6,
+        ChipKind::Esp32h2,
+        ChipKind::Esp32c2,
+        ChipKind::Esp32s2,
+    ];
+
+    /// Lower-case name as used in URLs (`esp32s3`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ChipKind::Esp32s3 => "esp32s3",
+            ChipKind::Esp32c3 => "esp32c3",
+            ChipKind::Esp32c6 => "esp32c6",
+            ChipKind::Esp32h2 => "esp32h2",
+            ChipKind::Esp32c2 => "esp32c2",
+            ChipKind::Esp32s2 => "esp32s2",
+        }
+    }
+
+    /// Parse a lower-case name (`esp32c3`, also `esp32-c3`).
+    pub fn parse(name: &str) -> Option<Self> {
+        let canonical = name.to_ascii_lowercase().replace(['-', '_'], "");
+        Self::ALL.into_iter().find(|k| k.name() == canonical)
+    }
+
+    /// The chip id reported by GET_SECURITY_INFO and written in image headers.
+    pub fn chip_id(self) -> u32 {
+        match self {
+            ChipKind::Esp32s3 => 9,
+            ChipKind::Esp32c3 => 5,
+            ChipKind::Esp32c6 => 13,
+            ChipKind::Esp32h2 => 16,
+            ChipKind::Esp32c2 => 12,
+            ChipKind::Esp32s2 => 2,
+        }
+    }
+
+    /// The value of the chip-detect magic register 0x40001000.
+    pub fn magic(self) -> u32 {
+        match self {
+            ChipKind::Esp32s3 => 0x0000_0009,
+            ChipKind::Esp32c3 => 0x6921_506F,
+            ChipKind::Esp32c6 => 0x2CE0_806F,
+            ChipKind::Esp32h2 => 0xD7B7_3E80,
+            ChipKind::Esp32c2 => 0x6F51_306F,
+            ChipKind::Esp32s2 => 0x0000_07C6,
+        }
+    }
+}
+
+/// How the chip is running when the simulator is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartIn {
+    /// Already in the ROM download loader (as if reset with BOOT held); the banner is in the output.
+    Download,
+    /// Booted from SPI flash (as if powered on with IO0 high).
+    SpiBoot,
+}
+
+/// The package/PSRAM/revision identity that the eFuse words encode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// Factory MAC address (BLOCK1 words 0–1).
+    pub mac: [u8; 6],
+    /// Chip revision major.
+    pub revision_major: u8,
+    /// Chip revision minor (0–15).
+    pub revision_minor: u8,
+    /// Package version (0 = QFN56, 1 = PICO-1 LGA56).
+    pub package: u8,
+    /// Embedded PSRAM capacity code (0 none, 1 8 MB, 2 2 MB, 3 16 MB, 4 4 MB).
+    pub psram_cap: u8,
+    /// PSRAM vendor code (1 AP_3v3, 2 AP_1v8).
+    pub psram_vendor: u8,
+    /// Embedded flash capacity code (0 none, 1 8 MB, 2 4 MB).
+    pub flash_cap: u8,
+    /// eFuse block version (major, minor).
+    pub block_version: (u8, u8),
+}
+
+/// Everything that configures a simulated chip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimConfig {
+    /// Flash chip size in bytes (a power of two between 256 KiB and 128 MiB).
+    pub flash_size: u32,
+    /// Persist the flash contents to this file: loaded at start when it exists, written back
+    /// when flushed and when the chip is dropped.
+    pub flash_file: Option<PathBuf>,
+    /// eFuse identity.
+    pub identity: Identity,
+    /// Which chip to claim (only for testing a host's refusal of the wrong chip).
+    pub chip: ChipKind,
+    /// Initial state.
+    pub start_in: StartIn,
+    /// GPIO strapping value latched when booting with IO0 low (the real board's 0x00 by default;
+    /// the emulator used for the transcripts strapped 0x07).
+    pub download_strap: u8,
+    /// GPIO strapping value latched when booting with IO0 high.
+    pub spi_strap: u8,
+    /// Further MEM_END entry points that start the stub personality (for tests with synthetic
+    /// stubs), besides [`KNOWN_STUB_ENTRIES`].
+    pub extra_stub_entries: Vec<u32>,
+}
+
+/// The default MAC: Espressif's OUI 7c:df:a1 with a fixed device part.
+pub const DEFAULT_MAC: [u8; 6] = [0x7C, 0xDF, 0xA1, 0x00, 0x00, 0x01];
+
+impl Default for SimConfig {
+    /// An ESP32-S3 (QFN56) revision v0.2 with embedded 8 MB PSRAM (AP_3v3), 8 MiB of erased
+    /// flash, a fixed Espressif MAC, in download mode.
+    fn default() -> Self {
+        SimConfig {
+            flash_size: 8 * 1024 * 1024,
+            flash_file: None,
+            identity: Identity {
+                mac: DEFAULT_MAC,
+                revision_major: 0,
+                revision_minor: 2,
+                package: 0,
+                psram_cap: 1,
+                psram_vendor: 1,
+                flash_cap: 0,
+                block_version: (1, 1),
+            },
+            chip: ChipKind::Esp32s3,
+            start_in: StartIn::Download,
+            download_strap: 0x00,
+            spi_strap: 0x08,
+            extra_stub_entries: Vec::new(),
+        }
+    }
+}
+
+impl SimConfig {
+    /// The configuration of the emulator that recorded `testdata/rom-transcripts`: 8 MiB erased
+    /// flash, ESP-IDF's default QEMU eFuse image (revision v0.3, MAC 0, nothing else), strap 0x07.
+    pub fn qemu_reference() -> Self {
+        SimConfig {
+            identity: Identity {
+                mac: [0; 6],
+                revision_major: 0,
+                revision_minor: 3,
+                package: 0,
+                psram_cap: 0,
+                psram_vendor: 0,
+                flash_cap: 0,
+                block_version: (0, 0),
+            },
+            download_strap: 0x07,
+            ..SimConfig::default()
+        }
+    }
+}
+
+/// A simulator setup problem.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The flash size is not supported.
+    #[error(
+        "flash size {0:#x} is not supported; use a power of two from 256KB to 128MB (e.g. 4MB, 8MB, 16MB)"
+    )]
+    FlashSize(u64),
+    /// The flash file could not be read or written.
+    #[error("cannot {action} flash file {}: {source}", path.display())]
+    FlashFile {
+        /// What was tried.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The pseudo-terminal could not be set up.
+    #[error("cannot {action} a pseudo-terminal: {source}")]
+    Pty {
+        /// What was tried.
+        action: &'static str,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The flash file is larger than the flash.
+    #[error(
+        "flash file {} holds {len} bytes, more than the {size}-byte flash; pass a larger flash size",
+        path.display()
+    )]
+    FlashFileTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its length.
+        len: u64,
+        /// The flash size.
+        size: u32,
+    },
+}
+
+/// Parse a size like `8MB`, `8M`, `16MiB`, `4096K`, `0x800000` or `8388608`.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let upper = t.to_ascii_uppercase();
+    let (digits, mult) = if let Some(d) = upper
+        .strip_suffix("MIB")
+        .or_else(|| upper.strip_suffix("MB"))
+        .or_else(|| upper.strip_suffix('M'))
+    {
+        (d.to_string(), 1024 * 1024)
+    } else if let Some(d) = upper
+        .strip_suffix("KIB")
+        .or_else(|| upper.strip_suffix("KB"))
+        .or_else(|| upper.strip_suffix('K'))
+    {
+        (d.to_string(), 1024)
+    } else {
+        (upper.clone(), 1)
+    };
+    let digits = digits.trim();
+    let n = if let Some(hex) = digits.strip_prefix("0X") {
+        u64::from_str_radix(hex, 16).ok()?
+    } else {
+        digits.parse::<u64>().ok()?
+    };
+    n.checked_mul(mult)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse() {
+        for (text, want) in [
+            ("8MB", Some(8 << 20)),
+            ("16M", Some(16 << 20)),
+            ("4MiB", Some(4 << 20)),
+            ("256KB", Some(256 << 10)),
+            ("0x800000", Some(8 << 20)),
+            ("1048576", Some(1 << 20)),
+            ("lots", None),
+        ] {
+            assert_eq!(parse_size(text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn chip_names_parse() {
+        assert_eq!(ChipKind::parse("esp32-c3"), Some(ChipKind::Esp32c3));
+        assert_eq!(ChipKind::parse("ESP32S3"), Some(ChipKind::Esp32s3));
+        assert_eq!(ChipKind::parse("esp8266"), None);
+    }
+}

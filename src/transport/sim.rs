@@ -1,1 +1,321 @@
-//! `sim://`: a transport whose far end is the in-process virtual ESP32-S3. TODO(owner: sim helper).
+//! `sim://`: a transport whose far end is the in-process virtual ESP32-S3 ([`crate::sim`]).
+//!
+//! Writing feeds the chip, reading drains what it sent, DTR/RTS drive its IO0/EN pins and the
+//! line speed is passed on so that a missed baud switch garbles the link as on a real UART. No
+//! threads and no sleeping: the chip answers synchronously while the write is handled, so when
+//! nothing is buffered nothing can arrive before any deadline and `read` returns 0 at once.
+//!
+//! URL options (`sim://?flash=/tmp/f.bin&size=16MB&mode=spi&chip=esp32c3`) configure the chip;
+//! this file only parses them and knows nothing of the protocol.
+
+use std::time::Instant;
+
+use super::{Transport, TransportError};
+use crate::sim::{ChipKind, Esp32s3, SimConfig, StartIn, parse_size};
+
+const ACCEPTED: &str = "flash=FILE, size=SIZE (e.g. 8MB), mode=download|spi, chip=esp32s3|esp32c3|esp32c6|esp32h2|esp32c2|esp32s2, mac=aa:bb:cc:dd:ee:ff, preset=default|qemu";
+
+/// The in-process simulator as a [`Transport`].
+#[derive(Debug)]
+pub struct SimTransport {
+    chip: Esp32s3,
+    url: String,
+    baud: u32,
+    dtr: bool,
+    rts: bool,
+    pending: std::collections::VecDeque<u8>,
+}
+
+fn invalid(url: &str, reason: String) -> TransportError {
+    TransportError::InvalidPort {
+        port: url.to_string(),
+        reason,
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let decoded = (bytes[i] == b'%')
+            .then(|| s.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match decoded {
+            Some(b) => {
+                out.push(b);
+                i += 3;
+            }
+            None => {
+                out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Parse the options of a `sim://` URL into a chip configuration.
+pub fn parse_url(url: &str) -> Result<SimConfig, TransportError> {
+    let rest = url.strip_prefix("sim://").ok_or_else(|| {
+        invalid(
+            url,
+            "a simulator URL starts with sim:// (for example sim:// or sim://?size=16MB)".into(),
+        )
+    })?;
+    let query = match rest.split_once('?') {
+        Some((_, q)) => q,
+        None => "",
+    };
+    let pairs: Vec<(&str, String)> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (key, percent_decode(value))
+        })
+        .collect();
+    // A preset is the base the other options modify, wherever it appears.
+    let mut config = match pairs.iter().find(|(k, _)| *k == "preset") {
+        None => SimConfig::default(),
+        Some((_, v)) if v == "default" => SimConfig::default(),
+        Some((_, v)) if v == "qemu" => SimConfig::qemu_reference(),
+        Some((_, v)) => {
+            return Err(invalid(
+                url,
+                format!("option preset={v:?} is unknown; use preset=default or preset=qemu"),
+            ));
+        }
+    };
+    let mut size_given = None;
+    for (key, value) in pairs {
+        match key {
+            "flash" if !value.is_empty() => config.flash_file = Some(value.into()),
+            "size" => {
+                let size = parse_size(&value)
+                    .filter(|s| s.is_power_of_two() && (0x4_0000..=0x800_0000).contains(s))
+                    .ok_or_else(|| {
+                        invalid(
+                            url,
+                            format!(
+                                "option size={value:?} is not a flash size; use a power of two from 256KB to 128MB such as 4MB, 8MB or 16MB"
+                            ),
+                        )
+                    })?;
+                size_given = Some(size as u32);
+            }
+            "mode" => {
+                config.start_in = match value.as_str() {
+                    "download" => StartIn::Download,
+                    "spi" | "spiboot" | "boot" => StartIn::SpiBoot,
+                    _ => {
+                        return Err(invalid(
+                            url,
+                            format!(
+                                "option mode={value:?} is unknown; use mode=download or mode=spi"
+                            ),
+                        ));
+                    }
+                }
+            }
+            "chip" => {
+                config.chip = ChipKind::parse(&value).ok_or_else(|| {
+                    let names: Vec<&str> = ChipKind::ALL.iter().map(|k| k.name()).collect();
+                    invalid(
+                        url,
+                        format!(
+                            "option chip={value:?} is unknown; use one of {}",
+                            names.join(", ")
+                        ),
+                    )
+                })?;
+            }
+            "mac" => {
+                let parts: Vec<Option<u8>> = value
+                    .split(':')
+                    .map(|p| u8::from_str_radix(p, 16).ok())
+                    .collect();
+                match parts.as_slice() {
+                    [a, b, c, d, e, f] => {
+                        let mac = [*a, *b, *c, *d, *e, *f];
+                        if mac.iter().any(Option::is_none) {
+                            return Err(invalid(
+                                url,
+                                format!(
+                                    "option mac={value:?} is not a MAC address; use six hex bytes like 7c:df:a1:00:00:01"
+                                ),
+                            ));
+                        }
+                        config.identity.mac = mac.map(|x| x.unwrap_or(0));
+                    }
+                    _ => {
+                        return Err(invalid(
+                            url,
+                            format!(
+                                "option mac={value:?} is not a MAC address; use six hex bytes like 7c:df:a1:00:00:01"
+                            ),
+                        ));
+                    }
+                }
+            }
+            "preset" => {}
+            _ => {
+                return Err(invalid(
+                    url,
+                    format!("unknown option {key:?}; accepted options: {ACCEPTED}"),
+                ));
+            }
+        }
+    }
+    if let Some(size) = size_given {
+        config.flash_size = size;
+    }
+    Ok(config)
+}
+
+impl SimTransport {
+    /// Open a simulator from a `sim://` URL (see the module docs for the options).
+    pub fn open(url: &str) -> Result<Self, TransportError> {
+        let config = parse_url(url)?;
+        let chip = Esp32s3::new(config).map_err(|e| invalid(url, e.to_string()))?;
+        Ok(Self::from_chip(chip, url))
+    }
+
+    /// Wrap an already built chip.
+    pub fn from_chip(chip: Esp32s3, name: &str) -> Self {
+        SimTransport {
+            chip,
+            url: name.to_string(),
+            baud: 115_200,
+            dtr: false,
+            rts: false,
+            pending: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// The simulated chip (to inspect flash contents in tests).
+    pub fn chip(&self) -> &Esp32s3 {
+        &self.chip
+    }
+
+    /// The simulated chip, mutable (to preload flash or reset it in tests).
+    pub fn chip_mut(&mut self) -> &mut Esp32s3 {
+        &mut self.chip
+    }
+
+    /// Take the chip out of the transport.
+    pub fn into_chip(self) -> Esp32s3 {
+        self.chip
+    }
+
+    fn io_error(&self, e: crate::sim::SimError) -> TransportError {
+        TransportError::Io {
+            port: self.url.clone(),
+            source: std::io::Error::other(e.to_string()),
+        }
+    }
+}
+
+impl Transport for SimTransport {
+    fn read(&mut self, buf: &mut [u8], _deadline: Instant) -> Result<usize, TransportError> {
+        if self.chip.has_output() {
+            self.pending.extend(self.chip.take_output());
+        }
+        let n = buf.len().min(self.pending.len());
+        for (slot, b) in buf.iter_mut().zip(self.pending.drain(..n)) {
+            *slot = b;
+        }
+        Ok(n)
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> Result<(), TransportError> {
+        // Keep what the chip already sent ahead of its answers to these bytes.
+        self.pending.extend(self.chip.take_output());
+        self.chip.receive(bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), TransportError> {
+        self.chip.persist().map_err(|e| self.io_error(e))
+    }
+
+    fn clear_input(&mut self) -> Result<(), TransportError> {
+        self.pending.clear();
+        self.chip.take_output();
+        Ok(())
+    }
+
+    fn set_dtr(&mut self, asserted: bool) -> Result<(), TransportError> {
+        self.dtr = asserted;
+        self.chip.set_lines(self.dtr, self.rts);
+        Ok(())
+    }
+
+    fn set_rts(&mut self, asserted: bool) -> Result<(), TransportError> {
+        self.rts = asserted;
+        self.chip.set_lines(self.dtr, self.rts);
+        Ok(())
+    }
+
+    fn set_dtr_rts(&mut self, dtr: bool, rts: bool) -> Result<(), TransportError> {
+        self.dtr = dtr;
+        self.rts = rts;
+        self.chip.set_lines(dtr, rts);
+        Ok(())
+    }
+
+    fn set_baud(&mut self, baud: u32) -> Result<(), TransportError> {
+        // Bytes the chip sent at the old rate were already received at the old rate.
+        self.pending.extend(self.chip.take_output());
+        self.baud = baud;
+        self.chip.set_baud(baud);
+        Ok(())
+    }
+
+    fn baud(&self) -> u32 {
+        self.baud
+    }
+
+    fn describe(&self) -> String {
+        self.url.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_options() {
+        let c = parse_url("sim://?size=16MB&mode=spi&chip=esp32c3&flash=/tmp/a%20b.bin").unwrap();
+        assert_eq!(c.flash_size, 16 << 20);
+        assert_eq!(c.start_in, StartIn::SpiBoot);
+        assert_eq!(c.chip, ChipKind::Esp32c3);
+        assert_eq!(
+            c.flash_file.as_deref(),
+            Some(std::path::Path::new("/tmp/a b.bin"))
+        );
+        assert_eq!(parse_url("sim://").unwrap(), SimConfig::default());
+    }
+
+    #[test]
+    fn bad_options_name_the_option_and_the_accepted_ones() {
+        for (url, needle) in [
+            (
+                "sim://?colour=red",
+                "unknown option \"colour\"; accepted options: flash=FILE",
+            ),
+            ("sim://?size=3MB", "option size=\"3MB\""),
+            ("sim://?mode=usb", "option mode=\"usb\""),
+            (
+                "sim://?chip=esp8266",
+                "option chip=\"esp8266\" is unknown; use one of esp32s3",
+            ),
+            ("serial://x", "starts with sim://"),
+        ] {
+            let err = parse_url(url).unwrap_err().to_string();
+            assert!(err.contains(needle), "{url}: {err}");
+        }
+    }
+}

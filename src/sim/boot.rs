@@ -1,0 +1,257 @@
+//! What the first-stage ROM prints on UART0 after a reset (§13 of the facts and the transcripts):
+//! the banner with the reset cause and strapping value, then either the download prompt or the
+//! SPI boot of the image at flash offset 0 (`SPIWP`, `mode`, one `load:` line per segment,
+//! `entry`), or the `invalid header` / checksum / chip-id failure text.
+//!
+//! Pure text from state; knows nothing of ports or packets.
+
+use super::flash::Flash;
+use crate::image::format::{CHECKSUM_SEED, HEADER_LEN, IMAGE_MAGIC, ImageHeader, MAX_SEGMENTS};
+
+/// Why the chip (re)started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetCause {
+    /// Power-on or EN pin.
+    PowerOn,
+    /// Software system reset (the loader's FLASH_END reboot).
+    RtcSwSys,
+    /// Timer group 0 watchdog (the invalid-header boot loop on silicon).
+    Tg0Wdt,
+    /// RTC watchdog (esptool's watchdog-reset).
+    RtcWdt,
+}
+
+impl ResetCause {
+    fn code_and_name(self) -> (u32, &'static str) {
+        match self {
+            ResetCause::PowerOn => (0x1, "POWERON"),
+            ResetCause::RtcSwSys => (0x3, "RTC_SW_SYS_RST"),
+            ResetCause::Tg0Wdt => (0x7, "TG0WDT_SYS_RST"),
+            ResetCause::RtcWdt => (0x10, "RTCWDT_RTC_RST"),
+        }
+    }
+}
+
+/// What a strapping value selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BootMode {
+    /// Download mode, with the prompt line the ROM prints.
+    Download(&'static str),
+    /// Boot from SPI flash.
+    Spi,
+}
+
+/// The ROM's name for a strapping value and the mode it selects (bit 3 = GPIO0 high).
+pub fn boot_mode(strap: u8) -> (&'static str, BootMode) {
+    if strap & 0x08 != 0 {
+        return ("SPI_FAST_FLASH_BOOT", BootMode::Spi);
+    }
+    match strap & 0x07 {
+        0..=3 => (
+            "DOWNLOAD(USB/UART0)",
+            BootMode::Download("waiting for download"),
+        ),
+        7 => ("UART0_BOOT", BootMode::Download("wait uart0 download")),
+        _ => ("SPI_FLASH_BOOT", BootMode::Spi),
+    }
+}
+
+/// The banner lines (ROM version, build date, reset cause and strap), CRLF-terminated.
+pub fn banner(cause: ResetCause, strap: u8) -> String {
+    let (code, name) = cause.code_and_name();
+    let (mode_name, _) = boot_mode(strap);
+    let mut s = format!(
+        "ESP-ROM:esp32s3-20210327\r\nBuild:Mar 27 2021\r\nrst:{code:#x} ({name}),boot:{strap:#x} ({mode_name})\r\n"
+    );
+    if cause == ResetCause::Tg0Wdt {
+        // The PC the watchdog interrupted: in the ROM's header-read loop.
+        s.push_str("Saved PC:0x40048836\r\n");
+    }
+    s
+}
+
+/// How an SPI boot ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpiBootOutcome {
+    /// The image loaded and the ROM jumped to its entry.
+    Jumped(u32),
+    /// The ROM gave up (invalid header, checksum, chip id); silicon loops through watchdog resets.
+    Failed,
+}
+
+/// How many `invalid header` lines are printed in-process (silicon prints them endlessly).
+pub const INVALID_HEADER_REPEATS: usize = 8;
+
+/// The console text of an SPI boot from `flash` and how it ended.
+pub fn spi_boot(flash: &Flash, chip_id: u32) -> (String, SpiBootOutcome) {
+    let head = flash.read_vec(0, HEADER_LEN);
+    let first_word = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+    let header = match ImageHeader::decode(&head) {
+        Ok(h) if head[0] == IMAGE_MAGIC => h,
+        _ => {
+            let line = format!("invalid header: {first_word:#010x}\r\n");
+            return (line.repeat(INVALID_HEADER_REPEATS), SpiBootOutcome::Failed);
+        }
+    };
+    let mut out = String::new();
+    if u32::from(header.chip_id) != chip_id {
+        out.push_str(&format!(
+            "Invalid chip id. Expected {chip_id} read {}. Bootloader for wrong chip?\r\nets_main.c 329\r\n",
+            header.chip_id
+        ));
+        return (out, SpiBootOutcome::Failed);
+    }
+    let mode = match header.flash_mode {
+        0 => "QIO",
+        1 => "QOUT",
+        2 => "DIO",
+        3 => "DOUT",
+        _ => "FAST_READ",
+    };
+    let div = match header.flash_size_freq & 0x0F {
+        0xF => 1,
+        0x1 => 3,
+        0x2 => 4,
+        _ => 2,
+    };
+    out.push_str(&format!(
+        "SPIWP:{:#x}\r\nmode:{mode}, clock div:{div}\r\n",
+        header.wp_pin
+    ));
+    let mut pos = HEADER_LEN as u32;
+    let mut checksum = CHECKSUM_SEED;
+    let segments = usize::from(header.segment_count);
+    if segments > MAX_SEGMENTS {
+        let line = format!("invalid header: {first_word:#010x}\r\n");
+        return (line.repeat(INVALID_HEADER_REPEATS), SpiBootOutcome::Failed);
+    }
+    for _ in 0..segments {
+        let sh = flash.read_vec(pos, 8);
+        let addr = u32::from_le_bytes([sh[0], sh[1], sh[2], sh[3]]);
+        let len = u32::from_le_bytes([sh[4], sh[5], sh[6], sh[7]]);
+        out.push_str(&format!("load:{addr:#010x},len:{len:#x}\r\n"));
+        if u64::from(pos) + 8 + u64::from(len) > u64::from(flash.size()) {
+            out.push_str("ets_main.c 329\r\n");
+            return (out, SpiBootOutcome::Failed);
+        }
+        checksum = flash
+            .read_vec(pos + 8, len as usize)
+            .iter()
+            .fold(checksum, |c, b| c ^ b);
+        pos = pos.saturating_add(8).saturating_add(len);
+    }
+    // The checksum byte sits at the last byte of the next 16-byte boundary.
+    let checksum_at = (pos | 0xF) as usize;
+    let stored = flash.read_vec(checksum_at as u32, 1)[0];
+    if stored != checksum {
+        out.push_str(&format!(
+            "Checksum failure. Calculated {checksum:#04x} stored {stored:#04x}\r\nets_main.c 329\r\n"
+        ));
+        return (out, SpiBootOutcome::Failed);
+    }
+    if header.hash_appended == 1 {
+        let image = flash.read_vec(0, checksum_at + 1);
+        let calculated = crate::image::format::sha256(&image);
+        let expected = flash.read_vec(checksum_at as u32 + 1, 32);
+        if calculated.as_slice() != expected.as_slice() {
+            out.push_str(&format!(
+                "SHA-256 comparison failed:\r\nCalculated: {}\r\nExpected: {}\r\nAttempting to boot anyway...\r\n",
+                hex(&calculated),
+                hex(&expected)
+            ));
+        }
+    }
+    out.push_str(&format!("entry {:#010x}\r\n", header.entry));
+    (out, SpiBootOutcome::Jumped(header.entry))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn banners_match_the_real_rom() {
+        assert_eq!(
+            banner(ResetCause::PowerOn, 0x07),
+            "ESP-ROM:esp32s3-20210327\r\nBuild:Mar 27 2021\r\nrst:0x1 (POWERON),boot:0x7 (UART0_BOOT)\r\n"
+        );
+        assert_eq!(
+            banner(ResetCause::RtcSwSys, 0x00),
+            "ESP-ROM:esp32s3-20210327\r\nBuild:Mar 27 2021\r\nrst:0x3 (RTC_SW_SYS_RST),boot:0x0 (DOWNLOAD(USB/UART0))\r\n"
+        );
+        assert_eq!(boot_mode(0x2b).1, BootMode::Spi);
+        assert_eq!(boot_mode(0x04).0, "SPI_FLASH_BOOT");
+    }
+
+    #[test]
+    fn blank_flash_prints_invalid_header() {
+        let flash = Flash::new(0x40000).unwrap();
+        let (text, outcome) = spi_boot(&flash, 9);
+        assert_eq!(outcome, SpiBootOutcome::Failed);
+        assert!(text.starts_with("invalid header: 0xffffffff\r\n"));
+        assert_eq!(text.lines().count(), INVALID_HEADER_REPEATS);
+    }
+
+    fn flash_with(image: &[u8]) -> Flash {
+        let mut flash = Flash::new(0x40000).unwrap();
+        flash.load(0, image);
+        flash
+    }
+
+    fn synthetic_image() -> Vec<u8> {
+        use crate::image::format::{Segment, encode_image};
+        let header = ImageHeader {
+            entry: 0x403b_6000,
+            flash_size_freq: 0x2F,
+            ..ImageHeader::default()
+        };
+        let segments = [
+            Segment {
+                addr: 0x3fcd_0000,
+                data: vec![1, 2, 3, 4, 5, 6, 7, 8],
+            },
+            Segment {
+                addr: 0x403b_6000,
+                data: vec![0x36, 0x41, 0, 0],
+            },
+        ];
+        encode_image(&header, &segments).unwrap()
+    }
+
+    #[test]
+    fn valid_image_loads_and_jumps() {
+        let (text, outcome) = spi_boot(&flash_with(&synthetic_image()), 9);
+        assert_eq!(
+            text,
+            "SPIWP:0xee\r\nmode:DIO, clock div:1\r\nload:0x3fcd0000,len:0x8\r\nload:0x403b6000,len:0x4\r\nentry 0x403b6000\r\n"
+        );
+        assert_eq!(outcome, SpiBootOutcome::Jumped(0x403b_6000));
+    }
+
+    #[test]
+    fn broken_images_are_refused_as_the_rom_does() {
+        let mut bad_data = synthetic_image();
+        bad_data[24 + 8] ^= 0xFF;
+        let (text, outcome) = spi_boot(&flash_with(&bad_data), 9);
+        assert!(text.contains("Checksum failure. Calculated 0x"), "{text}");
+        assert_eq!(outcome, SpiBootOutcome::Failed);
+
+        let mut wrong_digest = synthetic_image();
+        let last = wrong_digest.len() - 1;
+        wrong_digest[last] ^= 1;
+        let (text, outcome) = spi_boot(&flash_with(&wrong_digest), 9);
+        assert!(text.contains("SHA-256 comparison failed:"), "{text}");
+        assert_eq!(outcome, SpiBootOutcome::Jumped(0x403b_6000));
+
+        let (text, outcome) = spi_boot(&flash_with(&synthetic_image()), 5);
+        assert!(
+            text.starts_with("Invalid chip id. Expected 5 read 9."),
+            "{text}"
+        );
+        assert_eq!(outcome, SpiBootOutcome::Failed);
+    }
+}

@@ -1,0 +1,171 @@
+//! Serve a simulated chip on a pseudo-terminal, so that any serial tool (esptool, a terminal,
+//! our own `serial` transport) can talk to it through the slave device (`/dev/pts/N`).
+//!
+//! A pty has no DTR/RTS lines (esptool warns and carries on), so the chip must already be in
+//! download mode. Clients may close and reopen the slave at any time: while none is attached the
+//! master reads fail with EIO, which just means "wait". Owns only the master side and the loop;
+//! the chip model knows nothing of it.
+
+use std::ffi::CStr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use super::{Esp32s3, SimError};
+
+/// How long one wait for input lasts (also the stop-flag and no-client retry period).
+const POLL_MS: i32 = 50;
+/// How often dirty flash is written to the flash file while serving.
+const PERSIST_EVERY: Duration = Duration::from_millis(500);
+
+/// A chip served on a pseudo-terminal.
+#[derive(Debug)]
+pub struct PtyServer {
+    chip: Esp32s3,
+    master: OwnedFd,
+    slave_path: PathBuf,
+    stop: Arc<AtomicBool>,
+}
+
+/// Stops a running [`PtyServer::serve`] from another thread (or a signal handler's watcher).
+#[derive(Debug, Clone)]
+pub struct StopHandle(Arc<AtomicBool>);
+
+impl StopHandle {
+    /// Ask the server to return (within about 50 ms).
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+fn os_error(action: &'static str) -> SimError {
+    SimError::Pty {
+        action,
+        source: std::io::Error::last_os_error(),
+    }
+}
+
+impl PtyServer {
+    /// Create a pseudo-terminal pair in raw mode for `chip`.
+    pub fn open(mut chip: Esp32s3) -> Result<Self, SimError> {
+        // SAFETY: plain libc calls on a descriptor we own; every result is checked.
+        let master = unsafe {
+            let fd = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+            if fd < 0 {
+                return Err(os_error("open"));
+            }
+            let owned = OwnedFd::from_raw_fd(fd);
+            if libc::grantpt(fd) != 0 || libc::unlockpt(fd) != 0 {
+                return Err(os_error("unlock"));
+            }
+            let mut t: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(fd, &mut t) == 0 {
+                libc::cfmakeraw(&mut t);
+                libc::tcsetattr(fd, libc::TCSANOW, &t);
+            }
+            owned
+        };
+        let slave_path = slave_name(master.as_raw_fd())?;
+        // What the chip printed before anyone could listen (the power-on banner) is gone.
+        chip.take_output();
+        Ok(PtyServer {
+            chip,
+            master,
+            slave_path,
+            stop: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// The slave device clients open (e.g. `/dev/pts/5`).
+    pub fn slave_path(&self) -> &Path {
+        &self.slave_path
+    }
+
+    /// A handle that stops [`PtyServer::serve`].
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle(Arc::clone(&self.stop))
+    }
+
+    /// Serve until stopped: feed what clients write to the chip, write back what it sends.
+    /// Returns the chip (flash written back to its file, if any).
+    pub fn serve(mut self) -> Result<Esp32s3, SimError> {
+        let fd = self.master.as_raw_fd();
+        let mut buf = vec![0u8; 0x4000];
+        let mut last_persist = Instant::now();
+        while !self.stop.load(Ordering::SeqCst) {
+            let mut pfd = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            let ready = unsafe { libc::poll(&mut pfd, 1, POLL_MS) };
+            if ready > 0 && pfd.revents & libc::POLLIN != 0 {
+                // SAFETY: reading into our own buffer.
+                let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+                if n > 0 {
+                    self.chip.receive(&buf[..n as usize]);
+                    let out = self.chip.take_output();
+                    write_all(fd, &out);
+                    continue;
+                }
+            }
+            if ready > 0 && pfd.revents & libc::POLLHUP != 0 {
+                // No client has the slave open: drop anything the chip says, wait, retry.
+                self.chip.take_output();
+                std::thread::sleep(Duration::from_millis(POLL_MS as u64));
+            }
+            if self.chip.flash().is_dirty() && last_persist.elapsed() >= PERSIST_EVERY {
+                self.chip.persist()?;
+                last_persist = Instant::now();
+            }
+        }
+        self.chip.persist()?;
+        Ok(self.chip)
+    }
+}
+
+fn write_all(fd: i32, mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        // SAFETY: writing from a valid slice.
+        let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+        if n > 0 {
+            bytes = &bytes[n as usize..];
+        } else {
+            let e = std::io::Error::last_os_error();
+            match e.kind() {
+                std::io::ErrorKind::Interrupted => {}
+                std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(1)),
+                // The client went away mid-reply: what it did not read is lost, as on a wire.
+                _ => return,
+            }
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn slave_name(fd: i32) -> Result<PathBuf, SimError> {
+    let mut name = [0 as libc::c_char; 128];
+    // SAFETY: ptsname_r writes a NUL-terminated name into our buffer.
+    let rc = unsafe { libc::ptsname_r(fd, name.as_mut_ptr(), name.len()) };
+    if rc != 0 {
+        return Err(os_error("name"));
+    }
+    // SAFETY: NUL-terminated by ptsname_r.
+    let s = unsafe { CStr::from_ptr(name.as_ptr()) };
+    Ok(PathBuf::from(s.to_string_lossy().into_owned()))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn slave_name(fd: i32) -> Result<PathBuf, SimError> {
+    // SAFETY: ptsname returns a static buffer; copied at once (single caller at a time).
+    let p = unsafe { libc::ptsname(fd) };
+    if p.is_null() {
+        return Err(os_error("name"));
+    }
+    // SAFETY: NUL-terminated string from libc.
+    let s = unsafe { CStr::from_ptr(p) };
+    Ok(PathBuf::from(s.to_string_lossy().into_owned()))
+}
