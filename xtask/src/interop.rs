@@ -73,10 +73,14 @@ pub fn parse(args: &[String]) -> Result<Options> {
                 options.only = Some(match value {
                     Some(PINNED_VERSION) => Release::Pinned,
                     Some("latest") => Release::Latest,
-                    other => {
+                    Some(other) => {
                         return Err(format!(
-                            "--only takes `{PINNED_VERSION}` or `latest`, not `{}`",
-                            other.unwrap_or("")
+                            "--only takes `{PINNED_VERSION}` or `latest`, not `{other}`"
+                        ));
+                    }
+                    None => {
+                        return Err(format!(
+                            "--only needs a value: `{PINNED_VERSION}` or `latest`"
                         ));
                     }
                 });
@@ -708,6 +712,25 @@ mod tests {
         check(b"ab", b"abc", Some(2));
         check(b"abc", b"ab", Some(2));
         check(b"xbc", b"abc", Some(0));
+    }
+
+    #[test]
+    fn arguments_parse_or_name_the_bad_one() {
+        let check = |args: &[&str], expected: Result<Option<Release>>| {
+            let args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
+            assert_eq!(parse(&args).map(|o| o.only), expected, "{args:?}");
+        };
+        check(&[], Ok(None));
+        check(&["--only", "4.8.1"], Ok(Some(Release::Pinned)));
+        check(&["--only", "latest"], Ok(Some(Release::Latest)));
+        check(
+            &["--only", "5.0"],
+            Err("--only takes `4.8.1` or `latest`, not `5.0`".to_owned()),
+        );
+        check(
+            &["--only"],
+            Err("--only needs a value: `4.8.1` or `latest`".to_owned()),
+        );
     }
 
     #[test]
