@@ -168,3 +168,43 @@ fn is_test_summary_line(line: &str) -> bool {
         || line.contains("FAILED")
         || line.contains("panicked at")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_parse_or_name_the_bad_one() {
+        let check = |args: &[&str], expected: Result<bool>| {
+            let args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
+            let parsed = parse(&args).map(|options| options.no_interop);
+            assert_eq!(parsed, expected, "{args:?}");
+        };
+        check(&[], Ok(false));
+        check(&["--no-interop"], Ok(true));
+        check(
+            &["--fast"],
+            Err("unknown argument `--fast` for `ci` (expected --no-interop)".to_owned()),
+        );
+    }
+
+    #[test]
+    fn test_output_shows_binaries_summaries_and_failures_only() {
+        let check = |line: &str, shown: bool| {
+            assert_eq!(is_test_summary_line(line), shown, "{line}");
+        };
+        check(
+            "     Running tests/tidy.rs (target/debug/deps/tidy-1)",
+            true,
+        );
+        check("   Doc-tests cargo_esp32s3", true);
+        check("test result: ok. 2 passed; 0 failed; 0 ignored", true);
+        check("test image::tests::checksum ... ok", false);
+        check("test image::tests::checksum ... FAILED", true);
+        check("---- image::tests::checksum stdout ----", true);
+        check("thread 'x' panicked at src/image/format.rs:10:5:", true);
+        check("error[E0425]: cannot find value `x` in this scope", true);
+        check("   Compiling cargo-esp32s3 v0.1.0", false);
+        check("", false);
+    }
+}

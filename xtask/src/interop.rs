@@ -45,6 +45,15 @@ pub enum Release {
 }
 
 impl Release {
+    /// How the release is chosen, for messages.
+    fn kind(self) -> &'static str {
+        match self {
+            Release::Pinned => "pinned",
+            Release::Latest => "newest",
+        }
+    }
+
+    /// The venv's name suffix.
     fn label(self) -> &'static str {
         match self {
             Release::Pinned => PINNED_VERSION,
@@ -64,10 +73,14 @@ pub fn parse(args: &[String]) -> Result<Options> {
                 options.only = Some(match value {
                     Some(PINNED_VERSION) => Release::Pinned,
                     Some("latest") => Release::Latest,
-                    other => {
+                    Some(other) => {
                         return Err(format!(
-                            "--only takes `{PINNED_VERSION}` or `latest`, not `{}`",
-                            other.unwrap_or("")
+                            "--only takes `{PINNED_VERSION}` or `latest`, not `{other}`"
+                        ));
+                    }
+                    None => {
+                        return Err(format!(
+                            "--only needs a value: `{PINNED_VERSION}` or `latest`"
                         ));
                     }
                 });
@@ -189,7 +202,7 @@ impl Esptool {
         });
         println!(
             "    esptool {version} ({}) ready in {} at {}",
-            release.label(),
+            release.kind(),
             run::format_duration(start.elapsed()),
             venv.display()
         );
@@ -214,16 +227,22 @@ impl Esptool {
 
     /// `esptool --chip esp32s3 [--port PTY --before no-reset --after no-reset] [--no-stub]`.
     fn command(&self, port: Option<&str>, stub: bool) -> Command {
+        self.command_after(port, stub, "no-reset")
+    }
+
+    /// [`Esptool::command`] with another `--after` (dashed spelling).
+    fn command_after(&self, port: Option<&str>, stub: bool, after: &str) -> Command {
         let mut command = Command::new(&self.program);
         command.args(["--chip", "esp32s3"]);
         if let Some(port) = port {
-            // A pty has no DTR/RTS lines, so neither reset can be played; the simulator starts
-            // in download mode and keeps its state between runs like a chip left in the loader.
-            let no_reset = self.spell("no-reset");
+            // A pty has no DTR/RTS lines, so no reset can be played (esptool would fail setting
+            // RTS for `hard-reset`); the simulator starts in download mode. `--after no-reset`
+            // with the stub sends FLASH_BEGIN(0,0)+FLASH_END(0), which returns to the ROM
+            // loader, so each run starts at the ROM unless `no-reset-stub` was used.
             command
                 .args(["--port", port])
-                .args(["--before", &no_reset])
-                .args(["--after", &no_reset]);
+                .args(["--before", &self.spell("no-reset")])
+                .args(["--after", &self.spell(after)]);
         }
         if !stub {
             command.arg("--no-stub");
@@ -290,8 +309,12 @@ struct Context<'a> {
 
 /// What a step checks after esptool exits successfully.
 enum Check {
-    /// Nothing beyond the exit status.
-    Exit,
+    /// The log holds every `must` text and none of the `must_not` texts (each chosen to be the
+    /// same in 4.8.1 and 5.x).
+    Log {
+        must: &'static [&'static str],
+        must_not: &'static [&'static str],
+    },
     /// The file esptool wrote equals the firmware byte for byte.
     ReadBackEqualsFirmware(PathBuf),
     /// The file esptool wrote is all 0xFF (erased) and of the erased length.
@@ -310,10 +333,11 @@ struct Step {
 impl Context<'_> {
     /// Starts a fresh simulator and runs every step; returns the names of the failed steps.
     fn run_all(&self) -> Result<Vec<String>> {
-        let label = self.tool.release.label();
+        // Files are named after the installed version, so logs of different runs never mix.
+        let label = self.tool.version.as_str();
         println!(
-            "==> interop: esptool {} ({label}) against `cargo-esp32s3 sim --pty`",
-            self.tool.version
+            "==> interop: esptool {label} ({}) against `cargo-esp32s3 sim --pty`",
+            self.tool.release.kind()
         );
         let flash_file = self.work.join(format!("sim-{label}.flash"));
         // A fresh, absent flash file: the simulator starts from an erased chip every time.
@@ -346,13 +370,13 @@ impl Context<'_> {
         Ok(failures)
     }
 
-    /// The steps, in an order that keeps the ROM-only steps before the stub is uploaded: once
-    /// uploaded, the stub stays running (as on a chip left in the loader).
+    /// The steps. ROM-only steps check that no stub was uploaded; stub steps that it was, or
+    /// that the stub left running by the previous step was found again.
     fn steps(&self, pty: &str) -> Vec<Step> {
         let tool = self.tool;
         let port = Some(pty);
-        let firmware = self.firmware_path;
-        let label = tool.release.label();
+        let firmware = path_str(self.firmware_path);
+        let label = tool.version.as_str();
         let read_back = self.work.join(format!("{label}-read-back.bin"));
         let erased = self.work.join(format!("{label}-erased.bin"));
         let len = format!("{:#x}", self.firmware.len());
@@ -364,6 +388,11 @@ impl Context<'_> {
                 command.args([tool.spell(option).as_str(), "keep"]);
             }
         };
+        const UPLOAD: &str = "Uploading stub";
+        const ROM_ONLY: Check = Check::Log {
+            must: &[],
+            must_not: &[UPLOAD],
+        };
         let mut steps = Vec::new();
         let mut add = |name: &'static str, mut command: Command, args: &[&str], check: Check| {
             command.args(args);
@@ -374,16 +403,12 @@ impl Context<'_> {
             });
         };
 
-        for (name, sub) in [
-            ("chip-id", "chip-id"),
-            ("flash-id", "flash-id"),
-            ("read-mac", "read-mac"),
-        ] {
+        for name in ["chip-id", "flash-id", "read-mac"] {
             add(
                 name,
                 tool.command(port, false),
-                &[&tool.spell(sub)],
-                Check::Exit,
+                &[&tool.spell(name)],
+                ROM_ONLY,
             );
         }
 
@@ -393,8 +418,11 @@ impl Context<'_> {
         add(
             "write-flash-no-stub",
             write_rom,
-            &["0x0", &path_str(firmware)],
-            Check::Exit,
+            &["0x0", &firmware],
+            Check::Log {
+                must: &["Hash of data verified"],
+                must_not: &[UPLOAD],
+            },
         );
 
         let mut write_stub = tool.command(port, true);
@@ -403,8 +431,11 @@ impl Context<'_> {
         add(
             "write-flash-stub",
             write_stub,
-            &["0x0", &path_str(firmware)],
-            Check::Exit,
+            &["0x0", &firmware],
+            Check::Log {
+                must: &[UPLOAD, "Hash of data verified"],
+                must_not: &[],
+            },
         );
 
         let mut verify = tool.command(port, true);
@@ -413,8 +444,11 @@ impl Context<'_> {
         add(
             "verify-flash",
             verify,
-            &["0x0", &path_str(firmware)],
-            Check::Exit,
+            &["0x0", &firmware],
+            Check::Log {
+                must: &["digest matched"],
+                must_not: &[],
+            },
         );
 
         add(
@@ -432,7 +466,10 @@ impl Context<'_> {
             "erase-region",
             tool.command(port, true),
             &[&tool.spell("erase-region"), &erase_offset, &erase_len],
-            Check::Exit,
+            Check::Log {
+                must: &[],
+                must_not: &[],
+            },
         );
         add(
             "read-erased",
@@ -444,6 +481,27 @@ impl Context<'_> {
                 &path_str(&erased),
             ],
             Check::Erased(erased.clone()),
+        );
+
+        // `--after no-reset-stub` leaves the stub running; the next connection must find it
+        // (SYNC answered with value 0) instead of uploading it again.
+        add(
+            "stub-left-running",
+            tool.command_after(port, true, "no-reset-stub"),
+            &[&tool.spell("flash-id")],
+            Check::Log {
+                must: &[UPLOAD],
+                must_not: &[],
+            },
+        );
+        add(
+            "stub-found-running",
+            tool.command(port, true),
+            &[&tool.spell("flash-id")],
+            Check::Log {
+                must: &["already running"],
+                must_not: &[UPLOAD],
+            },
         );
 
         let mut image_info = tool.command(None, true);
@@ -463,7 +521,7 @@ impl Context<'_> {
 
     /// Runs one step and prints its PASS/FAIL line (and the log tail on failure).
     fn run_step(&self, step: Step) -> bool {
-        let label = self.tool.release.label();
+        let label = self.tool.version.as_str();
         let log = self.logs.join(format!("{label}-{}.log", step.name));
         let start = Instant::now();
         let outcome = match run::run_logged_with_timeout(step.command, &log, STEP_TIMEOUT) {
@@ -491,7 +549,16 @@ impl Context<'_> {
 
     fn check(&self, check: &Check, log: &Path) -> Result {
         match check {
-            Check::Exit => Ok(()),
+            Check::Log { must, must_not } => {
+                let text = String::from_utf8_lossy(&read(log)?).into_owned();
+                if let Some(missing) = must.iter().find(|needle| !text.contains(*needle)) {
+                    return Err(format!("the output lacks `{missing}`"));
+                }
+                if let Some(found) = must_not.iter().find(|needle| text.contains(*needle)) {
+                    return Err(format!("the output shows `{found}`"));
+                }
+                Ok(())
+            }
             Check::ReadBackEqualsFirmware(path) => {
                 let data = read(path)?;
                 match first_difference(&data, self.firmware) {
@@ -645,6 +712,25 @@ mod tests {
         check(b"ab", b"abc", Some(2));
         check(b"abc", b"ab", Some(2));
         check(b"xbc", b"abc", Some(0));
+    }
+
+    #[test]
+    fn arguments_parse_or_name_the_bad_one() {
+        let check = |args: &[&str], expected: Result<Option<Release>>| {
+            let args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
+            assert_eq!(parse(&args).map(|o| o.only), expected, "{args:?}");
+        };
+        check(&[], Ok(None));
+        check(&["--only", "4.8.1"], Ok(Some(Release::Pinned)));
+        check(&["--only", "latest"], Ok(Some(Release::Latest)));
+        check(
+            &["--only", "5.0"],
+            Err("--only takes `4.8.1` or `latest`, not `5.0`".to_owned()),
+        );
+        check(
+            &["--only"],
+            Err("--only needs a value: `4.8.1` or `latest`".to_owned()),
+        );
     }
 
     #[test]

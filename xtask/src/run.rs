@@ -62,9 +62,15 @@ pub fn program_exists(program: &str) -> bool {
         .is_ok_and(|status| status.success())
 }
 
-/// The program and arguments of `command`, for messages.
+/// The program and arguments of `command`, for messages (the program without its folder, so
+/// `$CARGO`'s toolchain path does not drown the command).
 pub fn describe(command: &Command) -> String {
-    let mut text = command.get_program().to_string_lossy().into_owned();
+    let program = Path::new(command.get_program());
+    let mut text = program
+        .file_name()
+        .unwrap_or(program.as_os_str())
+        .to_string_lossy()
+        .into_owned();
     for arg in command.get_args() {
         text.push(' ');
         text.push_str(&arg.to_string_lossy());
