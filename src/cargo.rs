@@ -551,6 +551,114 @@ mod tests {
         );
     }
 
+    /// Feed cargo's JSON lines through the collector, as `build` does.
+    fn collect(lines: &[String]) -> (Result<BuildOutput, CargoError>, Vec<String>) {
+        let text = lines.join("\n");
+        let mut collected = Collected::default();
+        let mut diagnostics = Vec::new();
+        for message in Message::parse_stream(text.as_bytes()) {
+            let message = message.expect("in-memory read");
+            collected.take(message, &mut |d| diagnostics.push(d.to_string()));
+        }
+        (collected.finish(), diagnostics)
+    }
+
+    fn artifact(package: &str, name: &str, kind: &str, executable: Option<&str>) -> String {
+        serde_json::json!({
+            "reason": "compiler-artifact",
+            "package_id": format!("path+file:///w/{package}#0.1.0"),
+            "manifest_path": format!("/w/{package}/Cargo.toml"),
+            "target": {
+                "name": name, "kind": [kind], "crate_types": [kind],
+                "required-features": [], "src_path": "/w/src/main.rs", "edition": "2021",
+                "doctest": false, "test": true, "doc": true
+            },
+            "profile": {
+                "opt_level": "0", "debuginfo": 2, "debug_assertions": true,
+                "overflow_checks": true, "test": false
+            },
+            "features": [], "filenames": [], "executable": executable, "fresh": false
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn messages_pick_the_executable_and_the_idf_outputs() {
+        let out_dir = tempfile::tempdir().expect("temporary directory");
+        let build = out_dir.path().join("build");
+        std::fs::create_dir_all(build.join("bootloader")).expect("mkdir");
+        std::fs::write(build.join("bootloader/bootloader.bin"), [0xE9]).expect("write");
+        let script = serde_json::json!({
+            "reason": "build-script-executed",
+            "package_id": "registry+https://github.com/rust-lang/crates.io-index#esp-idf-sys@0.36.1",
+            "linked_libs": [], "linked_paths": [], "cfgs": [], "env": [],
+            "out_dir": out_dir.path().to_str().expect("utf-8 temp path")
+        })
+        .to_string();
+        let diagnostic = serde_json::json!({
+            "reason": "compiler-message",
+            "package_id": "path+file:///w/app#0.1.0",
+            "manifest_path": "/w/app/Cargo.toml",
+            "target": {
+                "name": "app", "kind": ["bin"], "crate_types": ["bin"],
+                "required-features": [], "src_path": "/w/src/main.rs", "edition": "2021",
+                "doctest": false, "test": true, "doc": true
+            },
+            "message": {
+                "message": "unused variable", "code": null, "level": "warning",
+                "spans": [], "children": [], "rendered": "warning: unused variable\n"
+            }
+        })
+        .to_string();
+        let (output, diagnostics) = collect(&[
+            artifact(
+                "esp-idf-sys",
+                "build-script-build",
+                "custom-build",
+                Some("/t/build/x"),
+            ),
+            script,
+            artifact("lib", "lib", "lib", None),
+            diagnostic,
+            "not json at all".to_string(),
+            artifact(
+                "app",
+                "app",
+                "bin",
+                Some("/t/xtensa-esp32s3-espidf/debug/app"),
+            ),
+        ]);
+        let output = output.expect("one executable");
+        assert_eq!(
+            output.executable,
+            Path::new("/t/xtensa-esp32s3-espidf/debug/app")
+        );
+        assert_eq!(output.name, "app");
+        assert_eq!(
+            output.idf_bootloader,
+            Some(build.join("bootloader/bootloader.bin"))
+        );
+        // The partition table file is absent, so it is not offered.
+        assert_eq!(output.idf_partition_table, None);
+        assert_eq!(
+            diagnostics,
+            ["warning: unused variable\n", "not json at all"]
+        );
+
+        let (output, _) = collect(&[
+            artifact("a", "one", "bin", Some("/t/debug/one")),
+            artifact("b", "demo", "example", Some("/t/debug/examples/demo")),
+        ]);
+        match output {
+            Err(CargoError::SeveralExecutables { names }) => {
+                assert_eq!(names, ["one (bin of a)", "demo (example of b)"])
+            }
+            other => panic!("expected several executables, got {other:?}"),
+        }
+        let (output, _) = collect(&[artifact("l", "l", "lib", None)]);
+        assert!(matches!(output, Err(CargoError::NoExecutable)));
+    }
+
     #[test]
     fn one_line_errors() {
         let stderr = "error: failed to parse manifest at `/x/Cargo.toml`\n\nCaused by:\n  missing field `name`\n";

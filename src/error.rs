@@ -29,6 +29,9 @@ pub enum Error {
     /// Flashing, erasing, reading or verifying failed.
     #[error(transparent)]
     Flash(#[from] crate::flasher::FlashError),
+    /// A command-line level problem: no port to use, a file that would be overwritten.
+    #[error(transparent)]
+    Cli(#[from] crate::cli::CliError),
     /// A file could not be read or written.
     #[error("cannot {action} {}: {source}", path.display())]
     File {

@@ -460,6 +460,7 @@ impl<T: Transport> Flasher<T> {
             ));
             return;
         }
+        // parse_image succeeded, so the 24 header bytes are there.
         let (mut mode, mut size_freq) = (region.data[2], region.data[3]);
         params.apply(&mut mode, &mut size_freq);
         region.data[2] = mode;
@@ -467,10 +468,11 @@ impl<T: Transport> Flasher<T> {
         let mut digest_updated = false;
         if image.header.hash_appended == 1 {
             let end = image.data_len;
-            if let Some(digest_slot) = region.data.get(end..end + 32) {
-                let _ = digest_slot;
-                let digest = format::sha256(&region.data[..end]);
-                region.data[end..end + 32].copy_from_slice(&digest);
+            let digest = format::sha256(&region.data[..end]);
+            // parse_image checked that the 32 digest bytes are there; bytes after them (a merged
+            // image's partition table and app) are kept.
+            if let Some(slot) = region.data.get_mut(end..end + 32) {
+                slot.copy_from_slice(&digest);
                 digest_updated = true;
             }
         }

@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 use crate::image::format::{ESP32S3_CHIP_ID, chip_name};
 use crate::protocol::chip::{self, EfuseWords};
 use crate::protocol::command::{self, Command, Opcode};
+use crate::protocol::console as boot_text;
 use crate::protocol::errors::DeviceError;
 use crate::protocol::response::{Reply, ReplyError, Responder};
-use crate::protocol::{console, slip, timeouts};
+use crate::protocol::{slip, timeouts};
 use crate::reset::{self, After, Before};
 use crate::transport::{Transport, TransportError};
 
@@ -368,7 +369,6 @@ mod spi1 {
     pub const CMD: u32 = BASE;
     pub const USR: u32 = BASE + 0x18;
     pub const USR2: u32 = BASE + 0x20;
-    pub const MOSI_DLEN: u32 = BASE + 0x24;
     pub const MISO_DLEN: u32 = BASE + 0x28;
     pub const W0: u32 = BASE + 0x58;
     pub const CMD_USR: u32 = 1 << 18;
@@ -441,7 +441,9 @@ pub struct Loader<T: Transport> {
 /// A reply accepted for a command: the header value and the payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Answer {
+    /// The header's value word (meaningful for READ_REG and SYNC only; stale otherwise).
     pub value: u32,
+    /// The payload before the status bytes.
     pub payload: Vec<u8>,
 }
 
@@ -573,10 +575,10 @@ impl<T: Transport> Loader<T> {
     /// Why the last attempt failed, from the console bytes it saw.
     fn explain_failed_attempt(&self) -> LoaderError {
         let port = self.port.clone();
-        if let Some(line) = console::crash_line(&self.console) {
+        if let Some(line) = boot_text::crash_line(&self.console) {
             return LoaderError::Crashed { port, line };
         }
-        match console::boot_mode(&self.console) {
+        match boot_text::boot_mode(&self.console) {
             Some(mode) if !mode.waiting_for_download => LoaderError::WrongBootMode {
                 port,
                 boot: mode.value,
@@ -795,8 +797,6 @@ impl<T: Transport> Loader<T> {
         };
         self.write_reg(spi1::USR, old_usr, u32::MAX)?;
         self.write_reg(spi1::USR2, old_usr2, u32::MAX)?;
-        // Keep MOSI_DLEN untouched: no data phase was enabled.
-        let _ = spi1::MOSI_DLEN;
         result
     }
 
@@ -1105,7 +1105,7 @@ impl<T: Transport> Loader<T> {
             let cut = self.console.len() - CONSOLE_KEEP;
             self.console.drain(..cut);
         }
-        if let Some(line) = console::crash_line(&self.console) {
+        if let Some(line) = boot_text::crash_line(&self.console) {
             self.console.clear();
             return Err(LoaderError::Crashed {
                 port: self.port.clone(),

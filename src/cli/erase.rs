@@ -1,10 +1,119 @@
-//! TODO(owner: loader/sim helper).
+//! `erase [--region OFFSET SIZE | --partition NAME]`: erase a region, one partition (found in the
+//! table on the chip), or, only when neither is given, the whole flash, and it says so.
 
-/// Arguments.
+use crate::image::partition::{MAX_TABLE_LEN, PartitionTable};
+
+use super::CliError;
+use super::args::{ConnectArgs, ManifestArgs};
+use super::connect::{self, number_arg};
+use super::context::{self, size_text};
+use super::progress::{Progress, reset_line};
+
+/// Flash sectors are 4 KiB; erase commands work on whole sectors.
+const SECTOR: u32 = 0x1000;
+
+/// Arguments of `erase`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(after_help = "Examples:
+  cargo esp32s3 erase                              erase the whole flash
+  cargo esp32s3 erase --region 0x9000 0x6000       erase 24 KiB at 0x9000
+  cargo esp32s3 erase --partition nvs              erase the nvs partition of the table on the chip")]
+pub struct Args {
+    /// Erase SIZE bytes at OFFSET (both multiples of 4 KiB: 0x1000, 4K)
+    #[arg(long, num_args = 2, value_names = ["OFFSET", "SIZE"], value_parser = number_arg, conflicts_with = "partition")]
+    pub region: Option<Vec<u32>>,
+    /// Erase the partition with this name, as the partition table on the chip places it
+    #[arg(long, value_name = "NAME")]
+    pub partition: Option<String>,
+    /// Package and manifest.
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+    /// How to reach the chip.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// Partition table offset on the chip [default: 0x8000]
+    #[arg(long, value_name = "OFFSET")]
+    pub partition_table_offset: Option<String>,
+}
 
-/// Run the command.
-pub fn run(_args: Args) -> crate::Result<()> {
+/// Erase.
+pub fn run(args: Args) -> crate::Result<()> {
+    let region = match args.region.as_deref() {
+        Some([offset, size]) => Some(check_region(*offset, *size)?),
+        Some(_) => {
+            return Err(CliError::BadArgument("--region needs an OFFSET and a SIZE".into()).into());
+        }
+        None => None,
+    };
+    let mut flags = context::flag_values(Some(&args.connect), None, None, None);
+    flags.partition_table_offset = args.partition_table_offset.clone();
+    let ctx = context::load(&args.manifest, flags)?;
+    let settings = &ctx.settings;
+
+    let mut progress = Progress::new();
+    let mut flasher =
+        connect::flasher(settings, args.connect.non_interactive, false, &mut progress)?;
+    match (region, &args.partition) {
+        (Some((offset, size)), _) => {
+            flasher.erase_region(offset, size, &mut progress.callback())?;
+        }
+        (None, Some(name)) => {
+            let table_offset = settings.partition_table_offset;
+            let bytes =
+                flasher.read_flash(table_offset, MAX_TABLE_LEN as u32, &mut progress.callback())?;
+            let table = PartitionTable::from_binary(&bytes).map_err(|e| {
+                CliError::Refused(format!(
+                    "no readable partition table at 0x{table_offset:x} on the chip ({e}); erase with --region OFFSET SIZE instead, or set --partition-table-offset"
+                ))
+            })?;
+            if table.partitions.is_empty() {
+                return Err(CliError::Refused(format!(
+                    "there is no partition table at 0x{table_offset:x} on the chip (the flash there is erased); erase with --region OFFSET SIZE instead"
+                ))
+                .into());
+            }
+            let Some(partition) = table.find(name) else {
+                let names: Vec<&str> = table.partitions.iter().map(|p| p.name.as_str()).collect();
+                return Err(CliError::BadArgument(format!(
+                    "the partition table on the chip has no partition {name:?}; it has {}",
+                    names.join(", ")
+                ))
+                .into());
+            };
+            eprintln!(
+                "Erasing partition {} (0x{:x}, {})",
+                partition.name,
+                partition.offset,
+                size_text(u64::from(partition.size))
+            );
+            flasher.erase_region(partition.offset, partition.size, &mut progress.callback())?;
+        }
+        (None, None) => {
+            eprintln!(
+                "Erasing the whole flash ({}); use --region or --partition to erase less",
+                size_text(u64::from(flasher.flash_size()))
+            );
+            flasher.erase_all(&mut progress.callback())?;
+        }
+    }
+    flasher.loader().reset_after(settings.after)?;
+    eprintln!("{}", reset_line(settings.after));
     Ok(())
+}
+
+/// Both must be whole sectors, and the region must not wrap around.
+fn check_region(offset: u32, size: u32) -> crate::Result<(u32, u32)> {
+    if offset % SECTOR != 0 || size % SECTOR != 0 || size == 0 {
+        return Err(CliError::BadArgument(format!(
+            "--region 0x{offset:x} 0x{size:x}: offset and size must be multiples of 4 KiB (0x1000) and the size not 0; for example --region 0x9000 0x6000"
+        ))
+        .into());
+    }
+    if offset.checked_add(size).is_none() {
+        return Err(CliError::BadArgument(format!(
+            "--region 0x{offset:x} 0x{size:x} runs past the 4 GiB address space"
+        ))
+        .into());
+    }
+    Ok((offset, size))
 }

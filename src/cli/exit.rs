@@ -28,6 +28,9 @@ pub fn code_for(error: &Error) -> u8 {
         Error::Transport(_) | Error::Loader(_) => CONNECT,
         Error::Flash(_) => FLASH,
         Error::File { .. } => FAILURE,
+        Error::Cli(crate::cli::CliError::NoPort(_)) => CONNECT,
+        Error::Cli(crate::cli::CliError::BadArgument(_)) => USAGE,
+        Error::Cli(crate::cli::CliError::Refused(_)) => FAILURE,
     }
 }
 

@@ -1,10 +1,259 @@
-//! TODO(owner: loader/sim helper).
+//! `flash [FILE | --at OFFSET FILE ...]`: decide what goes where, connect, write (skipping what
+//! the flash already holds, verifying the rest) and reset.
+//!
+//! What goes where: no FILE builds the firmware like `build`; an ELF goes through the image
+//! pipeline (bootloader, partition table and app when a bootloader is known, else the app alone);
+//! a `.bin` is identified by its content (a merged offset-0 image or a bootloader at 0x0, a bare
+//! app at the app partition, a partition table at its offset); `--at` writes files exactly where
+//! told. The files are checked before the chip is touched.
 
-/// Arguments.
+use std::path::{Path, PathBuf};
+
+use clap::ArgAction;
+
+use crate::config::Settings;
+use crate::error::read_file;
+use crate::flasher::Region as FlashRegion;
+use crate::image::elf::looks_like_elf;
+use crate::image::info::flash_regions_for_bin;
+use crate::image::merge::{Region, RegionKind};
+use crate::image::{FlashSize, ImageError};
+
+use super::CliError;
+use super::args::{BuildArgs, ConnectArgs, FlashConfigArgs, ImageArgs, ManifestArgs};
+use super::build::{build_firmware, idf_outputs};
+use super::connect::{self, parse_number};
+use super::context::{self, note, shown_path, size_text};
+use super::images::{self, DEFAULT_FLASH_SIZE, IdfOutputs};
+use super::progress::{Progress, reset_line};
+
+/// Arguments of `flash`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(after_help = "Examples:
+  cargo esp32s3 flash --release                   build, then flash bootloader, table and app
+  cargo esp32s3 flash firmware.bin                a merged image goes to 0x0, an app to its partition
+  cargo esp32s3 flash --at 0x0 bootloader.bin --at 0x8000 partitions.bin --at 0x10000 app.bin
+  cargo esp32s3 flash --port /dev/ttyACM0 --baud 921600 --no-skip app.elf
+  cargo esp32s3 flash --port sim:// firmware.bin  try it on the simulator")]
+pub struct Args {
+    /// ELF, merged offset-0 .bin, app .bin or bootloader .bin (omit to build the project)
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Write FILE at OFFSET exactly as it is; repeat for several files
+    #[arg(
+        long = "at",
+        num_args = 2,
+        value_names = ["OFFSET", "FILE"],
+        action = ArgAction::Append,
+        conflicts_with = "file"
+    )]
+    pub at: Vec<String>,
+    /// Write every region even when the flash already holds it [env: ESP32S3_SKIP_UNCHANGED=false]
+    #[arg(long)]
+    pub no_skip: bool,
+    /// Do not check the written regions' MD5 [env: ESP32S3_VERIFY=false]
+    #[arg(long)]
+    pub no_verify: bool,
+    /// Flash even when the image's chip revision range excludes this chip
+    #[arg(long)]
+    pub force: bool,
+    /// Erase the whole flash before writing
+    #[arg(long)]
+    pub erase_all: bool,
+    /// Package and manifest.
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+    /// How to reach the chip.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// What to build.
+    #[command(flatten)]
+    pub build: BuildArgs,
+    /// Flash settings for the image headers.
+    #[command(flatten)]
+    pub flash: FlashConfigArgs,
+    /// Bootloader and partition table.
+    #[command(flatten)]
+    pub image: ImageArgs,
+}
 
-/// Run the command.
-pub fn run(_args: Args) -> crate::Result<()> {
+/// Where the regions come from.
+enum Input {
+    /// An ELF (given or built), through the image pipeline.
+    Elf { path: PathBuf, idf: IdfOutputs },
+    /// Regions fixed before connecting (prebuilt `.bin` files, `--at`).
+    Regions(Vec<Region>),
+}
+
+/// Flash.
+pub fn run(args: Args) -> crate::Result<()> {
+    let mut flags = context::flag_values(
+        Some(&args.connect),
+        Some(&args.flash),
+        Some(&args.image),
+        Some(&args.build),
+    );
+    if args.no_skip {
+        flags.skip_unchanged = Some(false);
+    }
+    if args.no_verify {
+        flags.verify = Some(false);
+    }
+    let ctx = context::load(&args.manifest, flags)?;
+    let settings = &ctx.settings;
+
+    let input = if !args.at.is_empty() {
+        Input::Regions(at_regions(&args.at)?)
+    } else {
+        match &args.file {
+            None => {
+                let built = build_firmware(&ctx, &args.manifest, &args.build)?;
+                let idf = idf_outputs(&built);
+                Input::Elf {
+                    path: built.executable,
+                    idf,
+                }
+            }
+            Some(path) => {
+                let bytes = read_file(path)?;
+                if looks_like_elf(&bytes) {
+                    Input::Elf {
+                        path: path.clone(),
+                        idf: IdfOutputs::default(),
+                    }
+                } else {
+                    Input::Regions(bin_regions(path, &bytes, settings)?)
+                }
+            }
+        }
+    };
+    // Check the ELF before touching the chip, with the flash size known so far.
+    if let Input::Elf { path, idf } = &input {
+        let size = settings.flash_size.unwrap_or(DEFAULT_FLASH_SIZE);
+        images::prepare(path, settings, idf, size)?;
+    }
+
+    let mut progress = Progress::new();
+    let mut flasher = connect::flasher(
+        settings,
+        args.connect.non_interactive,
+        args.force,
+        &mut progress,
+    )?;
+    let regions = match input {
+        Input::Regions(regions) => regions,
+        Input::Elf { path, idf } => {
+            let detected = FlashSize::from_bytes(u64::from(flasher.flash_size()));
+            let size = settings
+                .flash_size
+                .or(detected)
+                .unwrap_or(DEFAULT_FLASH_SIZE);
+            let prepared = images::prepare(&path, settings, &idf, size)?;
+            eprintln!(
+                "{}",
+                images::fill_line(prepared.app.bytes.len(), &prepared.app_partition)
+            );
+            match prepared.regions {
+                Some(regions) => regions,
+                None => {
+                    note(&images::no_bootloader_note(&format!(
+                        "writing only the app at 0x{:x}; the chip must already hold a bootloader and a partition table",
+                        prepared.app_partition.offset
+                    )));
+                    vec![Region {
+                        offset: prepared.app_partition.offset,
+                        data: prepared.app.bytes,
+                        kind: RegionKind::App,
+                        label: format!("app ({})", prepared.app_partition.name),
+                    }]
+                }
+            }
+        }
+    };
+
+    if args.erase_all {
+        flasher.erase_all(&mut progress.callback())?;
+    }
+    let to_write: Vec<FlashRegion> = regions
+        .into_iter()
+        .map(|r| FlashRegion {
+            offset: r.offset,
+            data: r.data,
+            label: r.label,
+        })
+        .collect();
+    let summary = flasher.write_regions(&to_write, &mut progress.callback())?;
+    let skipped = if summary.skipped > 0 {
+        format!(", {} skipped (unchanged)", summary.skipped)
+    } else {
+        String::new()
+    };
+    eprintln!(
+        "Flashed {} region{}{skipped} in {:.1} s",
+        summary.written,
+        if summary.written == 1 { "" } else { "s" },
+        summary.elapsed.as_secs_f64()
+    );
+    flasher.loader().reset_after(settings.after)?;
+    eprintln!("{}", reset_line(settings.after));
     Ok(())
+}
+
+/// Regions from `--at OFFSET FILE` pairs, written exactly as given.
+fn at_regions(pairs: &[String]) -> crate::Result<Vec<Region>> {
+    let mut regions = Vec::new();
+    for pair in pairs.chunks(2) {
+        let [offset_text, file] = pair else {
+            return Err(CliError::BadArgument("--at needs an OFFSET and a FILE".into()).into());
+        };
+        let offset = parse_number(offset_text).ok_or_else(|| {
+            CliError::BadArgument(format!(
+                "--at {offset_text:?} {file}: the offset is not a number; write it as 0x10000 or 65536"
+            ))
+        })?;
+        let path = Path::new(file);
+        let data = read_file(path)?;
+        if looks_like_elf(&data) {
+            return Err(ImageError::Invalid(format!(
+                "{file} is an ELF file, not a flash image; flash it without --at (it is converted), or convert it with `cargo esp32s3 save-image` first"
+            ))
+            .into());
+        }
+        regions.push(Region {
+            offset,
+            data,
+            kind: RegionKind::Data,
+            label: shown_path(path),
+        });
+    }
+    Ok(regions)
+}
+
+/// Regions for a prebuilt `.bin`, placed by its content. A bare app goes to the configured app
+/// partition when a table or partition name is configured.
+fn bin_regions(path: &Path, bytes: &[u8], settings: &Settings) -> crate::Result<Vec<Region>> {
+    let mut regions = flash_regions_for_bin(bytes, settings.partition_table_offset)
+        .map_err(|e| ImageError::Invalid(format!("{}: {e}", shown_path(path))))?;
+    let configured = settings.partition_table.is_some() || settings.target_app_partition.is_some();
+    if let [region] = regions.as_mut_slice() {
+        if region.kind == RegionKind::App && configured {
+            let size = settings.flash_size.unwrap_or(DEFAULT_FLASH_SIZE);
+            let (table, source) = images::load_table(settings, &IdfOutputs::default(), size)?;
+            let partition = table
+                .app_partition(settings.target_app_partition.as_deref())
+                .map_err(|e| e.in_file(source.to_string()))?;
+            region.offset = partition.offset;
+            region.label = format!("app ({})", partition.name);
+        }
+    }
+    for region in &regions {
+        eprintln!(
+            "{}: {} ({}) goes to 0x{:x}",
+            shown_path(path),
+            region.label,
+            size_text(region.data.len() as u64),
+            region.offset
+        );
+    }
+    Ok(regions)
 }

@@ -9,12 +9,16 @@ pub mod args;
 pub mod board_info;
 pub mod build;
 pub mod completions;
+pub mod connect;
+pub mod context;
 pub mod erase;
 pub mod exit;
 pub mod flash;
 pub mod image_info;
+pub mod images;
 pub mod list_ports;
 pub mod partition_table;
+pub mod progress;
 pub mod read_flash;
 pub mod save_image;
 pub mod sim;
@@ -23,7 +27,23 @@ use clap::{Parser, Subcommand};
 
 /// Build, image, flash and monitor ESP32-S3 firmware.
 #[derive(Debug, Parser)]
-#[command(name = "cargo-esp32s3", bin_name = "cargo esp32s3", version, about, long_about = None)]
+#[command(
+    name = "cargo-esp32s3",
+    bin_name = "cargo esp32s3",
+    version,
+    about,
+    long_about = None,
+    after_help = "Examples:
+  cargo esp32s3 build --release            build, write app.bin and app.merged.bin next to the ELF
+  cargo esp32s3 flash --release            build, flash, verify and reset
+  cargo esp32s3 flash firmware.bin         flash a prebuilt image (offset chosen from its content)
+  cargo esp32s3 erase                      erase the whole flash
+  cargo esp32s3 board-info                 print chip, flash and security information
+
+Settings: flags > ESP32S3_* variables > [package.metadata.esp32s3] > [workspace.metadata.esp32s3].
+Exit codes: 0 ok, 1 other failure, 2 usage, 3 configuration, 4 cargo build, 5 image, 6 connection,
+7 flash."
+)]
 pub struct Cli {
     /// The command to run.
     #[command(subcommand)]
@@ -57,8 +77,23 @@ pub enum Command {
     Sim(sim::Args),
 }
 
+/// Problems only the command line has: which port to use, what not to overwrite.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// No port was given and none (or several) could be chosen.
+    #[error("{0}")]
+    NoPort(String),
+    /// An argument is wrong in a way clap cannot check (exit code 2, like clap's).
+    #[error("{0}")]
+    BadArgument(String),
+    /// The command refuses to go on (an existing file, a cancelled choice).
+    #[error("{0}")]
+    Refused(String),
+}
+
 /// Parse the process arguments (dropping the `esp32s3` that cargo inserts), run, map to an exit code.
 pub fn main() -> std::process::ExitCode {
+    context::apply_color_choice();
     let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if argv.get(1).is_some_and(|a| a == "esp32s3") {
         argv.remove(1);

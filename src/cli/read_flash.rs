@@ -1,10 +1,75 @@
-//! TODO(owner: loader/sim helper).
+//! `read-flash OFFSET SIZE FILE`: read flash contents into a file (checked against the chip's
+//! MD5). An existing FILE is kept unless `--force`: it may be the only copy of something.
 
-/// Arguments.
+use std::path::PathBuf;
+
+use super::CliError;
+use super::args::{ConnectArgs, ManifestArgs};
+use super::build::write;
+use super::connect::{self, number_arg};
+use super::context::{self, shown_path, size_text};
+use super::progress::{Progress, reset_line};
+
+/// Arguments of `read-flash`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(after_help = "Examples:
+  cargo esp32s3 read-flash 0x0 4M backup.bin        the whole of a 4 MiB flash
+  cargo esp32s3 read-flash 0x8000 0xc00 table.bin  the partition table
+  cargo esp32s3 read-flash 0x9000 24K nvs.bin --force")]
+pub struct Args {
+    /// Flash offset to start at (decimal, 0x hex, or with K/M)
+    #[arg(value_name = "OFFSET", value_parser = number_arg)]
+    pub offset: u32,
+    /// Number of bytes to read (decimal, 0x hex, or with K/M)
+    #[arg(value_name = "SIZE", value_parser = number_arg)]
+    pub size: u32,
+    /// File to write
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Overwrite FILE if it exists
+    #[arg(long)]
+    pub force: bool,
+    /// Package and manifest.
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+    /// How to reach the chip.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
 
-/// Run the command.
-pub fn run(_args: Args) -> crate::Result<()> {
+/// Read and save.
+pub fn run(args: Args) -> crate::Result<()> {
+    if args.size == 0 {
+        return Err(CliError::BadArgument("SIZE is 0: nothing to read".into()).into());
+    }
+    if args.file.exists() && !args.force {
+        return Err(CliError::Refused(format!(
+            "{} exists; pass --force to overwrite it, or choose another file",
+            shown_path(&args.file)
+        ))
+        .into());
+    }
+    let flags = context::flag_values(Some(&args.connect), None, None, None);
+    let ctx = context::load(&args.manifest, flags)?;
+    let mut progress = Progress::new();
+    let mut flasher = connect::flasher(
+        &ctx.settings,
+        args.connect.non_interactive,
+        false,
+        &mut progress,
+    )?;
+    let started = std::time::Instant::now();
+    let bytes = flasher.read_flash(args.offset, args.size, &mut progress.callback())?;
+    write(&args.file, &bytes)?;
+    eprintln!(
+        "Read {} bytes ({}) at 0x{:x} in {:.1} s into {}",
+        bytes.len(),
+        size_text(bytes.len() as u64),
+        args.offset,
+        started.elapsed().as_secs_f64(),
+        shown_path(&args.file)
+    );
+    flasher.loader().reset_after(ctx.settings.after)?;
+    eprintln!("{}", reset_line(ctx.settings.after));
     Ok(())
 }

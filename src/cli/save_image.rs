@@ -1,10 +1,144 @@
-//! TODO(owner: cli helper).
+//! `save-image [ELF] OUTPUT`: turn an ELF into an app image, or with `--merge` into a merged
+//! offset-0 image (bootloader, partition table, app), without a chip.
+//!
+//! It overwrites OUTPUT only when OUTPUT is missing or already an ESP image (first byte 0xE9, as
+//! every file this command writes is): swapping the two paths by mistake must not destroy an ELF
+//! or anything else. `--force` overwrites anyway.
 
-/// Arguments.
+use std::path::{Path, PathBuf};
+
+use crate::image::ImageError;
+use crate::image::format::IMAGE_MAGIC;
+
+use super::args::{BuildArgs, FlashConfigArgs, ImageArgs, ManifestArgs};
+use super::build::{build_firmware, idf_outputs, merged_image, print_output, print_sources, write};
+use super::context::{self, shown_path};
+use super::images::{self, DEFAULT_FLASH_SIZE, IdfOutputs};
+
+/// Arguments of `save-image`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(
+    override_usage = "cargo esp32s3 save-image [OPTIONS] <ELF> <OUTPUT>\n       cargo esp32s3 save-image [OPTIONS] --build <OUTPUT>",
+    after_help = "Examples:
+  cargo esp32s3 save-image target/xtensa-esp32s3-none-elf/release/app app.bin
+  cargo esp32s3 save-image --merge app.elf firmware.bin        # flash at 0x0
+  cargo esp32s3 save-image --merge --pad --flash-size 8mb app.elf full-8mb.bin
+  cargo esp32s3 save-image --build --release --merge firmware.bin"
+)]
+pub struct Args {
+    /// The ELF to convert (with --build: the output file)
+    #[arg(value_name = "ELF")]
+    pub elf: PathBuf,
+    /// The file to write
+    #[arg(
+        value_name = "OUTPUT",
+        required_unless_present = "build_first",
+        conflicts_with = "build_first"
+    )]
+    pub output: Option<PathBuf>,
+    /// Build the firmware first and convert the ELF cargo produced
+    #[arg(long = "build")]
+    pub build_first: bool,
+    /// Write a merged offset-0 image (bootloader + partition table + app) instead of the app image
+    #[arg(long)]
+    pub merge: bool,
+    /// Pad the merged image with 0xFF to the full flash size
+    #[arg(long, requires = "merge")]
+    pub pad: bool,
+    /// Overwrite OUTPUT even when it is not an ESP image
+    #[arg(long)]
+    pub force: bool,
+    /// Package and manifest.
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+    /// What to build (with --build).
+    #[command(flatten)]
+    pub build: BuildArgs,
+    /// Flash settings for the image headers.
+    #[command(flatten)]
+    pub flash: FlashConfigArgs,
+    /// Bootloader and partition table.
+    #[command(flatten)]
+    pub image: ImageArgs,
+}
 
-/// Run the command.
-pub fn run(_args: Args) -> crate::Result<()> {
+/// Convert (after building, with `--build`) and write OUTPUT.
+pub fn run(args: Args) -> crate::Result<()> {
+    let flags = context::flag_values(
+        None,
+        Some(&args.flash),
+        Some(&args.image),
+        Some(&args.build),
+    );
+    let ctx = context::load(&args.manifest, flags)?;
+    // clap guarantees: two paths without --build, one (the output) with it.
+    let (elf, output, idf) = match args.output {
+        Some(output) => (args.elf, output, IdfOutputs::default()),
+        None => {
+            let built = build_firmware(&ctx, &args.manifest, &args.build)?;
+            let idf = idf_outputs(&built);
+            (built.executable, args.elf, idf)
+        }
+    };
+    check_output(&elf, &output, args.force)?;
+
+    let flash_size = ctx.settings.flash_size.unwrap_or(DEFAULT_FLASH_SIZE);
+    let prepared = images::prepare(&elf, &ctx.settings, &idf, flash_size)?;
+    if args.merge {
+        let pad = args.pad.then(|| flash_size.bytes());
+        let Some(merged) = merged_image(&prepared, pad)? else {
+            return Err(ImageError::Invalid(images::no_bootloader_note(
+                "cannot write a merged image",
+            ))
+            .into());
+        };
+        write(&output, &merged)?;
+        print_output("merged image", &output, merged.len(), ", write at 0x0");
+        print_sources(&prepared);
+    } else {
+        write(&output, &prepared.app.bytes)?;
+        print_output(
+            "app image",
+            &output,
+            prepared.app.bytes.len(),
+            &format!(", write at 0x{:x}", prepared.app_partition.offset),
+        );
+    }
+    println!(
+        "{}",
+        images::fill_line(prepared.app.bytes.len(), &prepared.app_partition)
+    );
     Ok(())
+}
+
+/// Refuse to overwrite the input, or a file that is not an ESP image, unless forced.
+fn check_output(elf: &Path, output: &Path, force: bool) -> crate::Result<()> {
+    let same = match (elf.canonicalize(), output.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if same {
+        return Err(ImageError::Invalid(format!(
+            "the output {} is the input ELF; give another output file",
+            shown_path(output)
+        ))
+        .into());
+    }
+    if force || !output.exists() {
+        return Ok(());
+    }
+    let mut first = [0u8; 1];
+    let is_image = std::fs::File::open(output)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut first))
+        .is_ok()
+        && first[0] == IMAGE_MAGIC;
+    if is_image {
+        Ok(())
+    } else {
+        Err(ImageError::Invalid(format!(
+            "{} exists and is not an ESP image; not overwriting it (check the order: ELF first, then OUTPUT), or pass --force",
+            shown_path(output)
+        ))
+        .into())
+    }
 }

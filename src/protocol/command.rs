@@ -64,6 +64,31 @@ pub enum Opcode {
 }
 
 impl Opcode {
+    /// Every opcode.
+    pub const ALL: [Opcode; 21] = [
+        Opcode::FlashBegin,
+        Opcode::FlashData,
+        Opcode::FlashEnd,
+        Opcode::MemBegin,
+        Opcode::MemEnd,
+        Opcode::MemData,
+        Opcode::Sync,
+        Opcode::WriteReg,
+        Opcode::ReadReg,
+        Opcode::SpiSetParams,
+        Opcode::SpiAttach,
+        Opcode::ReadFlashSlow,
+        Opcode::ChangeBaudrate,
+        Opcode::FlashDeflBegin,
+        Opcode::FlashDeflData,
+        Opcode::FlashDeflEnd,
+        Opcode::SpiFlashMd5,
+        Opcode::GetSecurityInfo,
+        Opcode::EraseFlash,
+        Opcode::EraseRegion,
+        Opcode::ReadFlash,
+    ];
+
     /// The opcode byte.
     pub fn code(self) -> u8 {
         self as u8

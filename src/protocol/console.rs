@@ -11,7 +11,8 @@
 pub struct BootMode {
     /// The strapping value after `boot:0x`.
     pub value: u32,
-    /// True when `waiting for download` follows it (the chip is in download mode).
+    /// True when the banner says the chip is in download mode (`DOWNLOAD(USB/UART0)`,
+    /// `waiting for download`, `wait uart0 download`).
     pub waiting_for_download: bool,
 }
 
@@ -19,7 +20,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-/// Find the last `boot:0x..` in `text` and whether `waiting for download` follows it.
+/// Find the last `boot:0x..` in `text` and whether the banner after it says download mode.
 pub fn boot_mode(text: &[u8]) -> Option<BootMode> {
     const TAG: &[u8] = b"boot:0x";
     let mut last = None;
@@ -41,9 +42,17 @@ pub fn boot_mode(text: &[u8]) -> Option<BootMode> {
         from = digits_at;
     }
     let (at, value) = last?;
+    // The mode name and the prompt follow within a line or two: `boot:0x0 (DOWNLOAD(USB/UART0))`
+    // then `waiting for download`, or with the UART-only strap `boot:0x7 (UART0_BOOT)` then
+    // `wait uart0 download` (real ROM, rom-transcripts).
+    let window: Vec<u8> = text[at..]
+        .iter()
+        .take(120)
+        .map(u8::to_ascii_lowercase)
+        .collect();
     Some(BootMode {
         value,
-        waiting_for_download: find(&text[at..], b"waiting for download").is_some(),
+        waiting_for_download: find(&window, b"download").is_some(),
     })
 }
 
@@ -90,6 +99,10 @@ mod tests {
         check(
             b"boot:0x8 (SPI_FAST_FLASH_BOOT)\r\ninvalid header\r\nboot:0x3 (DOWNLOAD(USB/UART0))\r\nwaiting for download\r\n",
             Some((3, true)),
+        );
+        check(
+            b"rst:0x1 (POWERON),boot:0x7 (UART0_BOOT)\r\nwait uart0 download\r\n",
+            Some((7, true)),
         );
         check(b"boot:0x", None);
         check(b"hello", None);

@@ -257,7 +257,12 @@ impl Transport for SerialTransport {
         if buf.is_empty() {
             return Ok(0);
         }
-        let remaining = deadline.saturating_duration_since(Instant::now());
+        // At least 1 ms: a zero timeout means "block" to some drivers (Windows COMMTIMEOUTS
+        // with a zero total constant), and a deadline in the past should still return what is
+        // already buffered.
+        let remaining = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1));
         self.port
             .set_timeout(remaining)
             .map_err(|e| self.port_error(e))?;

@@ -1,0 +1,319 @@
+//! Reaching the chip from the command line: choose the port (flag/variable/metadata, else the one
+//! likely port, else ask on a terminal, else fail with the list), open it (`sim://` goes to the
+//! simulator), connect the loader and attach the flash, rendering progress on the way.
+
+use std::io::IsTerminal;
+
+use crate::config::Settings;
+use crate::flasher::{FlashOptions, Flasher};
+use crate::image::FlashParams;
+use crate::loader::{ConnectOptions, Loader, StubImage};
+use crate::transport::Transport;
+use crate::transport::serial::{PortInfo, SerialTransport, list_ports};
+
+use super::CliError;
+use super::progress::Progress;
+
+/// The transport every command works on: a serial port or the simulator.
+pub type AnyTransport = Box<dyn Transport>;
+
+/// Speed the ROM starts at; the loader switches to the configured baud after SYNC.
+const ROM_BAUD: u32 = 115_200;
+
+/// What to do about the port when none is configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortChoice {
+    /// Use this port (the only likely one).
+    Use(String),
+    /// Ask the user (on a terminal).
+    Ask,
+}
+
+/// The port to use: the configured one, else the only likely one, else a choice.
+pub fn choose_port(settings: &Settings, non_interactive: bool) -> crate::Result<String> {
+    if let Some(port) = &settings.port {
+        return Ok(port.clone());
+    }
+    let ports = list_ports();
+    let interactive = !non_interactive && std::io::stdin().is_terminal();
+    match pick_port(&ports, interactive)? {
+        PortChoice::Use(name) => {
+            if let Some(port) = ports.iter().find(|p| p.name == name) {
+                eprintln!("Using {} ({})", port.name, describe_port(port));
+            }
+            Ok(name)
+        }
+        PortChoice::Ask => ask_port(&ports),
+    }
+}
+
+/// The decision behind [`choose_port`], on a given list of ports: the only likely ESP32-S3 port
+/// is used; otherwise ask when there is a terminal, else fail with the list.
+pub fn pick_port(ports: &[PortInfo], interactive: bool) -> crate::Result<PortChoice> {
+    let likely: Vec<&PortInfo> = ports.iter().filter(|p| p.likely_esp).collect();
+    if let [only] = likely.as_slice() {
+        return Ok(PortChoice::Use(only.name.clone()));
+    }
+    if ports.is_empty() {
+        return Err(CliError::NoPort(
+            "no serial port found; connect the board (check the cable carries data), then run `cargo esp32s3 list-ports`, or use --port sim:// for the simulator".into(),
+        )
+        .into());
+    }
+    if interactive {
+        return Ok(PortChoice::Ask);
+    }
+    let names: Vec<String> = ports
+        .iter()
+        .map(|p| format!("{} ({})", p.name, describe_port(p)))
+        .collect();
+    let why = if likely.is_empty() {
+        "none looks like an ESP32-S3 board"
+    } else {
+        "more than one looks like an ESP32-S3 board"
+    };
+    Err(CliError::NoPort(format!(
+        "{} serial port{} found and {why}: {}; choose one with --port or ESP32S3_PORT",
+        ports.len(),
+        if ports.len() == 1 { "" } else { "s" },
+        names.join(", ")
+    ))
+    .into())
+}
+
+/// Ask on the terminal, likely ports first.
+fn ask_port(ports: &[PortInfo]) -> crate::Result<String> {
+    let mut ordered: Vec<&PortInfo> = ports.iter().collect();
+    ordered.sort_by_key(|p| !p.likely_esp);
+    let term = console::Term::stderr();
+    let _ = term.write_line("Which serial port is the ESP32-S3 on?");
+    for (index, port) in ordered.iter().enumerate() {
+        let line = format!("  {}) {} ({})", index + 1, port.name, describe_port(port));
+        let line = if port.likely_esp {
+            console::style(line).bold().to_string()
+        } else {
+            line
+        };
+        let _ = term.write_line(&line);
+    }
+    let _ = term.write_str("Number (Enter for 1): ");
+    let answer = term
+        .read_line()
+        .map_err(|e| CliError::Refused(format!("no port chosen ({e})")))?;
+    let answer = answer.trim();
+    let index = if answer.is_empty() {
+        0
+    } else {
+        answer
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| n.checked_sub(1))
+            .filter(|i| *i < ordered.len())
+            .ok_or_else(|| {
+                CliError::Refused(format!(
+                    "{answer:?} is not one of the numbers 1 to {}; run again and pick one, or pass --port",
+                    ordered.len()
+                ))
+            })?
+    };
+    ordered
+        .get(index)
+        .map(|p| p.name.clone())
+        .ok_or_else(|| CliError::Refused("no port chosen".into()).into())
+}
+
+/// `303a:1001 Espressif USB-Serial/JTAG, serial F4:12:FA:00:00:00` and the like.
+pub fn describe_port(port: &PortInfo) -> String {
+    let mut parts = Vec::new();
+    if let (Some(vid), Some(pid)) = (port.vid, port.pid) {
+        parts.push(format!("{vid:04x}:{pid:04x}"));
+    }
+    if port.is_espressif_usb_jtag {
+        parts.push("Espressif USB-Serial/JTAG".to_string());
+    } else if let Some(product) = &port.product {
+        parts.push(product.clone());
+    } else if let Some(manufacturer) = &port.manufacturer {
+        parts.push(manufacturer.clone());
+    }
+    if let Some(serial) = &port.serial_number {
+        parts.push(format!("serial {serial}"));
+    }
+    if parts.is_empty() {
+        "not a USB device".to_string()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// Open a port by name: `sim://…` is the in-process simulator, anything else a serial port.
+pub fn open(port: &str) -> crate::Result<AnyTransport> {
+    if port.starts_with("sim://") {
+        return open_simulator(port);
+    }
+    Ok(Box::new(SerialTransport::open(port, ROM_BAUD)?))
+}
+
+fn open_simulator(url: &str) -> crate::Result<AnyTransport> {
+    Ok(Box::new(crate::transport::sim::SimTransport::open(url)?))
+}
+
+/// Connect options from the settings (the stub file is read here).
+pub fn connect_options(settings: &Settings) -> crate::Result<ConnectOptions> {
+    let stub = match &settings.stub {
+        Some(path) => {
+            let bytes = crate::error::read_file(path)?;
+            let text = String::from_utf8_lossy(&bytes);
+            Some(StubImage::from_esptool_json(&text)?)
+        }
+        None => None,
+    };
+    Ok(ConnectOptions {
+        before: settings.before,
+        attempts: settings.connect_attempts,
+        baud: settings.baud,
+        stub,
+    })
+}
+
+/// Choose the port, open it and connect the loader.
+pub fn connect(
+    settings: &Settings,
+    non_interactive: bool,
+    progress: &mut Progress,
+) -> crate::Result<Loader<AnyTransport>> {
+    let port = choose_port(settings, non_interactive)?;
+    let transport = open(&port)?;
+    let options = connect_options(settings)?;
+    Ok(Loader::connect(
+        transport,
+        &options,
+        &mut progress.callback(),
+    )?)
+}
+
+/// Connect and attach the flash.
+pub fn flasher(
+    settings: &Settings,
+    non_interactive: bool,
+    force: bool,
+    progress: &mut Progress,
+) -> crate::Result<Flasher<AnyTransport>> {
+    let loader = connect(settings, non_interactive, progress)?;
+    let options = FlashOptions {
+        skip_unchanged: settings.skip_unchanged,
+        verify: settings.verify,
+        force,
+        flash_size: settings.flash_size,
+        flash_params: FlashParams {
+            mode: settings.flash_mode,
+            size: settings.flash_size,
+            freq: settings.flash_freq,
+        },
+    };
+    Ok(Flasher::new(loader, options, &mut progress.callback())?)
+}
+
+/// Parse an offset or size as typed: decimal, `0x` hex, or with a `k`/`K` or `m`/`M` suffix.
+pub fn parse_number(text: &str) -> Option<u32> {
+    let t = text.trim().replace('_', "");
+    let (digits, multiplier) = match t.chars().last()? {
+        'k' | 'K' => (t.get(..t.len() - 1)?, 1024u64),
+        'm' | 'M' => (t.get(..t.len() - 1)?, 1024 * 1024),
+        _ => (t.as_str(), 1),
+    };
+    let value = match digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
+        Some(hex) => u64::from_str_radix(hex, 16).ok()?,
+        None => digits.parse::<u64>().ok()?,
+    };
+    u32::try_from(value.checked_mul(multiplier)?).ok()
+}
+
+/// A clap value parser for offsets and sizes.
+pub fn number_arg(text: &str) -> Result<u32, String> {
+    parse_number(text).ok_or_else(|| {
+        format!("{text:?} is not a number; write it in decimal, as 0x hex, or with a K or M suffix (4096, 0x1000, 4K)")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn port(name: &str, likely: bool, jtag: bool) -> PortInfo {
+        PortInfo {
+            name: name.into(),
+            vid: likely.then_some(if jtag { 0x303a } else { 0x10c4 }),
+            pid: likely.then_some(if jtag { 0x1001 } else { 0xea60 }),
+            serial_number: None,
+            manufacturer: None,
+            product: (likely && !jtag).then(|| "CP2102N USB to UART Bridge Controller".into()),
+            is_espressif_usb_jtag: jtag,
+            likely_esp: likely,
+        }
+    }
+
+    #[test]
+    fn port_choice() {
+        let s0 = port("/dev/ttyS0", false, false);
+        let usb = port("/dev/ttyUSB0", true, false);
+        let jtag = port("/dev/ttyACM0", true, true);
+        let use_ = |name: &str| Some(PortChoice::Use(name.into()));
+        for (ports, interactive, expected, error) in [
+            (
+                vec![s0.clone(), usb.clone()],
+                false,
+                use_("/dev/ttyUSB0"),
+                "",
+            ),
+            (vec![jtag.clone()], true, use_("/dev/ttyACM0"), ""),
+            (vec![], true, None, "no serial port found"),
+            (vec![s0.clone()], true, Some(PortChoice::Ask), ""),
+            (
+                vec![usb.clone(), jtag.clone()],
+                true,
+                Some(PortChoice::Ask),
+                "",
+            ),
+            (
+                vec![usb.clone(), jtag.clone()],
+                false,
+                None,
+                "2 serial ports found and more than one looks like an ESP32-S3 board: /dev/ttyUSB0 (10c4:ea60, CP2102N USB to UART Bridge Controller), /dev/ttyACM0 (303a:1001, Espressif USB-Serial/JTAG); choose one with --port or ESP32S3_PORT",
+            ),
+            (
+                vec![s0.clone()],
+                false,
+                None,
+                "1 serial port found and none looks like an ESP32-S3 board: /dev/ttyS0 (not a USB device)",
+            ),
+        ] {
+            match pick_port(&ports, interactive) {
+                Ok(choice) => assert_eq!(Some(choice), expected),
+                Err(e) => {
+                    assert_eq!(expected, None);
+                    assert!(e.to_string().contains(error), "{e}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn numbers() {
+        for (text, expected) in [
+            ("4096", Some(4096)),
+            ("0x1000", Some(0x1000)),
+            ("0X10_000", Some(0x10000)),
+            ("4K", Some(4096)),
+            ("2m", Some(0x20_0000)),
+            ("0x4000000000", None),
+            ("", None),
+            ("k", None),
+            ("ten", None),
+        ] {
+            assert_eq!(parse_number(text), expected, "{text}");
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Gathers what [`config::resolve`] needs from the outside world (flags as typed, the process
+//! environment, `cargo metadata`) and hands back the resolved [`Settings`] with the project they
+//! came from. Also the small terminal helpers every command shares (colour choice, sizes, paths).
+//!
+//! This is the only place that reads `ESP32S3_*` variables and `CARGO`; `config` stays pure.
+
+use std::path::{Path, PathBuf};
+
+use crate::cargo::{self, BuildOptions, Project};
+use crate::config::{self, FlagValues, Settings, Sources};
+
+use super::args::{BuildArgs, ConnectArgs, FlashConfigArgs, ImageArgs, ManifestArgs};
+
+/// Settings and the Cargo project around the command (if any).
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// The resolved settings.
+    pub settings: Settings,
+    /// The Cargo project, `None` when the command runs outside one.
+    pub project: Option<Project>,
+    /// The cargo binary to run.
+    pub cargo: PathBuf,
+}
+
+/// The cargo binary: `$CARGO` (set by cargo when it runs a subcommand), else `cargo` on `PATH`.
+pub fn cargo_program() -> PathBuf {
+    std::env::var_os("CARGO")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("cargo"))
+}
+
+fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// Read the project (when there is one) and resolve the settings.
+pub fn load(manifest: &ManifestArgs, flags: FlagValues) -> crate::Result<Context> {
+    let cargo = cargo_program();
+    let cwd = std::env::current_dir().map_err(|e| crate::Error::file("read", ".", e))?;
+    let project = cargo::project(
+        &cargo,
+        manifest.manifest_path.as_deref(),
+        manifest.package.as_deref(),
+        &cwd,
+    )?;
+    let sources = Sources {
+        flags,
+        env: &process_env,
+        package: project
+            .as_ref()
+            .and_then(|p| p.package.as_ref())
+            .map(|p| (p.manifest_path.clone(), p.metadata.clone())),
+        workspace: project
+            .as_ref()
+            .map(|p| (p.workspace_manifest.clone(), p.workspace_metadata.clone())),
+    };
+    let settings = config::resolve(&sources)?;
+    Ok(Context {
+        settings,
+        project,
+        cargo,
+    })
+}
+
+/// The flag values of the shared argument groups a command has.
+pub fn flag_values(
+    connect: Option<&ConnectArgs>,
+    flash: Option<&FlashConfigArgs>,
+    image: Option<&ImageArgs>,
+    build: Option<&BuildArgs>,
+) -> FlagValues {
+    let mut flags = FlagValues::default();
+    if let Some(c) = connect {
+        flags.port = c.port.clone();
+        flags.baud = c.baud.clone();
+        flags.before = c.before.clone();
+        flags.after = c.after.clone();
+        flags.stub = c.stub.clone();
+        flags.connect_attempts = c.connect_attempts.clone();
+    }
+    if let Some(f) = flash {
+        flags.flash_mode = f.flash_mode.clone();
+        flags.flash_freq = f.flash_freq.clone();
+        flags.flash_size = f.flash_size.clone();
+    }
+    if let Some(i) = image {
+        flags.bootloader = i.bootloader.clone();
+        flags.partition_table = i.partition_table.clone();
+        flags.partition_table_offset = i.partition_table_offset.clone();
+        flags.target_app_partition = i.target_app_partition.clone();
+        flags.min_chip_rev = i.min_chip_rev.clone();
+        flags.max_chip_rev = i.max_chip_rev.clone();
+    }
+    if let Some(b) = build {
+        flags.target = b.target.clone();
+    }
+    flags
+}
+
+/// cargo's build options from the command line, with the target from the resolved settings.
+pub fn build_options(
+    manifest: &ManifestArgs,
+    build: &BuildArgs,
+    settings: &Settings,
+) -> BuildOptions {
+    BuildOptions {
+        manifest_path: manifest.manifest_path.clone(),
+        package: manifest.package.clone(),
+        release: build.release,
+        profile: build.profile.clone(),
+        bin: build.bin.clone(),
+        example: build.example.clone(),
+        features: build.features.clone(),
+        all_features: build.all_features,
+        no_default_features: build.no_default_features,
+        target: settings.target.clone(),
+        target_dir: build.target_dir.clone(),
+        locked: build.locked,
+        frozen: build.frozen,
+        offline: build.offline,
+        unstable: build.unstable.clone(),
+        ansi: console::colors_enabled_stderr(),
+    }
+}
+
+/// Turn colours off when `NO_COLOR` is set to a non-empty value (<https://no-color.org>).
+/// console already stays plain on non-terminals; this also covers `CLICOLOR_FORCE` and Windows.
+pub fn apply_color_choice() {
+    if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+        console::set_colors_enabled(false);
+        console::set_colors_enabled_stderr(false);
+    }
+}
+
+/// A byte count as people read it: `812 KiB`, `3 MiB`, `1.5 MiB`, `999 bytes`.
+pub fn size_text(bytes: u64) -> String {
+    const KIB: u64 = 1024;
+    const MIB: u64 = 1024 * 1024;
+    if bytes >= MIB {
+        if bytes % MIB == 0 {
+            format!("{} MiB", bytes / MIB)
+        } else {
+            format!("{:.1} MiB", bytes as f64 / MIB as f64)
+        }
+    } else if bytes >= KIB {
+        format!("{} KiB", bytes.div_ceil(KIB))
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// A path for messages: relative to the current directory when it is below it.
+pub fn shown_path(path: &Path) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| path.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// Print a note on stderr (`note: ...`), the way cargo does.
+pub fn note(message: &str) {
+    let prefix = console::style("note:").cyan().bold().for_stderr();
+    eprintln!("{prefix} {message}");
+}
+
+/// Print a warning on stderr (`warning: ...`).
+pub fn warning(message: &str) {
+    let prefix = console::style("warning:").yellow().bold().for_stderr();
+    eprintln!("{prefix} {message}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        for (bytes, expected) in [
+            (0, "0 bytes"),
+            (1023, "1023 bytes"),
+            (1024, "1 KiB"),
+            (831_488, "812 KiB"),
+            (3 * 1024 * 1024, "3 MiB"),
+            (1024 * 1024 + 512 * 1024, "1.5 MiB"),
+        ] {
+            assert_eq!(size_text(bytes), expected, "{bytes}");
+        }
+    }
+}

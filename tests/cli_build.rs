@@ -1,0 +1,226 @@
+//! `cargo esp32s3 build` against real `cargo build` runs on tiny host-target projects (there is
+//! no Xtensa toolchain in CI): the host ELF must be refused at the image step with a clear
+//! message, and the no/several-executables cases must say what to pass. All projects share one
+//! target directory under the system temp dir, so only the first run compiles anything much.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn shared_target_dir() -> PathBuf {
+    std::env::temp_dir().join("cargo-esp32s3-tests-target")
+}
+
+fn binary(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cargo-esp32s3"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("ESP32S3_") {
+            command.env_remove(key);
+        }
+    }
+    command
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("CARGO_TARGET_DIR", shared_target_dir())
+        .arg("esp32s3");
+    command
+}
+
+/// Write `files` (path, contents) under a new temporary directory.
+fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    for (path, contents) in files {
+        let path = dir.path().join(path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(path, contents).expect("write file");
+    }
+    dir
+}
+
+fn package(name: &str) -> String {
+    format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n")
+}
+
+struct Outcome {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Outcome {
+    /// The `error:` lines on stderr (cargo's own progress lines are there too).
+    fn error_lines(&self) -> Vec<&str> {
+        self.stderr
+            .lines()
+            .filter(|l| l.starts_with("error:"))
+            .collect()
+    }
+
+    /// Exactly one `error:` line, returned.
+    fn single_error(&self) -> &str {
+        let lines = self.error_lines();
+        assert_eq!(
+            lines.len(),
+            1,
+            "expected one error line\nstdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
+        lines.first().copied().unwrap_or_default()
+    }
+}
+
+fn run(command: &mut Command) -> Outcome {
+    let output = command.output().expect("run cargo-esp32s3");
+    Outcome {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn host_elf_is_refused_at_the_image_step() {
+    let dir = tree(&[
+        ("Cargo.toml", &package("hostfw")),
+        ("src/main.rs", "fn main() { println!(\"hi\"); }\n"),
+    ]);
+    let outcome = run(binary(dir.path()).arg("build"));
+    assert_eq!(outcome.code, 5, "stderr:\n{}", outcome.stderr);
+    let line = outcome.single_error();
+    assert!(line.contains("cannot make an app image from"), "{line}");
+    assert!(line.contains("hostfw"), "{line}");
+    assert!(line.contains("not Xtensa"), "{line}");
+    if cfg!(target_arch = "x86_64") {
+        assert!(line.contains("this ELF is for x86-64"), "{line}");
+    }
+    // No image was written next to the ELF.
+    assert!(outcome.stdout.is_empty(), "{}", outcome.stdout);
+}
+
+#[test]
+fn several_executables_need_a_choice() {
+    let dir = tree(&[
+        (
+            "Cargo.toml",
+            "[workspace]\nmembers = [\"one\", \"two\"]\nresolver = \"2\"\n",
+        ),
+        ("one/Cargo.toml", &package("one")),
+        ("one/src/main.rs", "fn main() {}\n"),
+        ("two/Cargo.toml", &package("two")),
+        ("two/src/main.rs", "fn main() {}\n"),
+    ]);
+    let outcome = run(binary(dir.path()).arg("build"));
+    assert_eq!(outcome.code, 4, "stderr:\n{}", outcome.stderr);
+    let line = outcome.single_error();
+    for part in [
+        "`cargo build` produced 2 executables",
+        "one (bin of one)",
+        "two (bin of two)",
+        "pick one with --bin NAME or --example NAME",
+    ] {
+        assert!(line.contains(part), "{part:?} missing: {line}");
+    }
+    // Choosing one gets past the choice, to the image step.
+    let outcome = run(binary(dir.path()).args(["build", "--bin", "two"]));
+    assert_eq!(outcome.code, 5, "stderr:\n{}", outcome.stderr);
+    assert!(outcome.single_error().contains("not Xtensa"));
+}
+
+#[test]
+fn a_library_alone_is_no_firmware() {
+    let dir = tree(&[
+        ("Cargo.toml", &package("onlylib")),
+        ("src/lib.rs", "pub fn f() {}\n"),
+    ]);
+    let outcome = run(binary(dir.path()).arg("build"));
+    assert_eq!(outcome.code, 4, "stderr:\n{}", outcome.stderr);
+    let line = outcome.single_error();
+    assert!(line.contains("produced no executable"), "{line}");
+}
+
+#[test]
+fn compiler_errors_are_shown_and_the_build_fails() {
+    let dir = tree(&[
+        ("Cargo.toml", &package("broken")),
+        ("src/main.rs", "fn main() { let x: u8 = \"no\"; }\n"),
+    ]);
+    let outcome = run(binary(dir.path()).arg("build"));
+    assert_eq!(outcome.code, 4, "stderr:\n{}", outcome.stderr);
+    // The rendered compiler diagnostic reached stderr through our callback.
+    assert!(
+        outcome.stderr.contains("mismatched types"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(
+        outcome
+            .stderr
+            .lines()
+            .any(|l| l.starts_with("error: `cargo build` failed")),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn settings_errors_stop_before_building() {
+    let manifest = format!(
+        "{}\n[package.metadata.esp32s3]\ntarget = \"xtensa-esp32-none-elf\"\n",
+        package("wrongchip")
+    );
+    let dir = tree(&[("Cargo.toml", &manifest), ("src/main.rs", "fn main() {}\n")]);
+    let outcome = run(binary(dir.path()).arg("build"));
+    assert_eq!(outcome.code, 3, "stderr:\n{}", outcome.stderr);
+    let line = outcome.single_error();
+    assert!(line.contains("builds for the ESP32,"), "{line}");
+    assert!(!outcome.stderr.contains("Compiling"), "{}", outcome.stderr);
+}
+
+#[test]
+fn unknown_package_lists_the_members() {
+    let dir = tree(&[
+        ("Cargo.toml", &package("member")),
+        ("src/main.rs", "fn main() {}\n"),
+    ]);
+    let outcome = run(binary(dir.path()).args(["build", "--package", "nope"]));
+    assert_eq!(outcome.code, 4, "stderr:\n{}", outcome.stderr);
+    let line = outcome.single_error();
+    assert!(
+        line.contains("package \"nope\" is not in the workspace"),
+        "{line}"
+    );
+    assert!(line.contains("members: member"), "{line}");
+}
+
+#[test]
+fn flash_without_a_file_builds_and_checks_the_image_before_connecting() {
+    let dir = tree(&[
+        ("Cargo.toml", &package("flashhost")),
+        ("src/main.rs", "fn main() {}\n"),
+    ]);
+    let outcome = run(binary(dir.path()).args(["flash", "--port", "sim://"]));
+    assert_eq!(outcome.code, 5, "stderr:\n{}", outcome.stderr);
+    assert!(outcome.single_error().contains("not Xtensa"));
+    assert!(!outcome.stderr.contains("Connecting"), "{}", outcome.stderr);
+}
+
+#[test]
+fn save_image_can_build_first() {
+    let dir = tree(&[
+        ("Cargo.toml", &package("savehost")),
+        ("src/main.rs", "fn main() {}\n"),
+    ]);
+    let outcome = run(binary(dir.path()).args(["save-image", "--build", "out.bin"]));
+    assert_eq!(outcome.code, 5, "stderr:\n{}", outcome.stderr);
+    let line = outcome.single_error();
+    assert!(
+        line.contains("savehost") && line.contains("not Xtensa"),
+        "{line}"
+    );
+    assert!(!dir.path().join("out.bin").exists());
+    // --build takes only the output: a second path is a usage error.
+    let outcome = run(binary(dir.path()).args(["save-image", "--build", "a", "b"]));
+    assert_eq!(outcome.code, 2, "stderr:\n{}", outcome.stderr);
+}

@@ -1,0 +1,492 @@
+//! The chip commands end to end against the simulator (`--port "sim://?flash=<file>"`, whose flash
+//! lives in a file so that it persists from one run of the binary to the next): flash then read
+//! back the same bytes, a second flash skips every region, erase leaves 0xFF, board-info prints
+//! the familiar lines, and every failure prints exactly one `error:` line with a non-zero exit.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use cargo_esp32s3::image::format::{ImageHeader, Segment, encode_image};
+use cargo_esp32s3::image::merge::{Offset0Inputs, merge_regions, offset0_regions};
+use cargo_esp32s3::image::partition::PartitionTable;
+use cargo_esp32s3::image::{FlashParams, FlashSize};
+
+/// Real test data, when present: `$ESP32S3_TESTDATA`, else `../shared/testdata`.
+fn testdata() -> Option<PathBuf> {
+    let dir = match std::env::var_os("ESP32S3_TESTDATA") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata"),
+    };
+    dir.is_dir().then_some(dir)
+}
+
+struct Outcome {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Outcome {
+    fn ok(&self) -> &Self {
+        assert_eq!(
+            self.code, 0,
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// Fails with exactly one `error:` line (and nothing that looks like a panic).
+    fn single_error(&self, code: i32) -> String {
+        assert_eq!(
+            self.code, code,
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        let errors: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("error:"))
+            .collect();
+        assert_eq!(errors.len(), 1, "stderr:\n{}", self.stderr);
+        assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
+        errors.first().map(|s| s.to_string()).unwrap_or_default()
+    }
+}
+
+/// A flash-backed simulator and the binary pointed at it.
+struct Bench {
+    dir: tempfile::TempDir,
+}
+
+impl Bench {
+    fn new() -> Self {
+        Bench {
+            dir: tempfile::tempdir().expect("temporary directory"),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn port(&self) -> String {
+        format!("sim://?flash={}&size=8MB", self.path("flash.bin").display())
+    }
+
+    fn run(&self, args: &[&str]) -> Outcome {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cargo-esp32s3"));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("ESP32S3_") {
+                command.env_remove(key);
+            }
+        }
+        let output = command
+            .current_dir(self.dir.path())
+            .env("NO_COLOR", "1")
+            .args(args)
+            .output()
+            .expect("run cargo-esp32s3");
+        Outcome {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Run a command with `--port <this simulator>`.
+    fn on_chip(&self, args: &[&str]) -> Outcome {
+        let port = self.port();
+        let mut all = args.to_vec();
+        all.extend(["--port", &port]);
+        self.run(&all)
+    }
+
+    fn read_back(&self, offset: u32, len: usize) -> Vec<u8> {
+        let out = self.path("readback.bin");
+        let _ = std::fs::remove_file(&out);
+        self.on_chip(&[
+            "read-flash",
+            &format!("0x{offset:x}"),
+            &len.to_string(),
+            "readback.bin",
+        ])
+        .ok();
+        std::fs::read(out).expect("read-flash output")
+    }
+}
+
+/// A minimal linked Xtensa ELF: one `.text` section in flash (IROM) and one in IRAM.
+fn synthetic_elf() -> Vec<u8> {
+    use object::elf;
+    use object::write::elf::{FileHeader, SectionHeader, Writer};
+    let sections: [(&[u8], u32, &[u8]); 2] = [
+        (b".text", 0x4200_0020, &[0x36u8; 256]),
+        (b".iram0.text", 0x4037_8000, &[0x06u8; 64]),
+    ];
+    let mut out = Vec::new();
+    let mut writer = Writer::new(object::Endianness::Little, false, &mut out);
+    writer.reserve_file_header();
+    let mut reserved = Vec::new();
+    for (name, addr, data) in sections {
+        let name = writer.add_section_name(name);
+        writer.reserve_section_index();
+        let offset = writer.reserve(data.len(), 4);
+        reserved.push((name, addr, data, offset));
+    }
+    writer.reserve_shstrtab_section_index();
+    writer.reserve_shstrtab();
+    writer.reserve_section_headers();
+    writer
+        .write_file_header(&FileHeader {
+            os_abi: 0,
+            abi_version: 0,
+            e_type: elf::ET_EXEC,
+            e_machine: elf::EM_XTENSA,
+            e_entry: 0x4037_8000,
+            e_flags: 0x300,
+        })
+        .expect("ELF header");
+    for (_, _, data, _) in &reserved {
+        writer.write_align(4);
+        writer.write(data);
+    }
+    writer.write_shstrtab();
+    writer.write_null_section_header();
+    for (name, addr, data, offset) in &reserved {
+        writer.write_section_header(&SectionHeader {
+            name: Some(*name),
+            sh_type: elf::SHT_PROGBITS,
+            sh_flags: u64::from(elf::SHF_ALLOC | elf::SHF_EXECINSTR),
+            sh_addr: u64::from(*addr),
+            sh_offset: *offset as u64,
+            sh_size: data.len() as u64,
+            sh_link: 0,
+            sh_info: 0,
+            sh_addralign: 4,
+            sh_entsize: 0,
+        });
+    }
+    writer.write_shstrtab_section_header();
+    out
+}
+
+/// A small ESP32-S3 image that passes for a second-stage bootloader.
+fn synthetic_bootloader() -> Vec<u8> {
+    let header = ImageHeader {
+        entry: 0x403C_8000,
+        ..ImageHeader::default()
+    };
+    let segments = [Segment {
+        addr: 0x403C_8000,
+        data: (0..2048u32).map(|i| (i * 7) as u8).collect(),
+    }];
+    encode_image(&header, &segments).expect("bootloader image")
+}
+
+/// A small app image: one DROM segment and one IRAM segment.
+fn synthetic_app() -> Vec<u8> {
+    let header = ImageHeader {
+        entry: 0x4037_8000,
+        ..ImageHeader::default()
+    };
+    let segments = [
+        Segment {
+            addr: 0x3C00_0020,
+            data: (0..40_000u32).map(|i| (i % 251) as u8).collect(),
+        },
+        Segment {
+            addr: 0x4037_8000,
+            data: vec![0x06; 4096],
+        },
+    ];
+    encode_image(&header, &segments).expect("app image")
+}
+
+/// MicroPython's offset-0 image when the test data is there, else a synthetic one.
+fn merged_firmware() -> Vec<u8> {
+    if let Some(dir) = testdata() {
+        let path = dir.join("firmware/micropython/ESP32_GENERIC_S3-20250911-v1.26.1.bin");
+        if let Ok(bytes) = std::fs::read(path) {
+            return bytes;
+        }
+    }
+    eprintln!("note: MicroPython image not found (set ESP32S3_TESTDATA); using a synthetic one");
+    let table = PartitionTable::default_for_flash(FlashSize::S4Mb.bytes());
+    let bootloader = synthetic_bootloader();
+    let app = synthetic_app();
+    let regions = offset0_regions(&Offset0Inputs {
+        bootloader: &bootloader,
+        table: &table,
+        table_offset: 0x8000,
+        app: &app,
+        app_partition: None,
+        flash: FlashParams::default(),
+        flash_size: Some(FlashSize::S4Mb.bytes()),
+    })
+    .expect("offset-0 regions");
+    merge_regions(&regions, None).expect("merged image")
+}
+
+#[test]
+fn flash_then_read_back_then_skip_then_erase() {
+    let bench = Bench::new();
+    let firmware = merged_firmware();
+    std::fs::write(bench.path("firmware.bin"), &firmware).expect("write firmware");
+
+    let first = bench.on_chip(&["flash", "firmware.bin"]);
+    first.ok();
+    assert!(first.stderr.contains("merged image"), "{}", first.stderr);
+    assert!(first.stderr.contains("goes to 0x0"), "{}", first.stderr);
+    assert!(
+        first
+            .stderr
+            .contains(&format!("Wrote {} bytes (", firmware.len())),
+        "{}",
+        first.stderr
+    );
+    assert!(
+        first.stderr.contains("Hash of data verified."),
+        "{}",
+        first.stderr
+    );
+
+    assert_eq!(bench.read_back(0, firmware.len()), firmware);
+
+    // The flash holds it already: nothing is written again.
+    let second = bench.on_chip(&["flash", "firmware.bin"]);
+    second.ok();
+    assert!(
+        second
+            .stderr
+            .contains(&format!("Skipped 0x0..0x{:x} (unchanged)", firmware.len())),
+        "{}",
+        second.stderr
+    );
+    assert!(!second.stderr.contains("Wrote "), "{}", second.stderr);
+
+    // --no-skip writes it anyway.
+    let forced = bench.on_chip(&["flash", "--no-skip", "firmware.bin"]);
+    forced.ok();
+    assert!(forced.stderr.contains("Wrote "), "{}", forced.stderr);
+
+    let erase = bench.on_chip(&["erase"]);
+    erase.ok();
+    assert!(
+        erase.stderr.contains("Erasing the whole flash"),
+        "{}",
+        erase.stderr
+    );
+    let erased = bench.read_back(0, firmware.len());
+    assert_eq!(erased.len(), firmware.len());
+    assert!(erased.iter().all(|&b| b == 0xFF), "flash not erased");
+}
+
+#[test]
+fn erase_a_region_and_a_partition_only() {
+    let bench = Bench::new();
+    let firmware = merged_firmware();
+    std::fs::write(bench.path("firmware.bin"), &firmware).expect("write firmware");
+    bench.on_chip(&["flash", "firmware.bin"]).ok();
+
+    bench.on_chip(&["erase", "--region", "0x1000", "4K"]).ok();
+    let head = bench.read_back(0, 0x3000);
+    assert_eq!(head.get(..0x1000), firmware.get(..0x1000));
+    assert!(
+        head.get(0x1000..0x2000)
+            .is_some_and(|s| s.iter().all(|&b| b == 0xFF))
+    );
+    assert_eq!(head.get(0x2000..0x3000), firmware.get(0x2000..0x3000));
+
+    // The table on the chip says where nvs is (0x9000, 24 KiB in both firmwares).
+    let outcome = bench.on_chip(&["erase", "--partition", "nvs"]);
+    outcome.ok();
+    assert!(
+        outcome.stderr.contains("Erasing partition nvs (0x9000"),
+        "{}",
+        outcome.stderr
+    );
+    let table = bench.read_back(0x8000, 0x1000);
+    assert_eq!(table.get(..0xC00), firmware.get(0x8000..0x8C00));
+    let nvs = bench.read_back(0x9000, 0x6000);
+    assert!(nvs.iter().all(|&b| b == 0xFF));
+
+    let line = bench
+        .on_chip(&["erase", "--partition", "nope"])
+        .single_error(2);
+    assert!(line.contains("no partition \"nope\""), "{line}");
+    assert!(line.contains("nvs"), "{line}");
+}
+
+#[test]
+fn flash_at_offsets_writes_files_exactly_there() {
+    let bench = Bench::new();
+    let app = synthetic_app();
+    std::fs::write(bench.path("app.bin"), &app).expect("write app");
+    std::fs::write(bench.path("data.bin"), [1u8, 2, 3, 4, 5, 6, 7, 8]).expect("write data");
+    bench
+        .on_chip(&[
+            "flash", "--at", "0x20000", "app.bin", "--at", "0x3000", "data.bin",
+        ])
+        .ok();
+    assert_eq!(bench.read_back(0x20000, app.len()), app);
+    assert_eq!(bench.read_back(0x3000, 8), [1u8, 2, 3, 4, 5, 6, 7, 8]);
+
+    // --erase-all clears everything else before writing.
+    bench
+        .on_chip(&["flash", "--erase-all", "--at", "0x20000", "app.bin"])
+        .ok();
+    assert_eq!(bench.read_back(0x3000, 8), [0xFF; 8]);
+    assert_eq!(bench.read_back(0x20000, app.len()), app);
+}
+
+#[test]
+fn a_bare_app_goes_to_the_app_partition() {
+    let bench = Bench::new();
+    let app = synthetic_app();
+    std::fs::write(bench.path("app.bin"), &app).expect("write app");
+    let outcome = bench.on_chip(&["flash", "app.bin"]);
+    outcome.ok();
+    assert!(
+        outcome.stderr.contains("goes to 0x10000"),
+        "{}",
+        outcome.stderr
+    );
+    assert_eq!(bench.read_back(0x10000, app.len()), app);
+}
+
+#[test]
+fn board_info_prints_the_familiar_lines() {
+    let bench = Bench::new();
+    let outcome = bench.on_chip(&["board-info"]);
+    outcome.ok();
+    let lines: Vec<&str> = outcome.stdout.lines().collect();
+    for prefix in [
+        "Chip is ESP32-S3 (",
+        "Features: ",
+        "Crystal is 40MHz",
+        "MAC: ",
+        "Manufacturer: ",
+        "Device: ",
+        "Detected flash size: ",
+        "Secure boot: disabled, flash encryption: disabled, secure download mode: disabled",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.starts_with(prefix)),
+            "no line starting {prefix:?}:\n{}",
+            outcome.stdout
+        );
+    }
+    assert!(outcome.stdout.contains("(revision v"), "{}", outcome.stdout);
+    // A chosen size and MAC reach the output.
+    let outcome = bench.run(&[
+        "board-info",
+        "--port",
+        "sim://?size=16MB&mac=7c:df:a1:12:34:56",
+    ]);
+    outcome.ok();
+    assert!(
+        outcome.stdout.contains("Detected flash size: 16MB"),
+        "{}",
+        outcome.stdout
+    );
+    assert!(
+        outcome.stdout.contains("MAC: 7c:df:a1:12:34:56"),
+        "{}",
+        outcome.stdout
+    );
+}
+
+#[test]
+fn every_failure_is_one_error_line() {
+    let bench = Bench::new();
+    std::fs::write(bench.path("existing.bin"), b"keep me").expect("write file");
+    std::fs::write(bench.path("notes.txt"), b"hello, not an image").expect("write file");
+
+    // Another chip on the line.
+    let line = bench
+        .run(&["board-info", "--port", "sim://?chip=esp32c3"])
+        .single_error(6);
+    assert!(line.contains("ESP32-C3"), "{line}");
+
+    // A bad simulator URL.
+    let line = bench
+        .run(&["board-info", "--port", "sim://?colour=red"])
+        .single_error(6);
+    assert!(line.contains("colour"), "{line}");
+
+    // read-flash keeps an existing file.
+    let line = bench
+        .on_chip(&["read-flash", "0", "16", "existing.bin"])
+        .single_error(1);
+    assert!(line.contains("--force"), "{line}");
+    assert_eq!(
+        std::fs::read(bench.path("existing.bin")).ok().as_deref(),
+        Some(&b"keep me"[..])
+    );
+    bench
+        .on_chip(&["read-flash", "0", "16", "existing.bin", "--force"])
+        .ok();
+
+    // A partition erase needs a table on the chip.
+    let line = bench
+        .on_chip(&["erase", "--partition", "nvs"])
+        .single_error(1);
+    assert!(line.contains("no partition table at 0x8000"), "{line}");
+
+    // Unaligned erase, missing file, a file that is no image, an ELF given to --at.
+    let line = bench
+        .on_chip(&["erase", "--region", "0x100", "0x1000"])
+        .single_error(2);
+    assert!(line.contains("multiples of 4 KiB"), "{line}");
+    let line = bench.on_chip(&["flash", "missing.bin"]).single_error(1);
+    assert!(line.contains("missing.bin"), "{line}");
+    let line = bench.on_chip(&["flash", "notes.txt"]).single_error(5);
+    assert!(line.contains("notes.txt"), "{line}");
+    std::fs::write(bench.path("fw.elf"), b"\x7fELF\x01\x01\x01").expect("write file");
+    let line = bench
+        .on_chip(&["flash", "--at", "0x10000", "fw.elf"])
+        .single_error(5);
+    assert!(line.contains("is an ELF file"), "{line}");
+}
+
+#[test]
+fn an_elf_is_flashed_with_its_bootloader_and_partition_table() {
+    let bench = Bench::new();
+    std::fs::write(bench.path("fw.elf"), synthetic_elf()).expect("write ELF");
+    std::fs::write(bench.path("bl.bin"), synthetic_bootloader()).expect("write bootloader");
+
+    let outcome = bench.on_chip(&["flash", "fw.elf", "--bootloader", "bl.bin"]);
+    outcome.ok();
+    assert!(
+        outcome.stderr.contains("app partition factory: "),
+        "{}",
+        outcome.stderr
+    );
+    // The same app image save-image makes for this flash size lands at 0x10000.
+    bench
+        .run(&["save-image", "--flash-size", "8MB", "fw.elf", "app.bin"])
+        .ok();
+    let app = std::fs::read(bench.path("app.bin")).expect("app image");
+    assert_eq!(bench.read_back(0x10000, app.len()), app);
+    // The bootloader at 0x0 carries the detected 8 MB size; the table is at 0x8000.
+    let head = bench.read_back(0, 0x8002);
+    assert_eq!(head.first(), Some(&0xE9));
+    assert_eq!(head.get(3).map(|b| b >> 4), Some(FlashSize::S8Mb.code()));
+    assert_eq!(head.get(0x8000..0x8002), Some(&[0xAA, 0x50][..]));
+}
+
+#[test]
+fn an_elf_without_a_bootloader_writes_the_app_only_and_says_so() {
+    let bench = Bench::new();
+    std::fs::write(bench.path("fw.elf"), synthetic_elf()).expect("write ELF");
+    let outcome = bench.on_chip(&["flash", "fw.elf"]);
+    outcome.ok();
+    assert!(
+        outcome.stderr.contains("writing only the app at 0x10000"),
+        "{}",
+        outcome.stderr
+    );
+    assert_eq!(bench.read_back(0x10000, 1), [0xE9]);
+    assert!(bench.read_back(0, 0x1000).iter().all(|&b| b == 0xFF));
+}
