@@ -92,12 +92,14 @@ fn synthetic_image() -> Vec<u8> {
     let app = image(
         0x4037_5000,
         &[
+            // Mapped segments must sit at flash offsets congruent with their addresses modulo
+            // the 64 KiB MMU page: this length puts the second one's data at 0x7_0020.
             Segment {
                 addr: 0x3C00_0020,
-                data: payload(0x6_0000, 3),
+                data: payload(0x5_FFF8, 3),
             },
             Segment {
-                addr: 0x4200_0020,
+                addr: 0x4207_0020,
                 data: payload(0x11_0000, 4),
             },
         ],
@@ -751,21 +753,8 @@ fn cli(args: &[&str]) -> (bool, String, String) {
     )
 }
 
-/// True when `command --help` offers `--port`, i.e. the chip command is implemented.
-fn has_port_option(command: &str) -> bool {
-    let (_, help, _) = cli(&[command, "--help"]);
-    help.contains("--port")
-}
-
 #[test]
 fn cli_board_info_flash_and_read_back_over_sim_pty() {
-    if !["board-info", "flash", "read-flash"]
-        .iter()
-        .all(|c| has_port_option(c))
-    {
-        println!("skipped: chip commands not yet implemented");
-        return;
-    }
     let dir = tempfile::tempdir().expect("temp dir");
     let flash_file = dir.path().join("flash.bin");
     let sim = SimProcess::start(&flash_file);
@@ -788,10 +777,10 @@ fn cli_board_info_flash_and_read_back_over_sim_pty() {
     let image_file = dir.path().join("firmware.bin");
     std::fs::write(&image_file, &image).expect("write the image file");
     let image_arg = image_file.to_string_lossy().into_owned();
-    let (ok, stdout, stderr) = cli(&[
-        "flash", "--port", port, "--before", "no-reset", "--after", "no-reset", &image_arg,
-    ]);
+    let (ok, stdout, stderr) = cli(&["flash", "--port", port, "--before", "no-reset", &image_arg]);
     assert!(ok, "flash failed:\n{stdout}\n{stderr}");
+    // The hard reset after flashing went through the watchdog (a pty has no RTS): the chip is
+    // back in download mode at the auto-detected speed for the next command.
 
     let back_file = dir.path().join("back.bin");
     let back_arg = back_file.to_string_lossy().into_owned();
