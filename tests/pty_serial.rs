@@ -132,6 +132,7 @@ fn firmware() -> (Vec<u8>, &'static str) {
     }
 }
 
+/// MD5 computed on the host, to compare with the chip's.
 fn md5_of(bytes: &[u8]) -> [u8; 16] {
     Md5::digest(bytes).into()
 }
@@ -190,10 +191,12 @@ impl Drop for Served {
     }
 }
 
+/// The real serial-port transport on a pty slave, opened as for a board.
 fn open(path: &str) -> SerialTransport {
     SerialTransport::open(path, 115_200).expect("open the pty slave")
 }
 
+/// `Loader::connect` over the serial transport with two attempts, collecting the events.
 fn connect(
     path: &str,
     before: Before,
@@ -735,6 +738,7 @@ impl Drop for SimProcess {
     }
 }
 
+/// Run the binary with a clean environment: (success, stdout, stderr).
 fn cli(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_cargo-esp32s3"))
         .args(args)
