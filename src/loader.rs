@@ -863,7 +863,8 @@ impl<T: Transport> Loader<T> {
     ///
     /// - `HardReset`: clear FORCE_DOWNLOAD_BOOT (a USB stack may have set it), then pulse EN
     ///   through RTS. Over USB-OTG with download mode strapped by GPIO0 a pulse would land in
-    ///   download mode again, so the watchdog is used instead.
+    ///   download mode again, so the watchdog is used instead; so it is on a port without
+    ///   modem lines (a pty), where esptool only warns that the chip was not reset.
     /// - `SoftReset`: ROM only: FLASH_BEGIN(0, 0) + FLASH_END(run user code).
     /// - `WatchdogReset`: arm the RTC watchdog to reset the whole chip (not in Secure Download
     ///   Mode, where a hard reset is done instead).
@@ -882,8 +883,14 @@ impl<T: Transport> Loader<T> {
                     }
                 }
                 let sequence = reset::hard_reset_sequence(self.usb_ids);
-                reset::play(&mut self.transport, sequence.steps)?;
-                Ok(())
+                match reset::play(&mut self.transport, sequence.steps) {
+                    Ok(()) => Ok(()),
+                    Err(e @ TransportError::Disconnected { .. }) => Err(e.into()),
+                    // No modem lines (a pty, a network bridge, a TX/RX-only adapter): the
+                    // watchdog resets the chip just the same.
+                    Err(_) if !sdm => self.watchdog_reset(),
+                    Err(e) => Err(e.into()),
+                }
             }
             After::SoftReset => {
                 if self.is_stub() {
@@ -1364,6 +1371,62 @@ mod tests {
             events
                 .iter()
                 .any(|e| matches!(e, Event::Warning(w) if w.contains("not reset")))
+        );
+    }
+
+    /// The simulator behind a port whose modem lines cannot be set, as on a pty.
+    struct WithoutLines(crate::transport::sim::SimTransport);
+
+    impl Transport for WithoutLines {
+        fn read(&mut self, buf: &mut [u8], deadline: Instant) -> Result<usize, TransportError> {
+            self.0.read(buf, deadline)
+        }
+        fn write_all(&mut self, bytes: &[u8]) -> Result<(), TransportError> {
+            self.0.write_all(bytes)
+        }
+        fn flush(&mut self) -> Result<(), TransportError> {
+            self.0.flush()
+        }
+        fn clear_input(&mut self) -> Result<(), TransportError> {
+            self.0.clear_input()
+        }
+        fn set_dtr(&mut self, _: bool) -> Result<(), TransportError> {
+            Err(TransportError::Io {
+                port: "pty".into(),
+                source: std::io::Error::from_raw_os_error(25),
+            })
+        }
+        fn set_rts(&mut self, asserted: bool) -> Result<(), TransportError> {
+            self.set_dtr(asserted)
+        }
+        fn set_baud(&mut self, baud: u32) -> Result<(), TransportError> {
+            self.0.set_baud(baud)
+        }
+        fn baud(&self) -> u32 {
+            self.0.baud()
+        }
+        fn describe(&self) -> String {
+            "pty".into()
+        }
+    }
+
+    #[test]
+    fn a_hard_reset_without_modem_lines_uses_the_watchdog() {
+        let sim = crate::transport::sim::SimTransport::open("sim://").expect("sim");
+        let opts = ConnectOptions {
+            before: Before::NoReset,
+            attempts: 1,
+            baud: 460_800,
+            stub: None,
+        };
+        let mut loader = Loader::connect(WithoutLines(sim), &opts, &mut |_| {}).expect("connects");
+        loader.reset_after(After::HardReset).expect("reset");
+        let chip = loader.into_transport().0.into_chip();
+        assert_eq!(chip.resets(), 1);
+        assert_eq!(
+            chip.personality(),
+            crate::sim::Personality::RomLoader,
+            "IO0 is still held low, so the chip is back in download mode"
         );
     }
 

@@ -50,6 +50,9 @@ pub struct Esp32s3 {
     hw: Hw,
     cpu: Cpu,
     out: Vec<u8>,
+    /// Bytes sent before the last baud switch: they left at the old rate, which the host was
+    /// in step with, so the new rate must not garble them.
+    sent_before_switch: Vec<u8>,
     config: SimConfig,
     rts: bool,
     dtr: bool,
@@ -72,6 +75,7 @@ impl Esp32s3 {
             hw,
             cpu: Cpu::InReset,
             out: Vec::new(),
+            sent_before_switch: Vec::new(),
             rts: false,
             dtr: config.start_in == StartIn::Download,
             host_baud: None,
@@ -114,12 +118,14 @@ impl Esp32s3 {
             // At a mismatched rate the host cannot decode anything the chip sends.
             self.out.clear();
         }
-        std::mem::take(&mut self.out)
+        let mut sent = std::mem::take(&mut self.sent_before_switch);
+        sent.append(&mut self.out);
+        sent
     }
 
     /// True when output is waiting.
     pub fn has_output(&self) -> bool {
-        !self.out.is_empty()
+        !self.out.is_empty() || !self.sent_before_switch.is_empty()
     }
 
     /// Set the control lines as a USB-UART drives them (true = asserted = low). RTS asserted
@@ -255,7 +261,56 @@ impl Esp32s3 {
                     .extend_from_slice(rom::guru_meditation(fault, access).as_bytes());
                 self.cpu = Cpu::Halted;
             }
-            Action::Baud(baud) => self.uart_baud = Some(baud),
+            Action::Baud(baud) => {
+                // The reply to CHANGE_BAUDRATE went out at the old rate, before the switch.
+                self.sent_before_switch.append(&mut self.out);
+                self.uart_baud = Some(baud);
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A SLIP-framed ROM command with a zero checksum.
+    fn command(op: u8, data: &[u8]) -> Vec<u8> {
+        let mut packet = vec![0xC0, 0x00, op];
+        packet.extend_from_slice(&(data.len() as u16).to_le_bytes());
+        packet.extend_from_slice(&[0; 4]);
+        packet.extend_from_slice(data);
+        packet.push(0xC0);
+        packet
+    }
+
+    fn change_baudrate(baud: u32) -> Vec<u8> {
+        let mut data = baud.to_le_bytes().to_vec();
+        data.extend_from_slice(&[0; 4]);
+        command(0x0F, &data)
+    }
+
+    #[test]
+    fn the_reply_to_a_baud_change_arrives_at_the_old_rate() {
+        let mut chip = Esp32s3::new(SimConfig::default()).unwrap();
+        chip.take_output();
+        chip.set_baud(115_200);
+        let mut host_baud = 115_200;
+        for baud in [460_800, 921_600, 115_200] {
+            chip.receive(&change_baudrate(baud));
+            let reply = chip.take_output();
+            assert_eq!(
+                reply.get(..3),
+                Some(&[0xC0, 0x01, 0x0F][..]),
+                "reply to the change from {host_baud} to {baud}"
+            );
+            host_baud = baud;
+            chip.set_baud(host_baud);
+        }
+        // A host that does not follow hears nothing after the switch.
+        chip.receive(&change_baudrate(460_800));
+        assert!(chip.take_output().starts_with(&[0xC0, 0x01, 0x0F]));
+        chip.receive(&command(0x0A, &0x4000_1000u32.to_le_bytes()));
+        assert!(chip.take_output().is_empty());
     }
 }

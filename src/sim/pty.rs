@@ -5,6 +5,14 @@
 //! download mode. Clients may close and reopen the slave at any time: while none is attached the
 //! master reads fail with EIO, which just means "wait". Owns only the master side and the loop;
 //! the chip model knows nothing of it.
+//!
+//! Line speed: a pty moves bytes at any speed, so the client's termios speed is not passed to
+//! the chip, whose UART is thus always in step with the client, as if every CHANGE_BAUDRATE it
+//! acknowledged were followed. Following the slave's speed instead would catch a client that
+//! forgets to switch its port, but a pty cannot reset the chip (esptool only warns), so a chip
+//! left at 921600 by one session would be deaf to the next one opening at 115200. Whether the
+//! host switches is checked in-process by the `sim://` transport, and `tests/pty_serial.rs`
+//! checks the speed of the OS port itself.
 
 use std::ffi::CStr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
