@@ -149,6 +149,20 @@ pub enum Event {
     Warning(String),
 }
 
+/// How [`Loader::reset_after`] actually left the chip, which may differ from what was asked
+/// (a port without modem lines cannot pulse EN, so the RTC watchdog resets the chip instead).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetDone {
+    /// EN was pulsed through RTS.
+    HardResetRts,
+    /// The RTC watchdog reset the chip.
+    Watchdog,
+    /// The ROM loader was asked to run the user code (soft reset).
+    RanUserCode,
+    /// The chip was left in the loader.
+    StayedInLoader,
+}
+
 /// How to connect.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectOptions {
@@ -869,26 +883,26 @@ impl<T: Transport> Loader<T> {
     /// - `WatchdogReset`: arm the RTC watchdog to reset the whole chip (not in Secure Download
     ///   Mode, where a hard reset is done instead).
     /// - `NoReset`: nothing.
-    pub fn reset_after(&mut self, after: After) -> Result<(), LoaderError> {
+    pub fn reset_after(&mut self, after: After) -> Result<ResetDone, LoaderError> {
         let sdm = self.secure_download_mode();
         match after {
-            After::NoReset => Ok(()),
+            After::NoReset => Ok(ResetDone::StayedInLoader),
             After::HardReset => {
                 if !sdm {
                     // Errors ignored: an old stub may not allow the write, and the pulse below
                     // resets anyway.
                     let _ = self.write_reg(rtc::OPTION1, 0, rtc::FORCE_DOWNLOAD_BOOT);
                     if self.uses_usb_otg() && self.strapped_into_download()? {
-                        return self.watchdog_reset();
+                        return self.watchdog_reset().map(|()| ResetDone::Watchdog);
                     }
                 }
                 let sequence = reset::hard_reset_sequence(self.usb_ids);
                 match reset::play(&mut self.transport, sequence.steps) {
-                    Ok(()) => Ok(()),
+                    Ok(()) => Ok(ResetDone::HardResetRts),
                     Err(e @ TransportError::Disconnected { .. }) => Err(e.into()),
                     // No modem lines (a pty, a network bridge, a TX/RX-only adapter): the
                     // watchdog resets the chip just the same.
-                    Err(_) if !sdm => self.watchdog_reset(),
+                    Err(_) if !sdm => self.watchdog_reset().map(|()| ResetDone::Watchdog),
                     Err(e) => Err(e.into()),
                 }
             }
@@ -908,15 +922,15 @@ impl<T: Transport> Loader<T> {
                     0,
                     timeouts::DEFAULT,
                 )?;
-                Ok(())
+                Ok(ResetDone::RanUserCode)
             }
             After::WatchdogReset => {
                 if sdm {
                     let sequence = reset::hard_reset_sequence(self.usb_ids);
                     reset::play(&mut self.transport, sequence.steps)?;
-                    return Ok(());
+                    return Ok(ResetDone::HardResetRts);
                 }
-                self.watchdog_reset()
+                self.watchdog_reset().map(|()| ResetDone::Watchdog)
             }
         }
     }

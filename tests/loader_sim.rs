@@ -8,7 +8,7 @@ mod faulty;
 
 use std::time::{Duration, Instant};
 
-use cargo_esp32s3::loader::{ConnectOptions, Event, Loader, LoaderError, StubImage};
+use cargo_esp32s3::loader::{ConnectOptions, Event, Loader, LoaderError, ResetDone, StubImage};
 use cargo_esp32s3::reset::{After, Before};
 use cargo_esp32s3::sim::Personality;
 use cargo_esp32s3::transport::sim::SimTransport;
@@ -254,12 +254,16 @@ fn the_stub_is_uploaded_and_then_answers_with_two_status_bytes() {
 
 #[test]
 fn resets_after_the_operation() {
-    // (after, leaves the loader, the chip went through a reset)
-    let check = |after: After, left_loader: bool, was_reset: bool| {
+    // (after, how it was done, leaves the loader, the chip went through a reset)
+    let check = |after: After, expected: ResetDone, left_loader: bool, was_reset: bool| {
         let (loader, _) = connect(sim("sim://"), &options(Before::DefaultReset));
         let mut loader = loader.expect("connects");
         let before = loader.transport_mut().chip().resets();
-        loader.reset_after(after).expect("resets");
+        assert_eq!(
+            loader.reset_after(after).expect("resets"),
+            expected,
+            "{after:?}"
+        );
         let t = loader.into_transport();
         let now = t.chip().personality();
         assert_eq!(
@@ -270,9 +274,9 @@ fn resets_after_the_operation() {
         assert_ne!(now, Personality::InReset, "{after:?}: EN released");
         assert_eq!(t.chip().resets() > before, was_reset, "{after:?}");
     };
-    check(After::NoReset, false, false);
+    check(After::NoReset, ResetDone::StayedInLoader, false, false);
     // Erased flash: after these the chip runs (or fails to boot) from flash, not the loader.
-    check(After::HardReset, true, true);
-    check(After::SoftReset, true, false);
-    check(After::WatchdogReset, true, true);
+    check(After::HardReset, ResetDone::HardResetRts, true, true);
+    check(After::SoftReset, ResetDone::RanUserCode, true, false);
+    check(After::WatchdogReset, ResetDone::Watchdog, true, true);
 }

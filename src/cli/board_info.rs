@@ -36,8 +36,8 @@ pub fn run(args: Args) -> crate::Result<()> {
     for line in info_lines(&chip, &flash, &security) {
         println!("{line}");
     }
-    loader.reset_after(ctx.settings.after)?;
-    eprintln!("{}", reset_line(ctx.settings.after));
+    let done = loader.reset_after(ctx.settings.after)?;
+    eprintln!("{}", reset_line(done));
     Ok(())
 }
 

@@ -96,8 +96,8 @@ pub fn run(args: Args) -> crate::Result<()> {
             flasher.erase_all(&mut progress.callback())?;
         }
     }
-    flasher.loader().reset_after(settings.after)?;
-    eprintln!("{}", reset_line(settings.after));
+    let done = flasher.loader().reset_after(settings.after)?;
+    eprintln!("{}", reset_line(done));
     Ok(())
 }
 

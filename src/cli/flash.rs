@@ -194,8 +194,8 @@ pub fn run(args: Args) -> crate::Result<()> {
         if summary.written == 1 { "" } else { "s" },
         summary.elapsed.as_secs_f64()
     );
-    flasher.loader().reset_after(settings.after)?;
-    eprintln!("{}", reset_line(settings.after));
+    let done = flasher.loader().reset_after(settings.after)?;
+    eprintln!("{}", reset_line(done));
     Ok(())
 }
 

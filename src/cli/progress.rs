@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::flasher::Event;
-use crate::reset::After;
+use crate::loader::ResetDone;
 
 use super::context::size_text;
 
@@ -236,13 +236,13 @@ pub fn wrote_line(offset: u32, len: u32, compressed_len: u32, elapsed: Duration)
     )
 }
 
-/// What esptool says for each way of leaving the chip.
-pub fn reset_line(after: After) -> &'static str {
-    match after {
-        After::HardReset => "Hard resetting via RTS pin...",
-        After::SoftReset => "Soft resetting...",
-        After::NoReset => "Staying in the loader (no reset)",
-        After::WatchdogReset => "Resetting via the RTC watchdog...",
+/// What to say for the way the chip was actually left (esptool's wording where it has one).
+pub fn reset_line(done: ResetDone) -> &'static str {
+    match done {
+        ResetDone::HardResetRts => "Hard resetting via RTS pin...",
+        ResetDone::RanUserCode => "Soft resetting...",
+        ResetDone::StayedInLoader => "Staying in the loader (no reset)",
+        ResetDone::Watchdog => "Hard resetting with a watchdog...",
     }
 }
 

@@ -69,7 +69,7 @@ pub fn run(args: Args) -> crate::Result<()> {
         started.elapsed().as_secs_f64(),
         shown_path(&args.file)
     );
-    flasher.loader().reset_after(ctx.settings.after)?;
-    eprintln!("{}", reset_line(ctx.settings.after));
+    let done = flasher.loader().reset_after(ctx.settings.after)?;
+    eprintln!("{}", reset_line(done));
     Ok(())
 }
