@@ -477,9 +477,24 @@ fn an_elf_is_flashed_with_its_bootloader_and_partition_table() {
 }
 
 #[test]
-fn an_elf_without_a_bootloader_writes_the_app_only_and_says_so() {
+fn an_elf_without_a_bootloader_is_written_alone_only_onto_a_chip_that_can_boot_it() {
     let bench = Bench::new();
     std::fs::write(bench.path("fw.elf"), synthetic_elf()).expect("write ELF");
+
+    // A blank chip has no bootloader: the app alone could never boot, so nothing is written.
+    let refused = bench.on_chip(&["flash", "fw.elf"]);
+    let line = refused.single_error(1);
+    assert!(line.contains("no bootloader at 0x0"), "{line}");
+    assert!(line.contains("nothing was written"), "{line}");
+    assert!(bench.read_back(0x10000, 0x1000).iter().all(|&b| b == 0xFF));
+
+    // A chip that holds a bootloader and a table with a factory app at 0x10000 takes the app alone.
+    std::fs::write(bench.path("bl.bin"), synthetic_bootloader()).expect("write bootloader");
+    let table = PartitionTable::default_for_flash(FlashSize::S8Mb.bytes());
+    std::fs::write(bench.path("pt.bin"), table.to_binary()).expect("write table");
+    bench
+        .on_chip(&["flash", "--at", "0x0", "bl.bin", "--at", "0x8000", "pt.bin"])
+        .ok();
     let outcome = bench.on_chip(&["flash", "fw.elf"]);
     outcome.ok();
     assert!(
@@ -488,5 +503,17 @@ fn an_elf_without_a_bootloader_writes_the_app_only_and_says_so() {
         outcome.stderr
     );
     assert_eq!(bench.read_back(0x10000, 1), [0xE9]);
-    assert!(bench.read_back(0, 0x1000).iter().all(|&b| b == 0xFF));
+
+    // A table without an app partition at 0x10000 is refused too.
+    let mut other = table.clone();
+    for p in &mut other.partitions {
+        if p.is_app() {
+            p.offset = 0x20000;
+            p.size -= 0x10000;
+        }
+    }
+    std::fs::write(bench.path("pt2.bin"), other.to_binary()).expect("write table");
+    bench.on_chip(&["flash", "--at", "0x8000", "pt2.bin"]).ok();
+    let line = bench.on_chip(&["flash", "fw.elf"]).single_error(1);
+    assert!(line.contains("no app partition at 0x10000"), "{line}");
 }

@@ -13,16 +13,19 @@ use clap::ArgAction;
 
 use crate::config::Settings;
 use crate::error::read_file;
+use crate::flasher::Flasher;
 use crate::flasher::Region as FlashRegion;
 use crate::image::elf::looks_like_elf;
+use crate::image::format::{ESP32S3_CHIP_ID, HEADER_LEN, ImageHeader, chip_name};
 use crate::image::info::flash_regions_for_bin;
 use crate::image::merge::{Region, RegionKind};
+use crate::image::partition::{MAX_TABLE_LEN, PartitionTable};
 use crate::image::{FlashSize, ImageError};
 
 use super::CliError;
 use super::args::{BuildArgs, ConnectArgs, FlashConfigArgs, ImageArgs, ManifestArgs};
 use super::build::{build_firmware, idf_outputs};
-use super::connect::{self, parse_number};
+use super::connect::{self, AnyTransport, parse_number};
 use super::context::{self, note, shown_path, size_text};
 use super::images::{self, DEFAULT_FLASH_SIZE, IdfOutputs};
 use super::progress::{Progress, reset_line};
@@ -156,8 +159,15 @@ pub fn run(args: Args) -> crate::Result<()> {
             match prepared.regions {
                 Some(regions) => regions,
                 None => {
+                    check_chip_boots_app(
+                        &mut flasher,
+                        settings.partition_table_offset,
+                        prepared.app_partition.offset,
+                        prepared.app.bytes.len(),
+                        &mut progress,
+                    )?;
                     note(&images::no_bootloader_note(&format!(
-                        "writing only the app at 0x{:x}; the chip must already hold a bootloader and a partition table",
+                        "writing only the app at 0x{:x}; the chip already holds a bootloader and a partition table that fits it",
                         prepared.app_partition.offset
                     )));
                     vec![Region {
@@ -256,4 +266,71 @@ fn bin_regions(path: &Path, bytes: &[u8], settings: &Settings) -> crate::Result<
         );
     }
     Ok(regions)
+}
+
+/// Before writing an app alone, make sure the chip can boot it: an ESP32-S3 bootloader at 0x0 and
+/// a partition table with an app partition at `app_offset` big enough for `app_len` bytes.
+/// Without this check an app written next to an erased bootloader only gives the
+/// `invalid header: 0xffffffff` boot loop, and the flash would still report success.
+fn check_chip_boots_app(
+    flasher: &mut Flasher<AnyTransport>,
+    table_offset: u32,
+    app_offset: u32,
+    app_len: usize,
+    progress: &mut Progress,
+) -> crate::Result<()> {
+    const HOW: &str = "set `bootloader` in [package.metadata.esp32s3] (or pass --bootloader) so the \
+        bootloader and partition table are flashed too; nothing was written";
+    let header = flasher.read_flash(0, HEADER_LEN as u32, &mut progress.callback())?;
+    match ImageHeader::decode(&header) {
+        Ok(h) if h.chip_id == ESP32S3_CHIP_ID => {}
+        Ok(h) => {
+            let chip = chip_name(h.chip_id).unwrap_or("an unknown chip");
+            return Err(CliError::Refused(format!(
+                "the bootloader on the chip at 0x0 is for {chip} (chip id {}), not the ESP32-S3; {HOW}",
+                h.chip_id
+            ))
+            .into());
+        }
+        Err(_) => {
+            let first: Vec<String> = header.iter().take(4).map(|b| format!("{b:02x}")).collect();
+            return Err(CliError::Refused(format!(
+                "the chip has no bootloader at 0x0 (flash there starts {}); {HOW}",
+                first.join(" ")
+            ))
+            .into());
+        }
+    }
+    let table_bytes =
+        flasher.read_flash(table_offset, MAX_TABLE_LEN as u32, &mut progress.callback())?;
+    let table = PartitionTable::from_binary(&table_bytes).map_err(|e| {
+        CliError::Refused(format!(
+            "the chip has no valid partition table at 0x{table_offset:x} ({e}); {HOW}"
+        ))
+    })?;
+    let Some(partition) = table
+        .partitions
+        .iter()
+        .find(|p| p.is_app() && p.offset == app_offset)
+    else {
+        let apps: Vec<String> = table
+            .partitions
+            .iter()
+            .filter(|p| p.is_app())
+            .map(|p| format!("{} at 0x{:x}", p.name, p.offset))
+            .collect();
+        return Err(CliError::Refused(format!(
+            "the partition table on the chip has no app partition at 0x{app_offset:x} (its app partitions: {}); {HOW}",
+            if apps.is_empty() { "none".to_string() } else { apps.join(", ") }
+        ))
+        .into());
+    };
+    if app_len as u64 > u64::from(partition.size) {
+        return Err(CliError::Refused(format!(
+            "the app ({} bytes) does not fit the chip's {} partition ({} bytes at 0x{:x}); {HOW}",
+            app_len, partition.name, partition.size, partition.offset
+        ))
+        .into());
+    }
+    Ok(())
 }
