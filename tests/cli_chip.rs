@@ -345,6 +345,17 @@ fn a_bare_app_goes_to_the_app_partition() {
     let bench = Bench::new();
     let app = synthetic_app();
     std::fs::write(bench.path("app.bin"), &app).expect("write app");
+    // Onto a blank chip a bare app could never boot: refused before anything is written.
+    let line = bench.on_chip(&["flash", "app.bin"]).single_error(1);
+    assert!(line.contains("no bootloader at 0x0"), "{line}");
+    assert!(bench.read_back(0x10000, 0x1000).iter().all(|&b| b == 0xFF));
+    // Once the chip holds a bootloader and a table, the app goes to the factory partition.
+    std::fs::write(bench.path("bl.bin"), synthetic_bootloader()).expect("write bootloader");
+    let table = PartitionTable::default_for_flash(FlashSize::S8Mb.bytes());
+    std::fs::write(bench.path("pt.bin"), table.to_binary()).expect("write table");
+    bench
+        .on_chip(&["flash", "--at", "0x0", "bl.bin", "--at", "0x8000", "pt.bin"])
+        .ok();
     let outcome = bench.on_chip(&["flash", "app.bin"]);
     outcome.ok();
     assert!(

@@ -86,6 +86,8 @@ enum Input {
     Elf { path: PathBuf, idf: IdfOutputs },
     /// Regions fixed before connecting (prebuilt `.bin` files, `--at`).
     Regions(Vec<Region>),
+    /// A bare app `.bin`: it goes to its app partition, and only onto a chip that can boot it.
+    BareApp(Region),
 }
 
 /// Flash.
@@ -125,7 +127,11 @@ pub fn run(args: Args) -> crate::Result<()> {
                         idf: IdfOutputs::default(),
                     }
                 } else {
-                    Input::Regions(bin_regions(path, &bytes, settings)?)
+                    let mut regions = bin_regions(path, &bytes, settings)?;
+                    match regions.as_slice() {
+                        [only] if only.kind == RegionKind::App => Input::BareApp(regions.remove(0)),
+                        _ => Input::Regions(regions),
+                    }
                 }
             }
         }
@@ -145,6 +151,17 @@ pub fn run(args: Args) -> crate::Result<()> {
     )?;
     let regions = match input {
         Input::Regions(regions) => regions,
+        Input::BareApp(app) => {
+            check_chip_boots_app(
+                &mut flasher,
+                settings.partition_table_offset,
+                app.offset,
+                app.data.len(),
+                BARE_APP_HOW,
+                &mut progress,
+            )?;
+            vec![app]
+        }
         Input::Elf { path, idf } => {
             let detected = FlashSize::from_bytes(u64::from(flasher.flash_size()));
             let size = settings
@@ -164,6 +181,7 @@ pub fn run(args: Args) -> crate::Result<()> {
                         settings.partition_table_offset,
                         prepared.app_partition.offset,
                         prepared.app.bytes.len(),
+                        ELF_APP_HOW,
                         &mut progress,
                     )?;
                     note(&images::no_bootloader_note(&format!(
@@ -268,6 +286,13 @@ fn bin_regions(path: &Path, bytes: &[u8], settings: &Settings) -> crate::Result<
     Ok(regions)
 }
 
+/// What to do when an ELF's app cannot go alone onto the chip.
+const ELF_APP_HOW: &str = "set `bootloader` in [package.metadata.esp32s3] (or pass --bootloader) so \
+    the bootloader and partition table are flashed too; nothing was written";
+/// What to do when a bare app `.bin` cannot go alone onto the chip.
+const BARE_APP_HOW: &str = "flash a merged offset-0 image instead, or write the bootloader and \
+    partition table too with --at 0x0 BOOTLOADER --at 0x8000 TABLE --at 0x10000 APP; nothing was written";
+
 /// Before writing an app alone, make sure the chip can boot it: an ESP32-S3 bootloader at 0x0 and
 /// a partition table with an app partition at `app_offset` big enough for `app_len` bytes.
 /// Without this check an app written next to an erased bootloader only gives the
@@ -277,17 +302,16 @@ fn check_chip_boots_app(
     table_offset: u32,
     app_offset: u32,
     app_len: usize,
+    how: &str,
     progress: &mut Progress,
 ) -> crate::Result<()> {
-    const HOW: &str = "set `bootloader` in [package.metadata.esp32s3] (or pass --bootloader) so the \
-        bootloader and partition table are flashed too; nothing was written";
     let header = flasher.read_flash(0, HEADER_LEN as u32, &mut progress.callback())?;
     match ImageHeader::decode(&header) {
         Ok(h) if h.chip_id == ESP32S3_CHIP_ID => {}
         Ok(h) => {
             let chip = chip_name(h.chip_id).unwrap_or("an unknown chip");
             return Err(CliError::Refused(format!(
-                "the bootloader on the chip at 0x0 is for {chip} (chip id {}), not the ESP32-S3; {HOW}",
+                "the bootloader on the chip at 0x0 is for {chip} (chip id {}), not the ESP32-S3; {how}",
                 h.chip_id
             ))
             .into());
@@ -295,7 +319,7 @@ fn check_chip_boots_app(
         Err(_) => {
             let first: Vec<String> = header.iter().take(4).map(|b| format!("{b:02x}")).collect();
             return Err(CliError::Refused(format!(
-                "the chip has no bootloader at 0x0 (flash there starts {}); {HOW}",
+                "the chip has no bootloader at 0x0 (flash there starts {}); {how}",
                 first.join(" ")
             ))
             .into());
@@ -305,7 +329,7 @@ fn check_chip_boots_app(
         flasher.read_flash(table_offset, MAX_TABLE_LEN as u32, &mut progress.callback())?;
     let table = PartitionTable::from_binary(&table_bytes).map_err(|e| {
         CliError::Refused(format!(
-            "the chip has no valid partition table at 0x{table_offset:x} ({e}); {HOW}"
+            "the chip has no valid partition table at 0x{table_offset:x} ({e}); {how}"
         ))
     })?;
     let Some(partition) = table
@@ -320,14 +344,14 @@ fn check_chip_boots_app(
             .map(|p| format!("{} at 0x{:x}", p.name, p.offset))
             .collect();
         return Err(CliError::Refused(format!(
-            "the partition table on the chip has no app partition at 0x{app_offset:x} (its app partitions: {}); {HOW}",
+            "the partition table on the chip has no app partition at 0x{app_offset:x} (its app partitions: {}); {how}",
             if apps.is_empty() { "none".to_string() } else { apps.join(", ") }
         ))
         .into());
     };
     if app_len as u64 > u64::from(partition.size) {
         return Err(CliError::Refused(format!(
-            "the app ({} bytes) does not fit the chip's {} partition ({} bytes at 0x{:x}); {HOW}",
+            "the app ({} bytes) does not fit the chip's {} partition ({} bytes at 0x{:x}); {how}",
             app_len, partition.name, partition.size, partition.offset
         ))
         .into());
