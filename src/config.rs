@@ -19,13 +19,14 @@ use serde_json::Value;
 
 use crate::image::{FlashFreq, FlashMode, FlashSize};
 use crate::reset::{After, Before};
+use crate::units;
 
 /// Default baud rate for flashing (switched to with CHANGE_BAUDRATE after connecting at 115200).
 pub const DEFAULT_BAUD: u32 = 460_800;
 /// Default console speed of the ROM and of ESP-IDF/esp-hal apps.
 pub const DEFAULT_MONITOR_BAUD: u32 = 115_200;
-/// Default partition table offset.
-pub const DEFAULT_PARTITION_TABLE_OFFSET: u32 = 0x8000;
+/// Default partition table offset (ESP-IDF's, as the image module defines it).
+pub const DEFAULT_PARTITION_TABLE_OFFSET: u32 = crate::image::partition::DEFAULT_TABLE_OFFSET;
 /// The only chip this tool supports, as written in the `chip` key.
 pub const CHIP: &str = "esp32s3";
 /// Name of the metadata table under `[package.metadata]` and `[workspace.metadata]`.
@@ -797,7 +798,6 @@ fn apply(
         Key::Stub => layer.stub = Some(path(raw, base).ok_or_else(fail)?),
         Key::PartitionTableOffset => {
             let offset = unsigned(raw)
-                .and_then(|v| u32::try_from(v).ok())
                 .filter(|v| *v >= 0x1000 && v % 0x1000 == 0)
                 .ok_or_else(fail)?;
             layer.partition_table_offset = Some(offset);
@@ -823,9 +823,7 @@ fn apply(
             layer.target = Some(triple.to_string());
         }
         Key::ConnectAttempts => {
-            let attempts = unsigned(raw)
-                .and_then(|v| u32::try_from(v).ok())
-                .ok_or_else(fail)?;
+            let attempts = unsigned(raw).ok_or_else(fail)?;
             layer.connect_attempts = Some(attempts);
         }
         Key::SkipUnchanged => layer.skip_unchanged = Some(boolean(raw).ok_or_else(fail)?),
@@ -863,23 +861,17 @@ fn path(raw: Raw<'_>, base: Option<&Path>) -> Option<PathBuf> {
     })
 }
 
-/// A non-negative integer: a JSON integer, or text in decimal or `0x` hexadecimal (underscores
-/// allowed as in Rust and TOML literals).
-fn unsigned(raw: Raw<'_>) -> Option<u64> {
+/// A non-negative integer that fits in 32 bits: a JSON integer, or text as
+/// [`units::parse_number`] reads it (decimal, `0x` hexadecimal, `_` separators, `K`/`M`).
+fn unsigned(raw: Raw<'_>) -> Option<u32> {
     if let Raw::Json(Value::Number(number)) = raw {
-        return number.as_u64();
+        return number.as_u64().and_then(|v| u32::try_from(v).ok());
     }
-    let text = non_empty_text(raw)?.replace('_', "");
-    match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-        Some(hex) => u64::from_str_radix(hex, 16).ok(),
-        None => text.parse().ok(),
-    }
+    units::parse_number(non_empty_text(raw)?)
 }
 
 fn positive_u32(raw: Raw<'_>) -> Option<u32> {
-    unsigned(raw)
-        .and_then(|v| u32::try_from(v).ok())
-        .filter(|v| *v > 0)
+    unsigned(raw).filter(|v| *v > 0)
 }
 
 /// `"MAJOR.MINOR"` text, or (JSON only) an integer major*100+minor. Floats are refused: TOML's

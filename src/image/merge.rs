@@ -7,7 +7,8 @@
 
 use super::ImageError;
 use super::format::{ESP32S3_CHIP_ID, FlashParams, chip_name, parse_image};
-use super::partition::{DEFAULT_TABLE_OFFSET, MAX_TABLE_LEN, PartitionTable, human_size};
+use super::partition::{DEFAULT_TABLE_OFFSET, MAX_TABLE_LEN, PartitionTable};
+use crate::units::human_size;
 
 /// What a region of a merged image holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

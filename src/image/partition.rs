@@ -9,6 +9,8 @@
 
 use md5::{Digest, Md5};
 
+use crate::units::{human_size, parse_number};
+
 /// Flash offset of the partition table unless configured otherwise.
 pub const DEFAULT_TABLE_OFFSET: u32 = 0x8000;
 /// Flash space reserved for the table (one sector).
@@ -331,39 +333,6 @@ fn align_up(value: u64, align: u32) -> u64 {
     value.div_ceil(a) * a
 }
 
-/// A size or offset as people read it: `0x10000 (64 KiB)`.
-pub fn human_size(bytes: u64) -> String {
-    if bytes >= 1 << 20 && bytes % (1 << 20) == 0 {
-        format!("{} MiB", bytes >> 20)
-    } else if bytes >= 1 << 20 {
-        format!("{:.1} MiB", bytes as f64 / f64::from(1u32 << 20))
-    } else if bytes % 1024 == 0 && bytes > 0 {
-        format!("{} KiB", bytes >> 10)
-    } else {
-        format!("{bytes} bytes")
-    }
-}
-
-/// Parse a CSV number: decimal or `0x` hex, with an optional `K` or `M` suffix.
-pub fn parse_size(text: &str) -> Option<u32> {
-    let t = text.trim();
-    let (digits, multiplier) = match t.chars().last()? {
-        'k' | 'K' => (&t[..t.len() - 1], 1024u64),
-        'm' | 'M' => (&t[..t.len() - 1], 1024 * 1024),
-        _ => (t, 1),
-    };
-    let digits = digits.trim();
-    let value = if let Some(hex) = digits
-        .strip_prefix("0x")
-        .or_else(|| digits.strip_prefix("0X"))
-    {
-        u64::from_str_radix(hex, 16).ok()?
-    } else {
-        digits.parse::<u64>().ok()?
-    };
-    u32::try_from(value.checked_mul(multiplier)?).ok()
-}
-
 /// Format a size for CSV: `1M`, `24K`, or hex.
 fn csv_size(bytes: u32) -> String {
     if bytes != 0 && bytes % 0x10_0000 == 0 {
@@ -426,7 +395,7 @@ impl PartitionTable {
             }
             let ty = parse_type(fields[1]).map_err(err)?;
             let subtype = parse_subtype(ty, fields[2]).map_err(err)?;
-            let size = parse_size(fields[4]).ok_or_else(|| {
+            let size = parse_number(fields[4]).ok_or_else(|| {
                 err(format!(
                     "size `{}` is not a number (use 0x1000, 4096, 64K or 1M)",
                     fields[4]
@@ -440,7 +409,7 @@ impl PartitionTable {
                     ))
                 })?
             } else {
-                parse_size(fields[3]).ok_or_else(|| {
+                parse_number(fields[3]).ok_or_else(|| {
                     err(format!(
                         "offset `{}` is not a number (use 0x10000 or leave it empty to place it after the previous partition)",
                         fields[3]
@@ -845,7 +814,7 @@ fn parse_type(text: &str) -> Result<PartitionType, String> {
     if let Some(t) = PartitionType::from_name(text) {
         return Ok(t);
     }
-    match parse_size(text).and_then(|v| u8::try_from(v).ok()) {
+    match parse_number(text).and_then(|v| u8::try_from(v).ok()) {
         Some(v) if !text.is_empty() && text.chars().next().is_some_and(|c| c.is_ascii_digit()) => {
             Ok(PartitionType::from_code(v))
         }
@@ -869,7 +838,7 @@ fn parse_subtype(ty: PartitionType, text: &str) -> Result<u8, String> {
         return Ok(code);
     }
     if text.chars().next().is_some_and(|c| c.is_ascii_digit()) {
-        if let Some(v) = parse_size(text).and_then(|v| u8::try_from(v).ok()) {
+        if let Some(v) = parse_number(text).and_then(|v| u8::try_from(v).ok()) {
             return Ok(v);
         }
     }
@@ -1032,21 +1001,5 @@ mod tests {
         );
         assert!(PartitionTable::from_binary(&[]).is_err());
         assert!(PartitionTable::parse(&[0xC3, 0x28, 0x00]).is_err());
-    }
-
-    #[test]
-    fn sizes_parse() {
-        for (s, v) in [
-            ("0x1000", Some(0x1000)),
-            ("4K", Some(4096)),
-            ("1M", Some(0x100000)),
-            ("16", Some(16)),
-            ("0x10k", Some(0x4000)),
-            ("", None),
-            ("M", None),
-            ("5000M", None),
-        ] {
-            assert_eq!(parse_size(s), v, "{s}");
-        }
     }
 }
