@@ -7,7 +7,8 @@
 
 use super::ImageError;
 use super::format::{ESP32S3_CHIP_ID, FlashParams, chip_name, parse_image};
-use super::partition::{DEFAULT_TABLE_OFFSET, MAX_TABLE_LEN, PartitionTable};
+use super::info::BinKind;
+use super::partition::{DEFAULT_TABLE_OFFSET, PartitionTable};
 use crate::units::human_size;
 
 /// What a region of a merged image holds.
@@ -294,65 +295,30 @@ pub fn split_offset0_image(bytes: &[u8]) -> Result<Vec<Region>, ImageError> {
     split_offset0_image_at(bytes, DEFAULT_TABLE_OFFSET)
 }
 
-/// Split an offset-0 image: the bootloader (`[0, its image length)`), the table
-/// (`[table_offset, table_offset + 0xC00)`) and every app image found at the start of an app
-/// partition (its image length; erased partitions are skipped). Merging the parts with
-/// [`merge_regions`] gives back the file when the gaps are 0xFF.
+/// Split an offset-0 image into the parts [`inspect_at`](super::info::inspect_at) finds: the
+/// bootloader (its image length), the table (`[table_offset, table_offset + 0xC00)`) and every
+/// app image at the start of an app partition (its image length; erased partitions are skipped).
+/// Merging the parts with [`merge_regions`] gives back the file when the gaps are 0xFF.
 pub fn split_offset0_image_at(bytes: &[u8], table_offset: u32) -> Result<Vec<Region>, ImageError> {
-    let bootloader = parse_image(bytes).map_err(|e| {
-        ImageError::Invalid(format!(
-            "not an offset-0 image: no bootloader image at 0x0 ({e})"
-        ))
-    })?;
-    let table_start = table_offset as usize;
-    let table_bytes = bytes
-        .get(table_start..)
-        .filter(|t| t.starts_with(&super::partition::ENTRY_MAGIC))
-        .ok_or_else(|| {
-            ImageError::Invalid(format!(
-                "not an offset-0 image: no partition table (AA 50) at 0x{table_offset:x}"
-            ))
-        })?;
-    let table_bytes = &table_bytes[..table_bytes.len().min(MAX_TABLE_LEN)];
-    let table = PartitionTable::from_binary(table_bytes).map_err(|e| {
-        ImageError::Invalid(format!("the partition table at 0x{table_offset:x}: {e}"))
-    })?;
-    let mut regions = vec![
-        Region {
-            offset: 0,
-            data: bytes[..bootloader.total_len()].to_vec(),
-            kind: RegionKind::Bootloader,
-            label: "bootloader".into(),
-        },
-        Region {
-            offset: table_offset,
-            data: table_bytes.to_vec(),
-            kind: RegionKind::PartitionTable,
-            label: "partition table".into(),
-        },
-    ];
-    for p in table.partitions.iter().filter(|p| p.is_app()) {
-        let Some(rest) = bytes.get(p.offset as usize..) else {
-            continue;
-        };
-        // An erased (or never written) partition holds no app.
-        if rest.first() != Some(&super::format::IMAGE_MAGIC) {
-            continue;
-        }
-        let image = parse_image(rest).map_err(|e| {
-            ImageError::Invalid(format!(
-                "app partition `{}` at 0x{:x}: {e}",
-                p.name, p.offset
-            ))
-        })?;
-        regions.push(Region {
-            offset: p.offset,
-            data: rest[..image.total_len()].to_vec(),
-            kind: RegionKind::App,
-            label: format!("app ({})", p.name),
-        });
+    let info = super::info::inspect_at(bytes, table_offset)?;
+    if info.kind != BinKind::MergedImage || info.write_at != Some(0) {
+        return Err(ImageError::Invalid(format!(
+            "not an offset-0 image: no bootloader at 0x0 followed by a partition table at 0x{table_offset:x}; pass a merged image, or the table offset it was built with"
+        )));
     }
-    Ok(regions)
+    info.placements
+        .iter()
+        .map(|part| {
+            let data = bytes.get(part.file_offset..part.file_offset.checked_add(part.len)?)?;
+            Some(Region {
+                offset: part.flash_offset,
+                data: data.to_vec(),
+                kind: part.kind,
+                label: part.label.clone(),
+            })
+        })
+        .collect::<Option<Vec<Region>>>()
+        .ok_or_else(|| ImageError::Invalid("the merged image is shorter than the parts its table lists; re-copy or rebuild the file".into()))
 }
 
 #[cfg(test)]
