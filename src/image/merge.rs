@@ -258,15 +258,8 @@ pub fn offset0_regions(inputs: &Offset0Inputs) -> Result<Vec<Region>, ImageError
             app_len * 100 / u64::from(partition.size.max(1))
         )));
     }
-    if let Some(flash) = flash_size {
-        let end = u64::from(partition.offset) + app_len;
-        if end > u64::from(flash) {
-            return Err(invalid(format!(
-                "the app ends at 0x{end:x}, beyond the {} flash; set a larger flash size or shrink the app",
-                human_size(u64::from(flash))
-            )));
-        }
-    }
+    // No separate check against the flash size: `validate` keeps every partition inside the
+    // flash, and the app fits its partition.
 
     Ok(vec![
         Region {
@@ -458,5 +451,50 @@ mod tests {
         })
         .unwrap_err();
         assert!(e.to_string().contains("ESP32-C3 (chip id 5)"), "{e}");
+    }
+
+    #[test]
+    fn offset0_beyond_16mb_and_with_a_moved_table() {
+        let bl = image(0x3FCD_0000, 64, 1);
+        let app = image(0x3C00_0020, 0x100, 1);
+        // A 32 MiB flash with the app partition above 16 MiB; the table moved to 0xA000.
+        let table = PartitionTable::from_csv_at(
+            "nvs,data,nvs,,0x6000\nbig,data,fat,0x20000,0x1000000\nfactory,app,factory,0x1020000,1M",
+            0xA000,
+        )
+        .unwrap();
+        assert_eq!(table.partitions[0].offset, 0xB000);
+        let inputs = Offset0Inputs {
+            bootloader: &bl,
+            table: &table,
+            table_offset: 0xA000,
+            app: &app,
+            app_partition: None,
+            flash: FlashParams {
+                size: Some(FlashSize::S32Mb),
+                ..FlashParams::default()
+            },
+            flash_size: None,
+        };
+        let regions = offset0_regions(&inputs).unwrap();
+        assert_eq!(
+            regions.iter().map(|r| r.offset).collect::<Vec<_>>(),
+            [0, 0xA000, 0x102_0000]
+        );
+        assert_eq!(regions[0].data[3] >> 4, FlashSize::S32Mb.code());
+        let merged = merge_regions(&regions, Some(32 << 20)).unwrap();
+        assert_eq!(merged.len(), 32 << 20);
+        let split = split_offset0_image_at(&merged, 0xA000).unwrap();
+        assert_eq!(split.len(), 3);
+        assert_eq!(split[2].offset, 0x102_0000);
+        assert!(split_offset0_image(&merged).is_err());
+        // The same table does not fit a 16 MiB flash.
+        let e = offset0_regions(&Offset0Inputs {
+            flash_size: Some(16 << 20),
+            ..inputs
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("beyond the 16 MiB flash"), "{e}");
     }
 }
