@@ -13,6 +13,8 @@ use crate::units::{human_size, parse_number};
 
 /// Flash offset of the partition table unless configured otherwise.
 pub const DEFAULT_TABLE_OFFSET: u32 = 0x8000;
+/// Flash offset of the 2nd-stage bootloader on the ESP32-S3 (where the ROM loads it from).
+pub const BOOTLOADER_OFFSET: u32 = 0x0;
 /// Flash space reserved for the table (one sector).
 pub const TABLE_SECTOR_SIZE: u32 = 0x1000;
 /// Bytes of the table area that may hold entries; the rest of the sector is not read.
@@ -348,7 +350,9 @@ impl PartitionTable {
     /// Parse a CSV table with the table at the default offset 0x8000.
     ///
     /// Empty offsets are filled after the previous partition (app partitions aligned to 64 KiB,
-    /// others to 4 KiB), starting right after the table sector. Every structural check that can
+    /// others to 4 KiB), starting right after the table sector. The primary `bootloader` and
+    /// `partition_table` entries of ESP-IDF 5.5+ tables go where they must be (0x0 and the table
+    /// offset); other subtypes of those types need an explicit offset. Every structural check that can
     /// point at a line is done here; flash size and "has an app" are [`validate`](Self::validate)'s.
     pub fn from_csv(text: &str) -> Result<Self, PartitionError> {
         Self::from_csv_at(text, DEFAULT_TABLE_OFFSET)
@@ -401,13 +405,31 @@ impl PartitionTable {
                     fields[4]
                 ))
             })?;
+            let reserved = matches!(
+                ty,
+                PartitionType::Bootloader | PartitionType::PartitionTable
+            );
             let offset = if fields[3].is_empty() {
-                let aligned = align_up(next_free, ty.alignment());
-                u32::try_from(aligned).map_err(|_| {
-                    err(format!(
-                        "no room left for `{name}`: the previous partitions end at 0x{next_free:x}"
-                    ))
-                })?
+                // ESP-IDF 5.5+ lists the bootloader and the table themselves; the primary ones can
+                // only be where the ROM and the bootloader look for them.
+                match (ty, subtype) {
+                    (PartitionType::Bootloader, 0x00) => BOOTLOADER_OFFSET,
+                    (PartitionType::PartitionTable, 0x00) => table_offset,
+                    _ if reserved => {
+                        return Err(err(format!(
+                            "`{name}` is a {} partition of subtype {} and has no fixed place; give its offset",
+                            fields[1], fields[2]
+                        )));
+                    }
+                    _ => {
+                        let aligned = align_up(next_free, ty.alignment());
+                        u32::try_from(aligned).map_err(|_| {
+                            err(format!(
+                                "no room left for `{name}`: the previous partitions end at 0x{next_free:x}; shrink them or give `{name}` an offset"
+                            ))
+                        })?
+                    }
+                }
             } else {
                 parse_number(fields[3]).ok_or_else(|| {
                     err(format!(
@@ -439,7 +461,11 @@ impl PartitionTable {
                 encrypted,
                 readonly,
             };
-            next_free = partition.end();
+            // The bootloader and table entries describe space before the partitions; they do not
+            // move where the next partition without an offset goes.
+            if !reserved {
+                next_free = partition.end();
+            }
             partitions.push(partition);
             lines.push(line_no);
         }
@@ -890,6 +916,37 @@ mod tests {
         let offsets: Vec<u32> = t.partitions.iter().map(|p| p.offset).collect();
         assert_eq!(offsets, [0x9000, 0xF000, 0x10000, 0x110000]);
         assert_eq!(t.partitions[3].size, 100 * 1024);
+    }
+
+    #[test]
+    fn bootloader_and_table_entries_are_placed_where_they_must_be() {
+        let t = PartitionTable::from_csv_at(
+            "bootloader,bootloader,primary,,0xA000\n\
+             table,partition_table,primary,,0x1000\n\
+             nvs,data,nvs,,0x6000\n\
+             factory,app,factory,,1M",
+            0xA000,
+        )
+        .unwrap();
+        let layout: Vec<(u32, u32)> = t.partitions.iter().map(|p| (p.offset, p.size)).collect();
+        assert_eq!(
+            layout,
+            [
+                (0, 0xA000),
+                (0xA000, 0x1000),
+                (0xB000, 0x6000),
+                (0x20000, 1 << 20)
+            ]
+        );
+        t.validate(Some(4 << 20), 0xA000).unwrap();
+        let e = PartitionTable::from_csv("recovery,bootloader,recovery,,0x8000")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("line 1: `recovery` is a bootloader partition"),
+            "{e}"
+        );
+        assert!(e.ends_with("give its offset"), "{e}");
     }
 
     #[test]
