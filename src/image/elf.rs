@@ -200,9 +200,10 @@ pub fn read_elf(bytes: &[u8]) -> Result<ElfInfo, ImageError> {
     })
 }
 
-/// Check the identification bytes and `e_machine` by hand, so that each wrong kind of file gets
-/// its own message (the machine first: "this is an x86-64 program" helps more than "64-bit").
-fn check_ident(bytes: &[u8]) -> Result<(), ImageError> {
+/// Check that the bytes are a little-endian 32-bit Xtensa ELF, from the identification bytes and
+/// `e_machine` alone, so that each wrong kind of file gets its own message (the machine first:
+/// "this is an x86-64 program" helps more than "64-bit").
+pub fn check_ident(bytes: &[u8]) -> Result<(), ImageError> {
     if !looks_like_elf(bytes) {
         let shown: Vec<String> = bytes.iter().take(4).map(|b| format!("{b:02x}")).collect();
         let advice = if bytes.first() == Some(&super::format::IMAGE_MAGIC) {

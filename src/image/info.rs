@@ -14,6 +14,7 @@
 //! Pure data in, pure data out: the CLI renders [`ImageInfo`]; nothing here prints or reads files.
 
 use super::ImageError;
+use super::elf::{check_ident, looks_like_elf};
 use super::format::{
     APP_DESC_MAGIC, BOOTLOADER_DESC_MAGIC, ESP32S3_CHIP_ID, FlashFreq, FlashMode, FlashSize,
     IMAGE_MAGIC, ImageHeader, MMU_PAGE, is_flash_mapped, memory_kinds, parse_image,
@@ -21,8 +22,6 @@ use super::format::{
 use super::merge::{Region, RegionKind, other_chip_message};
 use super::partition::{DEFAULT_TABLE_OFFSET, ENTRY_MAGIC, MAX_TABLE_LEN, PartitionTable};
 
-/// ELF files start with these four bytes.
-const ELF_MAGIC: [u8; 4] = [0x7F, b'E', b'L', b'F'];
 /// ESP-IDF links the 2nd-stage bootloader at the top of internal SRAM, from here up.
 const BOOTLOADER_IRAM_START: u32 = 0x403B_0000;
 
@@ -257,7 +256,7 @@ pub fn inspect_at(bytes: &[u8], table_offset: u32) -> Result<ImageInfo, ImageErr
             ));
         }
         Some(&IMAGE_MAGIC) => {}
-        Some(_) if bytes.starts_with(&ELF_MAGIC) => {
+        Some(_) if looks_like_elf(bytes) => {
             inspect_elf(bytes, &mut info);
             return Ok(info);
         }
@@ -378,13 +377,9 @@ fn inspect_elf(bytes: &[u8], info: &mut ImageInfo) {
     info.notes.push(
         "this is an ELF file, not a flash image: `cargo esp32s3 save-image` converts it to an app image (and `--merge` to an offset-0 image)".into(),
     );
-    let machine = bytes.get(18..20).map(|m| u16::from_le_bytes([m[0], m[1]]));
-    match machine {
-        Some(94) => {}
-        Some(m) => info.problems.push(format!(
-            "the ELF is for machine {m}, not Xtensa (94) as ESP32-S3 programs are"
-        )),
-        None => info.problems.push("the ELF header is truncated".into()),
+    // The same identification check (and message) as the converter's.
+    if let Err(e) = check_ident(bytes) {
+        info.problems.push(e.to_string());
     }
 }
 
@@ -798,6 +793,13 @@ mod tests {
         );
         let elf = inspect(b"\x7fELF\x01\x01\x01\0\0\0\0\0\0\0\0\0\x02\0\x5e\0").unwrap();
         assert_eq!(elf.kind, BinKind::Elf);
+        assert!(elf.is_valid(), "{:?}", elf.problems);
+        let x86 = inspect(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x02\0\x3e\0").unwrap();
+        assert!(
+            x86.problems[0].contains("x86-64 (e_machine 62)"),
+            "{:?}",
+            x86.problems
+        );
         assert!(
             flash_regions_for_bin(b"\x7fELF\x01\x01\x01\0\0\0\0\0\0\0\0\0\x02\0\x5e\0", 0x8000)
                 .is_err()
