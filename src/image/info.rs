@@ -14,7 +14,7 @@
 //! Pure data in, pure data out: the CLI renders [`ImageInfo`]; nothing here prints or reads files.
 
 use super::ImageError;
-use super::elf::{check_ident, looks_like_elf};
+use super::elf::{APP_DESC_ELF_SHA_OFFSET, check_ident, looks_like_elf};
 use super::format::{
     APP_DESC_MAGIC, BOOTLOADER_DESC_MAGIC, ESP32S3_CHIP_ID, FlashFreq, FlashMode, FlashSize,
     IMAGE_MAGIC, ImageHeader, MMU_PAGE, is_flash_mapped, memory_kinds, parse_image,
@@ -685,13 +685,14 @@ fn le_u16(b: &[u8], at: usize) -> u16 {
         .unwrap_or(0)
 }
 
-/// `esp_app_desc_t` from its 256 bytes.
-fn parse_app_desc(d: &[u8]) -> Option<AppDescriptor> {
+/// `esp_app_desc_t` from its 256 bytes; `None` without the magic or with fewer bytes.
+pub(crate) fn parse_app_desc(d: &[u8]) -> Option<AppDescriptor> {
     if le_u32(d, 0) != APP_DESC_MAGIC || d.len() < 256 {
         return None;
     }
     let mut sha = [0u8; 32];
-    sha.copy_from_slice(&d[144..176]);
+    let sha_at = APP_DESC_ELF_SHA_OFFSET as usize;
+    sha.copy_from_slice(&d[sha_at..sha_at + 32]);
     Some(AppDescriptor {
         secure_version: le_u32(d, 4),
         version: text(&d[16..48]),
