@@ -499,7 +499,7 @@ fn find_apps(
         }
         if details.total_len as u64 > u64::from(p.size) {
             info.problems.push(format!(
-                "the app in `{}` is 0x{:x} bytes, larger than the partition (0x{:x})",
+                "the app in `{}` is 0x{:x} bytes, larger than the partition (0x{:x}); enlarge the partition or shrink the app",
                 p.name, details.total_len, p.size
             ));
         }
@@ -647,7 +647,7 @@ fn check_image(image: &ImageDetails, info: &mut ImageInfo) {
     }
     if image.role == ImageRole::App && image.flash_offset % MMU_PAGE != 0 {
         info.problems.push(format!(
-            "the app at 0x{:x} does not start on a 64 KiB boundary",
+            "the app at 0x{:x} does not start on a 64 KiB boundary, so the MMU cannot map it; move its partition to a multiple of 0x10000",
             image.flash_offset
         ));
     }

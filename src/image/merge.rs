@@ -164,8 +164,8 @@ pub fn merge_regions_from(
     if let Some(first) = sorted.first() {
         if first.offset < start {
             return Err(ImageError::Invalid(format!(
-                "{} at 0x{:x} lies below the start offset 0x{start:x} of the output",
-                first.label, first.offset
+                "{} at 0x{:x} lies below the start offset 0x{start:x} of the output; start the output at 0x{:x} or lower",
+                first.label, first.offset, first.offset
             )));
         }
     }

@@ -389,7 +389,10 @@ impl PartitionTable {
             }
             let name = fields[0];
             if name.is_empty() {
-                return Err(err("the partition name is empty".into()));
+                return Err(err(
+                    "the partition name is empty; give every partition a name of at most 15 bytes"
+                        .into(),
+                ));
             }
             if name.len() > MAX_NAME_LEN {
                 return Err(err(format!(
@@ -494,7 +497,7 @@ impl PartitionTable {
     pub fn from_binary(bytes: &[u8]) -> Result<Self, PartitionError> {
         if bytes.is_empty() {
             return Err(PartitionError::Invalid(
-                "the partition table is empty (0 bytes)".into(),
+                "the partition table is empty (0 bytes); pass a CSV or a binary table of at least one 32-byte entry".into(),
             ));
         }
         let mut partitions = Vec::new();
@@ -510,7 +513,7 @@ impl PartitionTable {
             };
             if entry.len() < ENTRY_LEN {
                 return Err(err(format!(
-                    "the table is truncated: the entry has only {} of {ENTRY_LEN} bytes",
+                    "the table is truncated: the entry has only {} of {ENTRY_LEN} bytes; re-copy the file or regenerate it from its CSV",
                     entry.len()
                 )));
             }
@@ -537,7 +540,9 @@ impl PartitionTable {
             let name_field = &entry[12..28];
             let name_len = name_field.iter().position(|&b| b == 0).unwrap_or(16);
             let name = std::str::from_utf8(&name_field[..name_len])
-                .map_err(|_| err("the partition name is not valid UTF-8".into()))?
+                .map_err(|_| {
+                    err("the partition name is not valid UTF-8; the table is corrupt, regenerate it from its CSV".into())
+                })?
                 .to_string();
             let flags = u32_at(entry, 28);
             md5.update(entry);
@@ -652,7 +657,7 @@ impl PartitionTable {
             return Err((
                 None,
                 format!(
-                    "the table has {} partitions; at most {MAX_PARTITIONS} fit in the 0xC00-byte table",
+                    "the table has {} partitions; at most {MAX_PARTITIONS} fit in the 0xC00-byte table: merge or remove some",
                     self.partitions.len()
                 ),
             ));
@@ -679,7 +684,10 @@ impl PartitionTable {
                 )));
             }
             if p.size == 0 {
-                return Err(at(format!("partition `{}` has size 0", p.name)));
+                return Err(at(format!(
+                    "partition `{}` has size 0; give it a size such as 4K",
+                    p.name
+                )));
             }
             let ty = p.partition_type();
             let align = ty.alignment();
@@ -695,8 +703,10 @@ impl PartitionTable {
             }
             if ty == PartitionType::App && p.size % DATA_ALIGN != 0 {
                 return Err(at(format!(
-                    "app partition `{}` has size 0x{:x}, which is not a multiple of 0x1000",
-                    p.name, p.size
+                    "app partition `{}` has size 0x{:x}, which is not a multiple of 0x1000; use 0x{:x}",
+                    p.name,
+                    p.size,
+                    align_up(u64::from(p.size), DATA_ALIGN)
                 )));
             }
             if ty == PartitionType::Data && p.subtype == 0x00 && p.size != OTADATA_SIZE {
