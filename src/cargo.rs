@@ -349,14 +349,16 @@ pub fn build(
             }
         }
     }
+    // Leaving the loop dropped the pipe, so a cargo still writing gets EPIPE and ends: waiting
+    // cannot hang. A read error comes first, as the failure it then causes is only its echo.
     let status = child.wait().map_err(CargoError::Output)?;
+    if let Some(e) = read_error {
+        return Err(CargoError::Output(e));
+    }
     if !status.success() {
         return Err(CargoError::BuildFailed {
             status: status.to_string(),
         });
-    }
-    if let Some(e) = read_error {
-        return Err(CargoError::Output(e));
     }
     collected.finish()
 }
@@ -468,7 +470,7 @@ pub fn triple_from_path(executable: &Path, target_directory: &Path) -> Option<St
         3 => parts.get(1).is_some_and(|p| p != "examples"),
         _ => true,
     };
-    cross.then(|| parts.first().cloned()).flatten()
+    parts.first().filter(|_| cross).cloned()
 }
 
 #[cfg(test)]
