@@ -436,7 +436,7 @@ fn inspect_merged(
         flash_offset: 0,
     });
     info.images.push(first);
-    let table_bytes = &bytes[table_offset as usize..];
+    let table_bytes = bytes.get(table_offset as usize..).unwrap_or_default();
     let table = PartitionTable::from_binary(&table_bytes[..table_bytes.len().min(MAX_TABLE_LEN)])
         .map_err(|e| {
         ImageError::Invalid(format!("partition table at 0x{table_offset:x}: {e}"))
