@@ -351,12 +351,10 @@ pub fn flash_regions_for_bin(bytes: &[u8], table_offset: u32) -> Result<Vec<Regi
     }])
 }
 
-/// Flash offset of the factory partition in the default table for a table at `table_offset`:
-/// the table sector, nvs (24 KiB) and phy_init (4 KiB), rounded up to the 64 KiB MMU page.
+/// Flash offset of the factory partition in the default table for a table at `table_offset`
+/// (see [`PartitionTable::default_for`]).
 pub fn default_app_offset(table_offset: u32) -> u32 {
-    let after = u64::from(table_offset) + 0x1000 + 0x6000 + 0x1000;
-    let page = u64::from(MMU_PAGE);
-    u32::try_from(after.div_ceil(page) * page).unwrap_or(0x10000)
+    super::partition::default_factory_offset(table_offset)
 }
 
 fn unknown_file(bytes: &[u8]) -> ImageError {

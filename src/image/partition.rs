@@ -335,6 +335,14 @@ fn align_up(value: u64, align: u32) -> u64 {
     value.div_ceil(a) * a
 }
 
+/// Flash offset of the `factory` partition in [`PartitionTable::default_for`]'s layout: after the
+/// table sector, nvs (24 KiB) and phy_init (4 KiB), rounded up to the 64 KiB MMU page (0x10000
+/// for the default table offset). Saturates at `u32::MAX` for absurd table offsets.
+pub fn default_factory_offset(table_offset: u32) -> u32 {
+    let after = u64::from(table_offset) + u64::from(TABLE_SECTOR_SIZE) + 0x6000 + 0x1000;
+    u32::try_from(align_up(after, APP_ALIGN)).unwrap_or(u32::MAX)
+}
+
 /// Format a size for CSV: `1M`, `24K`, or hex.
 fn csv_size(bytes: u32) -> String {
     if bytes != 0 && bytes % 0x10_0000 == 0 {
@@ -777,28 +785,38 @@ impl PartitionTable {
         Ok(())
     }
 
-    /// The default single-app layout for a flash size: `nvs` at 0x9000 (24 KiB), `phy_init` at
-    /// 0xF000 (4 KiB) and `factory` from 0x10000 to the end of the flash.
+    /// The default single-app layout for a flash size with the table at 0x8000: `nvs` at 0x9000
+    /// (24 KiB), `phy_init` at 0xF000 (4 KiB) and `factory` from 0x10000 to the end of the flash.
     pub fn default_for_flash(flash_size: u32) -> Self {
-        let part = |name: &str, ty: PartitionType, subtype: u8, offset: u32, size: u32| Partition {
+        Self::default_for(flash_size, DEFAULT_TABLE_OFFSET)
+    }
+
+    /// The default single-app layout for a table at `table_offset`: `nvs` (24 KiB) and
+    /// `phy_init` (4 KiB) right after the table sector, `factory` from the next 64 KiB boundary
+    /// to the end of the flash. Offsets that would pass 4 GiB saturate, so `validate` reports them.
+    pub fn default_for(flash_size: u32, table_offset: u32) -> Self {
+        let nvs = u64::from(table_offset) + u64::from(TABLE_SECTOR_SIZE);
+        let phy_init = nvs + 0x6000;
+        let factory = u64::from(default_factory_offset(table_offset));
+        let part = |name: &str, ty: PartitionType, subtype: u8, offset: u64, size: u64| Partition {
             name: name.into(),
             ty: ty.code(),
             subtype,
-            offset,
-            size,
+            offset: u32::try_from(offset).unwrap_or(u32::MAX),
+            size: u32::try_from(size).unwrap_or(u32::MAX),
             encrypted: false,
             readonly: false,
         };
         PartitionTable {
             partitions: vec![
-                part("nvs", PartitionType::Data, 0x02, 0x9000, 0x6000),
-                part("phy_init", PartitionType::Data, 0x01, 0xF000, 0x1000),
+                part("nvs", PartitionType::Data, 0x02, nvs, 0x6000),
+                part("phy_init", PartitionType::Data, 0x01, phy_init, 0x1000),
                 part(
                     "factory",
                     PartitionType::App,
                     0x00,
-                    0x10000,
-                    flash_size.saturating_sub(0x10000),
+                    factory,
+                    u64::from(flash_size).saturating_sub(factory),
                 ),
             ],
         }
@@ -1029,6 +1047,34 @@ mod tests {
                 .to_string()
                 .contains("no app partition")
         );
+    }
+
+    #[test]
+    fn default_table_follows_a_moved_table() {
+        let moved = PartitionTable::default_for(8 << 20, 0xA000);
+        let layout: Vec<(u32, u32)> = moved
+            .partitions
+            .iter()
+            .map(|p| (p.offset, p.size))
+            .collect();
+        assert_eq!(
+            layout,
+            [
+                (0xB000, 0x6000),
+                (0x11000, 0x1000),
+                (0x20000, (8 << 20) - 0x20000)
+            ]
+        );
+        moved.validate(Some(8 << 20), 0xA000).unwrap();
+        assert_eq!(
+            PartitionTable::default_for(4 << 20, DEFAULT_TABLE_OFFSET),
+            PartitionTable::from_csv(
+                "nvs,data,nvs,0x9000,0x6000\nphy_init,data,phy,0xf000,0x1000\nfactory,app,factory,0x10000,0x3F0000"
+            )
+            .unwrap()
+        );
+        let absurd = PartitionTable::default_for(16 << 20, 0xFFFF_F000);
+        assert!(absurd.validate(Some(16 << 20), 0xFFFF_F000).is_err());
     }
 
     #[test]
