@@ -275,56 +275,26 @@ impl Key {
         }
     }
 
-    /// The environment variable that sets this key (`ESP32S3_FLASH_MODE`); `chip` has none.
-    pub fn env_var(self) -> Option<&'static str> {
-        Some(match self {
-            Key::Chip => return None,
-            Key::Port => "ESP32S3_PORT",
-            Key::Baud => "ESP32S3_BAUD",
-            Key::MonitorBaud => "ESP32S3_MONITOR_BAUD",
-            Key::FlashMode => "ESP32S3_FLASH_MODE",
-            Key::FlashFreq => "ESP32S3_FLASH_FREQ",
-            Key::FlashSize => "ESP32S3_FLASH_SIZE",
-            Key::PartitionTable => "ESP32S3_PARTITION_TABLE",
-            Key::PartitionTableOffset => "ESP32S3_PARTITION_TABLE_OFFSET",
-            Key::TargetAppPartition => "ESP32S3_TARGET_APP_PARTITION",
-            Key::Bootloader => "ESP32S3_BOOTLOADER",
-            Key::MinChipRev => "ESP32S3_MIN_CHIP_REV",
-            Key::MaxChipRev => "ESP32S3_MAX_CHIP_REV",
-            Key::Before => "ESP32S3_BEFORE",
-            Key::After => "ESP32S3_AFTER",
-            Key::Target => "ESP32S3_TARGET",
-            Key::Stub => "ESP32S3_STUB",
-            Key::ConnectAttempts => "ESP32S3_CONNECT_ATTEMPTS",
-            Key::SkipUnchanged => "ESP32S3_SKIP_UNCHANGED",
-            Key::Verify => "ESP32S3_VERIFY",
+    /// The environment variable that sets this key: `ESP32S3_` and the name in upper snake case
+    /// (`ESP32S3_FLASH_MODE`); `chip` has none.
+    pub fn env_var(self) -> Option<String> {
+        (self != Key::Chip).then(|| {
+            format!(
+                "ESP32S3_{}",
+                self.name().to_ascii_uppercase().replace('-', "_")
+            )
         })
     }
 
-    /// The command-line flag that sets this key, as users type it.
-    pub fn flag(self) -> Option<&'static str> {
-        Some(match self {
-            Key::Chip => return None,
-            Key::Port => "--port",
-            Key::Baud => "--baud",
-            Key::MonitorBaud => "--monitor-baud",
-            Key::FlashMode => "--flash-mode",
-            Key::FlashFreq => "--flash-freq",
-            Key::FlashSize => "--flash-size",
-            Key::PartitionTable => "--partition-table",
-            Key::PartitionTableOffset => "--partition-table-offset",
-            Key::TargetAppPartition => "--target-app-partition",
-            Key::Bootloader => "--bootloader",
-            Key::MinChipRev => "--min-chip-rev",
-            Key::MaxChipRev => "--max-chip-rev",
-            Key::Before => "--before",
-            Key::After => "--after",
-            Key::Target => "--target",
-            Key::Stub => "--stub",
-            Key::ConnectAttempts => "--connect-attempts",
-            Key::SkipUnchanged => "--no-skip",
-            Key::Verify => "--no-verify",
-        })
+    /// The command-line flag that sets this key, as users type it: `--` and the name, except the
+    /// two switches that turn a default off; `chip` has none.
+    pub fn flag(self) -> Option<String> {
+        match self {
+            Key::Chip => None,
+            Key::SkipUnchanged => Some("--no-skip".into()),
+            Key::Verify => Some("--no-verify".into()),
+            _ => Some(format!("--{}", self.name())),
+        }
     }
 
     /// The accepted values, as a phrase for error messages and documentation.
@@ -623,8 +593,8 @@ enum Origin<'a> {
 impl fmt::Display for Origin<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Origin::Flag(key) => f.write_str(key.flag().unwrap_or(key.name())),
-            Origin::Env(key) => f.write_str(key.env_var().unwrap_or(key.name())),
+            Origin::Flag(key) => f.write_str(&key.flag().unwrap_or_else(|| key.name().into())),
+            Origin::Env(key) => f.write_str(&key.env_var().unwrap_or_else(|| key.name().into())),
             Origin::Table {
                 key,
                 manifest,
@@ -680,7 +650,7 @@ fn env_layer(env: &dyn Fn(&str) -> Option<String>) -> Result<Layer, ConfigError>
     let mut layer = Layer::default();
     for key in Key::ALL {
         let Some(var) = key.env_var() else { continue };
-        let Some(text) = env(var).filter(|v| !v.trim().is_empty()) else {
+        let Some(text) = env(&var).filter(|v| !v.trim().is_empty()) else {
             continue;
         };
         apply(&mut layer, key, Raw::Text(&text), Origin::Env(key), None)?;
@@ -908,6 +878,34 @@ fn boolean(raw: Raw<'_>) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn variables_and_flags_follow_the_key_names() {
+        let cases: &[(Key, Option<&str>, Option<&str>)] = &[
+            (Key::Chip, None, None),
+            (Key::Port, Some("ESP32S3_PORT"), Some("--port")),
+            (
+                Key::MonitorBaud,
+                Some("ESP32S3_MONITOR_BAUD"),
+                Some("--monitor-baud"),
+            ),
+            (
+                Key::PartitionTableOffset,
+                Some("ESP32S3_PARTITION_TABLE_OFFSET"),
+                Some("--partition-table-offset"),
+            ),
+            (
+                Key::SkipUnchanged,
+                Some("ESP32S3_SKIP_UNCHANGED"),
+                Some("--no-skip"),
+            ),
+            (Key::Verify, Some("ESP32S3_VERIFY"), Some("--no-verify")),
+        ];
+        for &(key, var, flag) in cases {
+            assert_eq!(key.env_var().as_deref(), var, "{key:?}");
+            assert_eq!(key.flag().as_deref(), flag, "{key:?}");
+        }
+    }
 
     #[test]
     fn edit_distance_cases() {
