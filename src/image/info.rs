@@ -318,30 +318,28 @@ pub fn inspect_at(bytes: &[u8], table_offset: u32) -> Result<ImageInfo, ImageErr
 /// bootloader or RAM-only image at 0x0, a partition table at `table_offset`.
 pub fn flash_regions_for_bin(bytes: &[u8], table_offset: u32) -> Result<Vec<Region>, ImageError> {
     let info = inspect_at(bytes, table_offset)?;
+    // An ELF is refused for what it is, before any problem with it.
+    let (kind, label) = match info.kind {
+        BinKind::Elf => {
+            return Err(ImageError::Invalid(
+                "this is an ELF file, not a flash image; convert it with `cargo esp32s3 save-image` first".into(),
+            ));
+        }
+        BinKind::AppImage => (RegionKind::App, "app image"),
+        BinKind::BootloaderImage => (RegionKind::Bootloader, "bootloader image"),
+        BinKind::PartitionTable => (RegionKind::PartitionTable, "partition table"),
+        BinKind::MergedImage => (RegionKind::Data, "merged image"),
+    };
     if let Some(problem) = info.problems.first() {
         return Err(ImageError::Invalid(format!(
             "{problem}; refusing to flash a damaged file"
         )));
     }
-    let (Some(offset), kind, label) = (
-        info.write_at,
-        match info.kind {
-            BinKind::AppImage => RegionKind::App,
-            BinKind::BootloaderImage => RegionKind::Bootloader,
-            BinKind::PartitionTable => RegionKind::PartitionTable,
-            BinKind::MergedImage | BinKind::Elf => RegionKind::Data,
-        },
-        match info.kind {
-            BinKind::AppImage => "app image",
-            BinKind::BootloaderImage => "bootloader image",
-            BinKind::PartitionTable => "partition table",
-            BinKind::MergedImage => "merged image",
-            BinKind::Elf => "ELF",
-        },
-    ) else {
-        return Err(ImageError::Invalid(
-            "this is an ELF file, not a flash image; convert it with `cargo esp32s3 save-image` first".into(),
-        ));
+    // Every kind but an ELF has a place to go; never guess one.
+    let Some(offset) = info.write_at else {
+        return Err(ImageError::Invalid(format!(
+            "cannot tell at which flash offset this {label} goes; flash its parts with explicit offsets"
+        )));
     };
     Ok(vec![Region {
         offset,
