@@ -797,6 +797,10 @@ mod tests {
             "{:?}",
             x86.problems
         );
+        let e = flash_regions_for_bin(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x02\0\x3e\0", 0x8000)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("save-image"), "{e}");
         assert!(
             flash_regions_for_bin(b"\x7fELF\x01\x01\x01\0\0\0\0\0\0\0\0\0\x02\0\x5e\0", 0x8000)
                 .is_err()
