@@ -148,16 +148,13 @@ fn render_image(out: &mut String, image: &ImageDetails) {
     let _ = writeln!(
         out,
         "  Flash:         mode {}, size {}, freq {}",
-        image
-            .flash_mode
+        h.mode()
             .map(|m| m.name().to_uppercase())
             .unwrap_or_else(|| format!("unknown (0x{:02x})", h.flash_mode)),
-        image
-            .flash_size
+        h.size()
             .map(|s| s.name().to_string())
             .unwrap_or_else(|| format!("unknown (0x{:x})", h.flash_size_freq >> 4)),
-        image
-            .flash_freq
+        h.freq()
             .map(|f| f.name().to_string())
             .unwrap_or_else(|| format!("unknown (0x{:x})", h.flash_size_freq & 0xF)),
     );

@@ -16,8 +16,8 @@
 use super::ImageError;
 use super::elf::{APP_DESC_ELF_SHA_OFFSET, check_ident, looks_like_elf};
 use super::format::{
-    APP_DESC_MAGIC, BOOTLOADER_DESC_MAGIC, ESP32S3_CHIP_ID, FlashFreq, FlashMode, FlashSize,
-    IMAGE_MAGIC, ImageHeader, MMU_PAGE, is_flash_mapped, memory_kinds, parse_image,
+    APP_DESC_MAGIC, BOOTLOADER_DESC_MAGIC, ESP32S3_CHIP_ID, IMAGE_MAGIC, ImageHeader, MMU_PAGE,
+    is_flash_mapped, memory_kinds, parse_image,
 };
 use super::merge::{Region, RegionKind, other_chip_message};
 use super::partition::{DEFAULT_TABLE_OFFSET, ENTRY_MAGIC, MAX_TABLE_LEN, PartitionTable};
@@ -125,12 +125,6 @@ pub struct ImageDetails {
     pub role: ImageRole,
     /// The raw header.
     pub header: ImageHeader,
-    /// Decoded flash mode (None for an unknown code).
-    pub flash_mode: Option<FlashMode>,
-    /// Decoded flash size.
-    pub flash_size: Option<FlashSize>,
-    /// Decoded flash frequency.
-    pub flash_freq: Option<FlashFreq>,
     /// Segments in file order.
     pub segments: Vec<SegmentInfo>,
     /// Checksum byte stored in the image.
@@ -564,9 +558,6 @@ fn image_details(
         file_offset,
         flash_offset,
         role,
-        flash_mode: header.mode(),
-        flash_size: header.size(),
-        flash_freq: header.freq(),
         header,
         segments,
         checksum_stored: parsed.stored_checksum,
@@ -616,13 +607,13 @@ fn check_image(image: &ImageDetails, info: &mut ImageInfo) {
             min % 100
         ));
     }
-    if image.flash_mode.is_none() {
+    if h.mode().is_none() {
         info.notes.push(format!(
             "unknown flash mode byte 0x{:02x}{at}",
             h.flash_mode
         ));
     }
-    if image.flash_freq.is_none() {
+    if h.freq().is_none() {
         info.notes.push(format!(
             "unknown flash frequency code 0x{:x}{at}",
             h.flash_size_freq & 0x0F
