@@ -411,10 +411,14 @@ impl PartitionTable {
             let ty = parse_type(fields[1]).map_err(err)?;
             let subtype = parse_subtype(ty, fields[2]).map_err(err)?;
             let size = parse_number(fields[4]).ok_or_else(|| {
-                err(format!(
-                    "size `{}` is not a number (use 0x1000, 4096, 64K or 1M)",
-                    fields[4]
-                ))
+                err(if fields[4].is_empty() {
+                    format!("`{name}` has no size; give one such as 0x1000, 4096, 64K or 1M")
+                } else {
+                    format!(
+                        "size `{}` is not a number (use 0x1000, 4096, 64K or 1M)",
+                        fields[4]
+                    )
+                })
             })?;
             let reserved = matches!(
                 ty,
@@ -1014,6 +1018,7 @@ mod tests {
             ),
             ("nvs,data,nvs,0x9000", "line 1: expected `Name, Type"),
             ("nvs,data,nvs,0x9000,lots", "line 1: size `lots`"),
+            ("nvs,data,nvs,0x9000,", "line 1: `nvs` has no size"),
             (
                 "nvs,data,nvs,0x9000,0x6000,shiny",
                 "line 1: unknown flag `shiny`",
