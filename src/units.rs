@@ -34,8 +34,9 @@ pub fn parse_number(text: &str) -> Option<u32> {
 pub fn human_size(bytes: u64) -> String {
     const KIB: u64 = 1024;
     const MIB: u64 = 1024 * 1024;
+    // A KiB count that one decimal would round up to 1024.0 reads better as 1.0 MiB.
     let (unit, name) = match bytes {
-        b if b >= MIB => (MIB, "MiB"),
+        b if b >= MIB || b * 10 + KIB / 2 >= 10 * MIB => (MIB, "MiB"),
         b if b >= KIB => (KIB, "KiB"),
         _ => return format!("{bytes} bytes"),
     };
@@ -81,6 +82,8 @@ mod tests {
         }
     }
 
+    const MIB_MINUS_ONE: u64 = (1 << 20) - 1;
+
     #[test]
     fn sizes_read_well() {
         for (bytes, expected) in [
@@ -93,6 +96,8 @@ mod tests {
             (3 * 1024 * 1024, "3 MiB"),
             (1024 * 1024 + 512 * 1024, "1.5 MiB"),
             (32 << 20, "32 MiB"),
+            (MIB_MINUS_ONE, "1.0 MiB"),
+            (1023 * 1024 + 1, "1023.0 KiB"),
         ] {
             assert_eq!(human_size(bytes), expected, "{bytes}");
         }
