@@ -13,8 +13,7 @@ use md5::{Digest as _, Md5};
 use crate::image::format::{self, ESP32S3_CHIP_ID, IMAGE_MAGIC};
 use crate::image::{FlashParams, FlashSize};
 use crate::loader::{ChipRevision, Loader, LoaderError, ROM_MAX_BLOCK, len_u32};
-use crate::protocol::command::{self, Command};
-use crate::protocol::response::Responder;
+use crate::protocol::command::{self, Command, Opcode};
 use crate::protocol::timeouts;
 use crate::transport::Transport;
 
@@ -857,7 +856,7 @@ impl<T: Transport> Flasher<T> {
     /// MD5 of `size` bytes of flash at `offset`, computed by the chip.
     pub fn md5(&mut self, offset: u32, size: u32) -> Result<[u8; 16], FlashError> {
         self.check_range(offset, size)?;
-        let stub = self.loader.responder() == Responder::Stub;
+        let stub = self.loader.is_stub();
         let payload_len = if stub { 16 } else { 32 };
         let answer = self.loader.command(
             &Command::spi_flash_md5(offset, size),
@@ -865,7 +864,7 @@ impl<T: Transport> Flasher<T> {
             timeouts::md5(size),
         )?;
         let bad = |detail: String| LoaderError::BadReply {
-            command: command::Opcode::SpiFlashMd5,
+            command: Opcode::SpiFlashMd5,
             detail,
         };
         let mut out = [0u8; 16];
@@ -969,12 +968,16 @@ fn check_revision(
 }
 
 /// Failures worth sending the region again for: a status error on a data block (checksum,
-/// sequence) or a lost reply. Not transport failures, crashes or refusals at BEGIN.
+/// sequence) or a lost reply. Not transport failures, crashes or refusals at BEGIN (a refused
+/// offset, size or block size would be refused again).
 fn is_retryable(e: &LoaderError) -> bool {
-    matches!(
-        e,
-        LoaderError::Timeout { .. } | LoaderError::Command { .. } | LoaderError::BadReply { .. }
-    )
+    match e {
+        LoaderError::Command { command, .. } => {
+            !matches!(command, Opcode::FlashBegin | Opcode::FlashDeflBegin)
+        }
+        LoaderError::Timeout { .. } | LoaderError::BadReply { .. } => true,
+        _ => false,
+    }
 }
 
 /// zlib at the best level.
@@ -1038,6 +1041,36 @@ mod tests {
         );
         check(header(1, 0, 0xFFFF), rev(1, 0), None);
         check(header(0, 0, 0), rev(0, 2), None);
+    }
+
+    #[test]
+    fn only_data_block_failures_and_lost_replies_restart_a_region() {
+        use crate::protocol::errors::DeviceError;
+        let failed = |command| LoaderError::Command {
+            command,
+            error: DeviceError::Rom(0x07),
+        };
+        let check = |e: LoaderError, expected: bool| assert_eq!(is_retryable(&e), expected, "{e}");
+        check(failed(Opcode::FlashDeflData), true);
+        check(failed(Opcode::FlashData), true);
+        // A refused BEGIN (offset, size or block size) would be refused again.
+        check(failed(Opcode::FlashDeflBegin), false);
+        check(failed(Opcode::FlashBegin), false);
+        check(
+            LoaderError::Timeout {
+                command: Opcode::FlashDeflBegin,
+                port: "sim://".into(),
+                timeout: Duration::from_secs(3),
+            },
+            true,
+        );
+        check(
+            LoaderError::Crashed {
+                port: "sim://".into(),
+                line: "Guru Meditation Error".into(),
+            },
+            false,
+        );
     }
 
     #[test]

@@ -947,11 +947,6 @@ impl<T: Transport> Loader<T> {
 
     // ---- the command/response core, shared with the flasher -------------------------------
 
-    /// Status format of the current responder.
-    pub(crate) fn responder(&self) -> Responder {
-        self.responder
-    }
-
     /// Send a command and return the value and `payload_len` payload bytes of its reply.
     pub(crate) fn command(
         &mut self,
@@ -968,11 +963,7 @@ impl<T: Transport> Loader<T> {
     }
 
     /// Send a command and wait for the reply with its opcode (status not yet judged).
-    pub(crate) fn exchange(
-        &mut self,
-        command: &Command,
-        timeout: Duration,
-    ) -> Result<Reply, LoaderError> {
+    fn exchange(&mut self, command: &Command, timeout: Duration) -> Result<Reply, LoaderError> {
         self.send(command)?;
         self.wait_reply(command.opcode, timeout)
     }
@@ -999,7 +990,7 @@ impl<T: Transport> Loader<T> {
     }
 
     /// Frame and write one command.
-    pub(crate) fn send(&mut self, command: &Command) -> Result<(), LoaderError> {
+    fn send(&mut self, command: &Command) -> Result<(), LoaderError> {
         self.send_packet(&command.encode())
     }
 
@@ -1048,7 +1039,7 @@ impl<T: Transport> Loader<T> {
     }
 
     /// The next frame that parses as a reply, before `deadline`.
-    pub(crate) fn next_frame(&mut self, deadline: Instant) -> Result<Option<Reply>, LoaderError> {
+    fn next_frame(&mut self, deadline: Instant) -> Result<Option<Reply>, LoaderError> {
         while let Some(frame) = self.next_raw_frame(deadline)? {
             if let Some(reply) = Reply::parse(&frame) {
                 return Ok(Some(reply));
