@@ -17,9 +17,10 @@
 //! It parses packets with its own code (never the host's encoder) and talks to the hardware
 //! only through [`Hw`]; the chip decides what resets and jumps mean.
 
-use flate2::{Decompress, FlushDecompress, Status};
+use flate2::Decompress;
 use md5::{Digest, Md5};
 
+use super::block;
 use super::boot::ResetCause;
 use super::bus::{Fault, Hw};
 use crate::protocol::slip;
@@ -137,10 +138,6 @@ impl std::fmt::Debug for RomLoader {
 fn word(buf: &[u8], at: usize) -> u32 {
     let b = |i: usize| buf.get(at + i).copied().unwrap_or(0);
     u32::from_le_bytes([b(0), b(1), b(2), b(3)])
-}
-
-fn data_checksum(data: &[u8]) -> u32 {
-    u32::from(data.iter().fold(0xEFu8, |c, b| c ^ b))
 }
 
 impl RomLoader {
@@ -506,7 +503,7 @@ impl RomLoader {
         };
         write.next_seq += 1;
         let data = &self.req[24..24 + size];
-        if data_checksum(data) != checksum_field {
+        if block::checksum(data) != checksum_field {
             return Err(err::CHECKSUM);
         }
         match write.kind {
@@ -522,31 +519,10 @@ impl RomLoader {
                 if write.inflate_failed {
                     return Err(err::DEFLATE);
                 }
-                let mut input = data;
-                let mut produced = Vec::new();
-                let mut chunk = vec![0u8; 0x8000];
-                loop {
-                    let before_in = write.inflater.total_in();
-                    let before_out = write.inflater.total_out();
-                    let status =
-                        write
-                            .inflater
-                            .decompress(input, &mut chunk, FlushDecompress::None);
-                    let used = (write.inflater.total_in() - before_in) as usize;
-                    let made = (write.inflater.total_out() - before_out) as usize;
-                    produced.extend_from_slice(&chunk[..made]);
-                    input = &input[used..];
-                    match status {
-                        Result::Ok(Status::StreamEnd) => break,
-                        Result::Ok(_) if input.is_empty() && made < chunk.len() => break,
-                        Result::Ok(_) if used == 0 && made == 0 => break,
-                        Result::Ok(_) => {}
-                        Err(_) => {
-                            write.inflate_failed = true;
-                            return Err(err::DEFLATE);
-                        }
-                    }
-                }
+                let Result::Ok(produced) = block::inflate(&mut write.inflater, data) else {
+                    write.inflate_failed = true;
+                    return Err(err::DEFLATE);
+                };
                 if u64::from(write.addr) + produced.len() as u64 > u64::from(self.flash_size)
                     || !hw.flash.program(write.addr, &produced)
                 {
@@ -570,7 +546,7 @@ impl RomLoader {
         };
         mem.next_seq += 1;
         let data = &self.req[24..24 + size];
-        if data_checksum(data) != checksum_field {
+        if block::checksum(data) != checksum_field {
             return Err(err::CHECKSUM);
         }
         hw.store_bytes(mem.addr, data);
