@@ -311,12 +311,7 @@ impl Command {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        s.split_whitespace()
-            .map(|b| u8::from_str_radix(b, 16).expect("hex"))
-            .collect()
-    }
+    use crate::protocol::test_hex as hex;
 
     #[test]
     fn sync_frame_matches_the_wire_capture_byte_for_byte() {
