@@ -315,16 +315,6 @@ impl<T: Transport> Flasher<T> {
             summary.bytes += region.data.len() as u64;
             summary.compressed_bytes += u64::from(compressed);
         }
-        if summary.written > 0 && self.loader.is_stub() {
-            // The stub acknowledges blocks before writing them; FLASH_DEFL_END waits for the
-            // last write. (The ROM writes each block before answering and needs no END; its
-            // FLASH_END would even leave the loader.)
-            self.loader.command(
-                &Command::flash_defl_end(command::END_STUB_STAY),
-                0,
-                timeouts::DEFAULT,
-            )?;
-        }
         summary.elapsed = started.elapsed();
         Ok(summary)
     }
@@ -538,7 +528,7 @@ impl<T: Transport> Flasher<T> {
         }
     }
 
-    /// FLASH_DEFL_BEGIN, then the zlib stream in blocks.
+    /// FLASH_DEFL_BEGIN, then the zlib stream in blocks (and, on a stub, FLASH_DEFL_END).
     ///
     /// Block size: the ROM accepts up to 0x1800 (§18) and every block costs a round trip (USB
     /// bridge latency of 1–16 ms plus the ROM's inflate-and-write before it answers), so the
@@ -602,6 +592,17 @@ impl<T: Transport> Flasher<T> {
                 total: clen,
             });
         }
+        if stub {
+            // The stub acknowledges blocks before writing them; its FLASH_DEFL_END answers once
+            // the last write is done, so the MD5 that follows sees the whole region. Exactly one
+            // per BEGIN: a second one gets "not in flash mode". (The ROM writes each block
+            // before answering and needs no END; its FLASH_END would even leave the loader.)
+            self.loader.command(
+                &Command::flash_defl_end(command::END_STUB_STAY),
+                0,
+                timeouts::DEFAULT,
+            )?;
+        }
         Ok(())
     }
 
@@ -611,14 +612,6 @@ impl<T: Transport> Flasher<T> {
         on_event: &mut dyn FnMut(Event),
     ) -> Result<(), FlashError> {
         let len = len_u32(region.data.len());
-        if self.loader.is_stub() {
-            // Make sure the stub has finished its buffered writes before hashing.
-            self.loader.command(
-                &Command::flash_defl_end(command::END_STUB_STAY),
-                0,
-                timeouts::DEFAULT,
-            )?;
-        }
         let actual = self.md5(region.offset, len)?;
         let expected = md5_of(&region.data);
         if actual == expected {

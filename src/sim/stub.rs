@@ -182,9 +182,11 @@ impl StubLoader {
                 Self::reply(op, 0, &[], code, out);
             }
             0x04 | 0x12 => {
+                // One END per BEGIN: without a write in progress the stub is not in flash mode.
                 let code = match self.flash.take() {
+                    None => code::NOT_IN_FLASH_MODE,
                     Some(w) if w.deflate && w.addr < w.end => code::NOT_ENOUGH_DATA,
-                    _ => ok,
+                    Some(_) => ok,
                 };
                 Self::reply(op, 0, &[], code, out);
                 if word(data, 0) == 0 {
