@@ -50,7 +50,7 @@ mod err {
 
 /// What a success does to the persistent error byte.
 #[derive(Clone, Copy)]
-enum Ok {
+enum Success {
     /// Set it to 0.
     Clear,
     /// Leave the previous failure's code in place.
@@ -243,16 +243,16 @@ impl RomLoader {
         &mut self,
         op: u8,
         payload_len: usize,
-        result: Result<Ok, u8>,
+        result: Result<Success, u8>,
         count: usize,
         out: &mut Vec<u8>,
     ) {
         let status = match result {
-            Result::Ok(Ok::Clear) => {
+            Ok(Success::Clear) => {
                 self.error = 0;
                 0
             }
-            Result::Ok(Ok::Keep) => 0,
+            Ok(Success::Keep) => 0,
             Err(code) => {
                 self.error = code;
                 1
@@ -301,12 +301,12 @@ impl RomLoader {
             0x08 => {
                 // SYNC: the payload is not checked; its first word becomes `value`.
                 self.value = self.w(8);
-                self.reply(op, 0, Result::Ok(Ok::Clear), SYNC_REPLIES, out);
+                self.reply(op, 0, Ok(Success::Clear), SYNC_REPLIES, out);
             }
             0x0A => match hw.read_word(self.w(8)) {
-                Result::Ok(v) => {
+                Ok(v) => {
                     self.value = v;
-                    self.reply(op, 0, Result::Ok(Ok::Clear), 1, out);
+                    self.reply(op, 0, Ok(Success::Clear), 1, out);
                 }
                 Err(fault) => return Some(Action::Crash(fault, Access::Load)),
             },
@@ -324,13 +324,13 @@ impl RomLoader {
                         return Some(Action::Crash(fault, Access::Store));
                     }
                 }
-                self.reply(op, 0, Result::Ok(Ok::Clear), 1, out);
+                self.reply(op, 0, Ok(Success::Clear), 1, out);
             }
-            0x0D => self.reply(op, 0, Result::Ok(Ok::Clear), 1, out),
+            0x0D => self.reply(op, 0, Ok(Success::Clear), 1, out),
             0x0B => {
                 let result = if data_len == 24 {
                     self.flash_size = self.w(12);
-                    Result::Ok(Ok::Keep)
+                    Ok(Success::Keep)
                 } else {
                     Err(err::BAD_FORMAT)
                 };
@@ -353,7 +353,7 @@ impl RomLoader {
                 let reboot = self.w(8) == 0;
                 let active = self.flash.take().is_some();
                 let result = if active {
-                    Result::Ok(Ok::Clear)
+                    Ok(Success::Clear)
                 } else {
                     Err(err::RESULT_WRONG)
                 };
@@ -379,7 +379,7 @@ impl RomLoader {
                         next_seq: 0,
                         block_size: self.w(16),
                     });
-                    Result::Ok(Ok::Keep)
+                    Ok(Success::Keep)
                 };
                 self.reply(op, 0, result, 1, out);
             }
@@ -389,7 +389,7 @@ impl RomLoader {
             }
             0x06 => {
                 let (no_jump, entry) = (self.w(8), self.w(12));
-                self.reply(op, 0, Result::Ok(Ok::Keep), 1, out);
+                self.reply(op, 0, Ok(Success::Keep), 1, out);
                 if no_jump == 0 {
                     return Some(Action::Jump(entry));
                 }
@@ -404,7 +404,7 @@ impl RomLoader {
                     // Only whole words are read; the rest of the 64 bytes is stale.
                     let n = length.div_ceil(4) as usize * 4;
                     hw.flash.read(offset, &mut self.reply[..n]);
-                    Result::Ok(Ok::Clear)
+                    Ok(Success::Clear)
                 };
                 self.reply(op, 64, result, 1, out);
             }
@@ -416,13 +416,13 @@ impl RomLoader {
                     let digest = Md5::digest(hw.flash.read_vec(addr, size as usize));
                     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
                     self.reply[..32].copy_from_slice(hex.as_bytes());
-                    Result::Ok(Ok::Clear)
+                    Ok(Success::Clear)
                 };
                 self.reply(op, 32, result, 1, out);
             }
             0x0F => {
                 let baud = self.w(8);
-                self.reply(op, 0, Result::Ok(Ok::Clear), 1, out);
+                self.reply(op, 0, Ok(Success::Clear), 1, out);
                 return Some(Action::Baud(baud));
             }
             0x14 => {
@@ -432,12 +432,12 @@ impl RomLoader {
                 info[11] = 0x0C;
                 info[12..16].copy_from_slice(&hw.chip.chip_id().to_le_bytes());
                 self.reply[..20].copy_from_slice(&info);
-                self.reply(op, 20, Result::Ok(Ok::Keep), 1, out);
+                self.reply(op, 20, Ok(Success::Keep), 1, out);
             }
             0x15 => {
                 // Undocumented: an 8-byte payload is accepted, nothing observable happens.
                 let result = if data_len == 8 {
-                    Result::Ok(Ok::Clear)
+                    Ok(Success::Clear)
                 } else {
                     Err(err::BAD_FORMAT)
                 };
@@ -448,7 +448,12 @@ impl RomLoader {
         None
     }
 
-    fn flash_begin(&mut self, kind: WriteKind, data_len: usize, hw: &mut Hw) -> Result<Ok, u8> {
+    fn flash_begin(
+        &mut self,
+        kind: WriteKind,
+        data_len: usize,
+        hw: &mut Hw,
+    ) -> Result<Success, u8> {
         if data_len != 20 {
             return Err(err::BAD_FORMAT);
         }
@@ -470,7 +475,7 @@ impl RomLoader {
             inflater: Box::new(Decompress::new(true)),
             inflate_failed: false,
         });
-        Result::Ok(Ok::Keep)
+        Ok(Success::Keep)
     }
 
     /// The checks every data packet passes before its sequence number is consumed. Returns the
@@ -483,10 +488,10 @@ impl RomLoader {
         if size as usize > data_len - 16 || size > block_size || seq != next_seq {
             return Err(err::BAD_FORMAT);
         }
-        Result::Ok(size as usize)
+        Ok(size as usize)
     }
 
-    fn flash_data(&mut self, op: u8, data_len: usize, hw: &mut Hw) -> Result<Ok, u8> {
+    fn flash_data(&mut self, op: u8, data_len: usize, hw: &mut Hw) -> Result<Success, u8> {
         let want = if op == 0x03 {
             WriteKind::Plain
         } else {
@@ -519,7 +524,7 @@ impl RomLoader {
                 if write.inflate_failed {
                     return Err(err::DEFLATE);
                 }
-                let Result::Ok(produced) = block::inflate(&mut write.inflater, data) else {
+                let Ok(produced) = block::inflate(&mut write.inflater, data) else {
                     write.inflate_failed = true;
                     return Err(err::DEFLATE);
                 };
@@ -531,10 +536,10 @@ impl RomLoader {
                 write.addr += produced.len() as u32;
             }
         }
-        Result::Ok(Ok::Keep)
+        Ok(Success::Keep)
     }
 
-    fn mem_data(&mut self, data_len: usize, hw: &mut Hw) -> Result<Ok, u8> {
+    fn mem_data(&mut self, data_len: usize, hw: &mut Hw) -> Result<Success, u8> {
         let (block_size, next_seq) = self
             .mem
             .as_ref()
@@ -551,7 +556,7 @@ impl RomLoader {
         }
         hw.store_bytes(mem.addr, data);
         mem.addr = mem.addr.wrapping_add(size as u32);
-        Result::Ok(Ok::Keep)
+        Ok(Success::Keep)
     }
 }
 
