@@ -248,7 +248,7 @@ impl<T: Transport> Flasher<T> {
         on_event: &mut dyn FnMut(Event),
     ) -> Result<Self, FlashError> {
         if !loader.is_stub() {
-            loader.command(&Command::spi_attach(true), 0, timeouts::DEFAULT)?;
+            loader.command(&Command::spi_attach(), 0, timeouts::DEFAULT)?;
         }
         let (mut size, detected) = match opts.flash_size {
             Some(size) => (size.bytes(), false),
