@@ -331,7 +331,9 @@ pub enum LoaderError {
         timeout: Duration,
     },
     /// A reply that cannot be right.
-    #[error("bad reply to {command}: {detail}")]
+    #[error(
+        "bad reply to {command}: {detail}; reset the board and try again, with a lower --baud if it persists"
+    )]
     BadReply {
         /// The command.
         command: Opcode,
