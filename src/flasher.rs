@@ -570,21 +570,23 @@ impl<T: Transport> Flasher<T> {
         // Inflate alongside to know how many flash bytes each block writes: that sets its timeout.
         let mut inflater = flate2::write::ZlibDecoder::new(Vec::new());
         let mut sent = 0u32;
+        // What the block before this one writes: a stub acknowledges a block at once and writes
+        // it afterwards, so its reply to a block waits for the previous block's write. (Allow
+        // for this block's own write too, in case a stub writes before acknowledging.)
+        let mut previous = 0u32;
         for (seq, chunk) in (0u32..).zip(compressed.chunks(block as usize)) {
             let _ = inflater.write_all(chunk);
             let _ = inflater.flush();
             let produced = len_u32(inflater.get_ref().len());
             inflater.get_mut().clear();
             let timeout = if stub {
-                // The stub acknowledges first and writes later, so the reply to this block may
-                // wait for the previous ones: allow for its buffered writes and erases.
-                let pending = produced.saturating_add((produced.div_ceil(0x8000) + 1) * 0x1_0000);
-                timeouts::write_block(pending)
+                timeouts::stub_after_write_of(previous.max(produced))
             } else {
                 timeouts::write_block(produced)
             };
             self.loader
                 .command(&Command::flash_defl_data(seq, chunk), 0, timeout)?;
+            previous = produced;
             sent = sent.saturating_add(len_u32(chunk.len()));
             on_event(Event::RegionProgress {
                 offset,
@@ -600,7 +602,7 @@ impl<T: Transport> Flasher<T> {
             self.loader.command(
                 &Command::flash_defl_end(command::END_STUB_STAY),
                 0,
-                timeouts::DEFAULT,
+                timeouts::stub_after_write_of(previous),
             )?;
         }
         Ok(())
