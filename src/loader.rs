@@ -401,6 +401,8 @@ const USB_OTG_MEM_BLOCK: u32 = 0x800;
 const SYNC_TRIES: u32 = 5;
 /// Pause between SYNC tries.
 const SYNC_PAUSE: Duration = Duration::from_millis(50);
+/// How long to read for bytes that have already arrived (the OS hands them over at once).
+const ALREADY_ARRIVED: Duration = Duration::from_millis(5);
 /// How long to listen for the boot banner after a reset.
 const BANNER_WINDOW: Duration = Duration::from_millis(50);
 /// Most console bytes kept for diagnosis per connection attempt.
@@ -607,7 +609,7 @@ impl<T: Transport> Loader<T> {
     fn sync(&mut self) -> Result<bool, LoaderError> {
         // Drain what is waiting into the console buffer rather than dropping it, so a banner or a
         // crash report printed since the reset still explains a failure.
-        self.listen(Instant::now())?;
+        self.listen(Instant::now() + ALREADY_ARRIVED)?;
         self.decoder.reset();
         let sync = Command::sync();
         self.send(&sync)?;
@@ -1065,6 +1067,10 @@ impl<T: Transport> Loader<T> {
 
     /// The next decoder item, reading the transport until `deadline`. Console text is kept
     /// (bounded) and checked for a crash report.
+    ///
+    /// The deadline is checked here too, not only by the transport: a device that never stops
+    /// printing (a running firmware's log, a boot loop) always has bytes for the next read, and
+    /// would otherwise keep every wait going for ever.
     fn next_item(&mut self, deadline: Instant) -> Result<Option<slip::Item>, LoaderError> {
         let mut buf = [0u8; 4096];
         loop {
@@ -1073,6 +1079,9 @@ impl<T: Transport> Loader<T> {
                     self.note_console(text)?;
                 }
                 return Ok(Some(item));
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
             }
             let n = self.transport.read(&mut buf, deadline)?;
             if n == 0 {
@@ -1145,6 +1154,9 @@ mod tests {
         pending: VecDeque<u8>,
         fail_lines: bool,
         disconnect: bool,
+        /// Printed without end, a little at a time, when nothing else is waiting (a running
+        /// firmware that logs, or a boot loop).
+        chatter: Option<Vec<u8>>,
         writes: Vec<Vec<u8>>,
     }
 
@@ -1156,6 +1168,7 @@ mod tests {
                 pending: VecDeque::new(),
                 fail_lines: false,
                 disconnect: false,
+                chatter: None,
                 writes: Vec::new(),
             }
         }
@@ -1170,8 +1183,14 @@ mod tests {
                 });
             }
             if self.pending.is_empty() {
-                std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
-                return Ok(0);
+                if let Some(line) = &self.chatter {
+                    // About what a UART at 115200 baud delivers in a millisecond.
+                    std::thread::sleep(Duration::from_millis(1));
+                    self.pending.extend(line.iter().copied());
+                } else {
+                    std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+                    return Ok(0);
+                }
             }
             let n = buf.len().min(self.pending.len());
             for (slot, b) in buf.iter_mut().zip(self.pending.drain(..n)) {
@@ -1358,6 +1377,24 @@ mod tests {
                 .iter()
                 .any(|e| matches!(e, Event::Warning(w) if w.contains("not reset")))
         );
+    }
+
+    #[test]
+    fn a_device_that_never_stops_printing_still_times_out() {
+        let mut t = Scripted::new();
+        t.chatter = Some(b"I (42) app: still running\r\n".to_vec());
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let (result, _, took) = connect(t);
+            let _ = done_tx.send((result.err().map(|e| e.to_string()), took));
+        });
+        let (err, took) = done_rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("connect returns although the text never stops");
+        let err = err.expect("no SYNC reply");
+        assert!(err.contains("no valid reply"), "{err}");
+        // One attempt: the banner window, then 5 SYNCs of 0.1 s with 50 ms pauses.
+        assert!(took < Duration::from_secs(3), "{took:?}");
     }
 
     #[test]
