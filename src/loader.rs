@@ -1172,6 +1172,17 @@ mod tests {
                 writes: Vec::new(),
             }
         }
+
+        /// A pty-like port refuses modem-line changes.
+        fn lines_settable(&self) -> Result<(), TransportError> {
+            if self.fail_lines {
+                return Err(TransportError::Io {
+                    port: "scripted".into(),
+                    source: std::io::Error::other("not a tty"),
+                });
+            }
+            Ok(())
+        }
     }
 
     impl Transport for Scripted {
@@ -1213,21 +1224,10 @@ mod tests {
             Ok(())
         }
         fn set_dtr(&mut self, _: bool) -> Result<(), TransportError> {
-            if self.fail_lines {
-                return Err(TransportError::Io {
-                    port: "scripted".into(),
-                    source: std::io::Error::other("not a tty"),
-                });
-            }
-            Ok(())
+            self.lines_settable()
         }
         fn set_rts(&mut self, asserted: bool) -> Result<(), TransportError> {
-            if self.fail_lines {
-                return Err(TransportError::Io {
-                    port: "scripted".into(),
-                    source: std::io::Error::other("not a tty"),
-                });
-            }
+            self.lines_settable()?;
             if !asserted {
                 self.pending.extend(self.after_reset.iter().copied());
             }
