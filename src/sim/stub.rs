@@ -293,7 +293,9 @@ impl StubLoader {
         let Some(s) = self.read.as_mut() else {
             return;
         };
-        while s.next < s.end && s.sent.saturating_sub(s.acked) < s.in_flight_max * s.packet {
+        while s.next < s.end
+            && s.sent.saturating_sub(s.acked) < s.in_flight_max.saturating_mul(s.packet)
+        {
             let n = s.packet.min(s.end - s.next);
             let chunk = hw.flash.read_vec(s.next, n as usize);
             s.md5.update(&chunk);
