@@ -13,8 +13,7 @@ use md5::{Digest as _, Md5};
 use crate::image::format::{self, ESP32S3_CHIP_ID, IMAGE_MAGIC};
 use crate::image::{FlashParams, FlashSize};
 use crate::loader::{ChipRevision, Loader, LoaderError, ROM_MAX_BLOCK, len_u32};
-use crate::protocol::command::{self, Command};
-use crate::protocol::response::Responder;
+use crate::protocol::command::{self, Command, Opcode};
 use crate::protocol::timeouts;
 use crate::transport::Transport;
 
@@ -249,7 +248,7 @@ impl<T: Transport> Flasher<T> {
         on_event: &mut dyn FnMut(Event),
     ) -> Result<Self, FlashError> {
         if !loader.is_stub() {
-            loader.command(&Command::spi_attach(true), 0, timeouts::DEFAULT)?;
+            loader.command(&Command::spi_attach(), 0, timeouts::DEFAULT)?;
         }
         let (mut size, detected) = match opts.flash_size {
             Some(size) => (size.bytes(), false),
@@ -315,16 +314,6 @@ impl<T: Transport> Flasher<T> {
             summary.written += 1;
             summary.bytes += region.data.len() as u64;
             summary.compressed_bytes += u64::from(compressed);
-        }
-        if summary.written > 0 && self.loader.is_stub() {
-            // The stub acknowledges blocks before writing them; FLASH_DEFL_END waits for the
-            // last write. (The ROM writes each block before answering and needs no END; its
-            // FLASH_END would even leave the loader.)
-            self.loader.command(
-                &Command::flash_defl_end(command::END_STUB_STAY),
-                0,
-                timeouts::DEFAULT,
-            )?;
         }
         summary.elapsed = started.elapsed();
         Ok(summary)
@@ -539,7 +528,7 @@ impl<T: Transport> Flasher<T> {
         }
     }
 
-    /// FLASH_DEFL_BEGIN, then the zlib stream in blocks.
+    /// FLASH_DEFL_BEGIN, then the zlib stream in blocks (and, on a stub, FLASH_DEFL_END).
     ///
     /// Block size: the ROM accepts up to 0x1800 (§18) and every block costs a round trip (USB
     /// bridge latency of 1–16 ms plus the ROM's inflate-and-write before it answers), so the
@@ -581,27 +570,40 @@ impl<T: Transport> Flasher<T> {
         // Inflate alongside to know how many flash bytes each block writes: that sets its timeout.
         let mut inflater = flate2::write::ZlibDecoder::new(Vec::new());
         let mut sent = 0u32;
+        // What the block before this one writes: a stub acknowledges a block at once and writes
+        // it afterwards, so its reply to a block waits for the previous block's write. (Allow
+        // for this block's own write too, in case a stub writes before acknowledging.)
+        let mut previous = 0u32;
         for (seq, chunk) in (0u32..).zip(compressed.chunks(block as usize)) {
             let _ = inflater.write_all(chunk);
             let _ = inflater.flush();
             let produced = len_u32(inflater.get_ref().len());
             inflater.get_mut().clear();
             let timeout = if stub {
-                // The stub acknowledges first and writes later, so the reply to this block may
-                // wait for the previous ones: allow for its buffered writes and erases.
-                let pending = produced.saturating_add((produced.div_ceil(0x8000) + 1) * 0x1_0000);
-                timeouts::write_block(pending)
+                timeouts::stub_after_write_of(previous.max(produced))
             } else {
                 timeouts::write_block(produced)
             };
             self.loader
                 .command(&Command::flash_defl_data(seq, chunk), 0, timeout)?;
+            previous = produced;
             sent = sent.saturating_add(len_u32(chunk.len()));
             on_event(Event::RegionProgress {
                 offset,
                 written: sent,
                 total: clen,
             });
+        }
+        if stub {
+            // The stub acknowledges blocks before writing them; its FLASH_DEFL_END answers once
+            // the last write is done, so the MD5 that follows sees the whole region. Exactly one
+            // per BEGIN: a second one gets "not in flash mode". (The ROM writes each block
+            // before answering and needs no END; its FLASH_END would even leave the loader.)
+            self.loader.command(
+                &Command::flash_defl_end(command::END_STUB_STAY),
+                0,
+                timeouts::stub_after_write_of(previous),
+            )?;
         }
         Ok(())
     }
@@ -612,14 +614,6 @@ impl<T: Transport> Flasher<T> {
         on_event: &mut dyn FnMut(Event),
     ) -> Result<(), FlashError> {
         let len = len_u32(region.data.len());
-        if self.loader.is_stub() {
-            // Make sure the stub has finished its buffered writes before hashing.
-            self.loader.command(
-                &Command::flash_defl_end(command::END_STUB_STAY),
-                0,
-                timeouts::DEFAULT,
-            )?;
-        }
         let actual = self.md5(region.offset, len)?;
         let expected = md5_of(&region.data);
         if actual == expected {
@@ -857,7 +851,7 @@ impl<T: Transport> Flasher<T> {
     /// MD5 of `size` bytes of flash at `offset`, computed by the chip.
     pub fn md5(&mut self, offset: u32, size: u32) -> Result<[u8; 16], FlashError> {
         self.check_range(offset, size)?;
-        let stub = self.loader.responder() == Responder::Stub;
+        let stub = self.loader.is_stub();
         let payload_len = if stub { 16 } else { 32 };
         let answer = self.loader.command(
             &Command::spi_flash_md5(offset, size),
@@ -865,7 +859,7 @@ impl<T: Transport> Flasher<T> {
             timeouts::md5(size),
         )?;
         let bad = |detail: String| LoaderError::BadReply {
-            command: command::Opcode::SpiFlashMd5,
+            command: Opcode::SpiFlashMd5,
             detail,
         };
         let mut out = [0u8; 16];
@@ -969,12 +963,16 @@ fn check_revision(
 }
 
 /// Failures worth sending the region again for: a status error on a data block (checksum,
-/// sequence) or a lost reply. Not transport failures, crashes or refusals at BEGIN.
+/// sequence) or a lost reply. Not transport failures, crashes or refusals at BEGIN (a refused
+/// offset, size or block size would be refused again).
 fn is_retryable(e: &LoaderError) -> bool {
-    matches!(
-        e,
-        LoaderError::Timeout { .. } | LoaderError::Command { .. } | LoaderError::BadReply { .. }
-    )
+    match e {
+        LoaderError::Command { command, .. } => {
+            !matches!(command, Opcode::FlashBegin | Opcode::FlashDeflBegin)
+        }
+        LoaderError::Timeout { .. } | LoaderError::BadReply { .. } => true,
+        _ => false,
+    }
 }
 
 /// zlib at the best level.
@@ -1038,6 +1036,36 @@ mod tests {
         );
         check(header(1, 0, 0xFFFF), rev(1, 0), None);
         check(header(0, 0, 0), rev(0, 2), None);
+    }
+
+    #[test]
+    fn only_data_block_failures_and_lost_replies_restart_a_region() {
+        use crate::protocol::errors::DeviceError;
+        let failed = |command| LoaderError::Command {
+            command,
+            error: DeviceError::Rom(0x07),
+        };
+        let check = |e: LoaderError, expected: bool| assert_eq!(is_retryable(&e), expected, "{e}");
+        check(failed(Opcode::FlashDeflData), true);
+        check(failed(Opcode::FlashData), true);
+        // A refused BEGIN (offset, size or block size) would be refused again.
+        check(failed(Opcode::FlashDeflBegin), false);
+        check(failed(Opcode::FlashBegin), false);
+        check(
+            LoaderError::Timeout {
+                command: Opcode::FlashDeflBegin,
+                port: "sim://".into(),
+                timeout: Duration::from_secs(3),
+            },
+            true,
+        );
+        check(
+            LoaderError::Crashed {
+                port: "sim://".into(),
+                line: "Guru Meditation Error".into(),
+            },
+            false,
+        );
     }
 
     #[test]

@@ -345,7 +345,9 @@ pub enum LoaderError {
         timeout: Duration,
     },
     /// A reply that cannot be right.
-    #[error("bad reply to {command}: {detail}")]
+    #[error(
+        "bad reply to {command}: {detail}; reset the board and try again, with a lower --baud if it persists"
+    )]
     BadReply {
         /// The command.
         command: Opcode,
@@ -413,6 +415,8 @@ const USB_OTG_MEM_BLOCK: u32 = 0x800;
 const SYNC_TRIES: u32 = 5;
 /// Pause between SYNC tries.
 const SYNC_PAUSE: Duration = Duration::from_millis(50);
+/// How long to read for bytes that have already arrived (the OS hands them over at once).
+const ALREADY_ARRIVED: Duration = Duration::from_millis(5);
 /// How long to listen for the boot banner after a reset.
 const BANNER_WINDOW: Duration = Duration::from_millis(50);
 /// Most console bytes kept for diagnosis per connection attempt.
@@ -619,7 +623,7 @@ impl<T: Transport> Loader<T> {
     fn sync(&mut self) -> Result<bool, LoaderError> {
         // Drain what is waiting into the console buffer rather than dropping it, so a banner or a
         // crash report printed since the reset still explains a failure.
-        self.listen(Instant::now())?;
+        self.listen(Instant::now() + ALREADY_ARRIVED)?;
         self.decoder.reset();
         let sync = Command::sync();
         self.send(&sync)?;
@@ -968,11 +972,6 @@ impl<T: Transport> Loader<T> {
 
     // ---- the command/response core, shared with the flasher -------------------------------
 
-    /// Status format of the current responder.
-    pub(crate) fn responder(&self) -> Responder {
-        self.responder
-    }
-
     /// Send a command and return the value and `payload_len` payload bytes of its reply.
     pub(crate) fn command(
         &mut self,
@@ -989,11 +988,7 @@ impl<T: Transport> Loader<T> {
     }
 
     /// Send a command and wait for the reply with its opcode (status not yet judged).
-    pub(crate) fn exchange(
-        &mut self,
-        command: &Command,
-        timeout: Duration,
-    ) -> Result<Reply, LoaderError> {
+    fn exchange(&mut self, command: &Command, timeout: Duration) -> Result<Reply, LoaderError> {
         self.send(command)?;
         self.wait_reply(command.opcode, timeout)
     }
@@ -1020,7 +1015,7 @@ impl<T: Transport> Loader<T> {
     }
 
     /// Frame and write one command.
-    pub(crate) fn send(&mut self, command: &Command) -> Result<(), LoaderError> {
+    fn send(&mut self, command: &Command) -> Result<(), LoaderError> {
         self.send_packet(&command.encode())
     }
 
@@ -1069,7 +1064,7 @@ impl<T: Transport> Loader<T> {
     }
 
     /// The next frame that parses as a reply, before `deadline`.
-    pub(crate) fn next_frame(&mut self, deadline: Instant) -> Result<Option<Reply>, LoaderError> {
+    fn next_frame(&mut self, deadline: Instant) -> Result<Option<Reply>, LoaderError> {
         while let Some(frame) = self.next_raw_frame(deadline)? {
             if let Some(reply) = Reply::parse(&frame) {
                 return Ok(Some(reply));
@@ -1093,6 +1088,10 @@ impl<T: Transport> Loader<T> {
 
     /// The next decoder item, reading the transport until `deadline`. Console text is kept
     /// (bounded) and checked for a crash report.
+    ///
+    /// The deadline is checked here too, not only by the transport: a device that never stops
+    /// printing (a running firmware's log, a boot loop) always has bytes for the next read, and
+    /// would otherwise keep every wait going for ever.
     fn next_item(&mut self, deadline: Instant) -> Result<Option<slip::Item>, LoaderError> {
         let mut buf = [0u8; 4096];
         loop {
@@ -1101,6 +1100,9 @@ impl<T: Transport> Loader<T> {
                     self.note_console(text)?;
                 }
                 return Ok(Some(item));
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
             }
             let n = self.transport.read(&mut buf, deadline)?;
             if n == 0 {
@@ -1173,6 +1175,9 @@ mod tests {
         pending: VecDeque<u8>,
         fail_lines: bool,
         disconnect: bool,
+        /// Printed without end, a little at a time, when nothing else is waiting (a running
+        /// firmware that logs, or a boot loop).
+        chatter: Option<Vec<u8>>,
         writes: Vec<Vec<u8>>,
     }
 
@@ -1184,8 +1189,20 @@ mod tests {
                 pending: VecDeque::new(),
                 fail_lines: false,
                 disconnect: false,
+                chatter: None,
                 writes: Vec::new(),
             }
+        }
+
+        /// A pty-like port refuses modem-line changes.
+        fn lines_settable(&self) -> Result<(), TransportError> {
+            if self.fail_lines {
+                return Err(TransportError::Io {
+                    port: "scripted".into(),
+                    source: std::io::Error::other("not a tty"),
+                });
+            }
+            Ok(())
         }
     }
 
@@ -1198,8 +1215,14 @@ mod tests {
                 });
             }
             if self.pending.is_empty() {
-                std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
-                return Ok(0);
+                if let Some(line) = &self.chatter {
+                    // About what a UART at 115200 baud delivers in a millisecond.
+                    std::thread::sleep(Duration::from_millis(1));
+                    self.pending.extend(line.iter().copied());
+                } else {
+                    std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+                    return Ok(0);
+                }
             }
             let n = buf.len().min(self.pending.len());
             for (slot, b) in buf.iter_mut().zip(self.pending.drain(..n)) {
@@ -1222,21 +1245,10 @@ mod tests {
             Ok(())
         }
         fn set_dtr(&mut self, _: bool) -> Result<(), TransportError> {
-            if self.fail_lines {
-                return Err(TransportError::Io {
-                    port: "scripted".into(),
-                    source: std::io::Error::other("not a tty"),
-                });
-            }
-            Ok(())
+            self.lines_settable()
         }
         fn set_rts(&mut self, asserted: bool) -> Result<(), TransportError> {
-            if self.fail_lines {
-                return Err(TransportError::Io {
-                    port: "scripted".into(),
-                    source: std::io::Error::other("not a tty"),
-                });
-            }
+            self.lines_settable()?;
             if !asserted {
                 self.pending.extend(self.after_reset.iter().copied());
             }
@@ -1442,6 +1454,24 @@ mod tests {
             crate::sim::Personality::RomLoader,
             "IO0 is still held low, so the chip is back in download mode"
         );
+    }
+
+    #[test]
+    fn a_device_that_never_stops_printing_still_times_out() {
+        let mut t = Scripted::new();
+        t.chatter = Some(b"I (42) app: still running\r\n".to_vec());
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let (result, _, took) = connect(t);
+            let _ = done_tx.send((result.err().map(|e| e.to_string()), took));
+        });
+        let (err, took) = done_rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("connect returns although the text never stops");
+        let err = err.expect("no SYNC reply");
+        assert!(err.contains("no valid reply"), "{err}");
+        // One attempt: the banner window, then 5 SYNCs of 0.1 s with 50 ms pauses.
+        assert!(took < Duration::from_secs(3), "{took:?}");
     }
 
     #[test]

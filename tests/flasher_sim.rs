@@ -106,6 +106,17 @@ fn flash_of(f: Flasher<SimTransport>) -> Vec<u8> {
         .to_vec()
 }
 
+/// The flash contents of the simulator behind a [`Faulty`] transport.
+fn flash_behind_faults(f: Flasher<Faulty<SimTransport>>) -> Vec<u8> {
+    f.into_loader()
+        .into_transport()
+        .inner
+        .chip()
+        .flash()
+        .contents()
+        .to_vec()
+}
+
 fn flash_write_erase_read(with_stub: bool) {
     let (mut f, events) = flasher_on(sim(), with_stub, FlashOptions::default());
     assert!(
@@ -435,14 +446,7 @@ fn a_checksum_error_restarts_the_region_and_the_result_is_verified() {
             ..
         }
     )));
-    let flash = f
-        .into_loader()
-        .into_transport()
-        .inner
-        .chip()
-        .flash()
-        .contents()
-        .to_vec();
+    let flash = flash_behind_faults(f);
     assert_eq!(&flash[0x10000..0x10000 + app.len()], app.as_slice());
 }
 
@@ -482,14 +486,7 @@ fn a_timeout_mid_transfer_is_retried_from_the_start_of_the_region() {
             .any(|e| matches!(e, Event::Retrying { reason, .. } if reason.contains("timed out"))),
         "{events:?}"
     );
-    let flash = f
-        .into_loader()
-        .into_transport()
-        .inner
-        .chip()
-        .flash()
-        .contents()
-        .to_vec();
+    let flash = flash_behind_faults(f);
     assert_eq!(&flash[0x10000..0x10000 + app.len()], app.as_slice());
 }
 
@@ -539,13 +536,6 @@ fn an_encrypted_chip_refuses_plaintext_writes_and_erases() {
     );
     let err = f.erase_all(&mut |_| {}).expect_err("refused");
     assert!(matches!(err, FlashError::SecurityActive), "{err}");
-    let flash = f
-        .into_loader()
-        .into_transport()
-        .inner
-        .chip()
-        .flash()
-        .contents()
-        .to_vec();
+    let flash = flash_behind_faults(f);
     assert!(flash.iter().all(|&b| b == 0xFF));
 }

@@ -111,7 +111,7 @@ fn our_encoding(request: &[u8]) -> Option<Vec<u8>> {
         (0x0B, 24) if word(data, 0) == 0 && word(data, 2) == 0x1_0000 => {
             Command::spi_set_params(word(data, 1))
         }
-        (0x0D, 8) if word(data, 0) == 0 && word(data, 1) == 0 => Command::spi_attach(true),
+        (0x0D, 8) if word(data, 0) == 0 && word(data, 1) == 0 => Command::spi_attach(),
         (0x04, 4) => Command::flash_end(word(data, 0)),
         (0x12, 4) => Command::flash_defl_end(word(data, 0)),
         _ => return None,

@@ -587,6 +587,24 @@ fn stub_commands() {
 }
 
 #[test]
+fn stub_read_flash_survives_extreme_window_fields() {
+    let mut host = start_stub("sim://");
+    // A window of u32::MAX packets of 0x1000 bytes: everything may be in flight at once.
+    host.send(READ_FLASH, &words(&[0, 0x2000, 0x1000, u32::MAX]), 0);
+    let (frames, _) = host.drain();
+    assert_eq!(frames.len(), 3, "reply and both packets");
+    assert_eq!(&frames[0][8..], &[0, 0]);
+    host.port
+        .write_all(&slip::encode(&0x2000u32.to_le_bytes()))
+        .unwrap();
+    let (frames, _) = host.drain();
+    assert_eq!(frames, vec![Md5::digest([0xFFu8; 0x2000]).to_vec()]);
+    // A zero packet size is refused rather than streamed for ever.
+    let (_, _, status) = host.command(READ_FLASH, &words(&[0, 0x1000, 0, 1]), 0);
+    assert_ne!(status, vec![0, 0]);
+}
+
+#[test]
 fn ram_code_at_an_unknown_entry_does_not_start_the_stub() {
     let mut chip = Esp32s3::new(SimConfig::default()).unwrap();
     chip.take_output();

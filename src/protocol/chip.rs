@@ -343,12 +343,7 @@ impl SecurityInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        s.split_whitespace()
-            .map(|b| u8::from_str_radix(b, 16).expect("hex"))
-            .collect()
-    }
+    use crate::protocol::test_hex as hex;
 
     #[test]
     fn chip_info_from_efuse_words() {

@@ -262,11 +262,10 @@ impl Command {
         )
     }
 
-    /// SPI_ATTACH with the default pins. The ROM takes a second word (`is_legacy` = 0); the stub
-    /// takes only the first.
-    pub fn spi_attach(rom: bool) -> Self {
-        let data = if rom { words(&[0, 0]) } else { words(&[0]) };
-        Self::plain(Opcode::SpiAttach, data)
+    /// SPI_ATTACH with the default pins, as the ROM takes it: the pin word and `is_legacy` = 0.
+    /// (A stub attaches the flash itself and is not sent this.)
+    pub fn spi_attach() -> Self {
+        Self::plain(Opcode::SpiAttach, words(&[0, 0]))
     }
 
     /// CHANGE_BAUDRATE: the ROM wants old = 0, a stub the current host speed.
@@ -311,12 +310,7 @@ impl Command {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        s.split_whitespace()
-            .map(|b| u8::from_str_radix(b, 16).expect("hex"))
-            .collect()
-    }
+    use crate::protocol::test_hex as hex;
 
     #[test]
     fn sync_frame_matches_the_wire_capture_byte_for_byte() {
@@ -347,7 +341,7 @@ mod tests {
             "00 10 14 00 00 00 00 00 00 18 00 00 01 00 00 00 00 18 00 00 00 00 01 00 00 00 00 00",
         );
         check(
-            Command::spi_attach(true),
+            Command::spi_attach(),
             "00 0d 08 00 00 00 00 00 00 00 00 00 00 00 00 00",
         );
         check(Command::get_security_info(), "00 14 00 00 00 00 00 00");

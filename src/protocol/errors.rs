@@ -14,8 +14,6 @@ pub enum DeviceError {
 
 /// ROM error code: the command is not supported or the message was malformed.
 pub const ROM_INVALID_MESSAGE: u8 = 0x05;
-/// ROM error code: the data block's checksum did not match.
-pub const ROM_CHECKSUM_ERROR: u8 = 0x07;
 
 impl DeviceError {
     /// What the code means, in words.
@@ -27,7 +25,7 @@ impl DeviceError {
     }
 
     /// The code as esptool prints it (`0107` for the ROM, `c100` for a stub).
-    pub fn code_hex(self) -> String {
+    fn code_hex(self) -> String {
         match self {
             DeviceError::Rom(code) => format!("01{code:02x}"),
             DeviceError::Stub(code) => format!("{code:04x}"),
@@ -46,7 +44,7 @@ impl std::fmt::Display for DeviceError {
 }
 
 /// The meaning of a ROM error code.
-pub fn rom_meaning(code: u8) -> &'static str {
+fn rom_meaning(code: u8) -> &'static str {
     match code {
         0x00 => "undefined error",
         0x01 => "the input parameter is invalid",
@@ -74,7 +72,7 @@ pub fn rom_meaning(code: u8) -> &'static str {
 }
 
 /// The meaning of a stub error code.
-pub fn stub_meaning(code: u16) -> &'static str {
+fn stub_meaning(code: u16) -> &'static str {
     match code {
         0xC000 => "bad data length",
         0xC100 => "bad data checksum",

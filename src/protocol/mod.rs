@@ -11,3 +11,11 @@ pub mod errors;
 pub mod response;
 pub mod slip;
 pub mod timeouts;
+
+/// Bytes from space-separated hex pairs (`"01 08 04 00"`), for the tests' packet literals.
+#[cfg(test)]
+pub(crate) fn test_hex(s: &str) -> Vec<u8> {
+    s.split_whitespace()
+        .map(|b| u8::from_str_radix(b, 16).expect("hex"))
+        .collect()
+}

@@ -121,12 +121,7 @@ impl Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        s.split_whitespace()
-            .map(|b| u8::from_str_radix(b, 16).expect("hex"))
-            .collect()
-    }
+    use crate::protocol::test_hex as hex;
 
     #[test]
     fn real_rom_sync_reply_decodes() {

@@ -98,11 +98,6 @@ impl Decoder {
         }
     }
 
-    /// True when the decoder is in the middle of a frame.
-    pub fn in_frame(&self) -> bool {
-        self.state != State::Idle
-    }
-
     /// Feed bytes. Complete items become available from [`Decoder::next_item`].
     pub fn push(&mut self, bytes: &[u8]) {
         for &b in bytes {

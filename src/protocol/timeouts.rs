@@ -38,6 +38,18 @@ pub fn write_block(uncompressed: u32) -> Duration {
     per_mb(ERASE_WRITE_SECS_PER_MB, u64::from(uncompressed))
 }
 
+/// A stub's reply to the command after a data block that writes `uncompressed` bytes. The stub
+/// acknowledges a block at once and writes it afterwards, so that reply waits for the write and
+/// for the erases ahead of it (up to a 64 KiB erase block per 32 KiB written, and one more).
+/// A block that inflates to a lot (a stretch of 0xFF, say) makes the next reply slow, not its own.
+pub fn stub_after_write_of(uncompressed: u32) -> Duration {
+    let erase_slack = (u64::from(uncompressed).div_ceil(0x8000) + 1) * 0x1_0000;
+    per_mb(
+        ERASE_WRITE_SECS_PER_MB,
+        u64::from(uncompressed) + erase_slack,
+    )
+}
+
 /// ERASE_REGION (stub) of `size` bytes.
 pub fn erase_region(size: u32) -> Duration {
     per_mb(ERASE_REGION_SECS_PER_MB, u64::from(size))
@@ -64,6 +76,15 @@ mod tests {
         check(erase_at_begin(16 << 20), 40.0 * 16.777_216);
         check(write_block(0x1800), 3.0);
         check(erase_region(2_000_000), 80.0);
+        // Nothing written before: only the erase slack, under the default.
+        check(stub_after_write_of(0), 3.0);
+        // A full 0x4000 block plus 2 × 64 KiB of erase: 0x24000 bytes at 40 s/MB.
+        check(stub_after_write_of(0x4000), 40.0 * 0x24000 as f64 / 1e6);
+        // A 1 KiB block of zeros inflating to 4 MiB: 4 MiB + 129 × 64 KiB at 40 s/MB.
+        check(
+            stub_after_write_of(4 << 20),
+            40.0 * ((4 << 20) + 129 * 0x1_0000) as f64 / 1e6,
+        );
         check(SYNC, 0.1);
     }
 }

@@ -3,10 +3,49 @@
 //! SPI boot of the image at flash offset 0 (`SPIWP`, `mode`, one `load:` line per segment,
 //! `entry`), or the `invalid header` / checksum / chip-id failure text.
 //!
-//! Pure text from state; knows nothing of ports or packets.
+//! Pure text from state; knows nothing of ports or packets. It reads the image header with its
+//! own code (never `crate::image`'s decoder), so that the simulator checks what the host's image
+//! writer produced instead of sharing its mistakes.
+
+use sha2::{Digest as _, Sha256};
 
 use super::flash::Flash;
-use crate::image::format::{CHECKSUM_SEED, HEADER_LEN, IMAGE_MAGIC, ImageHeader, MAX_SEGMENTS};
+
+/// First byte of an image.
+const IMAGE_MAGIC: u8 = 0xE9;
+/// Length of the image header (common and extended parts).
+const HEADER_LEN: usize = 24;
+/// Most segments the ROM loads.
+const MAX_SEGMENTS: usize = 16;
+/// Seed of the image checksum.
+const CHECKSUM_SEED: u8 = 0xEF;
+
+/// The header fields the ROM's SPI boot reads (facts §10).
+struct BootHeader {
+    segment_count: u8,
+    flash_mode: u8,
+    flash_size_freq: u8,
+    entry: u32,
+    wp_pin: u8,
+    chip_id: u16,
+    hash_appended: bool,
+}
+
+impl BootHeader {
+    /// `None` unless the 24 bytes start with the image magic.
+    fn parse(head: &[u8]) -> Option<Self> {
+        let head: &[u8; HEADER_LEN] = head.get(..HEADER_LEN)?.try_into().ok()?;
+        (head[0] == IMAGE_MAGIC).then(|| BootHeader {
+            segment_count: head[1],
+            flash_mode: head[2],
+            flash_size_freq: head[3],
+            entry: u32::from_le_bytes([head[4], head[5], head[6], head[7]]),
+            wp_pin: head[8],
+            chip_id: u16::from_le_bytes([head[12], head[13]]),
+            hash_appended: head[23] == 1,
+        })
+    }
+}
 
 /// Why the chip (re)started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,9 +125,9 @@ pub const INVALID_HEADER_REPEATS: usize = 8;
 pub fn spi_boot(flash: &Flash, chip_id: u32) -> (String, SpiBootOutcome) {
     let head = flash.read_vec(0, HEADER_LEN);
     let first_word = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
-    let header = match ImageHeader::decode(&head) {
-        Ok(h) if head[0] == IMAGE_MAGIC => h,
-        _ => {
+    let header = match BootHeader::parse(&head) {
+        Some(h) => h,
+        None => {
             let line = format!("invalid header: {first_word:#010x}\r\n");
             return (line.repeat(INVALID_HEADER_REPEATS), SpiBootOutcome::Failed);
         }
@@ -149,9 +188,9 @@ pub fn spi_boot(flash: &Flash, chip_id: u32) -> (String, SpiBootOutcome) {
         ));
         return (out, SpiBootOutcome::Failed);
     }
-    if header.hash_appended == 1 {
+    if header.hash_appended {
         let image = flash.read_vec(0, checksum_at + 1);
-        let calculated = crate::image::format::sha256(&image);
+        let calculated = Sha256::digest(&image);
         let expected = flash.read_vec(checksum_at as u32 + 1, 32);
         if calculated.as_slice() != expected.as_slice() {
             out.push_str(&format!(
@@ -203,7 +242,7 @@ mod tests {
     }
 
     fn synthetic_image() -> Vec<u8> {
-        use crate::image::format::{Segment, encode_image};
+        use crate::image::format::{ImageHeader, Segment, encode_image};
         let header = ImageHeader {
             entry: 0x403b_6000,
             flash_size_freq: 0x2F,

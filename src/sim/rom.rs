@@ -17,9 +17,10 @@
 //! It parses packets with its own code (never the host's encoder) and talks to the hardware
 //! only through [`Hw`]; the chip decides what resets and jumps mean.
 
-use flate2::{Decompress, FlushDecompress, Status};
+use flate2::Decompress;
 use md5::{Digest, Md5};
 
+use super::block;
 use super::boot::ResetCause;
 use super::bus::{Fault, Hw};
 use crate::protocol::slip;
@@ -49,7 +50,7 @@ mod err {
 
 /// What a success does to the persistent error byte.
 #[derive(Clone, Copy)]
-enum Ok {
+enum Success {
     /// Set it to 0.
     Clear,
     /// Leave the previous failure's code in place.
@@ -137,10 +138,6 @@ impl std::fmt::Debug for RomLoader {
 fn word(buf: &[u8], at: usize) -> u32 {
     let b = |i: usize| buf.get(at + i).copied().unwrap_or(0);
     u32::from_le_bytes([b(0), b(1), b(2), b(3)])
-}
-
-fn data_checksum(data: &[u8]) -> u32 {
-    u32::from(data.iter().fold(0xEFu8, |c, b| c ^ b))
 }
 
 impl RomLoader {
@@ -246,16 +243,16 @@ impl RomLoader {
         &mut self,
         op: u8,
         payload_len: usize,
-        result: Result<Ok, u8>,
+        result: Result<Success, u8>,
         count: usize,
         out: &mut Vec<u8>,
     ) {
         let status = match result {
-            Result::Ok(Ok::Clear) => {
+            Ok(Success::Clear) => {
                 self.error = 0;
                 0
             }
-            Result::Ok(Ok::Keep) => 0,
+            Ok(Success::Keep) => 0,
             Err(code) => {
                 self.error = code;
                 1
@@ -304,12 +301,12 @@ impl RomLoader {
             0x08 => {
                 // SYNC: the payload is not checked; its first word becomes `value`.
                 self.value = self.w(8);
-                self.reply(op, 0, Result::Ok(Ok::Clear), SYNC_REPLIES, out);
+                self.reply(op, 0, Ok(Success::Clear), SYNC_REPLIES, out);
             }
             0x0A => match hw.read_word(self.w(8)) {
-                Result::Ok(v) => {
+                Ok(v) => {
                     self.value = v;
-                    self.reply(op, 0, Result::Ok(Ok::Clear), 1, out);
+                    self.reply(op, 0, Ok(Success::Clear), 1, out);
                 }
                 Err(fault) => return Some(Action::Crash(fault, Access::Load)),
             },
@@ -327,13 +324,13 @@ impl RomLoader {
                         return Some(Action::Crash(fault, Access::Store));
                     }
                 }
-                self.reply(op, 0, Result::Ok(Ok::Clear), 1, out);
+                self.reply(op, 0, Ok(Success::Clear), 1, out);
             }
-            0x0D => self.reply(op, 0, Result::Ok(Ok::Clear), 1, out),
+            0x0D => self.reply(op, 0, Ok(Success::Clear), 1, out),
             0x0B => {
                 let result = if data_len == 24 {
                     self.flash_size = self.w(12);
-                    Result::Ok(Ok::Keep)
+                    Ok(Success::Keep)
                 } else {
                     Err(err::BAD_FORMAT)
                 };
@@ -356,7 +353,7 @@ impl RomLoader {
                 let reboot = self.w(8) == 0;
                 let active = self.flash.take().is_some();
                 let result = if active {
-                    Result::Ok(Ok::Clear)
+                    Ok(Success::Clear)
                 } else {
                     Err(err::RESULT_WRONG)
                 };
@@ -382,7 +379,7 @@ impl RomLoader {
                         next_seq: 0,
                         block_size: self.w(16),
                     });
-                    Result::Ok(Ok::Keep)
+                    Ok(Success::Keep)
                 };
                 self.reply(op, 0, result, 1, out);
             }
@@ -392,7 +389,7 @@ impl RomLoader {
             }
             0x06 => {
                 let (no_jump, entry) = (self.w(8), self.w(12));
-                self.reply(op, 0, Result::Ok(Ok::Keep), 1, out);
+                self.reply(op, 0, Ok(Success::Keep), 1, out);
                 if no_jump == 0 {
                     return Some(Action::Jump(entry));
                 }
@@ -407,7 +404,7 @@ impl RomLoader {
                     // Only whole words are read; the rest of the 64 bytes is stale.
                     let n = length.div_ceil(4) as usize * 4;
                     hw.flash.read(offset, &mut self.reply[..n]);
-                    Result::Ok(Ok::Clear)
+                    Ok(Success::Clear)
                 };
                 self.reply(op, 64, result, 1, out);
             }
@@ -419,13 +416,13 @@ impl RomLoader {
                     let digest = Md5::digest(hw.flash.read_vec(addr, size as usize));
                     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
                     self.reply[..32].copy_from_slice(hex.as_bytes());
-                    Result::Ok(Ok::Clear)
+                    Ok(Success::Clear)
                 };
                 self.reply(op, 32, result, 1, out);
             }
             0x0F => {
                 let baud = self.w(8);
-                self.reply(op, 0, Result::Ok(Ok::Clear), 1, out);
+                self.reply(op, 0, Ok(Success::Clear), 1, out);
                 return Some(Action::Baud(baud));
             }
             0x14 => {
@@ -435,12 +432,12 @@ impl RomLoader {
                 info[11] = 0x0C;
                 info[12..16].copy_from_slice(&hw.chip.chip_id().to_le_bytes());
                 self.reply[..20].copy_from_slice(&info);
-                self.reply(op, 20, Result::Ok(Ok::Keep), 1, out);
+                self.reply(op, 20, Ok(Success::Keep), 1, out);
             }
             0x15 => {
                 // Undocumented: an 8-byte payload is accepted, nothing observable happens.
                 let result = if data_len == 8 {
-                    Result::Ok(Ok::Clear)
+                    Ok(Success::Clear)
                 } else {
                     Err(err::BAD_FORMAT)
                 };
@@ -451,7 +448,12 @@ impl RomLoader {
         None
     }
 
-    fn flash_begin(&mut self, kind: WriteKind, data_len: usize, hw: &mut Hw) -> Result<Ok, u8> {
+    fn flash_begin(
+        &mut self,
+        kind: WriteKind,
+        data_len: usize,
+        hw: &mut Hw,
+    ) -> Result<Success, u8> {
         if data_len != 20 {
             return Err(err::BAD_FORMAT);
         }
@@ -473,7 +475,7 @@ impl RomLoader {
             inflater: Box::new(Decompress::new(true)),
             inflate_failed: false,
         });
-        Result::Ok(Ok::Keep)
+        Ok(Success::Keep)
     }
 
     /// The checks every data packet passes before its sequence number is consumed. Returns the
@@ -486,10 +488,10 @@ impl RomLoader {
         if size as usize > data_len - 16 || size > block_size || seq != next_seq {
             return Err(err::BAD_FORMAT);
         }
-        Result::Ok(size as usize)
+        Ok(size as usize)
     }
 
-    fn flash_data(&mut self, op: u8, data_len: usize, hw: &mut Hw) -> Result<Ok, u8> {
+    fn flash_data(&mut self, op: u8, data_len: usize, hw: &mut Hw) -> Result<Success, u8> {
         let want = if op == 0x03 {
             WriteKind::Plain
         } else {
@@ -506,7 +508,7 @@ impl RomLoader {
         };
         write.next_seq += 1;
         let data = &self.req[24..24 + size];
-        if data_checksum(data) != checksum_field {
+        if block::checksum(data) != checksum_field {
             return Err(err::CHECKSUM);
         }
         match write.kind {
@@ -522,31 +524,10 @@ impl RomLoader {
                 if write.inflate_failed {
                     return Err(err::DEFLATE);
                 }
-                let mut input = data;
-                let mut produced = Vec::new();
-                let mut chunk = vec![0u8; 0x8000];
-                loop {
-                    let before_in = write.inflater.total_in();
-                    let before_out = write.inflater.total_out();
-                    let status =
-                        write
-                            .inflater
-                            .decompress(input, &mut chunk, FlushDecompress::None);
-                    let used = (write.inflater.total_in() - before_in) as usize;
-                    let made = (write.inflater.total_out() - before_out) as usize;
-                    produced.extend_from_slice(&chunk[..made]);
-                    input = &input[used..];
-                    match status {
-                        Result::Ok(Status::StreamEnd) => break,
-                        Result::Ok(_) if input.is_empty() && made < chunk.len() => break,
-                        Result::Ok(_) if used == 0 && made == 0 => break,
-                        Result::Ok(_) => {}
-                        Err(_) => {
-                            write.inflate_failed = true;
-                            return Err(err::DEFLATE);
-                        }
-                    }
-                }
+                let Ok(produced) = block::inflate(&mut write.inflater, data) else {
+                    write.inflate_failed = true;
+                    return Err(err::DEFLATE);
+                };
                 if u64::from(write.addr) + produced.len() as u64 > u64::from(self.flash_size)
                     || !hw.flash.program(write.addr, &produced)
                 {
@@ -555,10 +536,10 @@ impl RomLoader {
                 write.addr += produced.len() as u32;
             }
         }
-        Result::Ok(Ok::Keep)
+        Ok(Success::Keep)
     }
 
-    fn mem_data(&mut self, data_len: usize, hw: &mut Hw) -> Result<Ok, u8> {
+    fn mem_data(&mut self, data_len: usize, hw: &mut Hw) -> Result<Success, u8> {
         let (block_size, next_seq) = self
             .mem
             .as_ref()
@@ -570,12 +551,12 @@ impl RomLoader {
         };
         mem.next_seq += 1;
         let data = &self.req[24..24 + size];
-        if data_checksum(data) != checksum_field {
+        if block::checksum(data) != checksum_field {
             return Err(err::CHECKSUM);
         }
         hw.store_bytes(mem.addr, data);
         mem.addr = mem.addr.wrapping_add(size as u32);
-        Result::Ok(Ok::Keep)
+        Ok(Success::Keep)
     }
 }
 

@@ -8,9 +8,10 @@
 
 use std::collections::BTreeSet;
 
-use flate2::{Decompress, FlushDecompress, Status};
+use flate2::Decompress;
 use md5::{Digest, Md5};
 
+use super::block;
 use super::boot::ResetCause;
 use super::bus::Hw;
 use super::flash::SECTOR;
@@ -181,9 +182,11 @@ impl StubLoader {
                 Self::reply(op, 0, &[], code, out);
             }
             0x04 | 0x12 => {
+                // One END per BEGIN: without a write in progress the stub is not in flash mode.
                 let code = match self.flash.take() {
+                    None => code::NOT_IN_FLASH_MODE,
                     Some(w) if w.deflate && w.addr < w.end => code::NOT_ENOUGH_DATA,
-                    _ => ok,
+                    Some(_) => ok,
                 };
                 Self::reply(op, 0, &[], code, out);
                 if word(data, 0) == 0 {
@@ -202,16 +205,16 @@ impl StubLoader {
             0x07 => {
                 let code = match self.mem {
                     None => code::NOT_IN_FLASH_MODE,
-                    Some((addr, block)) => {
+                    Some((addr, block_size)) => {
                         let size = word(data, 0) as usize;
                         match data.get(16..16 + size) {
-                            Some(_) if size as u32 > block => code::BAD_BLOCKSIZE,
-                            Some(payload) if checksum(payload) != checksum_field => {
+                            Some(_) if size as u32 > block_size => code::BAD_BLOCKSIZE,
+                            Some(payload) if block::checksum(payload) != checksum_field => {
                                 code::BAD_CHECKSUM
                             }
                             Some(payload) => {
                                 hw.store_bytes(addr, payload);
-                                self.mem = Some((addr.wrapping_add(size as u32), block));
+                                self.mem = Some((addr.wrapping_add(size as u32), block_size));
                                 ok
                             }
                             None => code::BAD_DATA_LEN,
@@ -290,7 +293,9 @@ impl StubLoader {
         let Some(s) = self.read.as_mut() else {
             return;
         };
-        while s.next < s.end && s.sent.saturating_sub(s.acked) < s.in_flight_max * s.packet {
+        while s.next < s.end
+            && s.sent.saturating_sub(s.acked) < s.in_flight_max.saturating_mul(s.packet)
+        {
             let n = s.packet.min(s.end - s.next);
             let chunk = hw.flash.read_vec(s.next, n as usize);
             s.md5.update(&chunk);
@@ -338,30 +343,14 @@ impl StubLoader {
         if size as u32 > MAX_BLOCK {
             return code::BAD_BLOCKSIZE;
         }
-        if checksum(payload) != checksum_field {
+        if block::checksum(payload) != checksum_field {
             return code::BAD_CHECKSUM;
         }
         let bytes = if deflate {
-            let mut input = payload;
-            let mut produced = Vec::new();
-            let mut chunk = vec![0u8; 0x8000];
-            loop {
-                let (in0, out0) = (w.inflater.total_in(), w.inflater.total_out());
-                let status = w
-                    .inflater
-                    .decompress(input, &mut chunk, FlushDecompress::None);
-                let used = (w.inflater.total_in() - in0) as usize;
-                let made = (w.inflater.total_out() - out0) as usize;
-                produced.extend_from_slice(&chunk[..made]);
-                input = &input[used..];
-                match status {
-                    Ok(Status::StreamEnd) => break,
-                    Ok(_) if used == 0 && made == 0 => break,
-                    Ok(_) => {}
-                    Err(_) => return code::INFLATE,
-                }
+            match block::inflate(&mut w.inflater, payload) {
+                Ok(bytes) => bytes,
+                Err(_) => return code::INFLATE,
             }
-            produced
         } else {
             payload.to_vec()
         };
@@ -388,8 +377,4 @@ impl StubLoader {
         w.addr += bytes.len() as u32;
         0
     }
-}
-
-fn checksum(data: &[u8]) -> u32 {
-    u32::from(data.iter().fold(0xEFu8, |c, b| c ^ b))
 }

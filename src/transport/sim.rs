@@ -64,10 +64,7 @@ pub fn parse_url(url: &str) -> Result<SimConfig, TransportError> {
             "a simulator URL starts with sim:// (for example sim:// or sim://?size=16MB)".into(),
         )
     })?;
-    let query = match rest.split_once('?') {
-        Some((_, q)) => q,
-        None => "",
-    };
+    let query = rest.split_once('?').map_or("", |(_, q)| q);
     let pairs: Vec<(&str, String)> = query
         .split('&')
         .filter(|p| !p.is_empty())
@@ -132,32 +129,19 @@ pub fn parse_url(url: &str) -> Result<SimConfig, TransportError> {
                 })?;
             }
             "mac" => {
-                let parts: Vec<Option<u8>> = value
+                config.identity.mac = value
                     .split(':')
-                    .map(|p| u8::from_str_radix(p, 16).ok())
-                    .collect();
-                match parts.as_slice() {
-                    [a, b, c, d, e, f] => {
-                        let mac = [*a, *b, *c, *d, *e, *f];
-                        if mac.iter().any(Option::is_none) {
-                            return Err(invalid(
-                                url,
-                                format!(
-                                    "option mac={value:?} is not a MAC address; use six hex bytes like 7c:df:a1:00:00:01"
-                                ),
-                            ));
-                        }
-                        config.identity.mac = mac.map(|x| x.unwrap_or(0));
-                    }
-                    _ => {
-                        return Err(invalid(
+                    .map(|part| u8::from_str_radix(part, 16).ok())
+                    .collect::<Option<Vec<u8>>>()
+                    .and_then(|bytes| <[u8; 6]>::try_from(bytes).ok())
+                    .ok_or_else(|| {
+                        invalid(
                             url,
                             format!(
                                 "option mac={value:?} is not a MAC address; use six hex bytes like 7c:df:a1:00:00:01"
                             ),
-                        ));
-                    }
-                }
+                        )
+                    })?;
             }
             "preset" => {}
             _ => {
@@ -297,6 +281,8 @@ mod tests {
             Some(std::path::Path::new("/tmp/a b.bin"))
         );
         assert_eq!(parse_url("sim://").unwrap(), SimConfig::default());
+        let c = parse_url("sim://?mac=7c:DF:a1:00:00:2a").unwrap();
+        assert_eq!(c.identity.mac, [0x7C, 0xDF, 0xA1, 0x00, 0x00, 0x2A]);
     }
 
     #[test]
@@ -313,6 +299,11 @@ mod tests {
                 "option chip=\"esp8266\" is unknown; use one of esp32s3",
             ),
             ("serial://x", "starts with sim://"),
+            (
+                "sim://?mac=7c:df:a1:00:00",
+                "option mac=\"7c:df:a1:00:00\" is not a MAC",
+            ),
+            ("sim://?mac=7c:df:a1:00:00:zz", "use six hex bytes"),
         ] {
             let err = parse_url(url).unwrap_err().to_string();
             assert!(err.contains(needle), "{url}: {err}");
