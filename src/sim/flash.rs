@@ -99,6 +99,22 @@ impl Flash {
         }
     }
 
+    /// MD5 of `len` bytes from `addr` (wrapping at the end of the chip), read in pieces so a
+    /// client asking for a huge range cannot make the simulator allocate it.
+    pub fn md5(&self, addr: u32, len: u32) -> [u8; 16] {
+        use md5::{Digest, Md5};
+        let mut hasher = Md5::new();
+        let mut chunk = vec![0u8; 0x10000];
+        let mut done: u32 = 0;
+        while done < len {
+            let n = (len - done).min(chunk.len() as u32) as usize;
+            self.read(addr.wrapping_add(done), &mut chunk[..n]);
+            hasher.update(&chunk[..n]);
+            done += n as u32;
+        }
+        hasher.finalize().into()
+    }
+
     /// Read `len` bytes from `addr`.
     pub fn read_vec(&self, addr: u32, len: usize) -> Vec<u8> {
         let mut v = vec![0; len];

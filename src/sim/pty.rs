@@ -120,9 +120,14 @@ impl PtyServer {
                     continue;
                 }
             }
-            if ready > 0 && pfd.revents & libc::POLLHUP != 0 {
-                // No client has the slave open: drop anything the chip says, wait, retry.
-                self.chip.take_output();
+            if ready > 0 {
+                // A hang-up (no client has the slave open), an error, or a read that gave
+                // nothing: there is nothing to serve now. Wait before polling again, so a
+                // condition that stays set cannot make this loop spin.
+                if pfd.revents & libc::POLLHUP != 0 {
+                    // Nobody would hear what the chip says.
+                    self.chip.take_output();
+                }
                 std::thread::sleep(Duration::from_millis(POLL_MS as u64));
             }
             if self.chip.flash().is_dirty() && last_persist.elapsed() >= PERSIST_EVERY {
@@ -135,17 +140,30 @@ impl PtyServer {
     }
 }
 
+/// How long a client may leave the chip's output unread before the rest of it is dropped.
+const WRITE_STALL: Duration = Duration::from_secs(2);
+
 fn write_all(fd: i32, mut bytes: &[u8]) {
+    let mut stalled_since: Option<Instant> = None;
     while !bytes.is_empty() {
         // SAFETY: writing from a valid slice.
         let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
         if n > 0 {
             bytes = &bytes[n as usize..];
+            stalled_since = None;
         } else {
             let e = std::io::Error::last_os_error();
             match e.kind() {
                 std::io::ErrorKind::Interrupted => {}
-                std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(1)),
+                // A client that holds the port open but does not read: like a wire, the bytes
+                // it does not take are lost; the server must not hang on it.
+                std::io::ErrorKind::WouldBlock => {
+                    let since = *stalled_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= WRITE_STALL {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
                 // The client went away mid-reply: what it did not read is lost, as on a wire.
                 _ => return,
             }

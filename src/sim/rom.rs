@@ -18,7 +18,6 @@
 //! only through [`Hw`]; the chip decides what resets and jumps mean.
 
 use flate2::Decompress;
-use md5::{Digest, Md5};
 
 use super::block;
 use super::boot::ResetCause;
@@ -413,7 +412,7 @@ impl RomLoader {
                 let result = if u64::from(addr) + u64::from(size) > u64::from(self.flash_size) {
                     Err(err::FLASH_READ)
                 } else {
-                    let digest = Md5::digest(hw.flash.read_vec(addr, size as usize));
+                    let digest = hw.flash.md5(addr, size);
                     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
                     self.reply[..32].copy_from_slice(hex.as_bytes());
                     Ok(Success::Clear)

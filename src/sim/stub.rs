@@ -234,7 +234,7 @@ impl StubLoader {
                 if u64::from(addr) + u64::from(size) > u64::from(self.flash_size) {
                     Self::reply(op, 0, &[], code::BAD_DATA_LEN, out);
                 } else {
-                    let digest = Md5::digest(hw.flash.read_vec(addr, size as usize));
+                    let digest = hw.flash.md5(addr, size);
                     Self::reply(op, 0, &digest, ok, out);
                 }
             }

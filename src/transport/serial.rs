@@ -257,28 +257,36 @@ impl Transport for SerialTransport {
         if buf.is_empty() {
             return Ok(0);
         }
-        // At least 1 ms: a zero timeout means "block" to some drivers (Windows COMMTIMEOUTS
-        // with a zero total constant), and a deadline in the past should still return what is
-        // already buffered.
-        let remaining = deadline
-            .saturating_duration_since(Instant::now())
-            .max(Duration::from_millis(1));
-        self.port
-            .set_timeout(remaining)
-            .map_err(|e| self.port_error(e))?;
-        match self.port.read(buf) {
-            Ok(n) => Ok(n),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::TimedOut
-                        | std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::Interrupted
-                ) =>
-            {
-                Ok(0)
-            }
-            Err(e) => Err(self.io_error(e)),
+        loop {
+            // At least 1 ms: a zero timeout means "block" to some drivers (Windows COMMTIMEOUTS
+            // with a zero total constant), and a deadline in the past should still return what
+            // is already buffered.
+            let remaining = deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1));
+            self.port
+                .set_timeout(remaining)
+                .map_err(|e| self.port_error(e))?;
+            return match self.port.read(buf) {
+                Ok(n) => Ok(n),
+                // A signal is not the deadline: read again for the time that is left.
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::Interrupted && Instant::now() < deadline =>
+                {
+                    continue;
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    Ok(0)
+                }
+                Err(e) => Err(self.io_error(e)),
+            };
         }
     }
 
