@@ -56,7 +56,7 @@ pub fn pick_port(ports: &[PortInfo], interactive: bool) -> crate::Result<PortCho
     }
     if ports.is_empty() {
         return Err(CliError::NoPort(
-            "no serial port found; connect the board (check the cable carries data), then run `cargo esp32s3 list-ports`, or use --port sim:// for the simulator".into(),
+            "no serial port found; connect the board (check the cable carries data) and choose its port with --port or ESP32S3_PORT (`cargo esp32s3 list-ports` shows them), or use --port sim:// for the simulator".into(),
         )
         .into());
     }

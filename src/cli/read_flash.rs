@@ -49,6 +49,17 @@ pub fn run(args: Args) -> crate::Result<()> {
         ))
         .into());
     }
+    // A long read must not end in a file that cannot be written: check the folder first.
+    if let Some(folder) = args.file.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if !folder.is_dir() {
+            return Err(CliError::Refused(format!(
+                "cannot write {}: the folder {} does not exist; create it first, or choose another file",
+                shown_path(&args.file),
+                shown_path(folder)
+            ))
+            .into());
+        }
+    }
     let flags = context::flag_values(Some(&args.connect), None, None, None);
     let ctx = context::load(&args.manifest, flags)?;
     let mut progress = Progress::new();
