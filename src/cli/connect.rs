@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use crate::config::Settings;
 use crate::flasher::{FlashOptions, Flasher};
 use crate::image::FlashParams;
-use crate::loader::{ConnectOptions, Loader, StubImage};
+use crate::loader::{ConnectOptions, Loader, LoaderError, StubImage};
 use crate::transport::Transport;
 use crate::transport::serial::{PortInfo, SerialTransport, list_ports};
 
@@ -163,7 +163,13 @@ pub fn connect_options(settings: &Settings) -> crate::Result<ConnectOptions> {
         Some(path) => {
             let bytes = crate::error::read_file(path)?;
             let text = String::from_utf8_lossy(&bytes);
-            Some(StubImage::from_esptool_json(&text)?)
+            let stub = StubImage::from_esptool_json(&text).map_err(|e| match e {
+                LoaderError::InvalidStub { detail } => LoaderError::InvalidStub {
+                    detail: format!("{}: {detail}", super::context::shown_path(path)),
+                },
+                other => other,
+            })?;
+            Some(stub)
         }
         None => None,
     };
