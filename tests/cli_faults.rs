@@ -759,6 +759,97 @@ fn a_port_that_does_not_exist_is_named() {
         .fails(exit::CONNECT, &["colour"]);
 }
 
+#[test]
+fn bad_option_values_are_named() {
+    let bench = Bench::new();
+    bench.write("random.bin", &noise(300, 17));
+    bench.write("small.bin", b"abcd");
+    bench.write("stub.json", b"{\"entry\": 1}");
+    let port = bench.sim("4MB");
+    let cases: &[(&[&str], u8, &[&str])] = &[
+        (
+            &["board-info", "--before", "bogus"],
+            exit::CONFIG,
+            &["bogus", "--before", "default-reset"],
+        ),
+        (
+            &["board-info", "--after", "bogus"],
+            exit::CONFIG,
+            &["bogus", "--after", "hard-reset"],
+        ),
+        (
+            &["board-info", "--stub", "random.bin"],
+            exit::CONNECT,
+            &["random.bin", "stub", "esptool"],
+        ),
+        (
+            &["board-info", "--stub", "stub.json"],
+            exit::CONNECT,
+            &["stub.json", "text"],
+        ),
+        (
+            &["board-info", "--stub", "missing.json"],
+            exit::FAILURE,
+            &["missing.json", "check the path"],
+        ),
+        (
+            &["erase", "--region", "0", "0"],
+            exit::USAGE,
+            &["0x0", "4 KiB"],
+        ),
+        (
+            &["erase", "--region", "0x1000", "ten"],
+            exit::USAGE,
+            &["ten"],
+        ),
+        (
+            &["read-flash", "0", "0", "out.bin"],
+            exit::USAGE,
+            &["SIZE", "0"],
+        ),
+        (
+            &["read-flash", "0xFFFFF000", "0x2000", "out.bin"],
+            exit::FLASH,
+            &["0xfffff000", "0x2000", "check the offset"],
+        ),
+        (
+            &["read-flash", "0", "0xFFFFFFFF", "out.bin"],
+            exit::FLASH,
+            &["0xffffffff", "check the offset"],
+        ),
+        (
+            &["flash", "--at", "0xFFFFFFF0", "small.bin"],
+            exit::FLASH,
+            &["small.bin", "0xfffffff0"],
+        ),
+        (
+            &["flash", "--at", "lots", "small.bin"],
+            exit::USAGE,
+            &["lots", "small.bin"],
+        ),
+        (
+            &[
+                "flash",
+                "--at",
+                "0x1000",
+                "small.bin",
+                "--at",
+                "0x1000",
+                "random.bin",
+            ],
+            exit::FLASH,
+            &["overlaps", "random.bin"],
+        ),
+    ];
+    for (args, code, needles) in cases {
+        let mut all = args.to_vec();
+        all.extend(["--port", &port]);
+        bench.run(&all).fails(*code, needles);
+    }
+    assert!(!bench.path("out.bin").exists());
+    bench.assert_flash_untouched();
+}
+
 /// A minimal linked Xtensa ELF (one section in flash, one in IRAM).
 fn xtensa_elf() -> Vec<u8> {
     use object::elf;
