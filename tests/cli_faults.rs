@@ -609,7 +609,7 @@ fn save_image_keeps_a_file_that_is_not_an_image() {
 }
 
 #[test]
-fn read_flash_into_a_missing_directory_fails_before_connecting() {
+fn read_flash_into_a_missing_or_a_folder_fails_before_connecting() {
     let bench = Bench::new();
     let outcome = bench.run(&[
         "read-flash",
@@ -619,7 +619,20 @@ fn read_flash_into_a_missing_directory_fails_before_connecting() {
         "--port",
         &bench.sim("4MB"),
     ]);
-    outcome.fails(exit::FAILURE, &["no/such/dir"]);
+    outcome.fails(exit::FAILURE, &["no/such/dir", "create it"]);
+    assert!(!outcome.stderr.contains("Connecting"), "{}", outcome.dump());
+    // A folder as FILE, even with --force.
+    std::fs::create_dir_all(bench.path("dumps")).expect("a folder");
+    let outcome = bench.run(&[
+        "read-flash",
+        "0",
+        "4K",
+        "dumps",
+        "--force",
+        "--port",
+        &bench.sim("4MB"),
+    ]);
+    outcome.fails(exit::FAILURE, &["dumps", "folder"]);
     assert!(!outcome.stderr.contains("Connecting"), "{}", outcome.dump());
 }
 

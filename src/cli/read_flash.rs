@@ -42,6 +42,14 @@ pub fn run(args: Args) -> crate::Result<()> {
     if args.size == 0 {
         return Err(CliError::BadArgument("SIZE is 0: nothing to read".into()).into());
     }
+    if args.file.is_dir() {
+        return Err(CliError::Refused(format!(
+            "{} is a folder; give the path of a file to write, such as {}",
+            shown_path(&args.file),
+            shown_path(&args.file.join("flash.bin"))
+        ))
+        .into());
+    }
     if args.file.exists() && !args.force {
         return Err(CliError::Refused(format!(
             "{} exists; pass --force to overwrite it, or choose another file",
