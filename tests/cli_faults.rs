@@ -1106,15 +1106,26 @@ mod tty {
         }
     }
 
+    /// When the relayed chip stops answering (the line stays open).
+    #[derive(Clone, Copy)]
+    enum Silence {
+        /// Never.
+        Never,
+        /// Once the host has sent this many bytes.
+        AfterBytes(usize),
+        /// From the first command with this opcode on (it never reaches the chip).
+        AtCommand(u8),
+    }
+
     /// Relays bytes between a pty of ours (the binary's side) and the simulator's pty. It sends
-    /// `noise` to the host before the first reply, and once the host has sent `silent_after`
-    /// bytes it drops everything in both directions while keeping the line open: a chip that
-    /// stopped answering mid-transfer.
+    /// `noise` to the host before the first reply, and from the moment `silence` says so it
+    /// drops everything in both directions while keeping the line open: a chip that stopped
+    /// answering mid-transfer.
     fn relay(
         host: &Pty,
         sim_device: &str,
         noise: Vec<u8>,
-        silent_after: Option<usize>,
+        silence: Silence,
     ) -> (Background, Arc<AtomicUsize>) {
         let host_fd = host.master.as_raw_fd();
         let sim = std::fs::OpenOptions::new()
@@ -1130,23 +1141,37 @@ mod tty {
             let sim: File = sim;
             let sim_fd = sim.as_raw_fd();
             let mut noise = Some(noise);
+            let mut commands = cargo_esp32s3::protocol::slip::Decoder::new();
+            let mut silent = false;
             let mut buf = [0u8; 8192];
             while !flag.load(Ordering::SeqCst) {
                 let mut idle = true;
                 if let Some(n) = read_some(host_fd, &mut buf) {
                     idle = false;
+                    let bytes = buf.get(..n).unwrap_or(&[]);
                     let total = count.fetch_add(n, Ordering::SeqCst) + n;
                     if let Some(noise) = noise.take() {
                         write_all(host_fd, &noise, &flag);
                     }
-                    if silent_after.is_none_or(|limit| total <= limit) {
-                        write_all(sim_fd, buf.get(..n).unwrap_or(&[]), &flag);
+                    match silence {
+                        Silence::Never => {}
+                        Silence::AfterBytes(limit) => silent |= total > limit,
+                        Silence::AtCommand(opcode) => {
+                            commands.push(bytes);
+                            while let Some(item) = commands.next_item() {
+                                if let cargo_esp32s3::protocol::slip::Item::Frame(f) = item {
+                                    silent |= f.get(..2) == Some(&[0x00, opcode][..]);
+                                }
+                            }
+                        }
+                    }
+                    if !silent {
+                        write_all(sim_fd, bytes, &flag);
                     }
                 }
                 if let Some(n) = read_some(sim_fd, &mut buf) {
                     idle = false;
-                    let total = count.load(Ordering::SeqCst);
-                    if silent_after.is_none_or(|limit| total <= limit) {
+                    if !silent {
                         write_all(host_fd, buf.get(..n).unwrap_or(&[]), &flag);
                     }
                 }
@@ -1220,7 +1245,7 @@ mod tty {
         let mut garbage = b"\r\n\x00\xff\xfe garbage \xc0\x01\x02\xc0 line noise\r\n".to_vec();
         garbage.extend_from_slice(&noise(300, 5));
         garbage.extend_from_slice(b"\r\nESP-ROM:esp32s3-20210327\r\nrst:0x1 (POWERON),boot:0x0 (DOWNLOAD(USB/UART0))\r\nwaiting for download\r\n");
-        let (link, _) = relay(&host, &sim.device, garbage, None);
+        let (link, _) = relay(&host, &sim.device, garbage, Silence::Never);
         let port = host.slave_str();
         let outcome = bench.run(&["board-info", "--port", &port]);
         outcome.ok();
@@ -1239,7 +1264,12 @@ mod tty {
         let mut sim = PtySim::start(bench.dir.path(), "8MB");
         let host = Pty::open();
         // Enough for connecting and the first blocks of data, then nothing.
-        let (link, sent) = relay(&host, &sim.device, Vec::new(), Some(64 * 1024));
+        let (link, sent) = relay(
+            &host,
+            &sim.device,
+            Vec::new(),
+            Silence::AfterBytes(64 * 1024),
+        );
         bench.write("big.bin", &noise(2 * 1024 * 1024, 9));
         let outcome = bench.run(&[
             "flash",
@@ -1265,6 +1295,45 @@ mod tty {
         );
         drop(link);
         sim.kill();
+    }
+
+    #[test]
+    fn a_chip_that_goes_silent_while_reading_or_erasing_fails_in_time() {
+        // READ_FLASH_SLOW (0x0e) and FLASH_BEGIN (0x02, the ROM erases a region with it) never
+        // reach the chip.
+        let cases: [(&[&str], u8, &[&str]); 2] = [
+            (
+                &["read-flash", "0", "1M", "out.bin"],
+                0x0E,
+                &["timed out", "READ_FLASH_SLOW", "try a lower --baud"],
+            ),
+            (
+                // One sector: the ROM may take 40 s per MB to erase before it answers, so a
+                // big region would wait that long for a silent chip (as esptool does).
+                &["erase", "--region", "0x100000", "0x1000"],
+                0x02,
+                &["timed out", "FLASH_BEGIN"],
+            ),
+        ];
+        for (args, opcode, needles) in cases {
+            let bench = Bench::new();
+            let mut sim = PtySim::start(bench.dir.path(), "4MB");
+            let host = Pty::open();
+            let (link, _) = relay(&host, &sim.device, Vec::new(), Silence::AtCommand(opcode));
+            let port = host.slave_str();
+            let mut all = args.to_vec();
+            all.extend(["--port", &port]);
+            let outcome = bench.run(&all);
+            outcome.fails(exit::FLASH, needles);
+            assert!(!bench.path("out.bin").exists());
+            eprintln!(
+                "silent chip during {}: failed after {:.1} s",
+                args.first().unwrap_or(&""),
+                outcome.elapsed.as_secs_f64()
+            );
+            drop(link);
+            sim.kill();
+        }
     }
 
     #[test]
