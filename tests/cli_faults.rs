@@ -1354,7 +1354,7 @@ mod tty {
             );
             std::thread::sleep(Duration::from_millis(10));
         }
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(50));
         sim.kill();
         let outcome = running.finish();
         outcome.fails(exit::FLASH, &[&sim.device, "disappeared", "cable"]);
