@@ -187,7 +187,7 @@ pub fn select_package<'m>(
             None => (spec, None),
         };
         let found = members.iter().find(|p| {
-            p.name == name && version.is_none_or(|v| p.version.to_string().starts_with(v))
+            p.name == name && version.is_none_or(|v| version_matches(&p.version.to_string(), v))
         });
         return match found {
             Some(package) => Ok(Some(package)),
@@ -212,6 +212,14 @@ pub fn select_package<'m>(
         .max_by_key(|(depth, _)| *depth)
         .map(|(_, p)| p);
     Ok(around_cwd.or_else(|| metadata.root_package()))
+}
+
+/// True when `version` is `partial` or starts with it followed by a component boundary, as
+/// cargo reads `name@1.2`: `1.2.3` matches, `1.20.0` does not.
+fn version_matches(version: &str, partial: &str) -> bool {
+    version
+        .strip_prefix(partial)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '-', '+']))
 }
 
 /// What to build: cargo's own selection flags, passed through.
@@ -349,14 +357,16 @@ pub fn build(
             }
         }
     }
+    // Leaving the loop dropped the pipe, so a cargo still writing gets EPIPE and ends: waiting
+    // cannot hang. A read error comes first, as the failure it then causes is only its echo.
     let status = child.wait().map_err(CargoError::Output)?;
+    if let Some(e) = read_error {
+        return Err(CargoError::Output(e));
+    }
     if !status.success() {
         return Err(CargoError::BuildFailed {
             status: status.to_string(),
         });
-    }
-    if let Some(e) = read_error {
-        return Err(CargoError::Output(e));
     }
     collected.finish()
 }
@@ -468,7 +478,7 @@ pub fn triple_from_path(executable: &Path, target_directory: &Path) -> Option<St
         3 => parts.get(1).is_some_and(|p| p != "examples"),
         _ => true,
     };
-    cross.then(|| parts.first().cloned()).flatten()
+    parts.first().filter(|_| cross).cloned()
 }
 
 #[cfg(test)]
@@ -490,6 +500,26 @@ mod tests {
             ),
         ] {
             assert_eq!(package_name(id), expected, "{id}");
+        }
+    }
+
+    #[test]
+    fn package_versions() {
+        for (version, partial, expected) in [
+            ("1.2.3", "1.2.3", true),
+            ("1.2.3", "1.2", true),
+            ("1.2.3", "1", true),
+            ("1.20.0", "1.2", false),
+            ("11.0.0", "1", false),
+            ("1.0.0-alpha.1", "1.0.0-alpha.1", true),
+            ("1.0.0-alpha.1", "1.0.0", true),
+            ("1.0.0", "1.0.0-alpha", false),
+        ] {
+            assert_eq!(
+                version_matches(version, partial),
+                expected,
+                "{version} @ {partial}"
+            );
         }
     }
 

@@ -19,13 +19,14 @@ use serde_json::Value;
 
 use crate::image::{FlashFreq, FlashMode, FlashSize};
 use crate::reset::{After, Before};
+use crate::units;
 
 /// Default baud rate for flashing (switched to with CHANGE_BAUDRATE after connecting at 115200).
 pub const DEFAULT_BAUD: u32 = 460_800;
 /// Default console speed of the ROM and of ESP-IDF/esp-hal apps.
 pub const DEFAULT_MONITOR_BAUD: u32 = 115_200;
-/// Default partition table offset.
-pub const DEFAULT_PARTITION_TABLE_OFFSET: u32 = 0x8000;
+/// Default partition table offset (ESP-IDF's, as the image module defines it).
+pub const DEFAULT_PARTITION_TABLE_OFFSET: u32 = crate::image::partition::DEFAULT_TABLE_OFFSET;
 /// The only chip this tool supports, as written in the `chip` key.
 pub const CHIP: &str = "esp32s3";
 /// Name of the metadata table under `[package.metadata]` and `[workspace.metadata]`.
@@ -274,56 +275,26 @@ impl Key {
         }
     }
 
-    /// The environment variable that sets this key (`ESP32S3_FLASH_MODE`); `chip` has none.
-    pub fn env_var(self) -> Option<&'static str> {
-        Some(match self {
-            Key::Chip => return None,
-            Key::Port => "ESP32S3_PORT",
-            Key::Baud => "ESP32S3_BAUD",
-            Key::MonitorBaud => "ESP32S3_MONITOR_BAUD",
-            Key::FlashMode => "ESP32S3_FLASH_MODE",
-            Key::FlashFreq => "ESP32S3_FLASH_FREQ",
-            Key::FlashSize => "ESP32S3_FLASH_SIZE",
-            Key::PartitionTable => "ESP32S3_PARTITION_TABLE",
-            Key::PartitionTableOffset => "ESP32S3_PARTITION_TABLE_OFFSET",
-            Key::TargetAppPartition => "ESP32S3_TARGET_APP_PARTITION",
-            Key::Bootloader => "ESP32S3_BOOTLOADER",
-            Key::MinChipRev => "ESP32S3_MIN_CHIP_REV",
-            Key::MaxChipRev => "ESP32S3_MAX_CHIP_REV",
-            Key::Before => "ESP32S3_BEFORE",
-            Key::After => "ESP32S3_AFTER",
-            Key::Target => "ESP32S3_TARGET",
-            Key::Stub => "ESP32S3_STUB",
-            Key::ConnectAttempts => "ESP32S3_CONNECT_ATTEMPTS",
-            Key::SkipUnchanged => "ESP32S3_SKIP_UNCHANGED",
-            Key::Verify => "ESP32S3_VERIFY",
+    /// The environment variable that sets this key: `ESP32S3_` and the name in upper snake case
+    /// (`ESP32S3_FLASH_MODE`); `chip` has none.
+    pub fn env_var(self) -> Option<String> {
+        (self != Key::Chip).then(|| {
+            format!(
+                "ESP32S3_{}",
+                self.name().to_ascii_uppercase().replace('-', "_")
+            )
         })
     }
 
-    /// The command-line flag that sets this key, as users type it.
-    pub fn flag(self) -> Option<&'static str> {
-        Some(match self {
-            Key::Chip => return None,
-            Key::Port => "--port",
-            Key::Baud => "--baud",
-            Key::MonitorBaud => "--monitor-baud",
-            Key::FlashMode => "--flash-mode",
-            Key::FlashFreq => "--flash-freq",
-            Key::FlashSize => "--flash-size",
-            Key::PartitionTable => "--partition-table",
-            Key::PartitionTableOffset => "--partition-table-offset",
-            Key::TargetAppPartition => "--target-app-partition",
-            Key::Bootloader => "--bootloader",
-            Key::MinChipRev => "--min-chip-rev",
-            Key::MaxChipRev => "--max-chip-rev",
-            Key::Before => "--before",
-            Key::After => "--after",
-            Key::Target => "--target",
-            Key::Stub => "--stub",
-            Key::ConnectAttempts => "--connect-attempts",
-            Key::SkipUnchanged => "--no-skip",
-            Key::Verify => "--no-verify",
-        })
+    /// The command-line flag that sets this key, as users type it: `--` and the name, except the
+    /// two switches that turn a default off; `chip` has none.
+    pub fn flag(self) -> Option<String> {
+        match self {
+            Key::Chip => None,
+            Key::SkipUnchanged => Some("--no-skip".into()),
+            Key::Verify => Some("--no-verify".into()),
+            _ => Some(format!("--{}", self.name())),
+        }
     }
 
     /// The accepted values, as a phrase for error messages and documentation.
@@ -622,8 +593,8 @@ enum Origin<'a> {
 impl fmt::Display for Origin<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Origin::Flag(key) => f.write_str(key.flag().unwrap_or(key.name())),
-            Origin::Env(key) => f.write_str(key.env_var().unwrap_or(key.name())),
+            Origin::Flag(key) => f.write_str(&key.flag().unwrap_or_else(|| key.name().into())),
+            Origin::Env(key) => f.write_str(&key.env_var().unwrap_or_else(|| key.name().into())),
             Origin::Table {
                 key,
                 manifest,
@@ -679,7 +650,7 @@ fn env_layer(env: &dyn Fn(&str) -> Option<String>) -> Result<Layer, ConfigError>
     let mut layer = Layer::default();
     for key in Key::ALL {
         let Some(var) = key.env_var() else { continue };
-        let Some(text) = env(var).filter(|v| !v.trim().is_empty()) else {
+        let Some(text) = env(&var).filter(|v| !v.trim().is_empty()) else {
             continue;
         };
         apply(&mut layer, key, Raw::Text(&text), Origin::Env(key), None)?;
@@ -797,7 +768,6 @@ fn apply(
         Key::Stub => layer.stub = Some(path(raw, base).ok_or_else(fail)?),
         Key::PartitionTableOffset => {
             let offset = unsigned(raw)
-                .and_then(|v| u32::try_from(v).ok())
                 .filter(|v| *v >= 0x1000 && v % 0x1000 == 0)
                 .ok_or_else(fail)?;
             layer.partition_table_offset = Some(offset);
@@ -823,9 +793,7 @@ fn apply(
             layer.target = Some(triple.to_string());
         }
         Key::ConnectAttempts => {
-            let attempts = unsigned(raw)
-                .and_then(|v| u32::try_from(v).ok())
-                .ok_or_else(fail)?;
+            let attempts = unsigned(raw).ok_or_else(fail)?;
             layer.connect_attempts = Some(attempts);
         }
         Key::SkipUnchanged => layer.skip_unchanged = Some(boolean(raw).ok_or_else(fail)?),
@@ -863,23 +831,17 @@ fn path(raw: Raw<'_>, base: Option<&Path>) -> Option<PathBuf> {
     })
 }
 
-/// A non-negative integer: a JSON integer, or text in decimal or `0x` hexadecimal (underscores
-/// allowed as in Rust and TOML literals).
-fn unsigned(raw: Raw<'_>) -> Option<u64> {
+/// A non-negative integer that fits in 32 bits: a JSON integer, or text as
+/// [`units::parse_number`] reads it (decimal, `0x` hexadecimal, `_` separators, `K`/`M`).
+fn unsigned(raw: Raw<'_>) -> Option<u32> {
     if let Raw::Json(Value::Number(number)) = raw {
-        return number.as_u64();
+        return number.as_u64().and_then(|v| u32::try_from(v).ok());
     }
-    let text = non_empty_text(raw)?.replace('_', "");
-    match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-        Some(hex) => u64::from_str_radix(hex, 16).ok(),
-        None => text.parse().ok(),
-    }
+    units::parse_number(non_empty_text(raw)?)
 }
 
 fn positive_u32(raw: Raw<'_>) -> Option<u32> {
-    unsigned(raw)
-        .and_then(|v| u32::try_from(v).ok())
-        .filter(|v| *v > 0)
+    unsigned(raw).filter(|v| *v > 0)
 }
 
 /// `"MAJOR.MINOR"` text, or (JSON only) an integer major*100+minor. Floats are refused: TOML's
@@ -916,6 +878,34 @@ fn boolean(raw: Raw<'_>) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn variables_and_flags_follow_the_key_names() {
+        let cases: &[(Key, Option<&str>, Option<&str>)] = &[
+            (Key::Chip, None, None),
+            (Key::Port, Some("ESP32S3_PORT"), Some("--port")),
+            (
+                Key::MonitorBaud,
+                Some("ESP32S3_MONITOR_BAUD"),
+                Some("--monitor-baud"),
+            ),
+            (
+                Key::PartitionTableOffset,
+                Some("ESP32S3_PARTITION_TABLE_OFFSET"),
+                Some("--partition-table-offset"),
+            ),
+            (
+                Key::SkipUnchanged,
+                Some("ESP32S3_SKIP_UNCHANGED"),
+                Some("--no-skip"),
+            ),
+            (Key::Verify, Some("ESP32S3_VERIFY"), Some("--no-verify")),
+        ];
+        for &(key, var, flag) in cases {
+            assert_eq!(key.env_var().as_deref(), var, "{key:?}");
+            assert_eq!(key.flag().as_deref(), flag, "{key:?}");
+        }
+    }
 
     #[test]
     fn edit_distance_cases() {

@@ -16,6 +16,7 @@
 //! - [`config`]: `[package.metadata.esp32s3]` + environment + flags → [`config::Settings`].
 //! - [`cargo`]: the only place that runs `cargo build`.
 //! - [`cli`]: the only place with clap, terminals, colours, progress bars and exit codes.
+//! - [`units`]: pure. The one parser for typed offsets and sizes, the one size formatter.
 //!
 //! See `ARCHITECTURE.md` for the invariants that keep these apart.
 
@@ -30,5 +31,6 @@ pub mod protocol;
 pub mod reset;
 pub mod sim;
 pub mod transport;
+pub mod units;
 
 pub use error::{Error, Result};

@@ -12,6 +12,10 @@ use cargo_esp32s3::image::{FlashMode, FlashSize};
 use cargo_esp32s3::reset::{After, Before};
 use serde_json::{Value, json};
 
+#[path = "support/synthetic_elf.rs"]
+mod synthetic_elf;
+use synthetic_elf::synthetic_elf;
+
 const PACKAGE: &str = "/proj/app/Cargo.toml";
 const WORKSPACE: &str = "/proj/Cargo.toml";
 
@@ -537,61 +541,6 @@ fn project(metadata: &str) -> tempfile::TempDir {
     std::fs::create_dir_all(dir.path().join("src")).expect("mkdir src");
     std::fs::write(dir.path().join("src/main.rs"), "fn main() {}\n").expect("write main.rs");
     dir
-}
-
-/// A minimal linked Xtensa ELF: one `.text` section in flash (IROM) and one in IRAM.
-fn synthetic_elf() -> Vec<u8> {
-    use object::elf;
-    use object::write::elf::{FileHeader, SectionHeader, Writer};
-    let sections: [(&[u8], u32, &[u8]); 2] = [
-        (b".text", 0x4200_0020, &[0x36u8; 256]),
-        (b".iram0.text", 0x4037_8000, &[0x06u8; 64]),
-    ];
-    let mut out = Vec::new();
-    let mut writer = Writer::new(object::Endianness::Little, false, &mut out);
-    writer.reserve_file_header();
-    let mut reserved = Vec::new();
-    for (name, addr, data) in sections {
-        let name = writer.add_section_name(name);
-        writer.reserve_section_index();
-        let offset = writer.reserve(data.len(), 4);
-        reserved.push((name, addr, data, offset));
-    }
-    writer.reserve_shstrtab_section_index();
-    writer.reserve_shstrtab();
-    writer.reserve_section_headers();
-    writer
-        .write_file_header(&FileHeader {
-            os_abi: 0,
-            abi_version: 0,
-            e_type: elf::ET_EXEC,
-            e_machine: elf::EM_XTENSA,
-            e_entry: 0x4037_8000,
-            e_flags: 0x300,
-        })
-        .expect("ELF header");
-    for (_, _, data, _) in &reserved {
-        writer.write_align(4);
-        writer.write(data);
-    }
-    writer.write_shstrtab();
-    writer.write_null_section_header();
-    for (name, addr, data, offset) in &reserved {
-        writer.write_section_header(&SectionHeader {
-            name: Some(*name),
-            sh_type: elf::SHT_PROGBITS,
-            sh_flags: u64::from(elf::SHF_ALLOC | elf::SHF_EXECINSTR),
-            sh_addr: u64::from(*addr),
-            sh_offset: *offset as u64,
-            sh_size: data.len() as u64,
-            sh_link: 0,
-            sh_info: 0,
-            sh_addralign: 4,
-            sh_entsize: 0,
-        });
-    }
-    writer.write_shstrtab_section_header();
-    out
 }
 
 /// A small ESP32-S3 image that passes for a second-stage bootloader.

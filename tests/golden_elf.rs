@@ -3,28 +3,14 @@
 //! line, when the test data is not present.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use cargo_esp32s3::image::app::{AppImageOptions, elf_to_app_image};
 use cargo_esp32s3::image::format::{self, parse_image};
 use cargo_esp32s3::image::{FlashFreq, FlashMode, FlashParams, FlashSize};
 
-/// The shared test data directory, or `None` (with a printed line) when it is absent.
-fn testdata() -> Option<PathBuf> {
-    let dir = std::env::var_os("ESP32S3_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata"));
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        println!("skipped: testdata not found (set ESP32S3_TESTDATA)");
-        None
-    }
-}
-
-fn read(dir: &std::path::Path, rel: &str) -> Vec<u8> {
-    std::fs::read(dir.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
-}
+#[path = "support/testdata.rs"]
+mod support_testdata;
+use support_testdata::{read, testdata};
 
 fn idf_options() -> AppImageOptions {
     AppImageOptions {

@@ -8,18 +8,9 @@ use cargo_esp32s3::image::format::{ImageHeader, Segment, encode_image};
 use cargo_esp32s3::image::info::{BinKind, ImageRole, flash_regions_for_bin, inspect};
 use cargo_esp32s3::image::partition::PartitionTable;
 
-/// The shared testdata folder, or `None` (after saying so) when it is not there.
-fn testdata() -> Option<PathBuf> {
-    let dir = std::env::var_os("ESP32S3_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata"));
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        println!("skipped: testdata not found (set ESP32S3_TESTDATA)");
-        None
-    }
-}
+#[path = "support/testdata.rs"]
+mod support_testdata;
+use support_testdata::testdata;
 
 fn bins_under(dir: &Path, out: &mut Vec<PathBuf>) {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)

@@ -1,7 +1,7 @@
 //! Merged offset-0 images against esptool's `merge-bin` outputs and a real MicroPython release
 //! (golden tier, needs the shared testdata), plus synthetic checks that run anywhere.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use cargo_esp32s3::image::format::{FlashFreq, FlashMode, FlashParams, FlashSize, parse_image};
 use cargo_esp32s3::image::merge::{
@@ -10,22 +10,9 @@ use cargo_esp32s3::image::merge::{
 };
 use cargo_esp32s3::image::partition::PartitionTable;
 
-/// The shared testdata folder, or `None` (after saying so) when it is not there.
-fn testdata() -> Option<PathBuf> {
-    let dir = std::env::var_os("ESP32S3_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata"));
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        println!("skipped: testdata not found (set ESP32S3_TESTDATA)");
-        None
-    }
-}
-
-fn read(dir: &Path, rel: &str) -> Vec<u8> {
-    std::fs::read(dir.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
-}
+#[path = "support/testdata.rs"]
+mod support_testdata;
+use support_testdata::{read, testdata};
 
 /// One esptool merge-bin run: flash settings, padding, and the expected file.
 fn check_offset0(dir: &Path, flash: FlashParams, pad_to: Option<u32>, expected: &str) {

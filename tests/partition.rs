@@ -1,26 +1,11 @@
 //! Partition tables against ESP-IDF's own binaries (golden tier, needs the shared testdata) and
 //! the templates shipped in `templates/`.
 
-use std::path::PathBuf;
-
 use cargo_esp32s3::image::partition::{PartitionTable, PartitionType};
 
-/// The shared testdata folder, or `None` (after saying so) when it is not there.
-fn testdata() -> Option<PathBuf> {
-    let dir = std::env::var_os("ESP32S3_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata"));
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        println!("skipped: testdata not found (set ESP32S3_TESTDATA)");
-        None
-    }
-}
-
-fn read(dir: &std::path::Path, rel: &str) -> Vec<u8> {
-    std::fs::read(dir.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
-}
+#[path = "support/testdata.rs"]
+mod support_testdata;
+use support_testdata::{read, testdata};
 
 #[test]
 fn csv_gives_the_esp_idf_binary_byte_for_byte() {

@@ -10,6 +10,7 @@ use crate::image::FlashParams;
 use crate::loader::{ConnectOptions, Loader, LoaderError, StubImage};
 use crate::transport::Transport;
 use crate::transport::serial::{PortInfo, SerialTransport, list_ports};
+pub use crate::units::parse_number;
 
 use super::CliError;
 use super::progress::Progress;
@@ -217,24 +218,6 @@ pub fn flasher(
         },
     };
     Ok(Flasher::new(loader, options, &mut progress.callback())?)
-}
-
-/// Parse an offset or size as typed: decimal, `0x` hex, or with a `k`/`K` or `m`/`M` suffix.
-pub fn parse_number(text: &str) -> Option<u32> {
-    let t = text.trim().replace('_', "");
-    let (digits, multiplier) = match t.chars().last()? {
-        'k' | 'K' => (t.get(..t.len() - 1)?, 1024u64),
-        'm' | 'M' => (t.get(..t.len() - 1)?, 1024 * 1024),
-        _ => (t.as_str(), 1),
-    };
-    let value = match digits
-        .strip_prefix("0x")
-        .or_else(|| digits.strip_prefix("0X"))
-    {
-        Some(hex) => u64::from_str_radix(hex, 16).ok()?,
-        None => digits.parse::<u64>().ok()?,
-    };
-    u32::try_from(value.checked_mul(multiplier)?).ok()
 }
 
 /// A clap value parser for offsets and sizes.

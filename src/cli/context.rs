@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cargo::{self, BuildOptions, Project};
 use crate::config::{self, FlagValues, Settings, Sources};
+pub use crate::units::human_size as size_text;
 
 use super::args::{BuildArgs, ConnectArgs, FlashConfigArgs, ImageArgs, ManifestArgs};
 
@@ -130,23 +131,6 @@ pub fn apply_color_choice() {
     if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
         console::set_colors_enabled(false);
         console::set_colors_enabled_stderr(false);
-    }
-}
-
-/// A byte count as people read it: `812 KiB`, `3 MiB`, `1.5 MiB`, `999 bytes`.
-pub fn size_text(bytes: u64) -> String {
-    const KIB: u64 = 1024;
-    const MIB: u64 = 1024 * 1024;
-    if bytes >= MIB {
-        if bytes % MIB == 0 {
-            format!("{} MiB", bytes / MIB)
-        } else {
-            format!("{:.1} MiB", bytes as f64 / MIB as f64)
-        }
-    } else if bytes >= KIB {
-        format!("{} KiB", bytes.div_ceil(KIB))
-    } else {
-        format!("{bytes} bytes")
     }
 }
 

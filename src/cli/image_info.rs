@@ -10,7 +10,8 @@ use console::style;
 use crate::image::ImageError;
 use crate::image::format::chip_name;
 use crate::image::info::{BinKind, ImageDetails, ImageInfo, ImageRole, inspect_at};
-use crate::image::partition::{DEFAULT_TABLE_OFFSET, PartitionError, parse_size};
+use crate::image::partition::{DEFAULT_TABLE_OFFSET, PartitionError};
+use crate::units::parse_number;
 
 use super::partition_table::{honour_no_color, render_table};
 
@@ -36,7 +37,7 @@ pub struct Args {
 pub fn run(args: Args) -> crate::Result<()> {
     honour_no_color();
     let table_offset = match &args.partition_table_offset {
-        Some(text) => parse_size(text).ok_or_else(|| {
+        Some(text) => parse_number(text).ok_or_else(|| {
             PartitionError::Invalid(format!(
                 "partition table offset `{text}` is not a number (use 0x8000)"
             ))
@@ -147,16 +148,13 @@ fn render_image(out: &mut String, image: &ImageDetails) {
     let _ = writeln!(
         out,
         "  Flash:         mode {}, size {}, freq {}",
-        image
-            .flash_mode
+        h.mode()
             .map(|m| m.name().to_uppercase())
             .unwrap_or_else(|| format!("unknown (0x{:02x})", h.flash_mode)),
-        image
-            .flash_size
+        h.size()
             .map(|s| s.name().to_string())
             .unwrap_or_else(|| format!("unknown (0x{:x})", h.flash_size_freq >> 4)),
-        image
-            .flash_freq
+        h.freq()
             .map(|f| f.name().to_string())
             .unwrap_or_else(|| format!("unknown (0x{:x})", h.flash_size_freq & 0xF)),
     );

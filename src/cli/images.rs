@@ -153,7 +153,7 @@ pub fn load_table(
         .or(idf.partition_table.clone())
     else {
         return Ok((
-            PartitionTable::default_for_flash(flash_size.bytes()),
+            PartitionTable::default_for(flash_size.bytes(), settings.partition_table_offset),
             Source::DefaultTable(flash_size),
         ));
     };

@@ -9,9 +9,8 @@ use console::style;
 
 use crate::Error;
 use crate::image::FlashSize;
-use crate::image::partition::{
-    DEFAULT_TABLE_OFFSET, PartitionError, PartitionTable, human_size, parse_size,
-};
+use crate::image::partition::{DEFAULT_TABLE_OFFSET, PartitionError, PartitionTable};
+use crate::units::{human_size, parse_number};
 
 /// Arguments.
 #[derive(Debug, clap::Args)]
@@ -48,7 +47,7 @@ pub struct Args {
 pub fn run(args: Args) -> crate::Result<()> {
     honour_no_color();
     let table_offset = match &args.partition_table_offset {
-        Some(text) => parse_size(text).ok_or_else(|| {
+        Some(text) => parse_number(text).ok_or_else(|| {
             PartitionError::Invalid(format!(
                 "partition table offset `{text}` is not a number (use 0x8000)"
             ))

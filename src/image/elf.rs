@@ -22,7 +22,8 @@ use object::elf;
 use object::read::elf::{FileHeader, SectionHeader};
 
 use super::ImageError;
-use super::format::{is_flash_mapped, memory_kinds, sha256};
+use super::format::{APP_DESC_MAGIC, is_flash_mapped, memory_kinds, sha256};
+use super::info::AppDescriptor;
 
 /// `e_machine` of Tensilica Xtensa, the ESP32-S3's CPU.
 pub const EM_XTENSA: u16 = 94;
@@ -200,9 +201,10 @@ pub fn read_elf(bytes: &[u8]) -> Result<ElfInfo, ImageError> {
     })
 }
 
-/// Check the identification bytes and `e_machine` by hand, so that each wrong kind of file gets
-/// its own message (the machine first: "this is an x86-64 program" helps more than "64-bit").
-fn check_ident(bytes: &[u8]) -> Result<(), ImageError> {
+/// Check that the bytes are a little-endian 32-bit Xtensa ELF, from the identification bytes and
+/// `e_machine` alone, so that each wrong kind of file gets its own message (the machine first:
+/// "this is an x86-64 program" helps more than "64-bit").
+pub fn check_ident(bytes: &[u8]) -> Result<(), ImageError> {
     if !looks_like_elf(bytes) {
         let shown: Vec<String> = bytes.iter().take(4).map(|b| format!("{b:02x}")).collect();
         let advice = if bytes.first() == Some(&super::format::IMAGE_MAGIC) {
@@ -381,32 +383,24 @@ fn check_overlaps(segments: &[LoadSegment]) -> Result<(), ImageError> {
     Ok(())
 }
 
-/// Read the fields of an `esp_app_desc_t` from the start of its section.
+/// Read the fields of an `esp_app_desc_t` from the start of its section (the layout is
+/// `info.rs`'s; texts stay empty when the magic or the 256 bytes are missing).
 fn parse_app_desc(segment: &LoadSegment, kind: AppDescKind) -> AppDesc {
     let bytes = &segment.data;
-    let text = |offset: usize, len: usize| -> String {
-        let field = bytes.get(offset..offset + len).unwrap_or(&[]);
-        let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
-        String::from_utf8_lossy(&field[..end]).into_owned()
+    let fields = super::info::parse_app_desc(bytes);
+    let text = |field: fn(&AppDescriptor) -> &String| {
+        fields.as_ref().map(field).cloned().unwrap_or_default()
     };
-    let magic = bytes
-        .get(..4)
-        .map(|m| u32::from_le_bytes([m[0], m[1], m[2], m[3]]));
-    let mut elf_sha256 = [0u8; 32];
-    let sha_at = APP_DESC_ELF_SHA_OFFSET as usize;
-    if let Some(field) = bytes.get(sha_at..sha_at + 32) {
-        elf_sha256.copy_from_slice(field);
-    }
     AppDesc {
         section: segment.name.clone(),
         addr: segment.addr,
-        size: u32::try_from(segment.data.len()).unwrap_or(u32::MAX),
+        size: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
         kind,
-        magic_ok: magic == Some(super::format::APP_DESC_MAGIC),
-        version: text(0x10, 32),
-        project_name: text(0x30, 32),
-        idf_ver: text(0x70, 32),
-        elf_sha256,
+        magic_ok: bytes.get(..4) == Some(&APP_DESC_MAGIC.to_le_bytes()[..]),
+        version: text(|f| &f.version),
+        project_name: text(|f| &f.project_name),
+        idf_ver: text(|f| &f.idf_ver),
+        elf_sha256: fields.as_ref().map_or([0; 32], |f| f.app_elf_sha256),
     }
 }
 

@@ -354,7 +354,7 @@ impl ImageHeader {
             segment_count: bytes[1],
             flash_mode: bytes[2],
             flash_size_freq: bytes[3],
-            entry: u32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes")),
+            entry: u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]),
             wp_pin: bytes[8],
             spi_pin_drv: [bytes[9], bytes[10], bytes[11]],
             chip_id: u16_at(12),
@@ -454,15 +454,18 @@ pub fn parse_image(bytes: &[u8]) -> Result<ParsedImage, ImageError> {
     let mut segments = Vec::with_capacity(count);
     let mut checksum = CHECKSUM_SEED;
     for index in 0..count {
-        let Some(seg_header) = bytes.get(pos..pos + SEGMENT_HEADER_LEN) else {
+        let seg_header: Option<&[u8; SEGMENT_HEADER_LEN]> = bytes
+            .get(pos..pos + SEGMENT_HEADER_LEN)
+            .and_then(|h| h.try_into().ok());
+        let Some(h) = seg_header else {
             return Err(ImageError::Truncated {
                 what: format!("header of segment {index}"),
                 needed: pos + SEGMENT_HEADER_LEN,
                 available: bytes.len(),
             });
         };
-        let addr = u32::from_le_bytes(seg_header[0..4].try_into().expect("4 bytes"));
-        let len = u32::from_le_bytes(seg_header[4..8].try_into().expect("4 bytes"));
+        let addr = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
+        let len = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
         let data_offset = pos + SEGMENT_HEADER_LEN;
         let end = data_offset
             .checked_add(len as usize)
@@ -494,14 +497,17 @@ pub fn parse_image(bytes: &[u8]) -> Result<ParsedImage, ImageError> {
     };
     let data_len = checksum_pos + 1;
     let stored_digest = if header.hash_appended == 1 {
-        let Some(d) = bytes.get(data_len..data_len + 32) else {
+        let digest: Option<[u8; 32]> = bytes
+            .get(data_len..data_len + 32)
+            .and_then(|d| d.try_into().ok());
+        let Some(digest) = digest else {
             return Err(ImageError::Truncated {
                 what: "appended SHA-256".into(),
                 needed: data_len + 32,
                 available: bytes.len(),
             });
         };
-        Some(d.try_into().expect("32 bytes"))
+        Some(digest)
     } else {
         None
     };

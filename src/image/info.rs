@@ -14,15 +14,14 @@
 //! Pure data in, pure data out: the CLI renders [`ImageInfo`]; nothing here prints or reads files.
 
 use super::ImageError;
+use super::elf::{APP_DESC_ELF_SHA_OFFSET, check_ident, looks_like_elf};
 use super::format::{
-    APP_DESC_MAGIC, BOOTLOADER_DESC_MAGIC, ESP32S3_CHIP_ID, FlashFreq, FlashMode, FlashSize,
-    IMAGE_MAGIC, ImageHeader, MMU_PAGE, is_flash_mapped, memory_kinds, parse_image,
+    APP_DESC_MAGIC, BOOTLOADER_DESC_MAGIC, ESP32S3_CHIP_ID, IMAGE_MAGIC, ImageHeader, MMU_PAGE,
+    is_flash_mapped, memory_kinds, parse_image,
 };
 use super::merge::{Region, RegionKind, other_chip_message};
 use super::partition::{DEFAULT_TABLE_OFFSET, ENTRY_MAGIC, MAX_TABLE_LEN, PartitionTable};
 
-/// ELF files start with these four bytes.
-const ELF_MAGIC: [u8; 4] = [0x7F, b'E', b'L', b'F'];
 /// ESP-IDF links the 2nd-stage bootloader at the top of internal SRAM, from here up.
 const BOOTLOADER_IRAM_START: u32 = 0x403B_0000;
 
@@ -126,12 +125,6 @@ pub struct ImageDetails {
     pub role: ImageRole,
     /// The raw header.
     pub header: ImageHeader,
-    /// Decoded flash mode (None for an unknown code).
-    pub flash_mode: Option<FlashMode>,
-    /// Decoded flash size.
-    pub flash_size: Option<FlashSize>,
-    /// Decoded flash frequency.
-    pub flash_freq: Option<FlashFreq>,
     /// Segments in file order.
     pub segments: Vec<SegmentInfo>,
     /// Checksum byte stored in the image.
@@ -257,7 +250,7 @@ pub fn inspect_at(bytes: &[u8], table_offset: u32) -> Result<ImageInfo, ImageErr
             ));
         }
         Some(&IMAGE_MAGIC) => {}
-        Some(_) if bytes.starts_with(&ELF_MAGIC) => {
+        Some(_) if looks_like_elf(bytes) => {
             inspect_elf(bytes, &mut info);
             return Ok(info);
         }
@@ -319,30 +312,28 @@ pub fn inspect_at(bytes: &[u8], table_offset: u32) -> Result<ImageInfo, ImageErr
 /// bootloader or RAM-only image at 0x0, a partition table at `table_offset`.
 pub fn flash_regions_for_bin(bytes: &[u8], table_offset: u32) -> Result<Vec<Region>, ImageError> {
     let info = inspect_at(bytes, table_offset)?;
+    // An ELF is refused for what it is, before any problem with it.
+    let (kind, label) = match info.kind {
+        BinKind::Elf => {
+            return Err(ImageError::Invalid(
+                "this is an ELF file, not a flash image; convert it with `cargo esp32s3 save-image` first".into(),
+            ));
+        }
+        BinKind::AppImage => (RegionKind::App, "app image"),
+        BinKind::BootloaderImage => (RegionKind::Bootloader, "bootloader image"),
+        BinKind::PartitionTable => (RegionKind::PartitionTable, "partition table"),
+        BinKind::MergedImage => (RegionKind::Data, "merged image"),
+    };
     if let Some(problem) = info.problems.first() {
         return Err(ImageError::Invalid(format!(
             "{problem}; refusing to flash a damaged file"
         )));
     }
-    let (Some(offset), kind, label) = (
-        info.write_at,
-        match info.kind {
-            BinKind::AppImage => RegionKind::App,
-            BinKind::BootloaderImage => RegionKind::Bootloader,
-            BinKind::PartitionTable => RegionKind::PartitionTable,
-            BinKind::MergedImage | BinKind::Elf => RegionKind::Data,
-        },
-        match info.kind {
-            BinKind::AppImage => "app image",
-            BinKind::BootloaderImage => "bootloader image",
-            BinKind::PartitionTable => "partition table",
-            BinKind::MergedImage => "merged image",
-            BinKind::Elf => "ELF",
-        },
-    ) else {
-        return Err(ImageError::Invalid(
-            "this is an ELF file, not a flash image; convert it with `cargo esp32s3 save-image` first".into(),
-        ));
+    // Every kind but an ELF has a place to go; never guess one.
+    let Some(offset) = info.write_at else {
+        return Err(ImageError::Invalid(format!(
+            "cannot tell at which flash offset this {label} goes; flash its parts with explicit offsets"
+        )));
     };
     Ok(vec![Region {
         offset,
@@ -352,12 +343,10 @@ pub fn flash_regions_for_bin(bytes: &[u8], table_offset: u32) -> Result<Vec<Regi
     }])
 }
 
-/// Flash offset of the factory partition in the default table for a table at `table_offset`:
-/// the table sector, nvs (24 KiB) and phy_init (4 KiB), rounded up to the 64 KiB MMU page.
+/// Flash offset of the factory partition in the default table for a table at `table_offset`
+/// (see [`PartitionTable::default_for`]).
 pub fn default_app_offset(table_offset: u32) -> u32 {
-    let after = u64::from(table_offset) + 0x1000 + 0x6000 + 0x1000;
-    let page = u64::from(MMU_PAGE);
-    u32::try_from(after.div_ceil(page) * page).unwrap_or(0x10000)
+    super::partition::default_factory_offset(table_offset)
 }
 
 fn unknown_file(bytes: &[u8]) -> ImageError {
@@ -378,13 +367,9 @@ fn inspect_elf(bytes: &[u8], info: &mut ImageInfo) {
     info.notes.push(
         "this is an ELF file, not a flash image: `cargo esp32s3 save-image` converts it to an app image (and `--merge` to an offset-0 image)".into(),
     );
-    let machine = bytes.get(18..20).map(|m| u16::from_le_bytes([m[0], m[1]]));
-    match machine {
-        Some(94) => {}
-        Some(m) => info.problems.push(format!(
-            "the ELF is for machine {m}, not Xtensa (94) as ESP32-S3 programs are"
-        )),
-        None => info.problems.push("the ELF header is truncated".into()),
+    // The same identification check (and message) as the converter's.
+    if let Err(e) = check_ident(bytes) {
+        info.problems.push(e.to_string());
     }
 }
 
@@ -441,7 +426,7 @@ fn inspect_merged(
         flash_offset: 0,
     });
     info.images.push(first);
-    let table_bytes = &bytes[table_offset as usize..];
+    let table_bytes = bytes.get(table_offset as usize..).unwrap_or_default();
     let table = PartitionTable::from_binary(&table_bytes[..table_bytes.len().min(MAX_TABLE_LEN)])
         .map_err(|e| {
         ImageError::Invalid(format!("partition table at 0x{table_offset:x}: {e}"))
@@ -504,7 +489,7 @@ fn find_apps(
         }
         if details.total_len as u64 > u64::from(p.size) {
             info.problems.push(format!(
-                "the app in `{}` is 0x{:x} bytes, larger than the partition (0x{:x})",
+                "the app in `{}` is 0x{:x} bytes, larger than the partition (0x{:x}); enlarge the partition or shrink the app",
                 p.name, details.total_len, p.size
             ));
         }
@@ -573,9 +558,6 @@ fn image_details(
         file_offset,
         flash_offset,
         role,
-        flash_mode: header.mode(),
-        flash_size: header.size(),
-        flash_freq: header.freq(),
         header,
         segments,
         checksum_stored: parsed.stored_checksum,
@@ -625,13 +607,13 @@ fn check_image(image: &ImageDetails, info: &mut ImageInfo) {
             min % 100
         ));
     }
-    if image.flash_mode.is_none() {
+    if h.mode().is_none() {
         info.notes.push(format!(
             "unknown flash mode byte 0x{:02x}{at}",
             h.flash_mode
         ));
     }
-    if image.flash_freq.is_none() {
+    if h.freq().is_none() {
         info.notes.push(format!(
             "unknown flash frequency code 0x{:x}{at}",
             h.flash_size_freq & 0x0F
@@ -652,7 +634,7 @@ fn check_image(image: &ImageDetails, info: &mut ImageInfo) {
     }
     if image.role == ImageRole::App && image.flash_offset % MMU_PAGE != 0 {
         info.problems.push(format!(
-            "the app at 0x{:x} does not start on a 64 KiB boundary",
+            "the app at 0x{:x} does not start on a 64 KiB boundary, so the MMU cannot map it; move its partition to a multiple of 0x10000",
             image.flash_offset
         ));
     }
@@ -690,13 +672,14 @@ fn le_u16(b: &[u8], at: usize) -> u16 {
         .unwrap_or(0)
 }
 
-/// `esp_app_desc_t` from its 256 bytes.
-fn parse_app_desc(d: &[u8]) -> Option<AppDescriptor> {
+/// `esp_app_desc_t` from its 256 bytes; `None` without the magic or with fewer bytes.
+pub(crate) fn parse_app_desc(d: &[u8]) -> Option<AppDescriptor> {
     if le_u32(d, 0) != APP_DESC_MAGIC || d.len() < 256 {
         return None;
     }
     let mut sha = [0u8; 32];
-    sha.copy_from_slice(&d[144..176]);
+    let sha_at = APP_DESC_ELF_SHA_OFFSET as usize;
+    sha.copy_from_slice(&d[sha_at..sha_at + 32]);
     Some(AppDescriptor {
         secure_version: le_u32(d, 4),
         version: text(&d[16..48]),
@@ -798,6 +781,17 @@ mod tests {
         );
         let elf = inspect(b"\x7fELF\x01\x01\x01\0\0\0\0\0\0\0\0\0\x02\0\x5e\0").unwrap();
         assert_eq!(elf.kind, BinKind::Elf);
+        assert!(elf.is_valid(), "{:?}", elf.problems);
+        let x86 = inspect(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x02\0\x3e\0").unwrap();
+        assert!(
+            x86.problems[0].contains("x86-64 (e_machine 62)"),
+            "{:?}",
+            x86.problems
+        );
+        let e = flash_regions_for_bin(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x02\0\x3e\0", 0x8000)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("save-image"), "{e}");
         assert!(
             flash_regions_for_bin(b"\x7fELF\x01\x01\x01\0\0\0\0\0\0\0\0\0\x02\0\x5e\0", 0x8000)
                 .is_err()

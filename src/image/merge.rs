@@ -7,7 +7,9 @@
 
 use super::ImageError;
 use super::format::{ESP32S3_CHIP_ID, FlashParams, chip_name, parse_image};
-use super::partition::{DEFAULT_TABLE_OFFSET, MAX_TABLE_LEN, PartitionTable, human_size};
+use super::info::BinKind;
+use super::partition::{DEFAULT_TABLE_OFFSET, PartitionTable};
+use crate::units::human_size;
 
 /// What a region of a merged image holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,8 +164,8 @@ pub fn merge_regions_from(
     if let Some(first) = sorted.first() {
         if first.offset < start {
             return Err(ImageError::Invalid(format!(
-                "{} at 0x{:x} lies below the start offset 0x{start:x} of the output",
-                first.label, first.offset
+                "{} at 0x{:x} lies below the start offset 0x{start:x} of the output; start the output at 0x{:x} or lower",
+                first.label, first.offset, first.offset
             )));
         }
     }
@@ -256,15 +258,8 @@ pub fn offset0_regions(inputs: &Offset0Inputs) -> Result<Vec<Region>, ImageError
             app_len * 100 / u64::from(partition.size.max(1))
         )));
     }
-    if let Some(flash) = flash_size {
-        let end = u64::from(partition.offset) + app_len;
-        if end > u64::from(flash) {
-            return Err(invalid(format!(
-                "the app ends at 0x{end:x}, beyond the {} flash; set a larger flash size or shrink the app",
-                human_size(u64::from(flash))
-            )));
-        }
-    }
+    // No separate check against the flash size: `validate` keeps every partition inside the
+    // flash, and the app fits its partition.
 
     Ok(vec![
         Region {
@@ -293,65 +288,30 @@ pub fn split_offset0_image(bytes: &[u8]) -> Result<Vec<Region>, ImageError> {
     split_offset0_image_at(bytes, DEFAULT_TABLE_OFFSET)
 }
 
-/// Split an offset-0 image: the bootloader (`[0, its image length)`), the table
-/// (`[table_offset, table_offset + 0xC00)`) and every app image found at the start of an app
-/// partition (its image length; erased partitions are skipped). Merging the parts with
-/// [`merge_regions`] gives back the file when the gaps are 0xFF.
+/// Split an offset-0 image into the parts [`inspect_at`](super::info::inspect_at) finds: the
+/// bootloader (its image length), the table (`[table_offset, table_offset + 0xC00)`) and every
+/// app image at the start of an app partition (its image length; erased partitions are skipped).
+/// Merging the parts with [`merge_regions`] gives back the file when the gaps are 0xFF.
 pub fn split_offset0_image_at(bytes: &[u8], table_offset: u32) -> Result<Vec<Region>, ImageError> {
-    let bootloader = parse_image(bytes).map_err(|e| {
-        ImageError::Invalid(format!(
-            "not an offset-0 image: no bootloader image at 0x0 ({e})"
-        ))
-    })?;
-    let table_start = table_offset as usize;
-    let table_bytes = bytes
-        .get(table_start..)
-        .filter(|t| t.starts_with(&super::partition::ENTRY_MAGIC))
-        .ok_or_else(|| {
-            ImageError::Invalid(format!(
-                "not an offset-0 image: no partition table (AA 50) at 0x{table_offset:x}"
-            ))
-        })?;
-    let table_bytes = &table_bytes[..table_bytes.len().min(MAX_TABLE_LEN)];
-    let table = PartitionTable::from_binary(table_bytes).map_err(|e| {
-        ImageError::Invalid(format!("the partition table at 0x{table_offset:x}: {e}"))
-    })?;
-    let mut regions = vec![
-        Region {
-            offset: 0,
-            data: bytes[..bootloader.total_len()].to_vec(),
-            kind: RegionKind::Bootloader,
-            label: "bootloader".into(),
-        },
-        Region {
-            offset: table_offset,
-            data: table_bytes.to_vec(),
-            kind: RegionKind::PartitionTable,
-            label: "partition table".into(),
-        },
-    ];
-    for p in table.partitions.iter().filter(|p| p.is_app()) {
-        let Some(rest) = bytes.get(p.offset as usize..) else {
-            continue;
-        };
-        // An erased (or never written) partition holds no app.
-        if rest.first() != Some(&super::format::IMAGE_MAGIC) {
-            continue;
-        }
-        let image = parse_image(rest).map_err(|e| {
-            ImageError::Invalid(format!(
-                "app partition `{}` at 0x{:x}: {e}",
-                p.name, p.offset
-            ))
-        })?;
-        regions.push(Region {
-            offset: p.offset,
-            data: rest[..image.total_len()].to_vec(),
-            kind: RegionKind::App,
-            label: format!("app ({})", p.name),
-        });
+    let info = super::info::inspect_at(bytes, table_offset)?;
+    if info.kind != BinKind::MergedImage || info.write_at != Some(0) {
+        return Err(ImageError::Invalid(format!(
+            "not an offset-0 image: no bootloader at 0x0 followed by a partition table at 0x{table_offset:x}; pass a merged image, or the table offset it was built with"
+        )));
     }
-    Ok(regions)
+    info.placements
+        .iter()
+        .map(|part| {
+            let data = bytes.get(part.file_offset..part.file_offset.checked_add(part.len)?)?;
+            Some(Region {
+                offset: part.flash_offset,
+                data: data.to_vec(),
+                kind: part.kind,
+                label: part.label.clone(),
+            })
+        })
+        .collect::<Option<Vec<Region>>>()
+        .ok_or_else(|| ImageError::Invalid("the merged image is shorter than the parts its table lists; re-copy or rebuild the file".into()))
 }
 
 #[cfg(test)]
@@ -491,5 +451,50 @@ mod tests {
         })
         .unwrap_err();
         assert!(e.to_string().contains("ESP32-C3 (chip id 5)"), "{e}");
+    }
+
+    #[test]
+    fn offset0_beyond_16mb_and_with_a_moved_table() {
+        let bl = image(0x3FCD_0000, 64, 1);
+        let app = image(0x3C00_0020, 0x100, 1);
+        // A 32 MiB flash with the app partition above 16 MiB; the table moved to 0xA000.
+        let table = PartitionTable::from_csv_at(
+            "nvs,data,nvs,,0x6000\nbig,data,fat,0x20000,0x1000000\nfactory,app,factory,0x1020000,1M",
+            0xA000,
+        )
+        .unwrap();
+        assert_eq!(table.partitions[0].offset, 0xB000);
+        let inputs = Offset0Inputs {
+            bootloader: &bl,
+            table: &table,
+            table_offset: 0xA000,
+            app: &app,
+            app_partition: None,
+            flash: FlashParams {
+                size: Some(FlashSize::S32Mb),
+                ..FlashParams::default()
+            },
+            flash_size: None,
+        };
+        let regions = offset0_regions(&inputs).unwrap();
+        assert_eq!(
+            regions.iter().map(|r| r.offset).collect::<Vec<_>>(),
+            [0, 0xA000, 0x102_0000]
+        );
+        assert_eq!(regions[0].data[3] >> 4, FlashSize::S32Mb.code());
+        let merged = merge_regions(&regions, Some(32 << 20)).unwrap();
+        assert_eq!(merged.len(), 32 << 20);
+        let split = split_offset0_image_at(&merged, 0xA000).unwrap();
+        assert_eq!(split.len(), 3);
+        assert_eq!(split[2].offset, 0x102_0000);
+        assert!(split_offset0_image(&merged).is_err());
+        // The same table does not fit a 16 MiB flash.
+        let e = offset0_regions(&Offset0Inputs {
+            flash_size: Some(16 << 20),
+            ..inputs
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("beyond the 16 MiB flash"), "{e}");
     }
 }

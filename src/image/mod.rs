@@ -30,7 +30,7 @@ pub enum ImageError {
     },
     /// Not an ESP image (wrong first byte).
     #[error(
-        "not an ESP image: byte at offset 0x{offset:x} is 0x{found:02x}, expected the image magic 0xe9"
+        "not an ESP image: byte at offset 0x{offset:x} is 0x{found:02x}, expected the image magic 0xe9; pass an image built for the ESP32-S3 (an ELF goes through save-image first)"
     )]
     BadMagic {
         /// Byte found.
@@ -40,7 +40,7 @@ pub enum ImageError {
     },
     /// More segments than the ROM and bootloader accept.
     #[error(
-        "invalid segment count {count} (max 16); this usually indicates a linker script problem"
+        "invalid segment count {count} (max 16); this usually indicates a linker script problem: merge or drop sections in the linker script"
     )]
     TooManySegments {
         /// Segment count.

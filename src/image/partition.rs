@@ -9,8 +9,12 @@
 
 use md5::{Digest, Md5};
 
+use crate::units::{human_size, parse_number};
+
 /// Flash offset of the partition table unless configured otherwise.
 pub const DEFAULT_TABLE_OFFSET: u32 = 0x8000;
+/// Flash offset of the 2nd-stage bootloader on the ESP32-S3 (where the ROM loads it from).
+pub const BOOTLOADER_OFFSET: u32 = 0x0;
 /// Flash space reserved for the table (one sector).
 pub const TABLE_SECTOR_SIZE: u32 = 0x1000;
 /// Bytes of the table area that may hold entries; the rest of the sector is not read.
@@ -331,37 +335,12 @@ fn align_up(value: u64, align: u32) -> u64 {
     value.div_ceil(a) * a
 }
 
-/// A size or offset as people read it: `0x10000 (64 KiB)`.
-pub fn human_size(bytes: u64) -> String {
-    if bytes >= 1 << 20 && bytes % (1 << 20) == 0 {
-        format!("{} MiB", bytes >> 20)
-    } else if bytes >= 1 << 20 {
-        format!("{:.1} MiB", bytes as f64 / f64::from(1u32 << 20))
-    } else if bytes % 1024 == 0 && bytes > 0 {
-        format!("{} KiB", bytes >> 10)
-    } else {
-        format!("{bytes} bytes")
-    }
-}
-
-/// Parse a CSV number: decimal or `0x` hex, with an optional `K` or `M` suffix.
-pub fn parse_size(text: &str) -> Option<u32> {
-    let t = text.trim();
-    let (digits, multiplier) = match t.chars().last()? {
-        'k' | 'K' => (&t[..t.len() - 1], 1024u64),
-        'm' | 'M' => (&t[..t.len() - 1], 1024 * 1024),
-        _ => (t, 1),
-    };
-    let digits = digits.trim();
-    let value = if let Some(hex) = digits
-        .strip_prefix("0x")
-        .or_else(|| digits.strip_prefix("0X"))
-    {
-        u64::from_str_radix(hex, 16).ok()?
-    } else {
-        digits.parse::<u64>().ok()?
-    };
-    u32::try_from(value.checked_mul(multiplier)?).ok()
+/// Flash offset of the `factory` partition in [`PartitionTable::default_for`]'s layout: after the
+/// table sector, nvs (24 KiB) and phy_init (4 KiB), rounded up to the 64 KiB MMU page (0x10000
+/// for the default table offset). Saturates at `u32::MAX` for absurd table offsets.
+pub fn default_factory_offset(table_offset: u32) -> u32 {
+    let after = u64::from(table_offset) + u64::from(TABLE_SECTOR_SIZE) + 0x6000 + 0x1000;
+    u32::try_from(align_up(after, APP_ALIGN)).unwrap_or(u32::MAX)
 }
 
 /// Format a size for CSV: `1M`, `24K`, or hex.
@@ -379,7 +358,9 @@ impl PartitionTable {
     /// Parse a CSV table with the table at the default offset 0x8000.
     ///
     /// Empty offsets are filled after the previous partition (app partitions aligned to 64 KiB,
-    /// others to 4 KiB), starting right after the table sector. Every structural check that can
+    /// others to 4 KiB), starting right after the table sector. The primary `bootloader` and
+    /// `partition_table` entries of ESP-IDF 5.5+ tables go where they must be (0x0 and the table
+    /// offset); other subtypes of those types need an explicit offset. Every structural check that can
     /// point at a line is done here; flash size and "has an app" are [`validate`](Self::validate)'s.
     pub fn from_csv(text: &str) -> Result<Self, PartitionError> {
         Self::from_csv_at(text, DEFAULT_TABLE_OFFSET)
@@ -416,7 +397,10 @@ impl PartitionTable {
             }
             let name = fields[0];
             if name.is_empty() {
-                return Err(err("the partition name is empty".into()));
+                return Err(err(
+                    "the partition name is empty; give every partition a name of at most 15 bytes"
+                        .into(),
+                ));
             }
             if name.len() > MAX_NAME_LEN {
                 return Err(err(format!(
@@ -426,21 +410,43 @@ impl PartitionTable {
             }
             let ty = parse_type(fields[1]).map_err(err)?;
             let subtype = parse_subtype(ty, fields[2]).map_err(err)?;
-            let size = parse_size(fields[4]).ok_or_else(|| {
-                err(format!(
-                    "size `{}` is not a number (use 0x1000, 4096, 64K or 1M)",
-                    fields[4]
-                ))
+            let size = parse_number(fields[4]).ok_or_else(|| {
+                err(if fields[4].is_empty() {
+                    format!("`{name}` has no size; give one such as 0x1000, 4096, 64K or 1M")
+                } else {
+                    format!(
+                        "size `{}` is not a number (use 0x1000, 4096, 64K or 1M)",
+                        fields[4]
+                    )
+                })
             })?;
+            let reserved = matches!(
+                ty,
+                PartitionType::Bootloader | PartitionType::PartitionTable
+            );
             let offset = if fields[3].is_empty() {
-                let aligned = align_up(next_free, ty.alignment());
-                u32::try_from(aligned).map_err(|_| {
-                    err(format!(
-                        "no room left for `{name}`: the previous partitions end at 0x{next_free:x}"
-                    ))
-                })?
+                // ESP-IDF 5.5+ lists the bootloader and the table themselves; the primary ones can
+                // only be where the ROM and the bootloader look for them.
+                match (ty, subtype) {
+                    (PartitionType::Bootloader, 0x00) => BOOTLOADER_OFFSET,
+                    (PartitionType::PartitionTable, 0x00) => table_offset,
+                    _ if reserved => {
+                        return Err(err(format!(
+                            "`{name}` is a {} partition of subtype {} and has no fixed place; give its offset",
+                            fields[1], fields[2]
+                        )));
+                    }
+                    _ => {
+                        let aligned = align_up(next_free, ty.alignment());
+                        u32::try_from(aligned).map_err(|_| {
+                            err(format!(
+                                "no room left for `{name}`: the previous partitions end at 0x{next_free:x}; shrink them or give `{name}` an offset"
+                            ))
+                        })?
+                    }
+                }
             } else {
-                parse_size(fields[3]).ok_or_else(|| {
+                parse_number(fields[3]).ok_or_else(|| {
                     err(format!(
                         "offset `{}` is not a number (use 0x10000 or leave it empty to place it after the previous partition)",
                         fields[3]
@@ -470,7 +476,11 @@ impl PartitionTable {
                 encrypted,
                 readonly,
             };
-            next_free = partition.end();
+            // The bootloader and table entries describe space before the partitions; they do not
+            // move where the next partition without an offset goes.
+            if !reserved {
+                next_free = partition.end();
+            }
             partitions.push(partition);
             lines.push(line_no);
         }
@@ -499,7 +509,7 @@ impl PartitionTable {
     pub fn from_binary(bytes: &[u8]) -> Result<Self, PartitionError> {
         if bytes.is_empty() {
             return Err(PartitionError::Invalid(
-                "the partition table is empty (0 bytes)".into(),
+                "the partition table is empty (0 bytes); pass a CSV or a binary table of at least one 32-byte entry".into(),
             ));
         }
         let mut partitions = Vec::new();
@@ -515,7 +525,7 @@ impl PartitionTable {
             };
             if entry.len() < ENTRY_LEN {
                 return Err(err(format!(
-                    "the table is truncated: the entry has only {} of {ENTRY_LEN} bytes",
+                    "the table is truncated: the entry has only {} of {ENTRY_LEN} bytes; re-copy the file or regenerate it from its CSV",
                     entry.len()
                 )));
             }
@@ -542,7 +552,9 @@ impl PartitionTable {
             let name_field = &entry[12..28];
             let name_len = name_field.iter().position(|&b| b == 0).unwrap_or(16);
             let name = std::str::from_utf8(&name_field[..name_len])
-                .map_err(|_| err("the partition name is not valid UTF-8".into()))?
+                .map_err(|_| {
+                    err("the partition name is not valid UTF-8; the table is corrupt, regenerate it from its CSV".into())
+                })?
                 .to_string();
             let flags = u32_at(entry, 28);
             md5.update(entry);
@@ -657,7 +669,7 @@ impl PartitionTable {
             return Err((
                 None,
                 format!(
-                    "the table has {} partitions; at most {MAX_PARTITIONS} fit in the 0xC00-byte table",
+                    "the table has {} partitions; at most {MAX_PARTITIONS} fit in the 0xC00-byte table: merge or remove some",
                     self.partitions.len()
                 ),
             ));
@@ -684,7 +696,10 @@ impl PartitionTable {
                 )));
             }
             if p.size == 0 {
-                return Err(at(format!("partition `{}` has size 0", p.name)));
+                return Err(at(format!(
+                    "partition `{}` has size 0; give it a size such as 4K",
+                    p.name
+                )));
             }
             let ty = p.partition_type();
             let align = ty.alignment();
@@ -700,8 +715,10 @@ impl PartitionTable {
             }
             if ty == PartitionType::App && p.size % DATA_ALIGN != 0 {
                 return Err(at(format!(
-                    "app partition `{}` has size 0x{:x}, which is not a multiple of 0x1000",
-                    p.name, p.size
+                    "app partition `{}` has size 0x{:x}, which is not a multiple of 0x1000; use 0x{:x}",
+                    p.name,
+                    p.size,
+                    align_up(u64::from(p.size), DATA_ALIGN)
                 )));
             }
             if ty == PartitionType::Data && p.subtype == 0x00 && p.size != OTADATA_SIZE {
@@ -772,28 +789,38 @@ impl PartitionTable {
         Ok(())
     }
 
-    /// The default single-app layout for a flash size: `nvs` at 0x9000 (24 KiB), `phy_init` at
-    /// 0xF000 (4 KiB) and `factory` from 0x10000 to the end of the flash.
+    /// The default single-app layout for a flash size with the table at 0x8000: `nvs` at 0x9000
+    /// (24 KiB), `phy_init` at 0xF000 (4 KiB) and `factory` from 0x10000 to the end of the flash.
     pub fn default_for_flash(flash_size: u32) -> Self {
-        let part = |name: &str, ty: PartitionType, subtype: u8, offset: u32, size: u32| Partition {
+        Self::default_for(flash_size, DEFAULT_TABLE_OFFSET)
+    }
+
+    /// The default single-app layout for a table at `table_offset`: `nvs` (24 KiB) and
+    /// `phy_init` (4 KiB) right after the table sector, `factory` from the next 64 KiB boundary
+    /// to the end of the flash. Offsets that would pass 4 GiB saturate, so `validate` reports them.
+    pub fn default_for(flash_size: u32, table_offset: u32) -> Self {
+        let nvs = u64::from(table_offset) + u64::from(TABLE_SECTOR_SIZE);
+        let phy_init = nvs + 0x6000;
+        let factory = u64::from(default_factory_offset(table_offset));
+        let part = |name: &str, ty: PartitionType, subtype: u8, offset: u64, size: u64| Partition {
             name: name.into(),
             ty: ty.code(),
             subtype,
-            offset,
-            size,
+            offset: u32::try_from(offset).unwrap_or(u32::MAX),
+            size: u32::try_from(size).unwrap_or(u32::MAX),
             encrypted: false,
             readonly: false,
         };
         PartitionTable {
             partitions: vec![
-                part("nvs", PartitionType::Data, 0x02, 0x9000, 0x6000),
-                part("phy_init", PartitionType::Data, 0x01, 0xF000, 0x1000),
+                part("nvs", PartitionType::Data, 0x02, nvs, 0x6000),
+                part("phy_init", PartitionType::Data, 0x01, phy_init, 0x1000),
                 part(
                     "factory",
                     PartitionType::App,
                     0x00,
-                    0x10000,
-                    flash_size.saturating_sub(0x10000),
+                    factory,
+                    u64::from(flash_size).saturating_sub(factory),
                 ),
             ],
         }
@@ -845,7 +872,7 @@ fn parse_type(text: &str) -> Result<PartitionType, String> {
     if let Some(t) = PartitionType::from_name(text) {
         return Ok(t);
     }
-    match parse_size(text).and_then(|v| u8::try_from(v).ok()) {
+    match parse_number(text).and_then(|v| u8::try_from(v).ok()) {
         Some(v) if !text.is_empty() && text.chars().next().is_some_and(|c| c.is_ascii_digit()) => {
             Ok(PartitionType::from_code(v))
         }
@@ -869,7 +896,7 @@ fn parse_subtype(ty: PartitionType, text: &str) -> Result<u8, String> {
         return Ok(code);
     }
     if text.chars().next().is_some_and(|c| c.is_ascii_digit()) {
-        if let Some(v) = parse_size(text).and_then(|v| u8::try_from(v).ok()) {
+        if let Some(v) = parse_number(text).and_then(|v| u8::try_from(v).ok()) {
             return Ok(v);
         }
     }
@@ -924,6 +951,37 @@ mod tests {
     }
 
     #[test]
+    fn bootloader_and_table_entries_are_placed_where_they_must_be() {
+        let t = PartitionTable::from_csv_at(
+            "bootloader,bootloader,primary,,0xA000\n\
+             table,partition_table,primary,,0x1000\n\
+             nvs,data,nvs,,0x6000\n\
+             factory,app,factory,,1M",
+            0xA000,
+        )
+        .unwrap();
+        let layout: Vec<(u32, u32)> = t.partitions.iter().map(|p| (p.offset, p.size)).collect();
+        assert_eq!(
+            layout,
+            [
+                (0, 0xA000),
+                (0xA000, 0x1000),
+                (0xB000, 0x6000),
+                (0x20000, 1 << 20)
+            ]
+        );
+        t.validate(Some(4 << 20), 0xA000).unwrap();
+        let e = PartitionTable::from_csv("recovery,bootloader,recovery,,0x8000")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("line 1: `recovery` is a bootloader partition"),
+            "{e}"
+        );
+        assert!(e.ends_with("give its offset"), "{e}");
+    }
+
+    #[test]
     fn csv_errors_name_the_line() {
         let cases: &[(&str, &str)] = &[
             (
@@ -960,6 +1018,7 @@ mod tests {
             ),
             ("nvs,data,nvs,0x9000", "line 1: expected `Name, Type"),
             ("nvs,data,nvs,0x9000,lots", "line 1: size `lots`"),
+            ("nvs,data,nvs,0x9000,", "line 1: `nvs` has no size"),
             (
                 "nvs,data,nvs,0x9000,0x6000,shiny",
                 "line 1: unknown flag `shiny`",
@@ -993,6 +1052,34 @@ mod tests {
                 .to_string()
                 .contains("no app partition")
         );
+    }
+
+    #[test]
+    fn default_table_follows_a_moved_table() {
+        let moved = PartitionTable::default_for(8 << 20, 0xA000);
+        let layout: Vec<(u32, u32)> = moved
+            .partitions
+            .iter()
+            .map(|p| (p.offset, p.size))
+            .collect();
+        assert_eq!(
+            layout,
+            [
+                (0xB000, 0x6000),
+                (0x11000, 0x1000),
+                (0x20000, (8 << 20) - 0x20000)
+            ]
+        );
+        moved.validate(Some(8 << 20), 0xA000).unwrap();
+        assert_eq!(
+            PartitionTable::default_for(4 << 20, DEFAULT_TABLE_OFFSET),
+            PartitionTable::from_csv(
+                "nvs,data,nvs,0x9000,0x6000\nphy_init,data,phy,0xf000,0x1000\nfactory,app,factory,0x10000,0x3F0000"
+            )
+            .unwrap()
+        );
+        let absurd = PartitionTable::default_for(16 << 20, 0xFFFF_F000);
+        assert!(absurd.validate(Some(16 << 20), 0xFFFF_F000).is_err());
     }
 
     #[test]
@@ -1032,21 +1119,5 @@ mod tests {
         );
         assert!(PartitionTable::from_binary(&[]).is_err());
         assert!(PartitionTable::parse(&[0xC3, 0x28, 0x00]).is_err());
-    }
-
-    #[test]
-    fn sizes_parse() {
-        for (s, v) in [
-            ("0x1000", Some(0x1000)),
-            ("4K", Some(4096)),
-            ("1M", Some(0x100000)),
-            ("16", Some(16)),
-            ("0x10k", Some(0x4000)),
-            ("", None),
-            ("M", None),
-            ("5000M", None),
-        ] {
-            assert_eq!(parse_size(s), v, "{s}");
-        }
     }
 }

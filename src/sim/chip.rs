@@ -261,6 +261,12 @@ impl Esp32s3 {
                     .extend_from_slice(rom::guru_meditation(fault, access).as_bytes());
                 self.cpu = Cpu::Halted;
             }
+            Action::Baud(0) => {
+                // A zero rate stops the UART before the reply leaves: the real ROM answers
+                // nothing and stays silent (rom-transcripts, scenario change-baud).
+                self.out.clear();
+                self.uart_baud = Some(0);
+            }
             Action::Baud(baud) => {
                 // The reply to CHANGE_BAUDRATE went out at the old rate, before the switch.
                 self.sent_before_switch.append(&mut self.out);

@@ -132,9 +132,11 @@ fn plan_interop(options: &Options, have_testdata: bool) -> Result<std::result::R
 }
 
 /// `cargo test --workspace`, showing the per-binary summary lines and any failure as it happens.
+/// `--no-fail-fast` runs every test binary even after one fails, so one CI run lists every
+/// failure; the step still fails.
 fn test_step(testdata: Option<&std::path::Path>) -> Result {
     let mut command = run::cargo();
-    command.args(["test", "--workspace"]);
+    command.args(["test", "--workspace", "--no-fail-fast"]);
     match testdata {
         Some(dir) => {
             println!("    golden tier: testdata at {}", dir.display());
@@ -148,12 +150,39 @@ fn test_step(testdata: Option<&std::path::Path>) -> Result {
     if status.success() {
         return Ok(());
     }
-    println!("    last lines of {}:", log.display());
-    run::print_indented(&run::tail(&log, 80));
+    let text = String::from_utf8_lossy(&std::fs::read(&log).unwrap_or_default()).into_owned();
+    let details = failure_details(&text, 200);
+    if details.is_empty() {
+        // No test failed, so the build did (or the harness crashed): its end says why.
+        println!("    last lines of {}:", log.display());
+        run::print_indented(&run::tail(&log, 80));
+    } else {
+        println!("    failed tests:");
+        run::print_indented(&details);
+    }
     Err(format!(
         "`cargo test --workspace` failed ({status}); full log: {}",
         log.display()
     ))
+}
+
+/// The `---- <test> stdout ----` sections of every failed test in `cargo test` output (at most
+/// `max_lines` lines), so a CI log shows each failure's message, not only the last one's.
+fn failure_details(output: &str, max_lines: usize) -> String {
+    let mut kept = Vec::new();
+    let mut in_section = false;
+    for line in output.lines() {
+        if line.starts_with("---- ") {
+            in_section = true;
+        } else if line == "failures:" {
+            in_section = false;
+        }
+        if in_section && !line.trim_start().starts_with("at /rustc/") {
+            kept.push(line);
+        }
+    }
+    kept.truncate(max_lines);
+    kept.join("\n")
 }
 
 /// The lines of `cargo test` output worth showing live: which binary runs, its summary, and
@@ -186,6 +215,38 @@ mod tests {
             &["--fast"],
             Err("unknown argument `--fast` for `ci` (expected --no-interop)".to_owned()),
         );
+    }
+
+    #[test]
+    fn failure_details_keep_each_failed_test_section() {
+        let output = "\
+running 2 tests
+test a ... FAILED
+test b ... ok
+
+failures:
+
+---- a stdout ----
+thread 'a' panicked at tests/x.rs:3:5:
+left != right
+
+failures:
+    a
+
+test result: FAILED. 1 passed; 1 failed
+     Running tests/y.rs
+---- c stdout ----
+boom
+
+failures:
+    c
+";
+        assert_eq!(
+            failure_details(output, 100),
+            "---- a stdout ----\nthread 'a' panicked at tests/x.rs:3:5:\nleft != right\n\n---- c stdout ----\nboom\n"
+        );
+        assert_eq!(failure_details(output, 1), "---- a stdout ----");
+        assert_eq!(failure_details("test result: ok. 3 passed", 100), "");
     }
 
     #[test]

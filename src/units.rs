@@ -1,0 +1,105 @@
+//! Numbers and byte counts as people type and read them: the one parser for offsets and sizes
+//! (command-line flags, configuration values, partition table CSV) and the one formatter for sizes
+//! in messages, so that `0x10000`, `64K` and `65536` mean the same everywhere and every message
+//! says "64 KiB" the same way.
+//!
+//! Pure text in, values out: no I/O, and nothing about flash, images or the command line.
+
+/// Parse an offset or size as typed: decimal or `0x` hexadecimal, `_` separators allowed (as in
+/// Rust and TOML literals), with an optional `K` (×1024) or `M` (×1024×1024) suffix in either
+/// case. `None` when the text is not such a number or the value does not fit in 32 bits.
+pub fn parse_number(text: &str) -> Option<u32> {
+    let text = text.trim().replace('_', "");
+    let (digits, multiplier) = match text.chars().last()? {
+        // The suffixes are ASCII, so cutting one byte off stays on a character boundary.
+        'k' | 'K' => (text.get(..text.len() - 1)?, 1024u64),
+        'm' | 'M' => (text.get(..text.len() - 1)?, 1024 * 1024),
+        _ => (text.as_str(), 1),
+    };
+    let digits = digits.trim();
+    let value = match digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
+        Some(hex) => u64::from_str_radix(hex, 16).ok()?,
+        None => digits.parse::<u64>().ok()?,
+    };
+    u32::try_from(value.checked_mul(multiplier)?).ok()
+}
+
+/// A byte count as people read it: `999 bytes`, `64 KiB`, `1.5 KiB`, `4 MiB`, `1.5 MiB`.
+///
+/// Exact multiples are shown as whole numbers, anything else with one decimal, so a size in an
+/// error message is never rounded to a value that would have been accepted.
+pub fn human_size(bytes: u64) -> String {
+    const KIB: u64 = 1024;
+    const MIB: u64 = 1024 * 1024;
+    // A KiB count that one decimal would round up to 1024.0 reads better as 1.0 MiB.
+    let (unit, name) = match bytes {
+        b if b >= MIB || b * 10 + KIB / 2 >= 10 * MIB => (MIB, "MiB"),
+        b if b >= KIB => (KIB, "KiB"),
+        _ => return format!("{bytes} bytes"),
+    };
+    if bytes % unit == 0 {
+        format!("{} {name}", bytes / unit)
+    } else {
+        format!("{:.1} {name}", bytes as f64 / unit as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_parse() {
+        for (text, expected) in [
+            ("4096", Some(4096)),
+            ("16", Some(16)),
+            ("0x1000", Some(0x1000)),
+            ("0X10_000", Some(0x10000)),
+            (" 0x9000 ", Some(0x9000)),
+            ("4K", Some(4096)),
+            ("4k", Some(4096)),
+            ("0x10k", Some(0x4000)),
+            ("1M", Some(0x10_0000)),
+            ("2m", Some(0x20_0000)),
+            ("4095M", Some(4095 << 20)),
+            ("4096M", None),
+            ("5000M", None),
+            ("0x4000000000", None),
+            ("0xFFFFFFFF", Some(u32::MAX)),
+            ("", None),
+            ("k", None),
+            ("M", None),
+            ("0x", None),
+            ("ten", None),
+            ("-1", None),
+            ("1.5M", None),
+            ("é", None),
+        ] {
+            assert_eq!(parse_number(text), expected, "{text:?}");
+        }
+    }
+
+    const MIB_MINUS_ONE: u64 = (1 << 20) - 1;
+
+    #[test]
+    fn sizes_read_well() {
+        for (bytes, expected) in [
+            (0, "0 bytes"),
+            (1023, "1023 bytes"),
+            (1024, "1 KiB"),
+            (1536, "1.5 KiB"),
+            (831_488, "812 KiB"),
+            (0x6000, "24 KiB"),
+            (3 * 1024 * 1024, "3 MiB"),
+            (1024 * 1024 + 512 * 1024, "1.5 MiB"),
+            (32 << 20, "32 MiB"),
+            (MIB_MINUS_ONE, "1.0 MiB"),
+            (1023 * 1024 + 1, "1023.0 KiB"),
+        ] {
+            assert_eq!(human_size(bytes), expected, "{bytes}");
+        }
+    }
+}
