@@ -8,6 +8,11 @@
 //! process), from pseudo-terminals opened here that answer nothing, print ROM boot text, relay to
 //! the simulator with noise or go silent mid-transfer, and from ports held or locked by this test.
 
+#[path = "support/synthetic_elf.rs"]
+mod synthetic_elf;
+#[path = "support/testdata.rs"]
+mod testdata;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -18,6 +23,8 @@ use cargo_esp32s3::image::format::{ImageHeader, Segment, encode_image};
 use cargo_esp32s3::image::merge::{Offset0Inputs, merge_regions, offset0_regions};
 use cargo_esp32s3::image::partition::PartitionTable;
 use cargo_esp32s3::image::{FlashParams, FlashSize};
+use synthetic_elf::synthetic_elf;
+use testdata::testdata;
 
 /// Longest any single run of the binary may take.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -32,15 +39,6 @@ const SUCCESS_MARKERS: &[&str] = &[
     "Hard resetting",
     "Soft resetting",
 ];
-
-/// Real test data, when present: `$ESP32S3_TESTDATA`, else `../shared/testdata`.
-fn testdata() -> Option<PathBuf> {
-    let dir = match std::env::var_os("ESP32S3_TESTDATA") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata"),
-    };
-    dir.is_dir().then_some(dir)
-}
 
 /// What a finished run left behind.
 #[derive(Debug)]
@@ -597,7 +595,7 @@ fn existing_files_are_not_overwritten() {
 #[test]
 fn save_image_keeps_a_file_that_is_not_an_image() {
     let bench = Bench::new();
-    bench.write("fw.elf", &xtensa_elf());
+    bench.write("fw.elf", &synthetic_elf());
     bench.write("notes.txt", b"my notes");
     bench
         .run(&["save-image", "fw.elf", "notes.txt"])
@@ -861,61 +859,6 @@ fn bad_option_values_are_named() {
     }
     assert!(!bench.path("out.bin").exists());
     bench.assert_flash_untouched();
-}
-
-/// A minimal linked Xtensa ELF (one section in flash, one in IRAM).
-fn xtensa_elf() -> Vec<u8> {
-    use object::elf;
-    use object::write::elf::{FileHeader, SectionHeader, Writer};
-    let sections: [(&[u8], u32, &[u8]); 2] = [
-        (b".text", 0x4200_0020, &[0x36u8; 256]),
-        (b".iram0.text", 0x4037_8000, &[0x06u8; 64]),
-    ];
-    let mut out = Vec::new();
-    let mut writer = Writer::new(object::Endianness::Little, false, &mut out);
-    writer.reserve_file_header();
-    let mut reserved = Vec::new();
-    for (name, addr, data) in sections {
-        let name = writer.add_section_name(name);
-        writer.reserve_section_index();
-        let offset = writer.reserve(data.len(), 4);
-        reserved.push((name, addr, data, offset));
-    }
-    writer.reserve_shstrtab_section_index();
-    writer.reserve_shstrtab();
-    writer.reserve_section_headers();
-    writer
-        .write_file_header(&FileHeader {
-            os_abi: 0,
-            abi_version: 0,
-            e_type: elf::ET_EXEC,
-            e_machine: elf::EM_XTENSA,
-            e_entry: 0x4037_8000,
-            e_flags: 0x300,
-        })
-        .expect("ELF header");
-    for (_, _, data, _) in &reserved {
-        writer.write_align(4);
-        writer.write(data);
-    }
-    writer.write_shstrtab();
-    writer.write_null_section_header();
-    for (name, addr, data, offset) in &reserved {
-        writer.write_section_header(&SectionHeader {
-            name: Some(*name),
-            sh_type: elf::SHT_PROGBITS,
-            sh_flags: u64::from(elf::SHF_ALLOC | elf::SHF_EXECINSTR),
-            sh_addr: u64::from(*addr),
-            sh_offset: *offset as u64,
-            sh_size: data.len() as u64,
-            sh_link: 0,
-            sh_info: 0,
-            sh_addralign: 4,
-            sh_entsize: 0,
-        });
-    }
-    writer.write_shstrtab_section_header();
-    out
 }
 
 /// Faults on real (pseudo-)terminals: ports that answer nothing, print boot text, are busy or
