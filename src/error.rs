@@ -33,7 +33,7 @@ pub enum Error {
     #[error(transparent)]
     Cli(#[from] crate::cli::CliError),
     /// A file could not be read or written.
-    #[error("cannot {action} {}: {source}", path.display())]
+    #[error("cannot {action} {}: {source}{}", path.display(), file_hint(source))]
     File {
         /// What we tried to do ("read", "write", "create").
         action: &'static str,
@@ -59,7 +59,40 @@ impl Error {
     }
 }
 
+/// What to do about a failed file operation, for the common causes.
+fn file_hint(source: &std::io::Error) -> &'static str {
+    use std::io::ErrorKind as K;
+    match source.kind() {
+        K::NotFound => "; check the path",
+        K::PermissionDenied => "; check the file's permissions",
+        K::IsADirectory => "; give a file, not a directory",
+        K::StorageFull => "; free some disk space",
+        K::ReadOnlyFilesystem => "; choose a writable location",
+        _ => "",
+    }
+}
+
 /// Read a whole file, with an error that names it.
 pub fn read_file(path: &std::path::Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| Error::file("read", path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_errors_name_the_file_and_say_what_to_do() {
+        use std::io::ErrorKind as K;
+        for (kind, hint) in [
+            (K::NotFound, "; check the path"),
+            (K::PermissionDenied, "; check the file's permissions"),
+            (K::Other, ""),
+        ] {
+            let e = Error::file("read", "fw.bin", std::io::Error::from(kind));
+            let text = e.to_string();
+            assert!(text.starts_with("cannot read fw.bin: "), "{text}");
+            assert!(text.ends_with(hint), "{text}");
+        }
+    }
 }

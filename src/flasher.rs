@@ -137,7 +137,7 @@ pub enum FlashError {
         len: u32,
     },
     /// Writing a region failed even after sending it again.
-    #[error("writing {label} at 0x{offset:x} failed after {attempts} attempts: {source}")]
+    #[error("writing {label} at 0x{offset:x} failed after {attempts} attempt{}: {source}", if *attempts == 1 { "" } else { "s" })]
     WriteFailed {
         /// Region label.
         label: String,
@@ -507,12 +507,22 @@ impl<T: Transport> Flasher<T> {
                     return Ok(clen);
                 }
                 Err(e) if is_retryable(&e) && attempt < WRITE_ATTEMPTS => {
+                    self.loader.drain(Duration::from_millis(100))?;
+                    // A chip that stopped answering altogether would make each retry wait out
+                    // the ROM's erase timeout at BEGIN (40 s per MB): retry only if it answers.
+                    if matches!(e, LoaderError::Timeout { .. }) && !self.still_answers() {
+                        return Err(FlashError::WriteFailed {
+                            label: region.label.clone(),
+                            offset: region.offset,
+                            attempts: attempt,
+                            source: e,
+                        });
+                    }
                     on_event(Event::Retrying {
                         offset: region.offset,
                         attempt,
                         reason: e.to_string(),
                     });
-                    self.loader.drain(Duration::from_millis(100))?;
                     attempt += 1;
                 }
                 Err(e) if is_retryable(&e) => {
@@ -526,6 +536,16 @@ impl<T: Transport> Flasher<T> {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    /// True unless a quick register read times out (a chip that answers with a refusal, as in
+    /// Secure Download Mode, still answers).
+    fn still_answers(&mut self) -> bool {
+        !matches!(
+            self.loader
+                .read_reg(crate::protocol::chip::CHIP_DETECT_MAGIC_REG),
+            Err(LoaderError::Timeout { .. })
+        )
     }
 
     /// FLASH_DEFL_BEGIN, then the zlib stream in blocks (and, on a stub, FLASH_DEFL_END).

@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use crate::config::Settings;
 use crate::flasher::{FlashOptions, Flasher};
 use crate::image::FlashParams;
-use crate::loader::{ConnectOptions, Loader, StubImage};
+use crate::loader::{ConnectOptions, Loader, LoaderError, StubImage};
 use crate::transport::Transport;
 use crate::transport::serial::{PortInfo, SerialTransport, list_ports};
 pub use crate::units::parse_number;
@@ -57,7 +57,7 @@ pub fn pick_port(ports: &[PortInfo], interactive: bool) -> crate::Result<PortCho
     }
     if ports.is_empty() {
         return Err(CliError::NoPort(
-            "no serial port found; connect the board (check the cable carries data), then run `cargo esp32s3 list-ports`, or use --port sim:// for the simulator".into(),
+            "no serial port found; connect the board (check the cable carries data) and choose its port with --port or ESP32S3_PORT (`cargo esp32s3 list-ports` shows them), or use --port sim:// for the simulator".into(),
         )
         .into());
     }
@@ -164,7 +164,13 @@ pub fn connect_options(settings: &Settings) -> crate::Result<ConnectOptions> {
         Some(path) => {
             let bytes = crate::error::read_file(path)?;
             let text = String::from_utf8_lossy(&bytes);
-            Some(StubImage::from_esptool_json(&text)?)
+            let stub = StubImage::from_esptool_json(&text).map_err(|e| match e {
+                LoaderError::InvalidStub { detail } => LoaderError::InvalidStub {
+                    detail: format!("{}: {detail}", super::context::shown_path(path)),
+                },
+                other => other,
+            })?;
+            Some(stub)
         }
         None => None,
     };

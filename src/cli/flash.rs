@@ -283,6 +283,10 @@ fn bin_regions(path: &Path, bytes: &[u8], settings: &Settings) -> crate::Result<
             region.offset
         );
     }
+    // From here on (progress, refusals, failures) each region also names the file it came from.
+    for region in &mut regions {
+        region.label = format!("{} from {}", region.label, shown_path(path));
+    }
     Ok(regions)
 }
 

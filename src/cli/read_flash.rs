@@ -42,12 +42,31 @@ pub fn run(args: Args) -> crate::Result<()> {
     if args.size == 0 {
         return Err(CliError::BadArgument("SIZE is 0: nothing to read".into()).into());
     }
+    if args.file.is_dir() {
+        return Err(CliError::Refused(format!(
+            "{} is a folder; give the path of a file to write, such as {}",
+            shown_path(&args.file),
+            shown_path(&args.file.join("flash.bin"))
+        ))
+        .into());
+    }
     if args.file.exists() && !args.force {
         return Err(CliError::Refused(format!(
             "{} exists; pass --force to overwrite it, or choose another file",
             shown_path(&args.file)
         ))
         .into());
+    }
+    // A long read must not end in a file that cannot be written: check the folder first.
+    if let Some(folder) = args.file.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if !folder.is_dir() {
+            return Err(CliError::Refused(format!(
+                "cannot write {}: the folder {} does not exist; create it first, or choose another file",
+                shown_path(&args.file),
+                shown_path(folder)
+            ))
+            .into());
+        }
     }
     let flags = context::flag_values(Some(&args.connect), None, None, None);
     let ctx = context::load(&args.manifest, flags)?;

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use crate::image::ImageError;
 use crate::image::format::IMAGE_MAGIC;
 
+use super::CliError;
 use super::args::{BuildArgs, FlashConfigArgs, ImageArgs, ManifestArgs};
 use super::build::{build_firmware, idf_outputs, merged_image, print_output, print_sources, write};
 use super::context::{self, shown_path};
@@ -118,7 +119,7 @@ fn check_output(elf: &Path, output: &Path, force: bool) -> crate::Result<()> {
         _ => false,
     };
     if same {
-        return Err(ImageError::Invalid(format!(
+        return Err(CliError::Refused(format!(
             "the output {} is the input ELF; give another output file",
             shown_path(output)
         ))
@@ -135,7 +136,7 @@ fn check_output(elf: &Path, output: &Path, force: bool) -> crate::Result<()> {
     if is_image {
         Ok(())
     } else {
-        Err(ImageError::Invalid(format!(
+        Err(CliError::Refused(format!(
             "{} exists and is not an ESP image; not overwriting it (check the order: ELF first, then OUTPUT), or pass --force",
             shown_path(output)
         ))
