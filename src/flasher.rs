@@ -274,12 +274,21 @@ impl<T: Transport> Flasher<T> {
     /// flash encryption), patch the flash parameters into a bootloader at 0x0, then for each
     /// region skip it if the flash already holds it, else write it compressed and verify it.
     ///
-    /// Skipping is decided per region with one SPI_FLASH_MD5 (cheap: the chip hashes ~1 MB/s and
-    /// only 44 bytes come back). Finer chunks were considered and left out: a rebuilt app shifts
-    /// most of its code, so unchanged 64 KiB chunks are rare inside a changed app, while each
-    /// chunk costs a round trip and, on the ROM, a separate erase-at-BEGIN; the win that matters
-    /// (bootloader and partition table untouched between builds, or flashing the same image
-    /// twice) is already had per region.
+    /// Nothing outside the regions is lost. The loaders erase whole 4 KiB sectors, so a region
+    /// that starts or ends inside a sector is written widened to its whole sectors, and the
+    /// bytes of those sectors outside the region are written back with what they held: read
+    /// from the chip, unless one SPI_FLASH_MD5 shows they are all erased (then 0xFF is the same
+    /// and costs no read). Regions that share a sector are written together as one transfer,
+    /// so one region's widening never puts old flash contents over another region.
+    ///
+    /// Skipping is decided per region with one SPI_FLASH_MD5 of the region itself (cheap: the
+    /// chip hashes ~1 MB/s and only 44 bytes come back), before any widening, so an unchanged
+    /// region costs no read of its neighbours. Finer chunks were considered and left out: a
+    /// rebuilt app shifts most of its code, so unchanged 64 KiB chunks are rare inside a changed
+    /// app, while each chunk costs a round trip and, on the ROM, a separate erase-at-BEGIN; the
+    /// win that matters (bootloader and partition table untouched between builds, or flashing
+    /// the same image twice) is already had per region. Verification covers the whole widened
+    /// transfer, so the kept bytes are checked too.
     pub fn write_regions(
         &mut self,
         regions: &[Region],
@@ -294,33 +303,93 @@ impl<T: Transport> Flasher<T> {
         plan.sort_by_key(|r| r.offset);
         self.check_regions(&mut plan, on_event)?;
         let mut summary = WriteSummary::default();
-        for region in &plan {
-            if self.opts.skip_unchanged {
-                let len = len_u32(region.data.len());
-                if self.md5(region.offset, len)? == md5_of(&region.data) {
+        for unit in sector_units(&plan) {
+            let members = plan.get(unit.members.clone()).unwrap_or_default();
+            if self.opts.skip_unchanged && self.all_unchanged(members)? {
+                for region in members {
                     on_event(Event::RegionSkipped {
                         offset: region.offset,
-                        len,
+                        len: len_u32(region.data.len()),
                         label: region.label.clone(),
                     });
                     summary.skipped += 1;
-                    continue;
                 }
+                continue;
             }
-            let compressed = self.write_region(region, on_event)?;
+            let data = self.widen(&unit, members)?;
+            let shown = Shown::of(members);
+            let compressed = self.write_region(&shown, unit.start, &data, on_event)?;
             if self.opts.verify {
-                self.verify(region, on_event)?;
+                self.verify(unit.start, &data, members, &shown.label, on_event)?;
             }
-            summary.written += 1;
-            summary.bytes += region.data.len() as u64;
+            for region in members {
+                summary.written += 1;
+                summary.bytes += region.data.len() as u64;
+            }
             summary.compressed_bytes += u64::from(compressed);
         }
         summary.elapsed = started.elapsed();
         Ok(summary)
     }
 
-    /// Refuse what cannot work before touching the flash, align for the ROM and patch the
-    /// bootloader.
+    /// True when the flash already holds every one of `regions`. The MD5 is taken over whole
+    /// 4-byte words (what the ROM reads); the few bytes of a partly covered word are taken as
+    /// 0xFF, as every ESP flasher pads. Reading them instead would cost a read even when the
+    /// region changed; a region with odd bounds next to other data is just written again.
+    fn all_unchanged(&mut self, regions: &[Region]) -> Result<bool, FlashError> {
+        for region in regions {
+            let (start, end) = region_bounds(region);
+            let (word_start, word_end) = (start - start % 4, end.next_multiple_of(4));
+            let expected = if (word_start, word_end) == (start, end) {
+                md5_of(&region.data)
+            } else {
+                let mut words = vec![0xFF; (word_end - word_start) as usize];
+                put(&mut words, (start - word_start) as usize, &region.data);
+                md5_of(&words)
+            };
+            if self.md5(to_u32(word_start), to_u32(word_end - word_start))? != expected {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The bytes of `unit`'s whole sectors: the regions, and around them what the flash holds
+    /// (0xFF without a read when the chip's MD5 says that part is erased). Reads and MD5s cover
+    /// whole 4-byte words, as the ROM reads them.
+    fn widen(&mut self, unit: &SectorUnit, regions: &[Region]) -> Result<Vec<u8>, FlashError> {
+        let start = u64::from(unit.start);
+        let mut data = vec![0xFF; (unit.end - start) as usize];
+        let mut gaps = Vec::new();
+        let mut cursor = start;
+        for region in regions {
+            let (offset, end) = region_bounds(region);
+            if offset > cursor {
+                gaps.push((cursor, offset));
+            }
+            put(&mut data, (offset - start) as usize, &region.data);
+            cursor = end;
+        }
+        if cursor < unit.end {
+            gaps.push((cursor, unit.end));
+        }
+        for (gap_start, gap_end) in gaps {
+            let (word_start, word_end) = (gap_start - gap_start % 4, gap_end.next_multiple_of(4));
+            let len = to_u32(word_end - word_start);
+            if self.md5(to_u32(word_start), len)? == md5_of(&vec![0xFF; len as usize]) {
+                continue;
+            }
+            let old = self.read_flash(to_u32(word_start), len, &mut |_| {})?;
+            let kept = old
+                .get((gap_start - word_start) as usize..(gap_end - word_start) as usize)
+                .unwrap_or_default();
+            put(&mut data, (gap_start - start) as usize, kept);
+        }
+        Ok(data)
+    }
+
+    /// Refuse what cannot work before touching the flash and patch the bootloader. Regions keep
+    /// their exact offsets and lengths: [`Flasher::widen`] makes them whole sectors and words.
     fn check_regions(
         &mut self,
         plan: &mut [Region],
@@ -329,9 +398,6 @@ impl<T: Transport> Flasher<T> {
         let security = self.loader.security_info().ok();
         let mut revision: Option<ChipRevision> = None;
         for region in plan.iter_mut() {
-            // Pad to a 4-byte multiple like every ESP flasher: the ROM writes words.
-            let padded = region.data.len().next_multiple_of(4);
-            region.data.resize(padded, 0xFF);
             let offset = u64::from(region.offset);
             let len = region.data.len() as u64;
             if offset + len > u64::from(self.flash_size) {
@@ -346,19 +412,6 @@ impl<T: Transport> Flasher<T> {
                 return Err(FlashError::EncryptionEnabled {
                     label: region.label.clone(),
                 });
-            }
-            if region.offset % SECTOR != 0 {
-                // FLASH_BEGIN needs a sector-aligned offset and erases whole sectors anyway:
-                // start at the sector and fill the gap with erased bytes.
-                let gap = region.offset % SECTOR;
-                on_event(Event::Warning(format!(
-                    "{} starts at 0x{:x}, inside a sector: the 0x{gap:x} bytes before it in that sector will be erased",
-                    region.label, region.offset
-                )));
-                let mut data = vec![0xFF; gap as usize];
-                data.extend_from_slice(&region.data);
-                region.data = data;
-                region.offset -= gap;
             }
             let Ok(image) = format::parse_image(&region.data) else {
                 continue;
@@ -481,26 +534,27 @@ impl<T: Transport> Flasher<T> {
     /// state, and the drain before it keeps a late reply from answering the new transfer.
     fn write_region(
         &mut self,
-        region: &Region,
+        shown: &Shown,
+        offset: u32,
+        data: &[u8],
         on_event: &mut dyn FnMut(Event),
     ) -> Result<u32, FlashError> {
-        let compressed = compress(&region.data);
-        let len = len_u32(region.data.len());
+        let compressed = compress(data);
         let clen = len_u32(compressed.len());
         on_event(Event::RegionStarted {
-            offset: region.offset,
-            len,
+            offset: shown.offset,
+            len: shown.len,
             compressed_len: clen,
-            label: region.label.clone(),
+            label: shown.label.clone(),
         });
         let mut attempt = 1;
         loop {
             let started = Instant::now();
-            match self.send_compressed(region.offset, &region.data, &compressed, on_event) {
+            match self.send_compressed(offset, data, &compressed, shown.offset, on_event) {
                 Ok(()) => {
                     on_event(Event::RegionWritten {
-                        offset: region.offset,
-                        len,
+                        offset: shown.offset,
+                        len: shown.len,
                         compressed_len: clen,
                         elapsed: started.elapsed(),
                     });
@@ -512,14 +566,14 @@ impl<T: Transport> Flasher<T> {
                     // the ROM's erase timeout at BEGIN (40 s per MB): retry only if it answers.
                     if matches!(e, LoaderError::Timeout { .. }) && !self.still_answers() {
                         return Err(FlashError::WriteFailed {
-                            label: region.label.clone(),
-                            offset: region.offset,
+                            label: shown.label.clone(),
+                            offset: shown.offset,
                             attempts: attempt,
                             source: e,
                         });
                     }
                     on_event(Event::Retrying {
-                        offset: region.offset,
+                        offset: shown.offset,
                         attempt,
                         reason: e.to_string(),
                     });
@@ -527,8 +581,8 @@ impl<T: Transport> Flasher<T> {
                 }
                 Err(e) if is_retryable(&e) => {
                     return Err(FlashError::WriteFailed {
-                        label: region.label.clone(),
-                        offset: region.offset,
+                        label: shown.label.clone(),
+                        offset: shown.offset,
                         attempts: attempt,
                         source: e,
                     });
@@ -556,8 +610,8 @@ impl<T: Transport> Flasher<T> {
     /// against ~22 ms for esptool's 0x400, making the fixed per-block cost 6× smaller relative to
     /// the data. A stub buffers 0x4000.
     ///
-    /// BEGIN size: a stub takes the exact length. The ROM erases the BEGIN size up front; we
-    /// round it up to whole sectors, which is what it erases anyway. (Rounding to a multiple of
+    /// BEGIN size: the data is whole sectors already (see [`Flasher::widen`]), which is what both
+    /// loaders erase, so nothing past it is erased. (Rounding to a multiple of
     /// the block size, as esptool does, could erase a sector of the next region or run past the
     /// end of the flash, which the ROM refuses with `01 06`; the real ROM accepts sizes that are
     /// not block multiples, e.g. 0x123.)
@@ -566,6 +620,7 @@ impl<T: Transport> Flasher<T> {
         offset: u32,
         data: &[u8],
         compressed: &[u8],
+        shown_offset: u32,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<(), LoaderError> {
         let stub = self.loader.is_stub();
@@ -609,7 +664,7 @@ impl<T: Transport> Flasher<T> {
             previous = produced;
             sent = sent.saturating_add(len_u32(chunk.len()));
             on_event(Event::RegionProgress {
-                offset,
+                offset: shown_offset,
                 written: sent,
                 total: clen,
             });
@@ -628,33 +683,76 @@ impl<T: Transport> Flasher<T> {
         Ok(())
     }
 
+    /// Check the widened transfer with one SPI_FLASH_MD5. On a mismatch, find what is wrong for
+    /// the message: one of the regions, or else the bytes kept around them.
     fn verify(
         &mut self,
-        region: &Region,
+        offset: u32,
+        data: &[u8],
+        regions: &[Region],
+        label: &str,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<(), FlashError> {
-        let len = len_u32(region.data.len());
-        let actual = self.md5(region.offset, len)?;
-        let expected = md5_of(&region.data);
-        if actual == expected {
-            on_event(Event::Verified {
-                offset: region.offset,
+        let mismatch = match self.check_md5(label, offset, data) {
+            Ok(()) => {
+                for region in regions {
+                    on_event(Event::Verified {
+                        offset: region.offset,
+                        len: len_u32(region.data.len()),
+                    });
+                }
+                return Ok(());
+            }
+            Err(e) => e,
+        };
+        let base = u64::from(offset);
+        for region in regions {
+            // Whole words around the region, as the ROM hashes them.
+            let (start, end) = region_bounds(region);
+            let (word_start, word_end) = (start - start % 4, end.next_multiple_of(4));
+            let expected = data
+                .get((word_start - base) as usize..(word_end - base) as usize)
+                .unwrap_or_default();
+            self.check_md5(&region.label, to_u32(word_start), expected)?;
+        }
+        Err(match mismatch {
+            FlashError::Md5Mismatch {
+                offset,
                 len,
-            });
+                expected,
+                actual,
+                ..
+            } => FlashError::Md5Mismatch {
+                label: format!("the bytes kept around {label}"),
+                offset,
+                len,
+                expected,
+                actual,
+            },
+            other => other,
+        })
+    }
+
+    /// Compare the flash's MD5 of `expected.len()` bytes at `offset` with `expected`'s.
+    fn check_md5(&mut self, label: &str, offset: u32, expected: &[u8]) -> Result<(), FlashError> {
+        let len = len_u32(expected.len());
+        let actual = self.md5(offset, len)?;
+        let wanted = md5_of(expected);
+        if actual == wanted {
             return Ok(());
         }
-        if actual == md5_of(&vec![0xFF; region.data.len()]) {
+        if actual == md5_of(&vec![0xFF; expected.len()]) {
             return Err(FlashError::WrittenEmpty {
-                label: region.label.clone(),
-                offset: region.offset,
+                label: label.to_string(),
+                offset,
                 len,
             });
         }
         Err(FlashError::Md5Mismatch {
-            label: region.label.clone(),
-            offset: region.offset,
+            label: label.to_string(),
+            offset,
             len,
-            expected: hex(&expected),
+            expected: hex(&wanted),
             actual: hex(&actual),
         })
     }
@@ -909,6 +1007,76 @@ impl<T: Transport> Flasher<T> {
     /// Give the loader back.
     pub fn into_loader(self) -> Loader<T> {
         self.loader
+    }
+}
+
+/// Regions that share a 4 KiB sector, and the whole sectors they cover: written as one transfer.
+struct SectorUnit {
+    /// First byte of the first sector.
+    start: u32,
+    /// End of the last sector.
+    end: u64,
+    /// Indices of the regions in the sorted plan.
+    members: std::ops::Range<usize>,
+}
+
+/// Group sorted, non-overlapping regions by shared sectors.
+fn sector_units(plan: &[Region]) -> Vec<SectorUnit> {
+    let mut units: Vec<SectorUnit> = Vec::new();
+    for (index, region) in plan.iter().enumerate() {
+        let start = region.offset - region.offset % SECTOR;
+        let end = region_bounds(region).1.next_multiple_of(u64::from(SECTOR));
+        match units.last_mut() {
+            Some(unit) if u64::from(start) < unit.end => {
+                unit.end = unit.end.max(end);
+                unit.members.end = index + 1;
+            }
+            _ => units.push(SectorUnit {
+                start,
+                end,
+                members: index..index + 1,
+            }),
+        }
+    }
+    units
+}
+
+/// What events and messages name for a transfer: its region, or the regions sharing its sectors.
+struct Shown {
+    offset: u32,
+    len: u32,
+    label: String,
+}
+
+impl Shown {
+    fn of(regions: &[Region]) -> Shown {
+        let offset = regions.first().map_or(0, |r| r.offset);
+        let end = regions.last().map_or(0, |r| region_bounds(r).1);
+        let labels: Vec<&str> = regions.iter().map(|r| r.label.as_str()).collect();
+        Shown {
+            offset,
+            len: to_u32(end.saturating_sub(u64::from(offset))),
+            label: labels.join(" and "),
+        }
+    }
+}
+
+/// A region's first byte and end, as flash addresses.
+fn region_bounds(region: &Region) -> (u64, u64) {
+    let start = u64::from(region.offset);
+    (start, start + region.data.len() as u64)
+}
+
+/// A flash address or length known to fit (it lies inside the checked flash size).
+fn to_u32(value: u64) -> u32 {
+    u32::try_from(value).unwrap_or(u32::MAX)
+}
+
+/// Copy `bytes` into `buffer` at `at`, as far as the buffer reaches (callers keep it in bounds).
+fn put(buffer: &mut [u8], at: usize, bytes: &[u8]) {
+    if let Some(slot) = buffer.get_mut(at..) {
+        let n = slot.len().min(bytes.len());
+        slot[..n].copy_from_slice(&bytes[..n]);
     }
 }
 

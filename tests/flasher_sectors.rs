@@ -1,0 +1,299 @@
+//! Nothing outside a region is erased: against the virtual ESP32-S3 (`sim://`) through the real
+//! flasher, with the ROM loader and with a stub, a region that starts or ends inside a 4 KiB
+//! sector leaves every other byte of that sector as it was, two regions in one sector both land,
+//! erased surroundings cost no read, and `flash --at 0x1001` keeps the byte at 0x1000.
+
+#[path = "support/faulty.rs"]
+mod faulty;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use cargo_esp32s3::flasher::{Event, FlashOptions, Flasher, Region, WriteSummary};
+use cargo_esp32s3::loader::{ConnectOptions, Loader, StubImage};
+use cargo_esp32s3::reset::Before;
+use cargo_esp32s3::transport::sim::SimTransport;
+use faulty::Faulty;
+
+/// What the surroundings hold before writing: the first `PATTERN_LEN` bytes of flash.
+const PATTERN_LEN: usize = 0x20000;
+
+fn stub() -> StubImage {
+    StubImage {
+        text: vec![0x11; 0x2000],
+        text_start: 0x4037_8000,
+        data: vec![0x22; 64],
+        data_start: 0x3FCB_2DC4,
+        entry: 0x4037_95A8,
+    }
+}
+
+/// Deterministic bytes with no 0xFF runs, so a wrongly erased byte always shows.
+fn pattern(len: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(2_654_435_761).max(1);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x % 255) as u8
+        })
+        .collect()
+}
+
+/// A flasher on a simulator whose flash starts as `initial`, and the opcodes of every reply the
+/// chip sends (to count reads).
+struct Bench {
+    flasher: Flasher<Faulty<SimTransport>>,
+    replies: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Bench {
+    fn new(initial: Option<&[u8]>, with_stub: bool, opts: FlashOptions) -> Self {
+        let mut sim = SimTransport::open("sim://").expect("sim");
+        if let Some(bytes) = initial {
+            sim.chip_mut().flash_mut().load(0, bytes);
+        }
+        let replies = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&replies);
+        let mut t = Faulty::new(sim);
+        t.tamper = Some(Box::new(move |frame: &mut Vec<u8>| {
+            if let Some((op, _)) = faulty::reply_parts(frame) {
+                seen.lock().expect("not poisoned").push(op);
+            }
+            true
+        }));
+        let connect = ConnectOptions {
+            before: Before::NoReset,
+            attempts: 1,
+            baud: 115_200,
+            stub: with_stub.then(stub),
+        };
+        let loader = Loader::connect(t, &connect, &mut |_| {}).expect("connects");
+        let flasher = Flasher::new(loader, opts, &mut |_| {}).expect("attaches");
+        Bench { flasher, replies }
+    }
+
+    fn write(&mut self, regions: &[Region]) -> (WriteSummary, Vec<Event>) {
+        let mut events = Vec::new();
+        let summary = self
+            .flasher
+            .write_regions(regions, &mut |e| events.push(e))
+            .expect("writes");
+        (summary, events)
+    }
+
+    /// READ_FLASH_SLOW (ROM) and READ_FLASH (stub) commands answered since the last call.
+    fn reads(&mut self) -> usize {
+        let mut replies = self.replies.lock().expect("not poisoned");
+        let n = replies
+            .iter()
+            .filter(|&&op| op == 0x0E || op == 0xD2)
+            .count();
+        replies.clear();
+        n
+    }
+
+    fn flash(&mut self) -> Vec<u8> {
+        self.flasher
+            .loader()
+            .transport_mut()
+            .inner
+            .chip()
+            .flash()
+            .contents()
+            .to_vec()
+    }
+}
+
+fn region(offset: u32, len: usize, seed: u32) -> Region {
+    Region {
+        offset,
+        data: pattern(len, seed),
+        label: format!("region at 0x{offset:x}"),
+    }
+}
+
+/// What the flash must hold: `before` with the regions laid over it, nothing else changed.
+fn expected(before: &[u8], regions: &[Region]) -> Vec<u8> {
+    let mut flash = before.to_vec();
+    for r in regions {
+        let at = r.offset as usize;
+        flash[at..at + r.data.len()].copy_from_slice(&r.data);
+    }
+    flash
+}
+
+/// Write `regions` over a flash that holds a pattern (or is erased) and compare every byte of the
+/// flash with the pattern plus the regions.
+fn check(with_stub: bool, patterned: bool, regions: &[Region]) -> Bench {
+    let initial = patterned.then(|| pattern(PATTERN_LEN, 99));
+    let mut bench = Bench::new(initial.as_deref(), with_stub, FlashOptions::default());
+    let before = bench.flash();
+    let (summary, events) = bench.write(regions);
+    let after = bench.flash();
+    let want = expected(&before, regions);
+    if let Some(at) = (0..after.len()).find(|&i| after[i] != want[i]) {
+        panic!(
+            "stub {with_stub}, regions {:?}: byte 0x{at:x} is 0x{:02x}, should be 0x{:02x}",
+            regions
+                .iter()
+                .map(|r| (r.offset, r.data.len()))
+                .collect::<Vec<_>>(),
+            after[at],
+            want[at]
+        );
+    }
+    assert_eq!(summary.written as usize, regions.len());
+    // Events name the user's regions, never the widened sectors.
+    for r in regions {
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, Event::Verified { offset, len }
+                if *offset == r.offset && *len as usize == r.data.len())),
+            "no Verified event for 0x{:x}: {events:?}",
+            r.offset
+        );
+    }
+    assert!(
+        !events.iter().any(|e| matches!(e, Event::Warning(_))),
+        "{events:?}"
+    );
+    bench
+}
+
+/// Regions that start or end inside a sector, alone or sharing sectors with another.
+fn cases() -> Vec<Vec<Region>> {
+    vec![
+        // Unaligned start and end inside one sector (`--at 0x1001` with a small file).
+        vec![region(0x1001, 0x10, 1)],
+        // Aligned start, end inside the sector (an image ending mid-sector).
+        vec![region(0x1000, 0x123, 2)],
+        // Crossing a sector boundary, unaligned on both sides.
+        vec![region(0x1FFD, 0x10, 3)],
+        // Start mid-sector, end on a sector boundary.
+        vec![region(0x3800, 0x1800, 4)],
+        // Two regions in one sector, with old bytes between and around them.
+        vec![region(0x6010, 0x101, 5), region(0x6200, 0x100, 6)],
+        // The first region's last sector is the second's first.
+        vec![region(0x7000, 0x1801, 7), region(0x8900, 0x900, 8)],
+        // Touching regions of odd lengths.
+        vec![region(0x9000, 0x3, 9), region(0x9003, 0x5, 10)],
+        // Several sectors, one region, nothing aligned.
+        vec![region(0xA123, 0x3456, 11)],
+    ]
+}
+
+#[test]
+fn bytes_sharing_a_sector_with_a_region_are_kept_by_the_rom() {
+    for regions in cases() {
+        check(false, true, &regions);
+    }
+}
+
+#[test]
+fn bytes_sharing_a_sector_with_a_region_are_kept_by_the_stub() {
+    for regions in cases() {
+        check(true, true, &regions);
+    }
+}
+
+#[test]
+fn erased_surroundings_cost_no_read_and_kept_ones_do() {
+    for with_stub in [false, true] {
+        for regions in cases() {
+            let mut erased = check(with_stub, false, &regions);
+            assert_eq!(erased.reads(), 0, "stub {with_stub}: erased around");
+            // The counter does see reads: kept bytes around the same regions are read.
+            let mut kept = check(with_stub, true, &regions);
+            assert!(kept.reads() > 0, "stub {with_stub}: data around");
+        }
+    }
+}
+
+#[test]
+fn an_unchanged_region_is_skipped_without_reading_its_sector() {
+    for with_stub in [false, true] {
+        let initial = pattern(PATTERN_LEN, 42);
+        let mut bench = Bench::new(Some(&initial), with_stub, FlashOptions::default());
+        // Word-aligned, not sector-aligned: the skip check is one MD5, no read.
+        let aligned = [region(0x1100, 0x200, 1)];
+        bench.write(&aligned);
+        bench.reads();
+        let (summary, _) = bench.write(&aligned);
+        assert_eq!((summary.written, summary.skipped), (0, 1));
+        assert_eq!(bench.reads(), 0, "stub {with_stub}");
+        // Odd offset and length: its partly covered words are compared as 0xFF-padded, so next
+        // to other data it is written again (nothing read for the check, nothing lost); next to
+        // erased bytes it is recognised as unchanged.
+        let odd = [region(0x2001, 0x11, 2)];
+        bench.write(&odd);
+        let (summary, _) = bench.write(&odd);
+        assert_eq!((summary.written, summary.skipped), (1, 0));
+        let in_erased = [region(0x30001, 0x11, 3)];
+        bench.write(&in_erased);
+        bench.reads();
+        let (summary, _) = bench.write(&in_erased);
+        assert_eq!((summary.written, summary.skipped), (0, 1));
+        assert_eq!(bench.reads(), 0, "stub {with_stub}");
+        let want = expected(&expected(&initial, &aligned), &odd);
+        assert_eq!(&bench.flash()[..PATTERN_LEN], &want[..]);
+    }
+}
+
+#[test]
+fn without_verification_the_kept_bytes_are_still_kept() {
+    let opts = FlashOptions {
+        verify: false,
+        skip_unchanged: false,
+        ..FlashOptions::default()
+    };
+    let initial = pattern(PATTERN_LEN, 7);
+    let mut bench = Bench::new(Some(&initial), false, opts);
+    let regions = [region(0x4321, 0x99, 3)];
+    bench.write(&regions);
+    assert_eq!(
+        &bench.flash()[..PATTERN_LEN],
+        &expected(&initial, &regions)[..]
+    );
+}
+
+#[test]
+fn flash_at_an_unaligned_offset_keeps_the_bytes_before_it() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let flash_file = dir.path().join("flash.bin");
+    let initial = pattern(0x3000, 5);
+    std::fs::write(&flash_file, &initial).expect("flash file");
+    let small = [0x12u8, 0x34, 0x56, 0x78, 0x9A];
+    std::fs::write(dir.path().join("small.bin"), small).expect("small.bin");
+    let port = format!("sim://?flash={}&size=4MB", flash_file.display());
+    let output = run(
+        dir.path(),
+        &["flash", "--at", "0x1001", "small.bin", "--port", &port],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("erased"), "{stderr}");
+    let after = std::fs::read(&flash_file).expect("flash file after");
+    let mut want = initial.clone();
+    want[0x1001..0x1006].copy_from_slice(&small);
+    assert_eq!(after.get(0x1000), Some(&initial[0x1000]));
+    assert_eq!(after.get(..0x3000), Some(&want[..]));
+}
+
+fn run(dir: &Path, args: &[&str]) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cargo-esp32s3"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("ESP32S3_") {
+            command.env_remove(key);
+        }
+    }
+    command
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .args(args)
+        .output()
+        .expect("run cargo-esp32s3")
+}
