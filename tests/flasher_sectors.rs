@@ -297,3 +297,64 @@ fn run(dir: &Path, args: &[&str]) -> std::process::Output {
         .output()
         .expect("run cargo-esp32s3")
 }
+
+/// Real test data, when present: `$ESP32S3_TESTDATA`, else `../shared/testdata`.
+fn testdata() -> Option<std::path::PathBuf> {
+    let dir = match std::env::var_os("ESP32S3_TESTDATA") {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata"),
+    };
+    dir.is_dir().then_some(dir)
+}
+
+/// The MicroPython image ends at 0x1a7b20, 0x4e0 bytes before the end of its last sector. Over
+/// erased flash keeping those bytes costs one MD5 and no read; over old data it costs the read
+/// (ROM: 20 READ_FLASH_SLOW of 64 bytes; stub: one READ_FLASH) and the read's MD5 check.
+#[test]
+fn the_micropython_image_keeps_the_rest_of_its_last_sector() {
+    let Some(dir) = testdata() else {
+        println!("skipped: testdata not found (set ESP32S3_TESTDATA)");
+        return;
+    };
+    let path = dir.join("firmware/micropython/ESP32_GENERIC_S3-20250911-v1.26.1.bin");
+    let image = std::fs::read(&path).expect("micropython image");
+    assert_eq!(image.len(), 0x1A_7B20);
+    let tail = 0x1A_8000 - image.len();
+    let regions = [Region {
+        offset: 0,
+        data: image.clone(),
+        label: "micropython".into(),
+    }];
+    // (stub, old data after the image, READ commands, MD5 commands)
+    let cases = [
+        (false, false, 0, 3),
+        (false, true, tail.div_ceil(64), 4),
+        (true, false, 0, 3),
+        (true, true, 1, 4),
+    ];
+    for (with_stub, old_data, reads, md5s) in cases {
+        let mut initial = vec![0xFF; 0x1A_8000];
+        if old_data {
+            initial[image.len()..].copy_from_slice(&pattern(tail, 3));
+        }
+        let mut bench = Bench::new(Some(&initial), with_stub, FlashOptions::default());
+        bench.reads();
+        let (summary, _) = bench.write(&regions);
+        let replies = bench.replies.lock().expect("not poisoned").clone();
+        let count = |op: u8| replies.iter().filter(|&&o| o == op).count();
+        let read_op = if with_stub { 0xD2 } else { 0x0E };
+        assert_eq!(
+            (count(read_op), count(0x13)),
+            (reads, md5s),
+            "stub {with_stub}, old data {old_data}"
+        );
+        println!(
+            "stub {with_stub}, old data {old_data}: {} READ, {} MD5, {} compressed bytes",
+            count(read_op),
+            count(0x13),
+            summary.compressed_bytes
+        );
+        let after = bench.flash();
+        assert_eq!(&after[image.len()..0x1A_8000], &initial[image.len()..]);
+    }
+}
