@@ -51,16 +51,37 @@ struct Bench {
 
 impl Bench {
     fn new(initial: Option<&[u8]>, with_stub: bool, opts: FlashOptions) -> Self {
+        Self::lying(initial, with_stub, opts, &[])
+    }
+
+    /// Like [`Bench::new`], and the ROM's MD5 replies numbered in `falsify_md5` (from 1) claim
+    /// all zeroes.
+    fn lying(
+        initial: Option<&[u8]>,
+        with_stub: bool,
+        opts: FlashOptions,
+        falsify_md5: &[usize],
+    ) -> Self {
+        let falsify_md5 = falsify_md5.to_vec();
         let mut sim = SimTransport::open("sim://").expect("sim");
         if let Some(bytes) = initial {
             sim.chip_mut().flash_mut().load(0, bytes);
         }
         let replies = Arc::new(Mutex::new(Vec::new()));
         let seen = Arc::clone(&replies);
+        let mut md5s = 0usize;
         let mut t = Faulty::new(sim);
         t.tamper = Some(Box::new(move |frame: &mut Vec<u8>| {
             if let Some((op, _)) = faulty::reply_parts(frame) {
                 seen.lock().expect("not poisoned").push(op);
+                if op == 0x13 {
+                    md5s += 1;
+                    if falsify_md5.contains(&md5s)
+                        && let Some(hex) = frame.get_mut(8..40)
+                    {
+                        hex.fill(b'0');
+                    }
+                }
             }
             true
         }));
@@ -241,6 +262,38 @@ fn an_unchanged_region_is_skipped_without_reading_its_sector() {
         let want = expected(&expected(&initial, &aligned), &odd);
         assert_eq!(&bench.flash()[..PATTERN_LEN], &want[..]);
     }
+}
+
+#[test]
+fn a_wrong_kept_byte_fails_verification_and_says_so() {
+    // On erased flash, writing 0x1001..0x1011 takes the MD5s: skip check, the byte before, the
+    // bytes after, then the verification of the whole sector (the 4th, falsified here), and
+    // then the region alone, which matches: so the kept bytes are at fault.
+    let write = |falsify: &[usize]| {
+        let mut bench = Bench::lying(None, false, FlashOptions::default(), falsify);
+        bench
+            .flasher
+            .write_regions(&[region(0x1001, 0x10, 1)], &mut |_| {})
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    let err = write(&[4]).expect_err("verification fails");
+    assert!(
+        err.starts_with(
+            "verification failed for the bytes kept around region at 0x1001: the flash MD5 of 0x1000 bytes at 0x1000"
+        ),
+        "{err}"
+    );
+    // The region's own words do not match either: the region is named.
+    let err = write(&[4, 5]).expect_err("verification fails");
+    assert!(
+        err.starts_with(
+            "verification failed for region at 0x1001: the flash MD5 of 0x14 bytes at 0x1000"
+        ),
+        "{err}"
+    );
+    // The 5th MD5 is only taken after a mismatch.
+    write(&[5]).expect("verified by the 4th");
 }
 
 #[test]
