@@ -2,8 +2,9 @@
 //! of a [`Loader`].
 //!
 //! It refuses what cannot work (an image for another chip, a revision out of range, data past the
-//! end of the flash, plaintext on an encrypted chip) before touching the flash. It never prints:
-//! progress leaves as [`Event`] values.
+//! end of the flash, plaintext on an encrypted chip) before touching the flash, and erases nothing
+//! outside the regions: the bytes sharing a 4 KiB sector with a region are written back as they
+//! were. It never prints: progress leaves as [`Event`] values.
 
 use std::io::Write as _;
 use std::time::{Duration, Instant};
