@@ -81,6 +81,15 @@ pub fn prepare(
     flash_size: FlashSize,
 ) -> crate::Result<Prepared> {
     let elf = read_file(elf_path)?;
+    if elf.is_empty() {
+        // Said before "cannot make an app image": the file itself is the problem, and its name
+        // leads the message as it does for `flash` and `image-info`.
+        return Err(ImageError::Invalid(format!(
+            "{} is empty (0 bytes); rebuild the firmware or check the path",
+            shown_path(elf_path)
+        ))
+        .into());
+    }
     // One flash size for the app header, the bootloader header and the default table: the
     // configured one, or what the chip reported, or the default.
     let flash = FlashParams {
