@@ -21,6 +21,16 @@ use crate::image::{FlashFreq, FlashMode, FlashSize};
 use crate::reset::{After, Before};
 use crate::units;
 
+/// Lowest accepted baud rate (for `baud` and `monitor-baud`). Far below this a transfer takes
+/// so long that it looks like a hang (at 12 baud one 4 KiB block needs about an hour), and no
+/// ESP32-S3 setup uses slower than 9600.
+pub const MIN_BAUD: u32 = 9600;
+
+/// Highest accepted baud rate. The ROM's CHANGE_BAUDRATE only reprograms the UART's clock
+/// divider, and the ESP32-S3 UART's documented ceiling is 5 Mbaud; a faster request leaves the
+/// chip and the host at different rates, which again looks like a hang.
+pub const MAX_BAUD: u32 = 5_000_000;
+
 /// Default baud rate for flashing (switched to with CHANGE_BAUDRATE after connecting at 115200).
 pub const DEFAULT_BAUD: u32 = 460_800;
 /// Default console speed of the ROM and of ESP-IDF/esp-hal apps.
@@ -305,7 +315,7 @@ impl Key {
                 "a serial port name or URL such as \"/dev/ttyUSB0\", \"COM3\" or \"sim://\""
             }
             Key::Baud | Key::MonitorBaud => {
-                "a positive integer number of bits per second such as 115200, 460800 or 921600"
+                "an integer number of bits per second from 9600 to 5000000, such as 115200, 460800 or 921600"
             }
             Key::FlashMode => "one of qio, qout, dio, dout, keep",
             Key::FlashFreq => "one of 20m, 26m, 40m, 80m, keep",
@@ -737,8 +747,8 @@ fn apply(
     match key {
         Key::Chip => {}
         Key::Port => layer.port = Some(non_empty_text(raw).ok_or_else(fail)?.to_string()),
-        Key::Baud => layer.baud = Some(positive_u32(raw).ok_or_else(fail)?),
-        Key::MonitorBaud => layer.monitor_baud = Some(positive_u32(raw).ok_or_else(fail)?),
+        Key::Baud => layer.baud = Some(baud_rate(raw).ok_or_else(fail)?),
+        Key::MonitorBaud => layer.monitor_baud = Some(baud_rate(raw).ok_or_else(fail)?),
         Key::FlashMode => {
             let text = non_empty_text(raw).ok_or_else(fail)?;
             layer.flash_mode = Some(if is_word(text, "keep") {
@@ -840,8 +850,9 @@ fn unsigned(raw: Raw<'_>) -> Option<u32> {
     units::parse_number(non_empty_text(raw)?)
 }
 
-fn positive_u32(raw: Raw<'_>) -> Option<u32> {
-    unsigned(raw).filter(|v| *v > 0)
+/// The baud rates this tool will ask for: [`MIN_BAUD`]..=[`MAX_BAUD`].
+fn baud_rate(raw: Raw<'_>) -> Option<u32> {
+    unsigned(raw).filter(|v| (MIN_BAUD..=MAX_BAUD).contains(v))
 }
 
 /// `"MAJOR.MINOR"` text, or (JSON only) an integer major*100+minor. Floats are refused: TOML's

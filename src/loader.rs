@@ -34,7 +34,8 @@ pub enum Event {
         /// Name of the reset sequence played before this attempt.
         reset: &'static str,
     },
-    /// The loader answered SYNC.
+    /// The loader answered SYNC and the chip is an ESP32-S3 (sent after the chip check, so
+    /// never for another chip).
     Connected {
         /// The port, as the transport describes it.
         port: String,
@@ -501,11 +502,13 @@ impl<T: Transport> Loader<T> {
         if stub_running {
             loader.responder = Responder::Stub;
         }
+        // Announced only once the chip is known to be an ESP32-S3: "Connected on …" followed by
+        // "this is an ESP32-C3" would contradict itself.
+        loader.check_chip()?;
         on_event(Event::Connected {
             port: loader.port.clone(),
             stub_already_running: stub_running,
         });
-        loader.check_chip()?;
         let sdm = loader.secure_download_mode();
         if !stub_running
             && !sdm
@@ -1341,11 +1344,16 @@ mod tests {
         t.replies.push_back(frame(
             "01 14 18 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 05 00 00 00 00 00 00 00 00 00 00 00",
         ));
-        let (result, _, _) = connect(t);
+        let (result, events, _) = connect(t);
         let err = result.err().expect("not an S3");
         assert_eq!(
             err.to_string(),
             "this is an ESP32-C3, not an ESP32-S3: this tool only flashes the ESP32-S3"
+        );
+        // `Connected` means "connected to an ESP32-S3": never announced for another chip.
+        assert!(
+            !events.iter().any(|e| matches!(e, Event::Connected { .. })),
+            "{events:?}"
         );
     }
 

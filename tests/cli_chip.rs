@@ -3,7 +3,7 @@
 //! back the same bytes, a second flash skips every region, erase leaves 0xFF, board-info prints
 //! the familiar lines, and every failure prints exactly one `error:` line with a non-zero exit.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use cargo_esp32s3::image::format::{ImageHeader, Segment, encode_image};
@@ -15,14 +15,9 @@ use cargo_esp32s3::image::{FlashParams, FlashSize};
 mod synthetic_elf;
 use synthetic_elf::synthetic_elf;
 
-/// Real test data, when present: `$ESP32S3_TESTDATA`, else `../shared/testdata`.
-fn testdata() -> Option<PathBuf> {
-    let dir = match std::env::var_os("ESP32S3_TESTDATA") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata"),
-    };
-    dir.is_dir().then_some(dir)
-}
+#[path = "support/testdata.rs"]
+mod testdata;
+use testdata::testdata;
 
 struct Outcome {
     code: i32,

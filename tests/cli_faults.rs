@@ -439,6 +439,31 @@ fn bad_files_are_refused_before_connecting() {
 }
 
 #[test]
+fn an_empty_file_is_called_empty_by_every_command() {
+    let bench = Bench::new();
+    bench.write("empty.bin", b"");
+    bench.write("empty.elf", b"");
+    let port = bench.sim("4MB");
+    for file in ["empty.bin", "empty.elf"] {
+        for args in [
+            vec!["flash", file, "--port", &port],
+            vec!["image-info", file],
+            vec!["save-image", file, "out.bin"],
+        ] {
+            let outcome = bench.run(&args);
+            outcome.fails(exit::IMAGE, &[file, "is empty (0 bytes)", "check the path"]);
+            // Not "it starts with []" or "starts with 0xFF bytes": there are no bytes to show.
+            assert!(
+                !outcome.stderr.contains("starts with"),
+                "{}",
+                outcome.dump()
+            );
+        }
+    }
+    bench.assert_flash_untouched();
+}
+
+#[test]
 fn a_missing_file_says_to_check_the_path() {
     let bench = Bench::new();
     bench
@@ -501,9 +526,10 @@ fn another_chip_on_the_line_is_named() {
     let bench = Bench::new();
     for (chip, name) in [("esp32c3", "ESP32-C3"), ("esp32s2", "ESP32-S2")] {
         let url = format!("sim://?chip={chip}");
-        bench
-            .run(&["board-info", "--port", &url])
-            .fails(exit::CONNECT, &[name, "ESP32-S3"]);
+        let outcome = bench.run(&["board-info", "--port", &url]);
+        outcome.fails(exit::CONNECT, &[name, "ESP32-S3"]);
+        // "Connected on …" would claim a connection to an ESP32-S3 before refusing the chip.
+        assert!(!outcome.stderr.contains("Connected"), "{}", outcome.dump());
     }
     // Nothing is written to it.
     bench.write("fw.bin", &merged_firmware());

@@ -334,7 +334,7 @@ fn bad_values_name_the_key_the_source_and_the_accepted_values() {
     for (table_json, expected) in [
         (
             json!({ "baud": 0 }),
-            vec!["invalid value 0 for baud", table, "positive integer"],
+            vec!["invalid value 0 for baud", table, "from 9600 to 5000000"],
         ),
         (
             json!({ "baud": "fast" }),
@@ -412,6 +412,84 @@ fn bad_values_name_the_key_the_source_and_the_accepted_values() {
         ..Case::default()
     });
     assert_contains(&message, &["invalid value \"fast\" for ESP32S3_BAUD"]);
+}
+
+#[test]
+fn baud_rates_outside_what_the_rom_uart_can_do_are_refused_from_every_source() {
+    let range = "9600 to 5000000";
+    // (flag, variable, metadata) sources for one key; each is checked alone.
+    for (value, accepted) in [
+        ("12", false),
+        ("9599", false),
+        ("9600", true),
+        ("5000000", true),
+        ("5000001", false),
+        ("921600", true),
+    ] {
+        for key in ["baud", "monitor-baud"] {
+            let variable = if key == "baud" {
+                "ESP32S3_BAUD"
+            } else {
+                "ESP32S3_MONITOR_BAUD"
+            };
+            let flag = format!("--{key}");
+            let number: u64 = value.parse().expect("test value is a number");
+            let cases = [
+                (
+                    Case {
+                        flags: if key == "baud" {
+                            FlagValues {
+                                baud: Some(value.into()),
+                                ..FlagValues::default()
+                            }
+                        } else {
+                            FlagValues {
+                                monitor_baud: Some(value.into()),
+                                ..FlagValues::default()
+                            }
+                        },
+                        ..Case::default()
+                    },
+                    flag.clone(),
+                ),
+                (
+                    Case {
+                        env: vec![(variable, value)],
+                        ..Case::default()
+                    },
+                    variable.to_string(),
+                ),
+                (
+                    Case {
+                        package: Some(json!({ key: number })),
+                        ..Case::default()
+                    },
+                    format!("{key} in /proj/app/Cargo.toml [package.metadata.esp32s3]"),
+                ),
+            ];
+            for (case, source) in cases {
+                match resolve(case) {
+                    Ok(settings) => {
+                        assert!(accepted, "{key}={value} from {source} was accepted");
+                        let got = if key == "baud" {
+                            settings.baud
+                        } else {
+                            settings.monitor_baud
+                        };
+                        assert_eq!(u64::from(got), number, "{key} from {source}");
+                    }
+                    Err(error) => {
+                        assert!(!accepted, "{key}={value} from {source}: {error}");
+                        let message = error.to_string();
+                        assert_contains(
+                            &message,
+                            &["invalid value ", value, &format!(" for {source}:"), range],
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[test]

@@ -751,7 +751,11 @@ fn bad_inputs_give_one_clear_line() {
         .copy_from_slice(&0x0100_0000u32.to_le_bytes());
 
     let cases: Vec<(&str, Vec<u8>, &[&str])> = vec![
-        ("empty", vec![], &["not an ELF file"]),
+        (
+            "empty",
+            vec![],
+            &["the file is empty (0 bytes)", "check the path"],
+        ),
         (
             "image",
             vec![0xE9, 5, 2, 0x20, 0, 0, 0, 0],

@@ -374,7 +374,7 @@ fn cli_refuses_bad_files_with_one_error_line() {
         (
             "ESP32 image",
             esp32,
-            "this image is for the ESP32 (chip id 0), not the ESP32-S3",
+            "this image is for the ESP32 (chip id 0), not the ESP32-S3; build it for the ESP32-S3 (target xtensa-esp32s3-none-elf or xtensa-esp32s3-espidf)",
         ),
         ("truncated", good[..good.len() - 40].to_vec(), "truncated"),
         (

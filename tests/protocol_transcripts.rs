@@ -5,19 +5,14 @@
 //!
 //! Skips (with a message) when the testdata folder is absent.
 
-use std::path::PathBuf;
-
 use cargo_esp32s3::protocol::command::{Command, Opcode, checksum};
 use cargo_esp32s3::protocol::console;
 use cargo_esp32s3::protocol::errors::DeviceError;
 use cargo_esp32s3::protocol::response::{Reply, ReplyError, Responder};
 
-fn testdata() -> Option<PathBuf> {
-    let dir = std::env::var_os("ESP32S3_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata"));
-    dir.is_dir().then_some(dir)
-}
+#[path = "support/testdata.rs"]
+mod testdata;
+use testdata::testdata;
 
 fn unhex(s: &str) -> Vec<u8> {
     let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
@@ -35,10 +30,7 @@ struct Step {
 }
 
 fn steps() -> Option<Vec<Step>> {
-    let Some(dir) = testdata() else {
-        println!("skipped: testdata not found (set ESP32S3_TESTDATA)");
-        return None;
-    };
+    let dir = testdata()?;
     let text = std::fs::read_to_string(dir.join("rom-transcripts/transcripts.jsonl")).ok()?;
     let steps = text
         .lines()

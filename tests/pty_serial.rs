@@ -14,7 +14,6 @@
 
 use std::io::{BufRead as _, BufReader};
 use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,13 +39,9 @@ const STUB_TEXT_START: u32 = 0x4037_8000;
 
 // ---- fixtures ---------------------------------------------------------------------------------
 
-/// The shared testdata folder: `$ESP32S3_TESTDATA`, else `<crate>/../shared/testdata`.
-fn testdata_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("ESP32S3_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata"));
-    dir.is_dir().then_some(dir)
-}
+#[path = "support/testdata.rs"]
+mod testdata;
+use testdata::testdata;
 
 /// Deterministic bytes: runs of text (compressible) and xorshift noise (not), like firmware.
 fn payload(len: usize, seed: u32) -> Vec<u8> {
@@ -120,7 +115,7 @@ fn synthetic_image() -> Vec<u8> {
 
 /// The MicroPython image from the testdata when present, else the synthetic one.
 fn firmware() -> (Vec<u8>, &'static str) {
-    let real = testdata_dir()
+    let real = testdata()
         .map(|d| d.join("firmware/micropython/ESP32_GENERIC_S3-20250911-v1.26.1.bin"))
         .and_then(|p| std::fs::read(p).ok());
     match real {

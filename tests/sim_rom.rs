@@ -13,6 +13,10 @@ use cargo_esp32s3::transport::Transport;
 use cargo_esp32s3::transport::sim::SimTransport;
 use md5::{Digest, Md5};
 
+#[path = "support/testdata.rs"]
+mod testdata;
+use testdata::testdata;
+
 const SYNC: u8 = 0x08;
 const FLASH_BEGIN: u8 = 0x02;
 const FLASH_DATA: u8 = 0x03;
@@ -391,12 +395,8 @@ fn hard_reset_boots_the_flash_image() {
     let text = String::from_utf8_lossy(&text);
     assert!(text.contains("boot:0x8 (SPI_FAST_FLASH_BOOT)\r\ninvalid header: 0xffffffff\r\n"));
     // A real bootloader image at 0 boots: one load line per segment, then the entry.
-    let Some(dir) = std::env::var_os("ESP32S3_TESTDATA")
-        .map(std::path::PathBuf::from)
-        .or_else(|| {
-            Some(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata"))
-        })
-        .filter(|d| d.join("esptool/inputs/bootloader_esp32s3.bin").is_file())
+    let Some(dir) =
+        testdata().filter(|d| d.join("esptool/inputs/bootloader_esp32s3.bin").is_file())
     else {
         println!("skipped the bootloader part: testdata not found (set ESP32S3_TESTDATA)");
         return;

@@ -6,17 +6,13 @@
 //! Skips (with a message) when the test data is not present.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use cargo_esp32s3::protocol::slip;
 use cargo_esp32s3::sim::{Esp32s3, SimConfig, StartIn};
 
-fn testdata() -> Option<PathBuf> {
-    let dir = std::env::var_os("ESP32S3_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata"));
-    dir.is_dir().then_some(dir)
-}
+#[path = "support/testdata.rs"]
+mod testdata;
+use testdata::testdata;
 
 #[derive(Debug, serde::Deserialize)]
 struct Step {
@@ -116,7 +112,6 @@ fn known_differences() -> BTreeMap<(&'static str, usize), &'static str> {
 #[test]
 fn replays_every_rom_transcript() {
     let Some(dir) = testdata() else {
-        println!("skipped: testdata not found (set ESP32S3_TESTDATA)");
         return;
     };
     let path = dir.join("rom-transcripts/transcripts.jsonl");

@@ -6,8 +6,9 @@ use crate::loader::{ChipInfo, FlashId, SecurityInfo};
 
 use super::args::{ConnectArgs, ManifestArgs};
 use super::connect;
-use super::context::{self, size_text};
+use super::context;
 use super::progress::{Progress, reset_line};
+use crate::units::human_size;
 
 /// Arguments of `board-info`.
 #[derive(Debug, clap::Args)]
@@ -91,6 +92,6 @@ pub fn info_lines(chip: &ChipInfo, flash: &FlashId, security: &SecurityInfo) -> 
 fn flash_size_name(bytes: u32) -> String {
     match crate::image::FlashSize::from_bytes(u64::from(bytes)) {
         Some(size) => size.name().to_string(),
-        None => size_text(u64::from(bytes)),
+        None => human_size(u64::from(bytes)),
     }
 }

@@ -9,8 +9,9 @@ use crate::cargo::{self, BuildOutput};
 use crate::config;
 
 use super::args::{BuildArgs, FlashConfigArgs, ImageArgs, ManifestArgs};
-use super::context::{self, Context, shown_path, size_text};
+use super::context::{self, Context, shown_path};
 use super::images::{self, DEFAULT_FLASH_SIZE, IdfOutputs, Prepared};
+use crate::units::human_size;
 
 /// Arguments of `build`.
 #[derive(Debug, clap::Args)]
@@ -166,7 +167,7 @@ pub fn print_output(what: &str, path: &Path, len: usize, extra: &str) {
         "{} {} ({}{extra})",
         console::style(format!("{what}:")).green().bold(),
         shown_path(path),
-        size_text(len as u64)
+        human_size(len as u64)
     );
 }
 

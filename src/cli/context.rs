@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cargo::{self, BuildOptions, Project};
 use crate::config::{self, FlagValues, Settings, Sources};
+/// Kept for `cli/flash.rs`; new code calls [`crate::units::human_size`] directly.
 pub use crate::units::human_size as size_text;
 
 use super::args::{BuildArgs, ConnectArgs, FlashConfigArgs, ImageArgs, ManifestArgs};
@@ -154,23 +155,4 @@ pub fn note(message: &str) {
 pub fn warning(message: &str) {
     let prefix = console::style("warning:").yellow().bold().for_stderr();
     eprintln!("{prefix} {message}");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes() {
-        for (bytes, expected) in [
-            (0, "0 bytes"),
-            (1023, "1023 bytes"),
-            (1024, "1 KiB"),
-            (831_488, "812 KiB"),
-            (3 * 1024 * 1024, "3 MiB"),
-            (1024 * 1024 + 512 * 1024, "1.5 MiB"),
-        ] {
-            assert_eq!(size_text(bytes), expected, "{bytes}");
-        }
-    }
 }

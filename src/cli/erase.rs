@@ -6,8 +6,9 @@ use crate::image::partition::{MAX_TABLE_LEN, PartitionTable};
 use super::CliError;
 use super::args::{ConnectArgs, ManifestArgs};
 use super::connect::{self, number_arg};
-use super::context::{self, size_text};
+use super::context;
 use super::progress::{Progress, reset_line};
+use crate::units::human_size;
 
 /// Flash sectors are 4 KiB; erase commands work on whole sectors.
 const SECTOR: u32 = 0x1000;
@@ -84,14 +85,14 @@ pub fn run(args: Args) -> crate::Result<()> {
                 "Erasing partition {} (0x{:x}, {})",
                 partition.name,
                 partition.offset,
-                size_text(u64::from(partition.size))
+                human_size(u64::from(partition.size))
             );
             flasher.erase_region(partition.offset, partition.size, &mut progress.callback())?;
         }
         (None, None) => {
             eprintln!(
                 "Erasing the whole flash ({}); use --region or --partition to erase less",
-                size_text(u64::from(flasher.flash_size()))
+                human_size(u64::from(flasher.flash_size()))
             );
             flasher.erase_all(&mut progress.callback())?;
         }

@@ -10,10 +10,9 @@ use console::style;
 use crate::image::ImageError;
 use crate::image::format::chip_name;
 use crate::image::info::{BinKind, ImageDetails, ImageInfo, ImageRole, inspect_at};
-use crate::image::partition::{DEFAULT_TABLE_OFFSET, PartitionError};
-use crate::units::parse_number;
+use crate::image::partition::DEFAULT_TABLE_OFFSET;
 
-use super::partition_table::{honour_no_color, render_table};
+use super::partition_table::{honour_no_color, render_table, table_offset_arg};
 
 /// Arguments.
 #[derive(Debug, clap::Args)]
@@ -36,14 +35,7 @@ pub struct Args {
 /// Run the command.
 pub fn run(args: Args) -> crate::Result<()> {
     honour_no_color();
-    let table_offset = match &args.partition_table_offset {
-        Some(text) => parse_number(text).ok_or_else(|| {
-            PartitionError::Invalid(format!(
-                "partition table offset `{text}` is not a number (use 0x8000)"
-            ))
-        })?,
-        None => DEFAULT_TABLE_OFFSET,
-    };
+    let table_offset = table_offset_arg(args.partition_table_offset.as_deref())?;
     let bytes = crate::error::read_file(&args.file)?;
     let info = inspect_at(&bytes, table_offset)
         .map_err(|e| ImageError::Invalid(format!("{}: {e}", args.file.display())))?;

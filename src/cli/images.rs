@@ -12,7 +12,8 @@ use crate::image::merge::{Offset0Inputs, Region, offset0_regions};
 use crate::image::partition::{ENTRY_MAGIC, Partition, PartitionTable};
 use crate::image::{FlashParams, FlashSize, ImageError};
 
-use super::context::{shown_path, size_text};
+use super::context::shown_path;
+use crate::units::human_size;
 
 /// The flash size assumed when none is configured (and no chip is there to ask): esptool's and
 /// espflash's default, and the smallest flash on ESP32-S3 modules.
@@ -81,6 +82,15 @@ pub fn prepare(
     flash_size: FlashSize,
 ) -> crate::Result<Prepared> {
     let elf = read_file(elf_path)?;
+    if elf.is_empty() {
+        // Said before "cannot make an app image": the file itself is the problem, and its name
+        // leads the message as it does for `flash` and `image-info`.
+        return Err(ImageError::Invalid(format!(
+            "{} is empty (0 bytes); rebuild the firmware or check the path",
+            shown_path(elf_path)
+        ))
+        .into());
+    }
     // One flash size for the app header, the bootloader header and the default table: the
     // configured one, or what the chip reported, or the default.
     let flash = FlashParams {
@@ -180,9 +190,9 @@ fn check_fits(app: &AppImage, partition: &Partition) -> Result<(), ImageError> {
     if len > size {
         return Err(ImageError::Invalid(format!(
             "the app image is {} but app partition {} holds only {}; enlarge the partition in the partition table or shrink the app (e.g. build with --release)",
-            size_text(len),
+            human_size(len),
             partition.name,
-            size_text(size)
+            human_size(size)
         )));
     }
     Ok(())
@@ -195,8 +205,8 @@ pub fn fill_line(app_len: usize, partition: &Partition) -> String {
     format!(
         "app partition {}: {} of {} used ({}%)",
         partition.name,
-        size_text(len),
-        size_text(u64::from(partition.size)),
+        human_size(len),
+        human_size(u64::from(partition.size)),
         len * 100 / size
     )
 }

@@ -43,17 +43,22 @@ pub struct Args {
     pub force: bool,
 }
 
-/// Run the command.
-pub fn run(args: Args) -> crate::Result<()> {
-    honour_no_color();
-    let table_offset = match &args.partition_table_offset {
+/// The `--partition-table-offset` value (shared with `image-info`), or the default 0x8000.
+pub fn table_offset_arg(text: Option<&str>) -> Result<u32, PartitionError> {
+    match text {
         Some(text) => parse_number(text).ok_or_else(|| {
             PartitionError::Invalid(format!(
                 "partition table offset `{text}` is not a number (use 0x8000)"
             ))
-        })?,
-        None => DEFAULT_TABLE_OFFSET,
-    };
+        }),
+        None => Ok(DEFAULT_TABLE_OFFSET),
+    }
+}
+
+/// Run the command.
+pub fn run(args: Args) -> crate::Result<()> {
+    honour_no_color();
+    let table_offset = table_offset_arg(args.partition_table_offset.as_deref())?;
     let flash_size = match &args.flash_size {
         Some(text) => Some(
             FlashSize::parse(text)
@@ -198,5 +203,26 @@ pub fn honour_no_color() {
     if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
         console::set_colors_enabled(false);
         console::set_colors_enabled_stderr(false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_offset_argument() {
+        for (text, expected) in [
+            (None, Ok(0x8000)),
+            (Some("0x9000"), Ok(0x9000)),
+            (Some("36K"), Ok(0x9000)),
+            (
+                Some("far"),
+                Err("partition table offset `far` is not a number (use 0x8000)"),
+            ),
+        ] {
+            let got = table_offset_arg(text).map_err(|e| e.to_string());
+            assert_eq!(got, expected.map_err(str::to_string), "{text:?}");
+        }
     }
 }

@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::flasher::Event;
 use crate::loader::ResetDone;
 
-use super::context::size_text;
+use crate::units::human_size;
 
 /// Turns events into lines and bars.
 pub struct Progress {
@@ -107,7 +107,7 @@ impl Progress {
             Event::StubRunning => eprintln!("Stub running..."),
             Event::FlashAttached { size, detected } => {
                 let how = if detected { "detected" } else { "configured" };
-                eprintln!("Flash size: {} ({how})", size_text(u64::from(size)));
+                eprintln!("Flash size: {} ({how})", human_size(u64::from(size)));
             }
             Event::BootloaderPatched {
                 params,
@@ -127,7 +127,7 @@ impl Progress {
                 label,
             } => {
                 self.finish_bar();
-                let message = format!("{label} at 0x{offset:x} ({})", size_text(u64::from(len)));
+                let message = format!("{label} at 0x{offset:x} ({})", human_size(u64::from(len)));
                 self.bar = Some(Self::new_bar(u64::from(compressed_len), message));
             }
             Event::RegionProgress { written, total, .. } => {
@@ -167,7 +167,7 @@ impl Progress {
                 spinner.set_message(format!(
                     "Erasing 0x{offset:x}..0x{:x} ({})",
                     u64::from(offset) + u64::from(len),
-                    size_text(u64::from(len))
+                    human_size(u64::from(len))
                 ));
                 spinner.enable_steady_tick(Duration::from_millis(120));
                 self.spinner = Some((spinner, Instant::now()));
@@ -183,7 +183,7 @@ impl Progress {
                 eprintln!(
                     "Erased 0x{offset:x}..0x{:x} ({}) in {:.1} s",
                     u64::from(offset) + u64::from(len),
-                    size_text(u64::from(len)),
+                    human_size(u64::from(len)),
                     elapsed.as_secs_f64()
                 );
             }

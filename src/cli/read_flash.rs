@@ -7,8 +7,9 @@ use super::CliError;
 use super::args::{ConnectArgs, ManifestArgs};
 use super::build::write;
 use super::connect::{self, number_arg};
-use super::context::{self, shown_path, size_text};
+use super::context::{self, shown_path};
 use super::progress::{Progress, reset_line};
+use crate::units::human_size;
 
 /// Arguments of `read-flash`.
 #[derive(Debug, clap::Args)]
@@ -83,7 +84,7 @@ pub fn run(args: Args) -> crate::Result<()> {
     eprintln!(
         "Read {} bytes ({}) at 0x{:x} in {:.1} s into {}",
         bytes.len(),
-        size_text(bytes.len() as u64),
+        human_size(bytes.len() as u64),
         args.offset,
         started.elapsed().as_secs_f64(),
         shown_path(&args.file)

@@ -205,6 +205,12 @@ pub fn read_elf(bytes: &[u8]) -> Result<ElfInfo, ImageError> {
 /// `e_machine` alone, so that each wrong kind of file gets its own message (the machine first:
 /// "this is an x86-64 program" helps more than "64-bit").
 pub fn check_ident(bytes: &[u8]) -> Result<(), ImageError> {
+    if bytes.is_empty() {
+        // "it starts with []" would hide the real problem: there is nothing there at all.
+        return Err(ImageError::Invalid(
+            "the file is empty (0 bytes); rebuild the firmware or check the path".into(),
+        ));
+    }
     if !looks_like_elf(bytes) {
         let shown: Vec<String> = bytes.iter().take(4).map(|b| format!("{b:02x}")).collect();
         let advice = if bytes.first() == Some(&super::format::IMAGE_MAGIC) {
@@ -447,6 +453,12 @@ mod tests {
 
         assert!(check_ident(b"\x7fELF\x01").is_err());
         assert!(!looks_like_elf(b"\xe9\x05"));
+
+        let msg = check_ident(&[]).unwrap_err().to_string();
+        assert_eq!(
+            msg,
+            "the file is empty (0 bytes); rebuild the firmware or check the path"
+        );
     }
 
     #[test]

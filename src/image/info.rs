@@ -764,7 +764,7 @@ mod tests {
         let e = inspect(&c3).unwrap_err().to_string();
         assert_eq!(
             e,
-            "this image is for the ESP32-C3 (chip id 5), not the ESP32-S3"
+            "this image is for the ESP32-C3 (chip id 5), not the ESP32-S3; build it for the ESP32-S3 (target xtensa-esp32s3-none-elf or xtensa-esp32s3-espidf)"
         );
         let mut corrupt = img(9, &[(0x3FCA_0000, 16)], 0x4038_0000);
         corrupt[34] ^= 0xFF;

@@ -121,14 +121,18 @@ pub fn patch_flash_params(
     })
 }
 
-/// "this image is for the ESP32-C3 (chip id 5), not the ESP32-S3".
+/// "this image is for the ESP32-C3 (chip id 5), not the ESP32-S3; build it for the ESP32-S3
+/// (target …)": what is wrong, then what to do about it.
 pub fn other_chip_message(chip_id: u16) -> String {
-    match chip_name(chip_id) {
+    let what = match chip_name(chip_id) {
         Some(name) => format!("this image is for the {name} (chip id {chip_id}), not the ESP32-S3"),
         None => format!(
             "this image is for an unknown chip (chip id {chip_id}), not the ESP32-S3 (chip id 9)"
         ),
-    }
+    };
+    format!(
+        "{what}; build it for the ESP32-S3 (target xtensa-esp32s3-none-elf or xtensa-esp32s3-espidf)"
+    )
 }
 
 /// Lay regions out in one file starting at flash offset 0. See [`merge_regions_from`].

@@ -71,7 +71,17 @@ pub enum TransportError {
 /// and `set_rts(true)` *assert* the line, which drives it low.
 pub trait Transport: Send {
     /// Read whatever is available into `buf`, waiting until `deadline` at most.
-    /// Returns `Ok(0)` when the deadline passed with nothing to read.
+    ///
+    /// `Ok(0)` means "nothing more will arrive before `deadline`", and it may come before the
+    /// deadline: a serial port returns it when the deadline has passed, but the in-process
+    /// simulator answers synchronously inside `write_all`, so when nothing is buffered nothing
+    /// can arrive until the next write, and it returns `Ok(0)` at once. An implementation must
+    /// not return `Ok(0)` early while bytes could still arrive in time (a serial read cut short
+    /// by a signal, say, is retried until the deadline). Callers therefore take the first
+    /// `Ok(0)` as the end of the wait: the loader's reply wait (`next_item` in
+    /// `src/loader.rs`) stops on it instead of spinning to its own deadline, and loops only
+    /// while bytes keep coming. A caller that must wait out a period regardless (a quiet time)
+    /// has to loop until its own deadline itself.
     fn read(&mut self, buf: &mut [u8], deadline: Instant) -> Result<usize, TransportError>;
     /// Write all bytes.
     fn write_all(&mut self, bytes: &[u8]) -> Result<(), TransportError>;
