@@ -578,7 +578,7 @@ impl<T: Transport> Loader<T> {
                         result = Some(stub);
                         break;
                     }
-                    Err(LoaderError::Timeout { .. }) => std::thread::sleep(SYNC_PAUSE),
+                    Err(LoaderError::Timeout { .. }) => self.transport.pause(SYNC_PAUSE),
                     Err(e) => return Err(e),
                 }
             }
@@ -768,7 +768,7 @@ impl<T: Transport> Loader<T> {
         self.command(&Command::change_baudrate(baud, old), 0, timeouts::DEFAULT)?;
         self.transport.set_baud(baud)?;
         // Let the chip switch too, then drop anything garbled in between.
-        std::thread::sleep(Duration::from_millis(50));
+        self.transport.pause(Duration::from_millis(50));
         self.transport.clear_input()?;
         self.decoder.reset();
         on_event(Event::ChangedBaud { baud });
@@ -964,7 +964,7 @@ impl<T: Transport> Loader<T> {
             Err(LoaderError::Transport(TransportError::Disconnected { .. })) => {}
             Err(e) => return Err(e),
         }
-        std::thread::sleep(Duration::from_millis(500));
+        self.transport.pause(Duration::from_millis(500));
         Ok(())
     }
 

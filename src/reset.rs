@@ -227,7 +227,7 @@ pub fn play(t: &mut (impl Transport + ?Sized), steps: &[Step]) -> Result<(), Tra
             Step::Dtr(on) => t.set_dtr(on)?,
             Step::Rts(on) => t.set_rts(on)?,
             Step::DtrRts(dtr, rts) => t.set_dtr_rts(dtr, rts)?,
-            Step::Sleep(d) => std::thread::sleep(d),
+            Step::Sleep(d) => t.pause(d),
         }
     }
     Ok(())

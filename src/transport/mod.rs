@@ -109,6 +109,12 @@ pub trait Transport: Send {
     fn usb_ids(&self) -> Option<(u16, u16)> {
         None
     }
+    /// Let `duration` pass on the line (a reset sequence's delay). A real port sleeps; the
+    /// in-process simulator advances its own clock instead, and a recording transport records
+    /// the delay, so tests check timings exactly without waiting for them.
+    fn pause(&mut self, duration: std::time::Duration) {
+        std::thread::sleep(duration);
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for Box<T> {
@@ -144,5 +150,8 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     }
     fn usb_ids(&self) -> Option<(u16, u16)> {
         (**self).usb_ids()
+    }
+    fn pause(&mut self, duration: std::time::Duration) {
+        (**self).pause(duration)
     }
 }
