@@ -193,6 +193,14 @@ impl Esp32s3 {
         self.hw.read_bytes(addr, buf);
     }
 
+    /// Let `elapsed` of the chip's time pass (timers, watchdog boot loops, console output that
+    /// comes on its own). The chip has no clock of its own: whoever serves it says how much time
+    /// went by (the in-process transport on `pause`, a server from its wall clock).
+    pub fn advance(&mut self, elapsed: std::time::Duration) {
+        // Nothing in the model depends on time yet.
+        let _ = elapsed;
+    }
+
     /// Reset the chip (as the reset button would): boots by the current IO0 line.
     pub fn reset(&mut self, cause: ResetCause) {
         self.resets += 1;

@@ -261,6 +261,10 @@ impl Transport for SimTransport {
         self.baud
     }
 
+    fn pause(&mut self, duration: std::time::Duration) {
+        // The chip's clock moves; nobody waits.
+        self.chip.advance(duration);
+    }
     fn describe(&self) -> String {
         self.url.clone()
     }
