@@ -29,6 +29,12 @@ pub enum Error {
     /// Flashing, erasing, reading or verifying failed.
     #[error(transparent)]
     Flash(#[from] crate::flasher::FlashError),
+    /// The Cargo project could not be found (library facade).
+    #[error(transparent)]
+    Project(#[from] crate::project::ProjectError),
+    /// A board refused an operation before touching the flash (library facade).
+    #[error(transparent)]
+    Board(#[from] crate::board::BoardError),
     /// A command-line level problem: no port to use, a file that would be overwritten.
     #[error(transparent)]
     Cli(#[from] crate::cli::CliError),

@@ -22,7 +22,8 @@ pub const FLASH: u8 = 7;
 /// The exit code for an error.
 pub fn code_for(error: &Error) -> u8 {
     match error {
-        Error::Config(_) => CONFIG,
+        Error::Config(_) | Error::Project(_) => CONFIG,
+        Error::Board(_) => FAILURE,
         Error::Cargo(_) => BUILD,
         Error::Image(_) | Error::Partition(_) => IMAGE,
         Error::Transport(_) | Error::Loader(_) => CONNECT,
