@@ -1,0 +1,281 @@
+//! The library facade for one connected chip: open a port (a serial port, or `sim://` for the
+//! virtual ESP32-S3), connect the ROM loader, attach the flash, then flash, erase, read and
+//! reset. Progress leaves as [`Event`] values through the callback each call takes; nothing here
+//! prints, chooses a port on its own or reads the environment.
+//!
+//! It is a thin layer over [`crate::loader`] and [`crate::flasher`], with the one check the
+//! command line also makes: an image without a bootloader (the app alone) is written only onto a
+//! chip that already holds an ESP32-S3 bootloader and a partition table with room for it.
+//!
+//! ```
+//! # fn main() -> cargo_esp32s3::Result<()> {
+//! use cargo_esp32s3::{Board, config::Settings};
+//!
+//! // The virtual chip: every test and example can run without hardware.
+//! let mut board = Board::open("sim://", &Settings::default())?;
+//! assert_eq!(board.flash_size(), 8 << 20);
+//! board.erase_region(0x10000, 0x1000, |_| {})?;
+//! assert_eq!(board.read_flash(0x10000, 16, |_| {})?, vec![0xFF; 16]);
+//! # Ok(())
+//! # }
+//! ```
+
+use crate::config::Settings;
+use crate::flasher::{FlashOptions, Flasher, Region as FlashRegion, WriteSummary};
+use crate::image::FlashParams;
+use crate::image::format::{ESP32S3_CHIP_ID, HEADER_LEN, ImageHeader, chip_name};
+use crate::image::partition::{MAX_TABLE_LEN, PartitionTable};
+use crate::loader::{ChipInfo, ConnectOptions, Loader, ResetDone, StubImage};
+use crate::project::FlashImage;
+use crate::reset::After;
+use crate::transport::Transport;
+
+pub use crate::flasher::Event;
+
+/// The transport a [`Board`] talks through: a serial port or the virtual chip.
+pub type BoxedTransport = Box<dyn Transport>;
+
+/// Speed the ROM starts at; the loader switches to the configured baud after SYNC.
+const ROM_BAUD: u32 = 115_200;
+
+/// Why an image was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum BoardError {
+    /// The image is the app alone and the chip cannot boot it.
+    #[error(
+        "{reason}; set `bootloader` in [package.metadata.esp32s3] (or Settings::bootloader) so the bootloader and partition table are written too; nothing was written"
+    )]
+    CannotBootApp {
+        /// What the chip lacks, with the values found.
+        reason: String,
+    },
+}
+
+/// One chip, connected, with its flash attached.
+pub struct Board {
+    flasher: Flasher<BoxedTransport>,
+    settings: Settings,
+}
+
+impl std::fmt::Debug for Board {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Board")
+            .field("flash_size", &self.flasher.flash_size())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Board {
+    /// Open `url` (`/dev/ttyUSB0`, `COM3`, `sim://`, `sim://?flash=chip.bin`), reset the chip
+    /// into its loader, connect, switch to the configured baud and attach the flash. `settings`
+    /// gives the reset, baud, attempts, stub and flash options (its `port` is not used).
+    pub fn open(url: &str, settings: &Settings) -> crate::Result<Board> {
+        Self::open_with(url, settings, |_| {})
+    }
+
+    /// [`Board::open`], reporting the connection attempts and the flash attach as events.
+    pub fn open_with(
+        url: &str,
+        settings: &Settings,
+        on_progress: impl FnMut(Event),
+    ) -> crate::Result<Board> {
+        let mut on_progress = on_progress;
+        let transport = open_port(url)?;
+        let loader = Loader::connect(transport, &connect_options(settings)?, &mut on_progress)?;
+        let options = FlashOptions {
+            skip_unchanged: settings.skip_unchanged,
+            verify: settings.verify,
+            force: false,
+            flash_size: settings.flash_size,
+            flash_params: FlashParams {
+                mode: settings.flash_mode,
+                size: settings.flash_size,
+                freq: settings.flash_freq,
+            },
+        };
+        let flasher = Flasher::new(loader, options, &mut on_progress)?;
+        Ok(Board {
+            flasher,
+            settings: settings.clone(),
+        })
+    }
+
+    /// The flash size in bytes (configured, or detected from the flash ID).
+    pub fn flash_size(&self) -> u32 {
+        self.flasher.flash_size()
+    }
+
+    /// Chip revision, features, crystal and MAC address.
+    pub fn chip_info(&mut self) -> crate::Result<ChipInfo> {
+        Ok(self.flasher.loader().chip_info()?)
+    }
+
+    /// Write an image: regions the flash already holds are skipped (unless the settings say
+    /// otherwise), the rest is written compressed and verified with the chip's MD5. An image
+    /// that is the app alone goes only onto a chip that can boot it (see [`BoardError`]).
+    pub fn flash(
+        &mut self,
+        image: &FlashImage,
+        on_progress: impl FnMut(Event),
+    ) -> crate::Result<WriteSummary> {
+        let mut on_progress = on_progress;
+        if !image.is_complete() {
+            let partition = image.app_partition();
+            self.check_boots_app(partition.offset, image.app().bytes.len(), &mut on_progress)?;
+        }
+        let regions: Vec<FlashRegion> = image
+            .regions()
+            .iter()
+            .map(|r| FlashRegion {
+                offset: r.offset,
+                data: r.data.clone(),
+                label: r.label.clone(),
+            })
+            .collect();
+        Ok(self.flasher.write_regions(&regions, &mut on_progress)?)
+    }
+
+    /// Write raw regions exactly where they say, with no boot check (for data partitions, or a
+    /// layout assembled by hand).
+    pub fn write_regions(
+        &mut self,
+        regions: &[FlashRegion],
+        on_progress: impl FnMut(Event),
+    ) -> crate::Result<WriteSummary> {
+        let mut on_progress = on_progress;
+        Ok(self.flasher.write_regions(regions, &mut on_progress)?)
+    }
+
+    /// Erase the whole flash.
+    pub fn erase_all(&mut self, on_progress: impl FnMut(Event)) -> crate::Result<()> {
+        let mut on_progress = on_progress;
+        Ok(self.flasher.erase_all(&mut on_progress)?)
+    }
+
+    /// Erase `size` bytes at `offset` (both multiples of 4 KiB).
+    pub fn erase_region(
+        &mut self,
+        offset: u32,
+        size: u32,
+        on_progress: impl FnMut(Event),
+    ) -> crate::Result<()> {
+        let mut on_progress = on_progress;
+        Ok(self.flasher.erase_region(offset, size, &mut on_progress)?)
+    }
+
+    /// Read `size` bytes of flash at `offset`, checked against the chip's MD5.
+    pub fn read_flash(
+        &mut self,
+        offset: u32,
+        size: u32,
+        on_progress: impl FnMut(Event),
+    ) -> crate::Result<Vec<u8>> {
+        let mut on_progress = on_progress;
+        Ok(self.flasher.read_flash(offset, size, &mut on_progress)?)
+    }
+
+    /// Leave the loader as `after` says (a hard reset runs the firmware) and report how the
+    /// chip was actually reset. The port stays open (for [`Board::into_transport`]).
+    pub fn reset(&mut self, after: After) -> crate::Result<ResetDone> {
+        let done = self.flasher.loader().reset_after(after)?;
+        self.flasher.loader().transport_mut().flush()?;
+        Ok(done)
+    }
+
+    /// The settings the board was opened with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The flasher underneath, for what this facade does not cover.
+    pub fn flasher(&mut self) -> &mut Flasher<BoxedTransport> {
+        &mut self.flasher
+    }
+
+    /// Give the open port back (to watch the console after a reset).
+    pub fn into_transport(self) -> BoxedTransport {
+        self.flasher.into_loader().into_transport()
+    }
+
+    /// The chip must hold an ESP32-S3 bootloader at 0x0 and a partition table with an app
+    /// partition at `app_offset` that holds `app_len` bytes; otherwise the app alone would only
+    /// give the `invalid header: 0xffffffff` boot loop.
+    fn check_boots_app(
+        &mut self,
+        app_offset: u32,
+        app_len: usize,
+        on_progress: &mut dyn FnMut(Event),
+    ) -> crate::Result<()> {
+        let refuse = |reason: String| BoardError::CannotBootApp { reason };
+        let header = self.flasher.read_flash(0, HEADER_LEN as u32, on_progress)?;
+        match ImageHeader::decode(&header) {
+            Ok(h) if h.chip_id == ESP32S3_CHIP_ID => {}
+            Ok(h) => {
+                return Err(refuse(format!(
+                    "the bootloader on the chip at 0x0 is for {} (chip id {}), not the ESP32-S3",
+                    chip_name(h.chip_id).unwrap_or("an unknown chip"),
+                    h.chip_id
+                ))
+                .into());
+            }
+            Err(_) => {
+                let first: Vec<String> =
+                    header.iter().take(4).map(|b| format!("{b:02x}")).collect();
+                return Err(refuse(format!(
+                    "the chip has no bootloader at 0x0 (flash there starts {})",
+                    first.join(" ")
+                ))
+                .into());
+            }
+        }
+        let table_offset = self.settings.partition_table_offset;
+        let bytes = self
+            .flasher
+            .read_flash(table_offset, MAX_TABLE_LEN as u32, on_progress)?;
+        let table = PartitionTable::from_binary(&bytes).map_err(|e| {
+            refuse(format!(
+                "the chip has no valid partition table at 0x{table_offset:x} ({e})"
+            ))
+        })?;
+        let fits = table
+            .partitions
+            .iter()
+            .any(|p| p.is_app() && p.offset == app_offset && app_len as u64 <= u64::from(p.size));
+        if !fits {
+            return Err(refuse(format!(
+                "the partition table on the chip has no app partition at 0x{app_offset:x} that holds {app_len} bytes"
+            ))
+            .into());
+        }
+        Ok(())
+    }
+}
+
+/// Open a port by name: `sim://…` is the in-process simulator, anything else a serial port.
+fn open_port(url: &str) -> crate::Result<BoxedTransport> {
+    if url.starts_with("sim://") {
+        return Ok(Box::new(crate::transport::sim::SimTransport::open(url)?));
+    }
+    Ok(Box::new(crate::transport::serial::SerialTransport::open(
+        url, ROM_BAUD,
+    )?))
+}
+
+/// Connect options from the settings (the stub file is read here).
+fn connect_options(settings: &Settings) -> crate::Result<ConnectOptions> {
+    let stub = match &settings.stub {
+        Some(path) => {
+            let bytes = crate::error::read_file(path)?;
+            Some(StubImage::from_esptool_json(&String::from_utf8_lossy(
+                &bytes,
+            ))?)
+        }
+        None => None,
+    };
+    Ok(ConnectOptions {
+        before: settings.before,
+        attempts: settings.connect_attempts,
+        baud: settings.baud,
+        stub,
+    })
+}

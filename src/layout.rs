@@ -1,0 +1,227 @@
+//! The layout of an offset-0 flash image around one ELF: the app image made from it, the
+//! partition table and the second-stage bootloader read from wherever the settings (or an
+//! esp-idf-sys build) say, and the regions they become. Shared by the command line (`build`,
+//! `save-image`, `flash`) and the library facade ([`crate::Project::image`]), so both lay out
+//! the same bytes.
+//!
+//! The byte work is done by `image::app` and `image::merge`; this module only decides which files
+//! to read and phrases what it found. It reads files but never prints, and it knows nothing of
+//! ports, terminals or the command line.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::Settings;
+use crate::error::read_file;
+use crate::image::app::{AppImage, AppImageOptions, elf_to_app_image};
+use crate::image::merge::{Offset0Inputs, Region, offset0_regions};
+use crate::image::partition::{ENTRY_MAGIC, Partition, PartitionTable};
+use crate::image::{FlashParams, FlashSize, ImageError};
+
+use crate::units::human_size;
+
+/// The flash size assumed when none is configured (and no chip is there to ask): esptool's and
+/// espflash's default, and the smallest flash on ESP32-S3 modules.
+pub const DEFAULT_FLASH_SIZE: FlashSize = FlashSize::S4Mb;
+
+/// Files ESP-IDF built for an esp-idf-sys project (found by `cargo::build`).
+#[derive(Debug, Clone, Default)]
+pub struct IdfOutputs {
+    /// `bootloader/bootloader.bin`.
+    pub bootloader: Option<PathBuf>,
+    /// `partition_table/partition-table.bin`.
+    pub partition_table: Option<PathBuf>,
+}
+
+/// Where a piece came from, for messages.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// A file (from the settings or from the esp-idf-sys build).
+    File(PathBuf),
+    /// The built-in default table for this flash size.
+    DefaultTable(FlashSize),
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::File(path) => f.write_str(&shown_path(path)),
+            Source::DefaultTable(size) => write!(f, "the default table for {} flash", size.name()),
+        }
+    }
+}
+
+/// Everything made from one ELF.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The app image.
+    pub app: AppImage,
+    /// The partition table in use.
+    pub table: PartitionTable,
+    /// Where it came from.
+    pub table_source: Source,
+    /// The partition the app goes into.
+    pub app_partition: Partition,
+    /// The offset-0 regions (bootloader, table, app), or `None` when there is no bootloader.
+    pub regions: Option<Vec<Region>>,
+    /// Where the bootloader came from.
+    pub bootloader_source: Option<Source>,
+    /// The flash size the layout was checked against.
+    pub flash_size: FlashSize,
+}
+
+/// The flash parameters for image headers from the settings (unset = the image's default).
+pub fn flash_params(settings: &Settings) -> FlashParams {
+    FlashParams {
+        mode: settings.flash_mode,
+        size: settings.flash_size,
+        freq: settings.flash_freq,
+    }
+}
+
+/// Turn the ELF at `elf_path` into an app image and lay out the offset-0 image around it.
+pub fn prepare(
+    elf_path: &Path,
+    settings: &Settings,
+    idf: &IdfOutputs,
+    flash_size: FlashSize,
+) -> crate::Result<Prepared> {
+    let elf = read_file(elf_path)?;
+    if elf.is_empty() {
+        // Said before "cannot make an app image": the file itself is the problem, and its name
+        // leads the message as it does for `flash` and `image-info`.
+        return Err(ImageError::Invalid(format!(
+            "{} is empty (0 bytes); rebuild the firmware or check the path",
+            shown_path(elf_path)
+        ))
+        .into());
+    }
+    // One flash size for the app header, the bootloader header and the default table: the
+    // configured one, or what the chip reported, or the default.
+    let flash = FlashParams {
+        size: Some(flash_size),
+        ..flash_params(settings)
+    };
+    let options = AppImageOptions {
+        flash,
+        min_rev_full: settings.min_chip_rev,
+        max_rev_full: settings.max_chip_rev,
+        append_digest: true,
+    };
+    let app = elf_to_app_image(&elf, &options).map_err(|e| {
+        ImageError::Invalid(format!(
+            "cannot make an app image from {}: {e}",
+            shown_path(elf_path)
+        ))
+    })?;
+
+    let (table, table_source) = load_table(settings, idf, flash_size)?;
+    let table_name = table_source.to_string();
+    table
+        .validate(Some(flash_size.bytes()), settings.partition_table_offset)
+        .map_err(|e| e.in_file(table_name.clone()))?;
+    let app_partition = table
+        .app_partition(settings.target_app_partition.as_deref())
+        .map_err(|e| e.in_file(table_name.clone()))?
+        .clone();
+    check_fits(&app, &app_partition)?;
+
+    let bootloader_path = settings.bootloader.clone().or(idf.bootloader.clone());
+    let (regions, bootloader_source) = match bootloader_path {
+        Some(path) => {
+            let bootloader = read_file(&path)?;
+            let regions = offset0_regions(&Offset0Inputs {
+                bootloader: &bootloader,
+                table: &table,
+                table_offset: settings.partition_table_offset,
+                app: &app.bytes,
+                app_partition: Some(&app_partition.name),
+                flash,
+                flash_size: Some(flash_size.bytes()),
+            })
+            .map_err(|e| ImageError::Invalid(format!("{}: {e}", shown_path(&path))))?;
+            (Some(regions), Some(Source::File(path)))
+        }
+        None => (None, None),
+    };
+    Ok(Prepared {
+        app,
+        table,
+        table_source,
+        app_partition,
+        regions,
+        bootloader_source,
+        flash_size,
+    })
+}
+
+/// The partition table: the configured file, else the one esp-idf-sys built, else the default
+/// table for the flash size.
+pub fn load_table(
+    settings: &Settings,
+    idf: &IdfOutputs,
+    flash_size: FlashSize,
+) -> crate::Result<(PartitionTable, Source)> {
+    let Some(path) = settings
+        .partition_table
+        .clone()
+        .or(idf.partition_table.clone())
+    else {
+        return Ok((
+            PartitionTable::default_for(flash_size.bytes(), settings.partition_table_offset),
+            Source::DefaultTable(flash_size),
+        ));
+    };
+    let bytes = read_file(&path)?;
+    let shown = shown_path(&path);
+    let table = if bytes.starts_with(&ENTRY_MAGIC) {
+        PartitionTable::from_binary(&bytes)
+    } else {
+        match std::str::from_utf8(&bytes) {
+            Ok(text) => PartitionTable::from_csv_at(text, settings.partition_table_offset),
+            Err(_) => Err(crate::image::partition::PartitionError::Invalid(
+                "not a partition table: neither binary (no AA 50 at the start) nor CSV text"
+                    .to_string(),
+            )),
+        }
+    }
+    .map_err(|e| e.in_file(shown))?;
+    Ok((table, Source::File(path)))
+}
+
+fn check_fits(app: &AppImage, partition: &Partition) -> Result<(), ImageError> {
+    let len = app.bytes.len() as u64;
+    let size = u64::from(partition.size);
+    if len > size {
+        return Err(ImageError::Invalid(format!(
+            "the app image is {} but app partition {} holds only {}; enlarge the partition in the partition table or shrink the app (e.g. build with --release)",
+            human_size(len),
+            partition.name,
+            human_size(size)
+        )));
+    }
+    Ok(())
+}
+
+/// `app partition factory: 812 KiB of 3 MiB used (26%)`.
+pub fn fill_line(app_len: usize, partition: &Partition) -> String {
+    let size = u64::from(partition.size).max(1);
+    let len = app_len as u64;
+    format!(
+        "app partition {}: {} of {} used ({}%)",
+        partition.name,
+        human_size(len),
+        human_size(u64::from(partition.size)),
+        len * 100 / size
+    )
+}
+
+/// A path for messages: relative to the current directory when it is below it (so messages
+/// read like what the user typed).
+pub fn shown_path(path: &Path) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| path.to_path_buf())
+        .display()
+        .to_string()
+}
