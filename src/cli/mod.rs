@@ -16,6 +16,7 @@ pub mod exit;
 pub mod flash;
 pub mod image_info;
 pub mod images;
+pub mod init;
 pub mod list_ports;
 pub mod partition_table;
 pub mod progress;
@@ -75,6 +76,10 @@ pub enum Command {
     ListPorts(list_ports::Args),
     /// Run the virtual ESP32-S3 (for example on a pseudo-terminal for other tools)
     Sim(sim::Args),
+    /// Set up the crate here for the ESP32-S3: metadata, target, runner, partition table
+    Init(init::InitArgs),
+    /// Create a crate with `cargo new` and set it up for the ESP32-S3
+    New(init::NewArgs),
 }
 
 /// Problems only the command line has: which port to use, what not to overwrite.
@@ -133,5 +138,7 @@ pub fn run(command: Command) -> crate::Result<()> {
         Command::ReadFlash(a) => read_flash::run(a),
         Command::ListPorts(a) => list_ports::run(a),
         Command::Sim(a) => sim::run(a),
+        Command::Init(a) => init::run_init(a),
+        Command::New(a) => init::run_new(a),
     }
 }
