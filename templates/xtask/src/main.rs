@@ -108,7 +108,9 @@ fn parse(args: &[String]) -> Result<Options, String> {
                     .parse()
                     .ok()
                     .filter(|s: &f64| s.is_finite() && *s > 0.0)
-                    .ok_or_else(|| format!("--timeout {text:?} is not a positive number of seconds"))?;
+                    .ok_or_else(|| {
+                        format!("--timeout {text:?} is not a positive number of seconds")
+                    })?;
                 options.timeout = Duration::from_secs_f64(secs);
             }
             other => return Err(format!("unknown option `{other}`")),
@@ -154,7 +156,8 @@ fn flash(options: &Options) -> Result<Board, String> {
     let port = project.settings().port.clone().ok_or(
         "no port: pass --port, set ESP32S3_PORT, or set `port` in [package.metadata.esp32s3]",
     )?;
-    let mut board = Board::open_with(&port, project.settings(), report).map_err(|e| e.to_string())?;
+    let mut board =
+        Board::open_with(&port, project.settings(), report).map_err(|e| e.to_string())?;
     let summary = board.flash(&image, report).map_err(|e| e.to_string())?;
     eprintln!(
         "flashed {} region(s), {} unchanged, in {:.1} s",
@@ -176,11 +179,14 @@ fn test_on_device(options: &Options) -> Result<(), String> {
     let mut line = Vec::new();
     let mut buf = [0u8; 512];
     while Instant::now() < deadline {
-        let n = port.read(&mut buf, Instant::now() + Duration::from_millis(50))
+        let n = port
+            .read(&mut buf, Instant::now() + Duration::from_millis(50))
             .map_err(|e| e.to_string())?;
         if n == 0 {
-            // Let time pass on the line (the virtual chip's clock moves; a real port sleeps).
+            // Nothing yet: let time pass on the line (the virtual chip's clock moves with it),
+            // and wait a poll interval here too, as the virtual chip answers at once.
             port.pause(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(20));
             continue;
         }
         for &byte in buf.iter().take(n) {
@@ -210,7 +216,9 @@ fn test_on_device(options: &Options) -> Result<(), String> {
 fn report(event: Event) {
     match event {
         Event::Connected { port, .. } => eprintln!("connected on {port}"),
-        Event::RegionStarted { offset, len, label, .. } => {
+        Event::RegionStarted {
+            offset, len, label, ..
+        } => {
             eprintln!("writing {label} ({len} bytes at 0x{offset:x})")
         }
         Event::RegionSkipped { label, .. } => eprintln!("{label} unchanged"),
