@@ -1,0 +1,331 @@
+//! The new user's story, with the real binary and the real `cargo new`: create a crate, run
+//! `cargo esp32s3 init`, look at what it wrote, run it again (nothing changes, and it says so),
+//! edit a file it wrote (kept unless --force), then configure a bootloader and flash an ELF onto
+//! the virtual chip (`--port sim://?flash=FILE`): the flash must then hold a bootable layout.
+//!
+//! The flash runs twice: with a synthetic ELF and bootloader (always, so a fresh clone tests it)
+//! and with ESP-IDF's hello_world ELF and its bootloader from the shared testdata (when present).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use cargo_esp32s3::image::format::{ImageHeader, Segment, encode_image};
+use cargo_esp32s3::image::info::{BinKind, ImageRole, inspect};
+use toml_edit::DocumentMut;
+
+#[path = "support/synthetic_elf.rs"]
+mod synthetic_elf;
+use synthetic_elf::synthetic_elf;
+
+/// The shared testdata folder, or `None` (after saying so) when it is not there.
+fn testdata() -> Option<PathBuf> {
+    let dir = std::env::var_os("ESP32S3_TESTDATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata"));
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        println!("skipped: testdata not found (set ESP32S3_TESTDATA)");
+        None
+    }
+}
+
+fn tool(dir: &Path, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cargo-esp32s3"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("ESP32S3_") {
+            command.env_remove(key);
+        }
+    }
+    command
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .arg("esp32s3")
+        .args(args)
+        .output()
+        .expect("run cargo-esp32s3")
+}
+
+fn ok(output: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "exit {}:\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        output.status
+    );
+    stdout
+}
+
+/// The report lines of an init run, each trimmed.
+fn lines(stdout: &str) -> Vec<String> {
+    stdout.lines().map(|l| l.trim().to_string()).collect()
+}
+
+fn read(dir: &Path, path: &str) -> String {
+    std::fs::read_to_string(dir.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// A fresh crate from `cargo new`.
+fn new_crate(parent: &Path, name: &str) -> PathBuf {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(parent)
+        .args(["new", "--quiet", "--vcs", "none", name])
+        .status()
+        .expect("cargo new");
+    assert!(status.success());
+    parent.join(name)
+}
+
+#[test]
+fn init_writes_the_files_once_and_keeps_the_users_edits() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = new_crate(temp.path(), "fw");
+    let original_manifest = read(&dir, "Cargo.toml");
+
+    let first = lines(&ok(&tool(&dir, &["init"])));
+    assert_eq!(
+        first,
+        [
+            "updated Cargo.toml ([package.metadata.esp32s3])",
+            "created .cargo/config.toml ([build] target, runner)",
+            "created partitions.csv (partition table)",
+        ]
+    );
+    let manifest = read(&dir, "Cargo.toml");
+    assert!(
+        manifest.starts_with(&original_manifest),
+        "the user's Cargo.toml is kept as it was, the table appended:\n{manifest}"
+    );
+    let doc: DocumentMut = manifest.parse().unwrap();
+    let table = doc["package"]["metadata"]["esp32s3"]
+        .as_table()
+        .expect("[package.metadata.esp32s3]");
+    assert_eq!(table["chip"].as_str(), Some("esp32s3"));
+    assert_eq!(table["partition-table"].as_str(), Some("partitions.csv"));
+    assert!(
+        manifest.contains("# bootloader = \"bootloader.bin\""),
+        "{manifest}"
+    );
+    let config: DocumentMut = read(&dir, ".cargo/config.toml").parse().unwrap();
+    assert_eq!(
+        config["build"]["target"].as_str(),
+        Some("xtensa-esp32s3-none-elf")
+    );
+    assert_eq!(
+        config["target"]["xtensa-esp32s3-none-elf"]["runner"].as_str(),
+        Some("cargo esp32s3 flash --monitor")
+    );
+    assert_eq!(
+        read(&dir, "partitions.csv"),
+        include_str!("../templates/partitions-single-app.csv")
+    );
+
+    // The settings init wrote are valid for the tool itself.
+    ok(&tool(&dir, &["partition-table", "partitions.csv"]));
+
+    // A second run changes nothing, and says so.
+    let before: Vec<String> = ["Cargo.toml", ".cargo/config.toml", "partitions.csv"]
+        .iter()
+        .map(|p| read(&dir, p))
+        .collect();
+    let second = lines(&ok(&tool(&dir, &["init"])));
+    assert_eq!(
+        second,
+        [
+            "unchanged Cargo.toml ([package.metadata.esp32s3])",
+            "unchanged .cargo/config.toml ([build] target, runner)",
+            "unchanged partitions.csv (partition table)",
+            "Nothing to do: the crate is already set up for the ESP32-S3.",
+        ]
+    );
+    let after: Vec<String> = ["Cargo.toml", ".cargo/config.toml", "partitions.csv"]
+        .iter()
+        .map(|p| read(&dir, p))
+        .collect();
+    assert_eq!(before, after);
+
+    // An edited file is named and kept; --force puts the template back.
+    let edited = "# mine\nnvs, data, nvs, 0x9000, 0x6000,\nfactory, app, factory, 0x10000, 1M,\n";
+    std::fs::write(dir.join("partitions.csv"), edited).unwrap();
+    let kept = lines(&ok(&tool(&dir, &["init"])));
+    assert!(
+        kept.contains(
+            &"kept partitions.csv (partition table): differs from the template; --force replaces it"
+                .to_string()
+        ),
+        "{kept:?}"
+    );
+    assert_eq!(read(&dir, "partitions.csv"), edited);
+    let forced = lines(&ok(&tool(&dir, &["init", "--force"])));
+    assert!(
+        forced.contains(&"updated partitions.csv (partition table)".to_string()),
+        "{forced:?}"
+    );
+    assert_eq!(
+        read(&dir, "partitions.csv"),
+        include_str!("../templates/partitions-single-app.csv")
+    );
+
+    // A conflicting target in the user's config is not overwritten, and the run fails saying so.
+    std::fs::write(
+        dir.join(".cargo/config.toml"),
+        "[build]\ntarget = \"riscv32imac-unknown-none-elf\"\n",
+    )
+    .unwrap();
+    let output = tool(&dir, &["init"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.trim(),
+        "error: 1 setting could not be applied because the crate already has another value (listed above); change it by hand or rerun with --force"
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains(
+            "not set .cargo/config.toml ([build] target, runner): [build] target is \"riscv32imac-unknown-none-elf\""
+        )
+    );
+    assert_eq!(
+        read(&dir, ".cargo/config.toml"),
+        "[build]\ntarget = \"riscv32imac-unknown-none-elf\"\n"
+    );
+}
+
+#[test]
+fn init_and_new_refuse_with_one_line() {
+    let temp = tempfile::tempdir().unwrap();
+    for (args, expected) in [
+        (
+            vec!["init"],
+            "error: no Cargo.toml in .; run `cargo esp32s3 init` in a crate's directory",
+        ),
+        (
+            vec!["init", "--path", "nowhere"],
+            "error: no Cargo.toml in nowhere;",
+        ),
+    ] {
+        let output = tool(temp.path(), &args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with(expected), "{args:?}: {stderr}");
+    }
+    std::fs::create_dir(temp.path().join("taken")).unwrap();
+    let output = tool(temp.path(), &["new", "taken"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.trim(),
+        "error: taken already exists; choose another name, or run `cargo esp32s3 init --path taken` to set up the crate there"
+    );
+}
+
+#[test]
+fn new_creates_and_sets_up_a_crate() {
+    let temp = tempfile::tempdir().unwrap();
+    let stdout = ok(&tool(
+        temp.path(),
+        &["new", "blinky", "--partitions", "two-ota"],
+    ));
+    assert!(
+        stdout.contains("updated Cargo.toml ([package.metadata.esp32s3])"),
+        "{stdout}"
+    );
+    let dir = temp.path().join("blinky");
+    assert!(dir.join("src/main.rs").is_file());
+    assert_eq!(
+        read(&dir, "partitions.csv"),
+        include_str!("../templates/partitions-two-ota.csv")
+    );
+}
+
+/// A second-stage bootloader stand-in: a valid ESP32-S3 image with one IRAM segment.
+fn synthetic_bootloader() -> Vec<u8> {
+    let header = ImageHeader {
+        entry: 0x403C_8000,
+        ..ImageHeader::default()
+    };
+    let segments = [Segment {
+        addr: 0x403C_8000,
+        data: (0..2048u32).map(|i| (i * 13) as u8).collect(),
+    }];
+    encode_image(&header, &segments).expect("bootloader image")
+}
+
+/// `cargo new` + `init`, a bootloader configured, then `flash --port sim://?flash=FILE ELF`: the
+/// flash file is a valid merged image with the bootloader at 0x0, the table at 0x8000 and the
+/// app in `factory`.
+fn flash_in_a_new_crate(elf: &[u8], bootloader: &[u8], project_name: Option<&str>) {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = new_crate(temp.path(), "fw");
+    ok(&tool(&dir, &["init"]));
+    std::fs::write(dir.join("bootloader.bin"), bootloader).unwrap();
+    let manifest = read(&dir, "Cargo.toml").replace(
+        "# bootloader = \"bootloader.bin\"",
+        "bootloader = \"bootloader.bin\"",
+    );
+    std::fs::write(dir.join("Cargo.toml"), manifest).unwrap();
+    let elf_path = temp.path().join("firmware.elf");
+    std::fs::write(&elf_path, elf).unwrap();
+    let flash_file = temp.path().join("flash.bin");
+    let port = format!("sim://?flash={}", flash_file.display());
+
+    let output = tool(
+        &dir,
+        &["flash", "--port", &port, elf_path.to_str().unwrap()],
+    );
+    ok(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("Flashed 3 regions"), "{stderr}");
+
+    let flash = std::fs::read(&flash_file).unwrap();
+    let info = inspect(&flash).unwrap();
+    assert_eq!(info.kind, BinKind::MergedImage);
+    assert!(info.is_valid(), "{:?}", info.problems);
+    assert_eq!(info.table_offset, Some(0x8000));
+    let roles: Vec<(ImageRole, u32, bool, Option<bool>)> = info
+        .images
+        .iter()
+        .map(|i| (i.role, i.flash_offset, i.checksum_valid(), i.digest_valid()))
+        .collect();
+    assert_eq!(
+        roles.first().map(|r| (r.1, r.2, r.3)),
+        Some((0x0, true, Some(true))),
+        "{roles:?}"
+    );
+    assert!(
+        roles.contains(&(ImageRole::App, 0x10000, true, Some(true))),
+        "{roles:?}"
+    );
+    let table = info.partition_table.expect("the partition table");
+    assert_eq!(
+        table
+            .app_partition(None)
+            .map(|p| (p.name.clone(), p.offset))
+            .ok(),
+        Some(("factory".to_string(), 0x10000))
+    );
+    if let Some(name) = project_name {
+        let app = info
+            .images
+            .iter()
+            .find(|i| i.role == ImageRole::App)
+            .unwrap();
+        assert_eq!(
+            app.app_desc.as_ref().map(|d| d.project_name.as_str()),
+            Some(name)
+        );
+    }
+}
+
+#[test]
+fn a_new_crate_flashes_a_bootable_layout_onto_the_virtual_chip() {
+    flash_in_a_new_crate(&synthetic_elf(), &synthetic_bootloader(), None);
+    let Some(testdata) = testdata() else {
+        return;
+    };
+    let dir = testdata.join("firmware/esp-idf-hello_world-esp32s3");
+    let elf = std::fs::read(dir.join("hello_world.elf")).unwrap();
+    let bootloader = std::fs::read(dir.join("bootloader.bin")).unwrap();
+    flash_in_a_new_crate(&elf, &bootloader, Some("hello_world"));
+}
