@@ -4,11 +4,13 @@
 //! - `ci`: the one test command: fmt, clippy, every test, then the esptool interop tier.
 //! - `interop`: esptool 4.8.1 and the newest esptool against `cargo-esp32s3 sim --pty`.
 //! - `bench`: the criterion benchmarks in `benches/`.
+//! - `demo`: the main job against the virtual chip, with images this repository makes itself.
 //!
 //! std only: tasks run other programs with `std::process::Command`. See `docs/testing.md`.
 
 mod bench;
 mod ci;
+mod demo;
 mod interop;
 mod run;
 
@@ -22,6 +24,8 @@ tasks:
                                     python3 are present (--no-interop is refused when CI=true)
   interop [--only 4.8.1|latest]     esptool against the simulator on a pty (needs testdata)
   bench [--quick] [FILTER]          criterion benchmarks in benches/
+  demo                              build the tool and flash a demo firmware onto the virtual
+                                    ESP32-S3 (no hardware, no Xtensa toolchain needed)
 
 environment:
   ESP32S3_TESTDATA   the reference files (default: ../shared/testdata next to the repository)
@@ -42,6 +46,7 @@ fn main() -> ExitCode {
             interop::run(&options, &testdata)
         }),
         "bench" => bench::parse(rest).and_then(|options| bench::run(&options)),
+        "demo" => demo::parse(rest).and_then(|()| demo::run()),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
