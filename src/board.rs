@@ -25,7 +25,7 @@ use crate::flasher::{FlashOptions, Flasher, Region as FlashRegion, WriteSummary}
 use crate::image::FlashParams;
 use crate::image::format::{ESP32S3_CHIP_ID, HEADER_LEN, ImageHeader, chip_name};
 use crate::image::partition::{MAX_TABLE_LEN, PartitionTable};
-use crate::loader::{ChipInfo, ConnectOptions, Loader, ResetDone, StubImage};
+use crate::loader::{ChipInfo, ConnectOptions, Loader, LoaderError, ResetDone, StubImage};
 use crate::project::FlashImage;
 use crate::reset::After;
 use crate::transport::Transport;
@@ -261,14 +261,21 @@ fn open_port(url: &str) -> crate::Result<BoxedTransport> {
     )?))
 }
 
-/// Connect options from the settings (the stub file is read here).
-fn connect_options(settings: &Settings) -> crate::Result<ConnectOptions> {
+/// Connect options from the settings: reset before, attempts, baud, custom reset sequences, and
+/// the stub (its file is read here; a bad one is named in the error). The command line uses
+/// this too, so a script connects exactly as `cargo esp32s3` does.
+pub fn connect_options(settings: &Settings) -> crate::Result<ConnectOptions> {
     let stub = match &settings.stub {
         Some(path) => {
             let bytes = crate::error::read_file(path)?;
-            Some(StubImage::from_esptool_json(&String::from_utf8_lossy(
-                &bytes,
-            ))?)
+            let text = String::from_utf8_lossy(&bytes);
+            let stub = StubImage::from_esptool_json(&text).map_err(|e| match e {
+                LoaderError::InvalidStub { detail } => LoaderError::InvalidStub {
+                    detail: format!("{}: {detail}", crate::layout::shown_path(path)),
+                },
+                other => other,
+            })?;
+            Some(stub)
         }
         None => None,
     };
@@ -277,5 +284,7 @@ fn connect_options(settings: &Settings) -> crate::Result<ConnectOptions> {
         attempts: settings.connect_attempts,
         baud: settings.baud,
         stub,
+        reset_sequence: settings.reset_sequence.clone(),
+        hard_reset_sequence: settings.hard_reset_sequence.clone(),
     })
 }
