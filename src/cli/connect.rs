@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use crate::config::Settings;
 use crate::flasher::{FlashOptions, Flasher};
 use crate::image::FlashParams;
-use crate::loader::{ConnectOptions, Loader, LoaderError, StubImage};
+use crate::loader::{ConnectOptions, Loader};
 use crate::transport::Transport;
 use crate::transport::serial::{PortInfo, SerialTransport, list_ports};
 /// Kept for `cli/flash.rs`; new code calls [`crate::units::parse_number`] directly.
@@ -159,30 +159,10 @@ fn open_simulator(url: &str) -> crate::Result<AnyTransport> {
     Ok(Box::new(crate::transport::sim::SimTransport::open(url)?))
 }
 
-/// Connect options from the settings (the stub file is read here).
+/// Connect options from the settings (the stub file is read here); the library's, so that the
+/// command line and scripts connect the same way.
 pub fn connect_options(settings: &Settings) -> crate::Result<ConnectOptions> {
-    let stub = match &settings.stub {
-        Some(path) => {
-            let bytes = crate::error::read_file(path)?;
-            let text = String::from_utf8_lossy(&bytes);
-            let stub = StubImage::from_esptool_json(&text).map_err(|e| match e {
-                LoaderError::InvalidStub { detail } => LoaderError::InvalidStub {
-                    detail: format!("{}: {detail}", super::context::shown_path(path)),
-                },
-                other => other,
-            })?;
-            Some(stub)
-        }
-        None => None,
-    };
-    Ok(ConnectOptions {
-        before: settings.before,
-        attempts: settings.connect_attempts,
-        baud: settings.baud,
-        stub,
-        reset_sequence: settings.reset_sequence.clone(),
-        hard_reset_sequence: settings.hard_reset_sequence.clone(),
-    })
+    crate::board::connect_options(settings)
 }
 
 /// Choose the port, open it and connect the loader.
