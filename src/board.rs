@@ -112,13 +112,16 @@ impl Board {
 
     /// Write an image: regions the flash already holds are skipped (unless the settings say
     /// otherwise), the rest is written compressed and verified with the chip's MD5. An image
-    /// that is the app alone goes only onto a chip that can boot it (see [`BoardError`]).
+    /// whose flash size was not configured is first laid out for this chip's flash
+    /// ([`FlashImage::for_flash_size`]). An image that is the app alone goes only onto a chip
+    /// that can boot it (see [`BoardError`]).
     pub fn flash(
         &mut self,
         image: &FlashImage,
         on_progress: impl FnMut(Event),
     ) -> crate::Result<WriteSummary> {
         let mut on_progress = on_progress;
+        let image = image.for_flash_size(self.flasher.flash_size())?;
         if !image.is_complete() {
             let partition = image.app_partition();
             self.check_boots_app(partition.offset, image.app().bytes.len(), &mut on_progress)?;

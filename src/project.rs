@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cargo::{self, BuildOptions, BuildOutput};
 use crate::config::{self, FlagValues, Settings, Sources};
+use crate::image::FlashSize;
 use crate::image::app::AppImage;
 use crate::image::merge::{Region, RegionKind, merge_regions};
 use crate::image::partition::{Partition, PartitionTable};
@@ -205,7 +206,7 @@ impl Project {
 
     /// The image for an ELF: the app image, and with a configured bootloader the whole offset-0
     /// layout (bootloader at 0x0, partition table, app in its partition). The flash size is the
-    /// configured one, else 4 MB (the chip is not asked here).
+    /// configured one, else 4 MB until [`crate::Board::flash`] learns the chip's.
     pub fn image(&self, elf: impl AsRef<Path>) -> crate::Result<FlashImage> {
         FlashImage::from_elf(elf.as_ref(), &self.settings, &IdfOutputs::default())
     }
@@ -230,16 +231,59 @@ pub struct FlashImage {
     app: AppImage,
     table: PartitionTable,
     app_partition: Partition,
+    flash_size: FlashSize,
+    /// What the image was made from, when its flash size was assumed rather than configured:
+    /// [`FlashImage::for_flash_size`] lays it out again for the chip's real size.
+    remake: Option<Remake>,
+}
+
+/// The inputs of an image whose flash size was not configured.
+#[derive(Debug, Clone)]
+struct Remake {
+    elf: PathBuf,
+    settings: Settings,
+    idf: IdfOutputs,
 }
 
 impl FlashImage {
     /// Lay out the image for the ELF at `elf` with `settings`; `idf` names the files an
     /// esp-idf-sys build left (use `IdfOutputs::default()` for none).
+    ///
+    /// Without a configured flash size the image is laid out for 4 MB (the smallest module), and
+    /// [`crate::Board::flash`] lays it out again for the size the chip reports, as
+    /// `cargo esp32s3 flash` does (the size goes into the image headers and sizes the default
+    /// partition table).
     pub fn from_elf(elf: &Path, settings: &Settings, idf: &IdfOutputs) -> crate::Result<Self> {
         let size = settings.flash_size.unwrap_or(DEFAULT_FLASH_SIZE);
-        Ok(Self::from_prepared(layout::prepare(
-            elf, settings, idf, size,
-        )?))
+        let mut image = Self::from_prepared(layout::prepare(elf, settings, idf, size)?);
+        if settings.flash_size.is_none() {
+            image.remake = Some(Remake {
+                elf: elf.to_path_buf(),
+                settings: settings.clone(),
+                idf: idf.clone(),
+            });
+        }
+        Ok(image)
+    }
+
+    /// This image for a chip whose flash holds `bytes` bytes: itself when its flash size was
+    /// configured (or already matches), else laid out again from the same ELF for that size.
+    pub fn for_flash_size(&self, bytes: u32) -> crate::Result<std::borrow::Cow<'_, FlashImage>> {
+        let wanted = FlashSize::from_bytes(u64::from(bytes));
+        match (&self.remake, wanted) {
+            (Some(remake), Some(size)) if size != self.flash_size => {
+                let prepared = layout::prepare(&remake.elf, &remake.settings, &remake.idf, size)?;
+                let mut image = Self::from_prepared(prepared);
+                image.remake = self.remake.clone();
+                Ok(std::borrow::Cow::Owned(image))
+            }
+            _ => Ok(std::borrow::Cow::Borrowed(self)),
+        }
+    }
+
+    /// The flash size the image was laid out for.
+    pub fn flash_size(&self) -> FlashSize {
+        self.flash_size
     }
 
     /// Wrap what [`layout::prepare`] made.
@@ -249,6 +293,7 @@ impl FlashImage {
             table,
             app_partition,
             regions,
+            flash_size,
             ..
         } = prepared;
         let (regions, complete) = match regions {
@@ -269,6 +314,8 @@ impl FlashImage {
             app,
             table,
             app_partition,
+            flash_size,
+            remake: None,
         }
     }
 

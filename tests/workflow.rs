@@ -329,3 +329,101 @@ fn a_new_crate_flashes_a_bootable_layout_onto_the_virtual_chip() {
     let bootloader = std::fs::read(dir.join("bootloader.bin")).unwrap();
     flash_in_a_new_crate(&elf, &bootloader, Some("hello_world"));
 }
+
+/// The library facade an xtask uses lays out and writes the same bytes as the command line, and
+/// keeps the command line's rule that an app alone goes only onto a chip that can boot it.
+#[test]
+fn the_library_facade_flashes_what_the_command_line_flashes() {
+    use cargo_esp32s3::flasher::Event;
+    use cargo_esp32s3::reset::After;
+    use cargo_esp32s3::{Board, Project};
+
+    let temp = tempfile::tempdir().unwrap();
+    let dir = new_crate(temp.path(), "fw");
+    ok(&tool(&dir, &["init"]));
+    std::fs::write(dir.join("bootloader.bin"), synthetic_bootloader()).unwrap();
+    let manifest = read(&dir, "Cargo.toml");
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        manifest.replace(
+            "# bootloader = \"bootloader.bin\"",
+            "bootloader = \"bootloader.bin\"",
+        ),
+    )
+    .unwrap();
+    let elf_path = temp.path().join("firmware.elf");
+    std::fs::write(&elf_path, synthetic_elf()).unwrap();
+
+    // The command line's flash.
+    let cli_flash = temp.path().join("cli.bin");
+    let port = format!("sim://?flash={}", cli_flash.display());
+    ok(&tool(
+        &dir,
+        &["flash", "--port", &port, elf_path.to_str().unwrap()],
+    ));
+
+    // The facade's.
+    let project = Project::discover(&dir).unwrap();
+    assert_eq!(project.package_name(), "fw");
+    assert_eq!(
+        project.settings().bootloader.as_deref(),
+        Some(dir.canonicalize().unwrap().join("bootloader.bin").as_path())
+    );
+    let image = project.image(&elf_path).unwrap();
+    assert!(image.is_complete());
+    let offsets: Vec<u32> = image.regions().iter().map(|r| r.offset).collect();
+    assert_eq!(offsets, [0x0, 0x8000, 0x10000]);
+    let lib_flash = temp.path().join("lib.bin");
+    let url = format!("sim://?flash={}", lib_flash.display());
+    let mut board = Board::open(&url, project.settings()).unwrap();
+    let mut started = Vec::new();
+    let summary = board
+        .flash(&image, |event| {
+            if let Event::RegionStarted { offset, .. } = event {
+                started.push(offset);
+            }
+        })
+        .unwrap();
+    assert_eq!((summary.written, summary.skipped), (3, 0));
+    assert_eq!(started, [0x0, 0x8000, 0x10000]);
+    board.reset(After::HardReset).unwrap();
+    drop(board);
+    assert!(
+        std::fs::read(&cli_flash).unwrap() == std::fs::read(&lib_flash).unwrap(),
+        "the facade and the command line wrote different flash contents"
+    );
+
+    // The app alone: refused on a blank chip, written (here: found unchanged) on one that boots it.
+    let mut bare = project.clone();
+    bare.settings_mut().bootloader = None;
+    let app_only = bare.image(&elf_path).unwrap();
+    assert!(!app_only.is_complete());
+    assert_eq!(app_only.regions().len(), 1);
+    let blank = temp.path().join("blank.bin");
+    let mut board = Board::open(
+        &format!("sim://?flash={}", blank.display()),
+        bare.settings(),
+    )
+    .unwrap();
+    let error = board.flash(&app_only, |_| {}).unwrap_err().to_string();
+    assert_eq!(
+        error,
+        "the chip has no bootloader at 0x0 (flash there starts ff ff ff ff); set `bootloader` in [package.metadata.esp32s3] (or Settings::bootloader) so the bootloader and partition table are written too; nothing was written"
+    );
+    assert_eq!(
+        board.read_flash(0x10000, 16, |_| {}).unwrap(),
+        vec![0xFF; 16]
+    );
+    let mut board = Board::open(&url, bare.settings()).unwrap();
+    let summary = board.flash(&app_only, |_| {}).unwrap();
+    assert_eq!((summary.written, summary.skipped), (0, 1));
+
+    // No project: one line that says what to do.
+    let nowhere = tempfile::tempdir().unwrap();
+    let error = Project::discover(nowhere.path()).unwrap_err().to_string();
+    assert!(
+        error.starts_with("no Cargo.toml in ")
+            && error.ends_with("; run this inside a Cargo package, or create one with `cargo new`"),
+        "{error}"
+    );
+}
