@@ -3,9 +3,10 @@
 //! reset. Progress leaves as [`Event`] values through the callback each call takes; nothing here
 //! prints, chooses a port on its own or reads the environment.
 //!
-//! It is a thin layer over [`crate::loader`] and [`crate::flasher`], with the one check the
-//! command line also makes: an image without a bootloader (the app alone) is written only onto a
-//! chip that already holds an ESP32-S3 bootloader and a partition table with room for it.
+//! It is a thin layer over [`crate::loader`] and [`crate::flasher`], with the one rule the
+//! command line also keeps: an image without a bootloader (the app alone) is written only onto a
+//! chip that already holds an ESP32-S3 bootloader and a partition table with room for it, into
+//! the app partition that table names.
 //!
 //! ```
 //! # fn main() -> cargo_esp32s3::Result<()> {
@@ -113,8 +114,9 @@ impl Board {
     /// Write an image: regions the flash already holds are skipped (unless the settings say
     /// otherwise), the rest is written compressed and verified with the chip's MD5. An image
     /// whose flash size was not configured is first laid out for this chip's flash
-    /// ([`FlashImage::for_flash_size`]). An image that is the app alone goes only onto a chip
-    /// that can boot it (see [`BoardError`]).
+    /// ([`FlashImage::for_flash_size`]). An image that is the app alone goes into the app
+    /// partition the chip's own partition table names, and only onto a chip that can boot it
+    /// (see [`BoardError`]).
     pub fn flash(
         &mut self,
         image: &FlashImage,
@@ -122,19 +124,25 @@ impl Board {
     ) -> crate::Result<WriteSummary> {
         let mut on_progress = on_progress;
         let image = image.for_flash_size(self.flasher.flash_size())?;
-        if !image.is_complete() {
-            let partition = image.app_partition();
-            self.check_boots_app(partition.offset, image.app().bytes.len(), &mut on_progress)?;
-        }
-        let regions: Vec<FlashRegion> = image
-            .regions()
-            .iter()
-            .map(|r| FlashRegion {
-                offset: r.offset,
-                data: r.data.clone(),
-                label: r.label.clone(),
-            })
-            .collect();
+        let regions: Vec<FlashRegion> = if image.is_complete() {
+            image
+                .regions()
+                .iter()
+                .map(|r| FlashRegion {
+                    offset: r.offset,
+                    data: r.data.clone(),
+                    label: r.label.clone(),
+                })
+                .collect()
+        } else {
+            let app = &image.app().bytes;
+            let (offset, name) = self.app_destination(app.len(), &mut on_progress)?;
+            vec![FlashRegion {
+                offset,
+                data: app.clone(),
+                label: format!("app ({name})"),
+            }]
+        };
         Ok(self.flasher.write_regions(&regions, &mut on_progress)?)
     }
 
@@ -200,15 +208,15 @@ impl Board {
         self.flasher.into_loader().into_transport()
     }
 
-    /// The chip must hold an ESP32-S3 bootloader at 0x0 and a partition table with an app
-    /// partition at `app_offset` that holds `app_len` bytes; otherwise the app alone would only
-    /// give the `invalid header: 0xffffffff` boot loop.
-    fn check_boots_app(
+    /// Where the app alone goes: the app partition that the chip's own partition table names
+    /// (the configured `target-app-partition`, else factory, else ota_0), after checking that
+    /// the chip holds an ESP32-S3 bootloader at 0x0 and that the partition holds `app_len`
+    /// bytes. Otherwise the app alone would only give the `invalid header: 0xffffffff` boot loop.
+    fn app_destination(
         &mut self,
-        app_offset: u32,
         app_len: usize,
         on_progress: &mut dyn FnMut(Event),
-    ) -> crate::Result<()> {
+    ) -> crate::Result<(u32, String)> {
         let refuse = |reason: String| BoardError::CannotBootApp { reason };
         let header = self.flasher.read_flash(0, HEADER_LEN as u32, on_progress)?;
         match ImageHeader::decode(&header) {
@@ -240,17 +248,17 @@ impl Board {
                 "the chip has no valid partition table at 0x{table_offset:x} ({e})"
             ))
         })?;
-        let fits = table
-            .partitions
-            .iter()
-            .any(|p| p.is_app() && p.offset == app_offset && app_len as u64 <= u64::from(p.size));
-        if !fits {
+        let partition = table
+            .app_partition(self.settings.target_app_partition.as_deref())
+            .map_err(|e| refuse(format!("the partition table on the chip: {e}")))?;
+        if app_len as u64 > u64::from(partition.size) {
             return Err(refuse(format!(
-                "the partition table on the chip has no app partition at 0x{app_offset:x} that holds {app_len} bytes"
+                "the app ({app_len} bytes) does not fit the chip's {} partition ({} bytes at 0x{:x})",
+                partition.name, partition.size, partition.offset
             ))
             .into());
         }
-        Ok(())
+        Ok((partition.offset, partition.name.clone()))
     }
 }
 

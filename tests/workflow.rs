@@ -418,6 +418,31 @@ fn the_library_facade_flashes_what_the_command_line_flashes() {
     let summary = board.flash(&app_only, |_| {}).unwrap();
     assert_eq!((summary.written, summary.skipped), (0, 1));
 
+    // On a chip whose own table puts the app elsewhere, the app alone goes where that table says.
+    let moved = "nvs, data, nvs, 0x9000, 0x6000,\nfactory, app, factory, 0x20000, 0x100000,\n";
+    std::fs::write(dir.join("moved.csv"), moved).unwrap();
+    let mut layout = project.clone();
+    layout.settings_mut().partition_table = Some(dir.join("moved.csv"));
+    let moved_flash = temp.path().join("moved.bin");
+    let moved_url = format!("sim://?flash={}", moved_flash.display());
+    let mut board = Board::open(&moved_url, layout.settings()).unwrap();
+    board
+        .flash(&layout.image(&elf_path).unwrap(), |_| {})
+        .unwrap();
+    board.erase_region(0x20000, 0x10000, |_| {}).unwrap();
+    let summary = board.flash(&app_only, |_| {}).unwrap();
+    assert_eq!((summary.written, summary.skipped), (1, 0));
+    // Laid out for the chip's 8 MB flash, as the command line does.
+    let for_chip = app_only.for_flash_size(board.flash_size()).unwrap();
+    assert_eq!(for_chip.flash_size().bytes(), 8 << 20);
+    let app = &for_chip.app().bytes;
+    let len = u32::try_from(app.len()).unwrap();
+    assert_eq!(&board.read_flash(0x20000, len, |_| {}).unwrap(), app);
+    assert_eq!(
+        board.read_flash(0x10000, 16, |_| {}).unwrap(),
+        vec![0xFF; 16]
+    );
+
     // No project: one line that says what to do.
     let nowhere = tempfile::tempdir().unwrap();
     let error = Project::discover(nowhere.path()).unwrap_err().to_string();
