@@ -249,7 +249,12 @@ pub fn plan(dir: &Path, options: &SetupArgs) -> crate::Result<Vec<Change>> {
         options.force,
     )?);
     if options.xtask {
-        let dependency = xtask_dependency(options.library_path.as_deref())?;
+        // Without --library-path, a dependency chosen in an earlier run (a path, a version)
+        // stays: only an explicit --library-path changes it.
+        let dependency = match (&options.library_path, existing_dependency(dir)) {
+            (None, Some(existing)) => existing,
+            (path, _) => xtask_dependency(path.as_deref())?,
+        };
         changes.push(plan_whole_file(
             dir,
             "xtask/Cargo.toml",
@@ -266,6 +271,14 @@ pub fn plan(dir: &Path, options: &SetupArgs) -> crate::Result<Vec<Change>> {
         )?);
     }
     Ok(changes)
+}
+
+/// The `cargo-esp32s3` dependency of an existing `xtask/Cargo.toml`, as written there.
+fn existing_dependency(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join("xtask/Cargo.toml")).ok()?;
+    let doc = text.parse::<DocumentMut>().ok()?;
+    let item = doc.get("dependencies")?.get("cargo-esp32s3")?;
+    Some(item.as_value()?.to_string().trim().to_string())
 }
 
 /// The dependency line for the xtask: a path to a checkout, or the released version.
@@ -708,6 +721,33 @@ mod tests {
                 "{changes:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_second_xtask_run_keeps_the_dependency_chosen_first() {
+        let library = tempfile::tempdir().unwrap();
+        std::fs::write(library.path().join("Cargo.toml"), "[package]\n").unwrap();
+        let first = SetupArgs {
+            library_path: Some(library.path().to_path_buf()),
+            ..options(true, false)
+        };
+        let (_, dir) = run(&[("Cargo.toml", MANIFEST)], &first);
+        let written = read(&dir, "xtask/Cargo.toml");
+        let expected = format!(
+            "cargo-esp32s3 = {{ path = \"{}\" }}",
+            library.path().canonicalize().unwrap().display()
+        );
+        assert!(written.contains(&expected), "{written}");
+        let changes = plan(dir.path(), &options(true, false)).unwrap();
+        assert!(
+            changes.iter().all(|c| c.outcome == Outcome::Unchanged),
+            "{changes:?}"
+        );
+        // Without any earlier choice the released version is used.
+        let (_, fresh) = run(&[("Cargo.toml", MANIFEST)], &options(true, false));
+        let text = read(&fresh, "xtask/Cargo.toml");
+        let version = format!("cargo-esp32s3 = \"{}\"", env!("CARGO_PKG_VERSION"));
+        assert!(text.contains(&version), "{text}");
     }
 
     #[test]
