@@ -21,6 +21,7 @@ pub mod flash;
 #[cfg(unix)]
 pub mod pty;
 mod rom;
+pub mod second_stage;
 pub mod spi;
 mod stub;
 
