@@ -12,6 +12,7 @@
 //! The simulator parses command packets with its own code, written from the protocol facts, and
 //! never uses the host's command encoder, so a bug cannot hide by being made on both sides.
 
+pub mod app_console;
 mod block;
 mod boot;
 mod bus;
