@@ -1,8 +1,10 @@
 //! The virtual chip's second-stage bootloader against real images from the shared testdata:
 //! the ESP-IDF hello_world build (bootloader, partition table and app at 0x0/0x8000/0x10000),
 //! the MicroPython offset-0 image and espflash's esp-hal merged layout. Without the testdata
-//! these tests say `skipped` and pass; the synthetic cases live in `src/sim/second_stage.rs`.
+//! these tests say `skipped` and pass; the synthetic cases live in `src/sim/second_stage.rs` and
+//! `src/sim/app_console.rs`.
 
+use cargo_esp32s3::sim::app_console::AppConsole;
 use cargo_esp32s3::sim::second_stage::{self, AppKind, BootContext, Outcome};
 
 #[path = "support/testdata.rs"]
@@ -224,4 +226,44 @@ fn an_esp_hal_app_gets_the_bootloader_log_and_nothing_invented() {
         (app.project.as_str(), app.version.as_str()),
         ("esp32s3", "0.1.0")
     );
+}
+
+#[test]
+fn the_real_micropython_console_answers_help() {
+    let Some(dir) = testdata() else { return };
+    let image = read(
+        &dir,
+        "firmware/micropython/ESP32_GENERIC_S3-20250911-v1.26.1.bin",
+    );
+    let flash = flash_with(&[(0, &image)]);
+    let Outcome::App(app) = second_stage::boot(&BootContext::esp32s3(&flash)).outcome else {
+        panic!("MicroPython did not start")
+    };
+    let (mut console, first) = AppConsole::start(&app);
+    assert_eq!(
+        first,
+        "MicroPython v1.26.1 on 2025-09-11; Generic ESP32S3 module with ESP32S3\r\n\
+         Type \"help()\" for more information.\r\n>>> "
+    );
+    let reply = String::from_utf8(console.input(b"help()\r\n")).unwrap_or_default();
+    assert!(
+        reply.starts_with("help()\r\nWelcome to MicroPython on the ESP32!\r\n\r\nFor online docs please visit http://docs.micropython.org/\r\n"),
+        "{reply}"
+    );
+    assert!(
+        reply.ends_with("For a list of available modules, type help('modules')\r\n>>> "),
+        "{reply}"
+    );
+}
+
+#[test]
+fn the_real_hello_world_console_only_echoes() {
+    let Some(dir) = testdata() else { return };
+    let flash = hello_world_flash(&dir);
+    let Outcome::App(app) = second_stage::boot(&BootContext::esp32s3(&flash)).outcome else {
+        panic!("hello_world did not start")
+    };
+    let (mut console, first) = AppConsole::start(&app);
+    assert_eq!(first, "");
+    assert_eq!(console.input(b"help()\r"), b"help()\r\n");
 }
