@@ -267,3 +267,34 @@ fn the_real_hello_world_console_only_echoes() {
     assert_eq!(first, "");
     assert_eq!(console.input(b"help()\r"), b"help()\r\n");
 }
+
+#[test]
+fn an_offset_0_image_written_at_the_app_offset_is_refused() {
+    let Some(dir) = testdata() else { return };
+    let bl = read(&dir, "firmware/esp-idf-hello_world-esp32s3/bootloader.bin");
+    let pt = read(
+        &dir,
+        "firmware/esp-idf-hello_world-esp32s3/partition-table.bin",
+    );
+    let merged = read(
+        &dir,
+        "firmware/micropython/ESP32_GENERIC_S3-20250911-v1.26.1.bin",
+    );
+    let flash = flash_with(&[(0, &bl), (0x8000, &pt), (0x10000, &merged)]);
+    let boot = second_stage::boot(&BootContext::esp32s3(&flash));
+    // The app partition starts with MicroPython's own bootloader, whose code would land on the
+    // running bootloader's loader code.
+    let lines = untimed(&boot.text);
+    assert_eq!(
+        lines[lines.len() - 4..],
+        [
+            "I esp_image: segment 3: paddr=00011ad0 vaddr=403cb700 size=02f8ch ( 12172) load",
+            "E esp_image: Segment 3 0x403cb700-0x403ce68c invalid: overlaps loader IRAM",
+            "E boot: Factory app partition is not bootable",
+            "E boot: No bootable app partitions in the partition table",
+        ],
+        "{}",
+        boot.text
+    );
+    assert_eq!(boot.outcome, Outcome::Failed);
+}

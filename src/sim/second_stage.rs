@@ -417,6 +417,8 @@ impl Header {
 /// The bootloader image at 0x0 as far as the second stage itself uses it.
 struct BootloaderImage {
     header: Option<Header>,
+    /// The RAM its segments occupy while it runs: an app segment loaded over it is refused.
+    ram: Vec<(u32, u32)>,
     strings: Texts,
     idf_version: Option<String>,
     compile_time: Option<String>,
@@ -427,12 +429,19 @@ impl BootloaderImage {
         let header = flash.get(0, HEADER_LEN).and_then(Header::parse);
         // The ROM already checked this image; its extent is what its segments cover.
         let mut end = HEADER_LEN;
+        let mut ram = Vec::new();
         if let Some(h) = header {
             for _ in 0..h.segment_count.min(MAX_SEGMENTS) {
-                let Some(len) = flash.u32_at(end.saturating_add(4)) else {
+                let (Some(addr), Some(len)) =
+                    (flash.u32_at(end), flash.u32_at(end.saturating_add(4)))
+                else {
                     break;
                 };
-                end = end.saturating_add(8).saturating_add(len.min(SIXTEEN_MB));
+                let len = len.min(SIXTEEN_MB);
+                if is_loaded(addr) {
+                    ram.push((addr, addr.saturating_add(len)));
+                }
+                end = end.saturating_add(8).saturating_add(len);
             }
         }
         let end = usize::try_from(end)
@@ -447,6 +456,7 @@ impl BootloaderImage {
         };
         BootloaderImage {
             header,
+            ram,
             strings: Texts::scan(bytes),
             idf_version,
             compile_time: compile_time(bytes, descriptor_time),
@@ -536,7 +546,12 @@ fn run(
         return Outcome::Failed;
     };
     let start_index = select_boot_partition(flash, &table, log);
-    load_boot_image(ctx, flash, &table, start_index, log)
+    let loader = Loader {
+        ctx,
+        flash,
+        bootloader_ram: &bootloader.ram,
+    };
+    load_boot_image(&loader, &table, start_index, log)
 }
 
 /// The header's flash size in bytes (S3 size nibble: 1 MB << n).
@@ -823,8 +838,7 @@ fn partition_at(table: &BootTable, index: i32) -> Option<(u32, u32)> {
 /// `bootloader_utility_load_boot_image`: the chosen partition, then the ones before it down to
 /// factory, then the ones after it, then the test app.
 fn load_boot_image(
-    ctx: &BootContext<'_>,
-    flash: &Flash<'_>,
+    loader: &Loader<'_>,
     table: &BootTable,
     start_index: i32,
     log: &mut Log,
@@ -837,8 +851,8 @@ fn load_boot_image(
         let Some((offset, size)) = partition_at(table, index) else {
             continue;
         };
-        if let Some(app) = load_app(ctx, flash, offset, size, log) {
-            return start_app(ctx, flash, app, log);
+        if let Some(app) = load_app(loader, offset, size, log) {
+            return start_app(loader, app, log);
         }
         if index == FACTORY_INDEX {
             log.error("boot", "Factory app partition is not bootable");
@@ -850,17 +864,24 @@ fn load_boot_image(
         }
     }
     if let Some((offset, size)) = table.test {
-        if let Some(app) = load_app(ctx, flash, offset, size, log) {
+        if let Some(app) = load_app(loader, offset, size, log) {
             log.line(
                 Level::Warn,
                 "boot",
                 "Falling back to test app as only bootable partition",
             );
-            return start_app(ctx, flash, app, log);
+            return start_app(loader, app, log);
         }
     }
     log.error("boot", "No bootable app partitions in the partition table");
     Outcome::Failed
+}
+
+/// What loading an app needs besides the log.
+struct Loader<'a> {
+    ctx: &'a BootContext<'a>,
+    flash: &'a Flash<'a>,
+    bootloader_ram: &'a [(u32, u32)],
 }
 
 /// A checked app image.
@@ -872,13 +893,8 @@ struct LoadedApp {
 
 /// `esp_image_load` of the image in the partition at `offset`: header, chip, segments, length,
 /// checksum, appended hash. `None` after printing why.
-fn load_app(
-    ctx: &BootContext<'_>,
-    flash: &Flash<'_>,
-    offset: u32,
-    size: u32,
-    log: &mut Log,
-) -> Option<LoadedApp> {
+fn load_app(loader: &Loader<'_>, offset: u32, size: u32, log: &mut Log) -> Option<LoadedApp> {
+    let (ctx, flash) = (loader.ctx, loader.flash);
     let Some(header) = flash.get(offset, HEADER_LEN).and_then(Header::parse) else {
         log.error(
             "esp_image",
@@ -967,6 +983,18 @@ fn load_app(
             "esp_image",
             &format!("segment {index}: paddr={data_at:08x} vaddr={addr:08x} size={len:05x}h ({len:6}) {action}"),
         );
+        if action == "load" && len > 0 {
+            if let Some(reason) = overlaps_bootloader(addr, len, loader.bootloader_ram) {
+                log.error(
+                    "esp_image",
+                    &format!(
+                        "Segment {index} 0x{addr:08x}-0x{:08x} invalid: {reason}",
+                        addr.saturating_add(len)
+                    ),
+                );
+                return None;
+            }
+        }
         let Some(data) = flash.get(data_at, len) else {
             log.error(
                 "esp_image",
@@ -1018,6 +1046,36 @@ fn load_app(
     })
 }
 
+/// Start of the internal SRAM shared by the data bus (0x3FC8_8000) and the instruction bus
+/// (0x4037_8000): the same byte has both addresses.
+const DIRAM_DRAM_LOW: u32 = 0x3FC8_8000;
+const DIRAM_IRAM_LOW: u32 = 0x4037_8000;
+const DIRAM_LEN: u32 = 0x7_8000;
+
+/// Offset into the shared SRAM, whichever bus the address uses.
+fn sram_offset(addr: u32) -> Option<u32> {
+    [DIRAM_DRAM_LOW, DIRAM_IRAM_LOW]
+        .into_iter()
+        .find_map(|low| addr.checked_sub(low).filter(|&o| o < DIRAM_LEN))
+}
+
+/// Why loading `len` bytes at `addr` would overwrite the running bootloader, if it would:
+/// ESP-IDF refuses segments over the bootloader's data ("overlaps bootloader data") and over its
+/// loader code ("overlaps loader IRAM"), seen through either bus.
+fn overlaps_bootloader(addr: u32, len: u32, bootloader_ram: &[(u32, u32)]) -> Option<&'static str> {
+    let start = sram_offset(addr)?;
+    let end = start.saturating_add(len);
+    bootloader_ram.iter().find_map(|&(b_start, b_end)| {
+        let b_off = sram_offset(b_start)?;
+        let b_off_end = b_off.saturating_add(b_end - b_start);
+        (start < b_off_end && b_off < end).then_some(if b_start < DIRAM_IRAM_LOW {
+            "overlaps bootloader data"
+        } else {
+            "overlaps loader IRAM"
+        })
+    })
+}
+
 /// Flash-mapped address ranges (IROM and DROM).
 fn is_mapped(addr: u32) -> bool {
     (0x4200_0000..0x4400_0000).contains(&addr) || (0x3C00_0000..0x3E00_0000).contains(&addr)
@@ -1034,7 +1092,8 @@ fn is_loaded(addr: u32) -> bool {
 
 /// The bootloader's last lines, then what the ESP-IDF startup code of the app prints up to
 /// `app_main`.
-fn start_app(ctx: &BootContext<'_>, flash: &Flash<'_>, app: LoadedApp, log: &mut Log) -> Outcome {
+fn start_app(loader: &Loader<'_>, app: LoadedApp, log: &mut Log) -> Outcome {
+    let (ctx, flash) = (loader.ctx, loader.flash);
     log.info(
         "boot",
         &format!(
@@ -1652,6 +1711,18 @@ mod tests {
             None,
         );
 
+        let result = run_on(&flash(&[(0, &bl), (0x8000, &good_table), (0x10000, &bl)]));
+        let lines = untimed(&result.text);
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("E esp_image: Segment 0 0x3fce2810-0x")
+                    && l.ends_with(" invalid: overlaps bootloader data")),
+            "bootloader image in the app partition: {}",
+            result.text
+        );
+        assert_eq!(result.outcome, Outcome::Failed);
+
         let small = table(&[("factory", 0, 0, 0x10000, 0x100)]);
         let len = good_app.len();
         let fits = format!("E esp_image: Image length {len} doesn't fit in partition length 256");
@@ -1868,6 +1939,30 @@ mod tests {
             "{}",
             result.text
         );
+    }
+
+    #[test]
+    fn segments_over_the_running_bootloader_are_refused_through_either_bus() {
+        let bootloader_ram = [(0x3FCE_2810, 0x3FCE_3810), (0x403C_8700, 0x403C_9700)];
+        for (addr, len, want) in [
+            (0x3FCE_2000, 0x810, None),
+            (0x3FCE_2000, 0x814, Some("overlaps bootloader data")),
+            (0x3FCE_3000, 0x10, Some("overlaps bootloader data")),
+            (0x3FCE_3810, 0x10, None),
+            // The same SRAM through the instruction bus.
+            (0x403D_2810, 4, Some("overlaps bootloader data")),
+            (0x403C_9000, 4, Some("overlaps loader IRAM")),
+            // The loader code seen through the data bus.
+            (0x3FCD_8700, 8, Some("overlaps loader IRAM")),
+            (0x3FC9_1200, 0x2704, None),
+            (0x4037_4000, 0x3B0C, None),
+        ] {
+            assert_eq!(
+                overlaps_bootloader(addr, len, &bootloader_ram),
+                want,
+                "{addr:#x}+{len:#x}"
+            );
+        }
     }
 
     #[test]
