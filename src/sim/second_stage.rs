@@ -2,12 +2,15 @@
 //! has jumped to it, and the first lines the ESP-IDF startup code of the chosen app prints.
 //!
 //! [`boot`] reads the flash as the real bootloader does: the bootloader's own header at 0x0
-//! (SPI mode, speed and flash size), the partition table (0xAA50 entries, the 0xEBEB MD5 entry),
-//! the otadata sectors when the table has an `ota` data partition, then the app image of the
-//! chosen partition (magic, chip id, chip revision range, segment lengths, checksum, appended
-//! SHA-256). Failures are reported with ESP-IDF's own wording and end in [`Outcome::Failed`]:
-//! the real bootloader then calls `bootloader_reset()`, a software system reset, so the chip
-//! should boot again (`rst:0x3 (RTC_SW_SYS_RST)`).
+//! (SPI mode, speed and flash size), the partition table (0xAA50 entries, the 0xEBEB MD5 entry,
+//! every partition inside the flash), the otadata sectors when the table has an `ota` data
+//! partition (highest valid sequence number, CRC as the ROM's `crc32_le`), then the app image of
+//! the chosen partition (magic, chip id, chip revision range, segment count and lengths, loaded
+//! segments not over the running bootloader's own RAM, length within the partition, checksum,
+//! appended SHA-256), falling back through the other app partitions in ESP-IDF's order.
+//! Failures are reported with ESP-IDF's own wording and end in [`Outcome::Failed`]: the real
+//! bootloader then calls `bootloader_reset()`, a software system reset, so the chip should boot
+//! again (`rst:0x3 (RTC_SW_SYS_RST)`).
 //!
 //! It prints only what the firmware on the flash can print: a line is written only when the
 //! format text of that line is inside the bootloader (or app) image, so a bootloader built with
@@ -16,11 +19,16 @@
 //! used when the image's format strings carry them. MicroPython's default app log level is ERROR
 //! (its `sdkconfig.base`), so its startup lines are not printed; an app that is not ESP-IDF
 //! (esp-hal) prints nothing here at all. What the app prints afterwards belongs to
-//! `app_console`.
+//! [`super::app_console`].
 //!
 //! Timestamps are milliseconds since reset, as ESP-IDF prints them: they start at the
 //! `started_at` the caller gives and advance by the time each line takes on the 115200-baud
 //! console and by the time the bootloader needs to read and hash each segment.
+//!
+//! Not modelled: secure boot and flash encryption, anti-rollback, the bootloader's stack and
+//! bss (only its loaded segments are protected), otadata writes (`Set actual ota_seq`), the
+//! startup lines between `Chip rev` and `main_task` (heap, flash chip, sleep), and anything an
+//! app prints from its own code.
 //!
 //! Pure: bytes in, text out; no I/O, no clocks. The images are parsed with this file's own code,
 //! never `crate::image`'s decoder, so that the simulator checks what the host's image writer
