@@ -42,7 +42,8 @@ use clap::{Parser, Subcommand};
 
 Settings: flags > ESP32S3_* variables > [package.metadata.esp32s3] > [workspace.metadata.esp32s3].
 Exit codes: 0 ok, 1 other failure, 2 usage, 3 configuration, 4 cargo build, 5 image, 6 connection,
-7 flash."
+7 flash. Flashing several boards: 0 when all succeeded, else the code of the failures when they all
+failed the same way, else 1."
 )]
 pub struct Cli {
     /// The command to run.
@@ -89,6 +90,15 @@ pub enum CliError {
     /// The command refuses to go on (an existing file, a cancelled choice).
     #[error("{0}")]
     Refused(String),
+    /// Some of several boards flashed at once failed; `code` is their exit code when they all
+    /// failed the same way, else [`exit::FAILURE`].
+    #[error("{message}")]
+    BoardsFailed {
+        /// Which boards failed, in one line.
+        message: String,
+        /// The exit code to end with.
+        code: u8,
+    },
 }
 
 /// Parse the process arguments (dropping the `esp32s3` that cargo inserts), run, map to an exit code.
@@ -135,3 +145,4 @@ pub fn run(command: Command) -> crate::Result<()> {
         Command::Sim(a) => sim::run(a),
     }
 }
+
