@@ -131,6 +131,7 @@ pub fn main() -> std::process::ExitCode {
 
 /// Run one command.
 pub fn run(command: Command) -> crate::Result<()> {
+    refuse_several_ports(&command)?;
     match command {
         Command::Build(a) => build::run(a),
         Command::SaveImage(a) => save_image::run(a),
@@ -146,3 +147,14 @@ pub fn run(command: Command) -> crate::Result<()> {
     }
 }
 
+/// Only `flash` works on several boards at once; the other chip commands take one `--port`.
+fn refuse_several_ports(command: &Command) -> crate::Result<()> {
+    let (name, connect) = match command {
+        Command::Erase(a) => ("erase", &a.connect),
+        Command::BoardInfo(a) => ("board-info", &a.connect),
+        Command::ReadFlash(a) => ("read-flash", &a.connect),
+        _ => return Ok(()),
+    };
+    connect.single_port(name)?;
+    Ok(())
+}
