@@ -14,6 +14,7 @@ pub mod context;
 pub mod erase;
 pub mod exit;
 pub mod flash;
+pub mod flash_many;
 pub mod image_info;
 pub mod images;
 pub mod list_ports;
