@@ -338,6 +338,18 @@ fn an_elf_in_a_target_dir_finds_the_esp_idf_build_and_ignores_run_args() {
         "{}",
         out.stderr
     );
+    // A second file is not a run argument: it is refused before anything is written.
+    let other = bench.write("other.bin", &synthetic_bootloader());
+    let two_files = bench.flash(&[&elf, &other]);
+    assert_eq!(two_files.code, 2, "{}", two_files.stderr);
+    assert!(
+        two_files
+            .stderr
+            .contains("write several files with --at OFFSET FILE"),
+        "{}",
+        two_files.stderr
+    );
+
     let flash = bench.flash_contents();
     assert_eq!(
         &flash[0x8000..0x8000 + 0x60],

@@ -138,6 +138,13 @@ pub fn run(args: Args) -> crate::Result<()> {
     }
     let ctx = context::load(&args.manifest, flags)?;
     let settings = &ctx.settings;
+    // Two files (`flash bootloader.bin app.bin`) would otherwise pass for run arguments.
+    if let Some(file) = args.run_args.iter().find(|a| Path::new(a).is_file()) {
+        return Err(CliError::BadArgument(format!(
+            "flash takes one FILE but {file} follows it; write several files with --at OFFSET FILE, or flash a merged image"
+        ))
+        .into());
+    }
     if !args.run_args.is_empty() {
         note(&format!(
             "ignoring {} after the firmware file: firmware has no command line (`cargo run -- ARGS` passes them on); flash options such as --port are read wherever they stand",

@@ -92,19 +92,20 @@ pub fn run(ports: &[String], job: &Job<'_>) -> crate::Result<()> {
 /// Flash each port in its own thread; the reports come back in the order of `ports`.
 pub fn flash_boards(ports: &[String], job: &Job<'_>) -> Vec<BoardReport> {
     let multi = Progress::multi();
-    std::thread::scope(|scope| {
+    let width = ports
+        .iter()
+        .map(|p| p.chars().count() + 2)
+        .max()
+        .unwrap_or(0);
+    let reports = std::thread::scope(|scope| {
         let handles: Vec<_> = ports
             .iter()
             .map(|port| {
                 let multi = &multi;
                 scope.spawn(move || {
-                    let mut progress = Progress::for_board(multi, port);
+                    let mut progress = Progress::for_board(multi, port, width);
                     let report = flash_board(port, job, &mut progress);
-                    progress.finish_board(if report.result.is_ok() {
-                        "done"
-                    } else {
-                        "failed"
-                    });
+                    progress.finish_board(report.result.is_ok());
                     report
                 })
             })
@@ -124,7 +125,10 @@ pub fn flash_boards(ports: &[String], job: &Job<'_>) -> Vec<BoardReport> {
                 })
             })
             .collect()
-    })
+    });
+    // The summary table says how each board went; the bars would only end up above it.
+    let _ = multi.clear();
+    reports
 }
 
 /// One board: connect, read its MAC, decide its regions, write them, reset.

@@ -60,8 +60,9 @@ impl Progress {
         MultiProgress::with_draw_target(ProgressDrawTarget::stderr())
     }
 
-    /// A renderer for one of several boards: one bar in `multi`, lines prefixed with `[port]`.
-    pub fn for_board(multi: &MultiProgress, port: &str) -> Self {
+    /// A renderer for one of several boards: one bar in `multi`, lines prefixed with `[port]`;
+    /// the bars' prefixes are padded to `width` characters so that the bars line up.
+    pub fn for_board(multi: &MultiProgress, port: &str, width: usize) -> Self {
         let bar = multi.add(ProgressBar::new(0));
         let style = ProgressStyle::with_template(
             "{prefix} {msg:40!} [{bar:24.cyan/blue}] {bytes}/{total_bytes}",
@@ -69,7 +70,7 @@ impl Progress {
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
         bar.set_style(style);
-        bar.set_prefix(format!("[{port}]"));
+        bar.set_prefix(format!("{:width$}", format!("[{port}]")));
         bar.set_message("connecting");
         Progress {
             bar: None,
@@ -84,10 +85,14 @@ impl Progress {
         }
     }
 
-    /// Leave a board's bar with its outcome (`done`, `failed`); nothing for a single board.
-    pub fn finish_board(&mut self, outcome: &str) {
+    /// Leave a board's bar with its outcome; nothing for a single board.
+    pub fn finish_board(&mut self, succeeded: bool) {
         if let Some(board) = &self.board {
-            board.bar.finish_with_message(outcome.to_string());
+            if succeeded {
+                board.bar.finish_with_message("done");
+            } else {
+                board.bar.abandon_with_message("failed");
+            }
         }
     }
 
