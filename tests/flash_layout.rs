@@ -212,6 +212,12 @@ fn without_a_bootloader_the_app_goes_where_the_chips_table_says() {
             "{}",
             out.stderr
         );
+        // How full the partition is refers to the chip's partition too.
+        assert!(
+            out.stderr.contains(&format!("app partition {name}: ")),
+            "{}",
+            out.stderr
+        );
     }
 }
 
@@ -238,6 +244,19 @@ fn a_blank_chip_without_a_bootloader_names_the_key_and_writes_nothing() {
         assert!(error.contains(part), "missing {part:?} in {error}");
     }
     assert!(is_erased(&bench.flash_contents()));
+
+    // Erasing everything and writing the app alone would never boot: refused up front.
+    bench.install_layout(FACTORY_AT_0X20000);
+    let before = bench.flash_contents();
+    let out = bench.flash(&[&elf, "--erase-all"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("--erase-all would erase the bootloader and partition table"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(bench.flash_contents(), before);
 
     // A bootloader but no table: the table is named instead.
     let bench = Bench::new();

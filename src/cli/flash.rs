@@ -38,7 +38,7 @@ use super::args::{BuildArgs, ConnectArgs, FlashConfigArgs, ImageArgs, ManifestAr
 use super::build::{build_firmware, idf_outputs, idf_outputs_near};
 use super::connect::{self, AnyTransport, parse_number};
 use super::context::{self, note, shown_path, size_text};
-use super::images::{self, DEFAULT_FLASH_SIZE, IdfOutputs, Prepared};
+use super::images::{self, DEFAULT_FLASH_SIZE, IdfOutputs, Prepared, Source};
 use super::progress::{Progress, reset_line};
 
 /// Arguments of `flash`.
@@ -122,6 +122,17 @@ pub enum Plan {
     },
 }
 
+impl Plan {
+    /// True when only an app is written, into the layout already on the chip.
+    pub fn writes_app_alone(&self) -> bool {
+        match self {
+            Plan::Fixed(_) => false,
+            Plan::BareApp(_) => true,
+            Plan::Elf { prepared, .. } => prepared.regions.is_none(),
+        }
+    }
+}
+
 /// Flash.
 pub fn run(args: Args) -> crate::Result<()> {
     let mut flags = context::flag_values(
@@ -152,9 +163,20 @@ pub fn run(args: Args) -> crate::Result<()> {
         ));
     }
 
+    // Several boards: the port list is checked before a possibly long build.
+    let ports = if args.connect.several_boards() {
+        super::flash_many::ports_to_flash(&args.connect)?
+    } else {
+        Vec::new()
+    };
     let plan = make_plan(&args, &ctx)?;
-    if args.connect.several_boards() {
-        let ports = super::flash_many::ports_to_flash(&args.connect)?;
+    if args.erase_all && plan.writes_app_alone() {
+        return Err(CliError::BadArgument(
+            "--erase-all would erase the bootloader and partition table the app needs, and only the app is written; set `bootloader` in [package.metadata.esp32s3] (or pass --bootloader) to write a whole layout, or flash without --erase-all".into(),
+        )
+        .into());
+    }
+    if !ports.is_empty() {
         let job = super::flash_many::Job {
             plan: &plan,
             settings,
@@ -180,28 +202,27 @@ pub fn run(args: Args) -> crate::Result<()> {
 /// Read, build and check the input: what every board will get.
 fn make_plan(args: &Args, ctx: &context::Context) -> crate::Result<Plan> {
     let settings = &ctx.settings;
-    let (path, idf) = if !args.at.is_empty() {
+    if !args.at.is_empty() {
         return Ok(Plan::Fixed(at_regions(&args.at)?));
-    } else {
-        match &args.file {
-            None => {
-                let built = build_firmware(ctx, &args.manifest, &args.build)?;
-                let idf = idf_outputs(&built);
-                (built.executable, idf)
+    }
+    let (path, idf) = match &args.file {
+        None => {
+            let built = build_firmware(ctx, &args.manifest, &args.build)?;
+            let idf = idf_outputs(&built);
+            (built.executable, idf)
+        }
+        Some(path) => {
+            let bytes = read_file(path)?;
+            if !looks_like_elf(&bytes) {
+                let mut regions = bin_regions(path, &bytes, settings)?;
+                return Ok(match regions.as_slice() {
+                    [only] if only.kind == RegionKind::App => Plan::BareApp(regions.remove(0)),
+                    _ => Plan::Fixed(regions),
+                });
             }
-            Some(path) => {
-                let bytes = read_file(path)?;
-                if !looks_like_elf(&bytes) {
-                    let mut regions = bin_regions(path, &bytes, settings)?;
-                    return Ok(match regions.as_slice() {
-                        [only] if only.kind == RegionKind::App => Plan::BareApp(regions.remove(0)),
-                        _ => Plan::Fixed(regions),
-                    });
-                }
-                // `cargo run` hands over the ELF alone: an ESP-IDF build's bootloader and table
-                // next to it are still found.
-                (path.clone(), idf_outputs_near(path))
-            }
+            // `cargo run` hands over the ELF alone: an ESP-IDF build's bootloader and table next
+            // to it are still found.
+            (path.clone(), idf_outputs_near(path))
         }
     };
     let size = settings.flash_size.unwrap_or(DEFAULT_FLASH_SIZE);
@@ -272,11 +293,11 @@ pub fn regions_for_board(
             } else {
                 prepared.as_ref()
             };
-            progress.info(&images::fill_line(
-                prepared.app.bytes.len(),
-                &prepared.app_partition,
-            ));
             if let Some(regions) = &prepared.regions {
+                progress.info(&images::fill_line(
+                    prepared.app.bytes.len(),
+                    &prepared.app_partition,
+                ));
                 note_table_change(flasher, regions, settings, progress)?;
                 return Ok(regions.clone());
             }
@@ -287,8 +308,10 @@ pub fn regions_for_board(
                 ELF_APP_HOW,
                 progress,
             )?;
+            progress.info(&images::fill_line(prepared.app.bytes.len(), &partition));
             let ours = &prepared.app_partition;
-            if settings.partition_table.is_some() && ours.offset != partition.offset {
+            let own_table = matches!(prepared.table_source, Source::File(_));
+            if own_table && ours.offset != partition.offset {
                 progress.note(&format!(
                     "{} puts the app ({}) at 0x{:x} but the partition table on the chip puts it ({}) at 0x{:x}; the chip's table is the one its bootloader reads, so the app goes to 0x{:x}",
                     prepared.table_source,
