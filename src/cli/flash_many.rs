@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::Settings;
 use crate::flasher::WriteSummary;
-use crate::transport::serial::list_ports;
+use crate::transport::serial::{PortInfo, list_ports};
 
 use super::CliError;
 use super::args::ConnectArgs;
@@ -46,11 +46,19 @@ pub struct BoardReport {
     pub elapsed: Duration,
 }
 
-/// The ports to flash: every `--port` (each once), or with `--all-ports` every port that looks
-/// like an Espressif board.
+/// The ports to flash: every `--port` (each once), or with `--all-ports` every port of this
+/// machine that looks like an Espressif board.
 pub fn ports_to_flash(connect: &ConnectArgs) -> crate::Result<Vec<String>> {
+    choose_ports(connect, list_ports)
+}
+
+/// [`ports_to_flash`] with the port listing given (`list` runs only for `--all-ports`).
+pub fn choose_ports(
+    connect: &ConnectArgs,
+    list: impl FnOnce() -> Vec<PortInfo>,
+) -> crate::Result<Vec<String>> {
     if connect.all_ports {
-        let mut ports: Vec<String> = list_ports()
+        let mut ports: Vec<String> = list()
             .into_iter()
             .filter(|p| p.likely_esp)
             .map(|p| p.name)
@@ -246,4 +254,118 @@ pub fn outcome(reports: &[BoardReport]) -> crate::Result<()> {
         code,
     }
     .into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn port(name: &str, likely: bool) -> PortInfo {
+        PortInfo {
+            name: name.into(),
+            vid: None,
+            pid: None,
+            serial_number: None,
+            manufacturer: None,
+            product: None,
+            is_espressif_usb_jtag: false,
+            likely_esp: likely,
+        }
+    }
+
+    fn args(ports: &[&str], all_ports: bool) -> ConnectArgs {
+        ConnectArgs {
+            port: ports.iter().map(|p| p.to_string()).collect(),
+            all_ports,
+            ..ConnectArgs::default()
+        }
+    }
+
+    #[test]
+    fn which_ports_are_flashed() {
+        let machine = || {
+            vec![
+                port("/dev/ttyUSB1", true),
+                port("/dev/ttyS0", false),
+                port("/dev/ttyACM0", true),
+            ]
+        };
+        /// --port values, --all-ports, the machine's ports, expected ports or error text.
+        type Case = (&'static [&'static str], bool, Vec<PortInfo>, Expected);
+        type Expected = Result<&'static [&'static str], &'static str>;
+        let cases: [Case; 5] = [
+            (
+                &["sim://a", "sim://b"],
+                false,
+                vec![],
+                Ok(&["sim://a", "sim://b"]),
+            ),
+            (&[], true, machine(), Ok(&["/dev/ttyACM0", "/dev/ttyUSB1"])),
+            (
+                &[],
+                true,
+                vec![port("/dev/ttyS0", false)],
+                Err("--all-ports: no serial port looks like an Espressif board"),
+            ),
+            (&[], true, vec![], Err("no serial port looks like")),
+            (
+                &["sim://a", "sim://b", "sim://a"],
+                false,
+                vec![],
+                Err("--port sim://a is given twice"),
+            ),
+        ];
+        for (given, all, available, expected) in cases {
+            let got = choose_ports(&args(given, all), || available);
+            match (got, expected) {
+                (Ok(ports), Ok(want)) => assert_eq!(ports, want),
+                (Err(e), Err(want)) => assert!(e.to_string().contains(want), "{e}"),
+                (got, want) => panic!("{given:?}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn exit_status_of_several_boards() {
+        let report = |port: &str, result: crate::Result<WriteSummary>| BoardReport {
+            port: port.into(),
+            mac: None,
+            result,
+            elapsed: Duration::ZERO,
+        };
+        let refused = || Err(CliError::Refused("no".into()).into());
+        let no_port = || Err(CliError::NoPort("gone".into()).into());
+        let ok = || Ok(WriteSummary::default());
+        // (results, expected exit code; 0 = success)
+        let cases: [(Vec<BoardReport>, u8); 4] = [
+            (vec![report("a", ok()), report("b", ok())], exit::SUCCESS),
+            (
+                vec![report("a", ok()), report("b", no_port())],
+                exit::CONNECT,
+            ),
+            (
+                vec![report("a", no_port()), report("b", no_port())],
+                exit::CONNECT,
+            ),
+            (
+                vec![report("a", refused()), report("b", no_port())],
+                exit::FAILURE,
+            ),
+        ];
+        for (reports, code) in cases {
+            let got = outcome(&reports).map_or_else(|e| exit::code_for(&e), |()| exit::SUCCESS);
+            assert_eq!(got, code, "{reports:?}");
+        }
+        let table = summary_table(&[report("sim://a", ok()), report("sim://long", no_port())]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "PORT        MAC    TIME  RESULT",
+                "sim://a     -     0.0 s  ok (0 written, 0 unchanged)",
+                "sim://long  -     0.0 s  failed: gone",
+                "1 of 2 boards flashed, 1 failed",
+            ]
+        );
+    }
 }
