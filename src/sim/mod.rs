@@ -6,8 +6,8 @@
 //! [`Link`]), the host's line speed and the passing of time ([`Esp32s3::advance`]) are further
 //! inputs. It owns
 //! the SPI flash ([`flash`]), the eFuse words ([`efuse`]), the SPI1 user-command engine
-//! ([`spi`]), the memory map, the ROM download loader ([`rom`], byte-exact against the real ROM's
-//! transcripts) and the stub flasher personality ([`stub`]). It knows nothing of how bytes reach
+//! ([`spi`]), the memory map, the ROM download loader (`rom`, byte-exact against the real ROM's
+//! transcripts) and the stub flasher personality (`stub`). It knows nothing of how bytes reach
 //! it: `transport::sim` feeds it in-process, [`pty`] serves it on a pseudo-terminal. It never
 //! sleeps, reads no clock and never prints: answers come at once when input arrives, and what
 //! takes time (the strapping latch after EN rises, boot loops, watchdogs) waits for whoever
