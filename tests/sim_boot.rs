@@ -23,6 +23,16 @@ const BLANK_LINE: &str = "invalid header: 0xffffffff\r\n";
 const TG0_BANNER: &str =
     "rst:0x7 (TG0WDT_SYS_RST),boot:0x8 (SPI_FAST_FLASH_BOOT)\r\nSaved PC:0x40048836\r\n";
 
+fn options(before: Before, attempts: u32) -> ConnectOptions {
+    ConnectOptions {
+        before,
+        attempts,
+        baud: 115_200,
+        stub: None,
+        ..ConnectOptions::default()
+    }
+}
+
 fn sim(url: &str) -> SimTransport {
     SimTransport::open(url).expect("a valid sim URL")
 }
@@ -121,7 +131,7 @@ enum Mode {
 
 /// Play `seq` on a fresh chip (starting as `url` says, with a bootable image at 0x0 when
 /// `bootable`), `gap` before each line change, then let the strapping window pass.
-fn play(url: &str, seq: ResetSequence, gap: Duration, bootable: bool) -> (Personality, String) {
+fn play(url: &str, seq: &ResetSequence, gap: Duration, bootable: bool) -> (Personality, String) {
     let mut t = Gapped {
         inner: sim(url),
         gap,
@@ -130,7 +140,7 @@ fn play(url: &str, seq: ResetSequence, gap: Duration, bootable: bool) -> (Person
         t.inner.chip_mut().flash_mut().load(0, &bootable_image());
     }
     wait_and_read(&mut t, Duration::ZERO);
-    reset::play(&mut t, seq.steps).expect("sim lines never fail");
+    reset::play(&mut t, &seq.steps).expect("sim lines never fail");
     let text = wait_and_read(&mut t, STRAP_WINDOW + Duration::from_millis(10));
     (t.inner.chip().personality(), text)
 }
@@ -171,6 +181,15 @@ fn every_uart_reset_sequence_ends_in_its_mode_also_with_60_ms_between_line_chang
         (reset::UNIX_TIGHT_SLOW, Mode::Download),
         (reset::HARD_RESET, Mode::FlashBoot),
         (reset::HARD_RESET_USB, Mode::FlashBoot),
+        // esptool's notation for the classic and tight resets (a custom `reset-sequence`).
+        (
+            ResetSequence::parse("D0|R1|W0.1|D1|R0|W0.05|D0").expect("valid"),
+            Mode::Download,
+        ),
+        (
+            ResetSequence::parse("U0,0|U1,1|U0,1|W0.1|U1,0|W0.05|U0,0").expect("valid"),
+            Mode::Download,
+        ),
     ];
     for (seq, mode) in cases {
         for url in ["sim://", "sim://?mode=spi"] {
@@ -178,7 +197,7 @@ fn every_uart_reset_sequence_ends_in_its_mode_also_with_60_ms_between_line_chang
                 for bootable in [false, true] {
                     let what = format!("{} from {url}, {gap_ms} ms gaps", seq.name);
                     let (personality, text) =
-                        play(url, seq, Duration::from_millis(gap_ms), bootable);
+                        play(url, &seq, Duration::from_millis(gap_ms), bootable);
                     check_mode(&what, personality, &text, mode, bootable);
                     assert!(
                         text.contains("rst:0x1 (POWERON)"),
@@ -197,12 +216,7 @@ fn the_connect_cycle_and_the_hard_reset_work_through_the_loader() {
             inner: sim("sim://?mode=spi"),
             gap: Duration::from_millis(gap_ms),
         };
-        let opts = ConnectOptions {
-            before: Before::DefaultReset,
-            attempts: 2,
-            baud: 115_200,
-            stub: None,
-        };
+        let opts = options(Before::DefaultReset, 2);
         let mut loader = Loader::connect(t, &opts, &mut |_| {}).expect("connects");
         assert_eq!(loader.read_reg(GPIO_STRAP).expect("strap") & 0x08, 0);
         loader
@@ -267,9 +281,9 @@ fn real_wall_clock_gaps_as_an_rfc2217_server_sees_them() {
         };
         let mut chip = Esp32s3::new(config).expect("sim");
         chip.take_output();
-        serve_with_wall_clock(&mut chip, seq.steps, Duration::from_millis(60));
+        serve_with_wall_clock(&mut chip, &seq.steps, Duration::from_millis(60));
         let text = String::from_utf8_lossy(&chip.take_output()).into_owned();
-        check_mode(seq.name, chip.personality(), &text, mode, false);
+        check_mode(&seq.name, chip.personality(), &text, mode, false);
     }
 }
 
@@ -306,7 +320,7 @@ fn usb_serial_jtag_resets_through_the_controller() {
         "{power_on}"
     );
     // The download sequence of reset.rs.
-    reset::play(&mut t, reset::USB_JTAG_SERIAL.steps).unwrap();
+    reset::play(&mut t, &reset::USB_JTAG_SERIAL.steps).unwrap();
     let text = wait_and_read(&mut t, Duration::from_millis(200));
     // The reset interrupted the ROM's header loop (and the line it was sending).
     assert!(
@@ -319,7 +333,7 @@ fn usb_serial_jtag_resets_through_the_controller() {
     assert_eq!(t.chip().resets(), 1);
     // An RTS pulse is a core reset; without the download request it boots from flash.
     t.chip_mut().flash_mut().load(0, &bootable_image());
-    reset::play(&mut t, reset::HARD_RESET_USB.steps).unwrap();
+    reset::play(&mut t, &reset::HARD_RESET_USB.steps).unwrap();
     let text = wait_and_read(&mut t, Duration::ZERO);
     // This one interrupted the download loader, idle in ets_delay_us.
     assert!(
@@ -338,22 +352,22 @@ fn usb_serial_jtag_resets_through_the_controller() {
 
 #[test]
 fn the_loader_picks_the_usb_sequence_for_usb_jtag_and_flash_boots_after() {
-    let opts = ConnectOptions {
-        before: Before::DefaultReset,
-        attempts: 1,
-        baud: 115_200,
-        stub: None,
-    };
+    let opts = options(Before::DefaultReset, 1);
     let mut loader =
         Loader::connect(sim("sim://?usb=jtag&mode=spi"), &opts, &mut |_| {}).expect("connects");
     // Download mode by the USB controller: GPIO_STRAP shows it, FORCE_DOWNLOAD_BOOT is clear.
     assert_eq!(loader.read_reg(GPIO_STRAP).unwrap() & 0x08, 0);
     assert_eq!(loader.read_reg(RTC_OPTION1).unwrap() & 1, 0);
-    loader.reset_after(After::HardReset).expect("resets");
+    // The strap reads GPIO0 low (the controller forced download mode), so the loader takes
+    // the RTC watchdog, which samples the pins again; either way the chip leaves download mode.
+    assert_eq!(
+        loader.reset_after(After::HardReset).expect("resets"),
+        ResetDone::Watchdog
+    );
     let mut t = loader.into_transport();
     let text = wait_and_read(&mut t, Duration::from_millis(50));
     assert!(
-        text.contains("rst:0x15 (USB_UART_CHIP_RESET),boot:0x8"),
+        text.contains("rst:0x10 (RTCWDT_RTC_RST),boot:0x8"),
         "{text}"
     );
     assert_eq!(t.chip().personality(), Personality::Halted, "blank flash");
@@ -361,16 +375,11 @@ fn the_loader_picks_the_usb_sequence_for_usb_jtag_and_flash_boots_after() {
 
 #[test]
 fn force_download_boot_survives_a_core_reset_until_cleared() {
-    let opts = ConnectOptions {
-        before: Before::NoReset,
-        attempts: 1,
-        baud: 115_200,
-        stub: None,
-    };
+    let opts = options(Before::NoReset, 1);
     let mut loader = Loader::connect(sim("sim://?usb=jtag"), &opts, &mut |_| {}).expect("connects");
     loader.write_reg(RTC_OPTION1, 1, 1).unwrap();
     assert_eq!(loader.read_reg(RTC_OPTION1).unwrap() & 1, 1);
-    reset::play(loader.transport_mut(), reset::HARD_RESET_USB.steps).unwrap();
+    reset::play(loader.transport_mut(), &reset::HARD_RESET_USB.steps).unwrap();
     assert_eq!(
         loader.transport_mut().chip().personality(),
         Personality::RomLoader,
@@ -398,7 +407,7 @@ fn boot_button_at_power_on_survives_usb_core_resets_but_not_the_rtc_watchdog() {
     assert_eq!(t.chip().read_word(GPIO_STRAP).map(|v| v & 0x08), Some(0));
     t.chip_mut().flash_mut().load(0, &bootable_image());
     // Hard reset over USB: a core reset; GPIO0 is not sampled again.
-    reset::play(&mut t, reset::HARD_RESET_USB.steps).unwrap();
+    reset::play(&mut t, &reset::HARD_RESET_USB.steps).unwrap();
     let text = wait_and_read(&mut t, Duration::ZERO);
     assert!(
         text.contains("rst:0x15 (USB_UART_CHIP_RESET),boot:0x0 (DOWNLOAD(USB/UART0))"),
@@ -406,12 +415,7 @@ fn boot_button_at_power_on_survives_usb_core_resets_but_not_the_rtc_watchdog() {
     );
     assert_eq!(t.chip().personality(), Personality::RomLoader);
     // The loader sees the strap and uses the RTC watchdog, which samples the pins again.
-    let opts = ConnectOptions {
-        before: Before::NoReset,
-        attempts: 1,
-        baud: 115_200,
-        stub: None,
-    };
+    let opts = options(Before::NoReset, 1);
     let mut loader = Loader::connect(t, &opts, &mut |_| {}).expect("connects");
     assert_eq!(loader.read_reg(GPIO_STRAP).unwrap() & 0x08, 0);
     assert_eq!(
@@ -432,7 +436,7 @@ fn boot_button_at_power_on_survives_usb_core_resets_but_not_the_rtc_watchdog() {
 fn boot_button_over_a_uart_bridge_is_undone_by_an_en_reset() {
     let mut t = sim("sim://?boot=button");
     assert_eq!(t.chip().personality(), Personality::RomLoader);
-    reset::play(&mut t, reset::HARD_RESET.steps).unwrap();
+    reset::play(&mut t, &reset::HARD_RESET.steps).unwrap();
     let text = wait_and_read(&mut t, STRAP_WINDOW);
     assert!(text.contains("rst:0x1 (POWERON),boot:0x8"), "{text}");
     assert_eq!(t.chip().personality(), Personality::Halted);
@@ -493,12 +497,7 @@ fn blank_flash_boot_loops_at_the_console_pace_with_watchdog_resets() {
 
 #[test]
 fn the_rtc_watchdog_resets_after_its_timeout_not_at_once() {
-    let opts = ConnectOptions {
-        before: Before::NoReset,
-        attempts: 1,
-        baud: 115_200,
-        stub: None,
-    };
+    let opts = options(Before::NoReset, 1);
     let arm = |loader: &mut Loader<SimTransport>, config0: u32| {
         loader
             .write_reg(0x6000_80B0, 0x50D8_3AA1, u32::MAX)
@@ -562,7 +561,7 @@ fn images_at_the_wrong_offset_print_the_real_invalid_header_line() {
     ] {
         let mut t = sim("sim://?mode=spi");
         t.chip_mut().flash_mut().load(offset, &image);
-        reset::play(&mut t, reset::HARD_RESET.steps).unwrap();
+        reset::play(&mut t, &reset::HARD_RESET.steps).unwrap();
         let text = wait_and_read(&mut t, STRAP_WINDOW + Duration::from_millis(30));
         assert!(
             text.contains(&format!("boot:0x8 (SPI_FAST_FLASH_BOOT)\r\n{line}{line}")),
