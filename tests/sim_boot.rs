@@ -173,7 +173,7 @@ fn check_mode(what: &str, personality: Personality, text: &str, mode: Mode, boot
 }
 
 #[test]
-fn every_uart_reset_sequence_ends_in_its_mode_also_with_60_ms_between_line_changes() {
+fn every_uart_reset_sequence_ends_in_its_mode_also_with_60_and_120_ms_between_line_changes() {
     let cases = [
         (reset::CLASSIC_FAST, Mode::Download),
         (reset::CLASSIC_SLOW, Mode::Download),
@@ -193,7 +193,7 @@ fn every_uart_reset_sequence_ends_in_its_mode_also_with_60_ms_between_line_chang
     ];
     for (seq, mode) in cases {
         for url in ["sim://", "sim://?mode=spi"] {
-            for gap_ms in [0, 60] {
+            for gap_ms in [0, 60, 120] {
                 for bootable in [false, true] {
                     let what = format!("{} from {url}, {gap_ms} ms gaps", seq.name);
                     let (personality, text) =
@@ -270,20 +270,33 @@ fn serve_with_wall_clock(chip: &mut Esp32s3, steps: &[Step], gap: Duration) {
 
 #[test]
 fn real_wall_clock_gaps_as_an_rfc2217_server_sees_them() {
-    for (seq, mode) in [
+    // Each sequence on its own chip and thread: the sleeps are real, so they run side by side.
+    let runs: Vec<_> = [
         (reset::CLASSIC_FAST, Mode::Download),
+        (reset::CLASSIC_SLOW, Mode::Download),
         (reset::UNIX_TIGHT_FAST, Mode::Download),
+        (reset::UNIX_TIGHT_SLOW, Mode::Download),
         (reset::HARD_RESET, Mode::FlashBoot),
-    ] {
-        let config = SimConfig {
-            start_in: StartIn::SpiBoot,
-            ..SimConfig::default()
-        };
-        let mut chip = Esp32s3::new(config).expect("sim");
-        chip.take_output();
-        serve_with_wall_clock(&mut chip, &seq.steps, Duration::from_millis(60));
-        let text = String::from_utf8_lossy(&chip.take_output()).into_owned();
-        check_mode(&seq.name, chip.personality(), &text, mode, false);
+        (reset::HARD_RESET_USB, Mode::FlashBoot),
+    ]
+    .into_iter()
+    .map(|(seq, mode)| {
+        std::thread::spawn(move || {
+            let config = SimConfig {
+                start_in: StartIn::SpiBoot,
+                ..SimConfig::default()
+            };
+            let mut chip = Esp32s3::new(config).expect("sim");
+            chip.take_output();
+            serve_with_wall_clock(&mut chip, &seq.steps, Duration::from_millis(60));
+            let text = String::from_utf8_lossy(&chip.take_output()).into_owned();
+            (seq.name.to_string(), chip.personality(), text, mode)
+        })
+    })
+    .collect();
+    for run in runs {
+        let (name, personality, text, mode) = run.join().expect("no panic");
+        check_mode(&name, personality, &text, mode, false);
     }
 }
 
