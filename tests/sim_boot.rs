@@ -583,3 +583,44 @@ fn images_at_the_wrong_offset_print_the_real_invalid_header_line() {
         assert!(!text.contains("load:"), "{what}: {text}");
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn the_pty_server_lets_the_chip_live_in_wall_clock_time() {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let config = SimConfig {
+        start_in: StartIn::SpiBoot,
+        ..SimConfig::default()
+    };
+    let server = cargo_esp32s3::sim::pty::PtyServer::open(Esp32s3::new(config).expect("sim"))
+        .expect("a pty");
+    let slave = server.slave_path().to_path_buf();
+    let stop = server.stop_handle();
+    let serving = std::thread::spawn(move || server.serve());
+    let mut client = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
+        .open(&slave)
+        .expect("open the slave");
+    let started = Instant::now();
+    let mut text = Vec::new();
+    let mut buf = [0u8; 4096];
+    while started.elapsed() < Duration::from_millis(400) {
+        match client.read(&mut buf) {
+            Ok(n) => text.extend_from_slice(&buf[..n]),
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+    stop.stop();
+    serving.join().expect("no panic").expect("served");
+    let text = String::from_utf8_lossy(&text);
+    // Nobody wrote a byte: the boot loop's lines came with the passing of (real) time, at most
+    // as many as the console could send in the time the client listened.
+    let lines = text.matches(BLANK_LINE).count();
+    let most = (Duration::from_millis(450).as_millis() as u64 * ROM_CONSOLE_BYTES_PER_SEC / 1000)
+        as usize
+        / BLANK_LINE.len();
+    assert!(lines >= 10 && lines <= most, "{lines} lines: {text:.300}");
+}
