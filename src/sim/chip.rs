@@ -3,9 +3,9 @@
 //! stream UART0 sends.
 //!
 //! It ties the hardware ([`Hw`]) to whatever program the CPU runs: the ROM download loader, the
-//! stub, an application (silent for now), a failed flash boot, or nothing (held in reset,
-//! crashed, or after `user code done`). Resets print the ROM banner and boot by the strapping
-//! pins. It knows nothing of transports, threads or clocks: time passes only when the caller says
+//! stub, the second-stage bootloader ([`second_stage`]) and the app's scripted console
+//! ([`AppConsole`]) after a flash boot, a failed flash boot, or nothing (held in reset, crashed,
+//! or after `user code done`). Resets print the ROM banner and boot by the strapping pins. It knows nothing of transports, threads or clocks: time passes only when the caller says
 //! so ([`Esp32s3::advance`]).
 //!
 //! Pins. Over a UART bridge ([`Link::Uart`]) DTR/RTS go through the two-transistor auto-reset
@@ -34,15 +34,20 @@
 //! cut mid-way by the watchdog in real logs show) until the TG0 flash-boot watchdog resets the
 //! chip after [`FLASH_BOOT_WATCHDOG`], with `rst:0x7 (TG0WDT_SYS_RST)` and `Saved PC:`; the
 //! loop then starts again. The RTC watchdog (armed by register writes, esptool's watchdog reset)
-//! resets the chip when its stage-0 timeout has passed, not at once.
+//! resets the chip when its stage-0 timeout has passed, not at once. When the second stage finds
+//! no app to start, it resets the chip by software (`rst:0x3 (RTC_SW_SYS_RST)`) at the time its
+//! log says it gave up, and the boot starts over. The second stage's text is sent at once when
+//! the ROM jumps to it (its own timestamps say when each line would have appeared).
 
 use std::time::Duration;
 
+use super::app_console::AppConsole;
 use super::boot::{self, BootMode, PC_HEADER_LOOP, PC_ROM_IDLE, ResetCause, SpiBootOutcome};
 use super::bus::Hw;
 use super::efuse::Efuse;
 use super::flash::Flash;
 use super::rom::{self, Action, RomLoader};
+use super::second_stage::{self, BootContext, Outcome};
 use super::stub::StubLoader;
 use super::{KNOWN_STUB_ENTRIES, Link, SimConfig, SimError, StartIn};
 
@@ -82,8 +87,12 @@ enum Cpu {
     Rom(Box<RomLoader>),
     /// The flasher stub.
     Stub(Box<StubLoader>),
-    /// Code that does not talk on UART0 (an app, uploaded RAM code); input is ignored.
+    /// Code that does not talk on UART0 (uploaded RAM code); input is ignored.
     Running,
+    /// An app started by the second stage: its console answers what arrives.
+    App(Box<AppConsole>),
+    /// The second stage found nothing to start; it resets the chip when `left` has passed.
+    BootloaderGivingUp(Duration),
     /// A flash boot that failed, waiting for the flash-boot watchdog.
     BootLoop(BootLoop),
     /// Halted: crashed, left the loader. Only a reset helps.
@@ -184,9 +193,14 @@ impl Esp32s3 {
             let (used, action) = match &mut self.cpu {
                 Cpu::Rom(loader) => loader.receive(rest, &mut self.hw, &mut self.out),
                 Cpu::Stub(stub) => stub.receive(rest, &mut self.hw, &mut self.out),
+                Cpu::App(console) => {
+                    self.out.extend_from_slice(&console.input(rest));
+                    return;
+                }
                 Cpu::InReset
                 | Cpu::Strapping(_)
                 | Cpu::Running
+                | Cpu::BootloaderGivingUp(_)
                 | Cpu::BootLoop(_)
                 | Cpu::Halted => return,
             };
@@ -273,7 +287,7 @@ impl Esp32s3 {
             Cpu::Strapping(_) => Personality::Booting,
             Cpu::Rom(_) => Personality::RomLoader,
             Cpu::Stub(_) => Personality::Stub,
-            Cpu::Running => Personality::Running,
+            Cpu::Running | Cpu::App(_) | Cpu::BootloaderGivingUp(_) => Personality::Running,
             Cpu::BootLoop(_) | Cpu::Halted => Personality::Halted,
         }
     }
@@ -324,6 +338,7 @@ impl Esp32s3 {
             let local = match &self.cpu {
                 Cpu::Strapping(since) => Some(STRAP_WINDOW.saturating_sub(*since)),
                 Cpu::BootLoop(l) => Some(FLASH_BOOT_WATCHDOG.saturating_sub(l.elapsed)),
+                Cpu::BootloaderGivingUp(left) => Some(*left),
                 _ => None,
             };
             let mut step = left;
@@ -340,6 +355,7 @@ impl Esp32s3 {
                     l.elapsed += step;
                     emit_paced(l, &mut self.out);
                 }
+                Cpu::BootloaderGivingUp(left) => *left = left.saturating_sub(step),
                 _ => {}
             }
             left -= step;
@@ -351,6 +367,9 @@ impl Esp32s3 {
                 self.boot(ResetCause::PowerOn, false, None);
             } else if matches!(&self.cpu, Cpu::BootLoop(l) if l.elapsed >= FLASH_BOOT_WATCHDOG) {
                 self.reset(ResetCause::Tg0Wdt);
+            } else if matches!(self.cpu, Cpu::BootloaderGivingUp(left) if left.is_zero()) {
+                // ESP-IDF's bootloader_reset(): a software system reset.
+                self.reset(ResetCause::RtcSwSys);
             } else if left.is_zero() {
                 return;
             }
@@ -444,8 +463,7 @@ impl Esp32s3 {
                 let (text, outcome) = boot::spi_boot(&self.hw.flash, self.hw.chip.chip_id());
                 self.out.extend_from_slice(text.as_bytes());
                 self.cpu = match outcome {
-                    // The second stage is not modelled yet: the app runs silently.
-                    SpiBootOutcome::Jumped(_) => Cpu::Running,
+                    SpiBootOutcome::Jumped(_) => self.run_second_stage(),
                     SpiBootOutcome::Failed => Cpu::BootLoop(BootLoop {
                         line: Vec::new(),
                         elapsed: Duration::ZERO,
@@ -457,6 +475,33 @@ impl Esp32s3 {
                         sent: 0,
                     }),
                 };
+            }
+        }
+    }
+
+    /// The ROM jumped to the bootloader at 0x0: run ESP-IDF's second stage over the flash and
+    /// start the app it chose (or give up and reset, as the real one does).
+    fn run_second_stage(&mut self) -> Cpu {
+        let identity = &self.config.identity;
+        let ctx = BootContext {
+            chip_id: self.hw.chip.chip_id(),
+            chip_revision: (identity.revision_major, identity.revision_minor),
+            efuse_block_revision: identity.block_version,
+            ..BootContext::esp32s3(self.hw.flash.contents())
+        };
+        let boot = second_stage::boot(&ctx);
+        self.out.extend_from_slice(boot.text.as_bytes());
+        match boot.outcome {
+            Outcome::App(app) => {
+                let (console, first) = AppConsole::start(&app);
+                self.out.extend_from_slice(first.as_bytes());
+                Cpu::App(Box::new(console))
+            }
+            // The reset comes when the log says the bootloader gave up. Its timestamps count
+            // from the reset, and no time has passed since then here (the ROM's and the
+            // bootloader's text were sent at once), so the whole span is still to come.
+            Outcome::Failed => {
+                Cpu::BootloaderGivingUp(boot.finished_at.max(Duration::from_millis(1)))
             }
         }
     }

@@ -4,14 +4,14 @@
 //! [`Esp32s3::receive`], bytes for the host come out of [`Esp32s3::take_output`], and the
 //! control lines (through the auto-reset circuit or the USB-Serial/JTAG controller, see
 //! [`Link`]), the host's line speed and the passing of time ([`Esp32s3::advance`]) are further
-//! inputs. It owns
-//! the SPI flash ([`flash`]), the eFuse words ([`efuse`]), the SPI1 user-command engine
-//! ([`spi`]), the memory map, the ROM download loader (`rom`, byte-exact against the real ROM's
-//! transcripts) and the stub flasher personality (`stub`). It knows nothing of how bytes reach
-//! it: `transport::sim` feeds it in-process, [`pty`] serves it on a pseudo-terminal. It never
-//! sleeps, reads no clock and never prints: answers come at once when input arrives, and what
-//! takes time (the strapping latch after EN rises, boot loops, watchdogs) waits for whoever
-//! serves the chip to say how much time went by.
+//! inputs. It owns the SPI flash ([`flash`]), the eFuse words ([`efuse`]), the SPI1 user-command
+//! engine ([`spi`]), the memory map, the ROM download loader (`rom`, byte-exact against the real
+//! ROM's transcripts), the stub flasher personality (`stub`), and after a flash boot ESP-IDF's
+//! second stage ([`second_stage`]) and the app's scripted console ([`app_console`]). It knows
+//! nothing of how bytes reach it: `transport::sim` feeds it in-process, [`pty`] serves it on a
+//! pseudo-terminal. It never sleeps, reads no clock and never prints: answers come at once when
+//! input arrives, and what takes time (the strapping latch after EN rises, boot loops, watchdogs)
+//! waits for whoever serves the chip to say how much time went by.
 //!
 //! The simulator parses command packets with its own code, written from the protocol facts, and
 //! never uses the host's command encoder, so a bug cannot hide by being made on both sides.
