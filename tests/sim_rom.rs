@@ -425,7 +425,8 @@ fn hard_reset_boots_the_flash_image() {
         let (_, text) = host.drain();
         let text = String::from_utf8_lossy(&text);
         assert!(text.contains("SPIWP:0xee\r\nmode:DIO"), "{file}: {text}");
-        assert!(text.ends_with(tail), "{file}: {text}");
+        // The second stage's own lines follow the ROM's.
+        assert!(text.contains(tail), "{file}: {text}");
         assert_eq!(host.port.chip().personality(), Personality::Running);
     }
 }
