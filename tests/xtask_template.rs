@@ -202,6 +202,23 @@ fn the_xtask_template_builds_against_the_library_and_flashes_the_virtual_chip() 
     );
     assert!(out.contains("0 region(s), 3 unchanged"), "{out}");
 
+    // test-on-device sees the console after the reset: the ROM loads the bootloader flashed
+    // above and jumps to its entry point.
+    let output = run(&[
+        "test-on-device",
+        "--elf",
+        elf_path.to_str().unwrap(),
+        "--port",
+        &port,
+        "--expect",
+        "entry 0x403c8000",
+        "--timeout",
+        "10",
+    ]);
+    let console = check(&output, "cargo xtask test-on-device");
+    assert!(console.contains("ESP-ROM:esp32s3"), "{console}");
+    assert!(console.contains("load:0x403c8000,len:0x800"), "{console}");
+
     // test-on-device fails with a clear line when the expected text never comes (the synthetic
     // firmware prints nothing of its own).
     let output = run(&[
