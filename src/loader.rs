@@ -526,7 +526,11 @@ impl<T: Transport> Loader<T> {
                 loader.run_stub(stub, on_event)?;
             }
         }
-        if opts.baud != 0 && opts.baud != loader.transport.baud() {
+        // A bridge that cannot change its serial speed (socket://) keeps the speed it runs at.
+        if opts.baud != 0
+            && opts.baud != loader.transport.baud()
+            && loader.transport.can_change_baud()
+        {
             loader.change_baud(opts.baud, on_event)?;
         }
         Ok(loader)

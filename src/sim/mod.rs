@@ -237,6 +237,15 @@ pub enum SimError {
         #[source]
         source: std::io::Error,
     },
+    /// The simulator's TCP server could not be set up or failed.
+    #[error("cannot {action} the simulator's TCP server: {source}")]
+    Socket {
+        /// What was tried.
+        action: &'static str,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The flash file is larger than the flash.
     #[error(
         "flash file {} holds {len} bytes, more than the {size}-byte flash; pass a larger flash size",

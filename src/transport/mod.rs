@@ -1,8 +1,9 @@
 //! The byte channel to a chip: the [`Transport`] trait and its implementations.
 //!
 //! Everything above this module (reset, loader, flasher, monitor) is generic over [`Transport`],
-//! so the same code runs on a real serial port, on the in-process simulator (`sim://`) and, later,
-//! on TCP (`socket://`) and RFC 2217. Only `serial.rs` names the `serialport` crate.
+//! so the same code runs on a real serial port, on the in-process simulator (`sim://`), on a raw
+//! TCP bridge (`socket://`) and on an RFC 2217 server (`rfc2217://`). [`open`] is the one place
+//! that maps a port name or URL to its transport. Only `serial.rs` names the `serialport` crate.
 
 pub mod serial;
 pub mod sim;
@@ -54,6 +55,32 @@ pub enum TransportError {
         /// Why it is refused, and what is accepted.
         reason: String,
     },
+    /// A network port (`socket://`, `rfc2217://`) could not be reached.
+    #[error(
+        "cannot connect to {port} ({detail}); check that the server is running and that host and port are right"
+    )]
+    Unreachable {
+        /// The port URL.
+        port: String,
+        /// What the OS said, or that the connect timed out.
+        detail: String,
+    },
+    /// The port has no DTR/RTS lines (a raw TCP bridge), so it cannot reset the chip.
+    #[error(
+        "{port} has no DTR/RTS lines (raw TCP), so it cannot reset the chip; put the chip into download mode by hand, or use rfc2217:// with a bridge that carries the lines"
+    )]
+    NoControlLines {
+        /// The port URL.
+        port: String,
+    },
+    /// The far end of an `rfc2217://` port broke the RFC 2217 protocol or did not answer it.
+    #[error("{port}: {detail}")]
+    Remote {
+        /// The port URL.
+        port: String,
+        /// What went wrong and what to do.
+        detail: String,
+    },
     /// Any other I/O failure.
     #[error("I/O error on {port}: {source}")]
     Io {
@@ -103,6 +130,13 @@ pub trait Transport: Send {
     fn set_baud(&mut self, baud: u32) -> Result<(), TransportError>;
     /// Current line speed.
     fn baud(&self) -> u32;
+    /// Whether [`Transport::set_baud`] changes the speed on the chip's side of the link. A raw
+    /// TCP bridge (`socket://`) runs its serial side at a speed set on the bridge, so the loader
+    /// must not ask the chip to switch (the chip would then talk at a speed the bridge does
+    /// not).
+    fn can_change_baud(&self) -> bool {
+        true
+    }
     /// Human-readable name for messages (`/dev/ttyUSB0`, `sim://`).
     fn describe(&self) -> String;
     /// USB vendor and product id, when the transport is a USB serial device.
@@ -144,6 +178,9 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     }
     fn baud(&self) -> u32 {
         (**self).baud()
+    }
+    fn can_change_baud(&self) -> bool {
+        (**self).can_change_baud()
     }
     fn describe(&self) -> String {
         (**self).describe()
