@@ -5,10 +5,50 @@
 //! TCP bridge (`socket://`) and on an RFC 2217 server (`rfc2217://`). [`open`] is the one place
 //! that maps a port name or URL to its transport. Only `serial.rs` names the `serialport` crate.
 
+pub mod rfc2217;
 pub mod serial;
 pub mod sim;
+pub mod tcp;
 
 use std::time::Instant;
+
+/// What [`open`] accepts, for error messages.
+const ACCEPTED_PORTS: &str = "use a serial port name (/dev/ttyUSB0, COM3), sim:// (the virtual chip), socket://HOST:PORT (a raw TCP bridge) or rfc2217://HOST:PORT (an RFC 2217 server)";
+
+/// Open the port `url` names, at `baud`:
+///
+/// - `sim://[?options]`: the in-process virtual chip ([`sim::SimTransport`]);
+/// - `socket://host:port`: a raw TCP bridge ([`tcp::TcpTransport`]; no modem lines, and the
+///   bridge keeps its own speed);
+/// - `rfc2217://host:port[?options]`: an RFC 2217 server ([`rfc2217::Rfc2217Transport`]);
+/// - anything else without a `scheme://`: a serial port ([`serial::SerialTransport`]).
+///
+/// An unknown scheme (`tcp://`, say) is an [`TransportError::InvalidPort`] that lists what is
+/// accepted; network ports connect within a few seconds or fail with
+/// [`TransportError::Unreachable`].
+pub fn open(url: &str, baud: u32) -> Result<Box<dyn Transport>, TransportError> {
+    let scheme = url.split_once("://").map(|(scheme, _)| scheme).filter(|s| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    });
+    match scheme {
+        None => Ok(Box::new(serial::SerialTransport::open(url, baud)?)),
+        Some("sim") => {
+            let mut chip = sim::SimTransport::open(url)?;
+            if chip.baud() != baud {
+                chip.set_baud(baud)?;
+            }
+            Ok(Box::new(chip))
+        }
+        Some("socket") => Ok(Box::new(tcp::TcpTransport::open(url, baud)?)),
+        Some("rfc2217") => Ok(Box::new(rfc2217::Rfc2217Transport::open(url, baud)?)),
+        Some(other) => Err(TransportError::InvalidPort {
+            port: url.to_string(),
+            reason: format!("{other}:// is not a known kind of port; {ACCEPTED_PORTS}"),
+        }),
+    }
+}
 
 /// A failure of the byte channel itself (not of the protocol on top of it).
 #[derive(Debug, thiserror::Error)]
