@@ -7,7 +7,8 @@
 //! ([`spi`]), the memory map, the ROM download loader ([`rom`], byte-exact against the real ROM's
 //! transcripts) and the stub flasher personality ([`stub`]). It knows nothing of how bytes reach
 //! it: `transport::sim` feeds it in-process, [`pty`] serves it on a pseudo-terminal, [`rfc2217`]
-//! over RFC 2217. It never sleeps and never prints; everything happens instantly when input arrives.
+//! over RFC 2217. It never sleeps and never prints; everything happens instantly when input
+//! arrives.
 //!
 //! The simulator parses command packets with its own code, written from the protocol facts, and
 //! never uses the host's command encoder, so a bug cannot hide by being made on both sides.
