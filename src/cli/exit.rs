@@ -31,6 +31,7 @@ pub fn code_for(error: &Error) -> u8 {
         Error::Cli(crate::cli::CliError::NoPort(_)) => CONNECT,
         Error::Cli(crate::cli::CliError::BadArgument(_)) => USAGE,
         Error::Cli(crate::cli::CliError::Refused(_)) => FAILURE,
+        Error::Cli(crate::cli::CliError::BoardsFailed { code, .. }) => *code,
     }
 }
 

@@ -4,8 +4,8 @@
 //! [`Esp32s3::receive`], bytes for the host come out of [`Esp32s3::take_output`], and the
 //! control lines (EN on RTS, IO0 on DTR) and the host's line speed are further inputs. It owns
 //! the SPI flash ([`flash`]), the eFuse words ([`efuse`]), the SPI1 user-command engine
-//! ([`spi`]), the memory map, the ROM download loader ([`rom`], byte-exact against the real ROM's
-//! transcripts) and the stub flasher personality ([`stub`]). It knows nothing of how bytes reach
+//! ([`spi`]), the memory map, the ROM download loader (`rom`, byte-exact against the real ROM's
+//! transcripts) and the stub flasher personality (`stub`). It knows nothing of how bytes reach
 //! it: `transport::sim` feeds it in-process, [`pty`] serves it on a pseudo-terminal, [`rfc2217`]
 //! over RFC 2217. It never sleeps and never prints; everything happens instantly when input
 //! arrives.
@@ -13,6 +13,7 @@
 //! The simulator parses command packets with its own code, written from the protocol facts, and
 //! never uses the host's command encoder, so a bug cannot hide by being made on both sides.
 
+pub mod app_console;
 mod block;
 mod boot;
 mod bus;
@@ -23,6 +24,7 @@ pub mod flash;
 pub mod pty;
 pub mod rfc2217;
 mod rom;
+pub mod second_stage;
 pub mod spi;
 mod stub;
 
