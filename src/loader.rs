@@ -572,10 +572,13 @@ impl<T: Transport> Loader<T> {
         opts: &ConnectOptions,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<bool, LoaderError> {
+        // Both lines at once needs TIOCMSET on a local port; over RFC 2217 each line change is
+        // its own acknowledged request, so there (as esptool does) only the classic sequences.
+        let both_lines_at_once = cfg!(unix) && !self.port.starts_with("rfc2217://");
         let sequences = reset::connect_sequences(
             opts.before,
             self.usb_ids,
-            cfg!(unix),
+            both_lines_at_once,
             opts.reset_sequence.as_ref(),
         );
         let mut warned_no_lines = false;
