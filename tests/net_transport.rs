@@ -401,7 +401,17 @@ fn the_default_reset_reaches_the_pins_over_rfc2217_and_no_reset_does_not() {
         attempts: 2,
         ..ConnectOptions::default()
     };
-    let mut loader = Loader::connect(port, &options, &mut |_| {}).expect("connect with a reset");
+    let mut events = Vec::new();
+    let mut loader =
+        Loader::connect(port, &options, &mut |e| events.push(e)).expect("connect with a reset");
+    // As esptool does over RFC 2217: the classic sequence, one acknowledged line at a time.
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            cargo_esp32s3::loader::Event::Connecting { reset, .. } if reset.starts_with("classic")
+        )),
+        "{events:?}"
+    );
     assert_eq!(loader.transport_mut().baud(), options.baud);
     let mac = loader.chip_info().expect("chip info").mac;
     assert_eq!(mac, cargo_esp32s3::sim::DEFAULT_MAC);
