@@ -9,7 +9,9 @@
 //! reset reaches the chip's pins (the chip starts booting from a blank flash, so only a real
 //! reset into download mode lets the loader connect, and a connect without one fails); bad URLs
 //! and unreachable servers fail with one line that says what is accepted; a lost server is one
-//! error line and a non-zero exit.
+//! error line and a non-zero exit. Scripted servers pin the RFC 2217 client's edge cases: a
+//! refused COM-PORT-OPTION, a speed not taken, a line change never acknowledged, and a purge
+//! that drops only what arrived before its answer.
 
 #![cfg(unix)]
 
@@ -335,6 +337,106 @@ fn bad_urls_say_what_is_accepted() {
         let errors = out.error_lines();
         assert_eq!(errors.len(), 1, "{url}: {}", out.stderr);
         assert!(errors[0].contains(needle), "{url}: {}", errors[0]);
+    }
+}
+
+// ---- rfc2217:// client against scripted servers ------------------------------------------------
+
+mod scripted {
+    use super::*;
+    use cargo_esp32s3::transport::rfc2217::{COM_PORT_OPTION, DO, DONT, code, negotiation};
+
+    /// The server's answer to a COM-PORT-OPTION request `request` with `value`.
+    fn answer(request: u8, value: &[u8]) -> Vec<u8> {
+        transport::rfc2217::subnegotiation(request + code::SERVER_OFFSET, value)
+    }
+
+    /// Agreement to RFC 2217 and the answers to the settings made on open (115200 8N1, no flow
+    /// control).
+    fn opening() -> Vec<u8> {
+        let mut bytes = negotiation(DO, COM_PORT_OPTION).to_vec();
+        bytes.extend(answer(code::SET_BAUDRATE, &115_200u32.to_be_bytes()));
+        bytes.extend(answer(code::SET_DATASIZE, &[8]));
+        bytes.extend(answer(code::SET_PARITY, &[1]));
+        bytes.extend(answer(code::SET_STOPSIZE, &[1]));
+        bytes.extend(answer(code::SET_CONTROL, &[1]));
+        bytes
+    }
+
+    fn url(server: &RawServer) -> String {
+        format!("rfc2217://{}?timeout=0.3", server.address())
+    }
+
+    fn open_error(steps: Vec<Step>) -> String {
+        let server = RawServer::script(steps);
+        match transport::open(&url(&server), 115_200) {
+            Ok(_) => panic!("opened"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_server_that_refuses_com_port_option_is_named() {
+        let err = open_error(vec![Step::Send(
+            negotiation(DONT, COM_PORT_OPTION).to_vec(),
+        )]);
+        assert!(
+            err.contains("the server refuses RFC 2217 (COM-PORT-OPTION)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_speed_the_server_does_not_take_is_an_error() {
+        let mut bytes = negotiation(DO, COM_PORT_OPTION).to_vec();
+        bytes.extend(answer(code::SET_BAUDRATE, &9600u32.to_be_bytes()));
+        let err = open_error(vec![Step::Send(bytes)]);
+        assert!(
+            err.contains("the server did not set the baud rate 115200"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_unacknowledged_line_change_times_out_with_the_line_named() {
+        let server = RawServer::script(vec![Step::Send(opening())]);
+        let mut port = transport::open(&url(&server), 115_200).expect("open");
+        let started = Instant::now();
+        let err = port.set_dtr(true).expect_err("no acknowledgement");
+        assert!(
+            err.to_string()
+                .contains("did not acknowledge DTR on within 0.3 s"),
+            "{err}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        // The loader takes this as "no lines" and syncs anyway: it is not a disconnect.
+        assert!(matches!(err, TransportError::Remote { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn a_purge_drops_what_came_before_its_answer_and_keeps_what_came_after() {
+        let mut later = b"stale \xff".to_vec();
+        later = transport::rfc2217::escape(&later);
+        later.extend(answer(code::PURGE_DATA, &[1]));
+        later.extend(transport::rfc2217::escape(b"fresh \xff"));
+        let server = RawServer::script(vec![Step::Send(opening()), Step::Send(later)]);
+        let mut port = transport::open(&url(&server), 115_200).expect("open");
+        port.clear_input().expect("purge");
+        let mut got = Vec::new();
+        let deadline = Instant::now() + Duration::from_millis(300);
+        let mut buf = [0u8; 64];
+        while got.len() < 7 {
+            let n = port.read(&mut buf, deadline).expect("read");
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got, b"fresh \xff");
     }
 }
 
