@@ -9,9 +9,9 @@
 //! ROM's transcripts), the stub flasher personality (`stub`), and after a flash boot ESP-IDF's
 //! second stage ([`second_stage`]) and the app's scripted console ([`app_console`]). It knows
 //! nothing of how bytes reach it: `transport::sim` feeds it in-process, [`pty`] serves it on a
-//! pseudo-terminal, [`rfc2217`] over RFC 2217. It never sleeps, reads no clock and never prints: answers come at once when
-//! input arrives, and what takes time (the strapping latch after EN rises, boot loops, watchdogs)
-//! waits for whoever serves the chip to say how much time went by.
+//! pseudo-terminal, [`rfc2217`] over RFC 2217. It never sleeps, reads no clock and never prints:
+//! answers come at once when input arrives, and what takes time (the strapping latch after EN
+//! rises, boot loops, watchdogs) waits for whoever serves the chip to say how much time went by.
 //!
 //! The simulator parses command packets with its own code, written from the protocol facts, and
 //! never uses the host's command encoder, so a bug cannot hide by being made on both sides.
