@@ -67,9 +67,11 @@ impl std::fmt::Debug for Board {
 }
 
 impl Board {
-    /// Open `url` (`/dev/ttyUSB0`, `COM3`, `sim://`, `sim://?flash=chip.bin`), reset the chip
-    /// into its loader, connect, switch to the configured baud and attach the flash. `settings`
-    /// gives the reset, baud, attempts, stub and flash options (its `port` is not used).
+    /// Open `url` (any port the command line accepts: `/dev/ttyUSB0`, `COM3`,
+    /// `socket://host:port`, `rfc2217://host:port`, `sim://`, `sim://?flash=chip.bin`), reset
+    /// the chip into its loader (over a port with modem lines), connect, switch to the
+    /// configured baud and attach the flash. `settings` gives the reset, baud, attempts, stub and
+    /// flash options (its `port` is not used).
     pub fn open(url: &str, settings: &Settings) -> crate::Result<Board> {
         Self::open_with(url, settings, |_| {})
     }
@@ -81,7 +83,7 @@ impl Board {
         on_progress: impl FnMut(Event),
     ) -> crate::Result<Board> {
         let mut on_progress = on_progress;
-        let transport = open_port(url)?;
+        let transport = crate::transport::open(url, ROM_BAUD)?;
         let loader = Loader::connect(transport, &connect_options(settings)?, &mut on_progress)?;
         let options = FlashOptions {
             skip_unchanged: settings.skip_unchanged,
@@ -260,16 +262,6 @@ impl Board {
         }
         Ok((partition.offset, partition.name.clone()))
     }
-}
-
-/// Open a port by name: `sim://…` is the in-process simulator, anything else a serial port.
-fn open_port(url: &str) -> crate::Result<BoxedTransport> {
-    if url.starts_with("sim://") {
-        return Ok(Box::new(crate::transport::sim::SimTransport::open(url)?));
-    }
-    Ok(Box::new(crate::transport::serial::SerialTransport::open(
-        url, ROM_BAUD,
-    )?))
 }
 
 /// Connect options from the settings: reset before, attempts, baud, custom reset sequences, and
