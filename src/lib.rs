@@ -11,8 +11,8 @@
 //! 2. [`Project::build`] runs `cargo build` and returns the firmware ELF.
 //! 3. [`Project::image`] lays out the [`FlashImage`]: bootloader, partition table and app when a
 //!    bootloader is configured, else the app alone.
-//! 4. [`Board::open`] connects to a chip by port name or URL (`/dev/ttyUSB0`, `COM3`, or
-//!    `sim://` for the virtual ESP32-S3), and [`Board::flash`], [`Board::erase_all`],
+//! 4. [`Board::open`] connects to a chip by port name or URL (`/dev/ttyUSB0`, `COM3`,
+//!    `rfc2217://host:port`, `socket://host:port`, or `sim://` for the virtual ESP32-S3), and [`Board::flash`], [`Board::erase_all`],
 //!    [`Board::erase_region`], [`Board::read_flash`] and [`Board::reset`] do the work, reporting
 //!    progress as [`flasher::Event`] values to the callback you give.
 //!
