@@ -29,6 +29,12 @@ pub enum Error {
     /// Flashing, erasing, reading or verifying failed.
     #[error(transparent)]
     Flash(#[from] crate::flasher::FlashError),
+    /// Watching the chip's console failed.
+    #[error(transparent)]
+    Monitor(#[from] crate::monitor::MonitorError),
+    /// The ELF for address decoding could not be loaded.
+    #[error(transparent)]
+    Symbols(#[from] crate::symbols::SymbolsError),
     /// A command-line level problem: no port to use, a file that would be overwritten.
     #[error(transparent)]
     Cli(#[from] crate::cli::CliError),
