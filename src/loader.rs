@@ -891,25 +891,59 @@ impl<T: Transport> Loader<T> {
     ///   Mode, where a hard reset is done instead).
     /// - `NoReset`: nothing.
     pub fn reset_after(&mut self, after: After) -> Result<ResetDone, LoaderError> {
+        self.reset_after_switching(after, None)
+    }
+
+    /// [`reset_after`](Self::reset_after), with the host switched to `monitor_baud` just before
+    /// the chip restarts (before the EN pulse; after the last register write of a watchdog reset,
+    /// which still goes at the flashing rate), so the boot log that follows is readable. Bytes
+    /// left over from flashing are dropped before an EN pulse.
+    pub fn reset_into_monitor(
+        &mut self,
+        after: After,
+        monitor_baud: u32,
+    ) -> Result<ResetDone, LoaderError> {
+        self.reset_after_switching(after, Some(monitor_baud))
+    }
+
+    fn switch_host_baud(&mut self, baud: Option<u32>, drop_input: bool) -> Result<(), LoaderError> {
+        if let Some(baud) = baud {
+            self.transport.set_baud(baud)?;
+            if drop_input {
+                self.transport.clear_input()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn reset_after_switching(
+        &mut self,
+        after: After,
+        switch_to: Option<u32>,
+    ) -> Result<ResetDone, LoaderError> {
         let sdm = self.secure_download_mode();
         match after {
-            After::NoReset => Ok(ResetDone::StayedInLoader),
+            After::NoReset => {
+                self.switch_host_baud(switch_to, false)?;
+                Ok(ResetDone::StayedInLoader)
+            }
             After::HardReset => {
                 if !sdm {
                     // Errors ignored: an old stub may not allow the write, and the pulse below
                     // resets anyway.
                     let _ = self.write_reg(rtc::OPTION1, 0, rtc::FORCE_DOWNLOAD_BOOT);
                     if self.uses_usb_otg() && self.strapped_into_download()? {
-                        return self.watchdog_reset().map(|()| ResetDone::Watchdog);
+                        return self.watchdog_reset(switch_to).map(|()| ResetDone::Watchdog);
                     }
                 }
+                self.switch_host_baud(switch_to, true)?;
                 let sequence = reset::hard_reset_sequence(self.usb_ids);
                 match reset::play(&mut self.transport, sequence.steps) {
                     Ok(()) => Ok(ResetDone::HardResetRts),
                     Err(e @ TransportError::Disconnected { .. }) => Err(e.into()),
                     // No modem lines (a pty, a network bridge, a TX/RX-only adapter): the
                     // watchdog resets the chip just the same.
-                    Err(_) if !sdm => self.watchdog_reset().map(|()| ResetDone::Watchdog),
+                    Err(_) if !sdm => self.watchdog_reset(switch_to).map(|()| ResetDone::Watchdog),
                     Err(e) => Err(e.into()),
                 }
             }
@@ -929,15 +963,17 @@ impl<T: Transport> Loader<T> {
                     0,
                     timeouts::DEFAULT,
                 )?;
+                self.switch_host_baud(switch_to, false)?;
                 Ok(ResetDone::RanUserCode)
             }
             After::WatchdogReset => {
                 if sdm {
+                    self.switch_host_baud(switch_to, true)?;
                     let sequence = reset::hard_reset_sequence(self.usb_ids);
                     reset::play(&mut self.transport, sequence.steps)?;
                     return Ok(ResetDone::HardResetRts);
                 }
-                self.watchdog_reset().map(|()| ResetDone::Watchdog)
+                self.watchdog_reset(switch_to).map(|()| ResetDone::Watchdog)
             }
         }
     }
@@ -953,7 +989,9 @@ impl<T: Transport> Loader<T> {
         Ok(strap & (1 << 3) == 0 && option1 & rtc::FORCE_DOWNLOAD_BOOT == 0)
     }
 
-    fn watchdog_reset(&mut self) -> Result<(), LoaderError> {
+    /// Arm the RTC watchdog; `switch_to` moves the host to that baud once the last register
+    /// write has gone (the boot log that follows comes at the ROM's rate).
+    fn watchdog_reset(&mut self, switch_to: Option<u32>) -> Result<(), LoaderError> {
         self.write_reg(rtc::WDT_WPROTECT, rtc::WDT_WKEY, u32::MAX)?;
         self.write_reg(rtc::WDT_CONFIG1, 2000, u32::MAX)?;
         // Enable, stage 0 action "reset system" (5), with the flash boot mode bit.
@@ -964,6 +1002,7 @@ impl<T: Transport> Loader<T> {
             Err(LoaderError::Transport(TransportError::Disconnected { .. })) => {}
             Err(e) => return Err(e),
         }
+        self.switch_host_baud(switch_to, false)?;
         self.transport.pause(Duration::from_millis(500));
         Ok(())
     }
