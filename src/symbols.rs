@@ -202,7 +202,7 @@ impl Symbols {
             }
             if file.is_none() {
                 if let Some(location) = &frame.location {
-                    file = location.file.map(str::to_string);
+                    file = location.file.map(windows_absolute_tail);
                     line = location.line;
                 }
             }
@@ -217,6 +217,23 @@ impl Symbols {
             line,
         })
     }
+}
+
+/// A path as addr2line joined it, cut to its last Windows absolute part: on a Unix host a
+/// `D:/...` directory recorded by a Windows build is not recognised as absolute, so it gets
+/// appended to the compilation directory (`D:\proj\build\D:/proj/main\x.c`).
+fn windows_absolute_tail(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let restart = (1..bytes.len().saturating_sub(2))
+        .rev()
+        .find(|&i| {
+            bytes.get(i).is_some_and(u8::is_ascii_alphabetic)
+                && bytes.get(i + 1) == Some(&b':')
+                && matches!(bytes.get(i + 2), Some(b'/' | b'\\'))
+                && matches!(bytes.get(i - 1), Some(b'/' | b'\\'))
+        })
+        .unwrap_or(0);
+    path.get(restart..).unwrap_or(path).to_string()
 }
 
 /// Functions and labels from the ELF symbol table, demangled and sorted.
@@ -308,6 +325,21 @@ mod tests {
             },
             "?? at /p/main.c",
         );
+    }
+
+    #[test]
+    fn windows_paths_joined_on_unix_are_cut() {
+        let check = |joined: &str, expected: &str| {
+            assert_eq!(windows_absolute_tail(joined), expected, "{joined}");
+        };
+        check(
+            r"D:\p\build\D:/p/main\hello_world_main.c",
+            r"D:/p/main\hello_world_main.c",
+        );
+        check("/home/u/p/main/main.c", "/home/u/p/main/main.c");
+        check(r"C:\p\main.c", r"C:\p\main.c");
+        check("main.c", "main.c");
+        check("", "");
     }
 
     #[test]

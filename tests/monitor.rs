@@ -4,6 +4,7 @@
 //! `flash --monitor`, non-interactive, against the in-process simulator).
 
 use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cargo_esp32s3::monitor::{Control, MonitorEvent, WatchEnd, WatchOptions, watch};
@@ -79,6 +80,11 @@ fn real_elf_decodes_to_file_and_line() {
     assert_eq!(location.function.as_deref(), Some("app_main"), "{location}");
     let file = location.file.clone().unwrap_or_default();
     assert!(file.ends_with("hello_world_main.c"), "{location}");
+    // The Windows build directory is not glued in front of the absolute source path.
+    assert!(
+        file.starts_with("D:/") && !file.contains("build"),
+        "{location}"
+    );
     assert!(location.line.is_some_and(|l| l > 0), "{location}");
     // A stack address decodes to nothing.
     assert_eq!(symbols.lookup(0x3fc9_8e50), None);
@@ -185,4 +191,402 @@ fn watch_stops_on_until_and_on_the_callback() {
     let (seen, end) = watch_sim(&mut sim, &WatchOptions::default(), Some(2));
     assert_eq!(end, WatchEnd::Stopped);
     assert_eq!(seen.len(), 2, "{seen:?}");
+}
+
+/// A transport that plays back what a chip printed, in chunks, then reports the port gone.
+struct Playback {
+    chunks: std::collections::VecDeque<Vec<u8>>,
+}
+
+impl cargo_esp32s3::transport::Transport for Playback {
+    fn read(
+        &mut self,
+        buf: &mut [u8],
+        _deadline: Instant,
+    ) -> Result<usize, cargo_esp32s3::transport::TransportError> {
+        let Some(chunk) = self.chunks.pop_front() else {
+            return Err(cargo_esp32s3::transport::TransportError::Disconnected {
+                port: "playback".into(),
+                detail: "end of recording".into(),
+            });
+        };
+        let n = chunk.len().min(buf.len());
+        buf[..n].copy_from_slice(&chunk[..n]);
+        if n < chunk.len() {
+            self.chunks.push_front(chunk[n..].to_vec());
+        }
+        Ok(n)
+    }
+    fn write_all(&mut self, _: &[u8]) -> Result<(), cargo_esp32s3::transport::TransportError> {
+        Ok(())
+    }
+    fn flush(&mut self) -> Result<(), cargo_esp32s3::transport::TransportError> {
+        Ok(())
+    }
+    fn clear_input(&mut self) -> Result<(), cargo_esp32s3::transport::TransportError> {
+        Ok(())
+    }
+    fn set_dtr(&mut self, _: bool) -> Result<(), cargo_esp32s3::transport::TransportError> {
+        Ok(())
+    }
+    fn set_rts(&mut self, _: bool) -> Result<(), cargo_esp32s3::transport::TransportError> {
+        Ok(())
+    }
+    fn set_baud(&mut self, _: u32) -> Result<(), cargo_esp32s3::transport::TransportError> {
+        Ok(())
+    }
+    fn baud(&self) -> u32 {
+        115_200
+    }
+    fn describe(&self) -> String {
+        "playback".into()
+    }
+}
+
+/// Play `chunks` through `watch` with `symbols` and return the rendered events and the end.
+fn decode_playback(symbols: Symbols, chunks: &[&str]) -> (Vec<String>, WatchEnd) {
+    let mut transport = Playback {
+        chunks: chunks.iter().map(|c| c.as_bytes().to_vec()).collect(),
+    };
+    let options = WatchOptions {
+        symbols: Some(symbols),
+        hints: true,
+        ..WatchOptions::default()
+    };
+    let mut seen = Vec::new();
+    let end = watch(&mut transport, &options, &mut |event| {
+        match event {
+            MonitorEvent::Received(_) => {}
+            MonitorEvent::Line(l) => seen.push(format!("line {l}")),
+            MonitorEvent::Hint(h) => seen.push(format!("hint {h}")),
+            MonitorEvent::Address { addr, location } => {
+                seen.push(format!("addr 0x{addr:08x} {location}"))
+            }
+        }
+        Control::Continue
+    })
+    .expect("watch");
+    (seen, end)
+}
+
+#[test]
+fn panic_lines_are_decoded_with_the_symbol_table() {
+    let symbols = Symbols::from_elf_bytes(&elf_with_symbols()).expect("symbols");
+    let (seen, end) = decode_playback(
+        symbols,
+        &[
+            "Guru Meditation Error: Core  0 panic'ed (LoadProhibited).\r\n",
+            "PC      : 0x4200101c  PS      : 0x00060630  A0      : 0x82001052\r\n",
+            "\r\nBacktrace: 0x4200101c:0x3fc98e50 0x4200",
+            "1052:0x3fc98e70 0x40000588:0x3fc98e90 0x4200101c:0x3fc98eb0\r\n",
+            "load:0x42001000,len:0x40\r\nentry 0x42001000\r\nELF file SHA256: 0",
+        ],
+    );
+    assert_eq!(end, WatchEnd::Disconnected);
+    assert_eq!(
+        seen,
+        [
+            "line Guru Meditation Error: Core  0 panic'ed (LoadProhibited).",
+            "line PC      : 0x4200101c  PS      : 0x00060630  A0      : 0x82001052",
+            "addr 0x4200101c app_main+0x1c",
+            "line ",
+            "line Backtrace: 0x4200101c:0x3fc98e50 0x42001052:0x3fc98e70 0x40000588:0x3fc98e90 0x4200101c:0x3fc98eb0",
+            "addr 0x4200101c app_main+0x1c",
+            "addr 0x42001052 hello::blink+0x12",
+            "addr 0x40000588 ets_printf",
+            "line load:0x42001000,len:0x40",
+            "line entry 0x42001000",
+            // The partial last line is delivered when the port goes away.
+            "line ELF file SHA256: 0",
+        ]
+    );
+}
+
+#[test]
+fn panic_lines_are_decoded_to_file_and_line_with_dwarf() {
+    let Some(dir) = testdata() else { return };
+    let path = dir.join("firmware/esp-idf-hello_world-esp32s3/hello_world.elf");
+    let app_main = symbol_address(&path, "app_main");
+    let symbols = Symbols::from_elf_file(&path).expect("hello_world.elf");
+    let line = format!(
+        "Backtrace: 0x{:08x}:0x3fc98e50 0x3fc98e70:0x00000000\r\n",
+        app_main + 8
+    );
+    let (seen, _) = decode_playback(symbols, &[&line]);
+    let decoded: Vec<&String> = seen.iter().filter(|l| l.starts_with("addr ")).collect();
+    assert_eq!(decoded.len(), 1, "{seen:?}");
+    let text = decoded[0];
+    assert!(
+        text.starts_with(&format!("addr 0x{:08x} app_main at ", app_main + 8)),
+        "{text}"
+    );
+    // Built on Windows: the recorded directories use both separators.
+    let position = text.rsplit(['/', '\\']).next().unwrap_or_default();
+    let (file, line_no) = position.split_once(':').expect("file:line");
+    assert_eq!(file, "hello_world_main.c", "{text}");
+    assert!(line_no.parse::<u32>().is_ok_and(|n| n > 0), "{text}");
+}
+
+struct Outcome {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Outcome {
+    fn ok(&self) -> &Self {
+        assert_eq!(
+            self.code, 0,
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
+        self
+    }
+
+    /// Fails with `code` and exactly one `error:` line; returns it.
+    fn single_error(&self, code: i32) -> String {
+        assert_eq!(
+            code, self.code,
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        let errors: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("error:"))
+            .collect();
+        assert_eq!(errors.len(), 1, "stderr:\n{}", self.stderr);
+        assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
+        errors[0].to_string()
+    }
+
+    fn count(text: &str, needle: &str) -> usize {
+        text.matches(needle).count()
+    }
+}
+
+/// Run the CLI binary with stdin closed (non-interactive), inside `dir`, with extra variables.
+fn cli_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Outcome {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cargo-esp32s3"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_remove("ESP32S3_MONITOR_UNTIL")
+        .env_remove("ESP32S3_MONITOR_TIMEOUT")
+        .env_remove("ESP32S3_PORT")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let output = command.output().expect("run cargo-esp32s3");
+    Outcome {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn cli(dir: &Path, args: &[&str]) -> Outcome {
+    cli_env(dir, args, &[])
+}
+
+/// A bootable offset-0 image: MicroPython from the testdata, else a synthetic bootloader (the
+/// ROM boots it the same way: banner, `load:` lines, `entry`).
+fn bootable_image() -> Vec<u8> {
+    use cargo_esp32s3::image::format::{ImageHeader, Segment, encode_image};
+    if let Some(dir) = testdata() {
+        let path = dir.join("firmware/micropython/ESP32_GENERIC_S3-20250911-v1.26.1.bin");
+        if let Ok(bytes) = std::fs::read(path) {
+            return bytes;
+        }
+    }
+    encode_image(
+        &ImageHeader {
+            entry: 0x403C_8000,
+            ..ImageHeader::default()
+        },
+        &[Segment {
+            addr: 0x403C_8000,
+            data: (0..2048u32).map(|i| (i * 7) as u8).collect(),
+        }],
+    )
+    .expect("bootloader image")
+}
+
+#[test]
+fn flash_monitor_shows_the_boot_log_after_the_reset() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("fw.bin"), bootable_image()).expect("write image");
+    let out = cli(
+        dir.path(),
+        &[
+            "flash",
+            "--port",
+            "sim://",
+            "fw.bin",
+            "--monitor",
+            "--non-interactive",
+            "--until",
+            "entry 0x",
+        ],
+    );
+    out.ok();
+    let log = &out.stdout;
+    // Exactly the boot after the reset: booted from flash, not the download-mode banner of the
+    // connect (that was dropped when the host switched to the monitor baud).
+    assert_eq!(Outcome::count(log, "ESP-ROM:esp32s3"), 1, "{log}");
+    assert!(
+        log.contains("rst:0x1 (POWERON),boot:0x8 (SPI_FAST_FLASH_BOOT)"),
+        "{log}"
+    );
+    assert!(!log.contains("waiting for download"), "{log}");
+    assert!(log.contains("\nload:0x"), "{log}");
+    assert!(
+        log.trim_end()
+            .lines()
+            .last()
+            .is_some_and(|l| l.starts_with("entry 0x")),
+        "{log}"
+    );
+    assert!(out.stderr.contains("Hard resetting"), "{}", out.stderr);
+    assert!(!out.stderr.contains("hint:"), "{}", out.stderr);
+}
+
+#[test]
+fn monitoring_a_blank_chip_gives_the_hint_once_and_times_out() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let started = Instant::now();
+    let out = cli(
+        dir.path(),
+        &["monitor", "--port", "sim://?mode=spi", "--timeout", "1"],
+    );
+    let error = out.single_error(8);
+    assert_eq!(error, "error: the monitor's --timeout of 1 s passed");
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    assert!(
+        out.stdout.contains("invalid header: 0xffffffff"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(Outcome::count(&out.stderr, "hint:"), 1, "{}", out.stderr);
+    assert!(out.stderr.contains("not 0x1000"), "{}", out.stderr);
+}
+
+#[test]
+fn until_and_timeout_from_flags_and_environment() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path();
+    // A match exits 0 (the default sim:// starts in download mode; the monitor's reset boots it
+    // from the blank flash).
+    let out = cli(
+        path,
+        &[
+            "monitor",
+            "--port",
+            "sim://",
+            "--until",
+            r"^invalid header: 0x[0-9a-f]{8}$",
+        ],
+    );
+    out.ok();
+    assert!(
+        !out.stdout.contains("waiting for download"),
+        "{}",
+        out.stdout
+    );
+    let out = cli_env(
+        path,
+        &["monitor", "--port", "sim://"],
+        &[
+            ("ESP32S3_MONITOR_UNTIL", "SPI_FAST_FLASH_BOOT"),
+            ("ESP32S3_MONITOR_TIMEOUT", "10"),
+        ],
+    );
+    out.ok();
+    assert_eq!(
+        out.stdout.lines().last(),
+        Some("rst:0x1 (POWERON),boot:0x8 (SPI_FAST_FLASH_BOOT)")
+    );
+    // No match within the timeout: exit 8, one error line naming the pattern.
+    let out = cli_env(
+        path,
+        &["monitor", "--port", "sim://", "--until", "never printed"],
+        &[("ESP32S3_MONITOR_TIMEOUT", "0.5")],
+    );
+    let error = out.single_error(8);
+    assert!(
+        error.contains("no line matched --until \"never printed\" within 0.5 s"),
+        "{error}"
+    );
+    // Bad values are usage errors, before the port is opened.
+    for (flag, value, needle) in [
+        ("--until", "ready (", "is not a valid regular expression"),
+        ("--timeout", "soon", "is not a number of seconds"),
+        ("--timeout", "0", "is not a number of seconds"),
+    ] {
+        let out = cli(path, &["monitor", "--port", "sim://", flag, value]);
+        let error = out.single_error(2);
+        assert!(error.contains(needle), "{error}");
+        assert!(!out.stderr.contains("--- monitor on"), "{}", out.stderr);
+    }
+    // A missing ELF is named.
+    let out = cli(
+        path,
+        &[
+            "monitor",
+            "--port",
+            "sim://",
+            "--elf",
+            "missing.elf",
+            "--timeout",
+            "1",
+        ],
+    );
+    let error = out.single_error(5);
+    assert!(error.contains("cannot read ELF missing.elf"), "{error}");
+}
+
+#[test]
+fn log_file_and_timestamps() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("boot.log");
+    std::fs::write(&log, "earlier session\n").expect("seed log");
+    let out = cli(
+        dir.path(),
+        &[
+            "monitor",
+            "--port",
+            "sim://",
+            "--timestamps",
+            "--log",
+            "boot.log",
+            "--until",
+            "invalid header",
+        ],
+    );
+    out.ok();
+    let text = std::fs::read_to_string(&log).expect("log");
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("earlier session"), "appends: {text}");
+    let rest: Vec<&str> = lines.collect();
+    assert!(rest.len() >= 4, "{text}");
+    for line in &rest {
+        let (stamp, _) = line.split_once("] ").expect("timestamp");
+        let seconds = stamp.trim_start_matches('[').trim();
+        assert!(
+            seconds
+                .parse::<f64>()
+                .is_ok_and(|s| (0.0..60.0).contains(&s)),
+            "{line}"
+        );
+    }
+    assert!(
+        rest.last()
+            .is_some_and(|l| l.ends_with("invalid header: 0xffffffff")),
+        "{text}"
+    );
+    // What was shown is what was logged.
+    assert_eq!(out.stdout.lines().collect::<Vec<_>>(), rest);
 }
