@@ -34,6 +34,8 @@ pub fn code_for(error: &Error) -> u8 {
         Error::Cli(crate::cli::CliError::NoPort(_)) => CONNECT,
         Error::Cli(crate::cli::CliError::BadArgument(_)) => USAGE,
         Error::Cli(crate::cli::CliError::Refused(_)) => FAILURE,
+        Error::Cli(crate::cli::CliError::MonitorTimeout(_)) => MONITOR_TIMEOUT,
+        Error::Cli(crate::cli::CliError::MonitorEnded(_)) => CONNECT,
     }
 }
 

@@ -17,6 +17,7 @@ pub mod flash;
 pub mod image_info;
 pub mod images;
 pub mod list_ports;
+pub mod monitor;
 pub mod partition_table;
 pub mod progress;
 pub mod read_flash;
@@ -39,10 +40,12 @@ use clap::{Parser, Subcommand};
   cargo esp32s3 flash firmware.bin         flash a prebuilt image (offset chosen from its content)
   cargo esp32s3 erase                      erase the whole flash
   cargo esp32s3 board-info                 print chip, flash and security information
+  cargo esp32s3 flash --monitor            flash, reset and watch the boot log (Ctrl+] exits)
+  cargo esp32s3 monitor --until ready --timeout 30   wait for a line in CI
 
 Settings: flags > ESP32S3_* variables > [package.metadata.esp32s3] > [workspace.metadata.esp32s3].
 Exit codes: 0 ok, 1 other failure, 2 usage, 3 configuration, 4 cargo build, 5 image, 6 connection,
-7 flash."
+7 flash, 8 monitor --timeout passed without a match."
 )]
 pub struct Cli {
     /// The command to run.
@@ -73,6 +76,8 @@ pub enum Command {
     ReadFlash(read_flash::Args),
     /// List serial ports, marking likely ESP32-S3 boards
     ListPorts(list_ports::Args),
+    /// Show what the chip prints and send it keys (Ctrl+R resets, Ctrl+] exits)
+    Monitor(monitor::Args),
     /// Run the virtual ESP32-S3 (for example on a pseudo-terminal for other tools)
     Sim(sim::Args),
 }
@@ -89,6 +94,12 @@ pub enum CliError {
     /// The command refuses to go on (an existing file, a cancelled choice).
     #[error("{0}")]
     Refused(String),
+    /// The monitor's `--timeout` passed (exit code 8).
+    #[error("{0}")]
+    MonitorTimeout(String),
+    /// The monitor's port closed before `--until` matched.
+    #[error("{0}")]
+    MonitorEnded(String),
 }
 
 /// Parse the process arguments (dropping the `esp32s3` that cargo inserts), run, map to an exit code.
@@ -132,6 +143,7 @@ pub fn run(command: Command) -> crate::Result<()> {
         Command::BoardInfo(a) => board_info::run(a),
         Command::ReadFlash(a) => read_flash::run(a),
         Command::ListPorts(a) => list_ports::run(a),
+        Command::Monitor(a) => monitor::run(a),
         Command::Sim(a) => sim::run(a),
     }
 }
