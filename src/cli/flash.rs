@@ -78,6 +78,15 @@ pub struct Args {
     /// Bootloader and partition table.
     #[command(flatten)]
     pub image: ImageArgs,
+    /// After the write and the reset, watch the chip's output on the same connection
+    #[arg(long, help_heading = "Monitor")]
+    pub monitor: bool,
+    /// Baud rate the firmware prints at, for --monitor [default: 115200] [env: ESP32S3_MONITOR_BAUD]
+    #[arg(long, value_name = "BAUD", help_heading = "Monitor")]
+    pub monitor_baud: Option<String>,
+    /// How to monitor (with --monitor; the ELF flashed decodes addresses unless --elf is given).
+    #[command(flatten)]
+    pub monitor_options: Box<super::monitor::MonitorArgs>,
 }
 
 /// Where the regions come from.
@@ -104,6 +113,7 @@ pub fn run(args: Args) -> crate::Result<()> {
     if args.no_verify {
         flags.verify = Some(false);
     }
+    flags.monitor_baud = args.monitor_baud.clone();
     let ctx = context::load(&args.manifest, flags)?;
     let settings = &ctx.settings;
 
@@ -141,6 +151,22 @@ pub fn run(args: Args) -> crate::Result<()> {
         let size = settings.flash_size.unwrap_or(DEFAULT_FLASH_SIZE);
         images::prepare(path, settings, idf, size)?;
     }
+    // The monitor's options and ELF are checked before the chip is touched too.
+    let monitor = match args.monitor {
+        true => {
+            let plan = super::monitor::Plan::from_args(
+                &args.monitor_options,
+                args.connect.non_interactive,
+            )?;
+            let flashed_elf = match &input {
+                Input::Elf { path, .. } => Some(path.as_path()),
+                _ => None,
+            };
+            let elf = args.monitor_options.elf.as_deref().or(flashed_elf);
+            Some((plan, super::monitor::load_symbols(elf)?))
+        }
+        false => None,
+    };
 
     let mut progress = Progress::new();
     let mut flasher = connect::flasher(
@@ -222,9 +248,18 @@ pub fn run(args: Args) -> crate::Result<()> {
         if summary.written == 1 { "" } else { "s" },
         summary.elapsed.as_secs_f64()
     );
-    let done = flasher.loader().reset_after(settings.after)?;
+    let Some((plan, symbols)) = monitor else {
+        let done = flasher.loader().reset_after(settings.after)?;
+        eprintln!("{}", reset_line(done));
+        return Ok(());
+    };
+    // Same connection: the host switches to the monitor baud right before the chip restarts.
+    let done = flasher
+        .loader()
+        .reset_into_monitor(settings.after, settings.monitor_baud)?;
     eprintln!("{}", reset_line(done));
-    Ok(())
+    let mut transport = flasher.into_loader().into_transport();
+    super::monitor::start_after_flash(&mut *transport, symbols, &plan)
 }
 
 /// Regions from `--at OFFSET FILE` pairs, written exactly as given.
