@@ -52,8 +52,9 @@ pub enum Control {
 /// Something the monitor saw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MonitorEvent<'a> {
-    /// Bytes as they arrived, before they are split into lines (for a terminal that shows typed
-    /// echo and prompts at once). Every byte of the stream is delivered here exactly once.
+    /// Bytes as they arrived (for a terminal that shows typed echo and prompts at once), cut
+    /// after each line ending so that a line's other events follow its bytes. Every byte of the
+    /// stream is delivered here exactly once.
     Received(&'a [u8]),
     /// A complete line, without its line ending (CR, LF or CRLF), invalid UTF-8 replaced.
     Line(&'a str),
@@ -331,15 +332,30 @@ impl<'o> Session<'o> {
         bytes: &[u8],
         on_event: &mut dyn FnMut(MonitorEvent<'_>) -> Control,
     ) -> Option<WatchEnd> {
-        if on_event(MonitorEvent::Received(bytes)) == Control::Stop {
-            return Some(WatchEnd::Stopped);
+        // One piece per line ending, so that a terminal showing the raw bytes gets a line's
+        // hint and decoded addresses right after that line, not after the whole read.
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let cut = rest
+                .iter()
+                .position(|b| *b == b'\n' || *b == b'\r')
+                .map_or(rest.len(), |i| i + 1);
+            let (piece, tail) = rest.split_at(cut);
+            rest = tail;
+            if on_event(MonitorEvent::Received(piece)) == Control::Stop {
+                return Some(WatchEnd::Stopped);
+            }
+            let mut complete = Vec::new();
+            self.lines
+                .push(piece, &mut |line| complete.push(line.to_string()));
+            if let Some(end) = complete
+                .into_iter()
+                .find_map(|line| self.line(line, on_event))
+            {
+                return Some(end);
+            }
         }
-        let mut complete = Vec::new();
-        self.lines
-            .push(bytes, &mut |line| complete.push(line.to_string()));
-        complete
-            .into_iter()
-            .find_map(|line| self.line(line, on_event))
+        None
     }
 
     /// The chip went quiet: a pending partial line (a prompt) is matched against `until`, and
@@ -585,6 +601,49 @@ mod tests {
             })
         );
         assert_eq!(lines, ["MicroPython", ">>> "]);
+    }
+
+    #[test]
+    fn raw_bytes_come_line_by_line_before_the_line_events() {
+        let options = WatchOptions {
+            hints: true,
+            ..WatchOptions::default()
+        };
+        let mut session = Session::new(&options);
+        let mut seen = Vec::new();
+        let mut all = Vec::new();
+        session.feed(
+            b"invalid header: 0xffffffff\r\nnext\r\n>>> ",
+            &mut |event| {
+                match event {
+                    MonitorEvent::Received(bytes) => {
+                        all.extend_from_slice(bytes);
+                        seen.push(format!(
+                            "raw {}",
+                            String::from_utf8_lossy(bytes).escape_debug()
+                        ))
+                    }
+                    MonitorEvent::Line(l) => seen.push(format!("line {l}")),
+                    MonitorEvent::Hint(_) => seen.push("hint".into()),
+                    MonitorEvent::Address { .. } => seen.push("addr".into()),
+                }
+                Control::Continue
+            },
+        );
+        assert_eq!(all, b"invalid header: 0xffffffff\r\nnext\r\n>>> ");
+        assert_eq!(
+            seen,
+            [
+                "raw invalid header: 0xffffffff\\r",
+                "line invalid header: 0xffffffff",
+                "hint",
+                "raw \\n",
+                "raw next\\r",
+                "line next",
+                "raw \\n",
+                "raw >>> ",
+            ]
+        );
     }
 
     #[test]

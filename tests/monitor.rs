@@ -590,3 +590,67 @@ fn log_file_and_timestamps() {
     // What was shown is what was logged.
     assert_eq!(out.stdout.lines().collect::<Vec<_>>(), rest);
 }
+
+#[cfg(unix)]
+#[path = "support/pty_harness.rs"]
+mod pty_harness;
+
+/// The interactive monitor in a terminal: keys printed at start, Ctrl+R resets the chip (a fresh
+/// ROM banner), Ctrl+C goes to the chip instead of ending the monitor, Ctrl+] exits 0, and the
+/// terminal is back in its original (cooked, echoing) mode afterwards.
+#[cfg(unix)]
+#[test]
+fn interactive_keys_in_a_pseudo_terminal() {
+    use pty_harness::PtyChild;
+    let wait = Duration::from_secs(15);
+    let mut pty = PtyChild::spawn(
+        env!("CARGO_BIN_EXE_cargo-esp32s3"),
+        ["monitor", "--port", "sim://"],
+        &[("NO_COLOR", "1")],
+    );
+    let before = pty.termios();
+    assert_ne!(before.c_lflag & libc::ICANON, 0, "the pty starts cooked");
+    pty.wait_for("Ctrl+R resets the chip, Ctrl+] exits", wait);
+    pty.wait_for("invalid header: 0xffffffff", wait);
+    // While the monitor runs the terminal is raw: no echo, no line editing, no signals.
+    let raw = pty.termios();
+    assert_eq!(raw.c_lflag & (libc::ICANON | libc::ECHO | libc::ISIG), 0);
+    let banners = pty.count("ESP-ROM:esp32s3-20210327");
+    assert_eq!(banners, 1, "{}", pty.shown());
+    assert_eq!(pty.count("hint: nothing valid"), 1, "{}", pty.shown());
+    // The hint follows the line that caused it, before the next line.
+    let shown = pty.shown();
+    let after_first = shown
+        .split_once("invalid header: 0xffffffff")
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
+    let hint_at = after_first.find("hint: nothing valid");
+    let next_line_at = after_first.find("invalid header: 0xffffffff");
+    assert!(
+        hint_at.is_some() && (next_line_at.is_none() || hint_at < next_line_at),
+        "{shown}"
+    );
+
+    pty.send(&[0x12]);
+    pty.wait_for_count("ESP-ROM:esp32s3-20210327", banners + 1, wait);
+    pty.wait_for_count("rst:0x1 (POWERON),boot:0x8 (SPI_FAST_FLASH_BOOT)", 2, wait);
+    // The hint stays once per session.
+    assert_eq!(pty.count("hint: nothing valid"), 1, "{}", pty.shown());
+
+    pty.send(&[0x03]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        pty.running(),
+        "Ctrl+C must go to the chip:\n{}",
+        pty.shown()
+    );
+
+    pty.send(&[0x1d]);
+    let status = pty.wait_exit(wait);
+    assert!(status.success(), "{status:?}\n{}", pty.shown());
+    let after = pty.termios();
+    assert_eq!(after.c_lflag, before.c_lflag, "local modes restored");
+    assert_eq!(after.c_iflag, before.c_iflag, "input modes restored");
+    assert_eq!(after.c_oflag, before.c_oflag, "output modes restored");
+    assert!(!pty.shown().contains("error:"), "{}", pty.shown());
+}
