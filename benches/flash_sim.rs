@@ -53,6 +53,7 @@ fn flash_once(data: &[u8], with_stub: bool) -> u64 {
         attempts: 1,
         baud: 115_200,
         stub: with_stub.then(stub),
+        ..ConnectOptions::default()
     };
     let loader = Loader::connect(transport, &connect, &mut |_| {}).expect("connects to the sim");
     let options = FlashOptions {

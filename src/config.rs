@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::image::{FlashFreq, FlashMode, FlashSize};
-use crate::reset::{After, Before};
+use crate::reset::{After, Before, ResetSequence};
 use crate::units;
 
 /// Lowest accepted baud rate (for `baud` and `monitor-baud`). Far below this a transfer takes
@@ -84,6 +84,10 @@ pub struct Settings {
     pub skip_unchanged: bool,
     /// Check the MD5 of every written region.
     pub verify: bool,
+    /// A custom reset into download mode (esptool's notation), instead of the automatic choice.
+    pub reset_sequence: Option<ResetSequence>,
+    /// A custom hard reset after the operation (esptool's notation).
+    pub hard_reset_sequence: Option<ResetSequence>,
 }
 
 impl Default for Settings {
@@ -108,6 +112,8 @@ impl Default for Settings {
             connect_attempts: 7,
             skip_unchanged: true,
             verify: true,
+            reset_sequence: None,
+            hard_reset_sequence: None,
         }
     }
 }
@@ -232,11 +238,15 @@ pub enum Key {
     SkipUnchanged,
     /// `verify`.
     Verify,
+    /// `reset-sequence`.
+    ResetSequence,
+    /// `hard-reset-sequence`.
+    HardResetSequence,
 }
 
 impl Key {
     /// All keys, in documentation order.
-    pub const ALL: [Key; 20] = [
+    pub const ALL: [Key; 22] = [
         Key::Chip,
         Key::Port,
         Key::Baud,
@@ -257,6 +267,8 @@ impl Key {
         Key::ConnectAttempts,
         Key::SkipUnchanged,
         Key::Verify,
+        Key::ResetSequence,
+        Key::HardResetSequence,
     ];
 
     /// The key as written in Cargo.toml.
@@ -282,6 +294,8 @@ impl Key {
             Key::ConnectAttempts => "connect-attempts",
             Key::SkipUnchanged => "skip-unchanged",
             Key::Verify => "verify",
+            Key::ResetSequence => "reset-sequence",
+            Key::HardResetSequence => "hard-reset-sequence",
         }
     }
 
@@ -300,7 +314,8 @@ impl Key {
     /// two switches that turn a default off; `chip` has none.
     pub fn flag(self) -> Option<String> {
         match self {
-            Key::Chip => None,
+            // Sequences are board properties: set once in Cargo.toml or the environment.
+            Key::Chip | Key::ResetSequence | Key::HardResetSequence => None,
             Key::SkipUnchanged => Some("--no-skip".into()),
             Key::Verify => Some("--no-verify".into()),
             _ => Some(format!("--{}", self.name())),
@@ -340,6 +355,9 @@ impl Key {
             Key::ConnectAttempts => "a non-negative integer (0 = keep trying forever)",
             Key::SkipUnchanged | Key::Verify => {
                 "true or false (in variables also 1/0, yes/no, on/off)"
+            }
+            Key::ResetSequence | Key::HardResetSequence => {
+                "esptool's reset notation: steps D0/D1, R0/R1, U0,1 and W<seconds> separated by |, such as \"D0|R1|W0.1|D1|R0|W0.05|D0\""
             }
         }
     }
@@ -498,6 +516,8 @@ pub fn resolve(sources: &Sources<'_>) -> Result<Settings, ConfigError> {
         connect_attempts: pick!(connect_attempts).unwrap_or(defaults.connect_attempts),
         skip_unchanged: pick!(skip_unchanged).unwrap_or(defaults.skip_unchanged),
         verify: pick!(verify).unwrap_or(defaults.verify),
+        reset_sequence: pick!(reset_sequence),
+        hard_reset_sequence: pick!(hard_reset_sequence),
     };
     if settings.min_chip_rev > settings.max_chip_rev {
         return Err(ConfigError::RevisionRange {
@@ -568,6 +588,8 @@ struct Layer {
     connect_attempts: Option<u32>,
     skip_unchanged: Option<bool>,
     verify: Option<bool>,
+    reset_sequence: Option<ResetSequence>,
+    hard_reset_sequence: Option<ResetSequence>,
 }
 
 /// A value as one source holds it: text (flags, variables) or JSON (metadata).
@@ -808,6 +830,19 @@ fn apply(
         }
         Key::SkipUnchanged => layer.skip_unchanged = Some(boolean(raw).ok_or_else(fail)?),
         Key::Verify => layer.verify = Some(boolean(raw).ok_or_else(fail)?),
+        Key::ResetSequence | Key::HardResetSequence => {
+            let text = non_empty_text(raw).ok_or_else(fail)?;
+            let sequence = ResetSequence::parse(text).map_err(|e| ConfigError::BadValue {
+                origin: origin.to_string(),
+                value: raw.shown(),
+                accepted: format!("{}; here {}", key.accepted(), e.problem),
+            })?;
+            if key == Key::ResetSequence {
+                layer.reset_sequence = Some(sequence);
+            } else {
+                layer.hard_reset_sequence = Some(sequence);
+            }
+        }
     }
     Ok(())
 }

@@ -14,7 +14,7 @@ use crate::protocol::console as boot_text;
 use crate::protocol::errors::DeviceError;
 use crate::protocol::response::{Reply, ReplyError, Responder};
 use crate::protocol::{slip, timeouts};
-use crate::reset::{self, After, Before};
+use crate::reset::{self, After, Before, ResetSequence, rtc};
 use crate::transport::{Transport, TransportError};
 
 pub use crate::protocol::chip::{ChipInfo, ChipRevision, FlashId, SecurityInfo};
@@ -32,7 +32,7 @@ pub enum Event {
         /// How many attempts in all (0 = until it works).
         max_attempts: u32,
         /// Name of the reset sequence played before this attempt.
-        reset: &'static str,
+        reset: String,
     },
     /// The loader answered SYNC and the chip is an ESP32-S3 (sent after the chip check, so
     /// never for another chip).
@@ -177,6 +177,11 @@ pub struct ConnectOptions {
     pub baud: u32,
     /// A flasher stub to upload and run after connecting; `None` keeps talking to the ROM.
     pub stub: Option<StubImage>,
+    /// A custom reset into download mode (the `reset-sequence` setting), used instead of the
+    /// automatic choice with `Before::DefaultReset`.
+    pub reset_sequence: Option<ResetSequence>,
+    /// A custom hard reset (the `hard-reset-sequence` setting), used by `After::HardReset`.
+    pub hard_reset_sequence: Option<ResetSequence>,
 }
 
 impl Default for ConnectOptions {
@@ -186,6 +191,8 @@ impl Default for ConnectOptions {
             attempts: 7,
             baud: crate::config::DEFAULT_BAUD,
             stub: None,
+            reset_sequence: None,
+            hard_reset_sequence: None,
         }
     }
 }
@@ -265,14 +272,14 @@ pub enum LoaderError {
         port: String,
     },
     /// The boot banner showed a boot mode other than download mode.
-    #[error(
-        "wrong boot mode detected (0x{boot:x}) on {port}: the chip is not in download mode; hold BOOT (IO0) while pressing RESET (EN), or check the auto-reset circuit"
-    )]
+    #[error("{}", wrong_boot_mode_text(port, *boot, *reset))]
     WrongBootMode {
         /// Port name.
         port: String,
         /// The `boot:` value of the banner.
         boot: u32,
+        /// What the last attempt did to the reset lines.
+        reset: ResetAttempt,
     },
     /// The banner said "waiting for download" but SYNC got no answer.
     #[error(
@@ -393,21 +400,6 @@ mod spi1 {
     pub const USR_MISO: u32 = 1 << 28;
 }
 
-/// RTC watchdog and super-watchdog registers (§6).
-mod rtc {
-    pub const WDT_CONFIG0: u32 = 0x6000_8098;
-    pub const WDT_CONFIG1: u32 = 0x6000_809C;
-    pub const WDT_WPROTECT: u32 = 0x6000_80B0;
-    pub const WDT_WKEY: u32 = 0x50D8_3AA1;
-    pub const SWD_CONF: u32 = 0x6000_80B4;
-    pub const SWD_WPROTECT: u32 = 0x6000_80B8;
-    pub const SWD_WKEY: u32 = 0x8F1D_312A;
-    pub const SWD_AUTO_FEED: u32 = 1 << 31;
-    pub const OPTION1: u32 = 0x6000_812C;
-    pub const FORCE_DOWNLOAD_BOOT: u32 = 1;
-    pub const GPIO_STRAP: u32 = 0x6000_4038;
-}
-
 /// Largest data block the S3 ROM accepts for MEM_DATA/FLASH_DATA/FLASH_DEFL_DATA (§18).
 pub const ROM_MAX_BLOCK: u32 = 0x1800;
 /// MEM_DATA block size over the chip's USB-OTG (§3).
@@ -441,6 +433,38 @@ const OTHER_CHIP_MAGICS: &[(u32, &str)] = &[
     (0xD7B7_3E80, "ESP32-H2"),
 ];
 
+/// What a connection attempt did to the reset lines, for explaining a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetAttempt {
+    /// A reset sequence was played on DTR/RTS.
+    Played,
+    /// A sequence was wanted, but the port has no modem lines (a pty, a raw TCP bridge).
+    NoLines,
+    /// No reset was asked for (`--before no-reset`).
+    NotAsked,
+}
+
+/// The message for a banner that shows no download mode: what the chip did, why, what to do.
+fn wrong_boot_mode_text(port: &str, boot: u32, reset: ResetAttempt) -> String {
+    // Bit 3 of the strapping value is GPIO0: set means it was high, so the chip booted from flash.
+    let what = if boot & 0x08 != 0 || boot & 0x07 == 0x04 {
+        format!("the chip on {port} booted from flash (boot:0x{boot:x})")
+    } else {
+        format!("the chip on {port} started in boot mode 0x{boot:x}, not download mode")
+    };
+    match reset {
+        ResetAttempt::Played => format!(
+            "{what}: the auto-reset did not pull GPIO0 low; hold BOOT and press RESET, or check the DTR/RTS wiring (a custom sequence can be set with reset-sequence)"
+        ),
+        ResetAttempt::NoLines => format!(
+            "{what}: this port has no DTR/RTS lines to reset it into download mode; hold BOOT and press RESET"
+        ),
+        ResetAttempt::NotAsked => format!(
+            "{what} and is not in download mode (--before no-reset does not reset it); hold BOOT and press RESET, or let the tool reset it with --before default-reset"
+        ),
+    }
+}
+
 /// One connection to the ROM loader or a stub.
 pub struct Loader<T: Transport> {
     transport: T,
@@ -455,6 +479,10 @@ pub struct Loader<T: Transport> {
     noise_bytes: usize,
     /// True once SYNC succeeded.
     connected: bool,
+    /// The custom hard reset, if one is configured.
+    hard_reset_sequence: Option<ResetSequence>,
+    /// What the last connection attempt did to the reset lines (for the failure message).
+    reset_attempt: ResetAttempt,
 }
 
 /// A reply accepted for a command: the header value and the payload.
@@ -490,6 +518,8 @@ impl<T: Transport> Loader<T> {
             console: Vec::new(),
             noise_bytes: 0,
             connected: false,
+            hard_reset_sequence: opts.hard_reset_sequence.clone(),
+            reset_attempt: ResetAttempt::NotAsked,
         };
         let stub_running = if opts.before == Before::NoResetNoSync {
             // The caller says a stub already runs: no reset and no SYNC.
@@ -538,15 +568,20 @@ impl<T: Transport> Loader<T> {
         opts: &ConnectOptions,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<bool, LoaderError> {
-        let sequences = reset::connect_sequences(opts.before, self.usb_ids, cfg!(unix));
+        let sequences = reset::connect_sequences(
+            opts.before,
+            self.usb_ids,
+            cfg!(unix),
+            opts.reset_sequence.as_ref(),
+        );
         let mut warned_no_lines = false;
         let mut attempt: u32 = 0;
         loop {
-            let sequence = reset::sequence_for_attempt(sequences, attempt);
+            let sequence = reset::sequence_for_attempt(&sequences, attempt);
             on_event(Event::Connecting {
                 attempt: attempt + 1,
                 max_attempts: opts.attempts,
-                reset: sequence.name,
+                reset: sequence.name.to_string(),
             });
             self.decoder.reset();
             if !sequence.steps.is_empty() {
@@ -555,8 +590,9 @@ impl<T: Transport> Loader<T> {
                 self.console.clear();
                 self.noise_bytes = 0;
                 self.transport.clear_input()?;
-                match reset::play(&mut self.transport, sequence.steps) {
-                    Ok(()) => {}
+                self.reset_attempt = ResetAttempt::NoLines;
+                match reset::play(&mut self.transport, &sequence.steps) {
+                    Ok(()) => self.reset_attempt = ResetAttempt::Played,
                     Err(e @ TransportError::Disconnected { .. }) => return Err(e.into()),
                     Err(e) => {
                         // Ports without modem lines (ptys, some network bridges): sync anyway.
@@ -603,6 +639,7 @@ impl<T: Transport> Loader<T> {
             Some(mode) if !mode.waiting_for_download => LoaderError::WrongBootMode {
                 port,
                 boot: mode.value,
+                reset: self.reset_attempt,
             },
             Some(_) => LoaderError::NoSyncReply { port },
             None if self.noise_bytes > 0 => LoaderError::NoValidReply {
@@ -688,12 +725,10 @@ impl<T: Transport> Loader<T> {
     }
 
     fn disable_watchdogs(&mut self) -> Result<(), LoaderError> {
-        self.write_reg(rtc::WDT_WPROTECT, rtc::WDT_WKEY, u32::MAX)?;
-        self.write_reg(rtc::WDT_CONFIG0, 0, u32::MAX)?;
-        self.write_reg(rtc::WDT_WPROTECT, 0, u32::MAX)?;
-        self.write_reg(rtc::SWD_WPROTECT, rtc::SWD_WKEY, u32::MAX)?;
-        self.write_reg(rtc::SWD_CONF, rtc::SWD_AUTO_FEED, rtc::SWD_AUTO_FEED)?;
-        self.write_reg(rtc::SWD_WPROTECT, 0, u32::MAX)
+        for w in reset::DISABLE_WATCHDOGS {
+            self.write_reg(w.addr, w.value, w.mask)?;
+        }
+        Ok(())
     }
 
     /// Upload `stub` to RAM, start it and wait for its `OHAI`.
@@ -932,13 +967,16 @@ impl<T: Transport> Loader<T> {
                     // Errors ignored: an old stub may not allow the write, and the pulse below
                     // resets anyway.
                     let _ = self.write_reg(rtc::OPTION1, 0, rtc::FORCE_DOWNLOAD_BOOT);
-                    if self.uses_usb_otg() && self.strapped_into_download()? {
+                    if self.uses_espressif_usb() && self.strapped_into_download()? {
+                        // The chip's own USB can only do a core reset, which does not resample
+                        // GPIO0: the chip would come back in download mode.
                         return self.watchdog_reset(switch_to).map(|()| ResetDone::Watchdog);
                     }
                 }
                 self.switch_host_baud(switch_to, true)?;
-                let sequence = reset::hard_reset_sequence(self.usb_ids);
-                match reset::play(&mut self.transport, sequence.steps) {
+                let sequence =
+                    reset::hard_reset_sequence(self.usb_ids, self.hard_reset_sequence.as_ref());
+                match reset::play(&mut self.transport, &sequence.steps) {
                     Ok(()) => Ok(ResetDone::HardResetRts),
                     Err(e @ TransportError::Disconnected { .. }) => Err(e.into()),
                     // No modem lines (a pty, a network bridge, a TX/RX-only adapter): the
@@ -969,8 +1007,9 @@ impl<T: Transport> Loader<T> {
             After::WatchdogReset => {
                 if sdm {
                     self.switch_host_baud(switch_to, true)?;
-                    let sequence = reset::hard_reset_sequence(self.usb_ids);
-                    reset::play(&mut self.transport, sequence.steps)?;
+                    let sequence =
+                        reset::hard_reset_sequence(self.usb_ids, self.hard_reset_sequence.as_ref());
+                    reset::play(&mut self.transport, &sequence.steps)?;
                     return Ok(ResetDone::HardResetRts);
                 }
                 self.watchdog_reset(switch_to).map(|()| ResetDone::Watchdog)
@@ -978,32 +1017,34 @@ impl<T: Transport> Loader<T> {
         }
     }
 
-    fn uses_usb_otg(&self) -> bool {
-        matches!(self.usb_ids, Some((reset::ESPRESSIF_VID, pid)) if pid != reset::USB_JTAG_SERIAL_PID)
+    /// The chip's own USB (USB-Serial/JTAG or USB-OTG), whose "reset" is a core reset.
+    fn uses_espressif_usb(&self) -> bool {
+        matches!(self.usb_ids, Some((reset::ESPRESSIF_VID, _)))
     }
 
     /// GPIO0 strapped low and FORCE_DOWNLOAD_BOOT not set: a core reset would stay in download.
     fn strapped_into_download(&mut self) -> Result<bool, LoaderError> {
         let strap = self.read_reg(rtc::GPIO_STRAP)?;
         let option1 = self.read_reg(rtc::OPTION1)?;
-        Ok(strap & (1 << 3) == 0 && option1 & rtc::FORCE_DOWNLOAD_BOOT == 0)
+        Ok(strap & rtc::STRAP_GPIO0 == 0 && option1 & rtc::FORCE_DOWNLOAD_BOOT == 0)
     }
 
     /// Arm the RTC watchdog; `switch_to` moves the host to that baud once the last register
     /// write has gone (the boot log that follows comes at the ROM's rate).
     fn watchdog_reset(&mut self, switch_to: Option<u32>) -> Result<(), LoaderError> {
-        self.write_reg(rtc::WDT_WPROTECT, rtc::WDT_WKEY, u32::MAX)?;
-        self.write_reg(rtc::WDT_CONFIG1, 2000, u32::MAX)?;
-        // Enable, stage 0 action "reset system" (5), with the flash boot mode bit.
-        self.write_reg(rtc::WDT_CONFIG0, 0xD000_0102, u32::MAX)?;
-        // The chip may already be resetting: a lost reply to the lock write is expected.
-        match self.write_reg(rtc::WDT_WPROTECT, 0, u32::MAX) {
-            Ok(()) | Err(LoaderError::Timeout { .. }) => {}
-            Err(LoaderError::Transport(TransportError::Disconnected { .. })) => {}
-            Err(e) => return Err(e),
+        let count = reset::WATCHDOG_RESET.len();
+        for (index, w) in reset::WATCHDOG_RESET.iter().enumerate() {
+            match self.write_reg(w.addr, w.value, w.mask) {
+                Ok(()) => {}
+                // The chip may already be resetting: a lost reply to the last write is expected.
+                Err(LoaderError::Timeout { .. })
+                | Err(LoaderError::Transport(TransportError::Disconnected { .. }))
+                    if index + 1 == count => {}
+                Err(e) => return Err(e),
+            }
         }
         self.switch_host_baud(switch_to, false)?;
-        self.transport.pause(Duration::from_millis(500));
+        self.transport.pause(reset::WATCHDOG_SETTLE);
         Ok(())
     }
 
@@ -1361,7 +1402,7 @@ mod tests {
         };
         check(
             b"ESP-ROM:esp32s3-20210327\r\nrst:0x1 (POWERON),boot:0x8 (SPI_FAST_FLASH_BOOT)\r\ninvalid header: 0xffffffff\r\n",
-            "wrong boot mode detected (0x8)",
+            "booted from flash (boot:0x8): the auto-reset did not pull GPIO0 low; hold BOOT and press RESET, or check the DTR/RTS wiring",
         );
         check(
             b"rst:0x1 (POWERON),boot:0x0 (DOWNLOAD(USB/UART0))\r\nwaiting for download\r\n",
@@ -1491,6 +1532,7 @@ mod tests {
             attempts: 1,
             baud: 460_800,
             stub: None,
+            ..ConnectOptions::default()
         };
         let mut loader = Loader::connect(WithoutLines(sim), &opts, &mut |_| {}).expect("connects");
         loader.reset_after(After::HardReset).expect("reset");

@@ -1197,7 +1197,12 @@ mod tty {
         let outcome = bench.run(&["board-info", "--connect-attempts", "1", "--port", &port]);
         outcome.fails(
             exit::CONNECT,
-            &[&port, "wrong boot mode", "0x8", "download mode", "BOOT"],
+            &[
+                &port,
+                "booted from flash (boot:0x8)",
+                "no DTR/RTS lines",
+                "hold BOOT and press RESET",
+            ],
         );
         assert!(
             outcome.elapsed < Duration::from_secs(5),

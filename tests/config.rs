@@ -9,7 +9,7 @@ use std::process::Command;
 use cargo_esp32s3::config::{self, ConfigError, FlagValues, Settings, Sources};
 use cargo_esp32s3::image::format::{ImageHeader, Segment, encode_image};
 use cargo_esp32s3::image::{FlashMode, FlashSize};
-use cargo_esp32s3::reset::{After, Before};
+use cargo_esp32s3::reset::{After, Before, ResetSequence};
 use serde_json::{Value, json};
 
 #[path = "support/synthetic_elf.rs"]
@@ -176,6 +176,8 @@ fn every_key_from_metadata() {
             "connect-attempts": 0,
             "skip-unchanged": false,
             "verify": false,
+            "reset-sequence": "D0|R1|W0.2|D1|R0|W0.1|D0",
+            "hard-reset-sequence": "R1|W0.3|R0",
         })),
         ..Case::default()
     });
@@ -202,6 +204,8 @@ fn every_key_from_metadata() {
             connect_attempts: 0,
             skip_unchanged: false,
             verify: false,
+            reset_sequence: Some(ResetSequence::parse("D0|R1|W0.2|D1|R0|W0.1|D0").unwrap()),
+            hard_reset_sequence: Some(ResetSequence::parse("R1|W0.3|R0").unwrap()),
         }
     );
 }
@@ -335,6 +339,19 @@ fn bad_values_name_the_key_the_source_and_the_accepted_values() {
         (
             json!({ "baud": 0 }),
             vec!["invalid value 0 for baud", table, "from 9600 to 5000000"],
+        ),
+        (
+            json!({ "reset-sequence": "D0|R2|W0.1" }),
+            vec![
+                "invalid value \"D0|R2|W0.1\" for reset-sequence",
+                table,
+                "esptool's reset notation",
+                "step \"R2\" needs 0 or 1",
+            ],
+        ),
+        (
+            json!({ "hard-reset-sequence": 5 }),
+            vec!["invalid value 5 for hard-reset-sequence", "W<seconds>"],
         ),
         (
             json!({ "baud": "fast" }),

@@ -90,6 +90,7 @@ impl Bench {
             attempts: 1,
             baud: 115_200,
             stub: with_stub.then(stub),
+            ..ConnectOptions::default()
         };
         let loader = Loader::connect(t, &connect, &mut |_| {}).expect("connects");
         let flasher = Flasher::new(loader, opts, &mut |_| {}).expect("attaches");

@@ -31,6 +31,7 @@ fn flasher_on<T: Transport>(t: T, with_stub: bool, opts: FlashOptions) -> (Flash
         attempts: 1,
         baud: 115_200,
         stub: with_stub.then(stub),
+        ..ConnectOptions::default()
     };
     let mut events = Vec::new();
     let loader = Loader::connect(t, &connect, &mut |e| events.push(e)).expect("connects");

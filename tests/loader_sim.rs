@@ -21,6 +21,7 @@ fn options(before: Before) -> ConnectOptions {
         attempts: 2,
         baud: 115_200,
         stub: None,
+        ..ConnectOptions::default()
     }
 }
 
@@ -109,14 +110,9 @@ fn other_chips_are_refused_by_name() {
 fn a_chip_booting_from_flash_gives_the_wrong_boot_mode_error() {
     let (result, _) = connect(sim("sim://?mode=spi"), &options(Before::NoReset));
     let err = result.err().expect("not in download mode");
-    assert!(
-        err.to_string()
-            .starts_with("wrong boot mode detected (0x8)"),
-        "{err}"
-    );
-    assert!(
-        err.to_string()
-            .contains("hold BOOT (IO0) while pressing RESET (EN)")
+    assert_eq!(
+        err.to_string(),
+        "the chip on sim://?mode=spi booted from flash (boot:0x8) and is not in download mode (--before no-reset does not reset it); hold BOOT and press RESET, or let the tool reset it with --before default-reset"
     );
 }
 

@@ -204,6 +204,7 @@ fn connect(
         attempts: 2,
         baud,
         stub,
+        ..ConnectOptions::default()
     };
     Loader::connect(open(path), &opts, &mut |e| events.push(e))
 }

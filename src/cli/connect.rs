@@ -180,6 +180,8 @@ pub fn connect_options(settings: &Settings) -> crate::Result<ConnectOptions> {
         attempts: settings.connect_attempts,
         baud: settings.baud,
         stub,
+        reset_sequence: settings.reset_sequence.clone(),
+        hard_reset_sequence: settings.hard_reset_sequence.clone(),
     })
 }
 

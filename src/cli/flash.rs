@@ -157,6 +157,7 @@ pub fn run(args: Args) -> crate::Result<()> {
             let plan = super::monitor::Plan::from_args(
                 &args.monitor_options,
                 args.connect.non_interactive,
+                settings.hard_reset_sequence.clone(),
             )?;
             let flashed_elf = match &input {
                 Input::Elf { path, .. } => Some(path.as_path()),

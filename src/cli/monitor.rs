@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use regex::Regex;
 
 use crate::monitor::{Control, MonitorError, MonitorEvent, WatchEnd, WatchOptions};
-use crate::reset;
+use crate::reset::{self, ResetSequence};
 use crate::symbols::Symbols;
 use crate::transport::{Transport, TransportError};
 
@@ -125,7 +125,11 @@ pub fn run(args: Args) -> crate::Result<()> {
     let ctx = context::load(&args.manifest, flags)?;
     let settings = &ctx.settings;
     // Check the options before touching the port.
-    let plan = Plan::from_args(&args.monitor, args.non_interactive)?;
+    let plan = Plan::from_args(
+        &args.monitor,
+        args.non_interactive,
+        settings.hard_reset_sequence.clone(),
+    )?;
     let symbols = load_symbols(args.monitor.elf.as_deref())?;
     let port = super::connect::choose_port(settings, args.non_interactive)?;
     let mut transport = super::connect::open(&port)?;
@@ -134,7 +138,7 @@ pub fn run(args: Args) -> crate::Result<()> {
         // What the chip printed before this reset is not this session's boot log.
         transport.clear_input()?;
         // A port without modem lines (a pty, a network bridge) cannot reset: just watch.
-        let _ = reset_into_firmware(&mut *transport);
+        let _ = reset_into_firmware(&mut *transport, plan.hard_reset.as_ref());
     }
     watch_chip(&mut *transport, symbols, &plan)
 }
@@ -149,11 +153,18 @@ pub struct Plan {
     log: Option<PathBuf>,
     eol: Eol,
     interactive: bool,
+    /// The `hard-reset-sequence` setting, for the reset at start and Ctrl+R.
+    hard_reset: Option<ResetSequence>,
 }
 
 impl Plan {
     /// Check the options; interactive when stdin and stdout are terminals and not refused.
-    pub fn from_args(args: &MonitorArgs, non_interactive: bool) -> crate::Result<Self> {
+    /// `hard_reset` is the configured custom hard reset (the default one for the port if `None`).
+    pub fn from_args(
+        args: &MonitorArgs,
+        non_interactive: bool,
+        hard_reset: Option<ResetSequence>,
+    ) -> crate::Result<Self> {
         let until = match &args.until {
             Some(text) => Some(Regex::new(text).map_err(|e| {
                 let reason = e.to_string();
@@ -178,6 +189,7 @@ impl Plan {
             log: args.log.clone(),
             eol: args.eol,
             interactive,
+            hard_reset,
         })
     }
 }
@@ -206,12 +218,13 @@ pub fn load_symbols(elf: Option<&std::path::Path>) -> crate::Result<Option<Symbo
 }
 
 /// Restart the chip into its firmware: IO0 high (DTR released), then pulse EN.
-fn reset_into_firmware<T: Transport + ?Sized>(transport: &mut T) -> Result<(), TransportError> {
+fn reset_into_firmware<T: Transport + ?Sized>(
+    transport: &mut T,
+    custom: Option<&ResetSequence>,
+) -> Result<(), TransportError> {
     transport.set_dtr(false)?;
-    reset::play(
-        transport,
-        reset::hard_reset_sequence(transport.usb_ids()).steps,
-    )
+    let sequence = reset::hard_reset_sequence(transport.usb_ids(), custom);
+    reset::play(transport, &sequence.steps)
 }
 
 /// What the input thread delivers.
@@ -476,7 +489,7 @@ fn watch_interactive<T: Transport + ?Sized>(
                     match key {
                         EXIT_KEY => return Ok(Control::Stop),
                         RESET_KEY => {
-                            if reset_into_firmware(t).is_err() {
+                            if reset_into_firmware(t, plan.hard_reset.as_ref()).is_err() {
                                 eprintln!(
                                     "\r\n--- this port has no reset line; press the board's RESET button ---\r"
                                 );
@@ -623,7 +636,7 @@ mod tests {
             until: Some("ready (".into()),
             ..MonitorArgs::default()
         };
-        let err = Plan::from_args(&args, true).unwrap_err().to_string();
+        let err = Plan::from_args(&args, true, None).unwrap_err().to_string();
         assert!(
             err.starts_with("--until \"ready (\" is not a valid regular expression ("),
             "{err}"

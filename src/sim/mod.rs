@@ -4,8 +4,8 @@
 //! [`Esp32s3::receive`], bytes for the host come out of [`Esp32s3::take_output`], and the
 //! control lines (EN on RTS, IO0 on DTR) and the host's line speed are further inputs. It owns
 //! the SPI flash ([`flash`]), the eFuse words ([`efuse`]), the SPI1 user-command engine
-//! ([`spi`]), the memory map, the ROM download loader ([`rom`], byte-exact against the real ROM's
-//! transcripts) and the stub flasher personality ([`stub`]). It knows nothing of how bytes reach
+//! ([`spi`]), the memory map, the ROM download loader (`rom`, byte-exact against the real ROM's
+//! transcripts) and the stub flasher personality (`stub`). It knows nothing of how bytes reach
 //! it: `transport::sim` feeds it in-process, [`pty`] serves it on a pseudo-terminal. It never
 //! sleeps and never prints; everything happens instantly when input arrives.
 //!

@@ -1,5 +1,6 @@
-//! `cargo xtask ci`: the one test command. Formatting, lints, every test, then the esptool
-//! interop tier when the reference files and Python are there.
+//! `cargo xtask ci`: the one test command. Formatting, lints, every test (doctests included),
+//! the API documentation with warnings denied, then the esptool interop tier when the reference
+//! files and Python are there.
 //!
 //! Each step is printed as it starts and timed; the first failure stops the run and names its
 //! step. What the steps check lives in the tools and tests they run, not here.
@@ -36,7 +37,7 @@ pub fn parse(args: &[String]) -> Result<Options> {
 pub fn run(options: &Options) -> Result {
     let testdata = run::testdata_dir();
     let interop_plan = plan_interop(options, testdata.is_some())?;
-    let total = 3 + usize::from(interop_plan.is_ok());
+    let total = 4 + usize::from(interop_plan.is_ok());
     let mut times: Vec<(&str, Duration)> = Vec::new();
     let started = Instant::now();
 
@@ -82,8 +83,22 @@ pub fn run(options: &Options) -> Result {
 
     step(3, "test", &mut || test_step(testdata.as_deref()))?;
 
+    step(4, "doc", &mut || {
+        // The library is documented for xtask authors: a broken link or a malformed example in
+        // the docs fails CI like a failing test.
+        let mut command = run::cargo();
+        command
+            .args(["doc", "--no-deps", "--lib"])
+            .env("RUSTDOCFLAGS", "-D warnings");
+        println!(
+            "    $ RUSTDOCFLAGS=\"-D warnings\" {}",
+            run::describe(&command)
+        );
+        run::run_inherit(command)
+    })?;
+
     match &interop_plan {
-        Ok(()) => step(4, "interop", &mut || {
+        Ok(()) => step(5, "interop", &mut || {
             let Some(dir) = testdata.as_deref() else {
                 return Err("testdata disappeared during the run".to_owned());
             };
