@@ -654,3 +654,61 @@ fn interactive_keys_in_a_pseudo_terminal() {
     assert_eq!(after.c_oflag, before.c_oflag, "output modes restored");
     assert!(!pty.shown().contains("error:"), "{}", pty.shown());
 }
+
+/// `flash --monitor`'s reset: the host is at the monitor baud when the chip restarts, on the EN
+/// pulse and on the watchdog path; after the EN pulse the boot log is what the monitor sees first
+/// (the download-mode text of the connect is dropped).
+#[test]
+fn reset_into_monitor_switches_the_host_before_the_boot_log() {
+    use cargo_esp32s3::loader::{ConnectOptions, Loader};
+    use cargo_esp32s3::reset::{After, Before};
+    use cargo_esp32s3::transport::Transport as _;
+    let connect = || {
+        let options = ConnectOptions {
+            before: Before::DefaultReset,
+            attempts: 2,
+            baud: 921_600,
+            ..ConnectOptions::default()
+        };
+        let sim = SimTransport::open("sim://").expect("sim");
+        let mut loader = Loader::connect(sim, &options, &mut |_| {}).expect("connect");
+        assert_eq!(loader.transport_mut().baud(), 921_600);
+        loader
+    };
+
+    let mut loader = connect();
+    loader
+        .reset_into_monitor(After::HardReset, 115_200)
+        .expect("reset");
+    let mut transport = loader.into_transport();
+    assert_eq!(transport.baud(), 115_200);
+    let watch_options = WatchOptions {
+        until: regex::Regex::new("invalid header").ok(),
+        timeout: Some(Duration::from_secs(5)),
+        ..WatchOptions::default()
+    };
+    let (seen, end) = watch_sim(&mut transport, &watch_options, None);
+    assert!(matches!(end, WatchEnd::Matched { .. }), "{seen:?}");
+    assert_eq!(
+        seen.get(..3).map(<[String]>::to_vec),
+        Some(vec![
+            "line ESP-ROM:esp32s3-20210327".to_string(),
+            "line Build:Mar 27 2021".to_string(),
+            "line rst:0x1 (POWERON),boot:0x8 (SPI_FAST_FLASH_BOOT)".to_string(),
+        ]),
+        "{seen:?}"
+    );
+
+    // The watchdog path switches after its last register write. (The simulator's watchdog fires
+    // the moment it is armed, before that write's reply, so its boot text is not checked here.)
+    let mut loader = connect();
+    loader
+        .reset_into_monitor(After::WatchdogReset, 115_200)
+        .expect("reset");
+    assert_eq!(loader.into_transport().baud(), 115_200);
+
+    // Without the monitor the host stays at the flashing speed.
+    let mut loader = connect();
+    loader.reset_after(After::HardReset).expect("reset");
+    assert_eq!(loader.into_transport().baud(), 921_600);
+}
