@@ -342,7 +342,9 @@ impl Key {
             Key::TargetAppPartition => {
                 "the name of an app partition such as \"factory\" or \"ota_0\""
             }
-            Key::Bootloader => "a path to a second-stage bootloader image (.bin)",
+            Key::Bootloader => {
+                "a path to a second-stage bootloader image (.bin, or an ELF that is converted)"
+            }
             Key::MinChipRev | Key::MaxChipRev => {
                 "a revision as a \"MAJOR.MINOR\" string such as \"0.2\" (minor below 100), or an integer major*100+minor such as 2"
             }

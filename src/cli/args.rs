@@ -21,9 +21,13 @@ pub struct ManifestArgs {
 #[derive(Debug, Clone, Default, Args)]
 #[command(next_help_heading = "Connection")]
 pub struct ConnectArgs {
-    /// Serial port (/dev/ttyUSB0, COM3, sim://) [env: ESP32S3_PORT]
-    #[arg(short = 'p', long, value_name = "PORT")]
-    pub port: Option<String>,
+    /// Serial port (/dev/ttyUSB0, COM3, sim://) [env: ESP32S3_PORT]; `flash` takes it more than
+    /// once to flash several boards at once
+    #[arg(short = 'p', long, value_name = "PORT", action = clap::ArgAction::Append)]
+    pub port: Vec<String>,
+    /// Flash every port that looks like an Espressif board (`list-ports` marks them), at once
+    #[arg(long, conflicts_with = "port")]
+    pub all_ports: bool,
     /// Baud rate for flashing, switched to after connecting at 115200 [env: ESP32S3_BAUD]
     #[arg(short = 'B', long, value_name = "BAUD")]
     pub baud: Option<String>,
@@ -42,6 +46,31 @@ pub struct ConnectArgs {
     /// Never ask questions (pick the port or fail)
     #[arg(long)]
     pub non_interactive: bool,
+}
+
+impl ConnectArgs {
+    /// For commands that work on one board: refuse several `--port`s and `--all-ports`.
+    pub fn single_port(&self, command: &str) -> Result<Option<&str>, crate::cli::CliError> {
+        if self.all_ports {
+            return Err(crate::cli::CliError::BadArgument(format!(
+                "`{command}` works on one board; --all-ports is for `flash`, choose one port with --port"
+            )));
+        }
+        match self.port.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(one)),
+            several => Err(crate::cli::CliError::BadArgument(format!(
+                "`{command}` works on one board but --port was given {} times ({}); run it once per port",
+                several.len(),
+                several.join(", ")
+            ))),
+        }
+    }
+
+    /// True when `flash` is asked for several boards (`--port` repeated, or `--all-ports`).
+    pub fn several_boards(&self) -> bool {
+        self.all_ports || self.port.len() > 1
+    }
 }
 
 /// Flash settings written into image headers.

@@ -124,6 +124,46 @@ pub fn idf_outputs(built: &BuildOutput) -> IdfOutputs {
     }
 }
 
+/// What an ESP-IDF build left next to an ELF given by path (as `cargo run` gives it): cargo puts
+/// the ELF at `target/<triple>/<profile>/<name>` (examples one level deeper) and esp-idf-sys's
+/// CMake build under `target/<triple>/<profile>/build/esp-idf-sys-<hash>/out/build/`. When
+/// several esp-idf-sys builds are there, the most recently built bootloader wins, as cargo's
+/// own build would have used that one. Nothing is found for an ELF outside a cargo target dir.
+pub fn idf_outputs_near(elf: &Path) -> IdfOutputs {
+    let elf = elf.canonicalize().unwrap_or_else(|_| elf.to_path_buf());
+    let Some(mut profile_dir) = elf.parent() else {
+        return IdfOutputs::default();
+    };
+    if profile_dir.file_name().is_some_and(|n| n == "examples") {
+        profile_dir = profile_dir.parent().unwrap_or(profile_dir);
+    }
+    let Ok(entries) = std::fs::read_dir(profile_dir.join("build")) else {
+        return IdfOutputs::default();
+    };
+    let newest = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("esp-idf-sys-"))
+        .map(|e| e.path().join("out").join("build"))
+        .filter_map(|build| {
+            let bootloader = build.join("bootloader").join("bootloader.bin");
+            let modified = std::fs::metadata(&bootloader)
+                .and_then(|m| m.modified())
+                .ok()?;
+            Some((modified, build, bootloader))
+        })
+        .max_by_key(|(modified, _, _)| *modified);
+    match newest {
+        Some((_, build, bootloader)) => {
+            let table = build.join("partition_table").join("partition-table.bin");
+            IdfOutputs {
+                bootloader: Some(bootloader),
+                partition_table: table.is_file().then_some(table),
+            }
+        }
+        None => IdfOutputs::default(),
+    }
+}
+
 /// `target/.../app` → `target/.../app.bin` (an `.elf` extension is replaced).
 pub fn app_image_path(elf: &Path) -> PathBuf {
     with_suffix(elf, ".bin")
@@ -185,6 +225,29 @@ pub fn print_sources(prepared: &Prepared) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn idf_outputs_next_to_an_elf() {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = dir.path().join("xtensa-esp32s3-espidf/debug");
+        let put = |rel: &str| {
+            let path = profile.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, b"x").unwrap();
+            path
+        };
+        let elf = put("app");
+        let example = put("examples/demo");
+        assert!(idf_outputs_near(&elf).bootloader.is_none());
+        let bootloader = put("build/esp-idf-sys-1234/out/build/bootloader/bootloader.bin");
+        let table = put("build/esp-idf-sys-1234/out/build/partition_table/partition-table.bin");
+        put("build/other-5678/out/build/bootloader/bootloader.bin");
+        for path in [&elf, &example] {
+            let found = idf_outputs_near(path);
+            assert_eq!(found.bootloader.as_ref(), Some(&bootloader));
+            assert_eq!(found.partition_table.as_ref(), Some(&table));
+        }
+    }
 
     #[test]
     fn output_paths() {

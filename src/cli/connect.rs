@@ -209,6 +209,29 @@ pub fn flasher(
     progress: &mut Progress,
 ) -> crate::Result<Flasher<AnyTransport>> {
     let loader = connect(settings, non_interactive, progress)?;
+    attach(loader, settings, force, progress)
+}
+
+/// Open this port, connect the loader and attach the flash (one of several boards: no choosing).
+pub fn flasher_on(
+    port: &str,
+    settings: &Settings,
+    force: bool,
+    progress: &mut Progress,
+) -> crate::Result<Flasher<AnyTransport>> {
+    let transport = open(port)?;
+    let options = connect_options(settings)?;
+    let loader = Loader::connect(transport, &options, &mut progress.callback())?;
+    attach(loader, settings, force, progress)
+}
+
+/// Attach the flash with the settings' flash options.
+fn attach(
+    loader: Loader<AnyTransport>,
+    settings: &Settings,
+    force: bool,
+    progress: &mut Progress,
+) -> crate::Result<Flasher<AnyTransport>> {
     let options = FlashOptions {
         skip_unchanged: settings.skip_unchanged,
         verify: settings.verify,

@@ -74,7 +74,8 @@ pub fn flag_values(
 ) -> FlagValues {
     let mut flags = FlagValues::default();
     if let Some(c) = connect {
-        flags.port = c.port.clone();
+        // Several ports are `flash`'s business (cli/flash_many.rs); settings keep one.
+        flags.port = c.port.first().cloned();
         flags.baud = c.baud.clone();
         flags.before = c.before.clone();
         flags.after = c.after.clone();

@@ -36,6 +36,7 @@ pub fn code_for(error: &Error) -> u8 {
         Error::Cli(crate::cli::CliError::Refused(_)) => FAILURE,
         Error::Cli(crate::cli::CliError::MonitorTimeout(_)) => MONITOR_TIMEOUT,
         Error::Cli(crate::cli::CliError::MonitorEnded(_)) => CONNECT,
+        Error::Cli(crate::cli::CliError::BoardsFailed { code, .. }) => *code,
     }
 }
 

@@ -5,7 +5,17 @@
 //! pipeline (bootloader, partition table and app when a bootloader is known, else the app alone);
 //! a `.bin` is identified by its content (a merged offset-0 image or a bootloader at 0x0, a bare
 //! app at the app partition, a partition table at its offset); `--at` writes files exactly where
-//! told. The files are checked before the chip is touched.
+//! told. The files are checked (the [`Plan`]) before any chip is touched; what a chip gets is
+//! decided after connecting ([`regions_for_board`]): an app alone goes into the app partition
+//! that the chip's own partition table names, and a layout whose app partition differs from the
+//! chip's table is written with a note naming both offsets.
+//!
+//! One port is handled here; several (`--port` repeated, `--all-ports`) go to
+//! [`flash_many`](super::flash_many), which runs the same per-board steps in parallel.
+//!
+//! Used as cargo's runner (`runner = "cargo esp32s3 flash --monitor"`), `cargo run` calls
+//! `flash [--monitor] <ELF> [ARGS...]`: options after the ELF are ours as anywhere else, and the
+//! words after `--` that cargo passes on are ignored with a note (firmware has no command line).
 
 use std::path::{Path, PathBuf};
 
@@ -13,21 +23,22 @@ use clap::ArgAction;
 
 use crate::config::Settings;
 use crate::error::read_file;
-use crate::flasher::Flasher;
 use crate::flasher::Region as FlashRegion;
+use crate::flasher::{Flasher, WriteSummary};
 use crate::image::elf::looks_like_elf;
 use crate::image::format::{ESP32S3_CHIP_ID, HEADER_LEN, ImageHeader, chip_name};
 use crate::image::info::flash_regions_for_bin;
 use crate::image::merge::{Region, RegionKind};
-use crate::image::partition::{MAX_TABLE_LEN, PartitionTable};
+use crate::image::partition::{ENTRY_MAGIC, MAX_TABLE_LEN, Partition, PartitionTable};
 use crate::image::{FlashSize, ImageError};
+use crate::loader::ResetDone;
 
 use super::CliError;
 use super::args::{BuildArgs, ConnectArgs, FlashConfigArgs, ImageArgs, ManifestArgs};
-use super::build::{build_firmware, idf_outputs};
+use super::build::{build_firmware, idf_outputs, idf_outputs_near};
 use super::connect::{self, AnyTransport, parse_number};
 use super::context::{self, note, shown_path, size_text};
-use super::images::{self, DEFAULT_FLASH_SIZE, IdfOutputs};
+use super::images::{self, DEFAULT_FLASH_SIZE, IdfOutputs, Prepared, Source};
 use super::progress::{Progress, reset_line};
 
 /// Arguments of `flash`.
@@ -37,11 +48,24 @@ use super::progress::{Progress, reset_line};
   cargo esp32s3 flash firmware.bin                a merged image goes to 0x0, an app to its partition
   cargo esp32s3 flash --at 0x0 bootloader.bin --at 0x8000 partitions.bin --at 0x10000 app.bin
   cargo esp32s3 flash --port /dev/ttyACM0 --baud 921600 --no-skip app.elf
-  cargo esp32s3 flash --port sim:// firmware.bin  try it on the simulator")]
+  cargo esp32s3 flash --port sim:// firmware.bin  try it on the simulator
+  cargo esp32s3 flash -p /dev/ttyUSB0 -p /dev/ttyUSB1 fw.bin   two boards at once
+  cargo esp32s3 flash --all-ports fw.bin          every port that looks like an Espressif board
+
+Without a bootloader (no `bootloader` key, no --bootloader, no ESP-IDF build output) an ELF's app
+goes alone into the app partition named by the partition table already on the chip.
+Several boards: the image is made once, then flashed to all of them in parallel; a summary table
+(port, MAC, result, time) follows, and the exit status is 0 only when every board succeeded.
+As cargo's runner: `runner = \"cargo esp32s3 flash --monitor\"` in .cargo/config.toml; `cargo run`
+passes the ELF, and words after `cargo run --` are ignored (options such as --port are used).")]
 pub struct Args {
     /// ELF, merged offset-0 .bin, app .bin or bootloader .bin (omit to build the project)
     #[arg(value_name = "FILE")]
     pub file: Option<PathBuf>,
+    /// Words `cargo run -- ...` passes after the ELF; ignored with a note (firmware has no
+    /// command line)
+    #[arg(value_name = "RUN_ARGS", requires = "file")]
+    pub run_args: Vec<String>,
     /// Write FILE at OFFSET exactly as it is; repeat for several files
     #[arg(
         long = "at",
@@ -78,25 +102,38 @@ pub struct Args {
     /// Bootloader and partition table.
     #[command(flatten)]
     pub image: ImageArgs,
-    /// After the write and the reset, watch the chip's output on the same connection
-    #[arg(long, help_heading = "Monitor")]
-    pub monitor: bool,
-    /// Baud rate the firmware prints at, for --monitor [default: 115200] [env: ESP32S3_MONITOR_BAUD]
-    #[arg(long, value_name = "BAUD", help_heading = "Monitor")]
-    pub monitor_baud: Option<String>,
-    /// How to monitor (with --monitor; the ELF flashed decodes addresses unless --elf is given).
+    /// `--monitor` and how to monitor (boxed: the command enum stays small).
     #[command(flatten)]
-    pub monitor_options: Box<super::monitor::MonitorArgs>,
+    pub monitor: Box<super::monitor::FlashMonitorArgs>,
 }
 
-/// Where the regions come from.
-enum Input {
-    /// An ELF (given or built), through the image pipeline.
-    Elf { path: PathBuf, idf: IdfOutputs },
+/// What to write, decided and checked before any chip is touched.
+#[derive(Debug, Clone)]
+pub enum Plan {
     /// Regions fixed before connecting (prebuilt `.bin` files, `--at`).
-    Regions(Vec<Region>),
-    /// A bare app `.bin`: it goes to its app partition, and only onto a chip that can boot it.
+    Fixed(Vec<Region>),
+    /// A bare app `.bin`: it goes into the chip's app partition, only onto a chip that can boot it.
     BareApp(Region),
+    /// An ELF (given or built), made into an app image and, with a bootloader, a full layout.
+    Elf {
+        /// The ELF.
+        path: PathBuf,
+        /// What an ESP-IDF build left next to it.
+        idf: IdfOutputs,
+        /// The images, made for the configured flash size (else the default).
+        prepared: Box<Prepared>,
+    },
+}
+
+impl Plan {
+    /// True when only an app is written, into the layout already on the chip.
+    pub fn writes_app_alone(&self) -> bool {
+        match self {
+            Plan::Fixed(_) => false,
+            Plan::BareApp(_) => true,
+            Plan::Elf { prepared, .. } => prepared.regions.is_none(),
+        }
+    }
 }
 
 /// Flash.
@@ -113,61 +150,67 @@ pub fn run(args: Args) -> crate::Result<()> {
     if args.no_verify {
         flags.verify = Some(false);
     }
-    flags.monitor_baud = args.monitor_baud.clone();
+    flags.monitor_baud = args.monitor.monitor_baud.clone();
     let ctx = context::load(&args.manifest, flags)?;
     let settings = &ctx.settings;
+    // Two files (`flash bootloader.bin app.bin`) would otherwise pass for run arguments.
+    if let Some(file) = args.run_args.iter().find(|a| Path::new(a).is_file()) {
+        return Err(CliError::BadArgument(format!(
+            "flash takes one FILE but {file} follows it; write several files with --at OFFSET FILE, or flash a merged image"
+        ))
+        .into());
+    }
+    if !args.run_args.is_empty() {
+        note(&format!(
+            "ignoring {} after the firmware file: firmware has no command line (`cargo run -- ARGS` passes them on); flash options such as --port are read wherever they stand",
+            args.run_args.join(" ")
+        ));
+    }
 
-    let input = if !args.at.is_empty() {
-        Input::Regions(at_regions(&args.at)?)
+    // Several boards: the port list is checked before a possibly long build.
+    let ports = if args.connect.several_boards() {
+        super::flash_many::ports_to_flash(&args.connect)?
     } else {
-        match &args.file {
-            None => {
-                let built = build_firmware(&ctx, &args.manifest, &args.build)?;
-                let idf = idf_outputs(&built);
-                Input::Elf {
-                    path: built.executable,
-                    idf,
-                }
-            }
-            Some(path) => {
-                let bytes = read_file(path)?;
-                if looks_like_elf(&bytes) {
-                    Input::Elf {
-                        path: path.clone(),
-                        idf: IdfOutputs::default(),
-                    }
-                } else {
-                    let mut regions = bin_regions(path, &bytes, settings)?;
-                    match regions.as_slice() {
-                        [only] if only.kind == RegionKind::App => Input::BareApp(regions.remove(0)),
-                        _ => Input::Regions(regions),
-                    }
-                }
-            }
-        }
+        Vec::new()
     };
-    // Check the ELF before touching the chip, with the flash size known so far.
-    if let Input::Elf { path, idf } = &input {
-        let size = settings.flash_size.unwrap_or(DEFAULT_FLASH_SIZE);
-        images::prepare(path, settings, idf, size)?;
+    let plan = make_plan(&args, &ctx)?;
+    if args.erase_all && plan.writes_app_alone() {
+        return Err(CliError::BadArgument(
+            "--erase-all would erase the bootloader and partition table the app needs, and only the app is written; set `bootloader` in [package.metadata.esp32s3] (or pass --bootloader) to write a whole layout, or flash without --erase-all".into(),
+        )
+        .into());
     }
     // The monitor's options and ELF are checked before the chip is touched too.
-    let monitor = match args.monitor {
-        true => {
-            let plan = super::monitor::Plan::from_args(
-                &args.monitor_options,
-                args.connect.non_interactive,
-                settings.hard_reset_sequence.clone(),
-            )?;
-            let flashed_elf = match &input {
-                Input::Elf { path, .. } => Some(path.as_path()),
-                _ => None,
-            };
-            let elf = args.monitor_options.elf.as_deref().or(flashed_elf);
-            Some((plan, super::monitor::load_symbols(elf)?))
+    let monitor = if args.monitor.enabled {
+        if !ports.is_empty() {
+            return Err(CliError::BadArgument(
+                "--monitor watches one board; flash several boards without it, then run `cargo esp32s3 monitor --port PORT` for the one to watch".into(),
+            )
+            .into());
         }
-        false => None,
+        let monitor_plan = super::monitor::Plan::from_args(
+            &args.monitor.options,
+            args.connect.non_interactive,
+            settings.hard_reset_sequence.clone(),
+        )?;
+        let flashed_elf = match &plan {
+            Plan::Elf { path, .. } => Some(path.as_path()),
+            _ => None,
+        };
+        let elf = args.monitor.options.elf.as_deref().or(flashed_elf);
+        Some((monitor_plan, super::monitor::load_symbols(elf)?))
+    } else {
+        None
     };
+    if !ports.is_empty() {
+        let job = super::flash_many::Job {
+            plan: &plan,
+            settings,
+            force: args.force,
+            erase_all: args.erase_all,
+        };
+        return super::flash_many::run(&ports, &job);
+    }
 
     let mut progress = Progress::new();
     let mut flasher = connect::flasher(
@@ -176,57 +219,167 @@ pub fn run(args: Args) -> crate::Result<()> {
         args.force,
         &mut progress,
     )?;
-    let regions = match input {
-        Input::Regions(regions) => regions,
-        Input::BareApp(app) => {
-            check_chip_boots_app(
-                &mut flasher,
-                settings.partition_table_offset,
-                app.offset,
-                app.data.len(),
-                BARE_APP_HOW,
-                &mut progress,
-            )?;
-            vec![app]
+    let regions = regions_for_board(&mut flasher, &plan, settings, true, &mut progress)?;
+    write_regions(&mut flasher, regions, args.erase_all, &mut progress)?;
+    let Some((monitor_plan, symbols)) = monitor else {
+        reset_board(&mut flasher, settings, &mut progress)?;
+        return Ok(());
+    };
+    // Same connection: the host switches to the monitor baud right before the chip restarts.
+    let done = flasher
+        .loader()
+        .reset_into_monitor(settings.after, settings.monitor_baud)?;
+    progress.info(reset_line(done));
+    let mut transport = flasher.into_loader().into_transport();
+    super::monitor::start_after_flash(&mut *transport, symbols, &monitor_plan)
+}
+
+/// Read, build and check the input: what every board will get.
+fn make_plan(args: &Args, ctx: &context::Context) -> crate::Result<Plan> {
+    let settings = &ctx.settings;
+    if !args.at.is_empty() {
+        return Ok(Plan::Fixed(at_regions(&args.at)?));
+    }
+    let (path, idf) = match &args.file {
+        None => {
+            let built = build_firmware(ctx, &args.manifest, &args.build)?;
+            let idf = idf_outputs(&built);
+            (built.executable, idf)
         }
-        Input::Elf { path, idf } => {
+        Some(path) => {
+            let bytes = read_file(path)?;
+            if !looks_like_elf(&bytes) {
+                let mut regions = bin_regions(path, &bytes, settings)?;
+                return Ok(match regions.as_slice() {
+                    [only] if only.kind == RegionKind::App => Plan::BareApp(regions.remove(0)),
+                    _ => Plan::Fixed(regions),
+                });
+            }
+            // `cargo run` hands over the ELF alone: an ESP-IDF build's bootloader and table next
+            // to it are still found.
+            (path.clone(), idf_outputs_near(path))
+        }
+    };
+    let size = settings.flash_size.unwrap_or(DEFAULT_FLASH_SIZE);
+    let prepared = images::prepare(&path, &settings_for_prepare(settings, &idf), &idf, size)?;
+    Ok(Plan::Elf {
+        path,
+        idf,
+        prepared: Box::new(prepared),
+    })
+}
+
+/// The settings to make an ELF's images with. Without a bootloader and a table of our own, the
+/// app goes into the chip's table, so `target-app-partition` names a partition there and must
+/// not be looked up in the default table.
+fn settings_for_prepare(settings: &Settings, idf: &IdfOutputs) -> Settings {
+    let own_table = settings.partition_table.is_some() || idf.partition_table.is_some();
+    let own_bootloader = settings.bootloader.is_some() || idf.bootloader.is_some();
+    let mut settings = settings.clone();
+    if !own_table && !own_bootloader {
+        settings.target_app_partition = None;
+    }
+    settings
+}
+
+/// Decide what this chip gets, after connecting. An app alone goes into the app partition of
+/// the table on the chip; a layout with its own table is compared with the chip's table first.
+/// With `adapt_to_flash` (one board), an ELF's images are remade for the detected flash size
+/// when none is configured; several boards all get the image made once.
+pub fn regions_for_board(
+    flasher: &mut Flasher<AnyTransport>,
+    plan: &Plan,
+    settings: &Settings,
+    adapt_to_flash: bool,
+    progress: &mut Progress,
+) -> crate::Result<Vec<Region>> {
+    match plan {
+        Plan::Fixed(regions) => {
+            note_table_change(flasher, regions, settings, progress)?;
+            Ok(regions.clone())
+        }
+        Plan::BareApp(app) => {
+            let chip_partition =
+                chip_app_partition(flasher, settings, app.data.len(), BARE_APP_HOW, progress)?;
+            if chip_partition.offset != app.offset {
+                progress.note(&format!(
+                    "the app goes to 0x{:x} ({} in the partition table on the chip), not 0x{:x}",
+                    chip_partition.offset, chip_partition.name, app.offset
+                ));
+            }
+            let mut app = app.clone();
+            app.offset = chip_partition.offset;
+            Ok(vec![app])
+        }
+        Plan::Elf {
+            path,
+            idf,
+            prepared,
+        } => {
             let detected = FlashSize::from_bytes(u64::from(flasher.flash_size()));
             let size = settings
                 .flash_size
                 .or(detected)
                 .unwrap_or(DEFAULT_FLASH_SIZE);
-            let prepared = images::prepare(&path, settings, &idf, size)?;
-            eprintln!(
-                "{}",
-                images::fill_line(prepared.app.bytes.len(), &prepared.app_partition)
-            );
-            match prepared.regions {
-                Some(regions) => regions,
-                None => {
-                    check_chip_boots_app(
-                        &mut flasher,
-                        settings.partition_table_offset,
-                        prepared.app_partition.offset,
-                        prepared.app.bytes.len(),
-                        ELF_APP_HOW,
-                        &mut progress,
-                    )?;
-                    note(&images::no_bootloader_note(&format!(
-                        "writing only the app at 0x{:x}; the chip already holds a bootloader and a partition table that fits it",
-                        prepared.app_partition.offset
-                    )));
-                    vec![Region {
-                        offset: prepared.app_partition.offset,
-                        data: prepared.app.bytes,
-                        kind: RegionKind::App,
-                        label: format!("app ({})", prepared.app_partition.name),
-                    }]
-                }
+            let remade;
+            let prepared = if adapt_to_flash && size != prepared.flash_size {
+                remade = images::prepare(path, &settings_for_prepare(settings, idf), idf, size)?;
+                &remade
+            } else {
+                prepared.as_ref()
+            };
+            if let Some(regions) = &prepared.regions {
+                progress.info(&images::fill_line(
+                    prepared.app.bytes.len(),
+                    &prepared.app_partition,
+                ));
+                note_table_change(flasher, regions, settings, progress)?;
+                return Ok(regions.clone());
             }
+            let partition = chip_app_partition(
+                flasher,
+                settings,
+                prepared.app.bytes.len(),
+                ELF_APP_HOW,
+                progress,
+            )?;
+            progress.info(&images::fill_line(prepared.app.bytes.len(), &partition));
+            let ours = &prepared.app_partition;
+            let own_table = matches!(prepared.table_source, Source::File(_));
+            if own_table && ours.offset != partition.offset {
+                progress.note(&format!(
+                    "{} puts the app ({}) at 0x{:x} but the partition table on the chip puts it ({}) at 0x{:x}; the chip's table is the one its bootloader reads, so the app goes to 0x{:x}",
+                    prepared.table_source,
+                    ours.name,
+                    ours.offset,
+                    partition.name,
+                    partition.offset,
+                    partition.offset
+                ));
+            }
+            progress.note(&images::no_bootloader_note(&format!(
+                "writing only the app, at 0x{:x} ({} in the partition table on the chip)",
+                partition.offset, partition.name
+            )));
+            Ok(vec![Region {
+                offset: partition.offset,
+                data: prepared.app.bytes.clone(),
+                kind: RegionKind::App,
+                label: format!("app ({})", partition.name),
+            }])
         }
-    };
+    }
+}
 
-    if args.erase_all {
+/// Erase everything first when asked, then write the regions and say how it went. The first of
+/// the two last steps of flashing a board; [`reset_board`] is the other.
+pub fn write_regions(
+    flasher: &mut Flasher<AnyTransport>,
+    regions: Vec<Region>,
+    erase_all: bool,
+    progress: &mut Progress,
+) -> crate::Result<WriteSummary> {
+    if erase_all {
         flasher.erase_all(&mut progress.callback())?;
     }
     let to_write: Vec<FlashRegion> = regions
@@ -243,24 +396,24 @@ pub fn run(args: Args) -> crate::Result<()> {
     } else {
         String::new()
     };
-    eprintln!(
+    progress.info(&format!(
         "Flashed {} region{}{skipped} in {:.1} s",
         summary.written,
         if summary.written == 1 { "" } else { "s" },
         summary.elapsed.as_secs_f64()
-    );
-    let Some((plan, symbols)) = monitor else {
-        let done = flasher.loader().reset_after(settings.after)?;
-        eprintln!("{}", reset_line(done));
-        return Ok(());
-    };
-    // Same connection: the host switches to the monitor baud right before the chip restarts.
-    let done = flasher
-        .loader()
-        .reset_into_monitor(settings.after, settings.monitor_baud)?;
-    eprintln!("{}", reset_line(done));
-    let mut transport = flasher.into_loader().into_transport();
-    super::monitor::start_after_flash(&mut *transport, symbols, &plan)
+    ));
+    Ok(summary)
+}
+
+/// Leave the chip as `after` says and say how it was left: the last step of flashing a board.
+pub fn reset_board(
+    flasher: &mut Flasher<AnyTransport>,
+    settings: &Settings,
+    progress: &mut Progress,
+) -> crate::Result<ResetDone> {
+    let done = flasher.loader().reset_after(settings.after)?;
+    progress.info(reset_line(done));
+    Ok(done)
 }
 
 /// Regions from `--at OFFSET FILE` pairs, written exactly as given.
@@ -327,24 +480,26 @@ fn bin_regions(path: &Path, bytes: &[u8], settings: &Settings) -> crate::Result<
 }
 
 /// What to do when an ELF's app cannot go alone onto the chip.
-const ELF_APP_HOW: &str = "set `bootloader` in [package.metadata.esp32s3] (or pass --bootloader) so \
-    the bootloader and partition table are flashed too; nothing was written";
+const ELF_APP_HOW: &str = "set `bootloader` in [package.metadata.esp32s3] (or pass --bootloader) \
+    to a second-stage bootloader .bin or ELF so the bootloader and partition table are flashed too \
+    (an ESP-IDF build leaves them at target/<triple>/<profile>/build/esp-idf-sys-*/out/build/bootloader/bootloader.bin \
+    and .../partition_table/partition-table.bin; set `partition-table` for the latter); nothing was written";
 /// What to do when a bare app `.bin` cannot go alone onto the chip.
 const BARE_APP_HOW: &str = "flash a merged offset-0 image instead, or write the bootloader and \
     partition table too with --at 0x0 BOOTLOADER --at 0x8000 TABLE --at 0x10000 APP; nothing was written";
 
-/// Before writing an app alone, make sure the chip can boot it: an ESP32-S3 bootloader at 0x0 and
-/// a partition table with an app partition at `app_offset` big enough for `app_len` bytes.
-/// Without this check an app written next to an erased bootloader only gives the
-/// `invalid header: 0xffffffff` boot loop, and the flash would still report success.
-fn check_chip_boots_app(
+/// Before writing an app alone, make sure the chip can boot it and find where it goes: an
+/// ESP32-S3 bootloader at 0x0 and a partition table whose app partition (the configured
+/// `target-app-partition`, else factory, else ota_0) holds `app_len` bytes. Without this an app
+/// written next to an erased bootloader only gives the `invalid header: 0xffffffff` boot loop,
+/// and the flash would still report success.
+fn chip_app_partition(
     flasher: &mut Flasher<AnyTransport>,
-    table_offset: u32,
-    app_offset: u32,
+    settings: &Settings,
     app_len: usize,
     how: &str,
     progress: &mut Progress,
-) -> crate::Result<()> {
+) -> crate::Result<Partition> {
     let header = flasher.read_flash(0, HEADER_LEN as u32, &mut progress.callback())?;
     match ImageHeader::decode(&header) {
         Ok(h) if h.chip_id == ESP32S3_CHIP_ID => {}
@@ -365,36 +520,94 @@ fn check_chip_boots_app(
             .into());
         }
     }
-    let table_bytes =
-        flasher.read_flash(table_offset, MAX_TABLE_LEN as u32, &mut progress.callback())?;
-    let table = PartitionTable::from_binary(&table_bytes).map_err(|e| {
-        CliError::Refused(format!(
-            "the chip has no valid partition table at 0x{table_offset:x} ({e}); {how}"
-        ))
-    })?;
-    let Some(partition) = table
-        .partitions
-        .iter()
-        .find(|p| p.is_app() && p.offset == app_offset)
-    else {
-        let apps: Vec<String> = table
-            .partitions
-            .iter()
-            .filter(|p| p.is_app())
-            .map(|p| format!("{} at 0x{:x}", p.name, p.offset))
-            .collect();
-        return Err(CliError::Refused(format!(
-            "the partition table on the chip has no app partition at 0x{app_offset:x} (its app partitions: {}); {how}",
-            if apps.is_empty() { "none".to_string() } else { apps.join(", ") }
-        ))
-        .into());
-    };
+    let table_offset = settings.partition_table_offset;
+    let table = read_chip_table(flasher, table_offset, progress)?
+        .ok_or_else(|| {
+            CliError::Refused(format!(
+                "the chip has no partition table at 0x{table_offset:x} (no AA 50 entry there); {how}"
+            ))
+        })?
+        .map_err(|e| {
+            CliError::Refused(format!(
+                "the chip has no valid partition table at 0x{table_offset:x} ({e}); {how}"
+            ))
+        })?;
+    let partition = table
+        .app_partition(settings.target_app_partition.as_deref())
+        .map_err(|e| {
+            CliError::Refused(format!(
+                "the partition table on the chip at 0x{table_offset:x}: {e}; {how}"
+            ))
+        })?;
     if app_len as u64 > u64::from(partition.size) {
         return Err(CliError::Refused(format!(
             "the app ({} bytes) does not fit the chip's {} partition ({} bytes at 0x{:x}); {how}",
             app_len, partition.name, partition.size, partition.offset
         ))
         .into());
+    }
+    Ok(partition.clone())
+}
+
+/// The partition table on the chip: `None` when there is none (no entry magic at the offset),
+/// else the parsed table or why it is invalid. Reads one entry first, so a blank chip costs
+/// only that.
+fn read_chip_table(
+    flasher: &mut Flasher<AnyTransport>,
+    table_offset: u32,
+    progress: &mut Progress,
+) -> crate::Result<Option<Result<PartitionTable, crate::image::partition::PartitionError>>> {
+    let first = flasher.read_flash(table_offset, 32, &mut progress.callback())?;
+    if !first.starts_with(&ENTRY_MAGIC) {
+        return Ok(None);
+    }
+    let bytes = flasher.read_flash(table_offset, MAX_TABLE_LEN as u32, &mut progress.callback())?;
+    Ok(Some(PartitionTable::from_binary(&bytes)))
+}
+
+/// The partition table a layout writes at `table_offset`, if one of its regions covers it.
+pub fn layout_table(regions: &[Region], table_offset: u32) -> Option<PartitionTable> {
+    let region = regions
+        .iter()
+        .find(|r| r.offset <= table_offset && u64::from(table_offset) < r.end())?;
+    let start = usize::try_from(table_offset - region.offset).ok()?;
+    let bytes = region.data.get(start..)?;
+    if !bytes.starts_with(&ENTRY_MAGIC) {
+        return None;
+    }
+    PartitionTable::from_binary(bytes.get(..MAX_TABLE_LEN).unwrap_or(bytes)).ok()
+}
+
+/// Say so before writing a layout whose app partition is not where the chip's current table
+/// puts it: the bootloader will boot the new place, and what sat at the old one stays.
+fn note_table_change(
+    flasher: &mut Flasher<AnyTransport>,
+    regions: &[Region],
+    settings: &Settings,
+    progress: &mut Progress,
+) -> crate::Result<()> {
+    let table_offset = settings.partition_table_offset;
+    let Some(ours) = layout_table(regions, table_offset) else {
+        return Ok(());
+    };
+    // Secure Download Mode forbids reading flash; the note is advice, not worth failing for.
+    if flasher.loader().secure_download_mode() {
+        return Ok(());
+    }
+    let name = settings.target_app_partition.as_deref();
+    let Ok(new_app) = ours.app_partition(name) else {
+        return Ok(());
+    };
+    let Some(Ok(chip_table)) = read_chip_table(flasher, table_offset, progress)? else {
+        return Ok(());
+    };
+    if let Ok(old_app) = chip_table.app_partition(name) {
+        if old_app.offset != new_app.offset {
+            progress.note(&format!(
+                "the partition table on the chip puts the app ({}) at 0x{:x}; the one being written puts it ({}) at 0x{:x} and replaces it",
+                old_app.name, old_app.offset, new_app.name, new_app.offset
+            ));
+        }
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::config::Settings;
 use crate::error::read_file;
 use crate::image::app::{AppImage, AppImageOptions, elf_to_app_image};
+use crate::image::elf::looks_like_elf;
 use crate::image::merge::{Offset0Inputs, Region, offset0_regions};
 use crate::image::partition::{ENTRY_MAGIC, Partition, PartitionTable};
 use crate::image::{FlashParams, FlashSize, ImageError};
@@ -125,6 +126,19 @@ pub fn prepare(
     let (regions, bootloader_source) = match bootloader_path {
         Some(path) => {
             let bootloader = read_file(&path)?;
+            // ESP-IDF's bootloader.elf becomes its image the same way an app does.
+            let bootloader = if looks_like_elf(&bootloader) {
+                elf_to_app_image(&bootloader, &options)
+                    .map_err(|e| {
+                        ImageError::Invalid(format!(
+                            "cannot make a bootloader image from {}: {e}",
+                            shown_path(&path)
+                        ))
+                    })?
+                    .bytes
+            } else {
+                bootloader
+            };
             let regions = offset0_regions(&Offset0Inputs {
                 bootloader: &bootloader,
                 table: &table,

@@ -14,6 +14,7 @@ pub mod context;
 pub mod erase;
 pub mod exit;
 pub mod flash;
+pub mod flash_many;
 pub mod image_info;
 pub mod images;
 pub mod list_ports;
@@ -45,7 +46,8 @@ use clap::{Parser, Subcommand};
 
 Settings: flags > ESP32S3_* variables > [package.metadata.esp32s3] > [workspace.metadata.esp32s3].
 Exit codes: 0 ok, 1 other failure, 2 usage, 3 configuration, 4 cargo build, 5 image, 6 connection,
-7 flash, 8 monitor --timeout passed without a match."
+7 flash, 8 monitor --timeout passed without a match. Flashing several boards: 0 when all
+succeeded, else the code of the failures when they all failed the same way, else 1."
 )]
 pub struct Cli {
     /// The command to run.
@@ -100,6 +102,15 @@ pub enum CliError {
     /// The monitor's port closed before `--until` matched.
     #[error("{0}")]
     MonitorEnded(String),
+    /// Some of several boards flashed at once failed; `code` is their exit code when they all
+    /// failed the same way, else [`exit::FAILURE`].
+    #[error("{message}")]
+    BoardsFailed {
+        /// Which boards failed, in one line.
+        message: String,
+        /// The exit code to end with.
+        code: u8,
+    },
 }
 
 /// Parse the process arguments (dropping the `esp32s3` that cargo inserts), run, map to an exit code.
@@ -132,6 +143,7 @@ pub fn main() -> std::process::ExitCode {
 
 /// Run one command.
 pub fn run(command: Command) -> crate::Result<()> {
+    refuse_several_ports(&command)?;
     match command {
         Command::Build(a) => build::run(a),
         Command::SaveImage(a) => save_image::run(a),
@@ -146,4 +158,16 @@ pub fn run(command: Command) -> crate::Result<()> {
         Command::Monitor(a) => monitor::run(a),
         Command::Sim(a) => sim::run(a),
     }
+}
+
+/// Only `flash` works on several boards at once; the other chip commands take one `--port`.
+fn refuse_several_ports(command: &Command) -> crate::Result<()> {
+    let (name, connect) = match command {
+        Command::Erase(a) => ("erase", &a.connect),
+        Command::BoardInfo(a) => ("board-info", &a.connect),
+        Command::ReadFlash(a) => ("read-flash", &a.connect),
+        _ => return Ok(()),
+    };
+    connect.single_port(name)?;
+    Ok(())
 }

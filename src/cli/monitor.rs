@@ -80,6 +80,21 @@ pub struct MonitorArgs {
     pub timeout: Option<String>,
 }
 
+/// The monitor part of `flash`: `--monitor`, its baud rate and the monitor options.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct FlashMonitorArgs {
+    /// After the write and the reset, watch the chip's output on the same connection (the ELF
+    /// flashed decodes addresses unless --elf is given); Ctrl+R resets the chip, Ctrl+] exits
+    #[arg(long = "monitor", help_heading = "Monitor")]
+    pub enabled: bool,
+    /// Baud rate the firmware prints at, for --monitor [default: 115200] [env: ESP32S3_MONITOR_BAUD]
+    #[arg(long, value_name = "BAUD", help_heading = "Monitor")]
+    pub monitor_baud: Option<String>,
+    /// How to monitor.
+    #[command(flatten)]
+    pub options: MonitorArgs,
+}
+
 /// Arguments of `monitor`.
 #[derive(Debug, clap::Args)]
 #[command(

@@ -4,12 +4,16 @@
 //! `Hash of data verified.`), plus `Skipped 0x10000..0x1a7b20 (unchanged)` for regions the flash
 //! already holds.
 //!
+//! With several boards at once ([`Progress::for_board`]) each board has one bar in a shared
+//! [`MultiProgress`] and its lines carry the port as a prefix; bars are hidden when stderr is not
+//! a terminal, the lines are not.
+//!
 //! The library decides nothing here and this module decides nothing there: it only turns values
 //! into text.
 
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::flasher::Event;
 use crate::loader::ResetDone;
@@ -21,6 +25,16 @@ pub struct Progress {
     bar: Option<ProgressBar>,
     spinner: Option<(ProgressBar, Instant)>,
     connect_announced: bool,
+    /// A read's bar is showing (reads report progress without a start event).
+    reading: bool,
+    board: Option<BoardView>,
+}
+
+/// One board of several: its bar in the shared display and the prefix of its lines.
+struct BoardView {
+    multi: MultiProgress,
+    bar: ProgressBar,
+    prefix: String,
 }
 
 impl Default for Progress {
@@ -36,7 +50,61 @@ impl Progress {
             bar: None,
             spinner: None,
             connect_announced: false,
+            reading: false,
+            board: None,
         }
+    }
+
+    /// A display for several boards at once, on stderr (bars hidden when it is not a terminal).
+    pub fn multi() -> MultiProgress {
+        MultiProgress::with_draw_target(ProgressDrawTarget::stderr())
+    }
+
+    /// A renderer for one of several boards: one bar in `multi`, lines prefixed with `[port]`;
+    /// the bars' prefixes are padded to `width` characters so that the bars line up.
+    pub fn for_board(multi: &MultiProgress, port: &str, width: usize) -> Self {
+        let bar = multi.add(ProgressBar::new(0));
+        let style = ProgressStyle::with_template(
+            "{prefix} {msg:40!} [{bar:24.cyan/blue}] {bytes}/{total_bytes}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        bar.set_style(style);
+        bar.set_prefix(format!("{:width$}", format!("[{port}]")));
+        bar.set_message("connecting");
+        Progress {
+            bar: None,
+            spinner: None,
+            connect_announced: false,
+            reading: false,
+            board: Some(BoardView {
+                multi: multi.clone(),
+                bar,
+                prefix: format!("[{port}]"),
+            }),
+        }
+    }
+
+    /// Leave a board's bar with its outcome; nothing for a single board.
+    pub fn finish_board(&mut self, succeeded: bool) {
+        if let Some(board) = &self.board {
+            if succeeded {
+                board.bar.finish_with_message("done");
+            } else {
+                board.bar.abandon_with_message("failed");
+            }
+        }
+    }
+
+    /// Print a line of text (prefixed with the port for one of several boards).
+    pub fn info(&self, text: &str) {
+        self.line(text);
+    }
+
+    /// Print a `note:` line (prefixed with the port for one of several boards).
+    pub fn note(&self, text: &str) {
+        let prefix = console::style("note:").cyan().bold().for_stderr();
+        self.line(&format!("{prefix} {text}"));
     }
 
     /// A callback for the library.
@@ -46,6 +114,15 @@ impl Progress {
 
     /// Print one line, keeping any bar intact.
     fn line(&self, text: &str) {
+        if let Some(board) = &self.board {
+            let text = format!("{} {text}", board.prefix);
+            if board.multi.is_hidden() {
+                eprintln!("{text}");
+            } else {
+                board.multi.suspend(|| eprintln!("{text}"));
+            }
+            return;
+        }
         match &self.bar {
             Some(bar) if !bar.is_hidden() => bar.suspend(|| eprintln!("{text}")),
             _ => eprintln!("{text}"),
@@ -53,8 +130,38 @@ impl Progress {
     }
 
     fn finish_bar(&mut self) {
+        self.reading = false;
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
+        }
+    }
+
+    /// Show a byte count towards `total`: a new bar for a single board, the board's own bar
+    /// (with a new message) for one of several.
+    fn start_bar(&mut self, total: u64, message: String) {
+        self.finish_bar();
+        match &self.board {
+            Some(board) => {
+                board.bar.set_length(total);
+                board.bar.set_position(0);
+                board.bar.set_message(message);
+            }
+            None => self.bar = Some(Self::new_bar(total, message)),
+        }
+    }
+
+    /// The bar bytes are counted on, if any.
+    fn current_bar(&self) -> Option<&ProgressBar> {
+        match &self.board {
+            Some(board) => Some(&board.bar),
+            None => self.bar.as_ref(),
+        }
+    }
+
+    /// Say what the board is doing (only one of several boards shows it, on its bar).
+    fn status(&self, text: String) {
+        if let Some(board) = &self.board {
+            board.bar.set_message(text);
         }
     }
 
@@ -80,7 +187,7 @@ impl Progress {
             } => {
                 if !self.connect_announced {
                     self.connect_announced = true;
-                    eprintln!("Connecting...");
+                    self.line("Connecting...");
                 }
                 if attempt > 1 {
                     let of = if max_attempts == 0 {
@@ -88,7 +195,8 @@ impl Progress {
                     } else {
                         format!(" of {max_attempts}")
                     };
-                    eprintln!("  attempt {attempt}{of} ({reset})");
+                    self.status(format!("connecting (attempt {attempt}{of})"));
+                    self.line(&format!("  attempt {attempt}{of} ({reset})"));
                 }
             }
             Event::Connected {
@@ -100,14 +208,18 @@ impl Progress {
                 } else {
                     ""
                 };
-                eprintln!("Connected on {port}{stub}");
+                self.status("connected".into());
+                self.line(&format!("Connected on {port}{stub}"));
             }
-            Event::ChangedBaud { baud } => eprintln!("Changed baud rate to {baud}"),
-            Event::StubUploading => eprintln!("Uploading stub..."),
-            Event::StubRunning => eprintln!("Stub running..."),
+            Event::ChangedBaud { baud } => self.line(&format!("Changed baud rate to {baud}")),
+            Event::StubUploading => self.line("Uploading stub..."),
+            Event::StubRunning => self.line("Stub running..."),
             Event::FlashAttached { size, detected } => {
                 let how = if detected { "detected" } else { "configured" };
-                eprintln!("Flash size: {} ({how})", human_size(u64::from(size)));
+                self.line(&format!(
+                    "Flash size: {} ({how})",
+                    human_size(u64::from(size))
+                ));
             }
             Event::BootloaderPatched {
                 params,
@@ -118,7 +230,7 @@ impl Progress {
                 } else {
                     ""
                 };
-                eprintln!("Flash params set to 0x{params:04x}{digest}");
+                self.line(&format!("Flash params set to 0x{params:04x}{digest}"));
             }
             Event::RegionStarted {
                 offset,
@@ -126,12 +238,11 @@ impl Progress {
                 compressed_len,
                 label,
             } => {
-                self.finish_bar();
                 let message = format!("{label} at 0x{offset:x} ({})", human_size(u64::from(len)));
-                self.bar = Some(Self::new_bar(u64::from(compressed_len), message));
+                self.start_bar(u64::from(compressed_len), message);
             }
             Event::RegionProgress { written, total, .. } => {
-                if let Some(bar) = &self.bar {
+                if let Some(bar) = self.current_bar() {
                     bar.set_length(u64::from(total));
                     bar.set_position(u64::from(written));
                 }
@@ -139,7 +250,7 @@ impl Progress {
             Event::RegionSkipped { offset, len, .. } => {
                 self.finish_bar();
                 let end = u64::from(offset) + u64::from(len);
-                eprintln!("Skipped 0x{offset:x}..0x{end:x} (unchanged)");
+                self.line(&format!("Skipped 0x{offset:x}..0x{end:x} (unchanged)"));
             }
             Event::RegionWritten {
                 offset,
@@ -148,9 +259,9 @@ impl Progress {
                 elapsed,
             } => {
                 self.finish_bar();
-                eprintln!("{}", wrote_line(offset, len, compressed_len, elapsed));
+                self.line(&wrote_line(offset, len, compressed_len, elapsed));
             }
-            Event::Verified { .. } => eprintln!("Hash of data verified."),
+            Event::Verified { .. } => self.line("Hash of data verified."),
             Event::Retrying {
                 offset,
                 attempt,
@@ -163,14 +274,19 @@ impl Progress {
             }
             Event::EraseStarted { offset, len } => {
                 self.finish_bar();
-                let spinner = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-                spinner.set_message(format!(
+                let message = format!(
                     "Erasing 0x{offset:x}..0x{:x} ({})",
                     u64::from(offset) + u64::from(len),
                     human_size(u64::from(len))
-                ));
-                spinner.enable_steady_tick(Duration::from_millis(120));
-                self.spinner = Some((spinner, Instant::now()));
+                );
+                if self.board.is_some() {
+                    self.status(message);
+                } else {
+                    let spinner = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+                    spinner.set_message(message);
+                    spinner.enable_steady_tick(Duration::from_millis(120));
+                    self.spinner = Some((spinner, Instant::now()));
+                }
             }
             Event::EraseDone {
                 offset,
@@ -180,23 +296,23 @@ impl Progress {
                 if let Some((spinner, _)) = self.spinner.take() {
                     spinner.finish_and_clear();
                 }
-                eprintln!(
+                self.line(&format!(
                     "Erased 0x{offset:x}..0x{:x} ({}) in {:.1} s",
                     u64::from(offset) + u64::from(len),
                     human_size(u64::from(len)),
                     elapsed.as_secs_f64()
-                );
+                ));
             }
             Event::ReadProgress {
                 offset,
                 read,
                 total,
             } => {
-                if self.bar.is_none() {
-                    let message = format!("Reading 0x{offset:x}");
-                    self.bar = Some(Self::new_bar(u64::from(total), message));
+                if !self.reading {
+                    self.start_bar(u64::from(total), format!("Reading 0x{offset:x}"));
+                    self.reading = true;
                 }
-                if let Some(bar) = &self.bar {
+                if let Some(bar) = self.current_bar() {
                     bar.set_position(u64::from(read));
                 }
                 if read >= total {

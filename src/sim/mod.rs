@@ -12,6 +12,7 @@
 //! The simulator parses command packets with its own code, written from the protocol facts, and
 //! never uses the host's command encoder, so a bug cannot hide by being made on both sides.
 
+pub mod app_console;
 mod block;
 mod boot;
 mod bus;
@@ -21,6 +22,7 @@ pub mod flash;
 #[cfg(unix)]
 pub mod pty;
 mod rom;
+pub mod second_stage;
 pub mod spi;
 mod stub;
 
