@@ -139,7 +139,7 @@ pub fn watch_with_input<T: Transport + ?Sized>(
                 if let Some(end) = session.idle(on_event) {
                     return Ok(end);
                 }
-                wait_out(transport, poll_end);
+                wait_out(poll_end);
             }
             Ok(n) => {
                 if let Some(end) = session.feed(buf.get(..n).unwrap_or_default(), on_event) {
@@ -158,17 +158,12 @@ pub fn watch_with_input<T: Transport + ?Sized>(
 }
 
 /// Let the rest of a poll interval pass when a read came back early (`sim://` answers at once
-/// when nothing is buffered): the chip's own clock moves on through `pause` (a virtual chip's
-/// boot loop and console run on it), and real time passes so the loop never spins.
-fn wait_out<T: Transport + ?Sized>(transport: &mut T, poll_end: Instant) {
+/// when nothing is buffered, after moving the virtual chip's clock to the deadline itself), so
+/// the loop never spins.
+fn wait_out(poll_end: Instant) {
     let rest = poll_end.saturating_duration_since(Instant::now());
-    if rest.is_zero() {
-        return;
-    }
-    transport.pause(rest);
-    let still = poll_end.saturating_duration_since(Instant::now());
-    if !still.is_zero() {
-        std::thread::sleep(still);
+    if !rest.is_zero() {
+        std::thread::sleep(rest);
     }
 }
 
