@@ -713,3 +713,34 @@ fn reset_into_monitor_switches_the_host_before_the_boot_log() {
     loader.reset_after(After::HardReset).expect("reset");
     assert_eq!(loader.into_transport().baud(), 921_600);
 }
+
+/// A signal that ends the interactive monitor (a closed terminal, `kill`, a CI timeout) still
+/// puts the terminal back, and the process dies of that signal as it would have.
+#[cfg(unix)]
+#[test]
+fn a_fatal_signal_restores_the_terminal() {
+    use std::os::unix::process::ExitStatusExt as _;
+    let wait = Duration::from_secs(15);
+    for signal in [libc::SIGTERM, libc::SIGHUP] {
+        let mut pty = pty_harness::PtyChild::spawn(
+            env!("CARGO_BIN_EXE_cargo-esp32s3"),
+            ["monitor", "--port", "sim://"],
+            &[("NO_COLOR", "1")],
+        );
+        let before = pty.termios();
+        pty.wait_for("invalid header: 0xffffffff", wait);
+        assert_eq!(pty.termios().c_lflag & libc::ICANON, 0, "raw while running");
+        pty.signal(signal);
+        let status = pty.wait_exit(wait);
+        assert_eq!(status.signal(), Some(signal), "{status:?}");
+        let after = pty.termios();
+        assert_eq!(
+            after.c_lflag, before.c_lflag,
+            "signal {signal}: local modes restored"
+        );
+        assert_eq!(
+            after.c_iflag, before.c_iflag,
+            "signal {signal}: input modes restored"
+        );
+    }
+}

@@ -535,59 +535,94 @@ fn watch_interactive<T: Transport + ?Sized>(
 mod raw_terminal {
     #[cfg(unix)]
     mod imp {
-        use std::sync::Mutex;
+        use std::sync::OnceLock;
+        use std::sync::atomic::{AtomicBool, Ordering};
 
-        /// The settings to restore, for the panic hook.
-        static SAVED: Mutex<Option<libc::termios>> = Mutex::new(None);
+        /// The terminal's settings before the first raw session (the same for every session
+        /// of the process), read by the panic hook and the signal handler without locking.
+        static ORIGINAL: OnceLock<libc::termios> = OnceLock::new();
+        /// True while raw mode is on.
+        static ACTIVE: AtomicBool = AtomicBool::new(false);
+        /// Signals that end the process while the terminal is raw (Ctrl+C does not send one
+        /// then; `kill`, a closed terminal or a CI runner's timeout do).
+        const FATAL_SIGNALS: [libc::c_int; 4] =
+            [libc::SIGTERM, libc::SIGHUP, libc::SIGINT, libc::SIGQUIT];
 
-        fn restore_saved() {
-            if let Ok(saved) = SAVED.lock() {
-                if let Some(original) = saved.as_ref() {
+        /// Put the original settings back if raw mode is on (async-signal-safe: an atomic, a
+        /// plain read and tcsetattr).
+        fn restore() {
+            if ACTIVE.swap(false, Ordering::SeqCst) {
+                if let Some(original) = ORIGINAL.get() {
                     // SAFETY: tcsetattr on stdin with settings tcgetattr returned.
                     unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, original) };
                 }
             }
         }
 
+        extern "C" fn restore_then_die(signal: libc::c_int) {
+            restore();
+            // SAFETY: back to the default action, then the same signal ends the process as
+            // it would have without us.
+            unsafe {
+                libc::signal(signal, libc::SIG_DFL);
+                libc::raise(signal);
+            }
+        }
+
         /// Raw input (no echo, no line buffering, no signals from Ctrl+C), output unchanged.
-        pub struct RawMode(());
+        pub struct RawMode {
+            previous_handlers: Vec<(libc::c_int, libc::sighandler_t)>,
+        }
 
         impl RawMode {
             /// Switch stdin's terminal to raw mode.
             pub fn enter() -> std::io::Result<Self> {
-                let mut original = std::mem::MaybeUninit::<libc::termios>::uninit();
+                let mut current = std::mem::MaybeUninit::<libc::termios>::uninit();
                 // SAFETY: tcgetattr fills the struct on success, checked before use.
-                if unsafe { libc::tcgetattr(libc::STDIN_FILENO, original.as_mut_ptr()) } != 0 {
+                if unsafe { libc::tcgetattr(libc::STDIN_FILENO, current.as_mut_ptr()) } != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
                 // SAFETY: initialised by the successful tcgetattr above.
-                let original = unsafe { original.assume_init() };
+                let current = unsafe { current.assume_init() };
+                let original = *ORIGINAL.get_or_init(|| {
+                    let previous = std::panic::take_hook();
+                    std::panic::set_hook(Box::new(move |info| {
+                        restore();
+                        previous(info);
+                    }));
+                    current
+                });
                 let mut raw = original;
                 // SAFETY: cfmakeraw only edits the struct.
                 unsafe { libc::cfmakeraw(&mut raw) };
                 // Keep output processing, so "\n" still starts a new line on the screen.
                 raw.c_oflag = original.c_oflag;
-                if let Ok(mut saved) = SAVED.lock() {
-                    *saved = Some(original);
-                }
-                let previous = std::panic::take_hook();
-                std::panic::set_hook(Box::new(move |info| {
-                    restore_saved();
-                    previous(info);
-                }));
+                let handler = restore_then_die as extern "C" fn(libc::c_int);
+                let previous_handlers = FATAL_SIGNALS
+                    .iter()
+                    // SAFETY: installs a handler that only makes async-signal-safe calls.
+                    .map(|&signal| {
+                        (signal, unsafe {
+                            libc::signal(signal, handler as libc::sighandler_t)
+                        })
+                    })
+                    .collect();
+                let session = RawMode { previous_handlers };
+                ACTIVE.store(true, Ordering::SeqCst);
                 // SAFETY: stdin with a struct derived from its own settings.
                 if unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &raw) } != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
-                Ok(RawMode(()))
+                Ok(session)
             }
         }
 
         impl Drop for RawMode {
             fn drop(&mut self) {
-                restore_saved();
-                if let Ok(mut saved) = SAVED.lock() {
-                    *saved = None;
+                restore();
+                for &(signal, handler) in &self.previous_handlers {
+                    // SAFETY: puts back what `signal` returned when the session began.
+                    unsafe { libc::signal(signal, handler) };
                 }
             }
         }

@@ -139,6 +139,14 @@ impl PtyChild {
         self.wait_for_count(needle, 1, timeout);
     }
 
+    /// Send `signal` to the program.
+    pub fn signal(&self, signal: libc::c_int) {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits");
+        // SAFETY: kill has no memory effects; the pid is our own child.
+        let rc = unsafe { libc::kill(pid, signal) };
+        assert_eq!(rc, 0, "kill: {}", std::io::Error::last_os_error());
+    }
+
     /// True while the program runs.
     pub fn running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
