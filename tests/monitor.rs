@@ -744,3 +744,114 @@ fn a_fatal_signal_restores_the_terminal() {
         );
     }
 }
+
+/// A chip that echoes what it is sent (a console with echo), one poll later.
+#[derive(Default)]
+struct Echo {
+    sent: Vec<u8>,
+    echo: std::collections::VecDeque<u8>,
+}
+
+impl cargo_esp32s3::transport::Transport for Echo {
+    fn read(
+        &mut self,
+        buf: &mut [u8],
+        _deadline: Instant,
+    ) -> Result<usize, cargo_esp32s3::transport::TransportError> {
+        let n = buf.len().min(self.echo.len());
+        for (slot, byte) in buf.iter_mut().zip(self.echo.drain(..n)) {
+            *slot = byte;
+        }
+        Ok(n)
+    }
+    fn write_all(&mut self, bytes: &[u8]) -> Result<(), cargo_esp32s3::transport::TransportError> {
+        self.sent.extend_from_slice(bytes);
+        self.echo.extend(bytes);
+        Ok(())
+    }
+    fn flush(&mut self) -> Result<(), cargo_esp32s3::transport::TransportError> {
+        Ok(())
+    }
+    fn clear_input(&mut self) -> Result<(), cargo_esp32s3::transport::TransportError> {
+        Ok(())
+    }
+    fn set_dtr(&mut self, _: bool) -> Result<(), cargo_esp32s3::transport::TransportError> {
+        Ok(())
+    }
+    fn set_rts(&mut self, _: bool) -> Result<(), cargo_esp32s3::transport::TransportError> {
+        Ok(())
+    }
+    fn set_baud(&mut self, _: u32) -> Result<(), cargo_esp32s3::transport::TransportError> {
+        Ok(())
+    }
+    fn baud(&self) -> u32 {
+        115_200
+    }
+    fn describe(&self) -> String {
+        "echo".into()
+    }
+}
+
+#[test]
+fn input_hook_writes_to_the_chip_and_can_stop() {
+    use cargo_esp32s3::monitor::watch_with_input;
+    use cargo_esp32s3::transport::Transport as _;
+    // Typed input reaches the chip; its echo is a line that ends the watch.
+    let mut chip = Echo::default();
+    let options = WatchOptions {
+        until: regex::Regex::new("^ready$").ok(),
+        timeout: Some(Duration::from_secs(5)),
+        ..WatchOptions::default()
+    };
+    let mut typed = vec![b"rea".to_vec(), b"dy\r\n".to_vec()].into_iter();
+    let mut lines = Vec::new();
+    let end = watch_with_input(
+        &mut chip,
+        &options,
+        &mut |t| {
+            if let Some(bytes) = typed.next() {
+                t.write_all(&bytes)?;
+            }
+            Ok(Control::Continue)
+        },
+        &mut |event| {
+            if let MonitorEvent::Line(l) = event {
+                lines.push(l.to_string());
+            }
+            Control::Continue
+        },
+    )
+    .expect("watch");
+    assert_eq!(
+        end,
+        WatchEnd::Matched {
+            line: "ready".into()
+        }
+    );
+    assert_eq!(chip.sent, b"ready\r\n");
+    assert_eq!(lines, ["ready"]);
+
+    // The hook ends the watch (the interactive monitor's Ctrl+]) without waiting for output.
+    let mut chip = Echo::default();
+    let started = Instant::now();
+    let mut polls = 0;
+    let end = watch_with_input(
+        &mut chip,
+        &WatchOptions::default(),
+        &mut |_| {
+            polls += 1;
+            Ok(if polls == 3 {
+                Control::Stop
+            } else {
+                Control::Continue
+            })
+        },
+        &mut |_| Control::Continue,
+    )
+    .expect("watch");
+    assert_eq!(end, WatchEnd::Stopped);
+    assert_eq!(polls, 3);
+    // Quiet polls wait out their interval instead of spinning.
+    assert!(started.elapsed() >= cargo_esp32s3::monitor::POLL_INTERVAL * 2);
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
