@@ -280,6 +280,8 @@ struct Output {
     interactive: bool,
     /// The next byte shown starts a line (for timestamps in the raw byte stream).
     at_line_start: bool,
+    /// Writing to stdout failed (its reader is gone).
+    stdout_closed: bool,
     failed: Option<crate::Error>,
 }
 
@@ -294,40 +296,51 @@ impl Output {
 
     /// Show raw bytes as they arrive (interactive), a timestamp before each line's first byte.
     fn raw(&mut self, bytes: &[u8]) {
-        let mut out = std::io::stdout().lock();
+        let mut shown = Vec::with_capacity(bytes.len());
         if !self.timestamps {
-            let _ = out.write_all(bytes);
+            shown.extend_from_slice(bytes);
         } else {
             for &byte in bytes {
                 let ends_line = byte == b'\n' || byte == b'\r';
                 if self.at_line_start && !ends_line {
-                    let _ = out.write_all(self.stamp().as_bytes());
+                    shown.extend_from_slice(self.stamp().as_bytes());
                 }
                 self.at_line_start = ends_line;
-                let _ = out.write_all(&[byte]);
+                shown.push(byte);
             }
         }
-        let _ = out.flush();
+        self.show(&shown);
     }
 
     fn line(&mut self, line: &str) {
-        let stamp = self.stamp();
+        let stamped = format!("{}{line}", self.stamp());
         if !self.interactive {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{stamp}{line}");
-            let _ = out.flush();
+            self.show(format!("{stamped}\n").as_bytes());
         }
-        self.log_line(&format!("{stamp}{line}"));
+        self.log_line(&stamped);
     }
 
     /// A line of our own (decoded address), shown and logged.
     fn extra(&mut self, text: &str) {
-        {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{text}");
-            let _ = out.flush();
-        }
+        self.show(format!("{text}\n").as_bytes());
         self.log_line(text);
+    }
+
+    /// Write to stdout; a reader that went away (`| head`) ends the monitor.
+    fn show(&mut self, bytes: &[u8]) {
+        let mut out = std::io::stdout().lock();
+        if out.write_all(bytes).and_then(|()| out.flush()).is_err() {
+            self.stdout_closed = true;
+        }
+    }
+
+    /// What the watch should do after an event.
+    fn control(&self) -> Control {
+        if self.stdout_closed {
+            Control::Stop
+        } else {
+            Control::Continue
+        }
     }
 
     fn log_line(&mut self, text: &str) {
@@ -372,6 +385,7 @@ pub fn watch_chip<T: Transport + ?Sized>(
         log_path: plan.log.clone(),
         interactive: plan.interactive,
         at_line_start: true,
+        stdout_closed: false,
         failed: None,
     };
     let port = transport.describe();
@@ -458,7 +472,7 @@ fn watch_lines<T: Transport + ?Sized>(
                     output.extra(&format!("--- 0x{addr:08x}: {location}"))
                 }
             }
-            Control::Continue
+            output.control()
         },
     )
 }
@@ -526,7 +540,7 @@ fn watch_interactive<T: Transport + ?Sized>(
                     output.extra(&format!("--- 0x{addr:08x}: {location}"))
                 }
             }
-            Control::Continue
+            output.control()
         },
     )
 }
