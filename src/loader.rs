@@ -1522,6 +1522,10 @@ mod tests {
         fn describe(&self) -> String {
             "pty".into()
         }
+        fn pause(&mut self, duration: Duration) {
+            // The simulator's clock moves (its watchdog counts in it); nobody sleeps.
+            self.0.pause(duration)
+        }
     }
 
     #[test]

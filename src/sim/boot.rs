@@ -3,6 +3,13 @@
 //! SPI boot of the image at flash offset 0 (`SPIWP`, `mode`, one `load:` line per segment,
 //! `entry`), or the `invalid header` / checksum / chip-id failure text.
 //!
+//! The ROM only boots what it can load into internal RAM: an image whose segments go elsewhere
+//! (an application image, which maps its code from flash, written at 0x0 by mistake) is refused
+//! like a blank sector, with the repeated `invalid header: 0x<first word>` line. Whatever sits at
+//! 0x1000 (where the ESP32, not the ESP32-S3, keeps its bootloader) is never looked at. How
+//! often the line repeats and when the watchdog ends the loop is the chip's business
+//! (`chip.rs`); this file only says which line.
+//!
 //! Pure text from state; knows nothing of ports or packets. It reads the image header with its
 //! own code (never `crate::image`'s decoder), so that the simulator checks what the host's image
 //! writer produced instead of sharing its mistakes.
@@ -58,6 +65,8 @@ pub enum ResetCause {
     Tg0Wdt,
     /// RTC watchdog (esptool's watchdog-reset).
     RtcWdt,
+    /// Core reset requested by the host through the USB-Serial/JTAG controller (RTS).
+    UsbUartChip,
 }
 
 impl ResetCause {
@@ -67,6 +76,7 @@ impl ResetCause {
             ResetCause::RtcSwSys => (0x3, "RTC_SW_SYS_RST"),
             ResetCause::Tg0Wdt => (0x7, "TG0WDT_SYS_RST"),
             ResetCause::RtcWdt => (0x10, "RTCWDT_RTC_RST"),
+            ResetCause::UsbUartChip => (0x15, "USB_UART_CHIP_RESET"),
         }
     }
 }
@@ -95,43 +105,71 @@ pub fn boot_mode(strap: u8) -> (&'static str, BootMode) {
     }
 }
 
-/// The banner lines (ROM version, build date, reset cause and strap), CRLF-terminated.
-pub fn banner(cause: ResetCause, strap: u8) -> String {
+/// Where the CPU was when a watchdog or the USB controller reset it, as real logs show it:
+/// the ROM's header-read loop (blank flash, TG0 watchdog) ...
+pub const PC_HEADER_LOOP: u32 = 0x4004_8836;
+/// ... and the ROM's `ets_delay_us`, where the download loader idles between bytes.
+pub const PC_ROM_IDLE: u32 = 0x4004_1a76;
+
+/// The banner lines (ROM version, build date, reset cause and strap, and for a reset that
+/// interrupted a running CPU the `Saved PC` line), CRLF-terminated.
+pub fn banner(cause: ResetCause, strap: u8, saved_pc: Option<u32>) -> String {
     let (code, name) = cause.code_and_name();
     let (mode_name, _) = boot_mode(strap);
     let mut s = format!(
         "ESP-ROM:esp32s3-20210327\r\nBuild:Mar 27 2021\r\nrst:{code:#x} ({name}),boot:{strap:#x} ({mode_name})\r\n"
     );
-    if cause == ResetCause::Tg0Wdt {
-        // The PC the watchdog interrupted: in the ROM's header-read loop.
-        s.push_str("Saved PC:0x40048836\r\n");
+    if let Some(pc) = saved_pc {
+        s.push_str(&format!("Saved PC:{pc:#010x}\r\n"));
     }
     s
 }
 
 /// How an SPI boot ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SpiBootOutcome {
     /// The image loaded and the ROM jumped to its entry.
     Jumped(u32),
-    /// The ROM gave up (invalid header, checksum, chip id); silicon loops through watchdog resets.
+    /// The ROM printed why it gave up (checksum, chip id) and stopped; on silicon the flash-boot
+    /// watchdog resets it.
     Failed,
+    /// Nothing bootable at 0x0: the ROM prints this line (`invalid header: 0x...`) again and
+    /// again until the flash-boot watchdog resets it.
+    InvalidHeader(String),
 }
 
-/// How many `invalid header` lines are printed in-process (silicon prints them endlessly).
-pub const INVALID_HEADER_REPEATS: usize = 8;
+/// True when `addr..addr+len` lies in memory the ROM can load a segment into: internal SRAM
+/// through its data or instruction window, or RTC fast/slow memory.
+fn loadable(addr: u32, len: u32) -> bool {
+    let end = u64::from(addr) + u64::from(len);
+    [
+        (0x3FC8_8000u64, 0x3FD0_0000u64),
+        (0x4037_0000, 0x403E_0000),
+        (0x600F_E000, 0x6010_0000),
+        (0x5000_0000, 0x5000_2000),
+    ]
+    .iter()
+    .any(|&(lo, hi)| u64::from(addr) >= lo && end <= hi)
+}
 
 /// The console text of an SPI boot from `flash` and how it ended.
 pub fn spi_boot(flash: &Flash, chip_id: u32) -> (String, SpiBootOutcome) {
     let head = flash.read_vec(0, HEADER_LEN);
     let first_word = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
-    let header = match BootHeader::parse(&head) {
-        Some(h) => h,
-        None => {
-            let line = format!("invalid header: {first_word:#010x}\r\n");
-            return (line.repeat(INVALID_HEADER_REPEATS), SpiBootOutcome::Failed);
-        }
+    let invalid = || {
+        (
+            String::new(),
+            SpiBootOutcome::InvalidHeader(format!("invalid header: {first_word:#010x}\r\n")),
+        )
     };
+    let Some(header) = BootHeader::parse(&head) else {
+        return invalid();
+    };
+    // An image the ROM cannot load (segments for flash-mapped memory: an app, not a
+    // bootloader) is refused before anything else is printed.
+    if !segments_loadable(flash, &header) {
+        return invalid();
+    }
     let mut out = String::new();
     if u32::from(header.chip_id) != chip_id {
         out.push_str(&format!(
@@ -160,10 +198,6 @@ pub fn spi_boot(flash: &Flash, chip_id: u32) -> (String, SpiBootOutcome) {
     let mut pos = HEADER_LEN as u32;
     let mut checksum = CHECKSUM_SEED;
     let segments = usize::from(header.segment_count);
-    if segments > MAX_SEGMENTS {
-        let line = format!("invalid header: {first_word:#010x}\r\n");
-        return (line.repeat(INVALID_HEADER_REPEATS), SpiBootOutcome::Failed);
-    }
     for _ in 0..segments {
         let sh = flash.read_vec(pos, 8);
         let addr = u32::from_le_bytes([sh[0], sh[1], sh[2], sh[3]]);
@@ -204,6 +238,30 @@ pub fn spi_boot(flash: &Flash, chip_id: u32) -> (String, SpiBootOutcome) {
     (out, SpiBootOutcome::Jumped(header.entry))
 }
 
+/// True when the segment count is one the ROM accepts and every segment header that lies inside
+/// the flash names internal RAM (a segment running off the flash end is reported later, after
+/// its `load:` line, as the ROM does).
+fn segments_loadable(flash: &Flash, header: &BootHeader) -> bool {
+    let count = usize::from(header.segment_count);
+    if count > MAX_SEGMENTS {
+        return false;
+    }
+    let mut pos = HEADER_LEN as u64;
+    for _ in 0..count {
+        if pos + 8 > u64::from(flash.size()) {
+            return true;
+        }
+        let sh = flash.read_vec(pos as u32, 8);
+        let addr = u32::from_le_bytes([sh[0], sh[1], sh[2], sh[3]]);
+        let len = u32::from_le_bytes([sh[4], sh[5], sh[6], sh[7]]);
+        if !loadable(addr, len) {
+            return false;
+        }
+        pos += 8 + u64::from(len);
+    }
+    true
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -215,12 +273,22 @@ mod tests {
     #[test]
     fn banners_match_the_real_rom() {
         assert_eq!(
-            banner(ResetCause::PowerOn, 0x07),
+            banner(ResetCause::PowerOn, 0x07, None),
             "ESP-ROM:esp32s3-20210327\r\nBuild:Mar 27 2021\r\nrst:0x1 (POWERON),boot:0x7 (UART0_BOOT)\r\n"
         );
         assert_eq!(
-            banner(ResetCause::RtcSwSys, 0x00),
+            banner(ResetCause::RtcSwSys, 0x00, None),
             "ESP-ROM:esp32s3-20210327\r\nBuild:Mar 27 2021\r\nrst:0x3 (RTC_SW_SYS_RST),boot:0x0 (DOWNLOAD(USB/UART0))\r\n"
+        );
+        // Both as seen in real logs (facts §13; a board stuck after a USB-Serial/JTAG reset).
+        assert_eq!(
+            banner(ResetCause::Tg0Wdt, 0x08, Some(PC_HEADER_LOOP)),
+            "ESP-ROM:esp32s3-20210327\r\nBuild:Mar 27 2021\r\nrst:0x7 (TG0WDT_SYS_RST),boot:0x8 (SPI_FAST_FLASH_BOOT)\r\nSaved PC:0x40048836\r\n"
+        );
+        assert!(
+            banner(ResetCause::UsbUartChip, 0x00, Some(PC_ROM_IDLE)).ends_with(
+                "rst:0x15 (USB_UART_CHIP_RESET),boot:0x0 (DOWNLOAD(USB/UART0))\r\nSaved PC:0x40041a76\r\n"
+            )
         );
         assert_eq!(boot_mode(0x2b).1, BootMode::Spi);
         assert_eq!(boot_mode(0x04).0, "SPI_FLASH_BOOT");
@@ -230,9 +298,45 @@ mod tests {
     fn blank_flash_prints_invalid_header() {
         let flash = Flash::new(0x40000).unwrap();
         let (text, outcome) = spi_boot(&flash, 9);
-        assert_eq!(outcome, SpiBootOutcome::Failed);
-        assert!(text.starts_with("invalid header: 0xffffffff\r\n"));
-        assert_eq!(text.lines().count(), INVALID_HEADER_REPEATS);
+        assert_eq!(text, "");
+        assert_eq!(
+            outcome,
+            SpiBootOutcome::InvalidHeader("invalid header: 0xffffffff\r\n".into())
+        );
+    }
+
+    #[test]
+    fn images_at_the_wrong_offset_are_invalid_headers() {
+        // A bootloader at 0x1000 (the ESP32's offset): 0x0 is still erased.
+        let mut flash = Flash::new(0x40000).unwrap();
+        flash.load(0x1000, &synthetic_image());
+        assert_eq!(
+            spi_boot(&flash, 9).1,
+            SpiBootOutcome::InvalidHeader("invalid header: 0xffffffff\r\n".into())
+        );
+        // An application (code mapped from flash at 0x42000000) at 0x0.
+        use crate::image::format::{ImageHeader, Segment, encode_image};
+        let header = ImageHeader {
+            entry: 0x4037_5000,
+            flash_size_freq: 0x2F,
+            ..ImageHeader::default()
+        };
+        let app = encode_image(
+            &header,
+            &[Segment {
+                addr: 0x4200_0020,
+                data: vec![0x36, 0x41, 0, 0],
+            }],
+        )
+        .unwrap();
+        let first = u32::from_le_bytes([app[0], app[1], app[2], app[3]]);
+        let (text, outcome) = spi_boot(&flash_with(&app), 9);
+        assert_eq!(text, "");
+        assert_eq!(
+            outcome,
+            SpiBootOutcome::InvalidHeader(format!("invalid header: {first:#010x}\r\n"))
+        );
+        assert!(format!("{first:#010x}").ends_with("e9"), "{first:#x}");
     }
 
     fn flash_with(image: &[u8]) -> Flash {

@@ -4,10 +4,12 @@
 //! registers), the GPIO strap register and a generic peripheral register file. An address
 //! outside every region is a bus fault, as on the chip (the real ROM then panics).
 //!
-//! Owns the hardware state that survives a change of loader personality; knows nothing of
-//! packets.
+//! Owns the hardware state that survives a change of loader personality, including the RTC
+//! watchdog's countdown (it only moves when the chip is told that time passed, through
+//! [`Hw::advance`]); knows nothing of packets or of where time comes from.
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
 use super::efuse::{self, Efuse};
 use super::flash::Flash;
@@ -22,12 +24,22 @@ pub const GPIO_STRAP_REG: u32 = 0x6000_4038;
 pub const RTC_OPTION1_REG: u32 = 0x6000_812C;
 /// RTC watchdog config 0.
 pub const RTC_WDT_CONFIG0: u32 = 0x6000_8098;
+/// RTC watchdog config 1: the stage-0 timeout in RTC slow clock cycles.
+pub const RTC_WDT_CONFIG1: u32 = 0x6000_809C;
+/// RTC watchdog feed register (bit 31 feeds).
+pub const RTC_WDT_FEED: u32 = 0x6000_80AC;
 /// RTC watchdog write protect.
 pub const RTC_WDT_WPROTECT: u32 = 0x6000_80B0;
 /// Key that unlocks the RTC watchdog registers.
 pub const RTC_WDT_KEY: u32 = 0x50D8_3AA1;
 
 const PAGE: u32 = 0x1000;
+
+/// The RTC slow clock: the ESP32-S3's default source is its internal RC oscillator, about
+/// 136 kHz. esptool's watchdog reset (2000 cycles) thus fires about 15 ms after it is armed.
+const RTC_SLOW_CLK_HZ: u64 = 136_000;
+/// WDTCONFIG1's reset value (200000 slow cycles, about 1.5 s), used when nobody set a timeout.
+const RTC_WDT_DEFAULT_HOLD: u32 = 200_000;
 
 /// A load or store that the CPU could not perform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,8 +91,8 @@ pub struct Hw {
     pub strap: u8,
     sram: HashMap<u32, Box<[u8; PAGE as usize]>>,
     regs: BTreeMap<u32, u32>,
-    /// A reset the hardware has scheduled (watchdog), taken by the chip after the current packet.
-    pub pending_reset: Option<ResetCause>,
+    /// Time left until the armed RTC watchdog's stage 0 expires (`None`: disabled).
+    rtc_wdt_left: Option<Duration>,
 }
 
 impl Hw {
@@ -94,21 +106,49 @@ impl Hw {
             strap: 0,
             sram: HashMap::new(),
             regs: BTreeMap::new(),
-            pending_reset: None,
+            rtc_wdt_left: None,
         }
     }
 
-    /// A reset clears the peripheral registers (RTC ones survive a non-power-on reset) and keeps
-    /// SRAM contents, as silicon does.
+    /// A reset clears the peripheral registers and keeps SRAM contents, as silicon does. The RTC
+    /// domain (its registers and the RTC watchdog) survives system and core resets; a power-on
+    /// and the RTC watchdog's own reset clear it.
     pub fn reset(&mut self, cause: ResetCause) {
-        if cause == ResetCause::PowerOn {
+        if matches!(cause, ResetCause::PowerOn | ResetCause::RtcWdt) {
             self.regs.clear();
+            self.rtc_wdt_left = None;
         } else {
             self.regs
                 .retain(|addr, _| (0x6000_8000..0x6000_9000).contains(addr));
         }
         self.spi1 = Spi1::default();
-        self.pending_reset = None;
+    }
+
+    /// Let `elapsed` pass for the RTC watchdog. Returns how much of `elapsed` was left after
+    /// its stage 0 expired (the chip resets then and lives the rest), or `None` if it did not.
+    pub fn advance(&mut self, elapsed: Duration) -> Option<Duration> {
+        let left = self.rtc_wdt_left?;
+        if elapsed < left {
+            self.rtc_wdt_left = Some(left - elapsed);
+            return None;
+        }
+        self.rtc_wdt_left = None;
+        Some(elapsed - left)
+    }
+
+    /// Time until the armed RTC watchdog resets the chip, if it is armed.
+    pub fn rtc_watchdog_left(&self) -> Option<Duration> {
+        self.rtc_wdt_left
+    }
+
+    /// Arm the RTC watchdog with the stage-0 timeout in WDTCONFIG1.
+    fn arm_rtc_watchdog(&mut self) {
+        let hold = match self.regs.get(&RTC_WDT_CONFIG1) {
+            Some(&cycles) if cycles != 0 => cycles,
+            _ => RTC_WDT_DEFAULT_HOLD,
+        };
+        let nanos = u64::from(hold) * 1_000_000_000 / RTC_SLOW_CLK_HZ;
+        self.rtc_wdt_left = Some(Duration::from_nanos(nanos));
     }
 
     /// True when FORCE_DOWNLOAD_BOOT is set.
@@ -161,9 +201,17 @@ impl Hw {
                     return Ok(());
                 }
                 self.regs.insert(addr, value);
-                // Enabled with a stage-0 action: in-process the timeout elapses at once.
-                if addr == RTC_WDT_CONFIG0 && value & (1 << 31) != 0 && (value >> 28) & 7 != 0 {
-                    self.pending_reset = Some(ResetCause::RtcWdt);
+                match addr {
+                    // Enabled with a stage-0 action: it counts from now; otherwise it stops.
+                    RTC_WDT_CONFIG0 if value & (1 << 31) != 0 && (value >> 28) & 7 != 0 => {
+                        self.arm_rtc_watchdog();
+                    }
+                    RTC_WDT_CONFIG0 => self.rtc_wdt_left = None,
+                    // Feeding restarts the count.
+                    RTC_WDT_FEED if value & (1 << 31) != 0 && self.rtc_wdt_left.is_some() => {
+                        self.arm_rtc_watchdog();
+                    }
+                    _ => {}
                 }
             }
         }

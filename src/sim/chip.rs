@@ -1,31 +1,101 @@
 //! [`Esp32s3`]: the whole simulated chip as a pure state machine. Inputs are received bytes,
-//! the control lines and the host's line speed; the output is the byte stream UART0 sends.
+//! the control lines, the host's line speed and the passing of time; the output is the byte
+//! stream UART0 sends.
 //!
 //! It ties the hardware ([`Hw`]) to whatever program the CPU runs: the ROM download loader, the
-//! stub, an application (silent for now), or nothing (held in reset, crashed, or after `user
-//! code done`). Resets print the ROM banner and boot by the strapping pins. It knows nothing of
-//! transports, threads or clocks.
+//! stub, the second-stage bootloader ([`second_stage`]) and the app's scripted console
+//! ([`AppConsole`]) after a flash boot, a failed flash boot, or nothing (held in reset, crashed,
+//! or after `user code done`). Resets print the ROM banner and boot by the strapping pins. It knows nothing of transports, threads or clocks: time passes only when the caller says
+//! so ([`Esp32s3::advance`]).
+//!
+//! Pins. Over a UART bridge ([`Link::Uart`]) DTR/RTS go through the two-transistor auto-reset
+//! circuit (facts §7, §16): EN is low while RTS is asserted and DTR released, IO0 is low while
+//! DTR is asserted and RTS released; both asserted or both released leave both high. EN going
+//! low resets the chip at once. When EN rises, the strapping latch samples IO0 for
+//! [`STRAP_WINDOW`] (150 ms): IO0 low at any moment in that window selects download mode (and
+//! the ROM starts at that moment); if IO0 stays high the whole window, the chip boots from flash
+//! when the window closes. Silicon samples a few milliseconds after EN rises (the board's RC
+//! delay); the window is wider because the simulator also stands behind network bridges:
+//! esptool's classic reset over RFC 2217 passes through (DTR 1, RTS 1) for 50 ms or more (pyserial
+//! polls every 50 ms for each SET_CONTROL acknowledgement) before RTS drops and IO0 goes low, and
+//! on a loaded host that can stretch well past 50 ms; it must still end in download mode.
+//!
+//! Over the chip's USB-Serial/JTAG controller ([`Link::UsbSerialJtag`]) the host's "lines" are
+//! bits in the controller (ESP32-S3 TRM, USB Serial/JTAG; esptool's `USBJTAGSerialReset`): RTS
+//! asserted with DTR released holds the CPU in a core reset, which ends with
+//! `rst:0x15 (USB_UART_CHIP_RESET)` when that state is left; DTR asserted with RTS released
+//! requests download mode for the next core reset (both released, outside a reset, withdraws the
+//! request). A core reset does not sample GPIO0 again: a chip powered on with the BOOT button
+//! held ([`SimConfig::boot_button_at_power_on`]) stays in download mode through it, and only an
+//! RTC watchdog reset (which samples the pins again) boots it from flash.
+//!
+//! Time. A failed flash boot repeats its `invalid header: 0x...` line as fast as the ROM's
+//! 115200-baud console sends it ([`ROM_CONSOLE_BYTES_PER_SEC`], one line per ~2.4 ms, as the lines
+//! cut mid-way by the watchdog in real logs show) until the TG0 flash-boot watchdog resets the
+//! chip after [`FLASH_BOOT_WATCHDOG`], with `rst:0x7 (TG0WDT_SYS_RST)` and `Saved PC:`; the
+//! loop then starts again. The RTC watchdog (armed by register writes, esptool's watchdog reset)
+//! resets the chip when its stage-0 timeout has passed, not at once. When the second stage finds
+//! no app to start, it resets the chip by software (`rst:0x3 (RTC_SW_SYS_RST)`) at the time its
+//! log says it gave up, and the boot starts over. The second stage's text is sent at once when
+//! the ROM jumps to it (its own timestamps say when each line would have appeared).
 
-use super::boot::{self, BootMode, ResetCause, SpiBootOutcome};
+use std::time::Duration;
+
+use super::app_console::AppConsole;
+use super::boot::{self, BootMode, PC_HEADER_LOOP, PC_ROM_IDLE, ResetCause, SpiBootOutcome};
 use super::bus::Hw;
 use super::efuse::Efuse;
 use super::flash::Flash;
 use super::rom::{self, Action, RomLoader};
+use super::second_stage::{self, BootContext, Outcome};
 use super::stub::StubLoader;
-use super::{KNOWN_STUB_ENTRIES, SimConfig, SimError, StartIn};
+use super::{KNOWN_STUB_ENTRIES, Link, SimConfig, SimError, StartIn};
+
+/// How long after EN rises the strapping latch still takes IO0 low as "download mode": three
+/// times pyserial's 50 ms acknowledgement poll, so that a reset sequence played over RFC 2217 on
+/// a busy machine still lands (module docs).
+pub const STRAP_WINDOW: Duration = Duration::from_millis(150);
+
+/// The ROM console's pace: 115200 baud, 8N1, is 11520 bytes a second.
+pub const ROM_CONSOLE_BYTES_PER_SEC: u64 = 11_520;
+
+/// How long a failed flash boot lasts before the TG0 flash-boot watchdog resets the chip. Not
+/// measured on silicon: stage 0 of the timer-group watchdog holds for 26,000,000 of its clock
+/// cycles out of reset, which at the 40 MHz crystal clock the ROM runs from is 0.65 s; real logs
+/// show a few hundred lines between the banners, which fits.
+pub const FLASH_BOOT_WATCHDOG: Duration = Duration::from_millis(650);
+
+/// A flash boot that failed: the ROM repeats a line (or nothing) until the watchdog strikes.
+#[derive(Debug)]
+struct BootLoop {
+    /// What the ROM prints again and again (empty: it prints nothing more).
+    line: Vec<u8>,
+    /// Time since the boot started.
+    elapsed: Duration,
+    /// Bytes of the repeated line sent so far.
+    sent: u64,
+}
 
 /// What the CPU is running.
 #[derive(Debug)]
 enum Cpu {
-    /// EN is held low.
+    /// EN is held low (or the USB controller holds a core reset).
     InReset,
+    /// EN rose; the strapping latch still samples IO0 (time since EN rose).
+    Strapping(Duration),
     /// The ROM's UART download loader.
     Rom(Box<RomLoader>),
     /// The flasher stub.
     Stub(Box<StubLoader>),
-    /// Code that does not talk on UART0 (an app, uploaded RAM code); input is ignored.
+    /// Code that does not talk on UART0 (uploaded RAM code); input is ignored.
     Running,
-    /// Halted: crashed, left the loader, or the boot failed. Only a reset helps.
+    /// An app started by the second stage: its console answers what arrives.
+    App(Box<AppConsole>),
+    /// The second stage found nothing to start; it resets the chip when `left` has passed.
+    BootloaderGivingUp(Duration),
+    /// A flash boot that failed, waiting for the flash-boot watchdog.
+    BootLoop(BootLoop),
+    /// Halted: crashed, left the loader. Only a reset helps.
     Halted,
 }
 
@@ -34,13 +104,16 @@ enum Cpu {
 pub enum Personality {
     /// Held in reset by EN.
     InReset,
+    /// EN was released and the strapping pins are still being sampled: the ROM has not started.
+    Booting,
     /// The ROM download loader.
     RomLoader,
     /// The flasher stub.
     Stub,
     /// An application or RAM code that does not answer.
     Running,
-    /// Crashed or stopped; needs a reset.
+    /// Crashed, stopped, or stuck in a failed flash boot; needs a reset (a failed flash boot
+    /// gets one from its watchdog).
     Halted,
 }
 
@@ -54,8 +127,18 @@ pub struct Esp32s3 {
     /// in step with, so the new rate must not garble them.
     sent_before_switch: Vec<u8>,
     config: SimConfig,
+    /// The host's lines (true = asserted).
     rts: bool,
     dtr: bool,
+    /// Something outside the reset circuit holds GPIO0 low (see [`StartIn::Download`]) until
+    /// the host first drives the lines.
+    io0_held: bool,
+    /// GPIO0 was low when the strapping pins were last sampled (what a core reset keeps).
+    io0_latched_low: bool,
+    /// The USB-Serial/JTAG controller was asked for download mode at the next core reset.
+    usb_download_request: bool,
+    /// Where the CPU was when the current reset began (for the `Saved PC` line).
+    saved_pc: Option<u32>,
     host_baud: Option<u32>,
     /// UART0's rate once fixed by CHANGE_BAUDRATE; `None` while the ROM auto-detects it.
     uart_baud: Option<u32>,
@@ -63,7 +146,8 @@ pub struct Esp32s3 {
 }
 
 impl Esp32s3 {
-    /// Build a chip from a configuration (loading the flash file when one is set).
+    /// Build a chip from a configuration (loading the flash file when one is set) and power it
+    /// on.
     pub fn new(config: SimConfig) -> Result<Self, SimError> {
         let flash = match &config.flash_file {
             Some(path) => Flash::with_file(config.flash_size, path)?,
@@ -71,22 +155,31 @@ impl Esp32s3 {
         };
         let efuse = Efuse::new(&config.identity);
         let hw = Hw::new(flash, efuse, config.chip);
+        let button = config.boot_button_at_power_on;
+        let start_download = button || config.start_in == StartIn::Download;
         let mut chip = Esp32s3 {
             hw,
             cpu: Cpu::InReset,
             out: Vec::new(),
             sent_before_switch: Vec::new(),
             rts: false,
-            dtr: config.start_in == StartIn::Download,
+            dtr: false,
+            io0_held: config.link == Link::Uart && start_download && !button,
+            io0_latched_low: false,
+            usb_download_request: false,
+            saved_pc: None,
             host_baud: None,
             uart_baud: None,
             resets: 0,
             config,
         };
-        chip.boot(
-            ResetCause::PowerOn,
-            chip.config.start_in == StartIn::Download,
-        );
+        if chip.config.link == Link::UsbSerialJtag && start_download && !button {
+            // As the host's USB reset into download mode leaves it: GPIO0 was high at power-on.
+            chip.boot(ResetCause::UsbUartChip, true, Some(PC_ROM_IDLE));
+        } else {
+            chip.io0_latched_low = start_download;
+            chip.boot(ResetCause::PowerOn, start_download, None);
+        }
         Ok(chip)
     }
 
@@ -100,14 +193,20 @@ impl Esp32s3 {
             let (used, action) = match &mut self.cpu {
                 Cpu::Rom(loader) => loader.receive(rest, &mut self.hw, &mut self.out),
                 Cpu::Stub(stub) => stub.receive(rest, &mut self.hw, &mut self.out),
-                Cpu::InReset | Cpu::Running | Cpu::Halted => return,
+                Cpu::App(console) => {
+                    self.out.extend_from_slice(&console.input(rest));
+                    return;
+                }
+                Cpu::InReset
+                | Cpu::Strapping(_)
+                | Cpu::Running
+                | Cpu::BootloaderGivingUp(_)
+                | Cpu::BootLoop(_)
+                | Cpu::Halted => return,
             };
             rest = rest.get(used..).unwrap_or_default();
             if let Some(action) = action {
                 self.act(action);
-            }
-            if let Some(cause) = self.hw.pending_reset.take() {
-                self.reset(cause);
             }
         }
     }
@@ -128,17 +227,51 @@ impl Esp32s3 {
         !self.out.is_empty() || !self.sent_before_switch.is_empty()
     }
 
-    /// Set the control lines as a USB-UART drives them (true = asserted = low). RTS asserted
-    /// holds EN low; releasing EN boots, in download mode when DTR holds IO0 low.
+    /// Set the control lines as the host drives them (true = asserted). What they do depends on
+    /// the link (module docs): EN and IO0 through the auto-reset circuit, or the USB-Serial/JTAG
+    /// controller's reset and download request.
     pub fn set_lines(&mut self, dtr_asserted: bool, rts_asserted: bool) {
-        let was_in_reset = self.rts;
+        let was_in_usb_reset = self.dtr_rts_hold_reset();
+        let en_was_low = self.en_low();
         self.dtr = dtr_asserted;
         self.rts = rts_asserted;
-        if rts_asserted && !was_in_reset {
-            self.cpu = Cpu::InReset;
-        } else if !rts_asserted && was_in_reset {
-            self.resets += 1;
-            self.boot(ResetCause::PowerOn, dtr_asserted);
+        match self.config.link {
+            Link::Uart => {
+                // The host now drives IO0 through the circuit.
+                self.io0_held = false;
+                let en_low = self.en_low();
+                if en_low && !en_was_low {
+                    self.hold_in_reset();
+                    // EN low is a power-on reset of the whole chip, RTC domain included.
+                    self.hw.reset(ResetCause::PowerOn);
+                } else if !en_low && en_was_low {
+                    self.resets += 1;
+                    self.cpu = Cpu::Strapping(Duration::ZERO);
+                }
+                if matches!(self.cpu, Cpu::Strapping(_)) && self.io0_low_now() {
+                    // The latch saw IO0 low inside the window: download mode.
+                    self.io0_latched_low = true;
+                    self.boot(ResetCause::PowerOn, true, None);
+                }
+            }
+            Link::UsbSerialJtag => {
+                let hold = self.dtr_rts_hold_reset();
+                if hold && !was_in_usb_reset {
+                    self.hold_in_reset();
+                } else if !hold && was_in_usb_reset {
+                    self.resets += 1;
+                    let download = self.usb_download_request
+                        || self.io0_latched_low
+                        || self.hw.force_download();
+                    self.usb_download_request = false;
+                    let pc = self.saved_pc.take();
+                    self.boot(ResetCause::UsbUartChip, download, pc);
+                } else if dtr_asserted && !rts_asserted {
+                    self.usb_download_request = true;
+                } else if !dtr_asserted && !rts_asserted {
+                    self.usb_download_request = false;
+                }
+            }
         }
     }
 
@@ -151,10 +284,11 @@ impl Esp32s3 {
     pub fn personality(&self) -> Personality {
         match self.cpu {
             Cpu::InReset => Personality::InReset,
+            Cpu::Strapping(_) => Personality::Booting,
             Cpu::Rom(_) => Personality::RomLoader,
             Cpu::Stub(_) => Personality::Stub,
-            Cpu::Running => Personality::Running,
-            Cpu::Halted => Personality::Halted,
+            Cpu::Running | Cpu::App(_) | Cpu::BootloaderGivingUp(_) => Personality::Running,
+            Cpu::BootLoop(_) | Cpu::Halted => Personality::Halted,
         }
     }
 
@@ -178,7 +312,7 @@ impl Esp32s3 {
         &self.config
     }
 
-    /// How many times the chip was reset after power-on (EN, watchdog or software).
+    /// How many times the chip was reset after power-on (EN, watchdog, USB or software).
     pub fn resets(&self) -> u32 {
         self.resets
     }
@@ -193,19 +327,111 @@ impl Esp32s3 {
         self.hw.read_bytes(addr, buf);
     }
 
-    /// Let `elapsed` of the chip's time pass (timers, watchdog boot loops, console output that
-    /// comes on its own). The chip has no clock of its own: whoever serves it says how much time
-    /// went by (the in-process transport on `pause`, a server from its wall clock).
-    pub fn advance(&mut self, elapsed: std::time::Duration) {
-        // Nothing in the model depends on time yet.
-        let _ = elapsed;
+    /// Let `elapsed` of the chip's time pass: the strapping window after EN rose closes, a failed
+    /// flash boot prints its line and is reset by its watchdog, the RTC watchdog strikes. The
+    /// chip has no clock of its own: whoever serves it says how much time went by (the
+    /// in-process transport on `pause` and on reads that wait, a server from its wall clock).
+    pub fn advance(&mut self, elapsed: Duration) {
+        let mut left = elapsed;
+        loop {
+            // Move to the next event (or the end), then handle it.
+            let local = match &self.cpu {
+                Cpu::Strapping(since) => Some(STRAP_WINDOW.saturating_sub(*since)),
+                Cpu::BootLoop(l) => Some(FLASH_BOOT_WATCHDOG.saturating_sub(l.elapsed)),
+                Cpu::BootloaderGivingUp(left) => Some(*left),
+                _ => None,
+            };
+            let mut step = left;
+            if let Some(t) = local {
+                step = step.min(t);
+            }
+            if let Some(t) = self.hw.rtc_watchdog_left() {
+                step = step.min(t);
+            }
+            let rtc_fired = self.hw.advance(step).is_some();
+            match &mut self.cpu {
+                Cpu::Strapping(since) => *since += step,
+                Cpu::BootLoop(l) => {
+                    l.elapsed += step;
+                    emit_paced(l, &mut self.out);
+                }
+                Cpu::BootloaderGivingUp(left) => *left = left.saturating_sub(step),
+                _ => {}
+            }
+            left -= step;
+            if rtc_fired {
+                self.reset(ResetCause::RtcWdt);
+            } else if matches!(&self.cpu, Cpu::Strapping(since) if *since >= STRAP_WINDOW) {
+                // IO0 stayed high through the window: boot from flash.
+                self.io0_latched_low = false;
+                self.boot(ResetCause::PowerOn, false, None);
+            } else if matches!(&self.cpu, Cpu::BootLoop(l) if l.elapsed >= FLASH_BOOT_WATCHDOG) {
+                self.reset(ResetCause::Tg0Wdt);
+            } else if matches!(self.cpu, Cpu::BootloaderGivingUp(left) if left.is_zero()) {
+                // ESP-IDF's bootloader_reset(): a software system reset.
+                self.reset(ResetCause::RtcSwSys);
+            } else if left.is_zero() {
+                return;
+            }
+        }
     }
 
-    /// Reset the chip (as the reset button would): boots by the current IO0 line.
+    /// Reset the chip as a watchdog or software reset does: the strapping pins are sampled
+    /// again (IO0 as the lines or the held button set it now) and FORCE_DOWNLOAD_BOOT is
+    /// honoured; a USB-Serial/JTAG core reset keeps the latched pins instead.
     pub fn reset(&mut self, cause: ResetCause) {
         self.resets += 1;
-        let download = self.dtr || (cause != ResetCause::PowerOn && self.hw.force_download());
-        self.boot(cause, download);
+        let pc = match cause {
+            ResetCause::Tg0Wdt | ResetCause::UsbUartChip => Some(self.pc_now()),
+            ResetCause::PowerOn | ResetCause::RtcSwSys | ResetCause::RtcWdt => None,
+        };
+        let download = match cause {
+            ResetCause::UsbUartChip => {
+                let request = std::mem::take(&mut self.usb_download_request);
+                request || self.io0_latched_low || self.hw.force_download()
+            }
+            ResetCause::PowerOn => {
+                self.io0_latched_low = self.io0_low_now();
+                self.io0_latched_low
+            }
+            _ => {
+                self.io0_latched_low = self.io0_low_now();
+                self.io0_latched_low || self.hw.force_download()
+            }
+        };
+        self.boot(cause, download, pc);
+    }
+
+    /// IO0 as the pin is driven now (low = true).
+    fn io0_low_now(&self) -> bool {
+        match self.config.link {
+            Link::Uart => self.io0_held || (self.dtr && !self.rts),
+            // The host's lines do not reach the pin; the BOOT button was let go after power-on.
+            Link::UsbSerialJtag => false,
+        }
+    }
+
+    /// EN as the auto-reset circuit drives it (low = true).
+    fn en_low(&self) -> bool {
+        self.config.link == Link::Uart && self.rts && !self.dtr
+    }
+
+    /// The USB-Serial/JTAG controller holds a core reset.
+    fn dtr_rts_hold_reset(&self) -> bool {
+        self.config.link == Link::UsbSerialJtag && self.rts && !self.dtr
+    }
+
+    /// Where the CPU is, for the `Saved PC` line of a reset that interrupts it.
+    fn pc_now(&self) -> u32 {
+        match self.cpu {
+            Cpu::BootLoop(_) => PC_HEADER_LOOP,
+            _ => PC_ROM_IDLE,
+        }
+    }
+
+    fn hold_in_reset(&mut self) {
+        self.saved_pc = Some(self.pc_now());
+        self.cpu = Cpu::InReset;
     }
 
     fn uart_in_sync(&self) -> bool {
@@ -216,17 +442,17 @@ impl Esp32s3 {
         }
     }
 
-    fn boot(&mut self, cause: ResetCause, io0_low: bool) {
+    fn boot(&mut self, cause: ResetCause, download: bool, saved_pc: Option<u32>) {
         self.hw.reset(cause);
         self.uart_baud = None;
-        let strap = if io0_low {
+        let strap = if download {
             self.config.download_strap
         } else {
             self.config.spi_strap
         };
         self.hw.strap = strap;
         self.out
-            .extend_from_slice(boot::banner(cause, strap).as_bytes());
+            .extend_from_slice(boot::banner(cause, strap, saved_pc).as_bytes());
         match boot::boot_mode(strap).1 {
             BootMode::Download(prompt) => {
                 self.out.extend_from_slice(prompt.as_bytes());
@@ -237,9 +463,45 @@ impl Esp32s3 {
                 let (text, outcome) = boot::spi_boot(&self.hw.flash, self.hw.chip.chip_id());
                 self.out.extend_from_slice(text.as_bytes());
                 self.cpu = match outcome {
-                    SpiBootOutcome::Jumped(_) => Cpu::Running,
-                    SpiBootOutcome::Failed => Cpu::Halted,
+                    SpiBootOutcome::Jumped(_) => self.run_second_stage(),
+                    SpiBootOutcome::Failed => Cpu::BootLoop(BootLoop {
+                        line: Vec::new(),
+                        elapsed: Duration::ZERO,
+                        sent: 0,
+                    }),
+                    SpiBootOutcome::InvalidHeader(line) => Cpu::BootLoop(BootLoop {
+                        line: line.into_bytes(),
+                        elapsed: Duration::ZERO,
+                        sent: 0,
+                    }),
                 };
+            }
+        }
+    }
+
+    /// The ROM jumped to the bootloader at 0x0: run ESP-IDF's second stage over the flash and
+    /// start the app it chose (or give up and reset, as the real one does).
+    fn run_second_stage(&mut self) -> Cpu {
+        let identity = &self.config.identity;
+        let ctx = BootContext {
+            chip_id: self.hw.chip.chip_id(),
+            chip_revision: (identity.revision_major, identity.revision_minor),
+            efuse_block_revision: identity.block_version,
+            ..BootContext::esp32s3(self.hw.flash.contents())
+        };
+        let boot = second_stage::boot(&ctx);
+        self.out.extend_from_slice(boot.text.as_bytes());
+        match boot.outcome {
+            Outcome::App(app) => {
+                let (console, first) = AppConsole::start(&app);
+                self.out.extend_from_slice(first.as_bytes());
+                Cpu::App(Box::new(console))
+            }
+            // The reset comes when the log says the bootloader gave up. Its timestamps count
+            // from the reset, and no time has passed since then here (the ROM's and the
+            // bootloader's text were sent at once), so the whole span is still to come.
+            Outcome::Failed => {
+                Cpu::BootloaderGivingUp(boot.finished_at.max(Duration::from_millis(1)))
             }
         }
     }
@@ -281,6 +543,25 @@ impl Esp32s3 {
                 self.uart_baud = Some(baud);
             }
         }
+    }
+}
+
+/// Send the part of a boot loop's repeated line that the console had time for by `l.elapsed`.
+fn emit_paced(l: &mut BootLoop, out: &mut Vec<u8>) {
+    if l.line.is_empty() {
+        return;
+    }
+    let due = l.elapsed.as_nanos() * u128::from(ROM_CONSOLE_BYTES_PER_SEC) / 1_000_000_000;
+    let due = u64::try_from(due).unwrap_or(u64::MAX);
+    let len = l.line.len() as u64;
+    while l.sent < due {
+        let at = (l.sent % len) as usize;
+        let chunk = l.line.get(at..).unwrap_or_default();
+        let take = chunk
+            .len()
+            .min(usize::try_from(due - l.sent).unwrap_or(usize::MAX));
+        out.extend_from_slice(chunk.get(..take).unwrap_or_default());
+        l.sent += take as u64;
     }
 }
 

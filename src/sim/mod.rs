@@ -2,12 +2,16 @@
 //!
 //! [`Esp32s3`] is a pure state machine: bytes from the host go in through
 //! [`Esp32s3::receive`], bytes for the host come out of [`Esp32s3::take_output`], and the
-//! control lines (EN on RTS, IO0 on DTR) and the host's line speed are further inputs. It owns
-//! the SPI flash ([`flash`]), the eFuse words ([`efuse`]), the SPI1 user-command engine
-//! ([`spi`]), the memory map, the ROM download loader (`rom`, byte-exact against the real ROM's
-//! transcripts) and the stub flasher personality (`stub`). It knows nothing of how bytes reach
-//! it: `transport::sim` feeds it in-process, [`pty`] serves it on a pseudo-terminal. It never
-//! sleeps and never prints; everything happens instantly when input arrives.
+//! control lines (through the auto-reset circuit or the USB-Serial/JTAG controller, see
+//! [`Link`]), the host's line speed and the passing of time ([`Esp32s3::advance`]) are further
+//! inputs. It owns the SPI flash ([`flash`]), the eFuse words ([`efuse`]), the SPI1 user-command
+//! engine ([`spi`]), the memory map, the ROM download loader (`rom`, byte-exact against the real
+//! ROM's transcripts), the stub flasher personality (`stub`), and after a flash boot ESP-IDF's
+//! second stage ([`second_stage`]) and the app's scripted console ([`app_console`]). It knows
+//! nothing of how bytes reach it: `transport::sim` feeds it in-process, [`pty`] serves it on a
+//! pseudo-terminal. It never sleeps, reads no clock and never prints: answers come at once when
+//! input arrives, and what takes time (the strapping latch after EN rises, boot loops, watchdogs)
+//! waits for whoever serves the chip to say how much time went by.
 //!
 //! The simulator parses command packets with its own code, written from the protocol facts, and
 //! never uses the host's command encoder, so a bug cannot hide by being made on both sides.
@@ -29,7 +33,9 @@ mod stub;
 use std::path::PathBuf;
 
 pub use boot::ResetCause;
-pub use chip::{Esp32s3, Personality};
+pub use chip::{
+    Esp32s3, FLASH_BOOT_WATCHDOG, Personality, ROM_CONSOLE_BYTES_PER_SEC, STRAP_WINDOW,
+};
 
 /// Stub entry points of the flasher stubs that esptool and espflash upload (§8 of the facts):
 /// a MEM_END that jumps to one of these, after the code was uploaded, starts the stub personality.
@@ -110,10 +116,26 @@ impl ChipKind {
 /// How the chip is running when the simulator is created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StartIn {
-    /// Already in the ROM download loader (as if reset with BOOT held); the banner is in the output.
+    /// Already in the ROM download loader; the banner is in the output. Over a UART link GPIO0
+    /// stays held low (as by a jumper or a held BOOT button) until the host first drives DTR or
+    /// RTS, so a host without modem lines (a pty) finds the chip in download mode after any
+    /// reset; over USB-Serial/JTAG the chip is as after the host's USB reset into download mode.
     Download,
     /// Booted from SPI flash (as if powered on with IO0 high).
     SpiBoot,
+}
+
+/// How the host's DTR/RTS lines reach the chip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Link {
+    /// A USB-UART bridge with the usual two-transistor auto-reset circuit: EN is low while RTS
+    /// is asserted and DTR released, IO0 is low while DTR is asserted and RTS released.
+    #[default]
+    Uart,
+    /// The chip's own USB-Serial/JTAG controller (USB 303a:1001): RTS asserted with DTR
+    /// released holds the CPU in a core reset; DTR asserted with RTS released asks for download
+    /// mode at the next core reset. The strapping pins are not sampled again by such a reset.
+    UsbSerialJtag,
 }
 
 /// The package/PSRAM/revision identity that the eFuse words encode.
@@ -159,6 +181,13 @@ pub struct SimConfig {
     /// Further MEM_END entry points that start the stub personality (for tests with synthetic
     /// stubs), besides [`KNOWN_STUB_ENTRIES`].
     pub extra_stub_entries: Vec<u32>,
+    /// How DTR/RTS reach the chip (`sim://?usb=jtag` for the USB-Serial/JTAG controller).
+    pub link: Link,
+    /// The BOOT button holds GPIO0 low while the chip powers on and is released right after
+    /// (`sim://?boot=button`): the chip starts in download mode, whatever `start_in` says, and
+    /// stays there through resets that do not sample the strapping pins again (a
+    /// USB-Serial/JTAG core reset); an EN pulse or the RTC watchdog boots from flash.
+    pub boot_button_at_power_on: bool,
 }
 
 /// The default MAC: Espressif's OUI 7c:df:a1 with a fixed device part.
@@ -186,6 +215,8 @@ impl Default for SimConfig {
             download_strap: 0x00,
             spi_strap: 0x08,
             extra_stub_entries: Vec::new(),
+            link: Link::Uart,
+            boot_button_at_power_on: false,
         }
     }
 }

@@ -6,6 +6,11 @@
 //! master reads fail with EIO, which just means "wait". Owns only the master side and the loop;
 //! the chip model knows nothing of it.
 //!
+//! Time: the chip's clock follows the wall clock here. Every turn of the loop (at least every
+//! 50 ms) tells the chip how much time went by, and what it printed on its own meanwhile (a boot
+//! loop, a watchdog reset's banner) goes to the client when one is attached, else is lost as on
+//! an unplugged wire.
+//!
 //! Line speed: a pty moves bytes at any speed, so the client's termios speed is not passed to
 //! the chip, whose UART is thus always in step with the client, as if every CHANGE_BAUDRATE it
 //! acknowledged were followed. Following the slave's speed instead would catch a client that
@@ -68,6 +73,12 @@ impl PtyServer {
             if libc::grantpt(fd) != 0 || libc::unlockpt(fd) != 0 {
                 return Err(os_error("unlock"));
             }
+            // Never block on a client that does not read: output the chip prints on its own
+            // would otherwise stop the loop (and its stop flag) for good.
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) != 0 {
+                return Err(os_error("configure"));
+            }
             let mut t: libc::termios = std::mem::zeroed();
             if libc::tcgetattr(fd, &mut t) == 0 {
                 libc::cfmakeraw(&mut t);
@@ -102,6 +113,7 @@ impl PtyServer {
         let fd = self.master.as_raw_fd();
         let mut buf = vec![0u8; 0x4000];
         let mut last_persist = Instant::now();
+        let mut last_tick = Instant::now();
         while !self.stop.load(Ordering::SeqCst) {
             let mut pfd = libc::pollfd {
                 fd,
@@ -110,6 +122,15 @@ impl PtyServer {
             };
             // SAFETY: one valid pollfd.
             let ready = unsafe { libc::poll(&mut pfd, 1, POLL_MS) };
+            // The chip lives the time that went by before it sees what arrived.
+            let now = Instant::now();
+            self.chip.advance(now.saturating_duration_since(last_tick));
+            last_tick = now;
+            if ready == 0 && self.chip.has_output() {
+                // A client is attached (no hang-up) and the chip spoke on its own.
+                let out = self.chip.take_output();
+                write_all(fd, &out);
+            }
             if ready > 0 && pfd.revents & libc::POLLIN != 0 {
                 // SAFETY: reading into our own buffer.
                 let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };

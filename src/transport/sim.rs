@@ -1,19 +1,25 @@
 //! `sim://`: a transport whose far end is the in-process virtual ESP32-S3 ([`crate::sim`]).
 //!
-//! Writing feeds the chip, reading drains what it sent, DTR/RTS drive its IO0/EN pins and the
-//! line speed is passed on so that a missed baud switch garbles the link as on a real UART. No
-//! threads and no sleeping: the chip answers synchronously while the write is handled, so when
-//! nothing is buffered nothing can arrive before any deadline and `read` returns 0 at once.
+//! Writing feeds the chip, reading drains what it sent, DTR/RTS drive its pins (through the
+//! auto-reset circuit, or as the USB-Serial/JTAG controller's reset bits with `usb=jtag`) and the
+//! line speed is passed on so that a missed baud switch garbles the link as on a real UART.
 //!
-//! URL options (`sim://?flash=/tmp/f.bin&size=16MB&mode=spi&chip=esp32c3`) configure the chip;
-//! this file only parses them and knows nothing of the protocol.
+//! No threads and no sleeping: the chip answers synchronously while the write is handled, and
+//! time is virtual. The transport keeps the chip's clock as an `Instant` that starts at the wall
+//! clock when opened: `pause(d)` moves it by `d`, and a `read` with nothing buffered moves it to
+//! the read's deadline (when that is later) and returns what the chip printed meanwhile (a boot
+//! banner once the strapping window closes, a boot loop's lines), or 0 at once. Nobody waits.
+//!
+//! URL options (`sim://?flash=/tmp/f.bin&size=16MB&mode=spi&chip=esp32c3&usb=jtag&boot=button`)
+//! configure the chip; this file only parses them and knows nothing of the protocol.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{Transport, TransportError};
-use crate::sim::{ChipKind, Esp32s3, SimConfig, StartIn, parse_size};
+use crate::reset::{ESPRESSIF_VID, USB_JTAG_SERIAL_PID};
+use crate::sim::{ChipKind, Esp32s3, Link, SimConfig, StartIn, parse_size};
 
-const ACCEPTED: &str = "flash=FILE, size=SIZE (e.g. 8MB), mode=download|spi, chip=esp32s3|esp32c3|esp32c6|esp32h2|esp32c2|esp32s2, mac=aa:bb:cc:dd:ee:ff, preset=default|qemu";
+const ACCEPTED: &str = "flash=FILE, size=SIZE (e.g. 8MB), mode=download|spi, chip=esp32s3|esp32c3|esp32c6|esp32h2|esp32c2|esp32s2, mac=aa:bb:cc:dd:ee:ff, preset=default|qemu, usb=jtag|uart, boot=button|lines";
 
 /// The in-process simulator as a [`Transport`].
 #[derive(Debug)]
@@ -24,6 +30,8 @@ pub struct SimTransport {
     dtr: bool,
     rts: bool,
     pending: std::collections::VecDeque<u8>,
+    /// The chip's clock: how far its time has been moved (never behind the wall clock at open).
+    clock: Instant,
 }
 
 fn invalid(url: &str, reason: String) -> TransportError {
@@ -143,6 +151,34 @@ pub fn parse_url(url: &str) -> Result<SimConfig, TransportError> {
                         )
                     })?;
             }
+            "usb" => {
+                config.link = match value.as_str() {
+                    "jtag" | "serial-jtag" => Link::UsbSerialJtag,
+                    "uart" | "bridge" => Link::Uart,
+                    _ => {
+                        return Err(invalid(
+                            url,
+                            format!(
+                                "option usb={value:?} is unknown; use usb=jtag (the chip's own USB-Serial/JTAG port) or usb=uart (a USB-UART bridge)"
+                            ),
+                        ));
+                    }
+                }
+            }
+            "boot" => {
+                config.boot_button_at_power_on = match value.as_str() {
+                    "button" => true,
+                    "lines" => false,
+                    _ => {
+                        return Err(invalid(
+                            url,
+                            format!(
+                                "option boot={value:?} is unknown; use boot=button (BOOT held at power-on) or boot=lines"
+                            ),
+                        ));
+                    }
+                }
+            }
             "preset" => {}
             _ => {
                 return Err(invalid(
@@ -175,6 +211,7 @@ impl SimTransport {
             dtr: false,
             rts: false,
             pending: std::collections::VecDeque::new(),
+            clock: Instant::now(),
         }
     }
 
@@ -202,7 +239,13 @@ impl SimTransport {
 }
 
 impl Transport for SimTransport {
-    fn read(&mut self, buf: &mut [u8], _deadline: Instant) -> Result<usize, TransportError> {
+    fn read(&mut self, buf: &mut [u8], deadline: Instant) -> Result<usize, TransportError> {
+        if self.pending.is_empty() && !self.chip.has_output() && deadline > self.clock {
+            // Whatever the chip does by the deadline happens now, in virtual time.
+            let elapsed = deadline - self.clock;
+            self.clock = deadline;
+            self.chip.advance(elapsed);
+        }
         if self.chip.has_output() {
             self.pending.extend(self.chip.take_output());
         }
@@ -261,12 +304,20 @@ impl Transport for SimTransport {
         self.baud
     }
 
-    fn pause(&mut self, duration: std::time::Duration) {
+    fn pause(&mut self, duration: Duration) {
         // The chip's clock moves; nobody waits.
+        self.clock += duration;
         self.chip.advance(duration);
     }
+
     fn describe(&self) -> String {
         self.url.clone()
+    }
+
+    fn usb_ids(&self) -> Option<(u16, u16)> {
+        // The chip's own USB port; over a bridge the bridge's ids are unknown (none).
+        (self.chip.config().link == Link::UsbSerialJtag)
+            .then_some((ESPRESSIF_VID, USB_JTAG_SERIAL_PID))
     }
 }
 
@@ -287,6 +338,14 @@ mod tests {
         assert_eq!(parse_url("sim://").unwrap(), SimConfig::default());
         let c = parse_url("sim://?mac=7c:DF:a1:00:00:2a").unwrap();
         assert_eq!(c.identity.mac, [0x7C, 0xDF, 0xA1, 0x00, 0x00, 0x2A]);
+        let c = parse_url("sim://?usb=jtag&boot=button").unwrap();
+        assert_eq!(c.link, Link::UsbSerialJtag);
+        assert!(c.boot_button_at_power_on);
+        let c = parse_url("sim://?usb=uart&boot=lines").unwrap();
+        assert_eq!((c.link, c.boot_button_at_power_on), (Link::Uart, false));
+        let jtag = SimTransport::open("sim://?usb=jtag").unwrap();
+        assert_eq!(jtag.usb_ids(), Some((0x303A, 0x1001)));
+        assert_eq!(SimTransport::open("sim://").unwrap().usb_ids(), None);
     }
 
     #[test]
@@ -308,6 +367,14 @@ mod tests {
                 "option mac=\"7c:df:a1:00:00\" is not a MAC",
             ),
             ("sim://?mac=7c:df:a1:00:00:zz", "use six hex bytes"),
+            (
+                "sim://?usb=otg",
+                "option usb=\"otg\" is unknown; use usb=jtag",
+            ),
+            (
+                "sim://?boot=gpio0",
+                "option boot=\"gpio0\" is unknown; use boot=button",
+            ),
         ] {
             let err = parse_url(url).unwrap_err().to_string();
             assert!(err.contains(needle), "{url}: {err}");
