@@ -855,3 +855,66 @@ fn input_hook_writes_to_the_chip_and_can_stop() {
     assert!(started.elapsed() >= cargo_esp32s3::monitor::POLL_INTERVAL * 2);
     assert!(started.elapsed() < Duration::from_secs(2));
 }
+
+/// Flash MicroPython and type `help()`: non-interactively through stdin (newline sent as the
+/// default --eol, CR) and in a terminal (Enter), the REPL's welcome text comes back.
+#[test]
+fn micropython_answers_help_after_flash_monitor() {
+    let Some(dir) = testdata() else { return };
+    let image = dir.join("firmware/micropython/ESP32_GENERIC_S3-20250911-v1.26.1.bin");
+    let image = image.to_str().expect("utf-8 path").to_string();
+    let work = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cargo-esp32s3"))
+        .args([
+            "flash",
+            "--port",
+            "sim://",
+            &image,
+            "--monitor",
+            "--non-interactive",
+        ])
+        .args(["--until", "^Welcome to MicroPython", "--timeout", "30"])
+        .current_dir(work.path())
+        .env_remove("ESP32S3_MONITOR_UNTIL")
+        .env_remove("ESP32S3_MONITOR_TIMEOUT")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(b"help()\n").expect("type help()");
+    }
+    let output = child.wait_with_output().expect("wait");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let banner = stdout.find("MicroPython v1.26.1").expect("REPL banner");
+    let typed = stdout
+        .find(">>> help()")
+        .expect("the echo of the typed line");
+    let welcome = stdout.find("Welcome to MicroPython").expect("welcome text");
+    assert!(
+        stdout.find("entry 0x").is_some_and(|entry| entry < banner),
+        "{stdout}"
+    );
+    assert!(banner < typed && typed < welcome, "{stdout}");
+
+    #[cfg(unix)]
+    {
+        let mut pty = pty_harness::PtyChild::spawn(
+            env!("CARGO_BIN_EXE_cargo-esp32s3"),
+            ["flash", "--port", "sim://", &image, "--monitor"],
+            &[("NO_COLOR", "1")],
+        );
+        let wait = Duration::from_secs(30);
+        pty.wait_for(">>> ", wait);
+        pty.send(b"help()\r");
+        pty.wait_for("Welcome to MicroPython on the ESP32!", wait);
+        pty.send(&[0x1d]);
+        assert!(pty.wait_exit(wait).success(), "{}", pty.shown());
+    }
+}
