@@ -656,8 +656,8 @@ fn interactive_keys_in_a_pseudo_terminal() {
 }
 
 /// `flash --monitor`'s reset: the host is at the monitor baud when the chip restarts, on the EN
-/// pulse and on the watchdog path; after the EN pulse the boot log is what the monitor sees first
-/// (the download-mode text of the connect is dropped).
+/// pulse and on the watchdog path, and the boot log is what the monitor sees first (the
+/// download-mode text of the connect is dropped).
 #[test]
 fn reset_into_monitor_switches_the_host_before_the_boot_log() {
     use cargo_esp32s3::loader::{ConnectOptions, Loader};
@@ -676,37 +676,35 @@ fn reset_into_monitor_switches_the_host_before_the_boot_log() {
         loader
     };
 
-    let mut loader = connect();
-    loader
-        .reset_into_monitor(After::HardReset, 115_200)
-        .expect("reset");
-    let mut transport = loader.into_transport();
-    assert_eq!(transport.baud(), 115_200);
     let watch_options = WatchOptions {
         until: regex::Regex::new("invalid header").ok(),
         timeout: Some(Duration::from_secs(5)),
         ..WatchOptions::default()
     };
-    let (seen, end) = watch_sim(&mut transport, &watch_options, None);
-    assert!(matches!(end, WatchEnd::Matched { .. }), "{seen:?}");
-    assert_eq!(
-        seen.get(..3).map(<[String]>::to_vec),
-        Some(vec![
-            "line ESP-ROM:esp32s3-20210327".to_string(),
-            "line Build:Mar 27 2021".to_string(),
-            "line rst:0x1 (POWERON),boot:0x8 (SPI_FAST_FLASH_BOOT)".to_string(),
-        ]),
-        "{seen:?}"
-    );
-
-    // The watchdog path switches after its last register write. (Whether the boot text reaches
-    // the monitor depends on when the modelled watchdog fires against that write's reply, so
-    // only the switch is checked here.)
-    let mut loader = connect();
-    loader
-        .reset_into_monitor(After::WatchdogReset, 115_200)
-        .expect("reset");
-    assert_eq!(loader.into_transport().baud(), 115_200);
+    // The watchdog path switches after its last register write, which still goes at 921600.
+    for (after, cause) in [
+        (After::HardReset, "rst:0x1 (POWERON)"),
+        (After::WatchdogReset, "rst:0x10 (RTCWDT_RTC_RST)"),
+    ] {
+        let mut loader = connect();
+        loader.reset_into_monitor(after, 115_200).expect("reset");
+        let mut transport = loader.into_transport();
+        assert_eq!(transport.baud(), 115_200, "{after:?}");
+        let (seen, end) = watch_sim(&mut transport, &watch_options, None);
+        assert!(
+            matches!(end, WatchEnd::Matched { .. }),
+            "{after:?}: {seen:?}"
+        );
+        assert_eq!(
+            seen.get(..3).map(<[String]>::to_vec),
+            Some(vec![
+                "line ESP-ROM:esp32s3-20210327".to_string(),
+                "line Build:Mar 27 2021".to_string(),
+                format!("line {cause},boot:0x8 (SPI_FAST_FLASH_BOOT)"),
+            ]),
+            "{after:?}: {seen:?}"
+        );
+    }
 
     // Without the monitor the host stays at the flashing speed.
     let mut loader = connect();
