@@ -916,3 +916,37 @@ fn micropython_answers_help_after_flash_monitor() {
         assert!(pty.wait_exit(wait).success(), "{}", pty.shown());
     }
 }
+
+#[test]
+fn a_chip_left_in_download_mode_gets_the_download_hint_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // sim:// starts in download mode; without the monitor's reset the chip stays there.
+    let out = cli(
+        dir.path(),
+        &[
+            "monitor",
+            "--port",
+            "sim://",
+            "--no-reset",
+            "--until",
+            "^waiting for download$",
+        ],
+    );
+    out.ok();
+    assert!(
+        out.stdout.contains("boot:0x0 (DOWNLOAD(USB/UART0))"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(Outcome::count(&out.stderr, "hint:"), 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("stuck in download mode"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("--after watchdog-reset"),
+        "{}",
+        out.stderr
+    );
+}
