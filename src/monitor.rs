@@ -105,6 +105,36 @@ pub enum MonitorError {
 /// Raw bytes come first as [`MonitorEvent::Received`]. Returns when a line matches
 /// `options.until`, when `options.timeout` passes, when `on_event` returns [`Control::Stop`],
 /// or when the port disconnects (a partial last line is then delivered as a line).
+///
+/// # Example
+///
+/// Wait up to five seconds for a line, printing what the chip says (here the virtual chip with
+/// blank flash, whose ROM complains about the missing bootloader):
+///
+/// ```
+/// use std::time::Duration;
+/// use cargo_esp32s3::monitor::{Control, MonitorEvent, WatchEnd, WatchOptions, watch};
+/// use cargo_esp32s3::transport::sim::SimTransport;
+///
+/// let mut port = SimTransport::open("sim://?mode=spi")?;
+/// let options = WatchOptions {
+///     until: Some(regex::Regex::new("^invalid header")?),
+///     timeout: Some(Duration::from_secs(5)),
+///     hints: true,
+///     ..WatchOptions::default()
+/// };
+/// let end = watch(&mut port, &options, &mut |event| {
+///     match event {
+///         MonitorEvent::Line(line) => println!("{line}"),
+///         MonitorEvent::Hint(hint) => eprintln!("{hint}"),
+///         MonitorEvent::Address { addr, location } => println!("  0x{addr:08x}: {location}"),
+///         MonitorEvent::Received(_) => {}
+///     }
+///     Control::Continue
+/// })?;
+/// assert!(matches!(end, WatchEnd::Matched { .. }));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn watch<T: Transport + ?Sized>(
     transport: &mut T,
     options: &WatchOptions,
