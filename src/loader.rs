@@ -556,7 +556,11 @@ impl<T: Transport> Loader<T> {
                 loader.run_stub(stub, on_event)?;
             }
         }
-        if opts.baud != 0 && opts.baud != loader.transport.baud() {
+        // A bridge that cannot change its serial speed (socket://) keeps the speed it runs at.
+        if opts.baud != 0
+            && opts.baud != loader.transport.baud()
+            && loader.transport.can_change_baud()
+        {
             loader.change_baud(opts.baud, on_event)?;
         }
         Ok(loader)
@@ -568,10 +572,13 @@ impl<T: Transport> Loader<T> {
         opts: &ConnectOptions,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<bool, LoaderError> {
+        // Both lines at once needs TIOCMSET on a local port; over RFC 2217 each line change is
+        // its own acknowledged request, so there (as esptool does) only the classic sequences.
+        let both_lines_at_once = cfg!(unix) && !self.port.starts_with("rfc2217://");
         let sequences = reset::connect_sequences(
             opts.before,
             self.usb_ids,
-            cfg!(unix),
+            both_lines_at_once,
             opts.reset_sequence.as_ref(),
         );
         let mut warned_no_lines = false;

@@ -1,6 +1,7 @@
 //! Reaching the chip from the command line: choose the port (flag/variable/metadata, else the one
-//! likely port, else ask on a terminal, else fail with the list), open it (`sim://` goes to the
-//! simulator), connect the loader and attach the flash, rendering progress on the way.
+//! likely port, else ask on a terminal, else fail with the list), open it (through
+//! `transport::open`: serial, `sim://`, `socket://`, `rfc2217://`), connect the loader and
+//! attach the flash, rendering progress on the way.
 
 use std::io::IsTerminal;
 
@@ -9,7 +10,7 @@ use crate::flasher::{FlashOptions, Flasher};
 use crate::image::FlashParams;
 use crate::loader::{ConnectOptions, Loader, LoaderError, StubImage};
 use crate::transport::Transport;
-use crate::transport::serial::{PortInfo, SerialTransport, list_ports};
+use crate::transport::serial::{PortInfo, list_ports};
 /// Kept for `cli/flash.rs`; new code calls [`crate::units::parse_number`] directly.
 pub use crate::units::parse_number;
 
@@ -147,16 +148,10 @@ pub fn describe_port(port: &PortInfo) -> String {
     }
 }
 
-/// Open a port by name: `sim://…` is the in-process simulator, anything else a serial port.
+/// Open a port by name or URL (serial port, `sim://`, `socket://`, `rfc2217://`) at the ROM's
+/// speed, through the library's one dispatcher [`crate::transport::open`].
 pub fn open(port: &str) -> crate::Result<AnyTransport> {
-    if port.starts_with("sim://") {
-        return open_simulator(port);
-    }
-    Ok(Box::new(SerialTransport::open(port, ROM_BAUD)?))
-}
-
-fn open_simulator(url: &str) -> crate::Result<AnyTransport> {
-    Ok(Box::new(crate::transport::sim::SimTransport::open(url)?))
+    Ok(crate::transport::open(port, ROM_BAUD)?)
 }
 
 /// Connect options from the settings (the stub file is read here).

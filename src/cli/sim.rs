@@ -1,8 +1,10 @@
-//! `cargo esp32s3 sim`: run the virtual ESP32-S3 for other tools, served on a pseudo-terminal.
+//! `cargo esp32s3 sim`: run the virtual ESP32-S3 for other tools, served on a pseudo-terminal
+//! (`--pty`) or over RFC 2217 on 127.0.0.1 (`--rfc2217 PORT`).
 //!
-//! Prints the device path as the first line of stdout (so scripts can read it), serves until
-//! SIGINT/SIGTERM, then writes the flash file back. Only argument handling, printing and signal
-//! handling live here; the chip and the pty loop are `crate::sim`.
+//! Prints where to connect as the first line of stdout (the device path, or
+//! `rfc2217://127.0.0.1:PORT`) so scripts can read it, serves until SIGINT/SIGTERM, then writes
+//! the flash file back. Only argument handling, printing and signal handling live here; the
+//! chip and the server loops are `crate::sim`.
 
 use std::path::PathBuf;
 
@@ -12,30 +14,51 @@ use crate::transport::TransportError;
 
 /// Arguments.
 #[derive(Debug, clap::Args)]
+#[command(group = clap::ArgGroup::new("server").required(true).args(["pty", "rfc2217"]))]
 #[command(after_help = "\
 Examples:
   cargo esp32s3 sim --pty
   cargo esp32s3 sim --pty --flash board.bin --flash-size 16MB --link /tmp/esp32s3
   esptool --port /dev/pts/5 --before no-reset --chip esp32s3 flash-id
+  cargo esp32s3 sim --rfc2217 0 --flash board.bin
+  esptool --port rfc2217://127.0.0.1:40123 --chip esp32s3 flash-id
 
-The first line on stdout is the device path. A pseudo-terminal has no DTR/RTS lines, so the chip
-stays in download mode; use --before no-reset with esptool (no_reset with esptool.py 4.x).")]
+The first line on stdout is where to connect: the device path, or rfc2217://127.0.0.1:PORT.
+A pseudo-terminal has no DTR/RTS lines, so the chip starts (and stays) in download mode; use
+--before no-reset with esptool (no_reset with esptool.py 4.x). Over RFC 2217 DTR and RTS reach
+the chip's IO0 and EN pins, so it starts by booting from its flash like a board just plugged in,
+and a client's reset sequence brings it into download mode.")]
 pub struct Args {
-    /// Serve the chip on a pseudo-terminal (the only server so far)
-    #[arg(long, required = true)]
+    /// Serve the chip on a pseudo-terminal
+    #[arg(long)]
     pub pty: bool,
+    /// Serve the chip over RFC 2217 on 127.0.0.1:PORT (0 picks a free port)
+    #[arg(long, value_name = "PORT")]
+    pub rfc2217: Option<u16>,
+    /// How the chip starts: in download mode, or booting from its flash (default: download
+    /// with --pty, spi with --rfc2217)
+    #[arg(long, value_name = "MODE", value_parser = parse_boot)]
+    pub boot: Option<StartIn>,
     /// Keep the flash contents in this file (loaded at start, written back on exit)
     #[arg(long, value_name = "FILE")]
     pub flash: Option<PathBuf>,
     /// Flash chip size, e.g. 4MB, 8MB, 16MB
     #[arg(long, value_name = "SIZE", default_value = "8MB", value_parser = parse_flash_size)]
     pub flash_size: u32,
-    /// Also create a symlink to the device at this path (removed on exit)
-    #[arg(long, value_name = "PATH")]
+    /// Also create a symlink to the device at this path (removed on exit; --pty only)
+    #[arg(long, value_name = "PATH", requires = "pty")]
     pub link: Option<PathBuf>,
     /// Claim to be another chip (to test a host's wrong-chip refusal)
     #[arg(long, value_name = "CHIP", default_value = "esp32s3", value_parser = parse_chip)]
     pub chip: ChipKind,
+}
+
+fn parse_boot(text: &str) -> Result<StartIn, String> {
+    match text {
+        "download" => Ok(StartIn::Download),
+        "spi" => Ok(StartIn::SpiBoot),
+        _ => Err(format!("{text:?} is not a boot mode; use download or spi")),
+    }
 }
 
 fn parse_flash_size(text: &str) -> Result<u32, String> {
@@ -65,7 +88,7 @@ fn sim_error(e: SimError) -> Error {
             source,
         } => Error::file(action, path, source),
         other => Error::Transport(TransportError::Io {
-            port: "pty".into(),
+            port: "sim".into(),
             source: std::io::Error::other(other.to_string()),
         }),
     }
@@ -73,27 +96,93 @@ fn sim_error(e: SimError) -> Error {
 
 /// Run the command.
 pub fn run(args: Args) -> crate::Result<()> {
+    let default_boot = if args.rfc2217.is_some() {
+        StartIn::SpiBoot
+    } else {
+        StartIn::Download
+    };
     let config = SimConfig {
         flash_size: args.flash_size,
         flash_file: args.flash.clone(),
         chip: args.chip,
-        start_in: StartIn::Download,
+        start_in: args.boot.unwrap_or(default_boot),
         ..SimConfig::default()
     };
     let chip = Esp32s3::new(config).map_err(sim_error)?;
-    serve_pty(chip, &args)
+    match args.rfc2217 {
+        Some(port) => serve_rfc2217(chip, port, &args),
+        None => serve_pty(chip, &args),
+    }
+}
+
+/// The stop flag the signal handler sets.
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Set [`STOP`] on SIGINT/SIGTERM and call `stop` once it is set (from a watcher thread).
+fn stop_on_signal(stop: impl FnOnce() + Send + 'static) {
+    use std::sync::atomic::Ordering;
+    #[cfg(unix)]
+    {
+        extern "C" fn on_signal(_: libc::c_int) {
+            STOP.store(true, Ordering::SeqCst);
+        }
+        let handler: extern "C" fn(libc::c_int) = on_signal;
+        // SAFETY: the handler only stores to an atomic.
+        unsafe {
+            libc::signal(libc::SIGINT, handler as libc::sighandler_t);
+            libc::signal(libc::SIGTERM, handler as libc::sighandler_t);
+        }
+    }
+    std::thread::spawn(move || {
+        while !STOP.load(Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        stop();
+    });
+}
+
+/// "a virtual ESP32-S3 in download mode (8 MiB flash, kept in f.bin)".
+fn describe(args: &Args, start_in: StartIn) -> String {
+    format!(
+        "a virtual {} {} ({} MiB flash{})",
+        args.chip.name().to_uppercase().replace("ESP32", "ESP32-"),
+        match start_in {
+            StartIn::Download => "in download mode",
+            StartIn::SpiBoot => "booting from flash",
+        },
+        args.flash_size >> 20,
+        args.flash
+            .as_ref()
+            .map(|f| format!(", kept in {}", f.display()))
+            .unwrap_or_default(),
+    )
+}
+
+fn serve_rfc2217(chip: Esp32s3, port: u16, args: &Args) -> crate::Result<()> {
+    use std::io::Write as _;
+
+    let start_in = chip.config().start_in;
+    let server = crate::sim::rfc2217::Rfc2217Server::bind(chip, port).map_err(sim_error)?;
+    let url = server.url();
+    let stop = server.stop_handle();
+    stop_on_signal(move || stop.stop());
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{url}");
+    let _ = writeln!(
+        stdout,
+        "serving {} over RFC 2217 on {url}; DTR/RTS drive IO0/EN; stop with Ctrl-C",
+        describe(args, start_in)
+    );
+    let _ = stdout.flush();
+    drop(stdout);
+    server.serve().map(|_| ()).map_err(sim_error)
 }
 
 #[cfg(unix)]
 fn serve_pty(chip: Esp32s3, args: &Args) -> crate::Result<()> {
     use std::io::Write as _;
-    use std::sync::atomic::{AtomicBool, Ordering};
 
-    static STOP: AtomicBool = AtomicBool::new(false);
-    extern "C" fn on_signal(_: libc::c_int) {
-        STOP.store(true, Ordering::SeqCst);
-    }
-
+    let start_in = chip.config().start_in;
     let server = crate::sim::pty::PtyServer::open(chip).map_err(sim_error)?;
     let device = server.slave_path().to_path_buf();
     if let Some(link) = &args.link {
@@ -103,30 +192,14 @@ fn serve_pty(chip: Esp32s3, args: &Args) -> crate::Result<()> {
         }
         std::os::unix::fs::symlink(&device, link).map_err(|e| Error::file("create", link, e))?;
     }
-    let handler: extern "C" fn(libc::c_int) = on_signal;
-    // SAFETY: the handler only stores to an atomic.
-    unsafe {
-        libc::signal(libc::SIGINT, handler as libc::sighandler_t);
-        libc::signal(libc::SIGTERM, handler as libc::sighandler_t);
-    }
     let stop = server.stop_handle();
-    std::thread::spawn(move || {
-        while !STOP.load(Ordering::SeqCst) {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        stop.stop();
-    });
+    stop_on_signal(move || stop.stop());
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "{}", device.display());
     let _ = writeln!(
         stdout,
-        "serving a virtual {} in download mode ({} MiB flash{}) on {}; stop with Ctrl-C",
-        args.chip.name().to_uppercase().replace("ESP32", "ESP32-"),
-        args.flash_size >> 20,
-        args.flash
-            .as_ref()
-            .map(|f| format!(", kept in {}", f.display()))
-            .unwrap_or_default(),
+        "serving {} on {}; stop with Ctrl-C",
+        describe(args, start_in),
         args.link.as_ref().unwrap_or(&device).display()
     );
     let _ = stdout.flush();
@@ -142,6 +215,8 @@ fn serve_pty(chip: Esp32s3, args: &Args) -> crate::Result<()> {
 fn serve_pty(_chip: Esp32s3, _args: &Args) -> crate::Result<()> {
     Err(Error::Transport(TransportError::InvalidPort {
         port: "pty".into(),
-        reason: "pseudo-terminals exist only on Unix; use the sim:// port in-process".into(),
+        reason:
+            "pseudo-terminals exist only on Unix; use --rfc2217 PORT, or the sim:// port in-process"
+                .into(),
     }))
 }

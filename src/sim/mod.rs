@@ -9,9 +9,9 @@
 //! ROM's transcripts), the stub flasher personality (`stub`), and after a flash boot ESP-IDF's
 //! second stage ([`second_stage`]) and the app's scripted console ([`app_console`]). It knows
 //! nothing of how bytes reach it: `transport::sim` feeds it in-process, [`pty`] serves it on a
-//! pseudo-terminal. It never sleeps, reads no clock and never prints: answers come at once when
-//! input arrives, and what takes time (the strapping latch after EN rises, boot loops, watchdogs)
-//! waits for whoever serves the chip to say how much time went by.
+//! pseudo-terminal, [`rfc2217`] over RFC 2217. It never sleeps, reads no clock and never prints:
+//! answers come at once when input arrives, and what takes time (the strapping latch after EN
+//! rises, boot loops, watchdogs) waits for whoever serves the chip to say how much time went by.
 //!
 //! The simulator parses command packets with its own code, written from the protocol facts, and
 //! never uses the host's command encoder, so a bug cannot hide by being made on both sides.
@@ -25,6 +25,7 @@ pub mod efuse;
 pub mod flash;
 #[cfg(unix)]
 pub mod pty;
+pub mod rfc2217;
 mod rom;
 pub mod second_stage;
 pub mod spi;
@@ -264,6 +265,15 @@ pub enum SimError {
     /// The pseudo-terminal could not be set up.
     #[error("cannot {action} a pseudo-terminal: {source}")]
     Pty {
+        /// What was tried.
+        action: &'static str,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The simulator's TCP server could not be set up or failed.
+    #[error("cannot {action} the simulator's TCP server: {source}")]
+    Socket {
         /// What was tried.
         action: &'static str,
         /// The error.

@@ -1,13 +1,54 @@
 //! The byte channel to a chip: the [`Transport`] trait and its implementations.
 //!
 //! Everything above this module (reset, loader, flasher, monitor) is generic over [`Transport`],
-//! so the same code runs on a real serial port, on the in-process simulator (`sim://`) and, later,
-//! on TCP (`socket://`) and RFC 2217. Only `serial.rs` names the `serialport` crate.
+//! so the same code runs on a real serial port, on the in-process simulator (`sim://`), on a raw
+//! TCP bridge (`socket://`) and on an RFC 2217 server (`rfc2217://`). [`open`] is the one place
+//! that maps a port name or URL to its transport. Only `serial.rs` names the `serialport` crate.
 
+pub mod rfc2217;
 pub mod serial;
 pub mod sim;
+pub mod tcp;
 
 use std::time::Instant;
+
+/// What [`open`] accepts, for error messages.
+const ACCEPTED_PORTS: &str = "use a serial port name (/dev/ttyUSB0, COM3), sim:// (the virtual chip), socket://HOST:PORT (a raw TCP bridge) or rfc2217://HOST:PORT (an RFC 2217 server)";
+
+/// Open the port `url` names, at `baud`:
+///
+/// - `sim://[?options]`: the in-process virtual chip ([`sim::SimTransport`]);
+/// - `socket://host:port`: a raw TCP bridge ([`tcp::TcpTransport`]; no modem lines, and the
+///   bridge keeps its own speed);
+/// - `rfc2217://host:port[?options]`: an RFC 2217 server ([`rfc2217::Rfc2217Transport`]);
+/// - anything else without a `scheme://`: a serial port ([`serial::SerialTransport`]).
+///
+/// An unknown scheme (`tcp://`, say) is an [`TransportError::InvalidPort`] that lists what is
+/// accepted; network ports connect within a few seconds or fail with
+/// [`TransportError::Unreachable`].
+pub fn open(url: &str, baud: u32) -> Result<Box<dyn Transport>, TransportError> {
+    let scheme = url.split_once("://").map(|(scheme, _)| scheme).filter(|s| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    });
+    match scheme {
+        None => Ok(Box::new(serial::SerialTransport::open(url, baud)?)),
+        Some("sim") => {
+            let mut chip = sim::SimTransport::open(url)?;
+            if chip.baud() != baud {
+                chip.set_baud(baud)?;
+            }
+            Ok(Box::new(chip))
+        }
+        Some("socket") => Ok(Box::new(tcp::TcpTransport::open(url, baud)?)),
+        Some("rfc2217") => Ok(Box::new(rfc2217::Rfc2217Transport::open(url, baud)?)),
+        Some(other) => Err(TransportError::InvalidPort {
+            port: url.to_string(),
+            reason: format!("{other}:// is not a known kind of port; {ACCEPTED_PORTS}"),
+        }),
+    }
+}
 
 /// A failure of the byte channel itself (not of the protocol on top of it).
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +94,32 @@ pub enum TransportError {
         port: String,
         /// Why it is refused, and what is accepted.
         reason: String,
+    },
+    /// A network port (`socket://`, `rfc2217://`) could not be reached.
+    #[error(
+        "cannot connect to {port} ({detail}); check that the server is running and that host and port are right"
+    )]
+    Unreachable {
+        /// The port URL.
+        port: String,
+        /// What the OS said, or that the connect timed out.
+        detail: String,
+    },
+    /// The port has no DTR/RTS lines (a raw TCP bridge), so it cannot reset the chip.
+    #[error(
+        "{port} has no DTR/RTS lines (raw TCP), so it cannot reset the chip; put the chip into download mode by hand, or use rfc2217:// with a bridge that carries the lines"
+    )]
+    NoControlLines {
+        /// The port URL.
+        port: String,
+    },
+    /// The far end of an `rfc2217://` port broke the RFC 2217 protocol or did not answer it.
+    #[error("{port}: {detail}")]
+    Remote {
+        /// The port URL.
+        port: String,
+        /// What went wrong and what to do.
+        detail: String,
     },
     /// Any other I/O failure.
     #[error("I/O error on {port}: {source}")]
@@ -103,6 +170,13 @@ pub trait Transport: Send {
     fn set_baud(&mut self, baud: u32) -> Result<(), TransportError>;
     /// Current line speed.
     fn baud(&self) -> u32;
+    /// Whether [`Transport::set_baud`] changes the speed on the chip's side of the link. A raw
+    /// TCP bridge (`socket://`) runs its serial side at a speed set on the bridge, so the loader
+    /// must not ask the chip to switch (the chip would then talk at a speed the bridge does
+    /// not).
+    fn can_change_baud(&self) -> bool {
+        true
+    }
     /// Human-readable name for messages (`/dev/ttyUSB0`, `sim://`).
     fn describe(&self) -> String;
     /// USB vendor and product id, when the transport is a USB serial device.
@@ -144,6 +218,9 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     }
     fn baud(&self) -> u32 {
         (**self).baud()
+    }
+    fn can_change_baud(&self) -> bool {
+        (**self).can_change_baud()
     }
     fn describe(&self) -> String {
         (**self).describe()

@@ -1,12 +1,16 @@
 //! `cargo xtask interop`: the independent-client tier. Espressif's own esptool (the pinned
-//! 4.8.1 and the newest release from PyPI) talks to our simulator on a pseudo-terminal, so the
-//! simulator is judged by a client we did not write.
+//! 4.8.1 and the newest release from PyPI) talks to our simulator on a pseudo-terminal and over
+//! RFC 2217, so the simulator is judged by a client we did not write.
 //!
 //! For each esptool version: a venv under `target/interop/` (reused when it already holds the
-//! right version), a fresh simulator with an empty 8 MB flash file, then the steps below, each
-//! with a timeout and a log in `target/interop/logs/`. This file knows esptool's command line
-//! and the simulator's `sim --pty` contract (first stdout line: the pty path); it does not work
-//! around simulator bugs: a failing step is reported with its log.
+//! right version), then two tiers, each with a fresh simulator and an empty 8 MB flash file and
+//! steps that each have a timeout and a log in `target/interop/logs/`. On the pty (no modem
+//! lines, chip in download mode) the steps cover the protocol; over RFC 2217 (`sim --rfc2217 0
+//! --boot spi`, the chip booting from its flash) esptool's own default reset must bring the chip
+//! into download mode through DTR/RTS, and its hard reset must take it out again. This file
+//! knows esptool's command line and the simulator's contract (first stdout line: the pty path
+//! or the `rfc2217://` URL); it does not work around simulator bugs: a failing step is reported
+//! with its log.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -25,6 +29,9 @@ const ERASE_OFFSET: u32 = 0x1_0000;
 const ERASE_LEN: u32 = 0x1_0000;
 /// Longest any single esptool run may take before it is killed and the step fails.
 const STEP_TIMEOUT: Duration = Duration::from_secs(300);
+/// How much of the firmware the RFC 2217 tier writes: its bootloader and partition table, a
+/// small image that still boots as far as the simulated ROM checks.
+const SMALL_IMAGE_LEN: usize = 0x1_0000;
 /// Longest the simulator may take to print its pty path.
 const SIM_START_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -232,6 +239,11 @@ impl Esptool {
 
     /// [`Esptool::command`] with another `--after` (dashed spelling).
     fn command_after(&self, port: Option<&str>, stub: bool, after: &str) -> Command {
+        self.command_reset(port, stub, "no-reset", after)
+    }
+
+    /// [`Esptool::command`] with other `--before` and `--after` (dashed spelling).
+    fn command_reset(&self, port: Option<&str>, stub: bool, before: &str, after: &str) -> Command {
         let mut command = Command::new(&self.program);
         command.args(["--chip", "esp32s3"]);
         if let Some(port) = port {
@@ -241,7 +253,7 @@ impl Esptool {
             // loader, so each run starts at the ROM unless `no-reset-stub` was used.
             command
                 .args(["--port", port])
-                .args(["--before", &self.spell("no-reset")])
+                .args(["--before", &self.spell(before)])
                 .args(["--after", &self.spell(after)]);
         }
         if !stub {
@@ -317,6 +329,10 @@ enum Check {
     },
     /// The file esptool wrote equals the firmware byte for byte.
     ReadBackEqualsFirmware(PathBuf),
+    /// The file esptool wrote equals the first `len` bytes of the firmware.
+    ReadBackEqualsStart(PathBuf, usize),
+    /// esptool fails (exits non-zero), and its log holds this text.
+    Fails(&'static str),
     /// The file esptool wrote is all 0xFF (erased) and of the erased length.
     Erased(PathBuf),
     /// The log shows a valid checksum and no invalid field.
@@ -331,13 +347,26 @@ struct Step {
 }
 
 impl Context<'_> {
-    /// Starts a fresh simulator and runs every step; returns the names of the failed steps.
+    /// Runs both tiers; returns the names of the failed steps.
     fn run_all(&self) -> Result<Vec<String>> {
+        let mut failures = self.run_tier(Server::Pty)?;
+        failures.extend(self.run_tier(Server::Rfc2217)?);
+        Ok(failures)
+    }
+
+    /// Starts a fresh simulator and runs the tier's steps; returns the names of the failed steps.
+    fn run_tier(&self, server: Server) -> Result<Vec<String>> {
         // Files are named after the installed version, so logs of different runs never mix.
-        let label = self.tool.version.as_str();
+        let version = self.tool.version.as_str();
+        let label = match server {
+            Server::Pty => version.to_owned(),
+            Server::Rfc2217 => format!("{version}-rfc2217"),
+        };
+        let label = label.as_str();
         println!(
-            "==> interop: esptool {label} ({}) against `cargo-esp32s3 sim --pty`",
-            self.tool.release.kind()
+            "==> interop: esptool {version} ({}) against `cargo-esp32s3 {}`",
+            self.tool.release.kind(),
+            server.arguments().join(" ")
         );
         let flash_file = self.work.join(format!("sim-{label}.flash"));
         // A fresh, absent flash file: the simulator starts from an erased chip every time.
@@ -347,11 +376,15 @@ impl Context<'_> {
             Err(e) => return Err(format!("cannot remove {}: {e}", flash_file.display())),
         }
         let sim_log = self.logs.join(format!("{label}-sim.log"));
-        let mut sim = Sim::start(self.binary, &flash_file, &sim_log)?;
-        println!("    simulator on {} (log: {})", sim.pty, sim_log.display());
+        let mut sim = Sim::start(self.binary, server, &flash_file, &sim_log)?;
+        println!("    simulator on {} (log: {})", sim.port, sim_log.display());
 
+        let steps = match server {
+            Server::Pty => self.steps(&sim.port),
+            Server::Rfc2217 => self.rfc2217_steps(&sim.port),
+        };
         let mut failures = Vec::new();
-        for step in self.steps(&sim.pty) {
+        for step in steps {
             let name = step.name;
             if !self.run_step(step) {
                 failures.push(format!("{label}-{name}"));
@@ -519,12 +552,109 @@ impl Context<'_> {
         steps
     }
 
+    /// The RFC 2217 steps: every connection starts with esptool's own default reset (the chip
+    /// boots from its flash until DTR/RTS put it into download mode), and the write ends with
+    /// its hard reset, which a connection without a reset must then find no loader after.
+    fn rfc2217_steps(&self, url: &str) -> Vec<Step> {
+        let tool = self.tool;
+        let port = Some(url);
+        let label = tool.version.as_str();
+        let small = self.work.join(format!("{label}-rfc2217-small.bin"));
+        let small_len = SMALL_IMAGE_LEN.min(self.firmware.len());
+        if let Err(e) = std::fs::write(&small, self.firmware.get(..small_len).unwrap_or_default()) {
+            println!("    cannot write {}: {e}", small.display());
+        }
+        let read_back = self.work.join(format!("{label}-rfc2217-read-back.bin"));
+        let len = format!("{small_len:#x}");
+        let keep = |command: &mut Command| {
+            for option in ["--flash-mode", "--flash-freq", "--flash-size"] {
+                command.args([tool.spell(option).as_str(), "keep"]);
+            }
+        };
+        // The same in 4.8.1 and 5.x (4.x prints `MAC: ...`, 5.x pads the colon).
+        const IDENTITY: &[&str] = &["ESP32-S3 (QFN56)", "7c:df:a1:00:00:01"];
+        // esptool's warning when it could not set the lines.
+        const NOT_RESET: &str = "NOT reset";
+        let mut steps = Vec::new();
+        let mut add = |name: &'static str, mut command: Command, args: &[&str], check: Check| {
+            command.args(args);
+            steps.push(Step {
+                name,
+                command,
+                check,
+            });
+        };
+        add(
+            "rfc2217-chip-id",
+            tool.command_reset(port, false, "default-reset", "no-reset"),
+            &[&tool.spell("chip-id")],
+            Check::Log {
+                must: IDENTITY,
+                must_not: &[NOT_RESET],
+            },
+        );
+        add(
+            "rfc2217-flash-id",
+            tool.command_reset(port, true, "default-reset", "no-reset"),
+            &[&tool.spell("flash-id")],
+            Check::Log {
+                must: &["Manufacturer: c8"],
+                must_not: &[NOT_RESET],
+            },
+        );
+        // With the stub and a faster speed, so SET_BAUDRATE goes through the server too.
+        let mut write = tool.command_reset(port, true, "default-reset", "hard-reset");
+        write
+            .args(["--baud", "460800"])
+            .arg(tool.spell("write-flash"));
+        keep(&mut write);
+        add(
+            "rfc2217-write-flash",
+            write,
+            &["0x0", &path_str(&small)],
+            Check::Log {
+                must: &["Hash of data verified", "Hard resetting via RTS pin"],
+                must_not: &[NOT_RESET],
+            },
+        );
+        // After the hard reset the chip runs from its flash: without a reset there is no
+        // loader to answer.
+        let mut no_reset = tool.command_reset(port, false, "no-reset", "no-reset");
+        no_reset.args(["--connect-attempts", "1"]);
+        add(
+            "rfc2217-left-loader",
+            no_reset,
+            &[&tool.spell("chip-id")],
+            Check::Fails("Failed to connect to ESP32-S3"),
+        );
+        // A second connection with the default reset gets it back into download mode.
+        add(
+            "rfc2217-reconnect-read",
+            tool.command_reset(port, true, "default-reset", "hard-reset"),
+            &[
+                &tool.spell("read-flash"),
+                "0x0",
+                &len,
+                &path_str(&read_back),
+            ],
+            Check::ReadBackEqualsStart(read_back.clone(), small_len),
+        );
+        steps
+    }
+
     /// Runs one step and prints its PASS/FAIL line (and the log tail on failure).
     fn run_step(&self, step: Step) -> bool {
         let label = self.tool.version.as_str();
         let log = self.logs.join(format!("{label}-{}.log", step.name));
         let start = Instant::now();
         let outcome = match run::run_logged_with_timeout(step.command, &log, STEP_TIMEOUT) {
+            Ok(Finished::Exited(status)) if matches!(step.check, Check::Fails(_)) => {
+                if status.success() {
+                    Err("esptool succeeded where it must fail".to_owned())
+                } else {
+                    self.check(&step.check, &log)
+                }
+            }
             Ok(Finished::Exited(status)) if status.success() => self.check(&step.check, &log),
             Ok(finished) => Err(format!("esptool {}", describe_finish(&finished))),
             Err(e) => Err(e),
@@ -570,6 +700,26 @@ impl Context<'_> {
                         data.len(),
                         self.firmware.len()
                     )),
+                }
+            }
+            Check::ReadBackEqualsStart(path, len) => {
+                let data = read(path)?;
+                let expected = self.firmware.get(..*len).unwrap_or_default();
+                match first_difference(&data, expected) {
+                    None => Ok(()),
+                    Some(offset) => Err(format!(
+                        "{} differs from the first {len:#x} bytes of {} at offset {offset:#x}",
+                        path.display(),
+                        self.firmware_path.display(),
+                    )),
+                }
+            }
+            Check::Fails(needle) => {
+                let text = String::from_utf8_lossy(&read(log)?).into_owned();
+                if text.contains(needle) {
+                    Ok(())
+                } else {
+                    Err(format!("esptool failed, but its output lacks `{needle}`"))
                 }
             }
             Check::Erased(path) => {
@@ -624,23 +774,51 @@ fn first_difference(a: &[u8], b: &[u8]) -> Option<usize> {
         .or_else(|| (a.len() != b.len()).then(|| a.len().min(b.len())))
 }
 
-/// The running `cargo-esp32s3 sim --pty`; killed when dropped, also on failure.
+/// How the simulator is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Server {
+    /// On a pseudo-terminal, in download mode.
+    Pty,
+    /// Over RFC 2217 on a free port, booting from its flash.
+    Rfc2217,
+}
+
+impl Server {
+    fn arguments(self) -> &'static [&'static str] {
+        match self {
+            Server::Pty => &["sim", "--pty"],
+            Server::Rfc2217 => &["sim", "--rfc2217", "0", "--boot", "spi"],
+        }
+    }
+
+    /// Whether the first stdout line looks like this server's port.
+    fn is_port(self, line: &str) -> bool {
+        match self {
+            Server::Pty => line.starts_with('/'),
+            Server::Rfc2217 => line.starts_with("rfc2217://"),
+        }
+    }
+}
+
+/// The running `cargo-esp32s3 sim`; killed when dropped, also on failure.
 struct Sim {
     process: KillOnDrop,
-    pty: String,
+    /// The pty path or the `rfc2217://` URL.
+    port: String,
 }
 
 impl Sim {
-    /// Starts the simulator and waits for the pty path on its first stdout line. Its stderr and
+    /// Starts the simulator and waits for the port on its first stdout line. Its stderr and
     /// the rest of its stdout go to `log`.
-    fn start(binary: &Path, flash_file: &Path, log: &Path) -> Result<Sim> {
+    fn start(binary: &Path, server: Server, flash_file: &Path, log: &Path) -> Result<Sim> {
         let mut log_file = run::create_log(log)?;
         let stderr_file = log_file
             .try_clone()
             .map_err(|e| format!("cannot reopen {}: {e}", log.display()))?;
         let mut command = Command::new(binary);
         command
-            .args(["sim", "--pty", "--flash"])
+            .args(server.arguments())
+            .arg("--flash")
             .arg(flash_file)
             .args(["--flash-size", "8MB"])
             .stdin(Stdio::null())
@@ -666,29 +844,29 @@ impl Sim {
             }
         });
         let first = receiver.recv_timeout(SIM_START_TIMEOUT);
-        let pty = match first {
-            Ok(Some(line)) if line.trim().starts_with('/') => line.trim().to_owned(),
+        let port = match first {
+            Ok(Some(line)) if server.is_port(line.trim()) => line.trim().to_owned(),
             Ok(Some(line)) => {
                 return Err(format!(
-                    "`{text}` printed `{line}` where the pty path was expected; log: {}",
+                    "`{text}` printed `{line}` where the port was expected; log: {}",
                     log.display()
                 ));
             }
             Ok(None) | Err(mpsc::RecvTimeoutError::Disconnected) => {
                 return Err(format!(
-                    "`{text}` exited without printing a pty path:\n{}",
+                    "`{text}` exited without printing its port:\n{}",
                     run::tail(log, 20)
                 ));
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 return Err(format!(
-                    "`{text}` printed no pty path within {}s; log: {}",
+                    "`{text}` printed no port within {}s; log: {}",
                     SIM_START_TIMEOUT.as_secs(),
                     log.display()
                 ));
             }
         };
-        Ok(Sim { process, pty })
+        Ok(Sim { process, port })
     }
 
     /// The exit status if the simulator has stopped (it should serve until killed).

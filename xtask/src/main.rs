@@ -2,7 +2,8 @@
 //! `.cargo/config.toml`; see matklad/cargo-xtask for the pattern).
 //!
 //! - `ci`: the one test command: fmt, clippy, every test, then the esptool interop tier.
-//! - `interop`: esptool 4.8.1 and the newest esptool against `cargo-esp32s3 sim --pty`.
+//! - `interop`: esptool 4.8.1 and the newest esptool against `cargo-esp32s3 sim --pty` and
+//!   `sim --rfc2217`.
 //! - `bench`: the criterion benchmarks in `benches/`.
 //!
 //! std only: tasks run other programs with `std::process::Command`. See `docs/testing.md`.
@@ -20,7 +21,7 @@ usage: cargo xtask <task> [options]
 tasks:
   ci [--no-interop]                 fmt, clippy, tests, then the interop tier when testdata and
                                     python3 are present (--no-interop is refused when CI=true)
-  interop [--only 4.8.1|latest]     esptool against the simulator on a pty (needs testdata)
+  interop [--only 4.8.1|latest]     esptool against the simulator on a pty and RFC 2217 (testdata)
   bench [--quick] [FILTER]          criterion benchmarks in benches/
 
 environment:
