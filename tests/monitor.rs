@@ -950,3 +950,86 @@ fn a_chip_left_in_download_mode_gets_the_download_hint_once() {
         out.stderr
     );
 }
+
+#[path = "support/net.rs"]
+mod net;
+
+/// `monitor --port socket://` against a raw TCP bridge whose chip panics: the backtrace is
+/// decoded with `--elf` (no reset is tried: a bridge has no modem lines), and the bridge closing
+/// ends the monitor: fine without `--until`, an error naming the pattern with it.
+#[test]
+fn monitor_over_a_raw_tcp_bridge_decodes_a_panic() {
+    use net::{RawServer, Step};
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("fw.elf"), elf_with_symbols()).expect("write ELF");
+    let panic_text = b"Guru Meditation Error: Core  0 panic'ed (LoadProhibited).\r\n\r\n\
+PC      : 0x4200101c  PS      : 0x00060630\r\n\r\n\
+Backtrace: 0x4200101c:0x3fc98e50 0x42001052:0x3fc98e70\r\n\r\nRebooting...\r\n";
+    let script = vec![
+        Step::Pause(Duration::from_millis(50)),
+        Step::Send(panic_text.to_vec()),
+        Step::Pause(Duration::from_millis(50)),
+        Step::Close,
+    ];
+
+    let server = RawServer::script(script.clone());
+    let out = cli(
+        dir.path(),
+        &[
+            "monitor",
+            "--port",
+            &server.url(),
+            "--elf",
+            "fw.elf",
+            "--timeout",
+            "20",
+        ],
+    );
+    out.ok();
+    let shown: Vec<&str> = out.stdout.lines().collect();
+    let pc = shown
+        .iter()
+        .position(|l| l.starts_with("PC      : 0x4200101c"))
+        .expect("PC line");
+    assert_eq!(
+        shown.get(pc + 1),
+        Some(&"--- 0x4200101c: app_main+0x1c"),
+        "{}",
+        out.stdout
+    );
+    let backtrace = shown
+        .iter()
+        .position(|l| l.starts_with("Backtrace:"))
+        .expect("backtrace line");
+    assert_eq!(
+        shown.get(backtrace + 1..backtrace + 3),
+        Some(
+            &[
+                "--- 0x4200101c: app_main+0x1c",
+                "--- 0x42001052: hello::blink+0x12"
+            ][..]
+        ),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(shown.last(), Some(&"Rebooting..."), "{}", out.stdout);
+
+    let server = RawServer::script(script);
+    let out = cli(
+        dir.path(),
+        &[
+            "monitor",
+            "--port",
+            &server.url(),
+            "--until",
+            "ready",
+            "--timeout",
+            "20",
+        ],
+    );
+    let error = out.single_error(6);
+    assert!(
+        error.contains("closed before a line matched --until \"ready\""),
+        "{error}"
+    );
+}

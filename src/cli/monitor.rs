@@ -147,8 +147,7 @@ pub fn run(args: Args) -> crate::Result<()> {
     )?;
     let symbols = load_symbols(args.monitor.elf.as_deref())?;
     let port = super::connect::choose_port(settings, args.non_interactive)?;
-    let mut transport = super::connect::open(&port)?;
-    transport.set_baud(settings.monitor_baud)?;
+    let mut transport = crate::transport::open(&port, settings.monitor_baud)?;
     if !args.no_reset {
         // What the chip printed before this reset is not this session's boot log.
         transport.clear_input()?;
