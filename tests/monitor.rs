@@ -1033,3 +1033,56 @@ Backtrace: 0x4200101c:0x3fc98e50 0x42001052:0x3fc98e70\r\n\r\nRebooting...\r\n";
         "{error}"
     );
 }
+
+/// `flash --monitor` over `rfc2217://` against the simulator's RFC 2217 server: the reset dance
+/// goes over the network to the virtual pins, then the boot log of the flashed image follows on
+/// the same connection.
+#[test]
+fn flash_monitor_over_rfc2217_shows_the_boot_log() {
+    use cargo_esp32s3::sim::rfc2217::Rfc2217Server;
+    use cargo_esp32s3::sim::{Esp32s3, SimConfig};
+    let chip = Esp32s3::new(SimConfig::default()).expect("chip");
+    let server = Rfc2217Server::bind(chip, 0).expect("bind");
+    let url = server.url();
+    let stop = server.stop_handle();
+    let serving = std::thread::spawn(move || server.serve());
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("fw.bin"), bootable_image()).expect("write image");
+    let out = cli(
+        dir.path(),
+        &[
+            "flash",
+            "--port",
+            &url,
+            "fw.bin",
+            "--monitor",
+            "--non-interactive",
+            "--until",
+            "^entry 0x",
+            "--timeout",
+            "60",
+        ],
+    );
+    stop.stop();
+    let chip = serving.join().expect("server thread").expect("served");
+    out.ok();
+    assert!(
+        chip.resets() >= 2,
+        "connect reset and hard reset reached the pins"
+    );
+    let log = &out.stdout;
+    assert_eq!(Outcome::count(log, "ESP-ROM:esp32s3"), 1, "{log}");
+    assert!(
+        log.contains("rst:0x1 (POWERON),boot:0x8 (SPI_FAST_FLASH_BOOT)"),
+        "{log}"
+    );
+    assert!(!log.contains("waiting for download"), "{log}");
+    assert!(
+        log.trim_end()
+            .lines()
+            .last()
+            .is_some_and(|l| l.starts_with("entry 0x")),
+        "{log}"
+    );
+}
