@@ -35,6 +35,12 @@ pub enum Error {
     /// A board refused an operation before touching the flash (library facade).
     #[error(transparent)]
     Board(#[from] crate::board::BoardError),
+    /// Watching the chip's console failed.
+    #[error(transparent)]
+    Monitor(#[from] crate::monitor::MonitorError),
+    /// The ELF for address decoding could not be loaded.
+    #[error(transparent)]
+    Symbols(#[from] crate::symbols::SymbolsError),
     /// A command-line level problem: no port to use, a file that would be overwritten.
     #[error(transparent)]
     Cli(#[from] crate::cli::CliError),

@@ -70,6 +70,9 @@
 //! - [`loader`]: one connection to the ROM loader (or a stub): sync, commands, registers, chip info.
 //! - [`flasher`]: plan and write: compression, skip-unchanged, verify, erase, read. Progress leaves
 //!   as [`flasher::Event`] values.
+//! - [`monitor`]: watch a running chip's console over any transport: lines, hints, decoded
+//!   addresses, stop conditions. Never prints.
+//! - [`symbols`]: code address → function and file:line from the firmware ELF (addr2line).
 //! - [`sim`]: the virtual ESP32-S3 (flash, eFuses, ROM loader state machine, stub personality).
 //! - [`config`]: `[package.metadata.esp32s3]` + environment + flags → [`config::Settings`].
 //! - [`cargo`]: the only place that runs `cargo build`.
@@ -87,10 +90,12 @@ pub mod flasher;
 pub mod image;
 pub mod layout;
 pub mod loader;
+pub mod monitor;
 pub mod project;
 pub mod protocol;
 pub mod reset;
 pub mod sim;
+pub mod symbols;
 pub mod transport;
 pub mod units;
 

@@ -933,9 +933,42 @@ impl<T: Transport> Loader<T> {
     ///   Mode, where a hard reset is done instead).
     /// - `NoReset`: nothing.
     pub fn reset_after(&mut self, after: After) -> Result<ResetDone, LoaderError> {
+        self.reset_after_switching(after, None)
+    }
+
+    /// [`reset_after`](Self::reset_after), with the host switched to `monitor_baud` just before
+    /// the chip restarts (before the EN pulse; after the last register write of a watchdog reset,
+    /// which still goes at the flashing rate), so the boot log that follows is readable. Bytes
+    /// left over from flashing are dropped before an EN pulse.
+    pub fn reset_into_monitor(
+        &mut self,
+        after: After,
+        monitor_baud: u32,
+    ) -> Result<ResetDone, LoaderError> {
+        self.reset_after_switching(after, Some(monitor_baud))
+    }
+
+    fn switch_host_baud(&mut self, baud: Option<u32>, drop_input: bool) -> Result<(), LoaderError> {
+        if let Some(baud) = baud {
+            self.transport.set_baud(baud)?;
+            if drop_input {
+                self.transport.clear_input()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn reset_after_switching(
+        &mut self,
+        after: After,
+        switch_to: Option<u32>,
+    ) -> Result<ResetDone, LoaderError> {
         let sdm = self.secure_download_mode();
         match after {
-            After::NoReset => Ok(ResetDone::StayedInLoader),
+            After::NoReset => {
+                self.switch_host_baud(switch_to, false)?;
+                Ok(ResetDone::StayedInLoader)
+            }
             After::HardReset => {
                 if !sdm {
                     // Errors ignored: an old stub may not allow the write, and the pulse below
@@ -944,9 +977,10 @@ impl<T: Transport> Loader<T> {
                     if self.uses_espressif_usb() && self.strapped_into_download()? {
                         // The chip's own USB can only do a core reset, which does not resample
                         // GPIO0: the chip would come back in download mode.
-                        return self.watchdog_reset().map(|()| ResetDone::Watchdog);
+                        return self.watchdog_reset(switch_to).map(|()| ResetDone::Watchdog);
                     }
                 }
+                self.switch_host_baud(switch_to, true)?;
                 let sequence =
                     reset::hard_reset_sequence(self.usb_ids, self.hard_reset_sequence.as_ref());
                 match reset::play(&mut self.transport, &sequence.steps) {
@@ -954,7 +988,7 @@ impl<T: Transport> Loader<T> {
                     Err(e @ TransportError::Disconnected { .. }) => Err(e.into()),
                     // No modem lines (a pty, a network bridge, a TX/RX-only adapter): the
                     // watchdog resets the chip just the same.
-                    Err(_) if !sdm => self.watchdog_reset().map(|()| ResetDone::Watchdog),
+                    Err(_) if !sdm => self.watchdog_reset(switch_to).map(|()| ResetDone::Watchdog),
                     Err(e) => Err(e.into()),
                 }
             }
@@ -974,16 +1008,18 @@ impl<T: Transport> Loader<T> {
                     0,
                     timeouts::DEFAULT,
                 )?;
+                self.switch_host_baud(switch_to, false)?;
                 Ok(ResetDone::RanUserCode)
             }
             After::WatchdogReset => {
                 if sdm {
+                    self.switch_host_baud(switch_to, true)?;
                     let sequence =
                         reset::hard_reset_sequence(self.usb_ids, self.hard_reset_sequence.as_ref());
                     reset::play(&mut self.transport, &sequence.steps)?;
                     return Ok(ResetDone::HardResetRts);
                 }
-                self.watchdog_reset().map(|()| ResetDone::Watchdog)
+                self.watchdog_reset(switch_to).map(|()| ResetDone::Watchdog)
             }
         }
     }
@@ -1000,7 +1036,9 @@ impl<T: Transport> Loader<T> {
         Ok(strap & rtc::STRAP_GPIO0 == 0 && option1 & rtc::FORCE_DOWNLOAD_BOOT == 0)
     }
 
-    fn watchdog_reset(&mut self) -> Result<(), LoaderError> {
+    /// Arm the RTC watchdog; `switch_to` moves the host to that baud once the last register
+    /// write has gone (the boot log that follows comes at the ROM's rate).
+    fn watchdog_reset(&mut self, switch_to: Option<u32>) -> Result<(), LoaderError> {
         let count = reset::WATCHDOG_RESET.len();
         for (index, w) in reset::WATCHDOG_RESET.iter().enumerate() {
             match self.write_reg(w.addr, w.value, w.mask) {
@@ -1012,6 +1050,7 @@ impl<T: Transport> Loader<T> {
                 Err(e) => return Err(e),
             }
         }
+        self.switch_host_baud(switch_to, false)?;
         self.transport.pause(reset::WATCHDOG_SETTLE);
         Ok(())
     }

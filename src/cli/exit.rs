@@ -18,6 +18,8 @@ pub const IMAGE: u8 = 5;
 pub const CONNECT: u8 = 6;
 /// Writing, erasing, reading or verifying flash failed.
 pub const FLASH: u8 = 7;
+/// The monitor's `--timeout` passed before a line matched `--until`.
+pub const MONITOR_TIMEOUT: u8 = 8;
 
 /// The exit code for an error.
 pub fn code_for(error: &Error) -> u8 {
@@ -26,12 +28,15 @@ pub fn code_for(error: &Error) -> u8 {
         Error::Board(_) => FAILURE,
         Error::Cargo(_) => BUILD,
         Error::Image(_) | Error::Partition(_) => IMAGE,
-        Error::Transport(_) | Error::Loader(_) => CONNECT,
+        Error::Transport(_) | Error::Loader(_) | Error::Monitor(_) => CONNECT,
+        Error::Symbols(_) => IMAGE,
         Error::Flash(_) => FLASH,
         Error::File { .. } => FAILURE,
         Error::Cli(crate::cli::CliError::NoPort(_)) => CONNECT,
         Error::Cli(crate::cli::CliError::BadArgument(_)) => USAGE,
         Error::Cli(crate::cli::CliError::Refused(_)) => FAILURE,
+        Error::Cli(crate::cli::CliError::MonitorTimeout(_)) => MONITOR_TIMEOUT,
+        Error::Cli(crate::cli::CliError::MonitorEnded(_)) => CONNECT,
         Error::Cli(crate::cli::CliError::BoardsFailed { code, .. }) => *code,
     }
 }

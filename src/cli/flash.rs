@@ -102,6 +102,9 @@ pub struct Args {
     /// Bootloader and partition table.
     #[command(flatten)]
     pub image: ImageArgs,
+    /// `--monitor` and how to monitor (boxed: the command enum stays small).
+    #[command(flatten)]
+    pub monitor: Box<super::monitor::FlashMonitorArgs>,
 }
 
 /// What to write, decided and checked before any chip is touched.
@@ -147,6 +150,7 @@ pub fn run(args: Args) -> crate::Result<()> {
     if args.no_verify {
         flags.verify = Some(false);
     }
+    flags.monitor_baud = args.monitor.monitor_baud.clone();
     let ctx = context::load(&args.manifest, flags)?;
     let settings = &ctx.settings;
     // Two files (`flash bootloader.bin app.bin`) would otherwise pass for run arguments.
@@ -176,6 +180,28 @@ pub fn run(args: Args) -> crate::Result<()> {
         )
         .into());
     }
+    // The monitor's options and ELF are checked before the chip is touched too.
+    let monitor = if args.monitor.enabled {
+        if !ports.is_empty() {
+            return Err(CliError::BadArgument(
+                "--monitor watches one board; flash several boards without it, then run `cargo esp32s3 monitor --port PORT` for the one to watch".into(),
+            )
+            .into());
+        }
+        let monitor_plan = super::monitor::Plan::from_args(
+            &args.monitor.options,
+            args.connect.non_interactive,
+            settings.hard_reset_sequence.clone(),
+        )?;
+        let flashed_elf = match &plan {
+            Plan::Elf { path, .. } => Some(path.as_path()),
+            _ => None,
+        };
+        let elf = args.monitor.options.elf.as_deref().or(flashed_elf);
+        Some((monitor_plan, super::monitor::load_symbols(elf)?))
+    } else {
+        None
+    };
     if !ports.is_empty() {
         let job = super::flash_many::Job {
             plan: &plan,
@@ -195,8 +221,17 @@ pub fn run(args: Args) -> crate::Result<()> {
     )?;
     let regions = regions_for_board(&mut flasher, &plan, settings, true, &mut progress)?;
     write_regions(&mut flasher, regions, args.erase_all, &mut progress)?;
-    reset_board(&mut flasher, settings, &mut progress)?;
-    Ok(())
+    let Some((monitor_plan, symbols)) = monitor else {
+        reset_board(&mut flasher, settings, &mut progress)?;
+        return Ok(());
+    };
+    // Same connection: the host switches to the monitor baud right before the chip restarts.
+    let done = flasher
+        .loader()
+        .reset_into_monitor(settings.after, settings.monitor_baud)?;
+    progress.info(reset_line(done));
+    let mut transport = flasher.into_loader().into_transport();
+    super::monitor::start_after_flash(&mut *transport, symbols, &monitor_plan)
 }
 
 /// Read, build and check the input: what every board will get.

@@ -19,6 +19,7 @@ pub mod image_info;
 pub mod images;
 pub mod init;
 pub mod list_ports;
+pub mod monitor;
 pub mod partition_table;
 pub mod progress;
 pub mod read_flash;
@@ -41,11 +42,13 @@ use clap::{Parser, Subcommand};
   cargo esp32s3 flash firmware.bin         flash a prebuilt image (offset chosen from its content)
   cargo esp32s3 erase                      erase the whole flash
   cargo esp32s3 board-info                 print chip, flash and security information
+  cargo esp32s3 flash --monitor            flash, reset and watch the boot log (Ctrl+] exits)
+  cargo esp32s3 monitor --until ready --timeout 30   wait for a line in CI
 
 Settings: flags > ESP32S3_* variables > [package.metadata.esp32s3] > [workspace.metadata.esp32s3].
 Exit codes: 0 ok, 1 other failure, 2 usage, 3 configuration, 4 cargo build, 5 image, 6 connection,
-7 flash. Flashing several boards: 0 when all succeeded, else the code of the failures when they all
-failed the same way, else 1."
+7 flash, 8 monitor --timeout passed without a match. Flashing several boards: 0 when all
+succeeded, else the code of the failures when they all failed the same way, else 1."
 )]
 pub struct Cli {
     /// The command to run.
@@ -76,6 +79,8 @@ pub enum Command {
     ReadFlash(read_flash::Args),
     /// List serial ports, marking likely ESP32-S3 boards
     ListPorts(list_ports::Args),
+    /// Show what the chip prints and send it keys (Ctrl+R resets, Ctrl+] exits)
+    Monitor(monitor::Args),
     /// Run the virtual ESP32-S3 (for example on a pseudo-terminal for other tools)
     Sim(sim::Args),
     /// Set up the crate here for the ESP32-S3: metadata, target, runner, partition table
@@ -96,6 +101,12 @@ pub enum CliError {
     /// The command refuses to go on (an existing file, a cancelled choice).
     #[error("{0}")]
     Refused(String),
+    /// The monitor's `--timeout` passed (exit code 8).
+    #[error("{0}")]
+    MonitorTimeout(String),
+    /// The monitor's port closed before `--until` matched.
+    #[error("{0}")]
+    MonitorEnded(String),
     /// Some of several boards flashed at once failed; `code` is their exit code when they all
     /// failed the same way, else [`exit::FAILURE`].
     #[error("{message}")]
@@ -149,6 +160,7 @@ pub fn run(command: Command) -> crate::Result<()> {
         Command::BoardInfo(a) => board_info::run(a),
         Command::ReadFlash(a) => read_flash::run(a),
         Command::ListPorts(a) => list_ports::run(a),
+        Command::Monitor(a) => monitor::run(a),
         Command::Sim(a) => sim::run(a),
         Command::Init(a) => init::run_init(a),
         Command::New(a) => init::run_new(a),
