@@ -27,6 +27,7 @@ use crate::image::FlashParams;
 use crate::image::format::{ESP32S3_CHIP_ID, HEADER_LEN, ImageHeader, chip_name};
 use crate::image::partition::{MAX_TABLE_LEN, PartitionTable};
 use crate::loader::{ChipInfo, ConnectOptions, Loader, LoaderError, ResetDone, StubImage};
+use crate::monitor::{Control, MonitorEvent, WatchEnd, WatchOptions};
 use crate::project::FlashImage;
 use crate::reset::After;
 use crate::transport::Transport;
@@ -193,6 +194,62 @@ impl Board {
         let done = self.flasher.loader().reset_after(after)?;
         self.flasher.loader().transport_mut().flush()?;
         Ok(done)
+    }
+
+    /// Restart the chip into its firmware as `after` says, with the host switched to the
+    /// settings' `monitor-baud` just before the chip restarts, so the boot log that follows is
+    /// readable by [`Board::monitor`]. Flashing afterwards needs a new [`Board::open`].
+    pub fn reset_into_monitor(&mut self, after: After) -> crate::Result<ResetDone> {
+        let baud = self.settings.monitor_baud;
+        let done = self.flasher.loader().reset_into_monitor(after, baud)?;
+        self.flasher.loader().transport_mut().flush()?;
+        Ok(done)
+    }
+
+    /// Watch the chip's console (at the settings' `monitor-baud`) until a stop condition in
+    /// `options` holds (a line matching `until`, the `timeout`, or `on_event` returning
+    /// [`Control::Stop`]) or the port closes. Lines, hints for known boot failures and decoded
+    /// code addresses arrive as [`MonitorEvent`]s; see [`crate::monitor::watch`].
+    ///
+    /// ```
+    /// # fn main() -> cargo_esp32s3::Result<()> {
+    /// use std::time::Duration;
+    /// use cargo_esp32s3::monitor::{Control, MonitorEvent, WatchEnd, WatchOptions};
+    /// use cargo_esp32s3::{Board, config::Settings, reset::After};
+    ///
+    /// // A blank virtual chip: the ROM finds no bootloader and says so.
+    /// let mut board = Board::open("sim://", &Settings::default())?;
+    /// board.reset_into_monitor(After::HardReset)?;
+    /// let options = WatchOptions {
+    ///     until: Some(regex::Regex::new("invalid header").unwrap()),
+    ///     timeout: Some(Duration::from_secs(10)),
+    ///     hints: true,
+    ///     ..WatchOptions::default()
+    /// };
+    /// let mut lines = Vec::new();
+    /// let end = board.monitor(&options, |event| {
+    ///     if let MonitorEvent::Line(line) = event {
+    ///         lines.push(line.to_string());
+    ///     }
+    ///     Control::Continue
+    /// })?;
+    /// assert!(matches!(end, WatchEnd::Matched { .. }));
+    /// assert!(lines.iter().any(|l| l.starts_with("ESP-ROM:esp32s3")));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn monitor(
+        &mut self,
+        options: &WatchOptions,
+        on_event: impl FnMut(MonitorEvent<'_>) -> Control,
+    ) -> crate::Result<WatchEnd> {
+        let mut on_event = on_event;
+        let baud = self.settings.monitor_baud;
+        let transport = self.flasher.loader().transport_mut();
+        if transport.baud() != baud {
+            transport.set_baud(baud)?;
+        }
+        Ok(crate::monitor::watch(transport, options, &mut on_event)?)
     }
 
     /// The settings the board was opened with.

@@ -15,6 +15,9 @@
 //!    `rfc2217://host:port`, `socket://host:port`, or `sim://` for the virtual ESP32-S3), and [`Board::flash`], [`Board::erase_all`],
 //!    [`Board::erase_region`], [`Board::read_flash`] and [`Board::reset`] do the work, reporting
 //!    progress as [`flasher::Event`] values to the callback you give.
+//! 5. [`Board::reset_into_monitor`] starts the firmware and [`Board::monitor`] watches its
+//!    console: lines, hints and decoded panic addresses to your callback, until a line matches,
+//!    a timeout passes or the callback says stop.
 //!
 //! The library never prints; every failure is an [`Error`] whose message is one line that says
 //! what to do.
