@@ -6,21 +6,23 @@
 //! - `cargo xtask flash [--release] [--port PORT] [--elf FILE]`: build, flash, reset.
 //! - `cargo xtask test-on-device [--release] [--port PORT] [--elf FILE] [--expect TEXT]
 //!   [--timeout SECS]`: flash, reset, then watch the console until a line contains TEXT (exit 0),
-//!   a line shows a panic (exit 1) or the time runs out (exit 1). Make the firmware print TEXT
-//!   (default `tests passed`) when its on-device checks succeed.
+//!   a line shows a panic (exit 1, its backtrace decoded with the ELF) or the time runs out
+//!   (exit 1). Make the firmware print TEXT (default `tests passed`) when its on-device checks
+//!   succeed.
 //!
 //! The port comes from `--port`, else `ESP32S3_PORT`, else `port` in
 //! `[package.metadata.esp32s3]`; every other setting from the same places as for `cargo esp32s3`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cargo_esp32s3::cargo::BuildOptions;
 use cargo_esp32s3::config::FlagValues;
 use cargo_esp32s3::flasher::Event;
+use cargo_esp32s3::monitor::{Control, MonitorEvent, WatchEnd, WatchOptions};
 use cargo_esp32s3::reset::After;
-use cargo_esp32s3::transport::Transport;
+use cargo_esp32s3::symbols::Symbols;
 use cargo_esp32s3::{Board, Discover, Project};
 
 const USAGE: &str = "\
@@ -62,7 +64,12 @@ fn main() -> ExitCode {
         }
     };
     let outcome = match task.as_str() {
-        "flash" => flash(&options).map(|_| ()),
+        "flash" => flash(&options).and_then(|(mut board, _)| {
+            board
+                .reset(After::HardReset)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }),
         "test-on-device" => test_on_device(&options),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
@@ -119,9 +126,9 @@ fn parse(args: &[String]) -> Result<Options, String> {
     Ok(options)
 }
 
-/// Find the project (the workspace root this xtask lives in), build unless given an ELF, flash,
-/// reset; the board is handed back for watching its console.
-fn flash(options: &Options) -> Result<Board, String> {
+/// Find the project (the workspace root this xtask lives in), build unless given an ELF, and
+/// flash. The board is handed back for the reset, and the ELF for decoding addresses.
+fn flash(options: &Options) -> Result<(Board, PathBuf), String> {
     let env = |name: &str| std::env::var(name).ok();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let project = Project::discover_with(
@@ -138,8 +145,8 @@ fn flash(options: &Options) -> Result<Board, String> {
     )
     .map_err(|e| e.to_string())?;
 
-    let image = match &options.elf {
-        Some(elf) => project.image(elf),
+    let (image, elf) = match &options.elf {
+        Some(elf) => (project.image(elf), elf.clone()),
         None => {
             let build = BuildOptions {
                 release: options.release,
@@ -148,10 +155,10 @@ fn flash(options: &Options) -> Result<Board, String> {
             let built = project
                 .build(&build, |message| eprint!("{message}"))
                 .map_err(|e| e.to_string())?;
-            project.image_of(&built)
+            (project.image_of(&built), built.executable)
         }
-    }
-    .map_err(|e| e.to_string())?;
+    };
+    let image = image.map_err(|e| e.to_string())?;
 
     let port = project.settings().port.clone().ok_or(
         "no port: pass --port, set ESP32S3_PORT, or set `port` in [package.metadata.esp32s3]",
@@ -165,51 +172,53 @@ fn flash(options: &Options) -> Result<Board, String> {
         summary.skipped,
         summary.elapsed.as_secs_f64()
     );
-    board.reset(After::HardReset).map_err(|e| e.to_string())?;
-    Ok(board)
+    Ok((board, elf))
 }
 
-/// Flash, then read console lines until one contains the expected text.
+/// Flash, reset into the firmware, then watch the console until a line contains the expected
+/// text. Code addresses in a panic are decoded with the ELF.
 fn test_on_device(options: &Options) -> Result<(), String> {
-    let board = flash(options)?;
-    let console_baud = board.settings().monitor_baud;
-    let mut port = board.into_transport();
-    port.set_baud(console_baud).map_err(|e| e.to_string())?;
-    let deadline = Instant::now() + options.timeout;
-    let mut line = Vec::new();
-    let mut buf = [0u8; 512];
-    while Instant::now() < deadline {
-        let n = port
-            .read(&mut buf, Instant::now() + Duration::from_millis(50))
-            .map_err(|e| e.to_string())?;
-        if n == 0 {
-            // Nothing yet: let time pass on the line (the virtual chip's clock moves with it),
-            // and wait a poll interval here too, as the virtual chip answers at once.
-            port.pause(Duration::from_millis(20));
-            std::thread::sleep(Duration::from_millis(20));
-            continue;
-        }
-        for &byte in buf.iter().take(n) {
-            if byte != b'\n' {
-                line.push(byte);
-                continue;
+    let (mut board, elf) = flash(options)?;
+    board
+        .reset_into_monitor(After::HardReset)
+        .map_err(|e| e.to_string())?;
+    let watch = WatchOptions {
+        timeout: Some(options.timeout),
+        symbols: Symbols::from_elf_file(&elf).ok(),
+        hints: true,
+        ..WatchOptions::default()
+    };
+    let mut outcome = None;
+    let end = board
+        .monitor(&watch, |event| {
+            match event {
+                MonitorEvent::Line(line) => {
+                    println!("{line}");
+                    if line.contains(&options.expect) {
+                        outcome = Some(Ok(()));
+                        return Control::Stop;
+                    }
+                    if FAILURE_MARKS.iter().any(|mark| line.contains(mark)) {
+                        outcome = Some(Err(format!("the firmware failed: {line}")));
+                        return Control::Stop;
+                    }
+                }
+                MonitorEvent::Address { addr, location } => println!("  0x{addr:08x}: {location}"),
+                MonitorEvent::Hint(hint) => eprintln!("hint: {hint}"),
+                _ => {}
             }
-            let text = String::from_utf8_lossy(&line).trim_end().to_string();
-            line.clear();
-            println!("{text}");
-            if text.contains(&options.expect) {
-                return Ok(());
-            }
-            if FAILURE_MARKS.iter().any(|mark| text.contains(mark)) {
-                return Err(format!("the firmware failed: {text}"));
-            }
-        }
+            Control::Continue
+        })
+        .map_err(|e| e.to_string())?;
+    match (outcome, end) {
+        (Some(result), _) => result,
+        (None, WatchEnd::Disconnected) => Err("the port closed before the expected line".into()),
+        (None, _) => Err(format!(
+            "no line containing {:?} within {:.0} s; check that the firmware prints it",
+            options.expect,
+            options.timeout.as_secs_f64()
+        )),
     }
-    Err(format!(
-        "no line containing {:?} within {:.0} s; check that the firmware prints it",
-        options.expect,
-        options.timeout.as_secs_f64()
-    ))
 }
 
 /// Progress, one line per step.
