@@ -1,8 +1,9 @@
 //! `cargo xtask demo`: the main job end to end on the virtual ESP32-S3, with nothing but this
 //! repository: build the tool, write a demo firmware ELF and a demo second-stage bootloader
 //! ELF, turn the bootloader into an image with `cargo esp32s3 save-image`, then
-//! `cargo esp32s3 flash` the firmware onto a virtual chip whose flash is kept in
-//! `target/demo/flash.bin` (reset, connect, write, verify, reset), and show what the flash holds.
+//! `cargo esp32s3 flash --monitor` the firmware onto a virtual chip whose flash is kept in
+//! `target/demo/flash.bin`: reset into the loader, connect, write, verify, reset, and the boot
+//! log (ROM, second-stage bootloader, app startup) up to `app_main`.
 //!
 //! The demo files are made for the simulator only: they are well-formed ESP32-S3 images (headers,
 //! segments, checksums, SHA-256, app descriptor) around placeholder code, and do not run on
@@ -12,6 +13,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::run::{self, Result};
+
+/// The boot log line that ends the demo: the demo app's startup reached `app_main`.
+const UNTIL: &str = "Calling app_main";
 
 /// Where the demo files go, under the workspace's `target/`.
 fn demo_dir() -> PathBuf {
@@ -64,12 +68,10 @@ pub fn run() -> Result {
         ));
     }
 
-    // A fresh chip each time, so the demo always shows a full write.
     let flash = dir.join("flash.bin");
-    let _ = std::fs::remove_file(&flash);
     let port = format!("sim://?flash={}", flash.display());
     println!(
-        "==> cargo esp32s3 flash --port {port} --bootloader {} {}",
+        "==> cargo esp32s3 flash --port {port} --bootloader {} {} --monitor --until {UNTIL:?}",
         shown(&bootloader),
         shown(&firmware)
     );
@@ -77,15 +79,21 @@ pub fn run() -> Result {
     command
         .args(["flash", "--port", &port, "--bootloader"])
         .arg(&bootloader)
-        .arg(&firmware);
+        .arg(&firmware)
+        .args([
+            "--monitor",
+            "--non-interactive",
+            "--until",
+            UNTIL,
+            "--timeout",
+            "30",
+        ]);
     run::run_inherit(command)?;
-
-    println!("==> what the virtual chip's flash now holds");
-    let mut info = std::process::Command::new(&tool);
-    info.arg("image-info").arg(&flash);
-    run::run_inherit(info)?;
     println!(
-        "\nThe virtual chip's flash is {}; flash it again and the unchanged regions are skipped.",
+        "\nDone: the virtual chip was reset into its loader, flashed, verified, reset, and booted \
+         the demo firmware. Its flash is {}; run the demo again and the unchanged regions are \
+         skipped (target/debug/cargo-esp32s3 image-info {} shows what it holds).",
+        shown(&flash),
         shown(&flash)
     );
     Ok(())
@@ -113,7 +121,23 @@ struct Section {
 /// The demo app: an ESP-IDF app descriptor and a message in flash-mapped data, placeholder code
 /// in flash-mapped text and in IRAM (where the entry point is).
 fn demo_firmware_elf() -> Vec<u8> {
-    let message = b"Hello from the cargo-esp32s3 demo firmware (simulator only)\n\0".to_vec();
+    // The log format texts an ESP-IDF app carries: the virtual chip prints a startup line only
+    // when the app holds its text, as the real startup code would.
+    let mut message = b"Hello from the cargo-esp32s3 demo firmware (simulator only)\n\0".to_vec();
+    for text in [
+        "\x1b[0;32mI (%lu) %s: Multicore app\x1b[0m\n",
+        "\x1b[0;32mI (%lu) %s: Pro cpu start user code\x1b[0m\n",
+        "\x1b[0;32mI (%lu) %s: Application information:\x1b[0m\n",
+        "\x1b[0;32mI (%lu) %s: Project name:     %s\x1b[0m\n",
+        "\x1b[0;32mI (%lu) %s: App version:      %s\x1b[0m\n",
+        "\x1b[0;32mI (%lu) %s: Compile time:     %s %s\x1b[0m\n",
+        "\x1b[0;32mI (%lu) %s: Started on CPU%d\x1b[0m\n",
+        "\x1b[0;32mI (%lu) %s: Calling app_main()\x1b[0m\n",
+        "app_init",
+    ] {
+        message.extend_from_slice(text.as_bytes());
+        message.push(0);
+    }
     elf(
         0x4037_8000,
         &[
@@ -153,7 +177,7 @@ fn demo_bootloader_elf() -> Vec<u8> {
             Section {
                 name: ".dram0.data",
                 addr: 0x3FCE_3800,
-                data: b"cargo-esp32s3 demo bootloader (simulator only)\0".to_vec(),
+                data: bootloader_texts(),
                 executable: false,
             },
             Section {
@@ -164,6 +188,24 @@ fn demo_bootloader_elf() -> Vec<u8> {
             },
         ],
     )
+}
+
+/// The demo bootloader's data: a label and the log format texts of ESP-IDF's second-stage
+/// bootloader, so the virtual chip prints its boot log (it prints a line only when the
+/// bootloader holds the line's text, as the real one would).
+fn bootloader_texts() -> Vec<u8> {
+    let mut data = b"cargo-esp32s3 demo bootloader (simulator only)\0".to_vec();
+    for text in [
+        "\x1b[0;32mI (%lu) %s: ESP-IDF %s 2nd stage bootloader\x1b[0m\n",
+        "\x1b[0;32mI (%lu) %s: Multicore bootloader\x1b[0m\n",
+        "\x1b[0;32mI (%lu) %s: chip revision: v%d.%d\x1b[0m\n",
+        "\x1b[0;32mI (%lu) %s: Boot SPI Speed : %s\x1b[0m\n",
+        "\x1b[0;32mI (%lu) %s: Enabling RNG early entropy source...\x1b[0m\n",
+    ] {
+        data.extend_from_slice(text.as_bytes());
+        data.push(0);
+    }
+    data
 }
 
 /// Xtensa `nop.n` (0x20f0) repeated: code-shaped bytes that nothing executes.
