@@ -254,8 +254,10 @@ fn synthetic_bootloader() -> Vec<u8> {
 
 /// `cargo new` + `init`, a bootloader configured, then `flash --port sim://?flash=FILE ELF`: the
 /// flash file is a valid merged image with the bootloader at 0x0, the table at 0x8000 and the
-/// app in `factory`.
-fn flash_in_a_new_crate(elf: &[u8], bootloader: &[u8], project_name: Option<&str>) {
+/// app in `factory`. Then the boot log: `flash --monitor --until BOOTED` as typed, and the runner
+/// line init wrote, run the way `cargo run` runs it (through `cargo`, which finds our binary on
+/// PATH, with the port and the stop condition from the environment).
+fn flash_in_a_new_crate(elf: &[u8], bootloader: &[u8], project_name: Option<&str>, booted: &str) {
     let temp = tempfile::tempdir().unwrap();
     let dir = new_crate(temp.path(), "fw");
     ok(&tool(&dir, &["init"]));
@@ -316,18 +318,89 @@ fn flash_in_a_new_crate(elf: &[u8], bootloader: &[u8], project_name: Option<&str
             Some(name)
         );
     }
+
+    // The monitor sees the chip boot what was flashed (all regions unchanged now).
+    let output = tool(
+        &dir,
+        &[
+            "flash",
+            "--port",
+            &port,
+            elf_path.to_str().unwrap(),
+            "--monitor",
+            "--non-interactive",
+            "--until",
+            booted,
+            "--timeout",
+            "30",
+        ],
+    );
+    let stdout = ok(&output);
+    let booted_line = regex::Regex::new(booted).unwrap();
+    assert!(stdout.contains("ESP-ROM:esp32s3"), "{stdout}");
+    assert!(stdout.lines().any(|l| booted_line.is_match(l)), "{stdout}");
+
+    // The runner, as `cargo run` uses it: the runner's words, then the ELF.
+    let config: DocumentMut = read(&dir, ".cargo/config.toml").parse().unwrap();
+    let runner = config["target"]["xtensa-esp32s3-none-elf"]["runner"]
+        .as_str()
+        .expect("runner")
+        .to_string();
+    let words: Vec<&str> = runner.split_whitespace().collect();
+    let (program, args) = words.split_first().unwrap();
+    let our_bin = Path::new(env!("CARGO_BIN_EXE_cargo-esp32s3"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let path = std::env::join_paths(std::iter::once(our_bin).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .unwrap();
+    let mut command = Command::new(program);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("ESP32S3_") {
+            command.env_remove(key);
+        }
+    }
+    let output = command
+        .current_dir(&dir)
+        .args(args)
+        .arg(&elf_path)
+        .env("PATH", path)
+        .env("NO_COLOR", "1")
+        .env("ESP32S3_PORT", &port)
+        .env("ESP32S3_MONITOR_UNTIL", booted)
+        .env("ESP32S3_MONITOR_TIMEOUT", "30")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run the runner line");
+    let stdout = ok(&output);
+    assert!(stdout.lines().any(|l| booted_line.is_match(l)), "{stdout}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("skipped (unchanged)"), "{stderr}");
 }
 
 #[test]
 fn a_new_crate_flashes_a_bootable_layout_onto_the_virtual_chip() {
-    flash_in_a_new_crate(&synthetic_elf(), &synthetic_bootloader(), None);
+    // The ROM loads the synthetic bootloader (which prints nothing of its own).
+    flash_in_a_new_crate(
+        &synthetic_elf(),
+        &synthetic_bootloader(),
+        None,
+        "^entry 0x403c8000$",
+    );
     let Some(testdata) = testdata() else {
         return;
     };
     let dir = testdata.join("firmware/esp-idf-hello_world-esp32s3");
     let elf = std::fs::read(dir.join("hello_world.elf")).unwrap();
     let bootloader = std::fs::read(dir.join("bootloader.bin")).unwrap();
-    flash_in_a_new_crate(&elf, &bootloader, Some("hello_world"));
+    flash_in_a_new_crate(
+        &elf,
+        &bootloader,
+        Some("hello_world"),
+        r"main_task: Calling app_main\(\)",
+    );
 }
 
 /// The library facade an xtask uses lays out and writes the same bytes as the command line, and
