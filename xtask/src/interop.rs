@@ -29,9 +29,12 @@ const ERASE_OFFSET: u32 = 0x1_0000;
 const ERASE_LEN: u32 = 0x1_0000;
 /// Longest any single esptool run may take before it is killed and the step fails.
 const STEP_TIMEOUT: Duration = Duration::from_secs(300);
-/// How much of the firmware the RFC 2217 tier writes: its bootloader and partition table, a
-/// small image that still boots as far as the simulated ROM checks.
-const SMALL_IMAGE_LEN: usize = 0x1_0000;
+/// What the RFC 2217 tier writes: ESP-IDF's hello_world layout (bootloader at 0x0, partition
+/// table at 0x8000, app at 0x10000), which boots into an app that stays quiet. A layout that
+/// fails to boot would loop through resets, and pyserial opening a port over RFC 2217 drives
+/// DTR low-then-RTS as two messages ~50 ms apart: a reset landing in that gap samples IO0 low,
+/// so "no loader after the hard reset" could not be checked reliably.
+const HELLO_WORLD_DIR: &str = "firmware/esp-idf-hello_world-esp32s3";
 /// Longest the simulator may take to print its pty path.
 const SIM_START_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -107,6 +110,7 @@ pub fn run(options: &Options, testdata: &Path) -> Result {
     let firmware_path = testdata.join(FIRMWARE);
     let firmware = std::fs::read(&firmware_path)
         .map_err(|e| format!("cannot read {}: {e}", firmware_path.display()))?;
+    let hello_world = hello_world_layout(&testdata.join(HELLO_WORLD_DIR))?;
     let work = run::repo_root().join("target/interop");
     let logs = work.join("logs");
     std::fs::create_dir_all(&logs).map_err(|e| format!("cannot create {}: {e}", logs.display()))?;
@@ -134,6 +138,7 @@ pub fn run(options: &Options, testdata: &Path) -> Result {
             binary: &binary,
             firmware_path: &firmware_path,
             firmware: &firmware,
+            hello_world: &hello_world,
             work: &work,
             logs: &logs,
         };
@@ -309,12 +314,35 @@ fn describe_finish(finished: &Finished) -> String {
     }
 }
 
+/// ESP-IDF's hello_world build as one offset-0 image: bootloader at 0x0, partition table at
+/// 0x8000, app at 0x10000, gaps erased (0xFF).
+fn hello_world_layout(dir: &Path) -> Result<Vec<u8>> {
+    let mut image = Vec::new();
+    for (offset, name) in [
+        (0x0, "bootloader.bin"),
+        (0x8000, "partition-table.bin"),
+        (0x1_0000, "hello_world.bin"),
+    ] {
+        let path = dir.join(name);
+        let part =
+            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if image.len() > offset {
+            return Err(format!("{} overlaps the part before it", path.display()));
+        }
+        image.resize(offset, 0xFF);
+        image.extend_from_slice(&part);
+    }
+    Ok(image)
+}
+
 /// Everything one esptool version's run needs.
 struct Context<'a> {
     tool: &'a Esptool,
     binary: &'a Path,
     firmware_path: &'a Path,
     firmware: &'a [u8],
+    /// The offset-0 layout the RFC 2217 tier writes ([`HELLO_WORLD_DIR`]).
+    hello_world: &'a [u8],
     work: &'a Path,
     logs: &'a Path,
 }
@@ -329,8 +357,8 @@ enum Check {
     },
     /// The file esptool wrote equals the firmware byte for byte.
     ReadBackEqualsFirmware(PathBuf),
-    /// The file esptool wrote equals the first `len` bytes of the firmware.
-    ReadBackEqualsStart(PathBuf, usize),
+    /// The file esptool wrote (first) equals the file it was written from (second).
+    ReadBackEquals(PathBuf, PathBuf),
     /// esptool fails (exits non-zero), and its log holds this text.
     Fails(&'static str),
     /// The file esptool wrote is all 0xFF (erased) and of the erased length.
@@ -559,9 +587,9 @@ impl Context<'_> {
         let tool = self.tool;
         let port = Some(url);
         let label = tool.version.as_str();
-        let small = self.work.join(format!("{label}-rfc2217-small.bin"));
-        let small_len = SMALL_IMAGE_LEN.min(self.firmware.len());
-        if let Err(e) = std::fs::write(&small, self.firmware.get(..small_len).unwrap_or_default()) {
+        let small = self.work.join(format!("{label}-rfc2217-hello_world.bin"));
+        let small_len = self.hello_world.len();
+        if let Err(e) = std::fs::write(&small, self.hello_world) {
             println!("    cannot write {}: {e}", small.display());
         }
         let read_back = self.work.join(format!("{label}-rfc2217-read-back.bin"));
@@ -637,7 +665,7 @@ impl Context<'_> {
                 &len,
                 &path_str(&read_back),
             ],
-            Check::ReadBackEqualsStart(read_back.clone(), small_len),
+            Check::ReadBackEquals(read_back.clone(), small.clone()),
         );
         steps
     }
@@ -702,15 +730,15 @@ impl Context<'_> {
                     )),
                 }
             }
-            Check::ReadBackEqualsStart(path, len) => {
+            Check::ReadBackEquals(path, written) => {
                 let data = read(path)?;
-                let expected = self.firmware.get(..*len).unwrap_or_default();
-                match first_difference(&data, expected) {
+                let expected = read(written)?;
+                match first_difference(&data, &expected) {
                     None => Ok(()),
                     Some(offset) => Err(format!(
-                        "{} differs from the first {len:#x} bytes of {} at offset {offset:#x}",
+                        "{} differs from {} at offset {offset:#x}",
                         path.display(),
-                        self.firmware_path.display(),
+                        written.display(),
                     )),
                 }
             }
