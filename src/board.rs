@@ -24,8 +24,6 @@
 use crate::config::Settings;
 use crate::flasher::{FlashOptions, Flasher, Region as FlashRegion, WriteSummary};
 use crate::image::FlashParams;
-use crate::image::format::{ESP32S3_CHIP_ID, HEADER_LEN, ImageHeader, chip_name};
-use crate::image::partition::{MAX_TABLE_LEN, PartitionTable};
 use crate::loader::{ChipInfo, ConnectOptions, Loader, LoaderError, ResetDone, StubImage};
 use crate::monitor::{Control, MonitorEvent, WatchEnd, WatchOptions};
 use crate::project::FlashImage;
@@ -276,48 +274,15 @@ impl Board {
         app_len: usize,
         on_progress: &mut dyn FnMut(Event),
     ) -> crate::Result<(u32, String)> {
-        let refuse = |reason: String| BoardError::CannotBootApp { reason };
-        let header = self.flasher.read_flash(0, HEADER_LEN as u32, on_progress)?;
-        match ImageHeader::decode(&header) {
-            Ok(h) if h.chip_id == ESP32S3_CHIP_ID => {}
-            Ok(h) => {
-                return Err(refuse(format!(
-                    "the bootloader on the chip at 0x0 is for {} (chip id {}), not the ESP32-S3",
-                    chip_name(h.chip_id).unwrap_or("an unknown chip"),
-                    h.chip_id
-                ))
-                .into());
-            }
-            Err(_) => {
-                let first: Vec<String> =
-                    header.iter().take(4).map(|b| format!("{b:02x}")).collect();
-                return Err(refuse(format!(
-                    "the chip has no bootloader at 0x0 (flash there starts {})",
-                    first.join(" ")
-                ))
-                .into());
-            }
-        }
-        let table_offset = self.settings.partition_table_offset;
-        let bytes = self
-            .flasher
-            .read_flash(table_offset, MAX_TABLE_LEN as u32, on_progress)?;
-        let table = PartitionTable::from_binary(&bytes).map_err(|e| {
-            refuse(format!(
-                "the chip has no valid partition table at 0x{table_offset:x} ({e})"
-            ))
-        })?;
-        let partition = table
-            .app_partition(self.settings.target_app_partition.as_deref())
-            .map_err(|e| refuse(format!("the partition table on the chip: {e}")))?;
-        if app_len as u64 > u64::from(partition.size) {
-            return Err(refuse(format!(
-                "the app ({app_len} bytes) does not fit the chip's {} partition ({} bytes at 0x{:x})",
-                partition.name, partition.size, partition.offset
-            ))
-            .into());
-        }
-        Ok((partition.offset, partition.name.clone()))
+        let partition = crate::layout::chip_app_partition(
+            &mut self.flasher,
+            self.settings.partition_table_offset,
+            self.settings.target_app_partition.as_deref(),
+            app_len,
+            on_progress,
+        )?
+        .map_err(|crate::layout::CannotBootApp(reason)| BoardError::CannotBootApp { reason })?;
+        Ok((partition.offset, partition.name))
     }
 }
 

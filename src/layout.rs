@@ -20,6 +20,11 @@ use crate::image::{FlashParams, FlashSize, ImageError};
 
 use crate::units::human_size;
 
+use crate::flasher::{Event, Flasher};
+use crate::image::format::{ESP32S3_CHIP_ID, HEADER_LEN, ImageHeader, chip_name};
+use crate::image::partition::{MAX_TABLE_LEN, PartitionError};
+use crate::transport::Transport;
+
 /// The flash size assumed when none is configured (and no chip is there to ask): esptool's and
 /// espflash's default, and the smallest flash on ESP32-S3 modules.
 pub const DEFAULT_FLASH_SIZE: FlashSize = FlashSize::S4Mb;
@@ -238,4 +243,89 @@ pub fn shown_path(path: &Path) -> String {
         .unwrap_or_else(|| path.to_path_buf())
         .display()
         .to_string()
+}
+
+/// Why an app cannot be written alone onto a chip: what the chip lacks, with the values found.
+/// Callers add what to do (their flags or settings differ).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CannotBootApp(pub String);
+
+/// Where an app written alone goes on this chip, read from the chip itself: its bootloader at
+/// 0x0 must be an ESP32-S3 image, and its partition table at `table_offset` must name an app
+/// partition (`target`, else factory, else ota_0) that holds `app_len` bytes. Without this an
+/// app written next to an erased bootloader only gives the `invalid header: 0xffffffff` boot
+/// loop, and the flash would still report success.
+///
+/// The outer error is a failure to talk to the chip; the inner one says why the chip cannot
+/// boot the app.
+pub fn chip_app_partition<T: Transport>(
+    flasher: &mut Flasher<T>,
+    table_offset: u32,
+    target: Option<&str>,
+    app_len: usize,
+    on_progress: &mut dyn FnMut(Event),
+) -> crate::Result<Result<Partition, CannotBootApp>> {
+    let refuse = |reason: String| Ok(Err(CannotBootApp(reason)));
+    let header = flasher.read_flash(0, HEADER_LEN as u32, on_progress)?;
+    match ImageHeader::decode(&header) {
+        Ok(h) if h.chip_id == ESP32S3_CHIP_ID => {}
+        Ok(h) => {
+            return refuse(format!(
+                "the bootloader on the chip at 0x0 is for {} (chip id {}), not the ESP32-S3",
+                chip_name(h.chip_id).unwrap_or("an unknown chip"),
+                h.chip_id
+            ));
+        }
+        Err(_) => {
+            let first: Vec<String> = header.iter().take(4).map(|b| format!("{b:02x}")).collect();
+            return refuse(format!(
+                "the chip has no bootloader at 0x0 (flash there starts {})",
+                first.join(" ")
+            ));
+        }
+    }
+    let table = match read_chip_table(flasher, table_offset, on_progress)? {
+        None => {
+            return refuse(format!(
+                "the chip has no partition table at 0x{table_offset:x} (no AA 50 entry there)"
+            ));
+        }
+        Some(Err(e)) => {
+            return refuse(format!(
+                "the chip has no valid partition table at 0x{table_offset:x} ({e})"
+            ));
+        }
+        Some(Ok(table)) => table,
+    };
+    let partition = match table.app_partition(target) {
+        Ok(partition) => partition,
+        Err(e) => {
+            return refuse(format!(
+                "the partition table on the chip at 0x{table_offset:x}: {e}"
+            ));
+        }
+    };
+    if app_len as u64 > u64::from(partition.size) {
+        return refuse(format!(
+            "the app ({app_len} bytes) does not fit the chip's {} partition ({} bytes at 0x{:x})",
+            partition.name, partition.size, partition.offset
+        ));
+    }
+    Ok(Ok(partition.clone()))
+}
+
+/// The partition table on the chip: `None` when there is none (no entry magic at the offset),
+/// else the parsed table or why it is invalid. Reads one entry first, so a blank chip costs
+/// only that.
+pub fn read_chip_table<T: Transport>(
+    flasher: &mut Flasher<T>,
+    table_offset: u32,
+    on_progress: &mut dyn FnMut(Event),
+) -> crate::Result<Option<Result<PartitionTable, PartitionError>>> {
+    let first = flasher.read_flash(table_offset, 32, on_progress)?;
+    if !first.starts_with(&ENTRY_MAGIC) {
+        return Ok(None);
+    }
+    let bytes = flasher.read_flash(table_offset, MAX_TABLE_LEN as u32, on_progress)?;
+    Ok(Some(PartitionTable::from_binary(&bytes)))
 }

@@ -26,11 +26,11 @@ use crate::error::read_file;
 use crate::flasher::Region as FlashRegion;
 use crate::flasher::{Flasher, WriteSummary};
 use crate::image::elf::looks_like_elf;
-use crate::image::format::{ESP32S3_CHIP_ID, HEADER_LEN, ImageHeader, chip_name};
 use crate::image::info::flash_regions_for_bin;
 use crate::image::merge::{Region, RegionKind};
 use crate::image::partition::{ENTRY_MAGIC, MAX_TABLE_LEN, Partition, PartitionTable};
 use crate::image::{FlashSize, ImageError};
+use crate::layout;
 use crate::loader::ResetDone;
 
 use super::CliError;
@@ -488,11 +488,8 @@ const ELF_APP_HOW: &str = "set `bootloader` in [package.metadata.esp32s3] (or pa
 const BARE_APP_HOW: &str = "flash a merged offset-0 image instead, or write the bootloader and \
     partition table too with --at 0x0 BOOTLOADER --at 0x8000 TABLE --at 0x10000 APP; nothing was written";
 
-/// Before writing an app alone, make sure the chip can boot it and find where it goes: an
-/// ESP32-S3 bootloader at 0x0 and a partition table whose app partition (the configured
-/// `target-app-partition`, else factory, else ota_0) holds `app_len` bytes. Without this an app
-/// written next to an erased bootloader only gives the `invalid header: 0xffffffff` boot loop,
-/// and the flash would still report success.
+/// Where an app written alone goes on this chip ([`layout::chip_app_partition`]), or a refusal
+/// that says what the chip lacks and, with `how`, what to do.
 fn chip_app_partition(
     flasher: &mut Flasher<AnyTransport>,
     settings: &Settings,
@@ -500,69 +497,14 @@ fn chip_app_partition(
     how: &str,
     progress: &mut Progress,
 ) -> crate::Result<Partition> {
-    let header = flasher.read_flash(0, HEADER_LEN as u32, &mut progress.callback())?;
-    match ImageHeader::decode(&header) {
-        Ok(h) if h.chip_id == ESP32S3_CHIP_ID => {}
-        Ok(h) => {
-            let chip = chip_name(h.chip_id).unwrap_or("an unknown chip");
-            return Err(CliError::Refused(format!(
-                "the bootloader on the chip at 0x0 is for {chip} (chip id {}), not the ESP32-S3; {how}",
-                h.chip_id
-            ))
-            .into());
-        }
-        Err(_) => {
-            let first: Vec<String> = header.iter().take(4).map(|b| format!("{b:02x}")).collect();
-            return Err(CliError::Refused(format!(
-                "the chip has no bootloader at 0x0 (flash there starts {}); {how}",
-                first.join(" ")
-            ))
-            .into());
-        }
-    }
-    let table_offset = settings.partition_table_offset;
-    let table = read_chip_table(flasher, table_offset, progress)?
-        .ok_or_else(|| {
-            CliError::Refused(format!(
-                "the chip has no partition table at 0x{table_offset:x} (no AA 50 entry there); {how}"
-            ))
-        })?
-        .map_err(|e| {
-            CliError::Refused(format!(
-                "the chip has no valid partition table at 0x{table_offset:x} ({e}); {how}"
-            ))
-        })?;
-    let partition = table
-        .app_partition(settings.target_app_partition.as_deref())
-        .map_err(|e| {
-            CliError::Refused(format!(
-                "the partition table on the chip at 0x{table_offset:x}: {e}; {how}"
-            ))
-        })?;
-    if app_len as u64 > u64::from(partition.size) {
-        return Err(CliError::Refused(format!(
-            "the app ({} bytes) does not fit the chip's {} partition ({} bytes at 0x{:x}); {how}",
-            app_len, partition.name, partition.size, partition.offset
-        ))
-        .into());
-    }
-    Ok(partition.clone())
-}
-
-/// The partition table on the chip: `None` when there is none (no entry magic at the offset),
-/// else the parsed table or why it is invalid. Reads one entry first, so a blank chip costs
-/// only that.
-fn read_chip_table(
-    flasher: &mut Flasher<AnyTransport>,
-    table_offset: u32,
-    progress: &mut Progress,
-) -> crate::Result<Option<Result<PartitionTable, crate::image::partition::PartitionError>>> {
-    let first = flasher.read_flash(table_offset, 32, &mut progress.callback())?;
-    if !first.starts_with(&ENTRY_MAGIC) {
-        return Ok(None);
-    }
-    let bytes = flasher.read_flash(table_offset, MAX_TABLE_LEN as u32, &mut progress.callback())?;
-    Ok(Some(PartitionTable::from_binary(&bytes)))
+    layout::chip_app_partition(
+        flasher,
+        settings.partition_table_offset,
+        settings.target_app_partition.as_deref(),
+        app_len,
+        &mut progress.callback(),
+    )?
+    .map_err(|layout::CannotBootApp(reason)| CliError::Refused(format!("{reason}; {how}")).into())
 }
 
 /// The partition table a layout writes at `table_offset`, if one of its regions covers it.
@@ -598,7 +540,9 @@ fn note_table_change(
     let Ok(new_app) = ours.app_partition(name) else {
         return Ok(());
     };
-    let Some(Ok(chip_table)) = read_chip_table(flasher, table_offset, progress)? else {
+    let Some(Ok(chip_table)) =
+        layout::read_chip_table(flasher, table_offset, &mut progress.callback())?
+    else {
         return Ok(());
     };
     if let Ok(old_app) = chip_table.app_partition(name) {
