@@ -77,3 +77,132 @@ fn sim_rfc2217_on_a_busy_port_names_the_port() {
         "no URL is printed for a server that is not there"
     );
 }
+
+/// A synthetic second-stage bootloader image: the ROM boots it (banner, `load:`, `entry`).
+fn bootable_image() -> Vec<u8> {
+    use cargo_esp32s3::image::format::{ImageHeader, Segment, encode_image};
+    encode_image(
+        &ImageHeader {
+            entry: 0x403C_8000,
+            ..ImageHeader::default()
+        },
+        &[Segment {
+            addr: 0x403C_8000,
+            data: (0..2048u32).map(|i| (i * 7) as u8).collect(),
+        }],
+    )
+    .expect("bootloader image")
+}
+
+/// Issue 4's `flash --monitor` line, from a chip that boots its (blank) flash like a board just
+/// plugged in, so only the reset dance gets it into download mode (the monitor suite's chips
+/// start in download mode and would connect without one): over `sim://?mode=spi` and over
+/// `rfc2217://` to the simulator's server. The connect must really reset (no "not reset"
+/// warning), then the flashed image's boot after the hard reset is what the monitor shows.
+#[test]
+fn flash_monitor_from_a_chip_booting_its_flash_does_the_reset_dance() {
+    use cargo_esp32s3::sim::rfc2217::Rfc2217Server;
+    use cargo_esp32s3::sim::{Esp32s3, SimConfig, StartIn};
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("fw.bin"), bootable_image()).expect("write image");
+    let flash_monitor = |port: &str| {
+        run(
+            dir.path(),
+            &[
+                "flash",
+                "--port",
+                port,
+                "fw.bin",
+                "--monitor",
+                "--non-interactive",
+                "--until",
+                "^entry 0x403c8000$",
+                "--timeout",
+                "60",
+            ],
+            &[],
+        )
+    };
+    let check = |what: &str, output: &Output| {
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{what}:\n{stdout}\n{stderr}");
+        assert!(!stderr.contains("not reset"), "{what}: {stderr}");
+        assert!(stderr.contains("Hash of data verified"), "{what}: {stderr}");
+        let log: Vec<&str> = stdout.lines().filter(|l| !l.starts_with("---")).collect();
+        assert_eq!(
+            log.first().copied(),
+            Some("ESP-ROM:esp32s3-20210327"),
+            "{what}: the boot log after the hard reset comes first:\n{stdout}"
+        );
+        assert!(
+            log.contains(&"rst:0x1 (POWERON),boot:0x8 (SPI_FAST_FLASH_BOOT)"),
+            "{what}:\n{stdout}"
+        );
+        assert!(!stdout.contains("invalid header"), "{what}:\n{stdout}");
+        assert!(
+            !stdout.contains("waiting for download"),
+            "{what}:\n{stdout}"
+        );
+        assert_eq!(
+            log.last().copied(),
+            Some("entry 0x403c8000"),
+            "{what}:\n{stdout}"
+        );
+    };
+
+    check("sim://?mode=spi", &flash_monitor("sim://?mode=spi"));
+
+    let chip = Esp32s3::new(SimConfig {
+        start_in: StartIn::SpiBoot,
+        ..SimConfig::default()
+    })
+    .expect("chip");
+    let server = Rfc2217Server::bind(chip, 0).expect("bind");
+    let url = server.url();
+    let stop = server.stop_handle();
+    let serving = std::thread::spawn(move || server.serve());
+    let output = flash_monitor(&url);
+    stop.stop();
+    let chip = serving.join().expect("server thread").expect("served");
+    check(&url, &output);
+    assert!(
+        chip.resets() >= 2,
+        "the connect reset and the hard reset reached the pins"
+    );
+    let image = bootable_image();
+    assert!(
+        chip.flash().read_vec(0, image.len()) == image,
+        "the image is at 0x0 of the served chip"
+    );
+}
+
+/// `flash --no-verify` (or `verify = false` from anywhere) reads nothing back, so its summary
+/// says so instead of reading like the verified success of a normal flash.
+#[test]
+fn an_unverified_flash_says_so_in_its_summary() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("fw.bin"), bootable_image()).expect("write image");
+    let summary = |args: &[&str], env: &[(&str, &str)]| {
+        let mut all = vec!["flash", "--port", "sim://", "fw.bin"];
+        all.extend_from_slice(args);
+        let output = run(dir.path(), &all, env);
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{args:?} {env:?}: {stderr}");
+        stderr
+    };
+    for stderr in [
+        summary(&["--no-verify"], &[]),
+        summary(&[], &[("ESP32S3_VERIFY", "false")]),
+    ] {
+        assert!(!stderr.contains("verified."), "{stderr}");
+        assert!(
+            stderr.contains("Flashed 1 region in ")
+                && stderr.contains(" (not verified: verification is off)"),
+            "{stderr}"
+        );
+    }
+    let stderr = summary(&[], &[]);
+    assert!(stderr.contains("Hash of data verified."), "{stderr}");
+    assert!(!stderr.contains("not verified"), "{stderr}");
+}
