@@ -24,15 +24,18 @@ fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         .expect("run cargo-esp32s3")
 }
 
-/// The exit code and the single `error:` line of a failed run (no panic, nothing else on
-/// stderr).
+/// The exit code and the single `error:` line of a failed run: no panic, one `error:` line,
+/// and it is the last thing on stderr (notes and hints may come before it).
 fn single_error(output: &Output) -> (Option<i32>, String) {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "one line expected:\n{stderr}");
-    let line = lines.first().copied().unwrap_or_default();
-    assert!(line.starts_with("error: "), "{line}");
+    let errors = stderr.lines().filter(|l| l.contains("error")).count();
+    assert_eq!(errors, 1, "one error line expected:\n{stderr}");
+    let line = stderr
+        .lines()
+        .rfind(|l| !l.trim().is_empty())
+        .unwrap_or_default();
+    assert!(line.starts_with("error: "), "{stderr}");
     (output.status.code(), line.to_string())
 }
 
@@ -205,4 +208,37 @@ fn an_unverified_flash_says_so_in_its_summary() {
     let stderr = summary(&[], &[]);
     assert!(stderr.contains("Hash of data verified."), "{stderr}");
     assert!(!stderr.contains("not verified"), "{stderr}");
+}
+
+/// An empty `ESP32S3_MONITOR_UNTIL` / `ESP32S3_MONITOR_TIMEOUT` counts as unset, like every other
+/// `ESP32S3_*` variable. Before, the empty pattern matched the first line (exit 0 before the
+/// chip had booted: a CI check that passes without checking) and the empty timeout was refused.
+#[test]
+fn empty_monitor_variables_count_as_unset() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Empty --until from the environment, a real one from the flag's absence: the timeout from
+    // the environment decides, so the run must last and end with exit 8.
+    let started = std::time::Instant::now();
+    let output = run(
+        dir.path(),
+        &["monitor", "--port", "sim://?mode=spi"],
+        &[
+            ("ESP32S3_MONITOR_UNTIL", ""),
+            ("ESP32S3_MONITOR_TIMEOUT", "1"),
+        ],
+    );
+    let (code, line) = single_error(&output);
+    assert_eq!(code, Some(8), "{line}");
+    assert_eq!(line, "error: the monitor's --timeout of 1 s passed");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1));
+
+    // Empty timeout, real pattern: no error about the timeout, the pattern ends the run.
+    let output = run(
+        dir.path(),
+        &["monitor", "--port", "sim://", "--until", "^invalid header"],
+        &[("ESP32S3_MONITOR_TIMEOUT", "")],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("error:"), "{stderr}");
 }
