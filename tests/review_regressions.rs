@@ -242,3 +242,44 @@ fn empty_monitor_variables_count_as_unset() {
     assert!(output.status.success(), "{stderr}");
     assert!(!stderr.contains("error:"), "{stderr}");
 }
+
+/// `rfc2217://` pointed at a plain TCP echo server (a raw bridge, a mistyped port) used to end
+/// in "did not acknowledge the baud rate": the echo passed for telnet negotiation. The client
+/// request coming back is recognised and the error says to use socket:// for a raw server.
+#[test]
+fn rfc2217_to_an_echo_server_says_it_is_not_an_rfc2217_server() {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let url = format!("rfc2217://{}", listener.local_addr().expect("address"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 || stream.write_all(buf.get(..n).unwrap_or_default()).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    for args in [
+        vec!["board-info", "--port", url.as_str()],
+        vec!["monitor", "--port", url.as_str(), "--timeout", "5"],
+    ] {
+        let started = std::time::Instant::now();
+        let output = run(dir.path(), &args, &[]);
+        let (code, line) = single_error(&output);
+        assert_eq!(code, Some(6), "{line}");
+        assert!(
+            line.contains("is not an RFC 2217 server; for a raw TCP bridge use socket:// instead"),
+            "{line}"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(3),
+            "recognised at once, not after the acknowledgement wait"
+        );
+    }
+}
