@@ -1000,6 +1000,11 @@ impl<T: Transport> Flasher<T> {
         self.flash_size
     }
 
+    /// The options it flashes with (whether it skips unchanged regions and verifies).
+    pub fn options(&self) -> &FlashOptions {
+        &self.opts
+    }
+
     /// The underlying loader (registers, chip info, reset).
     pub fn loader(&mut self) -> &mut Loader<T> {
         &mut self.loader

@@ -127,17 +127,20 @@ impl ResetSequence {
                     "an empty step (two | in a row, or one at an end)".into(),
                 ));
             }
-            let (letter, rest) = token.split_at(1);
+            // By character, not byte: a step may start with any character the user typed.
+            let mut chars = token.chars();
+            let letter = chars.next().unwrap_or_default();
+            let rest = chars.as_str();
             let step = match letter {
-                "D" | "d" => Step::Dtr(level(token, rest)?),
-                "R" | "r" => Step::Rts(level(token, rest)?),
-                "U" | "u" => {
+                'D' | 'd' => Step::Dtr(level(token, rest)?),
+                'R' | 'r' => Step::Rts(level(token, rest)?),
+                'U' | 'u' => {
                     let (dtr, rts) = rest.split_once(',').ok_or_else(|| {
                         fail(format!("step {token:?} needs two levels, as in U0,1"))
                     })?;
                     Step::DtrRts(level(token, dtr.trim())?, level(token, rts.trim())?)
                 }
-                "W" | "w" => {
+                'W' | 'w' => {
                     let seconds = rest
                         .trim()
                         .parse::<f64>()
@@ -567,6 +570,8 @@ mod tests {
             ("D0||R1", "an empty step"),
             ("D2|R1", "step \"D2\" needs 0 or 1"),
             ("X1", "unknown step \"X1\""),
+            ("é1|R0", "unknown step \"é1\""),
+            ("R1|W0.1|\u{1F600}", "unknown step \"\u{1F600}\""),
             ("U1|R0", "step \"U1\" needs two levels"),
             ("U1,2", "step \"U1,2\" needs 0 or 1"),
             ("R1|Wabc|R0", "step \"Wabc\" needs a number of seconds"),

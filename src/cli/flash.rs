@@ -396,8 +396,14 @@ pub fn write_regions(
     } else {
         String::new()
     };
+    // With --no-verify nothing was read back: the summary must not read like a checked success.
+    let unverified = if flasher.options().verify || summary.written == 0 {
+        ""
+    } else {
+        " (not verified: verification is off)"
+    };
     progress.info(&format!(
-        "Flashed {} region{}{skipped} in {:.1} s",
+        "Flashed {} region{}{skipped} in {:.1} s{unverified}",
         summary.written,
         if summary.written == 1 { "" } else { "s" },
         summary.elapsed.as_secs_f64()

@@ -179,7 +179,12 @@ impl Plan {
         non_interactive: bool,
         hard_reset: Option<ResetSequence>,
     ) -> crate::Result<Self> {
-        let until = match &args.until {
+        // An empty value counts as unset, as for every ESP32S3_* variable: an empty
+        // ESP32S3_MONITOR_UNTIL (a CI variable that expanded to nothing) would otherwise be a
+        // pattern that matches the first line and ends a check successfully before it began.
+        let until_text = args.until.clone().filter(|text| !text.is_empty());
+        let timeout_text = args.timeout.as_deref().filter(|text| !text.is_empty());
+        let until = match &until_text {
             Some(text) => Some(Regex::new(text).map_err(|e| {
                 let reason = e.to_string();
                 let reason = reason.lines().last().unwrap_or_default().trim().to_string();
@@ -189,7 +194,7 @@ impl Plan {
             })?),
             None => None,
         };
-        let timeout = match &args.timeout {
+        let timeout = match timeout_text {
             Some(text) => Some(parse_timeout(text)?),
             None => None,
         };
@@ -197,7 +202,7 @@ impl Plan {
             !non_interactive && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
         Ok(Plan {
             until,
-            until_text: args.until.clone(),
+            until_text,
             timeout,
             timestamps: args.timestamps,
             log: args.log.clone(),

@@ -162,7 +162,16 @@ fn serve_rfc2217(chip: Esp32s3, port: u16, args: &Args) -> crate::Result<()> {
     use std::io::Write as _;
 
     let start_in = chip.config().start_in;
-    let server = crate::sim::rfc2217::Rfc2217Server::bind(chip, port).map_err(sim_error)?;
+    let server = crate::sim::rfc2217::Rfc2217Server::bind(chip, port).map_err(|e| match e {
+        // The usual mistake (a second server, or a port another program has) gets a message
+        // naming the port and the way out, not a bare OS error.
+        SimError::Socket { source, .. } if source.kind() == std::io::ErrorKind::AddrInUse => {
+            Error::Cli(crate::cli::CliError::NoPort(format!(
+                "cannot serve on 127.0.0.1:{port}: another program listens there; choose another port, or --rfc2217 0 for a free one"
+            )))
+        }
+        other => sim_error(other),
+    })?;
     let url = server.url();
     let stop = server.stop_handle();
     stop_on_signal(move || stop.stop());

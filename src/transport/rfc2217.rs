@@ -400,6 +400,15 @@ impl Rfc2217Transport {
                 }
             }
             Telnet::Subnegotiation(bytes) => {
+                if let [COM_PORT_OPTION, answer, ..] = bytes.as_slice() {
+                    if *answer < code::SERVER_OFFSET {
+                        // A server only ever sends codes from 100 up; a client code coming back is
+                        // our own request returned by something that echoes (a raw TCP server).
+                        return Err(self.remote(format!(
+                        "the server sent an RFC 2217 client request (code {answer}) back, so it echoes what it gets and is not an RFC 2217 server; for a raw TCP bridge use socket:// instead"
+                    )));
+                    }
+                }
                 if let [COM_PORT_OPTION, answer, value @ ..] = bytes.as_slice() {
                     let notification = *answer == code::NOTIFY_LINESTATE + code::SERVER_OFFSET
                         || *answer == code::NOTIFY_MODEMSTATE + code::SERVER_OFFSET;
