@@ -59,8 +59,8 @@ pub struct SetupArgs {
     /// The partition table to start from
     #[arg(long, value_enum, default_value = "single-app")]
     pub partitions: Partitions,
-    /// Make the xtask depend on the cargo-esp32s3 library at DIR (a checkout) instead of the
-    /// released version
+    /// Make the xtask depend on the cargo-esp32s3 library at DIR (a checkout) [default: the
+    /// source this tool was built from]
     #[arg(long, value_name = "DIR")]
     pub library_path: Option<PathBuf>,
 }
@@ -281,10 +281,25 @@ fn existing_dependency(dir: &Path) -> Option<String> {
     Some(item.as_value()?.to_string().trim().to_string())
 }
 
-/// The dependency line for the xtask: a path to a checkout, or the released version.
+/// The dependency line for the xtask: a path to the library's source, `library_path` or else the
+/// source this binary was built from (`cargo install --path` leaves it where it was; a registry
+/// install keeps it in cargo's registry cache). The library is not on crates.io, so a version
+/// requirement would leave the user's workspace unable to build at all: without a source this
+/// is refused instead.
 fn xtask_dependency(library_path: Option<&Path>) -> crate::Result<String> {
-    let Some(path) = library_path else {
-        return Ok(format!("\"{}\"", env!("CARGO_PKG_VERSION")));
+    let path = match library_path {
+        Some(path) => path,
+        None => {
+            let built_from = Path::new(env!("CARGO_MANIFEST_DIR"));
+            if !is_library_source(built_from) {
+                return Err(CliError::Refused(format!(
+                    "--xtask needs the cargo-esp32s3 library, which is not published on crates.io, and the source this tool was built from ({}) is gone; pass --library-path DIR with a cargo-esp32s3 checkout",
+                    built_from.display()
+                ))
+                .into());
+            }
+            built_from
+        }
     };
     let absolute = path
         .canonicalize()
@@ -299,6 +314,20 @@ fn xtask_dependency(library_path: Option<&Path>) -> crate::Result<String> {
     let mut inline = toml_edit::InlineTable::new();
     inline.insert("path", absolute.display().to_string().into());
     Ok(inline.to_string().trim().to_string())
+}
+
+/// A directory whose Cargo.toml is the cargo-esp32s3 package.
+fn is_library_source(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("Cargo.toml"))
+        .ok()
+        .and_then(|text| text.parse::<DocumentMut>().ok())
+        .and_then(|doc| {
+            doc.get("package")?
+                .get("name")?
+                .as_str()
+                .map(|name| name == env!("CARGO_PKG_NAME"))
+        })
+        .unwrap_or(false)
 }
 
 /// Cargo.toml: the metadata table, and with --xtask the workspace membership.
@@ -743,11 +772,15 @@ mod tests {
             changes.iter().all(|c| c.outcome == Outcome::Unchanged),
             "{changes:?}"
         );
-        // Without any earlier choice the released version is used.
+        // Without any earlier choice the source this binary was built from is used (the
+        // library is not on crates.io: a version requirement would not build).
         let (_, fresh) = run(&[("Cargo.toml", MANIFEST)], &options(true, false));
         let text = read(&fresh, "xtask/Cargo.toml");
-        let version = format!("cargo-esp32s3 = \"{}\"", env!("CARGO_PKG_VERSION"));
-        assert!(text.contains(&version), "{text}");
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).canonicalize().unwrap();
+        let expected = format!("cargo-esp32s3 = {{ path = \"{}\" }}", source.display());
+        assert!(text.contains(&expected), "{text}");
+        assert!(is_library_source(&source));
+        assert!(!is_library_source(fresh.path()));
     }
 
     #[test]
