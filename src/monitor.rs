@@ -258,7 +258,7 @@ const HINTS: [(&str, &str); 4] = [
     ),
     (
         "waiting for download",
-        "hint: the chip is stuck in download mode (waiting for download): it did not boot the firmware; use --after watchdog-reset (USB-Serial/JTAG boards) or press RESET, and check that nothing holds GPIO0 low",
+        "hint: the chip is stuck in download mode (waiting for download): it did not boot the firmware; press RESET (Ctrl+R in the monitor), flash with --after watchdog-reset on USB-Serial/JTAG boards (their reset keeps GPIO0 strapping), and check that nothing holds GPIO0 low",
     ),
     (
         "Bootloader for wrong chip?",

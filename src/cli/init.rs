@@ -776,7 +776,9 @@ mod tests {
         // library is not on crates.io: a version requirement would not build).
         let (_, fresh) = run(&[("Cargo.toml", MANIFEST)], &options(true, false));
         let text = read(&fresh, "xtask/Cargo.toml");
-        let source = Path::new(env!("CARGO_MANIFEST_DIR")).canonicalize().unwrap();
+        let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .canonicalize()
+            .unwrap();
         let expected = format!("cargo-esp32s3 = {{ path = \"{}\" }}", source.display());
         assert!(text.contains(&expected), "{text}");
         assert!(is_library_source(&source));
