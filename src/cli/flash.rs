@@ -231,7 +231,7 @@ pub fn run(args: Args) -> crate::Result<()> {
         .reset_into_monitor(settings.after, settings.monitor_baud)?;
     progress.info(reset_line(done));
     let mut transport = flasher.into_loader().into_transport();
-    super::monitor::start_after_flash(&mut *transport, symbols, &monitor_plan)
+    super::monitor::start_after_flash(&mut *transport, symbols, &monitor_plan, done)
 }
 
 /// Read, build and check the input: what every board will get.

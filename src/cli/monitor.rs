@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use regex::Regex;
 
+use crate::loader::ResetDone;
 use crate::monitor::{Control, MonitorError, MonitorEvent, WatchEnd, WatchOptions};
 use crate::reset::{self, ResetSequence};
 use crate::symbols::Symbols;
@@ -667,8 +668,14 @@ pub fn start_after_flash<T: Transport + ?Sized>(
     transport: &mut T,
     symbols: Option<Symbols>,
     plan: &Plan,
+    reset: ResetDone,
 ) -> crate::Result<()> {
-    note("monitoring the chip; the boot log follows");
+    note(match reset {
+        ResetDone::StayedInLoader => {
+            "monitoring the chip; it was not reset (--after no-reset), so it is still in the loader and prints nothing until it is reset (Ctrl+R)"
+        }
+        _ => "monitoring the chip; the boot log follows",
+    });
     watch_chip(transport, symbols, plan)
 }
 
