@@ -1,5 +1,19 @@
-//! A minimal linked ESP32-S3 firmware ELF for tests that need one to build, convert or flash,
-//! written with `object::write` so that no real firmware or toolchain is needed.
+//! Synthetic firmware for tests that need some to build, convert or flash, so that no real
+//! firmware or toolchain is needed: a minimal linked ESP32-S3 ELF (written with
+//! `object::write`), a second-stage bootloader stand-in, a small app image, and an offset-0
+//! image made of those with the library.
+// Each test file uses what it needs of this module.
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use cargo_esp32s3::image::format::{ImageHeader, Segment, encode_image};
+use cargo_esp32s3::image::merge::{Offset0Inputs, merge_regions, offset0_regions};
+use cargo_esp32s3::image::partition::PartitionTable;
+use cargo_esp32s3::image::{FlashParams, FlashSize};
+
+/// Where MicroPython's offset-0 image is in the shared testdata.
+pub const MICROPYTHON: &str = "firmware/micropython/ESP32_GENERIC_S3-20250911-v1.26.1.bin";
 
 /// A minimal linked Xtensa ELF: one `.text` section in flash (IROM) and one in IRAM.
 pub fn synthetic_elf() -> Vec<u8> {
@@ -54,4 +68,70 @@ pub fn synthetic_elf() -> Vec<u8> {
     }
     writer.write_shstrtab_section_header();
     out
+}
+
+/// A small ESP32-S3 image that passes for a second-stage bootloader: one 2 KiB IRAM segment,
+/// entry 0x403C8000 (the ROM boots it: banner, `load:0x403c8000,len:0x800`, `entry`).
+pub fn synthetic_bootloader() -> Vec<u8> {
+    let header = ImageHeader {
+        entry: 0x403C_8000,
+        ..ImageHeader::default()
+    };
+    let segments = [Segment {
+        addr: 0x403C_8000,
+        data: (0..2048u32).map(|i| (i * 7) as u8).collect(),
+    }];
+    encode_image(&header, &segments).expect("bootloader image")
+}
+
+/// A small app image for `chip_id` (9 is the ESP32-S3) with the given minimum revision
+/// (major*100+minor): one DROM segment and one IRAM segment.
+pub fn app_image(chip_id: u16, min_rev_full: u16) -> Vec<u8> {
+    let header = ImageHeader {
+        entry: 0x4037_8000,
+        chip_id,
+        min_rev_full,
+        min_rev: u8::try_from(min_rev_full / 100).unwrap_or(u8::MAX),
+        ..ImageHeader::default()
+    };
+    let segments = [
+        Segment {
+            addr: 0x3C00_0020,
+            data: (0..40_000u32).map(|i| (i % 251) as u8).collect(),
+        },
+        Segment {
+            addr: 0x4037_8000,
+            data: vec![0x06; 4096],
+        },
+    ];
+    encode_image(&header, &segments).expect("app image")
+}
+
+/// A 4 MB offset-0 image: [`synthetic_bootloader`], the default partition table at 0x8000 and
+/// an ESP32-S3 [`app_image`] in its factory partition.
+pub fn synthetic_offset0_image() -> Vec<u8> {
+    let table = PartitionTable::default_for_flash(FlashSize::S4Mb.bytes());
+    let bootloader = synthetic_bootloader();
+    let app = app_image(9, 0);
+    let regions = offset0_regions(&Offset0Inputs {
+        bootloader: &bootloader,
+        table: &table,
+        table_offset: 0x8000,
+        app: &app,
+        app_partition: None,
+        flash: FlashParams::default(),
+        flash_size: Some(FlashSize::S4Mb.bytes()),
+    })
+    .expect("offset-0 regions");
+    merge_regions(&regions, None).expect("merged image")
+}
+
+/// MicroPython's offset-0 image from the testdata folder when there is one (pass
+/// `testdata::testdata()`), else [`synthetic_offset0_image`] (after saying so).
+pub fn merged_firmware(testdata: Option<&Path>) -> Vec<u8> {
+    if let Some(bytes) = testdata.and_then(|dir| std::fs::read(dir.join(MICROPYTHON)).ok()) {
+        return bytes;
+    }
+    eprintln!("note: MicroPython image not found (set ESP32S3_TESTDATA); using a synthetic one");
+    synthetic_offset0_image()
 }
