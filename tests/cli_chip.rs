@@ -19,7 +19,7 @@ mod testdata;
 
 /// MicroPython's offset-0 image when the test data is there, else a synthetic one.
 fn merged_firmware() -> Vec<u8> {
-    synthetic_elf::merged_firmware(testdata::testdata().as_deref())
+    testdata::micropython().unwrap_or_else(synthetic_elf::synthetic_offset0_image)
 }
 
 /// A small ESP32-S3 app image.

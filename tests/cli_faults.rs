@@ -28,7 +28,7 @@ use synthetic_elf::{app_image, synthetic_elf};
 
 /// MicroPython's offset-0 image when the test data is there, else a synthetic one.
 fn merged_firmware() -> Vec<u8> {
-    synthetic_elf::merged_firmware(testdata::testdata().as_deref())
+    testdata::micropython().unwrap_or_else(synthetic_elf::synthetic_offset0_image)
 }
 
 /// An ELF for x86-64 (a host program, not firmware).

@@ -4,12 +4,18 @@
 //! `flash --monitor`, non-interactive, against the in-process simulator).
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cargo_esp32s3::monitor::{Control, MonitorEvent, WatchEnd, WatchOptions, watch};
 use cargo_esp32s3::symbols::Symbols;
 use cargo_esp32s3::transport::sim::SimTransport;
+
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{Outcome, Run};
+
+#[path = "support/synthetic_elf.rs"]
+mod synthetic_elf;
 
 #[path = "support/testdata.rs"]
 mod testdata;
@@ -327,92 +333,24 @@ fn panic_lines_are_decoded_to_file_and_line_with_dwarf() {
     assert!(line_no.parse::<u32>().is_ok_and(|n| n > 0), "{text}");
 }
 
-struct Outcome {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Outcome {
-    fn ok(&self) -> &Self {
-        assert_eq!(
-            self.code, 0,
-            "stdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
-        assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
-        self
-    }
-
-    /// Fails with `code` and exactly one `error:` line; returns it.
-    fn single_error(&self, code: i32) -> String {
-        assert_eq!(
-            code, self.code,
-            "stdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
-        let errors: Vec<&str> = self
-            .stderr
-            .lines()
-            .filter(|l| l.starts_with("error:"))
-            .collect();
-        assert_eq!(errors.len(), 1, "stderr:\n{}", self.stderr);
-        assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
-        errors[0].to_string()
-    }
-
-    fn count(text: &str, needle: &str) -> usize {
-        text.matches(needle).count()
-    }
-}
-
 /// Run the CLI binary with stdin closed (non-interactive), inside `dir`, with extra variables.
 fn cli_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Outcome {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_cargo-esp32s3"));
-    command
-        .args(args)
-        .current_dir(dir)
-        .env_remove("ESP32S3_MONITOR_UNTIL")
-        .env_remove("ESP32S3_MONITOR_TIMEOUT")
-        .env_remove("ESP32S3_PORT")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null());
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    let output = command.output().expect("run cargo-esp32s3");
-    Outcome {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    Run::new(dir, args).envs(env).run()
 }
 
 fn cli(dir: &Path, args: &[&str]) -> Outcome {
     cli_env(dir, args, &[])
 }
 
+/// How often `needle` stands in `text`.
+fn count(text: &str, needle: &str) -> usize {
+    text.matches(needle).count()
+}
+
 /// A bootable offset-0 image: MicroPython from the testdata, else a synthetic bootloader (the
 /// ROM boots it the same way: banner, `load:` lines, `entry`).
 fn bootable_image() -> Vec<u8> {
-    use cargo_esp32s3::image::format::{ImageHeader, Segment, encode_image};
-    if let Some(dir) = testdata() {
-        let path = dir.join("firmware/micropython/ESP32_GENERIC_S3-20250911-v1.26.1.bin");
-        if let Ok(bytes) = std::fs::read(path) {
-            return bytes;
-        }
-    }
-    encode_image(
-        &ImageHeader {
-            entry: 0x403C_8000,
-            ..ImageHeader::default()
-        },
-        &[Segment {
-            addr: 0x403C_8000,
-            data: (0..2048u32).map(|i| (i * 7) as u8).collect(),
-        }],
-    )
-    .expect("bootloader image")
+    testdata::micropython().unwrap_or_else(synthetic_elf::synthetic_bootloader)
 }
 
 #[test]
@@ -432,11 +370,11 @@ fn flash_monitor_shows_the_boot_log_after_the_reset() {
             "entry 0x",
         ],
     );
-    out.ok();
+    out.succeeds();
     let log = &out.stdout;
     // Exactly the boot after the reset: booted from flash, not the download-mode banner of the
     // connect (that was dropped when the host switched to the monitor baud).
-    assert_eq!(Outcome::count(log, "ESP-ROM:esp32s3"), 1, "{log}");
+    assert_eq!(count(log, "ESP-ROM:esp32s3"), 1, "{log}");
     assert!(
         log.contains("rst:0x1 (POWERON),boot:0x8 (SPI_FAST_FLASH_BOOT)"),
         "{log}"
@@ -462,7 +400,7 @@ fn monitoring_a_blank_chip_gives_the_hint_once_and_times_out() {
         dir.path(),
         &["monitor", "--port", "sim://?mode=spi", "--timeout", "1"],
     );
-    let error = out.single_error(8);
+    let error = out.fails(8, &[]);
     assert_eq!(error, "error: the monitor's --timeout of 1 s passed");
     assert!(started.elapsed() >= Duration::from_secs(1));
     assert!(
@@ -470,7 +408,7 @@ fn monitoring_a_blank_chip_gives_the_hint_once_and_times_out() {
         "{}",
         out.stdout
     );
-    assert_eq!(Outcome::count(&out.stderr, "hint:"), 1, "{}", out.stderr);
+    assert_eq!(count(&out.stderr, "hint:"), 1, "{}", out.stderr);
     assert!(out.stderr.contains("not 0x1000"), "{}", out.stderr);
 }
 
@@ -490,7 +428,7 @@ fn until_and_timeout_from_flags_and_environment() {
             r"^invalid header: 0x[0-9a-f]{8}$",
         ],
     );
-    out.ok();
+    out.succeeds();
     assert!(
         !out.stdout.contains("waiting for download"),
         "{}",
@@ -504,7 +442,7 @@ fn until_and_timeout_from_flags_and_environment() {
             ("ESP32S3_MONITOR_TIMEOUT", "10"),
         ],
     );
-    out.ok();
+    out.succeeds();
     assert_eq!(
         out.stdout.lines().last(),
         Some("rst:0x1 (POWERON),boot:0x8 (SPI_FAST_FLASH_BOOT)")
@@ -515,7 +453,7 @@ fn until_and_timeout_from_flags_and_environment() {
         &["monitor", "--port", "sim://", "--until", "never printed"],
         &[("ESP32S3_MONITOR_TIMEOUT", "0.5")],
     );
-    let error = out.single_error(8);
+    let error = out.fails(8, &[]);
     assert!(
         error.contains("no line matched --until \"never printed\" within 0.5 s"),
         "{error}"
@@ -527,7 +465,7 @@ fn until_and_timeout_from_flags_and_environment() {
         ("--timeout", "0", "is not a number of seconds"),
     ] {
         let out = cli(path, &["monitor", "--port", "sim://", flag, value]);
-        let error = out.single_error(2);
+        let error = out.fails(2, &[]);
         assert!(error.contains(needle), "{error}");
         assert!(!out.stderr.contains("--- monitor on"), "{}", out.stderr);
     }
@@ -544,7 +482,7 @@ fn until_and_timeout_from_flags_and_environment() {
             "1",
         ],
     );
-    let error = out.single_error(5);
+    let error = out.fails(5, &[]);
     assert!(error.contains("cannot read ELF missing.elf"), "{error}");
 }
 
@@ -566,7 +504,7 @@ fn log_file_and_timestamps() {
             "invalid header",
         ],
     );
-    out.ok();
+    out.succeeds();
     let text = std::fs::read_to_string(&log).expect("log");
     let mut lines = text.lines();
     assert_eq!(lines.next(), Some("earlier session"), "appends: {text}");
@@ -604,7 +542,7 @@ fn interactive_keys_in_a_pseudo_terminal() {
     use pty_harness::PtyChild;
     let wait = Duration::from_secs(15);
     let mut pty = PtyChild::spawn(
-        env!("CARGO_BIN_EXE_cargo-esp32s3"),
+        cli::binary(),
         ["monitor", "--port", "sim://"],
         &[("NO_COLOR", "1")],
     );
@@ -721,7 +659,7 @@ fn a_fatal_signal_restores_the_terminal() {
     let wait = Duration::from_secs(15);
     for signal in [libc::SIGTERM, libc::SIGHUP] {
         let mut pty = pty_harness::PtyChild::spawn(
-            env!("CARGO_BIN_EXE_cargo-esp32s3"),
+            cli::binary(),
             ["monitor", "--port", "sim://"],
             &[("NO_COLOR", "1")],
         );
@@ -859,37 +797,28 @@ fn input_hook_writes_to_the_chip_and_can_stop() {
 #[test]
 fn micropython_answers_help_after_flash_monitor() {
     let Some(dir) = testdata() else { return };
-    let image = dir.join("firmware/micropython/ESP32_GENERIC_S3-20250911-v1.26.1.bin");
+    let image = dir.join(testdata::MICROPYTHON);
     let image = image.to_str().expect("utf-8 path").to_string();
     let work = tempfile::tempdir().expect("tempdir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cargo-esp32s3"))
-        .args([
+    let out = Run::new(
+        work.path(),
+        &[
             "flash",
             "--port",
             "sim://",
             &image,
             "--monitor",
             "--non-interactive",
-        ])
-        .args(["--until", "^Welcome to MicroPython", "--timeout", "30"])
-        .current_dir(work.path())
-        .env_remove("ESP32S3_MONITOR_UNTIL")
-        .env_remove("ESP32S3_MONITOR_TIMEOUT")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    {
-        use std::io::Write as _;
-        let mut stdin = child.stdin.take().expect("stdin");
-        stdin.write_all(b"help()\n").expect("type help()");
-    }
-    let output = child.wait_with_output().expect("wait");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+            "--until",
+            "^Welcome to MicroPython",
+            "--timeout",
+            "30",
+        ],
+    )
+    .stdin(b"help()\n")
+    .run();
+    out.succeeds();
+    let stdout = &out.stdout;
     let banner = stdout.find("MicroPython v1.26.1").expect("REPL banner");
     let typed = stdout
         .find(">>> help()")
@@ -904,7 +833,7 @@ fn micropython_answers_help_after_flash_monitor() {
     #[cfg(unix)]
     {
         let mut pty = pty_harness::PtyChild::spawn(
-            env!("CARGO_BIN_EXE_cargo-esp32s3"),
+            cli::binary(),
             ["flash", "--port", "sim://", &image, "--monitor"],
             &[("NO_COLOR", "1")],
         );
@@ -932,13 +861,13 @@ fn a_chip_left_in_download_mode_gets_the_download_hint_once() {
             "^waiting for download$",
         ],
     );
-    out.ok();
+    out.succeeds();
     assert!(
         out.stdout.contains("boot:0x0 (DOWNLOAD(USB/UART0))"),
         "{}",
         out.stdout
     );
-    assert_eq!(Outcome::count(&out.stderr, "hint:"), 1, "{}", out.stderr);
+    assert_eq!(count(&out.stderr, "hint:"), 1, "{}", out.stderr);
     assert!(
         out.stderr.contains("stuck in download mode"),
         "{}",
@@ -985,7 +914,7 @@ Backtrace: 0x4200101c:0x3fc98e50 0x42001052:0x3fc98e70\r\n\r\nRebooting...\r\n";
             "20",
         ],
     );
-    out.ok();
+    out.succeeds();
     let shown: Vec<&str> = out.stdout.lines().collect();
     let pc = shown
         .iter()
@@ -1027,7 +956,7 @@ Backtrace: 0x4200101c:0x3fc98e50 0x42001052:0x3fc98e70\r\n\r\nRebooting...\r\n";
             "20",
         ],
     );
-    let error = out.single_error(6);
+    let error = out.fails(6, &[]);
     assert!(
         error.contains("closed before a line matched --until \"ready\""),
         "{error}"
@@ -1066,13 +995,13 @@ fn flash_monitor_over_rfc2217_shows_the_boot_log() {
     );
     stop.stop();
     let chip = serving.join().expect("server thread").expect("served");
-    out.ok();
+    out.succeeds();
     assert!(
         chip.resets() >= 2,
         "connect reset and hard reset reached the pins"
     );
     let log = &out.stdout;
-    assert_eq!(Outcome::count(log, "ESP-ROM:esp32s3"), 1, "{log}");
+    assert_eq!(count(log, "ESP-ROM:esp32s3"), 1, "{log}");
     assert!(
         log.contains("rst:0x1 (POWERON),boot:0x8 (SPI_FAST_FLASH_BOOT)"),
         "{log}"

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use cargo_esp32s3::cli::exit;
 use cargo_esp32s3::image::format::{self, ImageHeader, Segment};
 use cargo_esp32s3::image::merge::{self, Offset0Inputs};
 use cargo_esp32s3::image::partition::PartitionTable;
@@ -28,6 +29,10 @@ use cargo_esp32s3::reset::Before;
 use cargo_esp32s3::sim::rfc2217::Rfc2217Server;
 use cargo_esp32s3::sim::{Esp32s3, Personality, SimConfig, StartIn};
 use cargo_esp32s3::transport::{self, TransportError};
+
+#[path = "support/cli.rs"]
+mod cli;
+use cli::Bench;
 
 #[path = "support/net.rs"]
 mod net;
@@ -101,82 +106,24 @@ fn chip(start_in: StartIn) -> Esp32s3 {
     .expect("a chip")
 }
 
-/// The result of one run of the binary.
-struct Outcome {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Outcome {
-    fn ok(&self) -> &Self {
-        assert_eq!(self.code, 0, "failed:\n{}\n{}", self.stdout, self.stderr);
-        self
-    }
-
-    /// The `error:` lines on stderr.
-    fn error_lines(&self) -> Vec<&str> {
-        self.stderr
-            .lines()
-            .filter(|l| l.starts_with("error:"))
-            .collect()
-    }
-}
-
-/// Run the binary in `dir` with a clean environment.
-fn cli(dir: &Path, args: &[&str]) -> Outcome {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_cargo-esp32s3"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("ESP32S3_") {
-            command.env_remove(key);
-        }
-    }
-    let output = command
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .args(args)
-        .output()
-        .expect("run cargo-esp32s3");
-    Outcome {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
-/// Write the firmware to `dir` and return its path.
-fn firmware_file(dir: &Path) -> (Vec<u8>, String) {
+/// Write the firmware into the bench's directory; the bytes and the file's path.
+fn firmware_file(bench: &Bench) -> (Vec<u8>, String) {
     let image = firmware();
-    let path = dir.join("firmware.bin");
-    std::fs::write(&path, &image).expect("write the firmware");
-    (image, path.to_string_lossy().into_owned())
-}
-
-/// `read-flash 0 LEN` over `port` into a file in `dir`; the bytes read.
-fn read_back(dir: &Path, port: &str, len: usize, extra: &[&str]) -> Vec<u8> {
-    let out = dir.join("readback.bin");
-    let _ = std::fs::remove_file(&out);
-    let len_text = len.to_string();
-    let mut args = vec!["read-flash", "0", &len_text, "readback.bin", "--port", port];
-    args.extend(extra);
-    cli(dir, &args).ok();
-    std::fs::read(out).expect("read-flash output")
+    let path = bench.write("firmware.bin", &image);
+    (image, path)
 }
 
 // ---- socket:// --------------------------------------------------------------------------------
 
 #[test]
 fn board_info_flash_and_read_back_over_socket() {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let bench = Bench::new();
     let server = RawServer::chip(chip(StartIn::Download));
     let url = server.url();
     let no_reset = ["--before", "no-reset"];
 
-    let info = cli(
-        dir.path(),
-        &["board-info", "--port", &url, no_reset[0], no_reset[1]],
-    );
-    info.ok();
+    let info = bench.run(&["board-info", "--port", &url, no_reset[0], no_reset[1]]);
+    info.succeeds();
     for line in [
         "Chip is ESP32-S3 (QFN56) (revision v0.2)",
         "MAC: 7c:df:a1:00:00:01",
@@ -188,19 +135,16 @@ fn board_info_flash_and_read_back_over_socket() {
         );
     }
 
-    let (image, image_path) = firmware_file(dir.path());
-    let flash = cli(
-        dir.path(),
-        &[
-            "flash",
-            "--port",
-            &url,
-            no_reset[0],
-            no_reset[1],
-            &image_path,
-        ],
-    );
-    flash.ok();
+    let (image, image_path) = firmware_file(&bench);
+    let flash = bench.run(&[
+        "flash",
+        "--port",
+        &url,
+        no_reset[0],
+        no_reset[1],
+        &image_path,
+    ]);
+    flash.succeeds();
     // The bridge runs at its own speed: asking the chip to switch would have garbled the link
     // (the test bridge pins the chip's host speed), so the loader must not have asked.
     assert!(
@@ -209,7 +153,7 @@ fn board_info_flash_and_read_back_over_socket() {
         flash.stderr
     );
     // The bridge stays up for the next client: read the image back over a new connection.
-    let back = read_back(dir.path(), &url, image.len(), &no_reset);
+    let back = bench.read_back(&url, 0, image.len(), &no_reset);
     assert!(back == image, "read-back differs from the image");
 
     let chip = server.stop().expect("the chip back");
@@ -227,11 +171,11 @@ fn board_info_flash_and_read_back_over_socket() {
 
 #[test]
 fn socket_default_reset_warns_about_the_missing_lines_and_connects() {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let bench = Bench::new();
     let server = RawServer::chip(chip(StartIn::Download));
     let url = server.url();
-    let info = cli(dir.path(), &["board-info", "--port", &url]);
-    info.ok();
+    let info = bench.run(&["board-info", "--port", &url]);
+    info.succeeds();
     assert!(
         info.stderr.contains("the chip was not reset")
             && info
@@ -245,24 +189,14 @@ fn socket_default_reset_warns_about_the_missing_lines_and_connects() {
 
 #[test]
 fn a_bridge_that_goes_away_mid_flash_is_one_error_line() {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let bench = Bench::new();
     // Cut after ~40 KB from the host: past connecting, inside the write.
     let server = RawServer::chip_cut_after(chip(StartIn::Download), 40_000);
     let url = server.url();
-    let (_, image_path) = firmware_file(dir.path());
+    let (_, image_path) = firmware_file(&bench);
     let started = Instant::now();
-    let flash = cli(
-        dir.path(),
-        &["flash", "--port", &url, "--before", "no-reset", &image_path],
-    );
-    assert_ne!(flash.code, 0, "flash succeeded:\n{}", flash.stderr);
-    let errors = flash.error_lines();
-    assert_eq!(errors.len(), 1, "{}", flash.stderr);
-    assert!(
-        errors[0].contains(&url) && errors[0].contains("disappeared"),
-        "{}",
-        errors[0]
-    );
+    let flash = bench.run(&["flash", "--port", &url, "--before", "no-reset", &image_path]);
+    flash.fails(exit::FLASH, &[&url, "disappeared"]);
     assert!(
         started.elapsed() < Duration::from_secs(20),
         "took {:?}",
@@ -330,13 +264,10 @@ fn bad_urls_say_what_is_accepted() {
         );
     }
     // ...and the CLI, which goes through it: one line, the connect exit code.
-    let dir = tempfile::tempdir().expect("temp dir");
+    let bench = Bench::new();
     for (url, needle) in cases.iter().take(2) {
-        let out = cli(dir.path(), &["board-info", "--port", url]);
-        assert_eq!(out.code, 6, "{url}: {}", out.stderr);
-        let errors = out.error_lines();
-        assert_eq!(errors.len(), 1, "{url}: {}", out.stderr);
-        assert!(errors[0].contains(needle), "{url}: {}", errors[0]);
+        let out = bench.run(&["board-info", "--port", url]);
+        out.fails(exit::CONNECT, &[needle]);
     }
 }
 
@@ -599,15 +530,15 @@ impl Drop for SimProcess {
 
 #[test]
 fn flash_over_rfc2217_with_the_default_reset() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let flash_file: PathBuf = dir.path().join("chip.flash");
+    let bench = Bench::new();
+    let flash_file: PathBuf = bench.path("chip.flash");
     let sim = SimProcess::start(&flash_file);
-    let (image, image_path) = firmware_file(dir.path());
+    let (image, image_path) = firmware_file(&bench);
 
     // Default --before and --after: the chip starts booting from a blank flash, so only the
     // reset sequence's DTR/RTS changes get it into download mode.
-    let flash = cli(dir.path(), &["flash", "--port", &sim.url, &image_path]);
-    flash.ok();
+    let flash = bench.run(&["flash", "--port", &sim.url, &image_path]);
+    flash.succeeds();
     assert!(
         !flash.stderr.contains("not reset"),
         "the lines were not set:\n{}",
@@ -620,7 +551,7 @@ fn flash_over_rfc2217_with_the_default_reset() {
     );
 
     // The hard reset booted the new firmware; reading needs the reset dance again.
-    let back = read_back(dir.path(), &sim.url, image.len(), &[]);
+    let back = bench.read_back(&sim.url, 0, image.len(), &[]);
     assert!(back == image, "read-back differs from the image");
 
     sim.finish();

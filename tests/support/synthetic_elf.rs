@@ -5,15 +5,10 @@
 // Each test file uses what it needs of this module.
 #![allow(dead_code)]
 
-use std::path::Path;
-
 use cargo_esp32s3::image::format::{ImageHeader, Segment, encode_image};
 use cargo_esp32s3::image::merge::{Offset0Inputs, merge_regions, offset0_regions};
 use cargo_esp32s3::image::partition::PartitionTable;
 use cargo_esp32s3::image::{FlashParams, FlashSize};
-
-/// Where MicroPython's offset-0 image is in the shared testdata.
-pub const MICROPYTHON: &str = "firmware/micropython/ESP32_GENERIC_S3-20250911-v1.26.1.bin";
 
 /// A minimal linked Xtensa ELF: one `.text` section in flash (IROM) and one in IRAM.
 pub fn synthetic_elf() -> Vec<u8> {
@@ -124,14 +119,4 @@ pub fn synthetic_offset0_image() -> Vec<u8> {
     })
     .expect("offset-0 regions");
     merge_regions(&regions, None).expect("merged image")
-}
-
-/// MicroPython's offset-0 image from the testdata folder when there is one (pass
-/// `testdata::testdata()`), else [`synthetic_offset0_image`] (after saying so).
-pub fn merged_firmware(testdata: Option<&Path>) -> Vec<u8> {
-    if let Some(bytes) = testdata.and_then(|dir| std::fs::read(dir.join(MICROPYTHON)).ok()) {
-        return bytes;
-    }
-    eprintln!("note: MicroPython image not found (set ESP32S3_TESTDATA); using a synthetic one");
-    synthetic_offset0_image()
 }
