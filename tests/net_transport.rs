@@ -21,9 +21,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cargo_esp32s3::cli::exit;
-use cargo_esp32s3::image::format::{self, ImageHeader, Segment};
-use cargo_esp32s3::image::merge::{self, Offset0Inputs};
-use cargo_esp32s3::image::partition::PartitionTable;
+use cargo_esp32s3::image::format::Segment;
 use cargo_esp32s3::loader::{ConnectOptions, Loader, LoaderError};
 use cargo_esp32s3::reset::Before;
 use cargo_esp32s3::sim::rfc2217::Rfc2217Server;
@@ -33,6 +31,9 @@ use cargo_esp32s3::transport::{self, TransportError};
 #[path = "support/cli.rs"]
 mod cli;
 use cli::Bench;
+
+#[path = "support/synthetic_elf.rs"]
+mod synthetic_elf;
 
 #[path = "support/net.rs"]
 mod net;
@@ -61,14 +62,7 @@ fn payload(len: usize, seed: u32) -> Vec<u8> {
 
 /// A small offset-0 image made with the library: bootloader, partition table, ~96 KiB app.
 fn firmware() -> Vec<u8> {
-    let image = |entry: u32, segments: &[Segment]| {
-        let header = ImageHeader {
-            segment_count: segments.len() as u8,
-            entry,
-            ..ImageHeader::default()
-        };
-        format::encode_image(&header, segments).expect("encode an image")
-    };
+    let image = synthetic_elf::image_of;
     let bootloader = image(
         0x403C_8918,
         &[Segment {
@@ -83,18 +77,7 @@ fn firmware() -> Vec<u8> {
             data: payload(0x1_8000, 2),
         }],
     );
-    let table = PartitionTable::default_for_flash(FLASH_SIZE);
-    let regions = merge::offset0_regions(&Offset0Inputs {
-        bootloader: &bootloader,
-        table: &table,
-        table_offset: 0x8000,
-        app: &app,
-        app_partition: None,
-        flash: Default::default(),
-        flash_size: Some(FLASH_SIZE),
-    })
-    .expect("offset-0 regions");
-    merge::merge_regions(&regions, None).expect("merge")
+    synthetic_elf::offset0_image(&bootloader, &app, FLASH_SIZE)
 }
 
 fn chip(start_in: StartIn) -> Esp32s3 {

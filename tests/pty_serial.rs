@@ -21,9 +21,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use cargo_esp32s3::flasher::{Event, FlashError, FlashOptions, Flasher, Region};
-use cargo_esp32s3::image::format::{self, ImageHeader, Segment};
-use cargo_esp32s3::image::merge::{self, Offset0Inputs};
-use cargo_esp32s3::image::partition::PartitionTable;
+use cargo_esp32s3::image::format::Segment;
 use cargo_esp32s3::loader::{ConnectOptions, Loader, LoaderError, StubImage};
 use cargo_esp32s3::reset::Before;
 use cargo_esp32s3::sim::pty::{PtyServer, StopHandle};
@@ -39,6 +37,8 @@ const STUB_TEXT_START: u32 = 0x4037_8000;
 
 // ---- fixtures ---------------------------------------------------------------------------------
 
+#[path = "support/synthetic_elf.rs"]
+mod synthetic_elf;
 #[path = "support/testdata.rs"]
 mod testdata;
 use testdata::testdata;
@@ -63,14 +63,7 @@ fn payload(len: usize, seed: u32) -> Vec<u8> {
 /// An offset-0 image made with the library: a bootloader-like image at 0x0, the default
 /// partition table at 0x8000 and a ~1.6 MB app at 0x10000.
 fn synthetic_image() -> Vec<u8> {
-    let image = |entry: u32, segments: &[Segment]| {
-        let header = ImageHeader {
-            segment_count: segments.len() as u8,
-            entry,
-            ..ImageHeader::default()
-        };
-        format::encode_image(&header, segments).expect("encode an image")
-    };
+    let image = synthetic_elf::image_of;
     let bootloader = image(
         0x403C_8918,
         &[
@@ -99,18 +92,7 @@ fn synthetic_image() -> Vec<u8> {
             },
         ],
     );
-    let table = PartitionTable::default_for_flash(FLASH_SIZE);
-    let regions = merge::offset0_regions(&Offset0Inputs {
-        bootloader: &bootloader,
-        table: &table,
-        table_offset: 0x8000,
-        app: &app,
-        app_partition: None,
-        flash: Default::default(),
-        flash_size: Some(FLASH_SIZE),
-    })
-    .expect("offset-0 regions");
-    merge::merge_regions(&regions, None).expect("merge")
+    synthetic_elf::offset0_image(&bootloader, &app, FLASH_SIZE)
 }
 
 /// The MicroPython image from the testdata when present, else the synthetic one.

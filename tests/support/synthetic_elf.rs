@@ -102,21 +102,38 @@ pub fn app_image(chip_id: u16, min_rev_full: u16) -> Vec<u8> {
     encode_image(&header, &segments).expect("app image")
 }
 
-/// A 4 MB offset-0 image: [`synthetic_bootloader`], the default partition table at 0x8000 and
-/// an ESP32-S3 [`app_image`] in its factory partition.
-pub fn synthetic_offset0_image() -> Vec<u8> {
-    let table = PartitionTable::default_for_flash(FlashSize::S4Mb.bytes());
-    let bootloader = synthetic_bootloader();
-    let app = app_image(9, 0);
+/// An ESP32-S3 image of `segments` entered at `entry` (default header otherwise).
+pub fn image_of(entry: u32, segments: &[Segment]) -> Vec<u8> {
+    let header = ImageHeader {
+        entry,
+        ..ImageHeader::default()
+    };
+    encode_image(&header, segments).expect("encode an image")
+}
+
+/// An offset-0 image made with the library: `bootloader` at 0x0, the default partition table
+/// for `flash_size` bytes at 0x8000 and `app` in its app partition, default flash settings.
+pub fn offset0_image(bootloader: &[u8], app: &[u8], flash_size: u32) -> Vec<u8> {
+    let table = PartitionTable::default_for_flash(flash_size);
     let regions = offset0_regions(&Offset0Inputs {
-        bootloader: &bootloader,
+        bootloader,
         table: &table,
         table_offset: 0x8000,
-        app: &app,
+        app,
         app_partition: None,
         flash: FlashParams::default(),
-        flash_size: Some(FlashSize::S4Mb.bytes()),
+        flash_size: Some(flash_size),
     })
     .expect("offset-0 regions");
     merge_regions(&regions, None).expect("merged image")
+}
+
+/// A 4 MB offset-0 image: [`synthetic_bootloader`], the default partition table at 0x8000 and
+/// an ESP32-S3 [`app_image`] in its factory partition.
+pub fn synthetic_offset0_image() -> Vec<u8> {
+    offset0_image(
+        &synthetic_bootloader(),
+        &app_image(9, 0),
+        FlashSize::S4Mb.bytes(),
+    )
 }
