@@ -15,15 +15,14 @@ mod synthetic_elf;
 #[path = "support/testdata.rs"]
 mod testdata;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cargo_esp32s3::cli::exit;
 use cargo_esp32s3::image::FlashSize;
 use cargo_esp32s3::image::partition::PartitionTable;
-use cli::{Bench, LIMIT, Outcome};
+use cli::{Bench, LIMIT, Outcome, SimProcess};
 use synthetic_elf::{app_image, synthetic_elf};
 
 /// MicroPython's offset-0 image when the test data is there, else a synthetic one.
@@ -558,7 +557,6 @@ fn bad_option_values_are_named() {
 #[cfg(unix)]
 mod tty {
     use std::fs::File;
-    use std::io::{BufRead as _, BufReader};
     use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd, RawFd};
     use std::os::unix::fs::OpenOptionsExt as _;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -695,50 +693,11 @@ mod tty {
         }
     }
 
-    /// `cargo esp32s3 sim --pty` in a child process, killed (SIGKILL) when dropped.
-    struct PtySim {
-        child: Child,
-        device: String,
-    }
-
-    impl PtySim {
-        fn start(dir: &Path, flash_size: &str) -> PtySim {
-            let flash = dir.join("flash.bin");
-            let mut child = Command::new(cli::binary())
-                .args(["sim", "--pty", "--flash-size", flash_size, "--flash"])
-                .arg(&flash)
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start the simulator");
-            let stdout = child.stdout.take().expect("piped stdout");
-            let (tx, rx) = std::sync::mpsc::channel();
-            std::thread::spawn(move || {
-                let mut lines = BufReader::new(stdout).lines();
-                let _ = tx.send(lines.next().and_then(Result::ok));
-                // Keep draining so the simulator never blocks on a full pipe.
-                for _ in lines {}
-            });
-            let device = rx.recv_timeout(Duration::from_secs(30)).ok().flatten();
-            let Some(device) = device else {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the simulator printed no device path");
-            };
-            PtySim { child, device }
-        }
-
-        fn kill(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-
-    impl Drop for PtySim {
-        fn drop(&mut self) {
-            self.kill();
-        }
+    /// `cargo esp32s3 sim --pty` in a child process with its flash in the bench's `flash.bin`,
+    /// killed (SIGKILL) when dropped.
+    fn pty_sim(bench: &Bench, flash_size: &str) -> SimProcess {
+        let flash = bench.path("flash.bin").display().to_string();
+        SimProcess::start(&["--pty", "--flash-size", flash_size, "--flash", &flash])
     }
 
     /// When the relayed chip stops answering (the line stays open).
@@ -880,12 +839,12 @@ mod tty {
     #[test]
     fn noise_before_the_first_reply_is_survived() {
         let bench = Bench::new();
-        let mut sim = PtySim::start(bench.dir(), "4MB");
+        let mut sim = pty_sim(&bench, "4MB");
         let host = Pty::open();
         let mut garbage = b"\r\n\x00\xff\xfe garbage \xc0\x01\x02\xc0 line noise\r\n".to_vec();
         garbage.extend_from_slice(&noise(300, 5));
         garbage.extend_from_slice(b"\r\nESP-ROM:esp32s3-20210327\r\nrst:0x1 (POWERON),boot:0x0 (DOWNLOAD(USB/UART0))\r\nwaiting for download\r\n");
-        let (link, _) = relay(&host, &sim.device, garbage, Silence::Never);
+        let (link, _) = relay(&host, &sim.port, garbage, Silence::Never);
         let port = host.slave_str();
         let outcome = bench.run(&["board-info", "--port", &port]);
         outcome.succeeds();
@@ -901,15 +860,10 @@ mod tty {
     #[test]
     fn a_chip_that_goes_silent_mid_transfer_times_out_clearly() {
         let bench = Bench::new();
-        let mut sim = PtySim::start(bench.dir(), "8MB");
+        let mut sim = pty_sim(&bench, "8MB");
         let host = Pty::open();
         // Enough for connecting and the first blocks of data, then nothing.
-        let (link, sent) = relay(
-            &host,
-            &sim.device,
-            Vec::new(),
-            Silence::AfterBytes(64 * 1024),
-        );
+        let (link, sent) = relay(&host, &sim.port, Vec::new(), Silence::AfterBytes(64 * 1024));
         bench.write("big.bin", &noise(2 * 1024 * 1024, 9));
         let outcome = bench.run(&[
             "flash",
@@ -957,9 +911,9 @@ mod tty {
         ];
         for (args, opcode, needles) in cases {
             let bench = Bench::new();
-            let mut sim = PtySim::start(bench.dir(), "4MB");
+            let mut sim = pty_sim(&bench, "4MB");
             let host = Pty::open();
-            let (link, _) = relay(&host, &sim.device, Vec::new(), Silence::AtCommand(opcode));
+            let (link, _) = relay(&host, &sim.port, Vec::new(), Silence::AtCommand(opcode));
             let port = host.slave_str();
             let mut all = args.to_vec();
             all.extend(["--port", &port]);
@@ -979,10 +933,10 @@ mod tty {
     #[test]
     fn a_chip_that_vanishes_mid_transfer_is_a_clear_error() {
         let bench = Bench::new();
-        let mut sim = PtySim::start(bench.dir(), "8MB");
+        let mut sim = pty_sim(&bench, "8MB");
         bench.write("big.bin", &noise(4 * 1024 * 1024, 13));
         let running = bench
-            .cmd(&["flash", "--at", "0x0", "big.bin", "--port", &sim.device])
+            .cmd(&["flash", "--at", "0x0", "big.bin", "--port", &sim.port])
             .spawn();
         // Wait until the writing has begun (the flash size line comes just before it).
         let waited = Instant::now();
@@ -997,7 +951,7 @@ mod tty {
         std::thread::sleep(Duration::from_millis(50));
         sim.kill();
         let outcome = running.finish();
-        outcome.fails(exit::FLASH, &[&sim.device, "disappeared", "cable"]);
+        outcome.fails(exit::FLASH, &[&sim.port, "disappeared", "cable"]);
     }
 
     /// Root ignores file permissions and exclusive ttys; Linux lets us drop those capabilities

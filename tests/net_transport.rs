@@ -15,9 +15,7 @@
 
 #![cfg(unix)]
 
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cargo_esp32s3::cli::exit;
@@ -30,7 +28,7 @@ use cargo_esp32s3::transport::{self, TransportError};
 
 #[path = "support/cli.rs"]
 mod cli;
-use cli::Bench;
+use cli::{Bench, SimProcess};
 
 #[path = "support/synthetic_elf.rs"]
 mod synthetic_elf;
@@ -460,67 +458,28 @@ fn an_rfc2217_server_that_stops_is_a_disconnect() {
 
 // ---- rfc2217:// against `cargo esp32s3 sim --rfc2217 0` -----------------------------------------
 
-/// `cargo-esp32s3 sim --rfc2217 0` in the background; SIGTERM on finish, killed on drop.
-struct SimProcess {
-    child: Child,
-    url: String,
-}
-
-impl SimProcess {
-    fn start(flash_file: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cargo-esp32s3"))
-            .args(["sim", "--rfc2217", "0", "--flash-size", "4MB", "--flash"])
-            .arg(flash_file)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the simulator");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut first = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut first)
-            .expect("the URL line");
-        let url = first.trim().to_string();
-        assert!(
-            url.starts_with("rfc2217://127.0.0.1:"),
-            "first line: {first:?}"
-        );
-        SimProcess { child, url }
-    }
-
-    /// Stop it as Ctrl-C would and wait: the flash file is written back.
-    fn finish(mut self) {
-        // SAFETY: signalling our own child by its pid.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                assert!(status.success(), "sim exited with {status}");
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("sim did not stop on SIGTERM");
-    }
-}
-
-impl Drop for SimProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `cargo-esp32s3 sim --rfc2217 0` in the background with its flash in `flash_file`.
+fn rfc2217_sim(flash_file: &Path) -> SimProcess {
+    let flash = flash_file.display().to_string();
+    let sim = SimProcess::start(&["--rfc2217", "0", "--flash-size", "4MB", "--flash", &flash]);
+    assert!(
+        sim.port.starts_with("rfc2217://127.0.0.1:"),
+        "first line: {:?}",
+        sim.port
+    );
+    sim
 }
 
 #[test]
 fn flash_over_rfc2217_with_the_default_reset() {
     let bench = Bench::new();
     let flash_file: PathBuf = bench.path("chip.flash");
-    let sim = SimProcess::start(&flash_file);
+    let sim = rfc2217_sim(&flash_file);
     let (image, image_path) = firmware_file(&bench);
 
     // Default --before and --after: the chip starts booting from a blank flash, so only the
     // reset sequence's DTR/RTS changes get it into download mode.
-    let flash = bench.run(&["flash", "--port", &sim.url, &image_path]);
+    let flash = bench.run(&["flash", "--port", &sim.port, &image_path]);
     flash.succeeds();
     assert!(
         !flash.stderr.contains("not reset"),
@@ -534,7 +493,7 @@ fn flash_over_rfc2217_with_the_default_reset() {
     );
 
     // The hard reset booted the new firmware; reading needs the reset dance again.
-    let back = bench.read_back(&sim.url, 0, image.len(), &[]);
+    let back = bench.read_back(&sim.port, 0, image.len(), &[]);
     assert!(back == image, "read-back differs from the image");
 
     sim.finish();

@@ -12,9 +12,7 @@
 
 #![cfg(unix)]
 
-use std::io::{BufRead as _, BufReader};
 use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -36,6 +34,10 @@ const STUB_ENTRY: u32 = 0x4037_9000;
 const STUB_TEXT_START: u32 = 0x4037_8000;
 
 // ---- fixtures ---------------------------------------------------------------------------------
+
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{Run, SimProcess};
 
 #[path = "support/synthetic_elf.rs"]
 mod synthetic_elf;
@@ -683,67 +685,18 @@ fn boot_text_and_garbage_before_the_first_reply_are_tolerated() {
 
 // ---- the binary against `cargo esp32s3 sim --pty` ---------------------------------------------
 
-/// `cargo-esp32s3 sim --pty` in the background, killed on drop.
-struct SimProcess {
-    child: Child,
-    device: String,
-}
-
-impl SimProcess {
-    fn start(flash_file: &std::path::Path) -> SimProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cargo-esp32s3"))
-            .args(["sim", "--pty", "--flash-size", "8MB", "--flash"])
-            .arg(flash_file)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the simulator");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut first = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut first)
-            .expect("the device path line");
-        let device = first.trim().to_string();
-        assert!(device.starts_with("/dev/"), "first line: {first:?}");
-        SimProcess { child, device }
-    }
-}
-
-impl Drop for SimProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Run the binary with a clean environment: (success, stdout, stderr).
-fn cli(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_cargo-esp32s3"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("ESP32S3_PORT")
-        .env_remove("ESP32S3_BAUD")
-        .env_remove("ESP32S3_BEFORE")
-        .env_remove("ESP32S3_AFTER")
-        .env_remove("ESP32S3_STUB")
-        .output()
-        .expect("run cargo-esp32s3");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn cli_board_info_flash_and_read_back_over_sim_pty() {
     let dir = tempfile::tempdir().expect("temp dir");
     let flash_file = dir.path().join("flash.bin");
-    let sim = SimProcess::start(&flash_file);
-    let port = sim.device.as_str();
+    let flash = flash_file.display().to_string();
+    let sim = SimProcess::start(&["--pty", "--flash-size", "8MB", "--flash", &flash]);
+    let port = sim.port.as_str();
+    assert!(port.starts_with("/dev/"), "first line: {port:?}");
+    let cli = |args: &[&str]| Run::new(dir.path(), args).run();
 
-    let (ok, stdout, stderr) = cli(&["board-info", "--port", port, "--before", "no-reset"]);
-    assert!(ok, "board-info failed:\n{stdout}\n{stderr}");
+    let info = cli(&["board-info", "--port", port, "--before", "no-reset"]);
+    let stdout = &info.succeeds().stdout;
     for line in [
         "Chip is ESP32-S3 (QFN56) (revision v0.2)",
         "Crystal is 40MHz",
@@ -759,15 +712,14 @@ fn cli_board_info_flash_and_read_back_over_sim_pty() {
     let image_file = dir.path().join("firmware.bin");
     std::fs::write(&image_file, &image).expect("write the image file");
     let image_arg = image_file.to_string_lossy().into_owned();
-    let (ok, stdout, stderr) = cli(&["flash", "--port", port, "--before", "no-reset", &image_arg]);
-    assert!(ok, "flash failed:\n{stdout}\n{stderr}");
+    cli(&["flash", "--port", port, "--before", "no-reset", &image_arg]).succeeds();
     // The hard reset after flashing went through the watchdog (a pty has no RTS): the chip is
     // back in download mode at the auto-detected speed for the next command.
 
     let back_file = dir.path().join("back.bin");
     let back_arg = back_file.to_string_lossy().into_owned();
     let size = format!("0x{:x}", 0x1_0000);
-    let (ok, stdout, stderr) = cli(&[
+    cli(&[
         "read-flash",
         "--port",
         port,
@@ -778,8 +730,8 @@ fn cli_board_info_flash_and_read_back_over_sim_pty() {
         "0x0",
         &size,
         &back_arg,
-    ]);
-    assert!(ok, "read-flash failed:\n{stdout}\n{stderr}");
+    ])
+    .succeeds();
     let back = std::fs::read(&back_file).expect("the read-back file");
     assert!(
         back == image[..0x1_0000],

@@ -12,7 +12,7 @@
 #![allow(dead_code)]
 
 use std::ffi::OsStr;
-use std::io::Write as _;
+use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -345,6 +345,76 @@ impl Drop for Running {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+/// `cargo-esp32s3 sim ARGS...` in the background (a pty or RFC 2217 server): the first line it
+/// prints is the port to open. Killed when dropped.
+pub struct SimProcess {
+    child: Child,
+    /// What the simulator printed first: the pty's device path or the `rfc2217://` URL.
+    pub port: String,
+}
+
+impl SimProcess {
+    /// Start it and wait (30 s at most) for the port line.
+    pub fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(binary())
+            .arg("sim")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the simulator");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let _ = tx.send(lines.next().and_then(Result::ok));
+            // Keep draining so the simulator never blocks on a full pipe.
+            for _ in lines {}
+        });
+        let port = rx.recv_timeout(Duration::from_secs(30)).ok().flatten();
+        let Some(port) = port else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the simulator printed no port (sim {args:?})");
+        };
+        SimProcess {
+            child,
+            port: port.trim().to_string(),
+        }
+    }
+
+    /// Kill it (SIGKILL) and reap it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Stop it as Ctrl-C would and wait (10 s at most) for a clean exit: the flash file is
+    /// written back.
+    #[cfg(unix)]
+    pub fn finish(mut self) {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits");
+        // SAFETY: signalling our own child by its pid.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                assert!(status.success(), "sim exited with {status}");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("sim did not stop on SIGTERM");
+    }
+}
+
+impl Drop for SimProcess {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 
