@@ -199,31 +199,64 @@ fn watch_stops_on_until_and_on_the_callback() {
     assert_eq!(seen.len(), 2, "{seen:?}");
 }
 
-/// A transport that plays back what a chip printed, in chunks, then reports the port gone.
-struct Playback {
-    chunks: std::collections::VecDeque<Vec<u8>>,
+/// A scripted serial line for the watch tests. It delivers `incoming` chunk by chunk; what the
+/// host writes is kept in `sent` and, with `echo`, delivered back after what is queued (a
+/// console with echo, one poll later). Once the queue is empty it is silent, or with `hang_up`
+/// the port is gone (the end of a recording).
+#[derive(Default)]
+struct ScriptedLine {
+    incoming: std::collections::VecDeque<Vec<u8>>,
+    sent: Vec<u8>,
+    echo: bool,
+    hang_up: bool,
 }
 
-impl cargo_esp32s3::transport::Transport for Playback {
+impl ScriptedLine {
+    /// A recording of what a chip printed, played back in `chunks`, then the port is gone.
+    fn playback(chunks: &[&str]) -> Self {
+        ScriptedLine {
+            incoming: chunks.iter().map(|c| c.as_bytes().to_vec()).collect(),
+            hang_up: true,
+            ..ScriptedLine::default()
+        }
+    }
+
+    /// A chip that echoes what it is sent.
+    fn echo() -> Self {
+        ScriptedLine {
+            echo: true,
+            ..ScriptedLine::default()
+        }
+    }
+}
+
+impl cargo_esp32s3::transport::Transport for ScriptedLine {
     fn read(
         &mut self,
         buf: &mut [u8],
         _deadline: Instant,
     ) -> Result<usize, cargo_esp32s3::transport::TransportError> {
-        let Some(chunk) = self.chunks.pop_front() else {
-            return Err(cargo_esp32s3::transport::TransportError::Disconnected {
-                port: "playback".into(),
-                detail: "end of recording".into(),
-            });
+        let Some(chunk) = self.incoming.pop_front() else {
+            if self.hang_up {
+                return Err(cargo_esp32s3::transport::TransportError::Disconnected {
+                    port: "playback".into(),
+                    detail: "end of recording".into(),
+                });
+            }
+            return Ok(0);
         };
         let n = chunk.len().min(buf.len());
         buf[..n].copy_from_slice(&chunk[..n]);
         if n < chunk.len() {
-            self.chunks.push_front(chunk[n..].to_vec());
+            self.incoming.push_front(chunk[n..].to_vec());
         }
         Ok(n)
     }
-    fn write_all(&mut self, _: &[u8]) -> Result<(), cargo_esp32s3::transport::TransportError> {
+    fn write_all(&mut self, bytes: &[u8]) -> Result<(), cargo_esp32s3::transport::TransportError> {
+        self.sent.extend_from_slice(bytes);
+        if self.echo {
+            self.incoming.push_back(bytes.to_vec());
+        }
         Ok(())
     }
     fn flush(&mut self) -> Result<(), cargo_esp32s3::transport::TransportError> {
@@ -245,15 +278,13 @@ impl cargo_esp32s3::transport::Transport for Playback {
         115_200
     }
     fn describe(&self) -> String {
-        "playback".into()
+        "scripted line".into()
     }
 }
 
 /// Play `chunks` through `watch` with `symbols` and return the rendered events and the end.
 fn decode_playback(symbols: Symbols, chunks: &[&str]) -> (Vec<String>, WatchEnd) {
-    let mut transport = Playback {
-        chunks: chunks.iter().map(|c| c.as_bytes().to_vec()).collect(),
-    };
+    let mut transport = ScriptedLine::playback(chunks);
     let options = WatchOptions {
         symbols: Some(symbols),
         hints: true,
@@ -681,59 +712,12 @@ fn a_fatal_signal_restores_the_terminal() {
     }
 }
 
-/// A chip that echoes what it is sent (a console with echo), one poll later.
-#[derive(Default)]
-struct Echo {
-    sent: Vec<u8>,
-    echo: std::collections::VecDeque<u8>,
-}
-
-impl cargo_esp32s3::transport::Transport for Echo {
-    fn read(
-        &mut self,
-        buf: &mut [u8],
-        _deadline: Instant,
-    ) -> Result<usize, cargo_esp32s3::transport::TransportError> {
-        let n = buf.len().min(self.echo.len());
-        for (slot, byte) in buf.iter_mut().zip(self.echo.drain(..n)) {
-            *slot = byte;
-        }
-        Ok(n)
-    }
-    fn write_all(&mut self, bytes: &[u8]) -> Result<(), cargo_esp32s3::transport::TransportError> {
-        self.sent.extend_from_slice(bytes);
-        self.echo.extend(bytes);
-        Ok(())
-    }
-    fn flush(&mut self) -> Result<(), cargo_esp32s3::transport::TransportError> {
-        Ok(())
-    }
-    fn clear_input(&mut self) -> Result<(), cargo_esp32s3::transport::TransportError> {
-        Ok(())
-    }
-    fn set_dtr(&mut self, _: bool) -> Result<(), cargo_esp32s3::transport::TransportError> {
-        Ok(())
-    }
-    fn set_rts(&mut self, _: bool) -> Result<(), cargo_esp32s3::transport::TransportError> {
-        Ok(())
-    }
-    fn set_baud(&mut self, _: u32) -> Result<(), cargo_esp32s3::transport::TransportError> {
-        Ok(())
-    }
-    fn baud(&self) -> u32 {
-        115_200
-    }
-    fn describe(&self) -> String {
-        "echo".into()
-    }
-}
-
 #[test]
 fn input_hook_writes_to_the_chip_and_can_stop() {
     use cargo_esp32s3::monitor::watch_with_input;
     use cargo_esp32s3::transport::Transport as _;
     // Typed input reaches the chip; its echo is a line that ends the watch.
-    let mut chip = Echo::default();
+    let mut chip = ScriptedLine::echo();
     let options = WatchOptions {
         until: regex::Regex::new("^ready$").ok(),
         timeout: Some(Duration::from_secs(5)),
@@ -768,7 +752,7 @@ fn input_hook_writes_to_the_chip_and_can_stop() {
     assert_eq!(lines, ["ready"]);
 
     // The hook ends the watch (the interactive monitor's Ctrl+]) without waiting for output.
-    let mut chip = Echo::default();
+    let mut chip = ScriptedLine::echo();
     let started = Instant::now();
     let mut polls = 0;
     let end = watch_with_input(

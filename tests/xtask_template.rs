@@ -128,17 +128,15 @@ fn the_xtask_template_builds_against_the_library_and_flashes_the_virtual_chip() 
     let flash_file = temp.path().join("flash.bin");
     let port = format!("sim://?flash={}", flash_file.display());
     let run = |args: &[&str]| Run::program(&xtask, &crate_dir, args).run();
+    let elf_arg = elf_path.to_str().unwrap();
+    // `cargo xtask flash` (or test-on-device) of the ELF onto the virtual chip, plus `extra`.
+    let on_chip = |task: &str, extra: &[&str]| {
+        let mut args = vec![task, "--elf", elf_arg, "--port", &port];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
 
-    let out = check(
-        &run(&[
-            "flash",
-            "--elf",
-            elf_path.to_str().unwrap(),
-            "--port",
-            &port,
-        ]),
-        "cargo xtask flash",
-    );
+    let out = check(&on_chip("flash", &[]), "cargo xtask flash");
     assert!(out.contains("flashed 3 region(s), 0 unchanged"), "{out}");
 
     // What the flash holds is what the library lays out for the same crate settings and the
@@ -167,48 +165,25 @@ fn the_xtask_template_builds_against_the_library_and_flashes_the_virtual_chip() 
     }
 
     // A second flash finds every region in place.
-    let out = check(
-        &run(&[
-            "flash",
-            "--elf",
-            elf_path.to_str().unwrap(),
-            "--port",
-            &port,
-        ]),
-        "second cargo xtask flash",
-    );
+    let out = check(&on_chip("flash", &[]), "second cargo xtask flash");
     assert!(out.contains("0 region(s), 3 unchanged"), "{out}");
 
     // test-on-device sees the console after the reset: the ROM loads the bootloader flashed
     // above and jumps to its entry point.
-    let output = run(&[
+    let output = on_chip(
         "test-on-device",
-        "--elf",
-        elf_path.to_str().unwrap(),
-        "--port",
-        &port,
-        "--expect",
-        "entry 0x403c8000",
-        "--timeout",
-        "10",
-    ]);
+        &["--expect", "entry 0x403c8000", "--timeout", "10"],
+    );
     let console = check(&output, "cargo xtask test-on-device");
     assert!(console.contains("ESP-ROM:esp32s3"), "{console}");
     assert!(console.contains("load:0x403c8000,len:0x800"), "{console}");
 
     // test-on-device fails with a clear line when the expected text never comes (the synthetic
     // firmware prints nothing of its own).
-    let output = run(&[
+    let output = on_chip(
         "test-on-device",
-        "--elf",
-        elf_path.to_str().unwrap(),
-        "--port",
-        &port,
-        "--expect",
-        "no firmware prints this",
-        "--timeout",
-        "1",
-    ]);
+        &["--expect", "no firmware prints this", "--timeout", "1"],
+    );
     output.fails(1, &[]);
     assert!(
         output
