@@ -46,10 +46,10 @@ fn host_elf_is_refused_at_the_image_step() {
         ("src/main.rs", "fn main() { println!(\"hi\"); }\n"),
     ]);
     let outcome = esp32s3(dir.path(), &["build"]);
-    let line = outcome.fails(5, &[]);
-    assert!(line.contains("cannot make an app image from"), "{line}");
-    assert!(line.contains("hostfw"), "{line}");
-    assert!(line.contains("not Xtensa"), "{line}");
+    let line = outcome.fails(
+        5,
+        &["cannot make an app image from", "hostfw", "not Xtensa"],
+    );
     if cfg!(target_arch = "x86_64") {
         assert!(line.contains("this ELF is for x86-64"), "{line}");
     }
@@ -91,8 +91,7 @@ fn a_library_alone_is_no_firmware() {
         ("src/lib.rs", "pub fn f() {}\n"),
     ]);
     let outcome = esp32s3(dir.path(), &["build"]);
-    let line = outcome.fails(4, &[]);
-    assert!(line.contains("produced no executable"), "{line}");
+    outcome.fails(4, &["produced no executable"]);
 }
 
 #[test]
@@ -127,8 +126,7 @@ fn settings_errors_stop_before_building() {
     );
     let dir = tree(&[("Cargo.toml", &manifest), ("src/main.rs", "fn main() {}\n")]);
     let outcome = esp32s3(dir.path(), &["build"]);
-    let line = outcome.fails(3, &[]);
-    assert!(line.contains("builds for the ESP32,"), "{line}");
+    outcome.fails(3, &["builds for the ESP32,"]);
     assert!(!outcome.stderr.contains("Compiling"), "{}", outcome.stderr);
 }
 
