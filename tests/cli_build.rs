@@ -103,11 +103,7 @@ fn compiler_errors_are_shown_and_the_build_fails() {
     let outcome = esp32s3(dir.path(), &["build"]);
     assert_eq!(outcome.code, Some(4), "{}", outcome.dump());
     // The rendered compiler diagnostic reached stderr through our callback.
-    assert!(
-        outcome.stderr.contains("mismatched types"),
-        "{}",
-        outcome.stderr
-    );
+    outcome.stderr_has(&["mismatched types"]);
     assert!(
         outcome
             .stderr

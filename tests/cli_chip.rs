@@ -35,8 +35,8 @@ fn flash_then_read_back_then_skip_then_erase() {
 
     let first = bench.on_chip(&["flash", "firmware.bin"]);
     first.succeeds();
-    assert!(first.stderr.contains("merged image"), "{}", first.stderr);
-    assert!(first.stderr.contains("goes to 0x0"), "{}", first.stderr);
+    first.stderr_has(&["merged image"]);
+    first.stderr_has(&["goes to 0x0"]);
     assert!(
         first
             .stderr
@@ -44,11 +44,7 @@ fn flash_then_read_back_then_skip_then_erase() {
         "{}",
         first.stderr
     );
-    assert!(
-        first.stderr.contains("Hash of data verified."),
-        "{}",
-        first.stderr
-    );
+    first.stderr_has(&["Hash of data verified."]);
 
     assert_eq!(bench.read_flash(0, firmware.len()), firmware);
 
@@ -67,15 +63,11 @@ fn flash_then_read_back_then_skip_then_erase() {
     // --no-skip writes it anyway.
     let forced = bench.on_chip(&["flash", "--no-skip", "firmware.bin"]);
     forced.succeeds();
-    assert!(forced.stderr.contains("Wrote "), "{}", forced.stderr);
+    forced.stderr_has(&["Wrote "]);
 
     let erase = bench.on_chip(&["erase"]);
     erase.succeeds();
-    assert!(
-        erase.stderr.contains("Erasing the whole flash"),
-        "{}",
-        erase.stderr
-    );
+    erase.stderr_has(&["Erasing the whole flash"]);
     let erased = bench.read_flash(0, firmware.len());
     assert_eq!(erased.len(), firmware.len());
     assert!(erased.iter().all(|&b| b == 0xFF), "flash not erased");
@@ -160,11 +152,7 @@ fn a_bare_app_goes_to_the_app_partition() {
         .succeeds();
     let outcome = bench.on_chip(&["flash", "app.bin"]);
     outcome.succeeds();
-    assert!(
-        outcome.stderr.contains("goes to 0x10000"),
-        "{}",
-        outcome.stderr
-    );
+    outcome.stderr_has(&["goes to 0x10000"]);
     assert_eq!(bench.read_flash(0x10000, app.len()), app);
 }
 
@@ -198,16 +186,8 @@ fn board_info_prints_the_familiar_lines() {
         "sim://?size=16MB&mac=7c:df:a1:12:34:56",
     ]);
     outcome.succeeds();
-    assert!(
-        outcome.stdout.contains("Detected flash size: 16MB"),
-        "{}",
-        outcome.stdout
-    );
-    assert!(
-        outcome.stdout.contains("MAC: 7c:df:a1:12:34:56"),
-        "{}",
-        outcome.stdout
-    );
+    outcome.stdout_has(&["Detected flash size: 16MB"]);
+    outcome.stdout_has(&["MAC: 7c:df:a1:12:34:56"]);
 }
 
 #[test]
@@ -267,11 +247,7 @@ fn an_elf_is_flashed_with_its_bootloader_and_partition_table() {
 
     let outcome = bench.on_chip(&["flash", "fw.elf", "--bootloader", "bl.bin"]);
     outcome.succeeds();
-    assert!(
-        outcome.stderr.contains("app partition factory: "),
-        "{}",
-        outcome.stderr
-    );
+    outcome.stderr_has(&["app partition factory: "]);
     // The same app image save-image makes for this flash size lands at 0x10000.
     bench
         .run(&["save-image", "--flash-size", "8MB", "fw.elf", "app.bin"])
@@ -304,11 +280,7 @@ fn an_elf_without_a_bootloader_is_written_alone_only_onto_a_chip_that_can_boot_i
         .succeeds();
     let outcome = bench.on_chip(&["flash", "fw.elf"]);
     outcome.succeeds();
-    assert!(
-        outcome.stderr.contains("writing only the app, at 0x10000"),
-        "{}",
-        outcome.stderr
-    );
+    outcome.stderr_has(&["writing only the app, at 0x10000"]);
     assert_eq!(bench.read_flash(0x10000, 1), [0xE9]);
 
     // A table whose app partition is elsewhere gets the app there (the chip's table decides).
@@ -325,10 +297,6 @@ fn an_elf_without_a_bootloader_is_written_alone_only_onto_a_chip_that_can_boot_i
         .succeeds();
     let moved = bench.on_chip(&["flash", "fw.elf"]);
     moved.succeeds();
-    assert!(
-        moved.stderr.contains("writing only the app, at 0x20000"),
-        "{}",
-        moved.stderr
-    );
+    moved.stderr_has(&["writing only the app, at 0x20000"]);
     assert_eq!(bench.read_flash(0x20000, 1), [0xE9]);
 }

@@ -130,11 +130,7 @@ fn without_a_bootloader_the_app_goes_where_the_chips_table_says() {
             out.stderr
         );
         // How full the partition is refers to the chip's partition too.
-        assert!(
-            out.stderr.contains(&format!("app partition {name}: ")),
-            "{}",
-            out.stderr
-        );
+        out.stderr_has(&[&format!("app partition {name}: ")]);
     }
 }
 
@@ -167,12 +163,7 @@ fn a_blank_chip_without_a_bootloader_names_the_key_and_writes_nothing() {
     let before = flash_contents(&bench);
     let out = run_flash(&bench, &[&elf, "--erase-all"]);
     assert_eq!(out.code, Some(2), "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains("--erase-all would erase the bootloader and partition table"),
-        "{}",
-        out.stderr
-    );
+    out.stderr_has(&["--erase-all would erase the bootloader and partition table"]);
     assert_eq!(flash_contents(&bench), before);
 
     // A bootloader but no table: the table is named instead.
@@ -181,13 +172,9 @@ fn a_blank_chip_without_a_bootloader_names_the_key_and_writes_nothing() {
     run_flash(&bench, &["--at", "0x0", &bootloader]).succeeds();
     let out = run_flash(&bench, &[&elf]);
     assert_eq!(out.code, Some(1), "{}", out.stderr);
-    assert!(
-        out.stderr.contains(
-            "the chip has no partition table at 0x8000 (no AA 50 entry there); set `bootloader`"
-        ),
-        "{}",
-        out.stderr
-    );
+    out.stderr_has(&[
+        "the chip has no partition table at 0x8000 (no AA 50 entry there); set `bootloader`",
+    ]);
 }
 
 #[test]
@@ -268,23 +255,12 @@ fn an_elf_in_a_target_dir_finds_the_esp_idf_build_and_ignores_run_args() {
     );
     let out = run_flash(&bench, &[&elf, "one", "two"]);
     out.succeeds();
-    assert!(
-        out.stderr
-            .contains("note: ignoring one two after the firmware file"),
-        "{}",
-        out.stderr
-    );
+    out.stderr_has(&["note: ignoring one two after the firmware file"]);
     // A second file is not a run argument: it is refused before anything is written.
     let other = bench.write("other.bin", &synthetic_bootloader());
     let two_files = run_flash(&bench, &[&elf, &other]);
     assert_eq!(two_files.code, Some(2), "{}", two_files.stderr);
-    assert!(
-        two_files
-            .stderr
-            .contains("write several files with --at OFFSET FILE"),
-        "{}",
-        two_files.stderr
-    );
+    two_files.stderr_has(&["write several files with --at OFFSET FILE"]);
 
     let flash = flash_contents(&bench);
     assert_eq!(
@@ -354,11 +330,7 @@ fn real_hello_world_layout_matches_esp_idf_build() {
     let flash = flash_contents(&bench);
     assert_eq!(flash[0x20000], 0xE9, "{}", out.stderr);
     assert!(is_erased(&flash[0x10000..0x20000]));
-    assert!(
-        out.stderr.contains(
-            "writing only the app, at 0x20000 (factory in the partition table on the chip)"
-        ),
-        "{}",
-        out.stderr
-    );
+    out.stderr_has(&[
+        "writing only the app, at 0x20000 (factory in the partition table on the chip)",
+    ]);
 }

@@ -121,9 +121,10 @@ fn symbol_address(path: &Path, name: &str) -> u32 {
     u32::try_from(symbol.address()).expect("32-bit address")
 }
 
-/// Watch a simulator and collect what was delivered, rendered as text.
-fn watch_sim(
-    transport: &mut SimTransport,
+/// Watch a transport and collect what was delivered, rendered as text; stop after
+/// `stop_after_lines` lines when given.
+fn watch_rendered(
+    transport: &mut impl cargo_esp32s3::transport::Transport,
     options: &WatchOptions,
     stop_after_lines: Option<usize>,
 ) -> (Vec<String>, WatchEnd) {
@@ -159,7 +160,7 @@ fn watch_blank_chip_gives_the_invalid_header_hint_once_and_times_out() {
         ..WatchOptions::default()
     };
     let started = Instant::now();
-    let (seen, end) = watch_sim(&mut sim, &options, None);
+    let (seen, end) = watch_rendered(&mut sim, &options, None);
     assert_eq!(end, WatchEnd::TimedOut);
     assert!(started.elapsed() >= Duration::from_millis(300));
     assert!(started.elapsed() < Duration::from_secs(5));
@@ -180,7 +181,7 @@ fn watch_stops_on_until_and_on_the_callback() {
         ..WatchOptions::default()
     };
     let mut sim = SimTransport::open("sim://?mode=spi").expect("sim");
-    let (seen, end) = watch_sim(&mut sim, &options, None);
+    let (seen, end) = watch_rendered(&mut sim, &options, None);
     assert_eq!(
         end,
         WatchEnd::Matched {
@@ -194,7 +195,7 @@ fn watch_stops_on_until_and_on_the_callback() {
     );
 
     let mut sim = SimTransport::open("sim://?mode=spi").expect("sim");
-    let (seen, end) = watch_sim(&mut sim, &WatchOptions::default(), Some(2));
+    let (seen, end) = watch_rendered(&mut sim, &WatchOptions::default(), Some(2));
     assert_eq!(end, WatchEnd::Stopped);
     assert_eq!(seen.len(), 2, "{seen:?}");
 }
@@ -290,20 +291,7 @@ fn decode_playback(symbols: Symbols, chunks: &[&str]) -> (Vec<String>, WatchEnd)
         hints: true,
         ..WatchOptions::default()
     };
-    let mut seen = Vec::new();
-    let end = watch(&mut transport, &options, &mut |event| {
-        match event {
-            MonitorEvent::Received(_) => {}
-            MonitorEvent::Line(l) => seen.push(format!("line {l}")),
-            MonitorEvent::Hint(h) => seen.push(format!("hint {h}")),
-            MonitorEvent::Address { addr, location } => {
-                seen.push(format!("addr 0x{addr:08x} {location}"))
-            }
-        }
-        Control::Continue
-    })
-    .expect("watch");
-    (seen, end)
+    watch_rendered(&mut transport, &options, None)
 }
 
 #[test]
@@ -419,7 +407,7 @@ fn flash_monitor_shows_the_boot_log_after_the_reset() {
             .is_some_and(|l| l.starts_with("entry 0x")),
         "{log}"
     );
-    assert!(out.stderr.contains("Hard resetting"), "{}", out.stderr);
+    out.stderr_has(&["Hard resetting"]);
     assert!(!out.stderr.contains("hint:"), "{}", out.stderr);
 }
 
@@ -434,13 +422,9 @@ fn monitoring_a_blank_chip_gives_the_hint_once_and_times_out() {
     let error = out.fails(8, &[]);
     assert_eq!(error, "error: the monitor's --timeout of 1 s passed");
     assert!(started.elapsed() >= Duration::from_secs(1));
-    assert!(
-        out.stdout.contains("invalid header: 0xffffffff"),
-        "{}",
-        out.stdout
-    );
+    out.stdout_has(&["invalid header: 0xffffffff"]);
     assert_eq!(count(&out.stderr, "hint:"), 1, "{}", out.stderr);
-    assert!(out.stderr.contains("not 0x1000"), "{}", out.stderr);
+    out.stderr_has(&["not 0x1000"]);
 }
 
 #[test]
@@ -658,7 +642,7 @@ fn reset_into_monitor_switches_the_host_before_the_boot_log() {
         loader.reset_into_monitor(after, 115_200).expect("reset");
         let mut transport = loader.into_transport();
         assert_eq!(transport.baud(), 115_200, "{after:?}");
-        let (seen, end) = watch_sim(&mut transport, &watch_options, None);
+        let (seen, end) = watch_rendered(&mut transport, &watch_options, None);
         assert!(
             matches!(end, WatchEnd::Matched { .. }),
             "{after:?}: {seen:?}"
@@ -851,16 +835,8 @@ fn a_chip_left_in_download_mode_gets_the_download_hint_once() {
         out.stdout
     );
     assert_eq!(count(&out.stderr, "hint:"), 1, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("stuck in download mode"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains("--after watchdog-reset"),
-        "{}",
-        out.stderr
-    );
+    out.stderr_has(&["stuck in download mode"]);
+    out.stderr_has(&["--after watchdog-reset"]);
 }
 
 #[path = "support/net.rs"]

@@ -165,7 +165,7 @@ fn socket_default_reset_warns_about_the_missing_lines_and_connects() {
         "{}",
         info.stderr
     );
-    assert!(info.stdout.contains("Chip is ESP32-S3"), "{}", info.stdout);
+    info.stdout_has(&["Chip is ESP32-S3"]);
 }
 
 #[test]
@@ -486,11 +486,7 @@ fn flash_over_rfc2217_with_the_default_reset() {
         "the lines were not set:\n{}",
         flash.stderr
     );
-    assert!(
-        flash.stderr.contains("Hard resetting via RTS pin"),
-        "{}",
-        flash.stderr
-    );
+    flash.stderr_has(&["Hard resetting via RTS pin"]);
 
     // The hard reset booted the new firmware; reading needs the reset dance again.
     let back = bench.read_back(&sim.port, 0, image.len(), &[]);

@@ -185,20 +185,10 @@ fn the_xtask_template_builds_against_the_library_and_flashes_the_virtual_chip() 
         &["--expect", "no firmware prints this", "--timeout", "1"],
     );
     output.fails(1, &[]);
-    assert!(
-        output
-            .stderr
-            .contains("error: no line containing \"no firmware prints this\" within 1 s"),
-        "{}",
-        output.stderr
-    );
+    output.stderr_has(&["error: no line containing \"no firmware prints this\" within 1 s"]);
 
     let output = run(&["frobnicate"]);
     assert_eq!(output.code, Some(2), "{}", output.dump());
     output.no_panic();
-    assert!(
-        output.stderr.contains("unknown task `frobnicate`"),
-        "{}",
-        output.stderr
-    );
+    output.stderr_has(&["unknown task `frobnicate`"]);
 }

@@ -82,6 +82,30 @@ impl Outcome {
         self
     }
 
+    /// Stderr contains every one of `needles`.
+    pub fn stderr_has(&self, needles: &[&str]) -> &Self {
+        for needle in needles {
+            assert!(
+                self.stderr.contains(needle),
+                "{needle:?} not on stderr:\n{}",
+                self.dump()
+            );
+        }
+        self
+    }
+
+    /// Stdout contains every one of `needles`.
+    pub fn stdout_has(&self, needles: &[&str]) -> &Self {
+        for needle in needles {
+            assert!(
+                self.stdout.contains(needle),
+                "{needle:?} not on stdout:\n{}",
+                self.dump()
+            );
+        }
+        self
+    }
+
     /// The lines on stderr that start with `error:`.
     pub fn error_lines(&self) -> Vec<&str> {
         self.stderr
