@@ -286,10 +286,7 @@ fn real(dir: &Path, name: &str) -> String {
 fn real_hello_world_layout_matches_esp_idf_build() {
     let Some(dir) = testdata() else { return };
     let bench = Bench::new();
-    let port = format!(
-        "sim://?flash={}&size=16MB",
-        bench.path("flash.bin").display()
-    );
+    let port = bench.sim("16MB");
     let out = bench.run(&[
         "flash",
         &real(&dir, "hello_world.elf"),

@@ -7,7 +7,8 @@
 //! fault, the documented exit code, nothing that claims success, no panic).
 //!
 //! A [`Bench`] is a temporary directory to run in, with a simulator whose flash lives in a file
-//! there, so that it persists from one run of the binary to the next.
+//! there, so that it persists from one run of the binary to the next. A [`SimProcess`] is
+//! `cargo esp32s3 sim` (pty or RFC 2217 server) running in the background.
 // Each test file uses what it needs of this module.
 #![allow(dead_code)]
 
@@ -46,8 +47,11 @@ pub fn binary() -> &'static str {
 pub struct Outcome {
     /// The exit code (`None` when a signal ended the process).
     pub code: Option<i32>,
+    /// Everything on stdout (lossy text).
     pub stdout: String,
+    /// Everything on stderr (lossy text).
     pub stderr: String,
+    /// From start to exit.
     pub elapsed: Duration,
 }
 
@@ -266,8 +270,11 @@ impl Run {
             .spawn()
             .unwrap_or_else(|e| panic!("start {:?}: {e}", self.command.get_program()));
         if let (Some(bytes), Some(mut pipe)) = (self.stdin.take(), child.stdin.take()) {
-            // Dropping the pipe afterwards closes the program's stdin.
-            pipe.write_all(&bytes).expect("write to stdin");
+            // From a thread, so that a program that answers before it has read everything
+            // cannot block on a full stdout pipe; dropping the pipe closes its stdin.
+            std::thread::spawn(move || {
+                let _ = pipe.write_all(&bytes);
+            });
         }
         let mut readers = Vec::new();
         let (stdout, thread) = collect(child.stdout.take().expect("piped stdout"));
