@@ -27,6 +27,18 @@ fn synthetic_app() -> Vec<u8> {
     app_image(9, 0)
 }
 
+/// Put the synthetic bootloader and the default 8 MB table (factory app at 0x10000) on the
+/// bench's chip with `flash --at`; the table.
+fn install_bootloader_and_table(bench: &Bench) -> PartitionTable {
+    bench.write("bl.bin", &synthetic_bootloader());
+    let table = PartitionTable::default_for_flash(FlashSize::S8Mb.bytes());
+    bench.write("pt.bin", &table.to_binary());
+    bench
+        .on_chip(&["flash", "--at", "0x0", "bl.bin", "--at", "0x8000", "pt.bin"])
+        .succeeds();
+    table
+}
+
 #[test]
 fn flash_then_read_back_then_skip_then_erase() {
     let bench = Bench::new();
@@ -144,12 +156,7 @@ fn a_bare_app_goes_to_the_app_partition() {
         .fails(1, &["no bootloader at 0x0"]);
     assert!(bench.read_flash(0x10000, 0x1000).iter().all(|&b| b == 0xFF));
     // Once the chip holds a bootloader and a table, the app goes to the factory partition.
-    std::fs::write(bench.path("bl.bin"), synthetic_bootloader()).expect("write bootloader");
-    let table = PartitionTable::default_for_flash(FlashSize::S8Mb.bytes());
-    std::fs::write(bench.path("pt.bin"), table.to_binary()).expect("write table");
-    bench
-        .on_chip(&["flash", "--at", "0x0", "bl.bin", "--at", "0x8000", "pt.bin"])
-        .succeeds();
+    install_bootloader_and_table(&bench);
     let outcome = bench.on_chip(&["flash", "app.bin"]);
     outcome.succeeds();
     outcome.stderr_has(&["goes to 0x10000"]);
@@ -272,12 +279,7 @@ fn an_elf_without_a_bootloader_is_written_alone_only_onto_a_chip_that_can_boot_i
     assert!(bench.read_flash(0x10000, 0x1000).iter().all(|&b| b == 0xFF));
 
     // A chip that holds a bootloader and a table with a factory app at 0x10000 takes the app alone.
-    std::fs::write(bench.path("bl.bin"), synthetic_bootloader()).expect("write bootloader");
-    let table = PartitionTable::default_for_flash(FlashSize::S8Mb.bytes());
-    std::fs::write(bench.path("pt.bin"), table.to_binary()).expect("write table");
-    bench
-        .on_chip(&["flash", "--at", "0x0", "bl.bin", "--at", "0x8000", "pt.bin"])
-        .succeeds();
+    let table = install_bootloader_and_table(&bench);
     let outcome = bench.on_chip(&["flash", "fw.elf"]);
     outcome.succeeds();
     outcome.stderr_has(&["writing only the app, at 0x10000"]);

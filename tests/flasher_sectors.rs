@@ -7,29 +7,21 @@
 mod cli;
 #[path = "support/faulty.rs"]
 mod faulty;
+#[path = "support/synthetic_elf.rs"]
+mod synthetic_elf;
 #[path = "support/testdata.rs"]
 mod testdata;
 
 use std::sync::{Arc, Mutex};
 
 use cargo_esp32s3::flasher::{Event, FlashOptions, Flasher, Region, WriteSummary};
-use cargo_esp32s3::loader::{ConnectOptions, Loader, StubImage};
-use cargo_esp32s3::reset::Before;
+use cargo_esp32s3::loader::Loader;
 use cargo_esp32s3::transport::sim::SimTransport;
 use faulty::Faulty;
+use synthetic_elf::connect_options;
 
 /// What the surroundings hold before writing: the first `PATTERN_LEN` bytes of flash.
 const PATTERN_LEN: usize = 0x20000;
-
-fn stub() -> StubImage {
-    StubImage {
-        text: vec![0x11; 0x2000],
-        text_start: 0x4037_8000,
-        data: vec![0x22; 64],
-        data_start: 0x3FCB_2DC4,
-        entry: 0x4037_95A8,
-    }
-}
 
 /// Deterministic bytes with no 0xFF runs, so a wrongly erased byte always shows.
 fn pattern(len: usize, seed: u32) -> Vec<u8> {
@@ -87,13 +79,7 @@ impl Bench {
             }
             true
         }));
-        let connect = ConnectOptions {
-            before: Before::NoReset,
-            attempts: 1,
-            baud: 115_200,
-            stub: with_stub.then(stub),
-            ..ConnectOptions::default()
-        };
+        let connect = connect_options(with_stub);
         let loader = Loader::connect(t, &connect, &mut |_| {}).expect("connects");
         let flasher = Flasher::new(loader, opts, &mut |_| {}).expect("attaches");
         Bench { flasher, replies }

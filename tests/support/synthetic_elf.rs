@@ -9,6 +9,8 @@ use cargo_esp32s3::image::format::{ImageHeader, Segment, encode_image};
 use cargo_esp32s3::image::merge::{Offset0Inputs, merge_regions, offset0_regions};
 use cargo_esp32s3::image::partition::PartitionTable;
 use cargo_esp32s3::image::{FlashParams, FlashSize};
+use cargo_esp32s3::loader::{ConnectOptions, StubImage};
+use cargo_esp32s3::reset::Before;
 
 /// A minimal linked Xtensa ELF: one `.text` section in flash (IROM) and one in IRAM.
 pub fn synthetic_elf() -> Vec<u8> {
@@ -136,4 +138,28 @@ pub fn synthetic_offset0_image() -> Vec<u8> {
         &app_image(9, 0),
         FlashSize::S4Mb.bytes(),
     )
+}
+
+/// A flasher stub for the simulator: code and data at the real stub's addresses (the simulator
+/// runs its own flasher stub behind any stub the host uploads, so the bytes do not matter).
+pub fn synthetic_stub() -> StubImage {
+    StubImage {
+        text: vec![0x11; 0x2000],
+        text_start: 0x4037_8000,
+        data: vec![0x22; 64],
+        data_start: 0x3FCB_2DC4,
+        entry: 0x4037_95A8,
+    }
+}
+
+/// How the flasher tests connect to a simulator already in download mode: no reset, one
+/// attempt, 115200 baud, and [`synthetic_stub`] when `with_stub`.
+pub fn connect_options(with_stub: bool) -> ConnectOptions {
+    ConnectOptions {
+        before: Before::NoReset,
+        attempts: 1,
+        baud: 115_200,
+        stub: with_stub.then(synthetic_stub),
+        ..ConnectOptions::default()
+    }
 }
