@@ -372,6 +372,24 @@ fn bootable_image() -> Vec<u8> {
     testdata::micropython().unwrap_or_else(synthetic_elf::synthetic_bootloader)
 }
 
+/// The monitor's log holds exactly one boot, from flash after a power-on reset (not the
+/// download-mode banner), ending at the image's `entry`.
+fn assert_one_boot_from_flash(log: &str) {
+    assert_eq!(count(log, "ESP-ROM:esp32s3"), 1, "{log}");
+    assert!(
+        log.contains("rst:0x1 (POWERON),boot:0x8 (SPI_FAST_FLASH_BOOT)"),
+        "{log}"
+    );
+    assert!(!log.contains("waiting for download"), "{log}");
+    assert!(
+        log.trim_end()
+            .lines()
+            .last()
+            .is_some_and(|l| l.starts_with("entry 0x")),
+        "{log}"
+    );
+}
+
 #[test]
 fn flash_monitor_shows_the_boot_log_after_the_reset() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -393,20 +411,8 @@ fn flash_monitor_shows_the_boot_log_after_the_reset() {
     let log = &out.stdout;
     // Exactly the boot after the reset: booted from flash, not the download-mode banner of the
     // connect (that was dropped when the host switched to the monitor baud).
-    assert_eq!(count(log, "ESP-ROM:esp32s3"), 1, "{log}");
-    assert!(
-        log.contains("rst:0x1 (POWERON),boot:0x8 (SPI_FAST_FLASH_BOOT)"),
-        "{log}"
-    );
-    assert!(!log.contains("waiting for download"), "{log}");
+    assert_one_boot_from_flash(log);
     assert!(log.contains("\nload:0x"), "{log}");
-    assert!(
-        log.trim_end()
-            .lines()
-            .last()
-            .is_some_and(|l| l.starts_with("entry 0x")),
-        "{log}"
-    );
     out.stderr_has(&["Hard resetting"]);
     assert!(!out.stderr.contains("hint:"), "{}", out.stderr);
 }
@@ -960,17 +966,5 @@ fn flash_monitor_over_rfc2217_shows_the_boot_log() {
         "connect reset and hard reset reached the pins"
     );
     let log = &out.stdout;
-    assert_eq!(count(log, "ESP-ROM:esp32s3"), 1, "{log}");
-    assert!(
-        log.contains("rst:0x1 (POWERON),boot:0x8 (SPI_FAST_FLASH_BOOT)"),
-        "{log}"
-    );
-    assert!(!log.contains("waiting for download"), "{log}");
-    assert!(
-        log.trim_end()
-            .lines()
-            .last()
-            .is_some_and(|l| l.starts_with("entry 0x")),
-        "{log}"
-    );
+    assert_one_boot_from_flash(log);
 }

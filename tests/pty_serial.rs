@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use cargo_esp32s3::flasher::{Event, FlashError, FlashOptions, Flasher, Region};
+use cargo_esp32s3::flasher::{Event, FlashError, FlashOptions, Flasher, Region, WriteSummary};
 use cargo_esp32s3::image::format::Segment;
 use cargo_esp32s3::loader::{ConnectOptions, Loader, LoaderError, StubImage};
 use cargo_esp32s3::reset::Before;
@@ -230,20 +230,24 @@ fn open_fd(path: &str) -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
+/// Write `image` at 0x0; the summary and the events on the way.
+fn write_image(flasher: &mut Flasher<SerialTransport>, image: &[u8]) -> (WriteSummary, Vec<Event>) {
+    let mut events = Vec::new();
+    let region = Region {
+        offset: 0,
+        data: image.to_vec(),
+        label: "firmware".into(),
+    };
+    let summary = flasher
+        .write_regions(&[region], &mut |e| events.push(e))
+        .expect("write the image");
+    (summary, events)
+}
+
 /// Write the whole image, check what the flasher reported, then write it again (skipped), read
 /// 64 KiB back byte for byte, check the whole image by MD5, erase a region and the whole flash.
 fn write_read_erase(flasher: &mut Flasher<SerialTransport>, image: &[u8]) {
-    let mut events = Vec::new();
-    let summary = flasher
-        .write_regions(
-            &[Region {
-                offset: 0,
-                data: image.to_vec(),
-                label: "firmware".into(),
-            }],
-            &mut |e| events.push(e),
-        )
-        .expect("write the image");
+    let (summary, events) = write_image(flasher, image);
     assert_eq!((summary.written, summary.skipped), (1, 0), "{summary:?}");
     assert!(summary.compressed_bytes < image.len() as u64);
     let len = image.len().next_multiple_of(4) as u32;
@@ -257,17 +261,7 @@ fn write_read_erase(flasher: &mut Flasher<SerialTransport>, image: &[u8]) {
             .any(|e| matches!(e, Event::RegionWritten { compressed_len, .. } if u64::from(*compressed_len) == summary.compressed_bytes))
     );
 
-    let mut events = Vec::new();
-    let again = flasher
-        .write_regions(
-            &[Region {
-                offset: 0,
-                data: image.to_vec(),
-                label: "firmware".into(),
-            }],
-            &mut |e| events.push(e),
-        )
-        .expect("write the same image again");
+    let (again, events) = write_image(flasher, image);
     assert_eq!((again.written, again.skipped), (0, 1), "{again:?}");
     assert!(
         !events
