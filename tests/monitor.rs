@@ -372,6 +372,25 @@ fn bootable_image() -> Vec<u8> {
     testdata::micropython().unwrap_or_else(synthetic_elf::synthetic_bootloader)
 }
 
+/// `flash --port PORT fw.bin --monitor --non-interactive --until UNTIL EXTRA...` with
+/// [`bootable_image`] as fw.bin.
+fn flash_and_monitor(port: &str, until: &str, extra: &[&str]) -> Outcome {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("fw.bin"), bootable_image()).expect("write image");
+    let mut args = vec![
+        "flash",
+        "--port",
+        port,
+        "fw.bin",
+        "--monitor",
+        "--non-interactive",
+        "--until",
+        until,
+    ];
+    args.extend_from_slice(extra);
+    cli(dir.path(), &args)
+}
+
 /// The monitor's log holds exactly one boot, from flash after a power-on reset (not the
 /// download-mode banner), ending at the image's `entry`.
 fn assert_one_boot_from_flash(log: &str) {
@@ -392,21 +411,7 @@ fn assert_one_boot_from_flash(log: &str) {
 
 #[test]
 fn flash_monitor_shows_the_boot_log_after_the_reset() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("fw.bin"), bootable_image()).expect("write image");
-    let out = cli(
-        dir.path(),
-        &[
-            "flash",
-            "--port",
-            "sim://",
-            "fw.bin",
-            "--monitor",
-            "--non-interactive",
-            "--until",
-            "entry 0x",
-        ],
-    );
+    let out = flash_and_monitor("sim://", "entry 0x", &[]);
     out.succeeds();
     let log = &out.stdout;
     // Exactly the boot after the reset: booted from flash, not the download-mode banner of the
@@ -941,23 +946,7 @@ fn flash_monitor_over_rfc2217_shows_the_boot_log() {
     let stop = server.stop_handle();
     let serving = std::thread::spawn(move || server.serve());
 
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("fw.bin"), bootable_image()).expect("write image");
-    let out = cli(
-        dir.path(),
-        &[
-            "flash",
-            "--port",
-            &url,
-            "fw.bin",
-            "--monitor",
-            "--non-interactive",
-            "--until",
-            "^entry 0x",
-            "--timeout",
-            "60",
-        ],
-    );
+    let out = flash_and_monitor(&url, "^entry 0x", &["--timeout", "60"]);
     stop.stop();
     let chip = serving.join().expect("server thread").expect("served");
     out.succeeds();

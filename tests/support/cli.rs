@@ -88,22 +88,19 @@ impl Outcome {
 
     /// Stderr contains every one of `needles`.
     pub fn stderr_has(&self, needles: &[&str]) -> &Self {
-        for needle in needles {
-            assert!(
-                self.stderr.contains(needle),
-                "{needle:?} not on stderr:\n{}",
-                self.dump()
-            );
-        }
-        self
+        self.has("stderr", &self.stderr, needles)
     }
 
     /// Stdout contains every one of `needles`.
     pub fn stdout_has(&self, needles: &[&str]) -> &Self {
+        self.has("stdout", &self.stdout, needles)
+    }
+
+    fn has(&self, stream: &str, text: &str, needles: &[&str]) -> &Self {
         for needle in needles {
             assert!(
-                self.stdout.contains(needle),
-                "{needle:?} not on stdout:\n{}",
+                text.contains(needle),
+                "{needle:?} not on {stream}:\n{}",
                 self.dump()
             );
         }
