@@ -4,25 +4,22 @@
 //! target directory under the system temp dir, so only the first run compiles anything much.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{BUILD_LIMIT, Outcome, Run};
 
 fn shared_target_dir() -> PathBuf {
     std::env::temp_dir().join("cargo-esp32s3-tests-target")
 }
 
-fn binary(dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_cargo-esp32s3"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("ESP32S3_") {
-            command.env_remove(key);
-        }
-    }
-    command
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
+/// `cargo esp32s3 ARGS...` in `dir`, building into the shared target directory.
+fn esp32s3(dir: &Path, args: &[&str]) -> Outcome {
+    Run::new(dir, &["esp32s3"])
+        .args(args)
         .env("CARGO_TARGET_DIR", shared_target_dir())
-        .arg("esp32s3");
-    command
+        .limit(BUILD_LIMIT)
+        .run()
 }
 
 /// Write `files` (path, contents) under a new temporary directory.
@@ -42,56 +39,17 @@ fn package(name: &str) -> String {
     format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n")
 }
 
-struct Outcome {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Outcome {
-    /// The `error:` lines on stderr (cargo's own progress lines are there too).
-    fn error_lines(&self) -> Vec<&str> {
-        self.stderr
-            .lines()
-            .filter(|l| l.starts_with("error:"))
-            .collect()
-    }
-
-    /// Exactly one `error:` line, returned.
-    fn single_error(&self) -> &str {
-        let lines = self.error_lines();
-        assert_eq!(
-            lines.len(),
-            1,
-            "expected one error line\nstdout:\n{}\nstderr:\n{}",
-            self.stdout,
-            self.stderr
-        );
-        lines.first().copied().unwrap_or_default()
-    }
-}
-
-fn run(command: &mut Command) -> Outcome {
-    let output = command.output().expect("run cargo-esp32s3");
-    Outcome {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
 #[test]
 fn host_elf_is_refused_at_the_image_step() {
     let dir = tree(&[
         ("Cargo.toml", &package("hostfw")),
         ("src/main.rs", "fn main() { println!(\"hi\"); }\n"),
     ]);
-    let outcome = run(binary(dir.path()).arg("build"));
-    assert_eq!(outcome.code, 5, "stderr:\n{}", outcome.stderr);
-    let line = outcome.single_error();
-    assert!(line.contains("cannot make an app image from"), "{line}");
-    assert!(line.contains("hostfw"), "{line}");
-    assert!(line.contains("not Xtensa"), "{line}");
+    let outcome = esp32s3(dir.path(), &["build"]);
+    let line = outcome.fails(
+        5,
+        &["cannot make an app image from", "hostfw", "not Xtensa"],
+    );
     if cfg!(target_arch = "x86_64") {
         assert!(line.contains("this ELF is for x86-64"), "{line}");
     }
@@ -111,9 +69,8 @@ fn several_executables_need_a_choice() {
         ("two/Cargo.toml", &package("two")),
         ("two/src/main.rs", "fn main() {}\n"),
     ]);
-    let outcome = run(binary(dir.path()).arg("build"));
-    assert_eq!(outcome.code, 4, "stderr:\n{}", outcome.stderr);
-    let line = outcome.single_error();
+    let outcome = esp32s3(dir.path(), &["build"]);
+    let line = outcome.fails(4, &[]);
     for part in [
         "`cargo build` produced 2 executables",
         "one (bin of one)",
@@ -123,9 +80,8 @@ fn several_executables_need_a_choice() {
         assert!(line.contains(part), "{part:?} missing: {line}");
     }
     // Choosing one gets past the choice, to the image step.
-    let outcome = run(binary(dir.path()).args(["build", "--bin", "two"]));
-    assert_eq!(outcome.code, 5, "stderr:\n{}", outcome.stderr);
-    assert!(outcome.single_error().contains("not Xtensa"));
+    let outcome = esp32s3(dir.path(), &["build", "--bin", "two"]);
+    outcome.fails(5, &["not Xtensa"]);
 }
 
 #[test]
@@ -134,10 +90,8 @@ fn a_library_alone_is_no_firmware() {
         ("Cargo.toml", &package("onlylib")),
         ("src/lib.rs", "pub fn f() {}\n"),
     ]);
-    let outcome = run(binary(dir.path()).arg("build"));
-    assert_eq!(outcome.code, 4, "stderr:\n{}", outcome.stderr);
-    let line = outcome.single_error();
-    assert!(line.contains("produced no executable"), "{line}");
+    let outcome = esp32s3(dir.path(), &["build"]);
+    outcome.fails(4, &["produced no executable"]);
 }
 
 #[test]
@@ -146,14 +100,10 @@ fn compiler_errors_are_shown_and_the_build_fails() {
         ("Cargo.toml", &package("broken")),
         ("src/main.rs", "fn main() { let x: u8 = \"no\"; }\n"),
     ]);
-    let outcome = run(binary(dir.path()).arg("build"));
-    assert_eq!(outcome.code, 4, "stderr:\n{}", outcome.stderr);
+    let outcome = esp32s3(dir.path(), &["build"]);
+    assert_eq!(outcome.code, Some(4), "{}", outcome.dump());
     // The rendered compiler diagnostic reached stderr through our callback.
-    assert!(
-        outcome.stderr.contains("mismatched types"),
-        "{}",
-        outcome.stderr
-    );
+    outcome.stderr_has(&["mismatched types"]);
     assert!(
         outcome
             .stderr
@@ -171,10 +121,8 @@ fn settings_errors_stop_before_building() {
         package("wrongchip")
     );
     let dir = tree(&[("Cargo.toml", &manifest), ("src/main.rs", "fn main() {}\n")]);
-    let outcome = run(binary(dir.path()).arg("build"));
-    assert_eq!(outcome.code, 3, "stderr:\n{}", outcome.stderr);
-    let line = outcome.single_error();
-    assert!(line.contains("builds for the ESP32,"), "{line}");
+    let outcome = esp32s3(dir.path(), &["build"]);
+    outcome.fails(3, &["builds for the ESP32,"]);
     assert!(!outcome.stderr.contains("Compiling"), "{}", outcome.stderr);
 }
 
@@ -184,9 +132,8 @@ fn unknown_package_lists_the_members() {
         ("Cargo.toml", &package("member")),
         ("src/main.rs", "fn main() {}\n"),
     ]);
-    let outcome = run(binary(dir.path()).args(["build", "--package", "nope"]));
-    assert_eq!(outcome.code, 4, "stderr:\n{}", outcome.stderr);
-    let line = outcome.single_error();
+    let outcome = esp32s3(dir.path(), &["build", "--package", "nope"]);
+    let line = outcome.fails(4, &[]);
     assert!(
         line.contains("package \"nope\" is not in the workspace"),
         "{line}"
@@ -200,9 +147,8 @@ fn flash_without_a_file_builds_and_checks_the_image_before_connecting() {
         ("Cargo.toml", &package("flashhost")),
         ("src/main.rs", "fn main() {}\n"),
     ]);
-    let outcome = run(binary(dir.path()).args(["flash", "--port", "sim://"]));
-    assert_eq!(outcome.code, 5, "stderr:\n{}", outcome.stderr);
-    assert!(outcome.single_error().contains("not Xtensa"));
+    let outcome = esp32s3(dir.path(), &["flash", "--port", "sim://"]);
+    outcome.fails(5, &["not Xtensa"]);
     assert!(!outcome.stderr.contains("Connecting"), "{}", outcome.stderr);
 }
 
@@ -212,15 +158,14 @@ fn save_image_can_build_first() {
         ("Cargo.toml", &package("savehost")),
         ("src/main.rs", "fn main() {}\n"),
     ]);
-    let outcome = run(binary(dir.path()).args(["save-image", "--build", "out.bin"]));
-    assert_eq!(outcome.code, 5, "stderr:\n{}", outcome.stderr);
-    let line = outcome.single_error();
+    let outcome = esp32s3(dir.path(), &["save-image", "--build", "out.bin"]);
+    let line = outcome.fails(5, &[]);
     assert!(
         line.contains("savehost") && line.contains("not Xtensa"),
         "{line}"
     );
     assert!(!dir.path().join("out.bin").exists());
     // --build takes only the output: a second path is a usage error.
-    let outcome = run(binary(dir.path()).args(["save-image", "--build", "a", "b"]));
-    assert_eq!(outcome.code, 2, "stderr:\n{}", outcome.stderr);
+    let outcome = esp32s3(dir.path(), &["save-image", "--build", "a", "b"]);
+    assert_eq!(outcome.code, Some(2), "{}", outcome.dump());
 }

@@ -3,173 +3,40 @@
 //! back the same bytes, a second flash skips every region, erase leaves 0xFF, board-info prints
 //! the familiar lines, and every failure prints exactly one `error:` line with a non-zero exit.
 
-use std::path::PathBuf;
-use std::process::Command;
-
-use cargo_esp32s3::image::format::{ImageHeader, Segment, encode_image};
-use cargo_esp32s3::image::merge::{Offset0Inputs, merge_regions, offset0_regions};
+use cargo_esp32s3::image::FlashSize;
 use cargo_esp32s3::image::partition::PartitionTable;
-use cargo_esp32s3::image::{FlashParams, FlashSize};
+
+#[path = "support/cli.rs"]
+mod cli;
+use cli::Bench;
 
 #[path = "support/synthetic_elf.rs"]
 mod synthetic_elf;
-use synthetic_elf::synthetic_elf;
+use synthetic_elf::{app_image, synthetic_bootloader, synthetic_elf};
 
 #[path = "support/testdata.rs"]
 mod testdata;
-use testdata::testdata;
-
-struct Outcome {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Outcome {
-    fn ok(&self) -> &Self {
-        assert_eq!(
-            self.code, 0,
-            "stdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-
-    /// Fails with exactly one `error:` line (and nothing that looks like a panic).
-    fn single_error(&self, code: i32) -> String {
-        assert_eq!(
-            self.code, code,
-            "stdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
-        let errors: Vec<&str> = self
-            .stderr
-            .lines()
-            .filter(|l| l.starts_with("error:"))
-            .collect();
-        assert_eq!(errors.len(), 1, "stderr:\n{}", self.stderr);
-        assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
-        errors.first().map(|s| s.to_string()).unwrap_or_default()
-    }
-}
-
-/// A flash-backed simulator and the binary pointed at it.
-struct Bench {
-    dir: tempfile::TempDir,
-}
-
-impl Bench {
-    fn new() -> Self {
-        Bench {
-            dir: tempfile::tempdir().expect("temporary directory"),
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn port(&self) -> String {
-        format!("sim://?flash={}&size=8MB", self.path("flash.bin").display())
-    }
-
-    fn run(&self, args: &[&str]) -> Outcome {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_cargo-esp32s3"));
-        for (key, _) in std::env::vars() {
-            if key.starts_with("ESP32S3_") {
-                command.env_remove(key);
-            }
-        }
-        let output = command
-            .current_dir(self.dir.path())
-            .env("NO_COLOR", "1")
-            .args(args)
-            .output()
-            .expect("run cargo-esp32s3");
-        Outcome {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
-    }
-
-    /// Run a command with `--port <this simulator>`.
-    fn on_chip(&self, args: &[&str]) -> Outcome {
-        let port = self.port();
-        let mut all = args.to_vec();
-        all.extend(["--port", &port]);
-        self.run(&all)
-    }
-
-    fn read_back(&self, offset: u32, len: usize) -> Vec<u8> {
-        let out = self.path("readback.bin");
-        let _ = std::fs::remove_file(&out);
-        self.on_chip(&[
-            "read-flash",
-            &format!("0x{offset:x}"),
-            &len.to_string(),
-            "readback.bin",
-        ])
-        .ok();
-        std::fs::read(out).expect("read-flash output")
-    }
-}
-
-/// A small ESP32-S3 image that passes for a second-stage bootloader.
-fn synthetic_bootloader() -> Vec<u8> {
-    let header = ImageHeader {
-        entry: 0x403C_8000,
-        ..ImageHeader::default()
-    };
-    let segments = [Segment {
-        addr: 0x403C_8000,
-        data: (0..2048u32).map(|i| (i * 7) as u8).collect(),
-    }];
-    encode_image(&header, &segments).expect("bootloader image")
-}
-
-/// A small app image: one DROM segment and one IRAM segment.
-fn synthetic_app() -> Vec<u8> {
-    let header = ImageHeader {
-        entry: 0x4037_8000,
-        ..ImageHeader::default()
-    };
-    let segments = [
-        Segment {
-            addr: 0x3C00_0020,
-            data: (0..40_000u32).map(|i| (i % 251) as u8).collect(),
-        },
-        Segment {
-            addr: 0x4037_8000,
-            data: vec![0x06; 4096],
-        },
-    ];
-    encode_image(&header, &segments).expect("app image")
-}
 
 /// MicroPython's offset-0 image when the test data is there, else a synthetic one.
 fn merged_firmware() -> Vec<u8> {
-    if let Some(dir) = testdata() {
-        let path = dir.join("firmware/micropython/ESP32_GENERIC_S3-20250911-v1.26.1.bin");
-        if let Ok(bytes) = std::fs::read(path) {
-            return bytes;
-        }
-    }
-    eprintln!("note: MicroPython image not found (set ESP32S3_TESTDATA); using a synthetic one");
-    let table = PartitionTable::default_for_flash(FlashSize::S4Mb.bytes());
-    let bootloader = synthetic_bootloader();
-    let app = synthetic_app();
-    let regions = offset0_regions(&Offset0Inputs {
-        bootloader: &bootloader,
-        table: &table,
-        table_offset: 0x8000,
-        app: &app,
-        app_partition: None,
-        flash: FlashParams::default(),
-        flash_size: Some(FlashSize::S4Mb.bytes()),
-    })
-    .expect("offset-0 regions");
-    merge_regions(&regions, None).expect("merged image")
+    testdata::micropython().unwrap_or_else(synthetic_elf::synthetic_offset0_image)
+}
+
+/// A small ESP32-S3 app image.
+fn synthetic_app() -> Vec<u8> {
+    app_image(9, 0)
+}
+
+/// Put the synthetic bootloader and the default 8 MB table (factory app at 0x10000) on the
+/// bench's chip with `flash --at`; the table.
+fn install_bootloader_and_table(bench: &Bench) -> PartitionTable {
+    bench.write("bl.bin", &synthetic_bootloader());
+    let table = PartitionTable::default_for_flash(FlashSize::S8Mb.bytes());
+    bench.write("pt.bin", &table.to_binary());
+    bench
+        .on_chip(&["flash", "--at", "0x0", "bl.bin", "--at", "0x8000", "pt.bin"])
+        .succeeds();
+    table
 }
 
 #[test]
@@ -179,9 +46,9 @@ fn flash_then_read_back_then_skip_then_erase() {
     std::fs::write(bench.path("firmware.bin"), &firmware).expect("write firmware");
 
     let first = bench.on_chip(&["flash", "firmware.bin"]);
-    first.ok();
-    assert!(first.stderr.contains("merged image"), "{}", first.stderr);
-    assert!(first.stderr.contains("goes to 0x0"), "{}", first.stderr);
+    first.succeeds();
+    first.stderr_has(&["merged image"]);
+    first.stderr_has(&["goes to 0x0"]);
     assert!(
         first
             .stderr
@@ -189,17 +56,13 @@ fn flash_then_read_back_then_skip_then_erase() {
         "{}",
         first.stderr
     );
-    assert!(
-        first.stderr.contains("Hash of data verified."),
-        "{}",
-        first.stderr
-    );
+    first.stderr_has(&["Hash of data verified."]);
 
-    assert_eq!(bench.read_back(0, firmware.len()), firmware);
+    assert_eq!(bench.read_flash(0, firmware.len()), firmware);
 
     // The flash holds it already: nothing is written again.
     let second = bench.on_chip(&["flash", "firmware.bin"]);
-    second.ok();
+    second.succeeds();
     assert!(
         second
             .stderr
@@ -211,17 +74,13 @@ fn flash_then_read_back_then_skip_then_erase() {
 
     // --no-skip writes it anyway.
     let forced = bench.on_chip(&["flash", "--no-skip", "firmware.bin"]);
-    forced.ok();
-    assert!(forced.stderr.contains("Wrote "), "{}", forced.stderr);
+    forced.succeeds();
+    forced.stderr_has(&["Wrote "]);
 
     let erase = bench.on_chip(&["erase"]);
-    erase.ok();
-    assert!(
-        erase.stderr.contains("Erasing the whole flash"),
-        "{}",
-        erase.stderr
-    );
-    let erased = bench.read_back(0, firmware.len());
+    erase.succeeds();
+    erase.stderr_has(&["Erasing the whole flash"]);
+    let erased = bench.read_flash(0, firmware.len());
     assert_eq!(erased.len(), firmware.len());
     assert!(erased.iter().all(|&b| b == 0xFF), "flash not erased");
 }
@@ -231,10 +90,12 @@ fn erase_a_region_and_a_partition_only() {
     let bench = Bench::new();
     let firmware = merged_firmware();
     std::fs::write(bench.path("firmware.bin"), &firmware).expect("write firmware");
-    bench.on_chip(&["flash", "firmware.bin"]).ok();
+    bench.on_chip(&["flash", "firmware.bin"]).succeeds();
 
-    bench.on_chip(&["erase", "--region", "0x1000", "4K"]).ok();
-    let head = bench.read_back(0, 0x3000);
+    bench
+        .on_chip(&["erase", "--region", "0x1000", "4K"])
+        .succeeds();
+    let head = bench.read_flash(0, 0x3000);
     assert_eq!(head.get(..0x1000), firmware.get(..0x1000));
     assert!(
         head.get(0x1000..0x2000)
@@ -244,20 +105,20 @@ fn erase_a_region_and_a_partition_only() {
 
     // The table on the chip says where nvs is (0x9000, 24 KiB in both firmwares).
     let outcome = bench.on_chip(&["erase", "--partition", "nvs"]);
-    outcome.ok();
+    outcome.succeeds();
     assert!(
         outcome.stderr.contains("Erasing partition nvs (0x9000"),
         "{}",
         outcome.stderr
     );
-    let table = bench.read_back(0x8000, 0x1000);
+    let table = bench.read_flash(0x8000, 0x1000);
     assert_eq!(table.get(..0xC00), firmware.get(0x8000..0x8C00));
-    let nvs = bench.read_back(0x9000, 0x6000);
+    let nvs = bench.read_flash(0x9000, 0x6000);
     assert!(nvs.iter().all(|&b| b == 0xFF));
 
     let line = bench
         .on_chip(&["erase", "--partition", "nope"])
-        .single_error(2);
+        .fails(2, &[]);
     assert!(line.contains("no partition \"nope\""), "{line}");
     assert!(line.contains("nvs"), "{line}");
 }
@@ -272,16 +133,16 @@ fn flash_at_offsets_writes_files_exactly_there() {
         .on_chip(&[
             "flash", "--at", "0x20000", "app.bin", "--at", "0x3000", "data.bin",
         ])
-        .ok();
-    assert_eq!(bench.read_back(0x20000, app.len()), app);
-    assert_eq!(bench.read_back(0x3000, 8), [1u8, 2, 3, 4, 5, 6, 7, 8]);
+        .succeeds();
+    assert_eq!(bench.read_flash(0x20000, app.len()), app);
+    assert_eq!(bench.read_flash(0x3000, 8), [1u8, 2, 3, 4, 5, 6, 7, 8]);
 
     // --erase-all clears everything else before writing.
     bench
         .on_chip(&["flash", "--erase-all", "--at", "0x20000", "app.bin"])
-        .ok();
-    assert_eq!(bench.read_back(0x3000, 8), [0xFF; 8]);
-    assert_eq!(bench.read_back(0x20000, app.len()), app);
+        .succeeds();
+    assert_eq!(bench.read_flash(0x3000, 8), [0xFF; 8]);
+    assert_eq!(bench.read_flash(0x20000, app.len()), app);
 }
 
 #[test]
@@ -290,31 +151,23 @@ fn a_bare_app_goes_to_the_app_partition() {
     let app = synthetic_app();
     std::fs::write(bench.path("app.bin"), &app).expect("write app");
     // Onto a blank chip a bare app could never boot: refused before anything is written.
-    let line = bench.on_chip(&["flash", "app.bin"]).single_error(1);
-    assert!(line.contains("no bootloader at 0x0"), "{line}");
-    assert!(bench.read_back(0x10000, 0x1000).iter().all(|&b| b == 0xFF));
-    // Once the chip holds a bootloader and a table, the app goes to the factory partition.
-    std::fs::write(bench.path("bl.bin"), synthetic_bootloader()).expect("write bootloader");
-    let table = PartitionTable::default_for_flash(FlashSize::S8Mb.bytes());
-    std::fs::write(bench.path("pt.bin"), table.to_binary()).expect("write table");
     bench
-        .on_chip(&["flash", "--at", "0x0", "bl.bin", "--at", "0x8000", "pt.bin"])
-        .ok();
+        .on_chip(&["flash", "app.bin"])
+        .fails(1, &["no bootloader at 0x0"]);
+    assert!(bench.read_flash(0x10000, 0x1000).iter().all(|&b| b == 0xFF));
+    // Once the chip holds a bootloader and a table, the app goes to the factory partition.
+    install_bootloader_and_table(&bench);
     let outcome = bench.on_chip(&["flash", "app.bin"]);
-    outcome.ok();
-    assert!(
-        outcome.stderr.contains("goes to 0x10000"),
-        "{}",
-        outcome.stderr
-    );
-    assert_eq!(bench.read_back(0x10000, app.len()), app);
+    outcome.succeeds();
+    outcome.stderr_has(&["goes to 0x10000"]);
+    assert_eq!(bench.read_flash(0x10000, app.len()), app);
 }
 
 #[test]
 fn board_info_prints_the_familiar_lines() {
     let bench = Bench::new();
     let outcome = bench.on_chip(&["board-info"]);
-    outcome.ok();
+    outcome.succeeds();
     let lines: Vec<&str> = outcome.stdout.lines().collect();
     for prefix in [
         "Chip is ESP32-S3 (",
@@ -339,17 +192,9 @@ fn board_info_prints_the_familiar_lines() {
         "--port",
         "sim://?size=16MB&mac=7c:df:a1:12:34:56",
     ]);
-    outcome.ok();
-    assert!(
-        outcome.stdout.contains("Detected flash size: 16MB"),
-        "{}",
-        outcome.stdout
-    );
-    assert!(
-        outcome.stdout.contains("MAC: 7c:df:a1:12:34:56"),
-        "{}",
-        outcome.stdout
-    );
+    outcome.succeeds();
+    outcome.stdout_has(&["Detected flash size: 16MB"]);
+    outcome.stdout_has(&["MAC: 7c:df:a1:12:34:56"]);
 }
 
 #[test]
@@ -359,50 +204,46 @@ fn every_failure_is_one_error_line() {
     std::fs::write(bench.path("notes.txt"), b"hello, not an image").expect("write file");
 
     // Another chip on the line.
-    let line = bench
+    bench
         .run(&["board-info", "--port", "sim://?chip=esp32c3"])
-        .single_error(6);
-    assert!(line.contains("ESP32-C3"), "{line}");
+        .fails(6, &["ESP32-C3"]);
 
     // A bad simulator URL.
-    let line = bench
+    bench
         .run(&["board-info", "--port", "sim://?colour=red"])
-        .single_error(6);
-    assert!(line.contains("colour"), "{line}");
+        .fails(6, &["colour"]);
 
     // read-flash keeps an existing file.
-    let line = bench
+    bench
         .on_chip(&["read-flash", "0", "16", "existing.bin"])
-        .single_error(1);
-    assert!(line.contains("--force"), "{line}");
+        .fails(1, &["--force"]);
     assert_eq!(
         std::fs::read(bench.path("existing.bin")).ok().as_deref(),
         Some(&b"keep me"[..])
     );
     bench
         .on_chip(&["read-flash", "0", "16", "existing.bin", "--force"])
-        .ok();
+        .succeeds();
 
     // A partition erase needs a table on the chip.
-    let line = bench
+    bench
         .on_chip(&["erase", "--partition", "nvs"])
-        .single_error(1);
-    assert!(line.contains("no partition table at 0x8000"), "{line}");
+        .fails(1, &["no partition table at 0x8000"]);
 
     // Unaligned erase, missing file, a file that is no image, an ELF given to --at.
-    let line = bench
+    bench
         .on_chip(&["erase", "--region", "0x100", "0x1000"])
-        .single_error(2);
-    assert!(line.contains("multiples of 4 KiB"), "{line}");
-    let line = bench.on_chip(&["flash", "missing.bin"]).single_error(1);
-    assert!(line.contains("missing.bin"), "{line}");
-    let line = bench.on_chip(&["flash", "notes.txt"]).single_error(5);
-    assert!(line.contains("notes.txt"), "{line}");
+        .fails(2, &["multiples of 4 KiB"]);
+    bench
+        .on_chip(&["flash", "missing.bin"])
+        .fails(1, &["missing.bin"]);
+    bench
+        .on_chip(&["flash", "notes.txt"])
+        .fails(5, &["notes.txt"]);
     std::fs::write(bench.path("fw.elf"), b"\x7fELF\x01\x01\x01").expect("write file");
-    let line = bench
+    bench
         .on_chip(&["flash", "--at", "0x10000", "fw.elf"])
-        .single_error(5);
-    assert!(line.contains("is an ELF file"), "{line}");
+        .fails(5, &["is an ELF file"]);
 }
 
 #[test]
@@ -412,20 +253,16 @@ fn an_elf_is_flashed_with_its_bootloader_and_partition_table() {
     std::fs::write(bench.path("bl.bin"), synthetic_bootloader()).expect("write bootloader");
 
     let outcome = bench.on_chip(&["flash", "fw.elf", "--bootloader", "bl.bin"]);
-    outcome.ok();
-    assert!(
-        outcome.stderr.contains("app partition factory: "),
-        "{}",
-        outcome.stderr
-    );
+    outcome.succeeds();
+    outcome.stderr_has(&["app partition factory: "]);
     // The same app image save-image makes for this flash size lands at 0x10000.
     bench
         .run(&["save-image", "--flash-size", "8MB", "fw.elf", "app.bin"])
-        .ok();
+        .succeeds();
     let app = std::fs::read(bench.path("app.bin")).expect("app image");
-    assert_eq!(bench.read_back(0x10000, app.len()), app);
+    assert_eq!(bench.read_flash(0x10000, app.len()), app);
     // The bootloader at 0x0 carries the detected 8 MB size; the table is at 0x8000.
-    let head = bench.read_back(0, 0x8002);
+    let head = bench.read_flash(0, 0x8002);
     assert_eq!(head.first(), Some(&0xE9));
     assert_eq!(head.get(3).map(|b| b >> 4), Some(FlashSize::S8Mb.code()));
     assert_eq!(head.get(0x8000..0x8002), Some(&[0xAA, 0x50][..]));
@@ -438,26 +275,15 @@ fn an_elf_without_a_bootloader_is_written_alone_only_onto_a_chip_that_can_boot_i
 
     // A blank chip has no bootloader: the app alone could never boot, so nothing is written.
     let refused = bench.on_chip(&["flash", "fw.elf"]);
-    let line = refused.single_error(1);
-    assert!(line.contains("no bootloader at 0x0"), "{line}");
-    assert!(line.contains("nothing was written"), "{line}");
-    assert!(bench.read_back(0x10000, 0x1000).iter().all(|&b| b == 0xFF));
+    refused.fails(1, &["no bootloader at 0x0", "nothing was written"]);
+    assert!(bench.read_flash(0x10000, 0x1000).iter().all(|&b| b == 0xFF));
 
     // A chip that holds a bootloader and a table with a factory app at 0x10000 takes the app alone.
-    std::fs::write(bench.path("bl.bin"), synthetic_bootloader()).expect("write bootloader");
-    let table = PartitionTable::default_for_flash(FlashSize::S8Mb.bytes());
-    std::fs::write(bench.path("pt.bin"), table.to_binary()).expect("write table");
-    bench
-        .on_chip(&["flash", "--at", "0x0", "bl.bin", "--at", "0x8000", "pt.bin"])
-        .ok();
+    let table = install_bootloader_and_table(&bench);
     let outcome = bench.on_chip(&["flash", "fw.elf"]);
-    outcome.ok();
-    assert!(
-        outcome.stderr.contains("writing only the app, at 0x10000"),
-        "{}",
-        outcome.stderr
-    );
-    assert_eq!(bench.read_back(0x10000, 1), [0xE9]);
+    outcome.succeeds();
+    outcome.stderr_has(&["writing only the app, at 0x10000"]);
+    assert_eq!(bench.read_flash(0x10000, 1), [0xE9]);
 
     // A table whose app partition is elsewhere gets the app there (the chip's table decides).
     let mut other = table.clone();
@@ -468,13 +294,11 @@ fn an_elf_without_a_bootloader_is_written_alone_only_onto_a_chip_that_can_boot_i
         }
     }
     std::fs::write(bench.path("pt2.bin"), other.to_binary()).expect("write table");
-    bench.on_chip(&["flash", "--at", "0x8000", "pt2.bin"]).ok();
+    bench
+        .on_chip(&["flash", "--at", "0x8000", "pt2.bin"])
+        .succeeds();
     let moved = bench.on_chip(&["flash", "fw.elf"]);
-    moved.ok();
-    assert!(
-        moved.stderr.contains("writing only the app, at 0x20000"),
-        "{}",
-        moved.stderr
-    );
-    assert_eq!(bench.read_back(0x20000, 1), [0xE9]);
+    moved.succeeds();
+    moved.stderr_has(&["writing only the app, at 0x20000"]);
+    assert_eq!(bench.read_flash(0x20000, 1), [0xE9]);
 }

@@ -8,361 +8,26 @@
 //! process), from pseudo-terminals opened here that answer nothing, print ROM boot text, relay to
 //! the simulator with noise or go silent mid-transfer, and from ports held or locked by this test.
 
+#[path = "support/cli.rs"]
+mod cli;
 #[path = "support/synthetic_elf.rs"]
 mod synthetic_elf;
 #[path = "support/testdata.rs"]
 mod testdata;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cargo_esp32s3::cli::exit;
-use cargo_esp32s3::image::format::{ImageHeader, Segment, encode_image};
-use cargo_esp32s3::image::merge::{Offset0Inputs, merge_regions, offset0_regions};
+use cargo_esp32s3::image::FlashSize;
 use cargo_esp32s3::image::partition::PartitionTable;
-use cargo_esp32s3::image::{FlashParams, FlashSize};
-use synthetic_elf::synthetic_elf;
-use testdata::testdata;
-
-/// Longest any single run of the binary may take.
-const LIMIT: Duration = Duration::from_secs(60);
-
-/// Lines that only a success prints; none may appear when a command fails.
-const SUCCESS_MARKERS: &[&str] = &[
-    "Hash of data verified",
-    "Flashed ",
-    "Wrote ",
-    "Erased ",
-    "Read ",
-    "Hard resetting",
-    "Soft resetting",
-];
-
-/// What a finished run left behind.
-#[derive(Debug)]
-struct Outcome {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
-}
-
-impl Outcome {
-    fn dump(&self) -> String {
-        format!(
-            "exit {:?} after {:.1} s\n--- stdout:\n{}\n--- stderr:\n{}",
-            self.code,
-            self.elapsed.as_secs_f64(),
-            self.stdout,
-            self.stderr
-        )
-    }
-
-    fn no_panic(&self) {
-        for text in [&self.stdout, &self.stderr] {
-            assert!(
-                !text.contains("panicked") && !text.contains("RUST_BACKTRACE"),
-                "{}",
-                self.dump()
-            );
-        }
-    }
-
-    /// Succeeded (exit 0, no error line).
-    fn ok(&self) -> &Self {
-        self.no_panic();
-        assert_eq!(self.code, Some(0), "{}", self.dump());
-        assert!(!self.stderr.contains("error:"), "{}", self.dump());
-        self
-    }
-
-    /// Failed with `code`, one `error:` line containing every one of `needles`, and nothing that
-    /// claims success. Returns the error line.
-    fn fails(&self, code: u8, needles: &[&str]) -> String {
-        self.no_panic();
-        assert_eq!(self.code, Some(i32::from(code)), "{}", self.dump());
-        assert_ne!(code, exit::SUCCESS);
-        let errors: Vec<&str> = self
-            .stderr
-            .lines()
-            .filter(|l| l.starts_with("error:"))
-            .collect();
-        assert_eq!(errors.len(), 1, "not one error line:\n{}", self.dump());
-        assert!(
-            !self.stdout.contains("error:"),
-            "an error report on stdout:\n{}",
-            self.dump()
-        );
-        for text in [&self.stdout, &self.stderr] {
-            for line in text.lines() {
-                for marker in SUCCESS_MARKERS {
-                    assert!(
-                        !line.starts_with(marker),
-                        "success message {marker:?} on a failure:\n{}",
-                        self.dump()
-                    );
-                }
-            }
-        }
-        let line = errors.first().map(|s| s.to_string()).unwrap_or_default();
-        for needle in needles {
-            assert!(line.contains(needle), "{needle:?} not in {line:?}");
-        }
-        line
-    }
-}
-
-/// A run of the binary that is still going; its output is collected by two threads.
-struct Running {
-    child: Child,
-    stdout: Arc<Mutex<Vec<u8>>>,
-    stderr: Arc<Mutex<Vec<u8>>>,
-    readers: Vec<std::thread::JoinHandle<()>>,
-    started: Instant,
-}
-
-fn collect(
-    mut from: impl std::io::Read + Send + 'static,
-) -> (Arc<Mutex<Vec<u8>>>, std::thread::JoinHandle<()>) {
-    let buffer = Arc::new(Mutex::new(Vec::new()));
-    let sink = Arc::clone(&buffer);
-    let thread = std::thread::spawn(move || {
-        let mut chunk = [0u8; 4096];
-        while let Ok(n) = from.read(&mut chunk) {
-            if n == 0 {
-                break;
-            }
-            if let (Ok(mut all), Some(got)) = (sink.lock(), chunk.get(..n)) {
-                all.extend_from_slice(got);
-            }
-        }
-    });
-    (buffer, thread)
-}
-
-fn text_of(buffer: &Mutex<Vec<u8>>) -> String {
-    buffer
-        .lock()
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default()
-}
-
-impl Running {
-    fn stderr_so_far(&self) -> String {
-        text_of(&self.stderr)
-    }
-
-    /// Wait for the end, killing the process and failing the test after [`LIMIT`].
-    fn finish(mut self) -> Outcome {
-        let status = loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if self.started.elapsed() > LIMIT => {
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
-                    panic!(
-                        "still running after {} s (killed):\n--- stderr:\n{}",
-                        LIMIT.as_secs(),
-                        text_of(&self.stderr)
-                    );
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-                Err(e) => panic!("waiting for cargo-esp32s3: {e}"),
-            }
-        };
-        let elapsed = self.started.elapsed();
-        for reader in self.readers.drain(..) {
-            let _ = reader.join();
-        }
-        Outcome {
-            code: status.code(),
-            stdout: text_of(&self.stdout),
-            stderr: text_of(&self.stderr),
-            elapsed,
-        }
-    }
-}
-
-/// One invocation of the binary: arguments, extra environment, working directory.
-struct Run {
-    command: Command,
-}
-
-impl Run {
-    fn new(dir: &Path, args: &[&str]) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_cargo-esp32s3"));
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("ESP32S3_") {
-                command.env_remove(key);
-            }
-        }
-        command
-            .current_dir(dir)
-            .env("NO_COLOR", "1")
-            .env_remove("RUST_BACKTRACE")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        Run { command }
-    }
-
-    fn env(mut self, key: &str, value: &str) -> Self {
-        self.command.env(key, value);
-        self
-    }
-
-    /// Run without these capabilities (Linux, as root): root ignores file permissions
-    /// (CAP_DAC_OVERRIDE) and exclusive ttys (CAP_SYS_ADMIN), so a test of those errors drops
-    /// them from the bounding set, which after `exec` leaves them out of the permitted set too.
-    #[cfg(target_os = "linux")]
-    fn without_capabilities(mut self, caps: &'static [libc::c_ulong]) -> Self {
-        use std::os::unix::process::CommandExt as _;
-        // SAFETY: the closure runs between fork and exec and only makes prctl system calls,
-        // which are async-signal-safe; it touches no memory of the parent.
-        unsafe {
-            self.command.pre_exec(move || {
-                for &cap in caps {
-                    let dropped: libc::c_ulong = 0;
-                    if libc::prctl(libc::PR_CAPBSET_DROP, cap, dropped, dropped, dropped) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                }
-                Ok(())
-            });
-        }
-        self
-    }
-
-    fn spawn(mut self) -> Running {
-        let started = Instant::now();
-        let mut child = self.command.spawn().expect("start cargo-esp32s3");
-        let mut readers = Vec::new();
-        let (stdout, thread) = collect(child.stdout.take().expect("piped stdout"));
-        readers.push(thread);
-        let (stderr, thread) = collect(child.stderr.take().expect("piped stderr"));
-        readers.push(thread);
-        Running {
-            child,
-            stdout,
-            stderr,
-            readers,
-            started,
-        }
-    }
-
-    fn run(self) -> Outcome {
-        self.spawn().finish()
-    }
-}
-
-/// A temporary directory to run in, with a simulator whose flash lives in a file there.
-struct Bench {
-    dir: tempfile::TempDir,
-}
-
-impl Bench {
-    fn new() -> Self {
-        Bench {
-            dir: tempfile::tempdir().expect("temporary directory"),
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn write(&self, name: &str, bytes: &[u8]) {
-        std::fs::write(self.path(name), bytes).expect("write a test file");
-    }
-
-    /// A simulator URL with its flash in `flash.bin`, of `size` (e.g. "2MB").
-    fn sim(&self, size: &str) -> String {
-        format!(
-            "sim://?flash={}&size={size}",
-            self.path("flash.bin").display()
-        )
-    }
-
-    fn cmd(&self, args: &[&str]) -> Run {
-        Run::new(self.dir.path(), args)
-    }
-
-    fn run(&self, args: &[&str]) -> Outcome {
-        self.cmd(args).run()
-    }
-
-    /// The simulated flash file, or None when no simulator run created it.
-    fn flash_file(&self) -> Option<Vec<u8>> {
-        std::fs::read(self.path("flash.bin")).ok()
-    }
-
-    /// Nothing was written: the flash file is absent or all erased.
-    fn assert_flash_untouched(&self) {
-        if let Some(flash) = self.flash_file() {
-            let written = flash.iter().position(|&b| b != 0xFF);
-            assert_eq!(written, None, "the flash was written at {written:x?}");
-        }
-    }
-}
-
-/// A small app image for `chip_id`, with the given minimum revision (major*100+minor).
-fn app_image(chip_id: u16, min_rev_full: u16) -> Vec<u8> {
-    let header = ImageHeader {
-        entry: 0x4037_8000,
-        chip_id,
-        min_rev_full,
-        min_rev: u8::try_from(min_rev_full / 100).unwrap_or(u8::MAX),
-        ..ImageHeader::default()
-    };
-    let segments = [
-        Segment {
-            addr: 0x3C00_0020,
-            data: (0..20_000u32).map(|i| (i % 251) as u8).collect(),
-        },
-        Segment {
-            addr: 0x4037_8000,
-            data: vec![0x06; 4096],
-        },
-    ];
-    encode_image(&header, &segments).expect("app image")
-}
+use cli::{Bench, LIMIT, Outcome, SimProcess};
+use synthetic_elf::{app_image, synthetic_elf};
 
 /// MicroPython's offset-0 image when the test data is there, else a synthetic one.
 fn merged_firmware() -> Vec<u8> {
-    if let Some(dir) = testdata() {
-        let path = dir.join("firmware/micropython/ESP32_GENERIC_S3-20250911-v1.26.1.bin");
-        if let Ok(bytes) = std::fs::read(path) {
-            return bytes;
-        }
-    }
-    eprintln!("note: MicroPython image not found (set ESP32S3_TESTDATA); using a synthetic one");
-    let bootloader = encode_image(
-        &ImageHeader {
-            entry: 0x403C_8000,
-            ..ImageHeader::default()
-        },
-        &[Segment {
-            addr: 0x403C_8000,
-            data: (0..2048u32).map(|i| (i * 7) as u8).collect(),
-        }],
-    )
-    .expect("bootloader image");
-    let table = PartitionTable::default_for_flash(FlashSize::S4Mb.bytes());
-    let app = app_image(9, 0);
-    let regions = offset0_regions(&Offset0Inputs {
-        bootloader: &bootloader,
-        table: &table,
-        table_offset: 0x8000,
-        app: &app,
-        app_partition: None,
-        flash: FlashParams::default(),
-        flash_size: Some(FlashSize::S4Mb.bytes()),
-    })
-    .expect("offset-0 regions");
-    merge_regions(&regions, None).expect("merged image")
+    testdata::micropython().unwrap_or_else(synthetic_elf::synthetic_offset0_image)
 }
 
 /// An ELF for x86-64 (a host program, not firmware).
@@ -489,7 +154,7 @@ fn images_the_chip_must_not_get_are_refused_before_writing() {
     // An app that needs revision v3.0, onto a chip that holds a bootloader and a table:
     // refused unless --force, and nothing changes.
     bench.write("fw.bin", &merged_firmware());
-    bench.run(&["flash", "fw.bin", "--port", &port]).ok();
+    bench.run(&["flash", "fw.bin", "--port", &port]).succeeds();
     let before = bench.flash_file();
     bench.write("rev3.bin", &app_image(9, 300));
     bench
@@ -497,7 +162,7 @@ fn images_the_chip_must_not_get_are_refused_before_writing() {
         .fails(exit::FLASH, &["rev3.bin", "v3.0", "--force"]);
     assert!(before == bench.flash_file(), "the flash changed");
     let forced = bench.run(&["flash", "rev3.bin", "--force", "--port", &port]);
-    forced.ok();
+    forced.succeeds();
     assert!(
         forced.stderr.contains("Hash of data verified"),
         "{}",
@@ -609,7 +274,7 @@ fn existing_files_are_not_overwritten() {
             "notes.txt",
             "--force",
         ])
-        .ok();
+        .succeeds();
     assert_eq!(
         std::fs::read(bench.path("notes.txt"))
             .ok()
@@ -675,7 +340,7 @@ fn flash_erases_only_what_it_writes_and_erase_only_when_asked() {
 
     let firmware = merged_firmware();
     bench.write("fw.bin", &firmware);
-    bench.run(&["flash", "fw.bin", "--port", &port]).ok();
+    bench.run(&["flash", "fw.bin", "--port", &port]).succeeds();
     let after = bench.flash_file().expect("flash file");
     assert_eq!(after.get(..firmware.len()), Some(&firmware[..]));
     assert_eq!(after.get(0x30_0000..0x30_2000), Some(&pattern[..]));
@@ -690,7 +355,7 @@ fn flash_erases_only_what_it_writes_and_erase_only_when_asked() {
 
     // A plain `erase` is the explicit request for the whole chip.
     let erase = bench.run(&["erase", "--port", &port]);
-    erase.ok();
+    erase.succeeds();
     assert!(
         erase.stderr.contains("Erasing the whole flash"),
         "{}",
@@ -754,7 +419,7 @@ fn bad_configuration_is_named_with_where_it_came_from() {
 fn without_a_port_the_ports_found_are_named() {
     let bench = Bench::new();
     let listed = bench.run(&["list-ports"]);
-    listed.ok();
+    listed.succeeds();
     // One likely board (marked `*`) is used without asking; that is not the case under test.
     let likely = listed
         .stdout
@@ -774,7 +439,7 @@ fn without_a_port_the_ports_found_are_named() {
         let line = outcome.fails(exit::CONNECT, &["--port", "ESP32S3_PORT"]);
         // Each port found is named.
         let names = bench.run(&["list-ports", "--name-only"]);
-        for port in names.ok().stdout.lines().map(str::trim) {
+        for port in names.succeeds().stdout.lines().map(str::trim) {
             assert!(line.contains(port), "{port} not in {line}");
         }
     }
@@ -892,7 +557,6 @@ fn bad_option_values_are_named() {
 #[cfg(unix)]
 mod tty {
     use std::fs::File;
-    use std::io::{BufRead as _, BufReader};
     use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd, RawFd};
     use std::os::unix::fs::OpenOptionsExt as _;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -1029,50 +693,11 @@ mod tty {
         }
     }
 
-    /// `cargo esp32s3 sim --pty` in a child process, killed (SIGKILL) when dropped.
-    struct PtySim {
-        child: Child,
-        device: String,
-    }
-
-    impl PtySim {
-        fn start(dir: &Path, flash_size: &str) -> PtySim {
-            let flash = dir.join("flash.bin");
-            let mut child = Command::new(env!("CARGO_BIN_EXE_cargo-esp32s3"))
-                .args(["sim", "--pty", "--flash-size", flash_size, "--flash"])
-                .arg(&flash)
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start the simulator");
-            let stdout = child.stdout.take().expect("piped stdout");
-            let (tx, rx) = std::sync::mpsc::channel();
-            std::thread::spawn(move || {
-                let mut lines = BufReader::new(stdout).lines();
-                let _ = tx.send(lines.next().and_then(Result::ok));
-                // Keep draining so the simulator never blocks on a full pipe.
-                for _ in lines {}
-            });
-            let device = rx.recv_timeout(Duration::from_secs(30)).ok().flatten();
-            let Some(device) = device else {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the simulator printed no device path");
-            };
-            PtySim { child, device }
-        }
-
-        fn kill(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-
-    impl Drop for PtySim {
-        fn drop(&mut self) {
-            self.kill();
-        }
+    /// `cargo esp32s3 sim --pty` in a child process with its flash in the bench's `flash.bin`,
+    /// killed (SIGKILL) when dropped.
+    fn pty_sim(bench: &Bench, flash_size: &str) -> SimProcess {
+        let flash = bench.path("flash.bin").display().to_string();
+        SimProcess::start(&["--pty", "--flash-size", flash_size, "--flash", &flash])
     }
 
     /// When the relayed chip stops answering (the line stays open).
@@ -1214,15 +839,15 @@ mod tty {
     #[test]
     fn noise_before_the_first_reply_is_survived() {
         let bench = Bench::new();
-        let mut sim = PtySim::start(bench.dir.path(), "4MB");
+        let mut sim = pty_sim(&bench, "4MB");
         let host = Pty::open();
         let mut garbage = b"\r\n\x00\xff\xfe garbage \xc0\x01\x02\xc0 line noise\r\n".to_vec();
         garbage.extend_from_slice(&noise(300, 5));
         garbage.extend_from_slice(b"\r\nESP-ROM:esp32s3-20210327\r\nrst:0x1 (POWERON),boot:0x0 (DOWNLOAD(USB/UART0))\r\nwaiting for download\r\n");
-        let (link, _) = relay(&host, &sim.device, garbage, Silence::Never);
+        let (link, _) = relay(&host, &sim.port, garbage, Silence::Never);
         let port = host.slave_str();
         let outcome = bench.run(&["board-info", "--port", &port]);
-        outcome.ok();
+        outcome.succeeds();
         assert!(
             outcome.stdout.contains("Chip is ESP32-S3"),
             "{}",
@@ -1235,15 +860,10 @@ mod tty {
     #[test]
     fn a_chip_that_goes_silent_mid_transfer_times_out_clearly() {
         let bench = Bench::new();
-        let mut sim = PtySim::start(bench.dir.path(), "8MB");
+        let mut sim = pty_sim(&bench, "8MB");
         let host = Pty::open();
         // Enough for connecting and the first blocks of data, then nothing.
-        let (link, sent) = relay(
-            &host,
-            &sim.device,
-            Vec::new(),
-            Silence::AfterBytes(64 * 1024),
-        );
+        let (link, sent) = relay(&host, &sim.port, Vec::new(), Silence::AfterBytes(64 * 1024));
         bench.write("big.bin", &noise(2 * 1024 * 1024, 9));
         let outcome = bench.run(&[
             "flash",
@@ -1291,9 +911,9 @@ mod tty {
         ];
         for (args, opcode, needles) in cases {
             let bench = Bench::new();
-            let mut sim = PtySim::start(bench.dir.path(), "4MB");
+            let mut sim = pty_sim(&bench, "4MB");
             let host = Pty::open();
-            let (link, _) = relay(&host, &sim.device, Vec::new(), Silence::AtCommand(opcode));
+            let (link, _) = relay(&host, &sim.port, Vec::new(), Silence::AtCommand(opcode));
             let port = host.slave_str();
             let mut all = args.to_vec();
             all.extend(["--port", &port]);
@@ -1313,10 +933,10 @@ mod tty {
     #[test]
     fn a_chip_that_vanishes_mid_transfer_is_a_clear_error() {
         let bench = Bench::new();
-        let mut sim = PtySim::start(bench.dir.path(), "8MB");
+        let mut sim = pty_sim(&bench, "8MB");
         bench.write("big.bin", &noise(4 * 1024 * 1024, 13));
         let running = bench
-            .cmd(&["flash", "--at", "0x0", "big.bin", "--port", &sim.device])
+            .cmd(&["flash", "--at", "0x0", "big.bin", "--port", &sim.port])
             .spawn();
         // Wait until the writing has begun (the flash size line comes just before it).
         let waited = Instant::now();
@@ -1331,7 +951,7 @@ mod tty {
         std::thread::sleep(Duration::from_millis(50));
         sim.kill();
         let outcome = running.finish();
-        outcome.fails(exit::FLASH, &[&sim.device, "disappeared", "cable"]);
+        outcome.fails(exit::FLASH, &[&sim.port, "disappeared", "cable"]);
     }
 
     /// Root ignores file permissions and exclusive ttys; Linux lets us drop those capabilities

@@ -1,19 +1,15 @@
 //! The command line's own surface: every command's `--help` has examples, completions are
 //! generated for every shell, and usage mistakes exit with code 2.
 
-use std::process::Command;
+use std::path::Path;
 
-fn run(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_cargo-esp32s3"))
-        .env("NO_COLOR", "1")
-        .args(args)
-        .output()
-        .expect("run cargo-esp32s3");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{Outcome, Run};
+
+/// Run the binary in the current directory.
+fn run(args: &[&str]) -> Outcome {
+    Run::new(Path::new("."), args).run()
 }
 
 #[test]
@@ -32,8 +28,8 @@ fn every_command_has_help_with_examples() {
         for prefix in [&["esp32s3"][..], &[][..]] {
             let mut args = prefix.to_vec();
             args.extend([command, "--help"]);
-            let (code, stdout, stderr) = run(&args);
-            assert_eq!(code, 0, "{command}: {stderr}");
+            let out = run(&args);
+            let stdout = &out.succeeds().stdout;
             assert!(stdout.contains("Examples:"), "{command} --help:\n{stdout}");
             assert!(
                 stdout.contains("cargo esp32s3"),
@@ -45,8 +41,8 @@ fn every_command_has_help_with_examples() {
             );
         }
     }
-    let (code, stdout, _) = run(&["--help"]);
-    assert_eq!(code, 0);
+    let out = run(&["--help"]);
+    let stdout = &out.succeeds().stdout;
     assert!(stdout.contains("Exit codes:"), "{stdout}");
 }
 
@@ -59,13 +55,12 @@ fn completions_for_every_shell() {
         ("powershell", "Register-ArgumentCompleter"),
         ("elvish", "edit:completion:arg-completer"),
     ] {
-        let (code, stdout, stderr) = run(&["completions", shell]);
-        assert_eq!(code, 0, "{shell}: {stderr}");
+        let out = run(&["completions", shell]);
+        let stdout = &out.succeeds().stdout;
         assert!(stdout.contains(marker), "{shell}: no {marker:?}");
         assert!(stdout.contains("save-image"), "{shell}: commands missing");
     }
-    let (code, _, stderr) = run(&["completions", "tcsh"]);
-    assert_eq!(code, 2, "{stderr}");
+    run(&["completions", "tcsh"]).fails(2, &["tcsh"]);
 }
 
 #[test]
@@ -84,8 +79,8 @@ fn usage_mistakes_exit_with_2() {
         ],
         &["no-such-command"],
     ] {
-        let (code, _, stderr) = run(args);
-        assert_eq!(code, 2, "{args:?}: {stderr}");
-        assert!(stderr.starts_with("error:"), "{args:?}: {stderr}");
+        let out = run(args);
+        out.fails(2, &[]);
+        assert!(out.stderr.starts_with("error:"), "{args:?}: {}", out.dump());
     }
 }

@@ -4,17 +4,20 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+use cargo_esp32s3::cli::exit;
 use cargo_esp32s3::config::{self, ConfigError, FlagValues, Settings, Sources};
-use cargo_esp32s3::image::format::{ImageHeader, Segment, encode_image};
 use cargo_esp32s3::image::{FlashMode, FlashSize};
 use cargo_esp32s3::reset::{After, Before, ResetSequence};
 use serde_json::{Value, json};
 
+#[path = "support/cli.rs"]
+mod cli;
+use cli::Run;
+
 #[path = "support/synthetic_elf.rs"]
 mod synthetic_elf;
-use synthetic_elf::synthetic_elf;
+use synthetic_elf::{synthetic_bootloader, synthetic_elf};
 
 const PACKAGE: &str = "/proj/app/Cargo.toml";
 const WORKSPACE: &str = "/proj/Cargo.toml";
@@ -615,17 +618,6 @@ fn revision_range_must_not_be_empty() {
 // ---------------------------------------------------------------------------------------------
 // End to end: the binary on a temporary Cargo project (no chip, no cross compiler needed).
 
-fn binary() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_cargo-esp32s3"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("ESP32S3_") {
-            command.env_remove(key);
-        }
-    }
-    command.env("NO_COLOR", "1");
-    command
-}
-
 /// A package directory with `[package.metadata.esp32s3]` set to `metadata` (TOML lines).
 fn project(metadata: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temporary directory");
@@ -638,28 +630,6 @@ fn project(metadata: &str) -> tempfile::TempDir {
     dir
 }
 
-/// A small ESP32-S3 image that passes for a second-stage bootloader.
-fn synthetic_bootloader() -> Vec<u8> {
-    let header = ImageHeader {
-        entry: 0x403C_8000,
-        ..ImageHeader::default()
-    };
-    let segments = [Segment {
-        addr: 0x403C_8000,
-        data: vec![0x11; 1024],
-    }];
-    encode_image(&header, &segments).expect("bootloader image")
-}
-
-fn run(command: &mut Command) -> (i32, String, String) {
-    let output = command.output().expect("run cargo-esp32s3");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn end_to_end_metadata_paths_and_flash_size_reach_the_merged_image() {
     let dir = project("flash-size = \"2MB\"\nflash-freq = \"80m\"\nbootloader = \"boot/bl.bin\"");
@@ -667,15 +637,22 @@ fn end_to_end_metadata_paths_and_flash_size_reach_the_merged_image() {
     std::fs::write(dir.path().join("boot/bl.bin"), synthetic_bootloader()).expect("bootloader");
     std::fs::write(dir.path().join("fw.elf"), synthetic_elf()).expect("elf");
     // Run from a subdirectory: `boot/bl.bin` must be found relative to Cargo.toml, not the CWD.
-    let (code, stdout, stderr) = run(binary().current_dir(dir.path().join("src")).args([
-        "esp32s3",
-        "save-image",
-        "--merge",
-        "../fw.elf",
-        "../out.bin",
-    ]));
-    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
-    assert_contains(&stdout, &["merged image:", "default table for 2MB flash"]);
+    let out = Run::new(
+        &dir.path().join("src"),
+        &[
+            "esp32s3",
+            "save-image",
+            "--merge",
+            "../fw.elf",
+            "../out.bin",
+        ],
+    )
+    .run();
+    out.succeeds();
+    assert_contains(
+        &out.stdout,
+        &["merged image:", "default table for 2MB flash"],
+    );
     let merged = std::fs::read(dir.path().join("out.bin")).expect("merged image");
     // Bootloader at 0: 2 MB (code 1) and 80 MHz (0xF) patched into header byte 3.
     assert_eq!(merged.get(3), Some(&0x1F));
@@ -689,19 +666,20 @@ fn end_to_end_metadata_paths_and_flash_size_reach_the_merged_image() {
 fn end_to_end_flags_beat_metadata() {
     let dir = project("flash-size = \"2MB\"");
     std::fs::write(dir.path().join("fw.elf"), synthetic_elf()).expect("elf");
-    let (code, stdout, stderr) = run(binary()
-        .current_dir(dir.path())
-        .env("ESP32S3_FLASH_SIZE", "8MB")
-        .args(["save-image", "--flash-size", "16MB", "fw.elf", "app.bin"]));
-    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    Run::new(
+        dir.path(),
+        &["save-image", "--flash-size", "16MB", "fw.elf", "app.bin"],
+    )
+    .env("ESP32S3_FLASH_SIZE", "8MB")
+    .run()
+    .succeeds();
     let app = std::fs::read(dir.path().join("app.bin")).expect("app image");
     assert_eq!(app.get(3).map(|b| b >> 4), Some(FlashSize::S16Mb.code()));
     // Without the flag the variable wins over the metadata.
-    let (code, _, stderr) = run(binary()
-        .current_dir(dir.path())
+    Run::new(dir.path(), &["save-image", "fw.elf", "app.bin"])
         .env("ESP32S3_FLASH_SIZE", "8MB")
-        .args(["save-image", "fw.elf", "app.bin"]));
-    assert_eq!(code, 0, "{stderr}");
+        .run()
+        .succeeds();
     let app = std::fs::read(dir.path().join("app.bin")).expect("app image");
     assert_eq!(app.get(3).map(|b| b >> 4), Some(FlashSize::S8Mb.code()));
 }
@@ -719,16 +697,14 @@ fn end_to_end_config_errors_are_one_line_with_exit_code_3() {
     ] {
         let dir = project(metadata);
         std::fs::write(dir.path().join("fw.elf"), synthetic_elf()).expect("elf");
-        let (code, stdout, stderr) =
-            run(binary()
-                .current_dir(dir.path())
-                .args(["save-image", "fw.elf", "app.bin"]));
-        assert_eq!(code, 3, "{metadata}: stdout:\n{stdout}\nstderr:\n{stderr}");
-        let lines: Vec<&str> = stderr.lines().collect();
-        assert_eq!(lines.len(), 1, "{metadata}: {stderr}");
-        let line = lines.first().copied().unwrap_or_default();
+        let out = Run::new(dir.path(), &["save-image", "fw.elf", "app.bin"]).run();
+        let line = out.fails(
+            exit::CONFIG,
+            &[expected, "Cargo.toml [package.metadata.esp32s3]"],
+        );
+        // Nothing else on stderr, and the line is the report's start.
+        assert_eq!(out.stderr.lines().count(), 1, "{metadata}: {}", out.dump());
         assert!(line.starts_with("error: "), "{line}");
-        assert_contains(line, &[expected, "Cargo.toml [package.metadata.esp32s3]"]);
     }
 }
 
@@ -736,11 +712,10 @@ fn end_to_end_config_errors_are_one_line_with_exit_code_3() {
 fn end_to_end_works_outside_any_cargo_project() {
     let dir = tempfile::tempdir().expect("temporary directory");
     std::fs::write(dir.path().join("fw.elf"), synthetic_elf()).expect("elf");
-    let (code, stdout, stderr) = run(binary()
-        .current_dir(dir.path())
+    Run::new(dir.path(), &["save-image", "fw.elf", "app.bin"])
         .env("ESP32S3_FLASH_MODE", "qio")
-        .args(["save-image", "fw.elf", "app.bin"]));
-    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
+        .run()
+        .succeeds();
     let app = std::fs::read(dir.path().join("app.bin")).expect("app image");
     assert_eq!(app.get(2), Some(&FlashMode::Qio.code()));
 }
@@ -751,31 +726,22 @@ fn end_to_end_save_image_overwrites_images_only() {
     std::fs::write(dir.path().join("fw.elf"), synthetic_elf()).expect("elf");
     std::fs::write(dir.path().join("notes.txt"), "keep").expect("notes");
     let save = |output: &str, force: bool| {
-        let mut command = binary();
-        command
-            .current_dir(dir.path())
-            .args(["save-image", "fw.elf", output]);
-        if force {
-            command.arg("--force");
-        }
-        run(&mut command)
+        let args = ["save-image", "fw.elf", output, "--force"];
+        let args = if force { &args[..] } else { &args[..3] };
+        Run::new(dir.path(), args).run()
     };
     // An earlier image is replaced; a file that is not an image is kept unless --force.
-    assert_eq!(save("app.bin", false).0, 0);
-    assert_eq!(save("app.bin", false).0, 0);
-    let (code, _, stderr) = save("notes.txt", false);
-    assert_eq!(code, 1, "{stderr}");
-    assert_contains(
-        &stderr,
+    save("app.bin", false).succeeds();
+    save("app.bin", false).succeeds();
+    save("notes.txt", false).fails(
+        exit::FAILURE,
         &["notes.txt exists and is not an ESP image", "--force"],
     );
     assert_eq!(
         std::fs::read(dir.path().join("notes.txt")).ok().as_deref(),
         Some(&b"keep"[..])
     );
-    assert_eq!(save("notes.txt", true).0, 0);
+    save("notes.txt", true).succeeds();
     // The input itself is never the output.
-    let (code, _, stderr) = save("fw.elf", true);
-    assert_eq!(code, 1, "{stderr}");
-    assert_contains(&stderr, &["is the input ELF"]);
+    save("fw.elf", true).fails(exit::FAILURE, &["is the input ELF"]);
 }

@@ -7,134 +7,51 @@
 //! gives it) are used; and with the real ESP-IDF hello_world build the flash ends up holding
 //! exactly ESP-IDF's own bootloader.bin, partition-table.bin and hello_world.bin.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use cargo_esp32s3::image::FlashParams;
 use cargo_esp32s3::image::FlashSize;
 use cargo_esp32s3::image::app::{AppImageOptions, elf_to_app_image};
-use cargo_esp32s3::image::format::{ImageHeader, Segment, encode_image};
 use cargo_esp32s3::image::partition::PartitionTable;
+
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{Bench, Outcome};
 
 #[path = "support/synthetic_elf.rs"]
 mod synthetic_elf;
-use synthetic_elf::synthetic_elf;
+use synthetic_elf::{synthetic_bootloader, synthetic_elf};
 
 #[path = "support/testdata.rs"]
 mod testdata;
 use testdata::testdata;
 
-struct Outcome {
-    code: i32,
-    stderr: String,
-}
-
-impl Outcome {
-    fn ok(&self) -> &Self {
-        assert_eq!(self.code, 0, "stderr:\n{}", self.stderr);
-        self
-    }
-
-    /// Index of the first stderr line containing `text`.
-    fn line_index(&self, text: &str) -> Option<usize> {
-        self.stderr.lines().position(|l| l.contains(text))
-    }
-
-    fn notes(&self) -> Vec<&str> {
-        self.stderr
-            .lines()
-            .filter(|l| l.starts_with("note:"))
-            .collect()
-    }
-}
-
-/// A temporary directory holding the files and the simulated chip's flash.
-struct Bench {
-    dir: tempfile::TempDir,
-}
-
-/// Size of the simulated flash.
+/// Size of the simulated flash ([`Bench::new`]'s 8 MB).
 const SIM_SIZE: usize = 8 << 20;
 
-impl Bench {
-    fn new() -> Self {
-        Bench {
-            dir: tempfile::tempdir().expect("temporary directory"),
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn write(&self, name: &str, bytes: &[u8]) -> String {
-        let path = self.path(name);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).expect("create directories");
-        }
-        std::fs::write(&path, bytes).expect("write test file");
-        path.display().to_string()
-    }
-
-    fn port(&self) -> String {
-        format!("sim://?flash={}&size=8MB", self.path("flash.bin").display())
-    }
-
-    fn run(&self, args: &[&str]) -> Outcome {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_cargo-esp32s3"));
-        for (key, _) in std::env::vars() {
-            if key.starts_with("ESP32S3_") {
-                command.env_remove(key);
-            }
-        }
-        let output = command
-            .current_dir(self.dir.path())
-            .env("NO_COLOR", "1")
-            .args(args)
-            .output()
-            .expect("run cargo-esp32s3");
-        Outcome {
-            code: output.status.code().unwrap_or(-1),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
-    }
-
-    /// `flash ARGS... --port <this chip>`.
-    fn flash(&self, args: &[&str]) -> Outcome {
-        let port = self.port();
-        let mut all = vec!["flash"];
-        all.extend_from_slice(args);
-        all.extend(["--port", &port]);
-        self.run(&all)
-    }
-
-    /// The chip's flash (erased when nothing was ever written).
-    fn flash_contents(&self) -> Vec<u8> {
-        let mut bytes = std::fs::read(self.path("flash.bin")).unwrap_or_default();
-        bytes.resize(SIM_SIZE, 0xFF);
-        bytes
-    }
-
-    /// Put a bootloader and a partition table on the chip with our own `flash --at`.
-    fn install_layout(&self, csv: &str) {
-        let bootloader = self.write("installed/bootloader.bin", &synthetic_bootloader());
-        let table = self.write("installed/table.bin", &table_binary(csv));
-        self.flash(&["--at", "0x0", &bootloader, "--at", "0x8000", &table])
-            .ok();
-    }
+/// `flash ARGS... --port <the bench's chip>`.
+fn run_flash(bench: &Bench, args: &[&str]) -> Outcome {
+    let mut all = vec!["flash"];
+    all.extend_from_slice(args);
+    bench.on_chip(&all)
 }
 
-/// A small ESP32-S3 image that passes for a second-stage bootloader.
-fn synthetic_bootloader() -> Vec<u8> {
-    let header = ImageHeader {
-        entry: 0x403C_8000,
-        ..ImageHeader::default()
-    };
-    let segments = [Segment {
-        addr: 0x403C_8000,
-        data: (0..2048u32).map(|i| (i * 7) as u8).collect(),
-    }];
-    encode_image(&header, &segments).expect("bootloader image")
+/// The chip's flash (erased when nothing was ever written).
+fn flash_contents(bench: &Bench) -> Vec<u8> {
+    let mut bytes = bench.flash_file().unwrap_or_default();
+    bytes.resize(SIM_SIZE, 0xFF);
+    bytes
+}
+
+/// Put a bootloader and a partition table on the chip with our own `flash --at`.
+fn install_layout(bench: &Bench, csv: &str) {
+    let bootloader = bench.write("installed/bootloader.bin", &synthetic_bootloader());
+    let table = bench.write("installed/table.bin", &table_binary(csv));
+    run_flash(
+        bench,
+        &["--at", "0x0", &bootloader, "--at", "0x8000", &table],
+    )
+    .succeeds();
 }
 
 fn table_binary(csv: &str) -> Vec<u8> {
@@ -186,17 +103,17 @@ fn without_a_bootloader_the_app_goes_where_the_chips_table_says() {
         (OTA_ONLY, Some("ota_1"), 0x130000, "ota_1"),
     ] {
         let bench = Bench::new();
-        bench.install_layout(csv);
-        let before = bench.flash_contents();
+        install_layout(&bench, csv);
+        let before = flash_contents(&bench);
         let elf = bench.write("app.elf", &synthetic_elf());
         let mut args = vec![elf.as_str()];
         if let Some(target) = target {
             args.extend(["--target-app-partition", target]);
         }
-        let out = bench.flash(&args);
-        out.ok();
+        let out = run_flash(&bench, &args);
+        out.succeeds();
         let app = synthetic_app_image();
-        let flash = bench.flash_contents();
+        let flash = flash_contents(&bench);
         assert_eq!(
             &flash[offset..offset + app.len()],
             app.as_slice(),
@@ -213,11 +130,7 @@ fn without_a_bootloader_the_app_goes_where_the_chips_table_says() {
             out.stderr
         );
         // How full the partition is refers to the chip's partition too.
-        assert!(
-            out.stderr.contains(&format!("app partition {name}: ")),
-            "{}",
-            out.stderr
-        );
+        out.stderr_has(&[&format!("app partition {name}: ")]);
     }
 }
 
@@ -225,8 +138,8 @@ fn without_a_bootloader_the_app_goes_where_the_chips_table_says() {
 fn a_blank_chip_without_a_bootloader_names_the_key_and_writes_nothing() {
     let bench = Bench::new();
     let elf = bench.write("app.elf", &synthetic_elf());
-    let out = bench.flash(&[&elf]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
+    let out = run_flash(&bench, &[&elf]);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
     let errors: Vec<&str> = out
         .stderr
         .lines()
@@ -243,63 +156,54 @@ fn a_blank_chip_without_a_bootloader_names_the_key_and_writes_nothing() {
     ] {
         assert!(error.contains(part), "missing {part:?} in {error}");
     }
-    assert!(is_erased(&bench.flash_contents()));
+    assert!(is_erased(&flash_contents(&bench)));
 
     // Erasing everything and writing the app alone would never boot: refused up front.
-    bench.install_layout(FACTORY_AT_0X20000);
-    let before = bench.flash_contents();
-    let out = bench.flash(&[&elf, "--erase-all"]);
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains("--erase-all would erase the bootloader and partition table"),
-        "{}",
-        out.stderr
-    );
-    assert_eq!(bench.flash_contents(), before);
+    install_layout(&bench, FACTORY_AT_0X20000);
+    let before = flash_contents(&bench);
+    let out = run_flash(&bench, &[&elf, "--erase-all"]);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    out.stderr_has(&["--erase-all would erase the bootloader and partition table"]);
+    assert_eq!(flash_contents(&bench), before);
 
     // A bootloader but no table: the table is named instead.
     let bench = Bench::new();
     let bootloader = bench.write("bl.bin", &synthetic_bootloader());
-    bench.flash(&["--at", "0x0", &bootloader]).ok();
-    let out = bench.flash(&[&elf]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.stderr.contains(
-            "the chip has no partition table at 0x8000 (no AA 50 entry there); set `bootloader`"
-        ),
-        "{}",
-        out.stderr
-    );
+    run_flash(&bench, &["--at", "0x0", &bootloader]).succeeds();
+    let out = run_flash(&bench, &[&elf]);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    out.stderr_has(&[
+        "the chip has no partition table at 0x8000 (no AA 50 entry there); set `bootloader`",
+    ]);
 }
 
 #[test]
 fn a_layout_moving_the_app_is_written_after_a_note_naming_both_offsets() {
     let bench = Bench::new();
-    bench.install_layout(FACTORY_AT_0X20000);
+    install_layout(&bench, FACTORY_AT_0X20000);
     let elf = bench.write("app.elf", &synthetic_elf());
     let bootloader = bench.write("bootloader.bin", &synthetic_bootloader());
     // Our layout: the default table, factory at 0x10000.
-    let out = bench.flash(&[&elf, "--bootloader", &bootloader]);
-    out.ok();
+    let out = run_flash(&bench, &[&elf, "--bootloader", &bootloader]);
+    out.succeeds();
     let note = "note: the partition table on the chip puts the app (factory) at 0x20000; the one being written puts it (factory) at 0x10000 and replaces it";
     let at = out
         .line_index(note)
         .unwrap_or_else(|| panic!("no note in:\n{}", out.stderr));
     let wrote = out.line_index("Wrote ").expect("a Wrote line");
     assert!(at < wrote, "the note comes after writing:\n{}", out.stderr);
-    let flash = bench.flash_contents();
+    let flash = flash_contents(&bench);
     let app = synthetic_app_image();
     assert_eq!(&flash[0x10000..0x10000 + app.len()], app.as_slice());
 
     // Now the chip's table agrees: flashing the same layout again says nothing about it.
-    let again = bench.flash(&[&elf, "--bootloader", &bootloader]);
-    again.ok();
+    let again = run_flash(&bench, &[&elf, "--bootloader", &bootloader]);
+    again.succeeds();
     assert_eq!(again.notes(), Vec::<&str>::new(), "{}", again.stderr);
 
     // A merged image carrying its own table is compared the same way.
     let bench = Bench::new();
-    bench.install_layout(FACTORY_AT_0X20000);
+    install_layout(&bench, FACTORY_AT_0X20000);
     let merged = bench.path("merged.bin");
     bench
         .run(&[
@@ -310,9 +214,9 @@ fn a_layout_moving_the_app_is_written_after_a_note_naming_both_offsets() {
             "--bootloader",
             &bootloader,
         ])
-        .ok();
-    let out = bench.flash(&[&merged.display().to_string()]);
-    out.ok();
+        .succeeds();
+    let out = run_flash(&bench, &[&merged.display().to_string()]);
+    out.succeeds();
     assert!(out.line_index(note).is_some(), "{}", out.stderr);
 }
 
@@ -322,8 +226,8 @@ fn a_bootloader_elf_is_converted() {
     let elf = bench.write("app.elf", &synthetic_elf());
     // Any ESP32-S3 ELF converts the same way; the synthetic app stands in for bootloader.elf.
     let bootloader_elf = bench.write("bootloader.elf", &synthetic_elf());
-    bench.flash(&[&elf, "--bootloader", &bootloader_elf]).ok();
-    let flash = bench.flash_contents();
+    run_flash(&bench, &[&elf, "--bootloader", &bootloader_elf]).succeeds();
+    let flash = flash_contents(&bench);
     let converted = synthetic_app_image();
     assert_eq!(&flash[..converted.len()], converted.as_slice());
     assert_eq!(&flash[0x8000..0x8002], &[0xAA, 0x50]);
@@ -349,27 +253,16 @@ fn an_elf_in_a_target_dir_finds_the_esp_idf_build_and_ignores_run_args() {
         &format!("{idf}/partition_table/partition-table.bin"),
         &table_binary(FACTORY_AT_0X20000),
     );
-    let out = bench.flash(&[&elf, "one", "two"]);
-    out.ok();
-    assert!(
-        out.stderr
-            .contains("note: ignoring one two after the firmware file"),
-        "{}",
-        out.stderr
-    );
+    let out = run_flash(&bench, &[&elf, "one", "two"]);
+    out.succeeds();
+    out.stderr_has(&["note: ignoring one two after the firmware file"]);
     // A second file is not a run argument: it is refused before anything is written.
     let other = bench.write("other.bin", &synthetic_bootloader());
-    let two_files = bench.flash(&[&elf, &other]);
-    assert_eq!(two_files.code, 2, "{}", two_files.stderr);
-    assert!(
-        two_files
-            .stderr
-            .contains("write several files with --at OFFSET FILE"),
-        "{}",
-        two_files.stderr
-    );
+    let two_files = run_flash(&bench, &[&elf, &other]);
+    assert_eq!(two_files.code, Some(2), "{}", two_files.stderr);
+    two_files.stderr_has(&["write several files with --at OFFSET FILE"]);
 
-    let flash = bench.flash_contents();
+    let flash = flash_contents(&bench);
     assert_eq!(
         &flash[0x8000..0x8000 + 0x60],
         &table_binary(FACTORY_AT_0X20000)[..0x60]
@@ -393,10 +286,7 @@ fn real(dir: &Path, name: &str) -> String {
 fn real_hello_world_layout_matches_esp_idf_build() {
     let Some(dir) = testdata() else { return };
     let bench = Bench::new();
-    let port = format!(
-        "sim://?flash={}&size=16MB",
-        bench.path("flash.bin").display()
-    );
+    let port = bench.sim("16MB");
     let out = bench.run(&[
         "flash",
         &real(&dir, "hello_world.elf"),
@@ -413,7 +303,7 @@ fn real_hello_world_layout_matches_esp_idf_build() {
         "--port",
         &port,
     ]);
-    out.ok();
+    out.succeeds();
     let flash = std::fs::read(bench.path("flash.bin")).expect("flash file");
     for (offset, name) in [
         (0x0usize, "bootloader.bin"),
@@ -431,17 +321,13 @@ fn real_hello_world_layout_matches_esp_idf_build() {
     // Without a bootloader, onto a chip whose table has factory at 0x20000: the real app goes
     // there.
     let bench = Bench::new();
-    bench.install_layout(FACTORY_AT_0X20000);
-    let out = bench.flash(&[&real(&dir, "hello_world.elf")]);
-    out.ok();
-    let flash = bench.flash_contents();
+    install_layout(&bench, FACTORY_AT_0X20000);
+    let out = run_flash(&bench, &[&real(&dir, "hello_world.elf")]);
+    out.succeeds();
+    let flash = flash_contents(&bench);
     assert_eq!(flash[0x20000], 0xE9, "{}", out.stderr);
     assert!(is_erased(&flash[0x10000..0x20000]));
-    assert!(
-        out.stderr.contains(
-            "writing only the app, at 0x20000 (factory in the partition table on the chip)"
-        ),
-        "{}",
-        out.stderr
-    );
+    out.stderr_has(&[
+        "writing only the app, at 0x20000 (factory in the partition table on the chip)",
+    ]);
 }

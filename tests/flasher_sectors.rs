@@ -3,31 +3,25 @@
 //! sector leaves every other byte of that sector as it was, two regions in one sector both land,
 //! erased surroundings cost no read, and `flash --at 0x1001` keeps the byte at 0x1000.
 
+#[path = "support/cli.rs"]
+mod cli;
 #[path = "support/faulty.rs"]
 mod faulty;
+#[path = "support/synthetic_elf.rs"]
+mod synthetic_elf;
+#[path = "support/testdata.rs"]
+mod testdata;
 
-use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use cargo_esp32s3::flasher::{Event, FlashOptions, Flasher, Region, WriteSummary};
-use cargo_esp32s3::loader::{ConnectOptions, Loader, StubImage};
-use cargo_esp32s3::reset::Before;
+use cargo_esp32s3::loader::Loader;
 use cargo_esp32s3::transport::sim::SimTransport;
 use faulty::Faulty;
+use synthetic_elf::connect_options;
 
 /// What the surroundings hold before writing: the first `PATTERN_LEN` bytes of flash.
 const PATTERN_LEN: usize = 0x20000;
-
-fn stub() -> StubImage {
-    StubImage {
-        text: vec![0x11; 0x2000],
-        text_start: 0x4037_8000,
-        data: vec![0x22; 64],
-        data_start: 0x3FCB_2DC4,
-        entry: 0x4037_95A8,
-    }
-}
 
 /// Deterministic bytes with no 0xFF runs, so a wrongly erased byte always shows.
 fn pattern(len: usize, seed: u32) -> Vec<u8> {
@@ -85,13 +79,7 @@ impl Bench {
             }
             true
         }));
-        let connect = ConnectOptions {
-            before: Before::NoReset,
-            attempts: 1,
-            baud: 115_200,
-            stub: with_stub.then(stub),
-            ..ConnectOptions::default()
-        };
+        let connect = connect_options(with_stub);
         let loader = Loader::connect(t, &connect, &mut |_| {}).expect("connects");
         let flasher = Flasher::new(loader, opts, &mut |_| {}).expect("attaches");
         Bench { flasher, replies }
@@ -316,49 +304,21 @@ fn without_verification_the_kept_bytes_are_still_kept() {
 
 #[test]
 fn flash_at_an_unaligned_offset_keeps_the_bytes_before_it() {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let flash_file = dir.path().join("flash.bin");
+    let bench = cli::Bench::new();
     let initial = pattern(0x3000, 5);
-    std::fs::write(&flash_file, &initial).expect("flash file");
+    bench.write("flash.bin", &initial);
     let small = [0x12u8, 0x34, 0x56, 0x78, 0x9A];
-    std::fs::write(dir.path().join("small.bin"), small).expect("small.bin");
-    let port = format!("sim://?flash={}&size=4MB", flash_file.display());
-    let output = run(
-        dir.path(),
-        &["flash", "--at", "0x1001", "small.bin", "--port", &port],
-    );
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    bench.write("small.bin", &small);
+    let port = bench.sim("4MB");
+    let output = bench.run(&["flash", "--at", "0x1001", "small.bin", "--port", &port]);
+    output.succeeds();
+    let stderr = &output.stderr;
     assert!(!stderr.contains("erased"), "{stderr}");
-    let after = std::fs::read(&flash_file).expect("flash file after");
+    let after = bench.flash_file().expect("flash file after");
     let mut want = initial.clone();
     want[0x1001..0x1006].copy_from_slice(&small);
     assert_eq!(after.get(0x1000), Some(&initial[0x1000]));
     assert_eq!(after.get(..0x3000), Some(&want[..]));
-}
-
-fn run(dir: &Path, args: &[&str]) -> std::process::Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_cargo-esp32s3"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("ESP32S3_") {
-            command.env_remove(key);
-        }
-    }
-    command
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .args(args)
-        .output()
-        .expect("run cargo-esp32s3")
-}
-
-/// Real test data, when present: `$ESP32S3_TESTDATA`, else `../shared/testdata`.
-fn testdata() -> Option<std::path::PathBuf> {
-    let dir = match std::env::var_os("ESP32S3_TESTDATA") {
-        Some(dir) => std::path::PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata"),
-    };
-    dir.is_dir().then_some(dir)
 }
 
 /// The MicroPython image ends at 0x1a7b20, 0x4e0 bytes before the end of its last sector. Over
@@ -366,12 +326,10 @@ fn testdata() -> Option<std::path::PathBuf> {
 /// (ROM: 20 READ_FLASH_SLOW of 64 bytes; stub: one READ_FLASH) and the read's MD5 check.
 #[test]
 fn the_micropython_image_keeps_the_rest_of_its_last_sector() {
-    let Some(dir) = testdata() else {
-        println!("skipped: testdata not found (set ESP32S3_TESTDATA)");
+    let Some(dir) = testdata::testdata() else {
         return;
     };
-    let path = dir.join("firmware/micropython/ESP32_GENERIC_S3-20250911-v1.26.1.bin");
-    let image = std::fs::read(&path).expect("micropython image");
+    let image = testdata::read(&dir, testdata::MICROPYTHON);
     assert_eq!(image.len(), 0x1A_7B20);
     let tail = 0x1A_8000 - image.len();
     let regions = [Region {

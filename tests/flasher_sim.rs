@@ -4,35 +4,21 @@
 
 #[path = "support/faulty.rs"]
 mod faulty;
+#[path = "support/synthetic_elf.rs"]
+mod synthetic_elf;
 
 use cargo_esp32s3::flasher::{Event, FlashError, FlashOptions, Flasher, Region};
 use cargo_esp32s3::image::format::{self, ImageHeader, Segment};
 use cargo_esp32s3::image::{FlashFreq, FlashMode, FlashParams, FlashSize};
-use cargo_esp32s3::loader::{ConnectOptions, Loader, LoaderError, StubImage};
-use cargo_esp32s3::reset::Before;
+use cargo_esp32s3::loader::{Loader, LoaderError};
 use cargo_esp32s3::transport::sim::SimTransport;
 use cargo_esp32s3::transport::{Transport, TransportError};
 use faulty::{Faulty, reply_parts};
 use md5::{Digest as _, Md5};
-
-fn stub() -> StubImage {
-    StubImage {
-        text: vec![0x11; 0x2000],
-        text_start: 0x4037_8000,
-        data: vec![0x22; 64],
-        data_start: 0x3FCB_2DC4,
-        entry: 0x4037_95A8,
-    }
-}
+use synthetic_elf::connect_options;
 
 fn flasher_on<T: Transport>(t: T, with_stub: bool, opts: FlashOptions) -> (Flasher<T>, Vec<Event>) {
-    let connect = ConnectOptions {
-        before: Before::NoReset,
-        attempts: 1,
-        baud: 115_200,
-        stub: with_stub.then(stub),
-        ..ConnectOptions::default()
-    };
+    let connect = connect_options(with_stub);
     let mut events = Vec::new();
     let loader = Loader::connect(t, &connect, &mut |e| events.push(e)).expect("connects");
     let flasher = Flasher::new(loader, opts, &mut |e| events.push(e)).expect("attaches");

@@ -2,11 +2,14 @@
 //! `image-info` logs, every real .bin identified, and bad input refused with one error line.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use cargo_esp32s3::image::format::{ImageHeader, Segment, encode_image};
 use cargo_esp32s3::image::info::{BinKind, ImageRole, flash_regions_for_bin, inspect};
 use cargo_esp32s3::image::partition::PartitionTable;
+
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{Outcome, Run};
 
 #[path = "support/testdata.rs"]
 mod support_testdata;
@@ -27,12 +30,9 @@ fn bins_under(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-fn run_cli(args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cargo-esp32s3"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
+/// Run the binary in the current directory.
+fn run_cli(args: &[&std::ffi::OsStr]) -> Outcome {
+    Run::new(Path::new("."), &[]).args(args).run()
 }
 
 /// What an esptool image-info log says about the image.
@@ -166,13 +166,8 @@ fn every_real_bin_is_identified_and_the_cli_accepts_it() {
             );
         }
         let out = run_cli(&["image-info".as_ref(), path.as_os_str()]);
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{}: {}",
-            path.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let stdout = &out.stdout;
+        out.succeeds();
         assert!(stdout.contains("Write at:"), "{}", path.display());
         assert!(
             !stdout.contains('\u{1b}'),
@@ -359,11 +354,7 @@ fn image_info_on(bytes: &[u8]) -> (bool, String, String) {
     let path = dir.path().join("firmware.bin");
     std::fs::write(&path, bytes).unwrap();
     let out = run_cli(&["image-info".as_ref(), path.as_os_str()]);
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    (out.code == Some(0), out.stdout.clone(), out.stderr.clone())
 }
 
 #[test]
@@ -423,11 +414,7 @@ fn partition_table_cli_converts_and_refuses_to_overwrite() {
         "-o".as_ref(),
         bin.as_os_str(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    out.succeeds();
     let written = std::fs::read(&bin).unwrap();
     assert_eq!(written.len(), 0xC00);
     assert_eq!(
@@ -442,9 +429,9 @@ fn partition_table_cli_converts_and_refuses_to_overwrite() {
         "-o".as_ref(),
         bin.as_os_str(),
     ]);
-    let stderr = String::from_utf8_lossy(&again.stderr);
+    let stderr = &again.stderr;
     assert!(
-        !again.status.success() && stderr.contains("--force") && stderr.contains("nothing is lost"),
+        again.code != Some(0) && stderr.contains("--force") && stderr.contains("nothing is lost"),
         "{stderr}"
     );
     let forced = run_cli(&[
@@ -455,21 +442,23 @@ fn partition_table_cli_converts_and_refuses_to_overwrite() {
         bin.as_os_str(),
         "--force".as_ref(),
     ]);
-    assert!(forced.status.success());
+    forced.succeeds();
 
     let to_csv = run_cli(&[
         "partition-table".as_ref(),
         bin.as_os_str(),
         "--to-csv".as_ref(),
     ]);
-    let text = String::from_utf8(to_csv.stdout).unwrap();
+    let text = to_csv.stdout;
+    assert!(!text.contains('\u{FFFD}'), "not UTF-8: {text}");
     assert_eq!(
         PartitionTable::from_csv(&text).unwrap(),
         PartitionTable::from_binary(&written).unwrap()
     );
 
     let shown = run_cli(&["partition-table".as_ref(), bin.as_os_str()]);
-    let shown = String::from_utf8(shown.stdout).unwrap();
+    let shown = shown.stdout;
+    assert!(!shown.contains('\u{FFFD}'), "not UTF-8: {shown}");
     assert!(
         shown.contains("factory") && shown.contains("0x010000") && shown.contains("(1 MiB)"),
         "{shown}"
@@ -481,9 +470,9 @@ fn partition_table_cli_converts_and_refuses_to_overwrite() {
         "--flash-size".as_ref(),
         "1MB".as_ref(),
     ]);
-    let stderr = String::from_utf8_lossy(&small.stderr);
+    let stderr = &small.stderr;
     assert!(
-        !small.status.success() && stderr.contains("beyond the 1 MiB flash"),
+        small.code != Some(0) && stderr.contains("beyond the 1 MiB flash"),
         "{stderr}"
     );
 
@@ -494,7 +483,7 @@ fn partition_table_cli_converts_and_refuses_to_overwrite() {
     )
     .unwrap();
     let out = run_cli(&["partition-table".as_ref(), bad.as_os_str()]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = &out.stderr;
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
         stderr.contains("bad.csv line 3: unknown subtype `factry`") && stderr.contains("factory"),
@@ -506,9 +495,6 @@ fn partition_table_cli_converts_and_refuses_to_overwrite() {
 fn help_has_examples() {
     for cmd in ["image-info", "partition-table"] {
         let out = run_cli(&[cmd.as_ref(), "--help".as_ref()]);
-        assert!(
-            String::from_utf8_lossy(&out.stdout).contains("Examples:"),
-            "{cmd}"
-        );
+        assert!(out.stdout.contains("Examples:"), "{cmd}");
     }
 }

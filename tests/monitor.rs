@@ -4,12 +4,18 @@
 //! `flash --monitor`, non-interactive, against the in-process simulator).
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cargo_esp32s3::monitor::{Control, MonitorEvent, WatchEnd, WatchOptions, watch};
 use cargo_esp32s3::symbols::Symbols;
 use cargo_esp32s3::transport::sim::SimTransport;
+
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{Outcome, Run};
+
+#[path = "support/synthetic_elf.rs"]
+mod synthetic_elf;
 
 #[path = "support/testdata.rs"]
 mod testdata;
@@ -115,9 +121,10 @@ fn symbol_address(path: &Path, name: &str) -> u32 {
     u32::try_from(symbol.address()).expect("32-bit address")
 }
 
-/// Watch a simulator and collect what was delivered, rendered as text.
-fn watch_sim(
-    transport: &mut SimTransport,
+/// Watch a transport and collect what was delivered, rendered as text; stop after
+/// `stop_after_lines` lines when given.
+fn watch_rendered(
+    transport: &mut impl cargo_esp32s3::transport::Transport,
     options: &WatchOptions,
     stop_after_lines: Option<usize>,
 ) -> (Vec<String>, WatchEnd) {
@@ -153,7 +160,7 @@ fn watch_blank_chip_gives_the_invalid_header_hint_once_and_times_out() {
         ..WatchOptions::default()
     };
     let started = Instant::now();
-    let (seen, end) = watch_sim(&mut sim, &options, None);
+    let (seen, end) = watch_rendered(&mut sim, &options, None);
     assert_eq!(end, WatchEnd::TimedOut);
     assert!(started.elapsed() >= Duration::from_millis(300));
     assert!(started.elapsed() < Duration::from_secs(5));
@@ -174,7 +181,7 @@ fn watch_stops_on_until_and_on_the_callback() {
         ..WatchOptions::default()
     };
     let mut sim = SimTransport::open("sim://?mode=spi").expect("sim");
-    let (seen, end) = watch_sim(&mut sim, &options, None);
+    let (seen, end) = watch_rendered(&mut sim, &options, None);
     assert_eq!(
         end,
         WatchEnd::Matched {
@@ -188,36 +195,69 @@ fn watch_stops_on_until_and_on_the_callback() {
     );
 
     let mut sim = SimTransport::open("sim://?mode=spi").expect("sim");
-    let (seen, end) = watch_sim(&mut sim, &WatchOptions::default(), Some(2));
+    let (seen, end) = watch_rendered(&mut sim, &WatchOptions::default(), Some(2));
     assert_eq!(end, WatchEnd::Stopped);
     assert_eq!(seen.len(), 2, "{seen:?}");
 }
 
-/// A transport that plays back what a chip printed, in chunks, then reports the port gone.
-struct Playback {
-    chunks: std::collections::VecDeque<Vec<u8>>,
+/// A scripted serial line for the watch tests. It delivers `incoming` chunk by chunk; what the
+/// host writes is kept in `sent` and, with `echo`, delivered back after what is queued (a
+/// console with echo, one poll later). Once the queue is empty it is silent, or with `hang_up`
+/// the port is gone (the end of a recording).
+#[derive(Default)]
+struct ScriptedLine {
+    incoming: std::collections::VecDeque<Vec<u8>>,
+    sent: Vec<u8>,
+    echo: bool,
+    hang_up: bool,
 }
 
-impl cargo_esp32s3::transport::Transport for Playback {
+impl ScriptedLine {
+    /// A recording of what a chip printed, played back in `chunks`, then the port is gone.
+    fn playback(chunks: &[&str]) -> Self {
+        ScriptedLine {
+            incoming: chunks.iter().map(|c| c.as_bytes().to_vec()).collect(),
+            hang_up: true,
+            ..ScriptedLine::default()
+        }
+    }
+
+    /// A chip that echoes what it is sent.
+    fn echo() -> Self {
+        ScriptedLine {
+            echo: true,
+            ..ScriptedLine::default()
+        }
+    }
+}
+
+impl cargo_esp32s3::transport::Transport for ScriptedLine {
     fn read(
         &mut self,
         buf: &mut [u8],
         _deadline: Instant,
     ) -> Result<usize, cargo_esp32s3::transport::TransportError> {
-        let Some(chunk) = self.chunks.pop_front() else {
-            return Err(cargo_esp32s3::transport::TransportError::Disconnected {
-                port: "playback".into(),
-                detail: "end of recording".into(),
-            });
+        let Some(chunk) = self.incoming.pop_front() else {
+            if self.hang_up {
+                return Err(cargo_esp32s3::transport::TransportError::Disconnected {
+                    port: "playback".into(),
+                    detail: "end of recording".into(),
+                });
+            }
+            return Ok(0);
         };
         let n = chunk.len().min(buf.len());
         buf[..n].copy_from_slice(&chunk[..n]);
         if n < chunk.len() {
-            self.chunks.push_front(chunk[n..].to_vec());
+            self.incoming.push_front(chunk[n..].to_vec());
         }
         Ok(n)
     }
-    fn write_all(&mut self, _: &[u8]) -> Result<(), cargo_esp32s3::transport::TransportError> {
+    fn write_all(&mut self, bytes: &[u8]) -> Result<(), cargo_esp32s3::transport::TransportError> {
+        self.sent.extend_from_slice(bytes);
+        if self.echo {
+            self.incoming.push_back(bytes.to_vec());
+        }
         Ok(())
     }
     fn flush(&mut self) -> Result<(), cargo_esp32s3::transport::TransportError> {
@@ -239,34 +279,19 @@ impl cargo_esp32s3::transport::Transport for Playback {
         115_200
     }
     fn describe(&self) -> String {
-        "playback".into()
+        "scripted line".into()
     }
 }
 
 /// Play `chunks` through `watch` with `symbols` and return the rendered events and the end.
 fn decode_playback(symbols: Symbols, chunks: &[&str]) -> (Vec<String>, WatchEnd) {
-    let mut transport = Playback {
-        chunks: chunks.iter().map(|c| c.as_bytes().to_vec()).collect(),
-    };
+    let mut transport = ScriptedLine::playback(chunks);
     let options = WatchOptions {
         symbols: Some(symbols),
         hints: true,
         ..WatchOptions::default()
     };
-    let mut seen = Vec::new();
-    let end = watch(&mut transport, &options, &mut |event| {
-        match event {
-            MonitorEvent::Received(_) => {}
-            MonitorEvent::Line(l) => seen.push(format!("line {l}")),
-            MonitorEvent::Hint(h) => seen.push(format!("hint {h}")),
-            MonitorEvent::Address { addr, location } => {
-                seen.push(format!("addr 0x{addr:08x} {location}"))
-            }
-        }
-        Control::Continue
-    })
-    .expect("watch");
-    (seen, end)
+    watch_rendered(&mut transport, &options, None)
 }
 
 #[test]
@@ -327,122 +352,54 @@ fn panic_lines_are_decoded_to_file_and_line_with_dwarf() {
     assert!(line_no.parse::<u32>().is_ok_and(|n| n > 0), "{text}");
 }
 
-struct Outcome {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Outcome {
-    fn ok(&self) -> &Self {
-        assert_eq!(
-            self.code, 0,
-            "stdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
-        assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
-        self
-    }
-
-    /// Fails with `code` and exactly one `error:` line; returns it.
-    fn single_error(&self, code: i32) -> String {
-        assert_eq!(
-            code, self.code,
-            "stdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
-        let errors: Vec<&str> = self
-            .stderr
-            .lines()
-            .filter(|l| l.starts_with("error:"))
-            .collect();
-        assert_eq!(errors.len(), 1, "stderr:\n{}", self.stderr);
-        assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
-        errors[0].to_string()
-    }
-
-    fn count(text: &str, needle: &str) -> usize {
-        text.matches(needle).count()
-    }
-}
-
 /// Run the CLI binary with stdin closed (non-interactive), inside `dir`, with extra variables.
 fn cli_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Outcome {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_cargo-esp32s3"));
-    command
-        .args(args)
-        .current_dir(dir)
-        .env_remove("ESP32S3_MONITOR_UNTIL")
-        .env_remove("ESP32S3_MONITOR_TIMEOUT")
-        .env_remove("ESP32S3_PORT")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null());
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    let output = command.output().expect("run cargo-esp32s3");
-    Outcome {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    Run::new(dir, args).envs(env).run()
 }
 
 fn cli(dir: &Path, args: &[&str]) -> Outcome {
     cli_env(dir, args, &[])
 }
 
+/// How often `needle` stands in `text`.
+fn count(text: &str, needle: &str) -> usize {
+    text.matches(needle).count()
+}
+
 /// A bootable offset-0 image: MicroPython from the testdata, else a synthetic bootloader (the
 /// ROM boots it the same way: banner, `load:` lines, `entry`).
 fn bootable_image() -> Vec<u8> {
-    use cargo_esp32s3::image::format::{ImageHeader, Segment, encode_image};
-    if let Some(dir) = testdata() {
-        let path = dir.join("firmware/micropython/ESP32_GENERIC_S3-20250911-v1.26.1.bin");
-        if let Ok(bytes) = std::fs::read(path) {
-            return bytes;
-        }
-    }
-    encode_image(
-        &ImageHeader {
-            entry: 0x403C_8000,
-            ..ImageHeader::default()
-        },
-        &[Segment {
-            addr: 0x403C_8000,
-            data: (0..2048u32).map(|i| (i * 7) as u8).collect(),
-        }],
-    )
-    .expect("bootloader image")
+    testdata::micropython().unwrap_or_else(synthetic_elf::synthetic_bootloader)
 }
 
-#[test]
-fn flash_monitor_shows_the_boot_log_after_the_reset() {
+/// `flash --port PORT fw.bin --monitor --non-interactive --until UNTIL EXTRA...` with
+/// [`bootable_image`] as fw.bin.
+fn flash_and_monitor(port: &str, until: &str, extra: &[&str]) -> Outcome {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("fw.bin"), bootable_image()).expect("write image");
-    let out = cli(
-        dir.path(),
-        &[
-            "flash",
-            "--port",
-            "sim://",
-            "fw.bin",
-            "--monitor",
-            "--non-interactive",
-            "--until",
-            "entry 0x",
-        ],
-    );
-    out.ok();
-    let log = &out.stdout;
-    // Exactly the boot after the reset: booted from flash, not the download-mode banner of the
-    // connect (that was dropped when the host switched to the monitor baud).
-    assert_eq!(Outcome::count(log, "ESP-ROM:esp32s3"), 1, "{log}");
+    let mut args = vec![
+        "flash",
+        "--port",
+        port,
+        "fw.bin",
+        "--monitor",
+        "--non-interactive",
+        "--until",
+        until,
+    ];
+    args.extend_from_slice(extra);
+    cli(dir.path(), &args)
+}
+
+/// The monitor's log holds exactly one boot, from flash after a power-on reset (not the
+/// download-mode banner), ending at the image's `entry`.
+fn assert_one_boot_from_flash(log: &str) {
+    assert_eq!(count(log, "ESP-ROM:esp32s3"), 1, "{log}");
     assert!(
         log.contains("rst:0x1 (POWERON),boot:0x8 (SPI_FAST_FLASH_BOOT)"),
         "{log}"
     );
     assert!(!log.contains("waiting for download"), "{log}");
-    assert!(log.contains("\nload:0x"), "{log}");
     assert!(
         log.trim_end()
             .lines()
@@ -450,7 +407,18 @@ fn flash_monitor_shows_the_boot_log_after_the_reset() {
             .is_some_and(|l| l.starts_with("entry 0x")),
         "{log}"
     );
-    assert!(out.stderr.contains("Hard resetting"), "{}", out.stderr);
+}
+
+#[test]
+fn flash_monitor_shows_the_boot_log_after_the_reset() {
+    let out = flash_and_monitor("sim://", "entry 0x", &[]);
+    out.succeeds();
+    let log = &out.stdout;
+    // Exactly the boot after the reset: booted from flash, not the download-mode banner of the
+    // connect (that was dropped when the host switched to the monitor baud).
+    assert_one_boot_from_flash(log);
+    assert!(log.contains("\nload:0x"), "{log}");
+    out.stderr_has(&["Hard resetting"]);
     assert!(!out.stderr.contains("hint:"), "{}", out.stderr);
 }
 
@@ -462,16 +430,12 @@ fn monitoring_a_blank_chip_gives_the_hint_once_and_times_out() {
         dir.path(),
         &["monitor", "--port", "sim://?mode=spi", "--timeout", "1"],
     );
-    let error = out.single_error(8);
+    let error = out.fails(8, &[]);
     assert_eq!(error, "error: the monitor's --timeout of 1 s passed");
     assert!(started.elapsed() >= Duration::from_secs(1));
-    assert!(
-        out.stdout.contains("invalid header: 0xffffffff"),
-        "{}",
-        out.stdout
-    );
-    assert_eq!(Outcome::count(&out.stderr, "hint:"), 1, "{}", out.stderr);
-    assert!(out.stderr.contains("not 0x1000"), "{}", out.stderr);
+    out.stdout_has(&["invalid header: 0xffffffff"]);
+    assert_eq!(count(&out.stderr, "hint:"), 1, "{}", out.stderr);
+    out.stderr_has(&["not 0x1000"]);
 }
 
 #[test]
@@ -490,7 +454,7 @@ fn until_and_timeout_from_flags_and_environment() {
             r"^invalid header: 0x[0-9a-f]{8}$",
         ],
     );
-    out.ok();
+    out.succeeds();
     assert!(
         !out.stdout.contains("waiting for download"),
         "{}",
@@ -504,7 +468,7 @@ fn until_and_timeout_from_flags_and_environment() {
             ("ESP32S3_MONITOR_TIMEOUT", "10"),
         ],
     );
-    out.ok();
+    out.succeeds();
     assert_eq!(
         out.stdout.lines().last(),
         Some("rst:0x1 (POWERON),boot:0x8 (SPI_FAST_FLASH_BOOT)")
@@ -515,7 +479,7 @@ fn until_and_timeout_from_flags_and_environment() {
         &["monitor", "--port", "sim://", "--until", "never printed"],
         &[("ESP32S3_MONITOR_TIMEOUT", "0.5")],
     );
-    let error = out.single_error(8);
+    let error = out.fails(8, &[]);
     assert!(
         error.contains("no line matched --until \"never printed\" within 0.5 s"),
         "{error}"
@@ -527,7 +491,7 @@ fn until_and_timeout_from_flags_and_environment() {
         ("--timeout", "0", "is not a number of seconds"),
     ] {
         let out = cli(path, &["monitor", "--port", "sim://", flag, value]);
-        let error = out.single_error(2);
+        let error = out.fails(2, &[]);
         assert!(error.contains(needle), "{error}");
         assert!(!out.stderr.contains("--- monitor on"), "{}", out.stderr);
     }
@@ -544,8 +508,7 @@ fn until_and_timeout_from_flags_and_environment() {
             "1",
         ],
     );
-    let error = out.single_error(5);
-    assert!(error.contains("cannot read ELF missing.elf"), "{error}");
+    out.fails(5, &["cannot read ELF missing.elf"]);
 }
 
 #[test]
@@ -566,7 +529,7 @@ fn log_file_and_timestamps() {
             "invalid header",
         ],
     );
-    out.ok();
+    out.succeeds();
     let text = std::fs::read_to_string(&log).expect("log");
     let mut lines = text.lines();
     assert_eq!(lines.next(), Some("earlier session"), "appends: {text}");
@@ -604,7 +567,7 @@ fn interactive_keys_in_a_pseudo_terminal() {
     use pty_harness::PtyChild;
     let wait = Duration::from_secs(15);
     let mut pty = PtyChild::spawn(
-        env!("CARGO_BIN_EXE_cargo-esp32s3"),
+        cli::binary(),
         ["monitor", "--port", "sim://"],
         &[("NO_COLOR", "1")],
     );
@@ -690,7 +653,7 @@ fn reset_into_monitor_switches_the_host_before_the_boot_log() {
         loader.reset_into_monitor(after, 115_200).expect("reset");
         let mut transport = loader.into_transport();
         assert_eq!(transport.baud(), 115_200, "{after:?}");
-        let (seen, end) = watch_sim(&mut transport, &watch_options, None);
+        let (seen, end) = watch_rendered(&mut transport, &watch_options, None);
         assert!(
             matches!(end, WatchEnd::Matched { .. }),
             "{after:?}: {seen:?}"
@@ -721,7 +684,7 @@ fn a_fatal_signal_restores_the_terminal() {
     let wait = Duration::from_secs(15);
     for signal in [libc::SIGTERM, libc::SIGHUP] {
         let mut pty = pty_harness::PtyChild::spawn(
-            env!("CARGO_BIN_EXE_cargo-esp32s3"),
+            cli::binary(),
             ["monitor", "--port", "sim://"],
             &[("NO_COLOR", "1")],
         );
@@ -743,59 +706,12 @@ fn a_fatal_signal_restores_the_terminal() {
     }
 }
 
-/// A chip that echoes what it is sent (a console with echo), one poll later.
-#[derive(Default)]
-struct Echo {
-    sent: Vec<u8>,
-    echo: std::collections::VecDeque<u8>,
-}
-
-impl cargo_esp32s3::transport::Transport for Echo {
-    fn read(
-        &mut self,
-        buf: &mut [u8],
-        _deadline: Instant,
-    ) -> Result<usize, cargo_esp32s3::transport::TransportError> {
-        let n = buf.len().min(self.echo.len());
-        for (slot, byte) in buf.iter_mut().zip(self.echo.drain(..n)) {
-            *slot = byte;
-        }
-        Ok(n)
-    }
-    fn write_all(&mut self, bytes: &[u8]) -> Result<(), cargo_esp32s3::transport::TransportError> {
-        self.sent.extend_from_slice(bytes);
-        self.echo.extend(bytes);
-        Ok(())
-    }
-    fn flush(&mut self) -> Result<(), cargo_esp32s3::transport::TransportError> {
-        Ok(())
-    }
-    fn clear_input(&mut self) -> Result<(), cargo_esp32s3::transport::TransportError> {
-        Ok(())
-    }
-    fn set_dtr(&mut self, _: bool) -> Result<(), cargo_esp32s3::transport::TransportError> {
-        Ok(())
-    }
-    fn set_rts(&mut self, _: bool) -> Result<(), cargo_esp32s3::transport::TransportError> {
-        Ok(())
-    }
-    fn set_baud(&mut self, _: u32) -> Result<(), cargo_esp32s3::transport::TransportError> {
-        Ok(())
-    }
-    fn baud(&self) -> u32 {
-        115_200
-    }
-    fn describe(&self) -> String {
-        "echo".into()
-    }
-}
-
 #[test]
 fn input_hook_writes_to_the_chip_and_can_stop() {
     use cargo_esp32s3::monitor::watch_with_input;
     use cargo_esp32s3::transport::Transport as _;
     // Typed input reaches the chip; its echo is a line that ends the watch.
-    let mut chip = Echo::default();
+    let mut chip = ScriptedLine::echo();
     let options = WatchOptions {
         until: regex::Regex::new("^ready$").ok(),
         timeout: Some(Duration::from_secs(5)),
@@ -830,7 +746,7 @@ fn input_hook_writes_to_the_chip_and_can_stop() {
     assert_eq!(lines, ["ready"]);
 
     // The hook ends the watch (the interactive monitor's Ctrl+]) without waiting for output.
-    let mut chip = Echo::default();
+    let mut chip = ScriptedLine::echo();
     let started = Instant::now();
     let mut polls = 0;
     let end = watch_with_input(
@@ -859,37 +775,28 @@ fn input_hook_writes_to_the_chip_and_can_stop() {
 #[test]
 fn micropython_answers_help_after_flash_monitor() {
     let Some(dir) = testdata() else { return };
-    let image = dir.join("firmware/micropython/ESP32_GENERIC_S3-20250911-v1.26.1.bin");
+    let image = dir.join(testdata::MICROPYTHON);
     let image = image.to_str().expect("utf-8 path").to_string();
     let work = tempfile::tempdir().expect("tempdir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cargo-esp32s3"))
-        .args([
+    let out = Run::new(
+        work.path(),
+        &[
             "flash",
             "--port",
             "sim://",
             &image,
             "--monitor",
             "--non-interactive",
-        ])
-        .args(["--until", "^Welcome to MicroPython", "--timeout", "30"])
-        .current_dir(work.path())
-        .env_remove("ESP32S3_MONITOR_UNTIL")
-        .env_remove("ESP32S3_MONITOR_TIMEOUT")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    {
-        use std::io::Write as _;
-        let mut stdin = child.stdin.take().expect("stdin");
-        stdin.write_all(b"help()\n").expect("type help()");
-    }
-    let output = child.wait_with_output().expect("wait");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+            "--until",
+            "^Welcome to MicroPython",
+            "--timeout",
+            "30",
+        ],
+    )
+    .stdin(b"help()\n")
+    .run();
+    out.succeeds();
+    let stdout = &out.stdout;
     let banner = stdout.find("MicroPython v1.26.1").expect("REPL banner");
     let typed = stdout
         .find(">>> help()")
@@ -904,7 +811,7 @@ fn micropython_answers_help_after_flash_monitor() {
     #[cfg(unix)]
     {
         let mut pty = pty_harness::PtyChild::spawn(
-            env!("CARGO_BIN_EXE_cargo-esp32s3"),
+            cli::binary(),
             ["flash", "--port", "sim://", &image, "--monitor"],
             &[("NO_COLOR", "1")],
         );
@@ -932,23 +839,15 @@ fn a_chip_left_in_download_mode_gets_the_download_hint_once() {
             "^waiting for download$",
         ],
     );
-    out.ok();
+    out.succeeds();
     assert!(
         out.stdout.contains("boot:0x0 (DOWNLOAD(USB/UART0))"),
         "{}",
         out.stdout
     );
-    assert_eq!(Outcome::count(&out.stderr, "hint:"), 1, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("stuck in download mode"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains("--after watchdog-reset"),
-        "{}",
-        out.stderr
-    );
+    assert_eq!(count(&out.stderr, "hint:"), 1, "{}", out.stderr);
+    out.stderr_has(&["stuck in download mode"]);
+    out.stderr_has(&["--after watchdog-reset"]);
 }
 
 #[path = "support/net.rs"]
@@ -985,7 +884,7 @@ Backtrace: 0x4200101c:0x3fc98e50 0x42001052:0x3fc98e70\r\n\r\nRebooting...\r\n";
             "20",
         ],
     );
-    out.ok();
+    out.succeeds();
     let shown: Vec<&str> = out.stdout.lines().collect();
     let pc = shown
         .iter()
@@ -1027,7 +926,7 @@ Backtrace: 0x4200101c:0x3fc98e50 0x42001052:0x3fc98e70\r\n\r\nRebooting...\r\n";
             "20",
         ],
     );
-    let error = out.single_error(6);
+    let error = out.fails(6, &[]);
     assert!(
         error.contains("closed before a line matched --until \"ready\""),
         "{error}"
@@ -1047,42 +946,14 @@ fn flash_monitor_over_rfc2217_shows_the_boot_log() {
     let stop = server.stop_handle();
     let serving = std::thread::spawn(move || server.serve());
 
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("fw.bin"), bootable_image()).expect("write image");
-    let out = cli(
-        dir.path(),
-        &[
-            "flash",
-            "--port",
-            &url,
-            "fw.bin",
-            "--monitor",
-            "--non-interactive",
-            "--until",
-            "^entry 0x",
-            "--timeout",
-            "60",
-        ],
-    );
+    let out = flash_and_monitor(&url, "^entry 0x", &["--timeout", "60"]);
     stop.stop();
     let chip = serving.join().expect("server thread").expect("served");
-    out.ok();
+    out.succeeds();
     assert!(
         chip.resets() >= 2,
         "connect reset and hard reset reached the pins"
     );
     let log = &out.stdout;
-    assert_eq!(Outcome::count(log, "ESP-ROM:esp32s3"), 1, "{log}");
-    assert!(
-        log.contains("rst:0x1 (POWERON),boot:0x8 (SPI_FAST_FLASH_BOOT)"),
-        "{log}"
-    );
-    assert!(!log.contains("waiting for download"), "{log}");
-    assert!(
-        log.trim_end()
-            .lines()
-            .last()
-            .is_some_and(|l| l.starts_with("entry 0x")),
-        "{log}"
-    );
+    assert_one_boot_from_flash(log);
 }

@@ -15,19 +15,23 @@
 
 #![cfg(unix)]
 
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cargo_esp32s3::image::format::{self, ImageHeader, Segment};
-use cargo_esp32s3::image::merge::{self, Offset0Inputs};
-use cargo_esp32s3::image::partition::PartitionTable;
+use cargo_esp32s3::cli::exit;
+use cargo_esp32s3::image::format::Segment;
 use cargo_esp32s3::loader::{ConnectOptions, Loader, LoaderError};
 use cargo_esp32s3::reset::Before;
 use cargo_esp32s3::sim::rfc2217::Rfc2217Server;
 use cargo_esp32s3::sim::{Esp32s3, Personality, SimConfig, StartIn};
 use cargo_esp32s3::transport::{self, TransportError};
+
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{Bench, SimProcess};
+
+#[path = "support/synthetic_elf.rs"]
+mod synthetic_elf;
 
 #[path = "support/net.rs"]
 mod net;
@@ -56,14 +60,7 @@ fn payload(len: usize, seed: u32) -> Vec<u8> {
 
 /// A small offset-0 image made with the library: bootloader, partition table, ~96 KiB app.
 fn firmware() -> Vec<u8> {
-    let image = |entry: u32, segments: &[Segment]| {
-        let header = ImageHeader {
-            segment_count: segments.len() as u8,
-            entry,
-            ..ImageHeader::default()
-        };
-        format::encode_image(&header, segments).expect("encode an image")
-    };
+    let image = synthetic_elf::image_of;
     let bootloader = image(
         0x403C_8918,
         &[Segment {
@@ -78,18 +75,7 @@ fn firmware() -> Vec<u8> {
             data: payload(0x1_8000, 2),
         }],
     );
-    let table = PartitionTable::default_for_flash(FLASH_SIZE);
-    let regions = merge::offset0_regions(&Offset0Inputs {
-        bootloader: &bootloader,
-        table: &table,
-        table_offset: 0x8000,
-        app: &app,
-        app_partition: None,
-        flash: Default::default(),
-        flash_size: Some(FLASH_SIZE),
-    })
-    .expect("offset-0 regions");
-    merge::merge_regions(&regions, None).expect("merge")
+    synthetic_elf::offset0_image(&bootloader, &app, FLASH_SIZE)
 }
 
 fn chip(start_in: StartIn) -> Esp32s3 {
@@ -101,82 +87,24 @@ fn chip(start_in: StartIn) -> Esp32s3 {
     .expect("a chip")
 }
 
-/// The result of one run of the binary.
-struct Outcome {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Outcome {
-    fn ok(&self) -> &Self {
-        assert_eq!(self.code, 0, "failed:\n{}\n{}", self.stdout, self.stderr);
-        self
-    }
-
-    /// The `error:` lines on stderr.
-    fn error_lines(&self) -> Vec<&str> {
-        self.stderr
-            .lines()
-            .filter(|l| l.starts_with("error:"))
-            .collect()
-    }
-}
-
-/// Run the binary in `dir` with a clean environment.
-fn cli(dir: &Path, args: &[&str]) -> Outcome {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_cargo-esp32s3"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("ESP32S3_") {
-            command.env_remove(key);
-        }
-    }
-    let output = command
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .args(args)
-        .output()
-        .expect("run cargo-esp32s3");
-    Outcome {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
-/// Write the firmware to `dir` and return its path.
-fn firmware_file(dir: &Path) -> (Vec<u8>, String) {
+/// Write the firmware into the bench's directory; the bytes and the file's path.
+fn firmware_file(bench: &Bench) -> (Vec<u8>, String) {
     let image = firmware();
-    let path = dir.join("firmware.bin");
-    std::fs::write(&path, &image).expect("write the firmware");
-    (image, path.to_string_lossy().into_owned())
-}
-
-/// `read-flash 0 LEN` over `port` into a file in `dir`; the bytes read.
-fn read_back(dir: &Path, port: &str, len: usize, extra: &[&str]) -> Vec<u8> {
-    let out = dir.join("readback.bin");
-    let _ = std::fs::remove_file(&out);
-    let len_text = len.to_string();
-    let mut args = vec!["read-flash", "0", &len_text, "readback.bin", "--port", port];
-    args.extend(extra);
-    cli(dir, &args).ok();
-    std::fs::read(out).expect("read-flash output")
+    let path = bench.write("firmware.bin", &image);
+    (image, path)
 }
 
 // ---- socket:// --------------------------------------------------------------------------------
 
 #[test]
 fn board_info_flash_and_read_back_over_socket() {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let bench = Bench::new();
     let server = RawServer::chip(chip(StartIn::Download));
     let url = server.url();
     let no_reset = ["--before", "no-reset"];
 
-    let info = cli(
-        dir.path(),
-        &["board-info", "--port", &url, no_reset[0], no_reset[1]],
-    );
-    info.ok();
+    let info = bench.run(&["board-info", "--port", &url, no_reset[0], no_reset[1]]);
+    info.succeeds();
     for line in [
         "Chip is ESP32-S3 (QFN56) (revision v0.2)",
         "MAC: 7c:df:a1:00:00:01",
@@ -188,19 +116,16 @@ fn board_info_flash_and_read_back_over_socket() {
         );
     }
 
-    let (image, image_path) = firmware_file(dir.path());
-    let flash = cli(
-        dir.path(),
-        &[
-            "flash",
-            "--port",
-            &url,
-            no_reset[0],
-            no_reset[1],
-            &image_path,
-        ],
-    );
-    flash.ok();
+    let (image, image_path) = firmware_file(&bench);
+    let flash = bench.run(&[
+        "flash",
+        "--port",
+        &url,
+        no_reset[0],
+        no_reset[1],
+        &image_path,
+    ]);
+    flash.succeeds();
     // The bridge runs at its own speed: asking the chip to switch would have garbled the link
     // (the test bridge pins the chip's host speed), so the loader must not have asked.
     assert!(
@@ -209,7 +134,7 @@ fn board_info_flash_and_read_back_over_socket() {
         flash.stderr
     );
     // The bridge stays up for the next client: read the image back over a new connection.
-    let back = read_back(dir.path(), &url, image.len(), &no_reset);
+    let back = bench.read_back(&url, 0, image.len(), &no_reset);
     assert!(back == image, "read-back differs from the image");
 
     let chip = server.stop().expect("the chip back");
@@ -227,11 +152,11 @@ fn board_info_flash_and_read_back_over_socket() {
 
 #[test]
 fn socket_default_reset_warns_about_the_missing_lines_and_connects() {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let bench = Bench::new();
     let server = RawServer::chip(chip(StartIn::Download));
     let url = server.url();
-    let info = cli(dir.path(), &["board-info", "--port", &url]);
-    info.ok();
+    let info = bench.run(&["board-info", "--port", &url]);
+    info.succeeds();
     assert!(
         info.stderr.contains("the chip was not reset")
             && info
@@ -240,29 +165,19 @@ fn socket_default_reset_warns_about_the_missing_lines_and_connects() {
         "{}",
         info.stderr
     );
-    assert!(info.stdout.contains("Chip is ESP32-S3"), "{}", info.stdout);
+    info.stdout_has(&["Chip is ESP32-S3"]);
 }
 
 #[test]
 fn a_bridge_that_goes_away_mid_flash_is_one_error_line() {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let bench = Bench::new();
     // Cut after ~40 KB from the host: past connecting, inside the write.
     let server = RawServer::chip_cut_after(chip(StartIn::Download), 40_000);
     let url = server.url();
-    let (_, image_path) = firmware_file(dir.path());
+    let (_, image_path) = firmware_file(&bench);
     let started = Instant::now();
-    let flash = cli(
-        dir.path(),
-        &["flash", "--port", &url, "--before", "no-reset", &image_path],
-    );
-    assert_ne!(flash.code, 0, "flash succeeded:\n{}", flash.stderr);
-    let errors = flash.error_lines();
-    assert_eq!(errors.len(), 1, "{}", flash.stderr);
-    assert!(
-        errors[0].contains(&url) && errors[0].contains("disappeared"),
-        "{}",
-        errors[0]
-    );
+    let flash = bench.run(&["flash", "--port", &url, "--before", "no-reset", &image_path]);
+    flash.fails(exit::FLASH, &[&url, "disappeared"]);
     assert!(
         started.elapsed() < Duration::from_secs(20),
         "took {:?}",
@@ -330,13 +245,10 @@ fn bad_urls_say_what_is_accepted() {
         );
     }
     // ...and the CLI, which goes through it: one line, the connect exit code.
-    let dir = tempfile::tempdir().expect("temp dir");
+    let bench = Bench::new();
     for (url, needle) in cases.iter().take(2) {
-        let out = cli(dir.path(), &["board-info", "--port", url]);
-        assert_eq!(out.code, 6, "{url}: {}", out.stderr);
-        let errors = out.error_lines();
-        assert_eq!(errors.len(), 1, "{url}: {}", out.stderr);
-        assert!(errors[0].contains(needle), "{url}: {}", errors[0]);
+        let out = bench.run(&["board-info", "--port", url]);
+        out.fails(exit::CONNECT, &[needle]);
     }
 }
 
@@ -546,81 +458,38 @@ fn an_rfc2217_server_that_stops_is_a_disconnect() {
 
 // ---- rfc2217:// against `cargo esp32s3 sim --rfc2217 0` -----------------------------------------
 
-/// `cargo-esp32s3 sim --rfc2217 0` in the background; SIGTERM on finish, killed on drop.
-struct SimProcess {
-    child: Child,
-    url: String,
-}
-
-impl SimProcess {
-    fn start(flash_file: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cargo-esp32s3"))
-            .args(["sim", "--rfc2217", "0", "--flash-size", "4MB", "--flash"])
-            .arg(flash_file)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the simulator");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut first = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut first)
-            .expect("the URL line");
-        let url = first.trim().to_string();
-        assert!(
-            url.starts_with("rfc2217://127.0.0.1:"),
-            "first line: {first:?}"
-        );
-        SimProcess { child, url }
-    }
-
-    /// Stop it as Ctrl-C would and wait: the flash file is written back.
-    fn finish(mut self) {
-        // SAFETY: signalling our own child by its pid.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                assert!(status.success(), "sim exited with {status}");
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("sim did not stop on SIGTERM");
-    }
-}
-
-impl Drop for SimProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `cargo-esp32s3 sim --rfc2217 0` in the background with its flash in `flash_file`.
+fn rfc2217_sim(flash_file: &Path) -> SimProcess {
+    let flash = flash_file.display().to_string();
+    let sim = SimProcess::start(&["--rfc2217", "0", "--flash-size", "4MB", "--flash", &flash]);
+    assert!(
+        sim.port.starts_with("rfc2217://127.0.0.1:"),
+        "first line: {:?}",
+        sim.port
+    );
+    sim
 }
 
 #[test]
 fn flash_over_rfc2217_with_the_default_reset() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let flash_file: PathBuf = dir.path().join("chip.flash");
-    let sim = SimProcess::start(&flash_file);
-    let (image, image_path) = firmware_file(dir.path());
+    let bench = Bench::new();
+    let flash_file: PathBuf = bench.path("chip.flash");
+    let sim = rfc2217_sim(&flash_file);
+    let (image, image_path) = firmware_file(&bench);
 
     // Default --before and --after: the chip starts booting from a blank flash, so only the
     // reset sequence's DTR/RTS changes get it into download mode.
-    let flash = cli(dir.path(), &["flash", "--port", &sim.url, &image_path]);
-    flash.ok();
+    let flash = bench.run(&["flash", "--port", &sim.port, &image_path]);
+    flash.succeeds();
     assert!(
         !flash.stderr.contains("not reset"),
         "the lines were not set:\n{}",
         flash.stderr
     );
-    assert!(
-        flash.stderr.contains("Hard resetting via RTS pin"),
-        "{}",
-        flash.stderr
-    );
+    flash.stderr_has(&["Hard resetting via RTS pin"]);
 
     // The hard reset booted the new firmware; reading needs the reset dance again.
-    let back = read_back(dir.path(), &sim.url, image.len(), &[]);
+    let back = bench.read_back(&sim.port, 0, image.len(), &[]);
     assert!(back == image, "read-back differs from the image");
 
     sim.finish();

@@ -12,18 +12,14 @@
 
 #![cfg(unix)]
 
-use std::io::{BufRead as _, BufReader};
 use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use cargo_esp32s3::flasher::{Event, FlashError, FlashOptions, Flasher, Region};
-use cargo_esp32s3::image::format::{self, ImageHeader, Segment};
-use cargo_esp32s3::image::merge::{self, Offset0Inputs};
-use cargo_esp32s3::image::partition::PartitionTable;
+use cargo_esp32s3::flasher::{Event, FlashError, FlashOptions, Flasher, Region, WriteSummary};
+use cargo_esp32s3::image::format::Segment;
 use cargo_esp32s3::loader::{ConnectOptions, Loader, LoaderError, StubImage};
 use cargo_esp32s3::reset::Before;
 use cargo_esp32s3::sim::pty::{PtyServer, StopHandle};
@@ -39,6 +35,12 @@ const STUB_TEXT_START: u32 = 0x4037_8000;
 
 // ---- fixtures ---------------------------------------------------------------------------------
 
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{Run, SimProcess};
+
+#[path = "support/synthetic_elf.rs"]
+mod synthetic_elf;
 #[path = "support/testdata.rs"]
 mod testdata;
 use testdata::testdata;
@@ -63,14 +65,7 @@ fn payload(len: usize, seed: u32) -> Vec<u8> {
 /// An offset-0 image made with the library: a bootloader-like image at 0x0, the default
 /// partition table at 0x8000 and a ~1.6 MB app at 0x10000.
 fn synthetic_image() -> Vec<u8> {
-    let image = |entry: u32, segments: &[Segment]| {
-        let header = ImageHeader {
-            segment_count: segments.len() as u8,
-            entry,
-            ..ImageHeader::default()
-        };
-        format::encode_image(&header, segments).expect("encode an image")
-    };
+    let image = synthetic_elf::image_of;
     let bootloader = image(
         0x403C_8918,
         &[
@@ -99,18 +94,7 @@ fn synthetic_image() -> Vec<u8> {
             },
         ],
     );
-    let table = PartitionTable::default_for_flash(FLASH_SIZE);
-    let regions = merge::offset0_regions(&Offset0Inputs {
-        bootloader: &bootloader,
-        table: &table,
-        table_offset: 0x8000,
-        app: &app,
-        app_partition: None,
-        flash: Default::default(),
-        flash_size: Some(FLASH_SIZE),
-    })
-    .expect("offset-0 regions");
-    merge::merge_regions(&regions, None).expect("merge")
+    synthetic_elf::offset0_image(&bootloader, &app, FLASH_SIZE)
 }
 
 /// The MicroPython image from the testdata when present, else the synthetic one.
@@ -246,20 +230,24 @@ fn open_fd(path: &str) -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
+/// Write `image` at 0x0; the summary and the events on the way.
+fn write_image(flasher: &mut Flasher<SerialTransport>, image: &[u8]) -> (WriteSummary, Vec<Event>) {
+    let mut events = Vec::new();
+    let region = Region {
+        offset: 0,
+        data: image.to_vec(),
+        label: "firmware".into(),
+    };
+    let summary = flasher
+        .write_regions(&[region], &mut |e| events.push(e))
+        .expect("write the image");
+    (summary, events)
+}
+
 /// Write the whole image, check what the flasher reported, then write it again (skipped), read
 /// 64 KiB back byte for byte, check the whole image by MD5, erase a region and the whole flash.
 fn write_read_erase(flasher: &mut Flasher<SerialTransport>, image: &[u8]) {
-    let mut events = Vec::new();
-    let summary = flasher
-        .write_regions(
-            &[Region {
-                offset: 0,
-                data: image.to_vec(),
-                label: "firmware".into(),
-            }],
-            &mut |e| events.push(e),
-        )
-        .expect("write the image");
+    let (summary, events) = write_image(flasher, image);
     assert_eq!((summary.written, summary.skipped), (1, 0), "{summary:?}");
     assert!(summary.compressed_bytes < image.len() as u64);
     let len = image.len().next_multiple_of(4) as u32;
@@ -273,17 +261,7 @@ fn write_read_erase(flasher: &mut Flasher<SerialTransport>, image: &[u8]) {
             .any(|e| matches!(e, Event::RegionWritten { compressed_len, .. } if u64::from(*compressed_len) == summary.compressed_bytes))
     );
 
-    let mut events = Vec::new();
-    let again = flasher
-        .write_regions(
-            &[Region {
-                offset: 0,
-                data: image.to_vec(),
-                label: "firmware".into(),
-            }],
-            &mut |e| events.push(e),
-        )
-        .expect("write the same image again");
+    let (again, events) = write_image(flasher, image);
     assert_eq!((again.written, again.skipped), (0, 1), "{again:?}");
     assert!(
         !events
@@ -701,67 +679,18 @@ fn boot_text_and_garbage_before_the_first_reply_are_tolerated() {
 
 // ---- the binary against `cargo esp32s3 sim --pty` ---------------------------------------------
 
-/// `cargo-esp32s3 sim --pty` in the background, killed on drop.
-struct SimProcess {
-    child: Child,
-    device: String,
-}
-
-impl SimProcess {
-    fn start(flash_file: &std::path::Path) -> SimProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cargo-esp32s3"))
-            .args(["sim", "--pty", "--flash-size", "8MB", "--flash"])
-            .arg(flash_file)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the simulator");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut first = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut first)
-            .expect("the device path line");
-        let device = first.trim().to_string();
-        assert!(device.starts_with("/dev/"), "first line: {first:?}");
-        SimProcess { child, device }
-    }
-}
-
-impl Drop for SimProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Run the binary with a clean environment: (success, stdout, stderr).
-fn cli(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_cargo-esp32s3"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("ESP32S3_PORT")
-        .env_remove("ESP32S3_BAUD")
-        .env_remove("ESP32S3_BEFORE")
-        .env_remove("ESP32S3_AFTER")
-        .env_remove("ESP32S3_STUB")
-        .output()
-        .expect("run cargo-esp32s3");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn cli_board_info_flash_and_read_back_over_sim_pty() {
     let dir = tempfile::tempdir().expect("temp dir");
     let flash_file = dir.path().join("flash.bin");
-    let sim = SimProcess::start(&flash_file);
-    let port = sim.device.as_str();
+    let flash = flash_file.display().to_string();
+    let sim = SimProcess::start(&["--pty", "--flash-size", "8MB", "--flash", &flash]);
+    let port = sim.port.as_str();
+    assert!(port.starts_with("/dev/"), "first line: {port:?}");
+    let cli = |args: &[&str]| Run::new(dir.path(), args).run();
 
-    let (ok, stdout, stderr) = cli(&["board-info", "--port", port, "--before", "no-reset"]);
-    assert!(ok, "board-info failed:\n{stdout}\n{stderr}");
+    let info = cli(&["board-info", "--port", port, "--before", "no-reset"]);
+    let stdout = &info.succeeds().stdout;
     for line in [
         "Chip is ESP32-S3 (QFN56) (revision v0.2)",
         "Crystal is 40MHz",
@@ -777,15 +706,14 @@ fn cli_board_info_flash_and_read_back_over_sim_pty() {
     let image_file = dir.path().join("firmware.bin");
     std::fs::write(&image_file, &image).expect("write the image file");
     let image_arg = image_file.to_string_lossy().into_owned();
-    let (ok, stdout, stderr) = cli(&["flash", "--port", port, "--before", "no-reset", &image_arg]);
-    assert!(ok, "flash failed:\n{stdout}\n{stderr}");
+    cli(&["flash", "--port", port, "--before", "no-reset", &image_arg]).succeeds();
     // The hard reset after flashing went through the watchdog (a pty has no RTS): the chip is
     // back in download mode at the auto-detected speed for the next command.
 
     let back_file = dir.path().join("back.bin");
     let back_arg = back_file.to_string_lossy().into_owned();
     let size = format!("0x{:x}", 0x1_0000);
-    let (ok, stdout, stderr) = cli(&[
+    cli(&[
         "read-flash",
         "--port",
         port,
@@ -796,8 +724,8 @@ fn cli_board_info_flash_and_read_back_over_sim_pty() {
         "0x0",
         &size,
         &back_arg,
-    ]);
-    assert!(ok, "read-flash failed:\n{stdout}\n{stderr}");
+    ])
+    .succeeds();
     let back = std::fs::read(&back_file).expect("the read-back file");
     assert!(
         back == image[..0x1_0000],

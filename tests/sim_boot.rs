@@ -17,6 +17,9 @@ use cargo_esp32s3::sim::{
 use cargo_esp32s3::transport::sim::SimTransport;
 use cargo_esp32s3::transport::{Transport, TransportError};
 
+#[path = "support/testdata.rs"]
+mod testdata;
+
 const GPIO_STRAP: u32 = 0x6000_4038;
 const RTC_OPTION1: u32 = 0x6000_812C;
 const BLANK_LINE: &str = "invalid header: 0xffffffff\r\n";
@@ -122,6 +125,18 @@ fn bootable_image() -> Vec<u8> {
     encode_image(&header, &segments).expect("a valid image")
 }
 
+/// The built-in reset sequences over a UART bridge and the mode each must end in.
+fn uart_sequences() -> Vec<(ResetSequence, Mode)> {
+    vec![
+        (reset::CLASSIC_FAST, Mode::Download),
+        (reset::CLASSIC_SLOW, Mode::Download),
+        (reset::UNIX_TIGHT_FAST, Mode::Download),
+        (reset::UNIX_TIGHT_SLOW, Mode::Download),
+        (reset::HARD_RESET, Mode::FlashBoot),
+        (reset::HARD_RESET_USB, Mode::FlashBoot),
+    ]
+}
+
 /// What a reset sequence must end in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -176,13 +191,8 @@ fn check_mode(what: &str, personality: Personality, text: &str, mode: Mode, boot
 
 #[test]
 fn every_uart_reset_sequence_ends_in_its_mode_also_with_60_and_120_ms_between_line_changes() {
-    let cases = [
-        (reset::CLASSIC_FAST, Mode::Download),
-        (reset::CLASSIC_SLOW, Mode::Download),
-        (reset::UNIX_TIGHT_FAST, Mode::Download),
-        (reset::UNIX_TIGHT_SLOW, Mode::Download),
-        (reset::HARD_RESET, Mode::FlashBoot),
-        (reset::HARD_RESET_USB, Mode::FlashBoot),
+    let mut cases = uart_sequences();
+    cases.extend([
         // esptool's notation for the classic and tight resets (a custom `reset-sequence`).
         (
             ResetSequence::parse("D0|R1|W0.1|D1|R0|W0.05|D0").expect("valid"),
@@ -192,7 +202,7 @@ fn every_uart_reset_sequence_ends_in_its_mode_also_with_60_and_120_ms_between_li
             ResetSequence::parse("U0,0|U1,1|U0,1|W0.1|U1,0|W0.05|U0,0").expect("valid"),
             Mode::Download,
         ),
-    ];
+    ]);
     for (seq, mode) in cases {
         for url in ["sim://", "sim://?mode=spi"] {
             for gap_ms in [0, 60, 120] {
@@ -273,29 +283,22 @@ fn serve_with_wall_clock(chip: &mut Esp32s3, steps: &[Step], gap: Duration) {
 #[test]
 fn real_wall_clock_gaps_as_an_rfc2217_server_sees_them() {
     // Each sequence on its own chip and thread: the sleeps are real, so they run side by side.
-    let runs: Vec<_> = [
-        (reset::CLASSIC_FAST, Mode::Download),
-        (reset::CLASSIC_SLOW, Mode::Download),
-        (reset::UNIX_TIGHT_FAST, Mode::Download),
-        (reset::UNIX_TIGHT_SLOW, Mode::Download),
-        (reset::HARD_RESET, Mode::FlashBoot),
-        (reset::HARD_RESET_USB, Mode::FlashBoot),
-    ]
-    .into_iter()
-    .map(|(seq, mode)| {
-        std::thread::spawn(move || {
-            let config = SimConfig {
-                start_in: StartIn::SpiBoot,
-                ..SimConfig::default()
-            };
-            let mut chip = Esp32s3::new(config).expect("sim");
-            chip.take_output();
-            serve_with_wall_clock(&mut chip, &seq.steps, Duration::from_millis(60));
-            let text = String::from_utf8_lossy(&chip.take_output()).into_owned();
-            (seq.name.to_string(), chip.personality(), text, mode)
+    let runs: Vec<_> = uart_sequences()
+        .into_iter()
+        .map(|(seq, mode)| {
+            std::thread::spawn(move || {
+                let config = SimConfig {
+                    start_in: StartIn::SpiBoot,
+                    ..SimConfig::default()
+                };
+                let mut chip = Esp32s3::new(config).expect("sim");
+                chip.take_output();
+                serve_with_wall_clock(&mut chip, &seq.steps, Duration::from_millis(60));
+                let text = String::from_utf8_lossy(&chip.take_output()).into_owned();
+                (seq.name.to_string(), chip.personality(), text, mode)
+            })
         })
-    })
-    .collect();
+        .collect();
     for run in runs {
         let (name, personality, text, mode) = run.join().expect("no panic");
         check_mode(&name, personality, &text, mode, false);
@@ -628,28 +631,15 @@ fn the_pty_server_lets_the_chip_live_in_wall_clock_time() {
     assert!(lines >= 10 && lines <= most, "{lines} lines: {text:.300}");
 }
 
-/// The shared testdata folder, or `None` (after saying so) when it is not there.
-fn testdata() -> Option<std::path::PathBuf> {
-    let dir = std::env::var_os("ESP32S3_TESTDATA")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata")
-        });
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        println!("skipped: testdata not found (set ESP32S3_TESTDATA)");
-        None
-    }
-}
-
 #[test]
 fn a_reset_into_real_firmware_runs_the_second_stage_and_the_app_console() {
-    let Some(dir) = testdata() else { return };
-    let read = |rel: &str| std::fs::read(dir.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    let Some(dir) = testdata::testdata() else {
+        return;
+    };
+    let read = |rel: &str| testdata::read(&dir, rel);
     // MicroPython's offset-0 image: ROM, second stage, then the REPL answers help().
     let mut t = sim("sim://");
-    let image = read("firmware/micropython/ESP32_GENERIC_S3-20250911-v1.26.1.bin");
+    let image = read(testdata::MICROPYTHON);
     t.chip_mut().flash_mut().load(0, &image);
     reset::play(&mut t, &reset::HARD_RESET.steps).unwrap();
     let text = wait_and_read(&mut t, STRAP_WINDOW + Duration::from_millis(500));

@@ -7,54 +7,31 @@
 //! and with ESP-IDF's hello_world ELF and its bootloader from the shared testdata (when present).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-use cargo_esp32s3::image::format::{ImageHeader, Segment, encode_image};
 use cargo_esp32s3::image::info::{BinKind, ImageRole, inspect};
 use toml_edit::DocumentMut;
 
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{Outcome, Run};
+
 #[path = "support/synthetic_elf.rs"]
 mod synthetic_elf;
-use synthetic_elf::synthetic_elf;
+use synthetic_elf::{synthetic_bootloader, synthetic_elf};
 
-/// The shared testdata folder, or `None` (after saying so) when it is not there.
-fn testdata() -> Option<PathBuf> {
-    let dir = std::env::var_os("ESP32S3_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata"));
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        println!("skipped: testdata not found (set ESP32S3_TESTDATA)");
-        None
-    }
+#[path = "support/testdata.rs"]
+mod testdata;
+use testdata::testdata;
+
+/// `cargo-esp32s3 esp32s3 ARGS...` in `dir`, as `cargo esp32s3 ARGS...` runs it.
+fn tool(dir: &Path, args: &[&str]) -> Outcome {
+    Run::new(dir, &["esp32s3"]).args(args).run()
 }
 
-fn tool(dir: &Path, args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_cargo-esp32s3"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("ESP32S3_") {
-            command.env_remove(key);
-        }
-    }
-    command
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .arg("esp32s3")
-        .args(args)
-        .output()
-        .expect("run cargo-esp32s3")
-}
-
-fn ok(output: &Output) -> String {
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "exit {}:\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        output.status
-    );
-    stdout
+/// Succeeded; its stdout.
+fn ok(outcome: &Outcome) -> String {
+    outcome.succeeds().stdout.clone()
 }
 
 /// The report lines of an init run, each trimmed.
@@ -175,14 +152,13 @@ fn init_writes_the_files_once_and_keeps_the_users_edits() {
     )
     .unwrap();
     let output = tool(&dir, &["init"]);
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    output.fails(1, &[]);
     assert_eq!(
-        stderr.trim(),
+        output.stderr.trim(),
         "error: 1 setting could not be applied because the crate already has another value (listed above); change it by hand or rerun with --force"
     );
     assert!(
-        String::from_utf8_lossy(&output.stdout).contains(
+        output.stdout.contains(
             "not set .cargo/config.toml ([build] target, runner): [build] target is \"riscv32imac-unknown-none-elf\""
         )
     );
@@ -206,16 +182,16 @@ fn init_and_new_refuse_with_one_line() {
         ),
     ] {
         let output = tool(temp.path(), &args);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        output.fails(1, &[expected]);
+        let stderr = &output.stderr;
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
         assert!(stderr.starts_with(expected), "{args:?}: {stderr}");
     }
     std::fs::create_dir(temp.path().join("taken")).unwrap();
     let output = tool(temp.path(), &["new", "taken"]);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    output.fails(1, &[]);
     assert_eq!(
-        stderr.trim(),
+        output.stderr.trim(),
         "error: taken already exists; choose another name, or run `cargo esp32s3 init --path taken` to set up the crate there"
     );
 }
@@ -237,19 +213,6 @@ fn new_creates_and_sets_up_a_crate() {
         read(&dir, "partitions.csv"),
         include_str!("../templates/partitions-two-ota.csv")
     );
-}
-
-/// A second-stage bootloader stand-in: a valid ESP32-S3 image with one IRAM segment.
-fn synthetic_bootloader() -> Vec<u8> {
-    let header = ImageHeader {
-        entry: 0x403C_8000,
-        ..ImageHeader::default()
-    };
-    let segments = [Segment {
-        addr: 0x403C_8000,
-        data: (0..2048u32).map(|i| (i * 13) as u8).collect(),
-    }];
-    encode_image(&header, &segments).expect("bootloader image")
 }
 
 /// `cargo new` + `init`, a bootloader configured, then `flash --port sim://?flash=FILE ELF`: the
@@ -277,8 +240,7 @@ fn flash_in_a_new_crate(elf: &[u8], bootloader: &[u8], project_name: Option<&str
         &["flash", "--port", &port, elf_path.to_str().unwrap()],
     );
     ok(&output);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("Flashed 3 regions"), "{stderr}");
+    output.stderr_has(&["Flashed 3 regions"]);
 
     let flash = std::fs::read(&flash_file).unwrap();
     let info = inspect(&flash).unwrap();
@@ -348,36 +310,21 @@ fn flash_in_a_new_crate(elf: &[u8], bootloader: &[u8], project_name: Option<&str
         .to_string();
     let words: Vec<&str> = runner.split_whitespace().collect();
     let (program, args) = words.split_first().unwrap();
-    let our_bin = Path::new(env!("CARGO_BIN_EXE_cargo-esp32s3"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
+    let our_bin = Path::new(cli::binary()).parent().unwrap().to_path_buf();
     let path = std::env::join_paths(std::iter::once(our_bin).chain(std::env::split_paths(
         &std::env::var_os("PATH").unwrap_or_default(),
     )))
     .unwrap();
-    let mut command = Command::new(program);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("ESP32S3_") {
-            command.env_remove(key);
-        }
-    }
-    let output = command
-        .current_dir(&dir)
-        .args(args)
-        .arg(&elf_path)
+    let output = Run::program(program, &dir, args)
+        .args([&elf_path])
         .env("PATH", path)
-        .env("NO_COLOR", "1")
         .env("ESP32S3_PORT", &port)
         .env("ESP32S3_MONITOR_UNTIL", booted)
         .env("ESP32S3_MONITOR_TIMEOUT", "30")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run the runner line");
+        .run();
     let stdout = ok(&output);
     assert!(stdout.lines().any(|l| booted_line.is_match(l)), "{stdout}");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("skipped (unchanged)"), "{stderr}");
+    output.stderr_has(&["skipped (unchanged)"]);
 }
 
 #[test]

@@ -10,16 +10,18 @@
 //! replace this repository's own `target/debug/xtask`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use cargo_esp32s3::config::Settings;
 use cargo_esp32s3::image::FlashSize;
-use cargo_esp32s3::image::format::{ImageHeader, Segment, encode_image};
 use cargo_esp32s3::layout::{IdfOutputs, prepare};
+
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{BUILD_LIMIT, Outcome, Run};
 
 #[path = "support/synthetic_elf.rs"]
 mod synthetic_elf;
-use synthetic_elf::synthetic_elf;
+use synthetic_elf::{synthetic_bootloader, synthetic_elf};
 
 /// This repository's target directory (the test binary lives in `<target>/debug/deps`).
 fn our_target_dir() -> PathBuf {
@@ -30,44 +32,11 @@ fn our_target_dir() -> PathBuf {
         .to_path_buf()
 }
 
-fn tool(dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_cargo-esp32s3"));
-    clean_env(&mut command);
-    command.current_dir(dir).arg("esp32s3");
-    command
-}
-
-fn clean_env(command: &mut Command) {
-    for (key, _) in std::env::vars() {
-        if key.starts_with("ESP32S3_") {
-            command.env_remove(key);
-        }
-    }
-    command.env("NO_COLOR", "1");
-}
-
-fn check(output: &Output, what: &str) -> String {
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "{what} failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        output.status
-    );
-    stdout + &stderr
-}
-
-/// A second-stage bootloader stand-in: a valid ESP32-S3 image with one IRAM segment.
-fn bootloader() -> Vec<u8> {
-    let header = ImageHeader {
-        entry: 0x403C_8000,
-        ..ImageHeader::default()
-    };
-    let segments = [Segment {
-        addr: 0x403C_8000,
-        data: (0..2048u32).map(|i| (i * 13) as u8).collect(),
-    }];
-    encode_image(&header, &segments).expect("bootloader image")
+/// Succeeded; what it printed, stdout then stderr.
+fn check(outcome: &Outcome, what: &str) -> String {
+    assert_eq!(outcome.code, Some(0), "{what} failed:\n{}", outcome.dump());
+    outcome.no_panic();
+    outcome.stdout.clone() + &outcome.stderr
 }
 
 #[test]
@@ -83,16 +52,23 @@ fn the_xtask_template_builds_against_the_library_and_flashes_the_virtual_chip() 
     std::fs::write(crate_dir.join("src/main.rs"), "fn main() {}\n").unwrap();
 
     let library = env!("CARGO_MANIFEST_DIR");
-    check(
-        &tool(temp.path())
-            .args(["init", "--path", "fw", "--xtask", "--library-path", library])
-            .output()
-            .unwrap(),
-        "init --xtask",
-    );
+    Run::new(
+        temp.path(),
+        &[
+            "esp32s3",
+            "init",
+            "--path",
+            "fw",
+            "--xtask",
+            "--library-path",
+            library,
+        ],
+    )
+    .run()
+    .succeeds();
 
     // The bootloader the crate's metadata names (init leaves the key commented out).
-    std::fs::write(crate_dir.join("bootloader.bin"), bootloader()).unwrap();
+    std::fs::write(crate_dir.join("bootloader.bin"), synthetic_bootloader()).unwrap();
     let manifest_path = crate_dir.join("Cargo.toml");
     let manifest = std::fs::read_to_string(&manifest_path).unwrap();
     assert!(
@@ -127,41 +103,40 @@ fn the_xtask_template_builds_against_the_library_and_flashes_the_virtual_chip() 
 
     let target_dir = our_target_dir();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut build = Command::new(cargo);
-    clean_env(&mut build);
-    build
-        .current_dir(temp.path())
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .args(["build", "--offline", "--quiet", "--manifest-path"])
-        .arg(&manifest_path)
-        .args(["--package", "xtask-template-test"]);
-    check(
-        &build.output().unwrap(),
-        "cargo build of the xtask template",
-    );
+    let manifest_arg = manifest_path.display().to_string();
+    let build = Run::program(
+        cargo,
+        temp.path(),
+        &[
+            "build",
+            "--offline",
+            "--quiet",
+            "--manifest-path",
+            &manifest_arg,
+            "--package",
+            "xtask-template-test",
+        ],
+    )
+    .env("CARGO_TARGET_DIR", &target_dir)
+    .limit(BUILD_LIMIT)
+    .run();
+    check(&build, "cargo build of the xtask template");
     let xtask = target_dir.join("debug/xtask-template-test");
 
     let elf_path = temp.path().join("firmware.elf");
     std::fs::write(&elf_path, synthetic_elf()).unwrap();
     let flash_file = temp.path().join("flash.bin");
     let port = format!("sim://?flash={}", flash_file.display());
-    let run = |args: &[&str]| {
-        let mut command = Command::new(&xtask);
-        clean_env(&mut command);
-        command.current_dir(&crate_dir).args(args);
-        command.output().unwrap()
+    let run = |args: &[&str]| Run::program(&xtask, &crate_dir, args).run();
+    let elf_arg = elf_path.to_str().unwrap();
+    // `cargo xtask flash` (or test-on-device) of the ELF onto the virtual chip, plus `extra`.
+    let on_chip = |task: &str, extra: &[&str]| {
+        let mut args = vec![task, "--elf", elf_arg, "--port", &port];
+        args.extend_from_slice(extra);
+        run(&args)
     };
 
-    let out = check(
-        &run(&[
-            "flash",
-            "--elf",
-            elf_path.to_str().unwrap(),
-            "--port",
-            &port,
-        ]),
-        "cargo xtask flash",
-    );
+    let out = check(&on_chip("flash", &[]), "cargo xtask flash");
     assert!(out.contains("flashed 3 region(s), 0 unchanged"), "{out}");
 
     // What the flash holds is what the library lays out for the same crate settings and the
@@ -190,56 +165,30 @@ fn the_xtask_template_builds_against_the_library_and_flashes_the_virtual_chip() 
     }
 
     // A second flash finds every region in place.
-    let out = check(
-        &run(&[
-            "flash",
-            "--elf",
-            elf_path.to_str().unwrap(),
-            "--port",
-            &port,
-        ]),
-        "second cargo xtask flash",
-    );
+    let out = check(&on_chip("flash", &[]), "second cargo xtask flash");
     assert!(out.contains("0 region(s), 3 unchanged"), "{out}");
 
     // test-on-device sees the console after the reset: the ROM loads the bootloader flashed
     // above and jumps to its entry point.
-    let output = run(&[
+    let output = on_chip(
         "test-on-device",
-        "--elf",
-        elf_path.to_str().unwrap(),
-        "--port",
-        &port,
-        "--expect",
-        "entry 0x403c8000",
-        "--timeout",
-        "10",
-    ]);
+        &["--expect", "entry 0x403c8000", "--timeout", "10"],
+    );
     let console = check(&output, "cargo xtask test-on-device");
     assert!(console.contains("ESP-ROM:esp32s3"), "{console}");
     assert!(console.contains("load:0x403c8000,len:0x800"), "{console}");
 
     // test-on-device fails with a clear line when the expected text never comes (the synthetic
     // firmware prints nothing of its own).
-    let output = run(&[
+    let output = on_chip(
         "test-on-device",
-        "--elf",
-        elf_path.to_str().unwrap(),
-        "--port",
-        &port,
-        "--expect",
-        "no firmware prints this",
-        "--timeout",
-        "1",
-    ]);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("error: no line containing \"no firmware prints this\" within 1 s"),
-        "{stderr}"
+        &["--expect", "no firmware prints this", "--timeout", "1"],
     );
+    output.fails(1, &[]);
+    output.stderr_has(&["error: no line containing \"no firmware prints this\" within 1 s"]);
 
     let output = run(&["frobnicate"]);
-    assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown task `frobnicate`"));
+    assert_eq!(output.code, Some(2), "{}", output.dump());
+    output.no_panic();
+    output.stderr_has(&["unknown task `frobnicate`"]);
 }

@@ -22,8 +22,6 @@
 use std::ffi::CStr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{Esp32s3, SimError};
@@ -39,19 +37,11 @@ pub struct PtyServer {
     chip: Esp32s3,
     master: OwnedFd,
     slave_path: PathBuf,
-    stop: Arc<AtomicBool>,
+    stop: StopHandle,
 }
 
-/// Stops a running [`PtyServer::serve`] from another thread (or a signal handler's watcher).
-#[derive(Debug, Clone)]
-pub struct StopHandle(Arc<AtomicBool>);
-
-impl StopHandle {
-    /// Ask the server to return (within about 50 ms).
-    pub fn stop(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
+/// Stops a running [`PtyServer::serve`]: the one handle type all the simulator's servers share.
+pub use super::rfc2217::StopHandle;
 
 fn os_error(action: &'static str) -> SimError {
     SimError::Pty {
@@ -93,7 +83,7 @@ impl PtyServer {
             chip,
             master,
             slave_path,
-            stop: Arc::new(AtomicBool::new(false)),
+            stop: StopHandle::default(),
         })
     }
 
@@ -104,7 +94,7 @@ impl PtyServer {
 
     /// A handle that stops [`PtyServer::serve`].
     pub fn stop_handle(&self) -> StopHandle {
-        StopHandle(Arc::clone(&self.stop))
+        self.stop.clone()
     }
 
     /// Serve until stopped: feed what clients write to the chip, write back what it sends.
@@ -114,7 +104,7 @@ impl PtyServer {
         let mut buf = vec![0u8; 0x4000];
         let mut last_persist = Instant::now();
         let mut last_tick = Instant::now();
-        while !self.stop.load(Ordering::SeqCst) {
+        while !self.stop.is_stopped() {
             let mut pfd = libc::pollfd {
                 fd,
                 events: libc::POLLIN,

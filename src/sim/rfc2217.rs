@@ -23,6 +23,7 @@ use crate::transport::rfc2217::{
     BINARY, COM_PORT_OPTION, DO, DONT, Decoder, SGA, Telnet, WILL, WONT, code, control, escape,
     negotiation, subnegotiation,
 };
+use crate::transport::tcp::nothing_yet;
 
 /// How long one wait for client input lasts (also the stop-flag and accept period): the chip's
 /// clock and its spontaneous output move in steps of about this much.
@@ -40,17 +41,25 @@ pub struct Rfc2217Server {
     chip: Esp32s3,
     listener: TcpListener,
     address: SocketAddr,
-    stop: Arc<AtomicBool>,
+    stop: StopHandle,
 }
 
-/// Stops a running [`Rfc2217Server::serve`] from another thread (or a signal handler's watcher).
-#[derive(Debug, Clone)]
+/// Stops a running simulator server ([`Rfc2217Server::serve`], and on unix `pty::PtyServer::serve`,
+/// which uses this same type) from another thread (or a signal handler's watcher). It lives here
+/// because this is the server module every platform has.
+#[derive(Debug, Clone, Default)]
 pub struct StopHandle(Arc<AtomicBool>);
 
 impl StopHandle {
-    /// Ask the server to return (within about 10 ms).
+    /// Ask the server to return (within one of its poll periods: about 10 ms over RFC 2217,
+    /// 50 ms on a pty).
     pub fn stop(&self) {
         self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// True once [`StopHandle::stop`] was called on this handle or any clone of it.
+    pub fn is_stopped(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
     }
 }
 
@@ -73,7 +82,7 @@ impl Rfc2217Server {
             chip,
             listener,
             address,
-            stop: Arc::new(AtomicBool::new(false)),
+            stop: StopHandle::default(),
         })
     }
 
@@ -89,7 +98,7 @@ impl Rfc2217Server {
 
     /// A handle that stops [`Rfc2217Server::serve`].
     pub fn stop_handle(&self) -> StopHandle {
-        StopHandle(Arc::clone(&self.stop))
+        self.stop.clone()
     }
 
     /// Serve clients one after another until stopped. Returns the chip (flash written back to
@@ -98,7 +107,7 @@ impl Rfc2217Server {
         let mut session: Option<Session> = None;
         let mut clock = Instant::now();
         let mut last_persist = Instant::now();
-        while !self.stop.load(Ordering::SeqCst) {
+        while !self.stop.is_stopped() {
             match session.as_mut() {
                 None => match self.listener.accept() {
                     Ok((stream, _)) => match Session::start(stream) {
@@ -179,16 +188,7 @@ impl Session {
         let received = match self.stream.read(&mut buf) {
             Ok(0) => return Err(Closed),
             Ok(n) => buf.get(..n).unwrap_or_default(),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::TimedOut
-                        | std::io::ErrorKind::Interrupted
-                ) =>
-            {
-                &[]
-            }
+            Err(e) if nothing_yet(&e) => &[],
             Err(_) => return Err(Closed),
         };
         let mut wire = escape(&chip.take_output());

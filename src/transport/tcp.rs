@@ -157,6 +157,17 @@ pub(crate) fn closed(url: &str) -> TransportError {
     }
 }
 
+/// True when a socket read failed only because nothing arrived within its timeout (or a signal
+/// came first): the link is fine, there is just nothing to read yet.
+pub(crate) fn nothing_yet(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::WouldBlock
+            | std::io::ErrorKind::TimedOut
+            | std::io::ErrorKind::Interrupted
+    )
+}
+
 /// One `read` on `stream` that waits until `deadline` at most: `Ok(None)` when the deadline
 /// passed with nothing to read, `Ok(Some(0))` never (end of stream is an error).
 pub(crate) fn read_until(
@@ -180,16 +191,7 @@ pub(crate) fn read_until(
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted && Instant::now() < deadline => {
                 continue;
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::TimedOut
-                        | std::io::ErrorKind::Interrupted
-                ) =>
-            {
-                Ok(None)
-            }
+            Err(e) if nothing_yet(&e) => Ok(None),
             Err(e) => Err(io_error(url, e)),
         };
     }

@@ -121,6 +121,14 @@ impl Drop for RawServer {
     }
 }
 
+/// A read that timed out with nothing to read: the client is still there.
+fn nothing_yet(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    )
+}
+
 fn serve(listener: TcpListener, role: Role, stop: &AtomicBool) -> Option<Esp32s3> {
     let (mut chip, cut_after, script) = match role {
         Role::Chip { chip, cut_after } => (Some(*chip), cut_after, Vec::new()),
@@ -183,11 +191,7 @@ fn serve_chip(
                 }
                 chip.receive(&buf[..n]);
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
+            Err(e) if nothing_yet(&e) => {}
             Err(_) => return false,
         }
         let now = Instant::now();
@@ -216,11 +220,7 @@ fn play(mut stream: TcpStream, script: &[Step], stop: &AtomicBool) {
                     match stream.read(&mut buf) {
                         Ok(0) => return,
                         Ok(n) => left = left.saturating_sub(n),
-                        Err(e)
-                            if matches!(
-                                e.kind(),
-                                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                            ) => {}
+                        Err(e) if nothing_yet(&e) => {}
                         Err(_) => return,
                     }
                 }
@@ -239,11 +239,7 @@ fn play(mut stream: TcpStream, script: &[Step], stop: &AtomicBool) {
         match stream.read(&mut buf) {
             Ok(0) => return,
             Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
+            Err(e) if nothing_yet(&e) => {}
             Err(_) => return,
         }
     }

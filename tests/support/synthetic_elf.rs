@@ -1,5 +1,16 @@
-//! A minimal linked ESP32-S3 firmware ELF for tests that need one to build, convert or flash,
-//! written with `object::write` so that no real firmware or toolchain is needed.
+//! Synthetic firmware for tests that need some to build, convert or flash, so that no real
+//! firmware or toolchain is needed: a minimal linked ESP32-S3 ELF (written with
+//! `object::write`), a second-stage bootloader stand-in, a small app image, and an offset-0
+//! image made of those with the library.
+// Each test file uses what it needs of this module.
+#![allow(dead_code)]
+
+use cargo_esp32s3::image::format::{ImageHeader, Segment, encode_image};
+use cargo_esp32s3::image::merge::{Offset0Inputs, merge_regions, offset0_regions};
+use cargo_esp32s3::image::partition::PartitionTable;
+use cargo_esp32s3::image::{FlashParams, FlashSize};
+use cargo_esp32s3::loader::{ConnectOptions, StubImage};
+use cargo_esp32s3::reset::Before;
 
 /// A minimal linked Xtensa ELF: one `.text` section in flash (IROM) and one in IRAM.
 pub fn synthetic_elf() -> Vec<u8> {
@@ -54,4 +65,101 @@ pub fn synthetic_elf() -> Vec<u8> {
     }
     writer.write_shstrtab_section_header();
     out
+}
+
+/// A small ESP32-S3 image that passes for a second-stage bootloader: one 2 KiB IRAM segment,
+/// entry 0x403C8000 (the ROM boots it: banner, `load:0x403c8000,len:0x800`, `entry`).
+pub fn synthetic_bootloader() -> Vec<u8> {
+    let header = ImageHeader {
+        entry: 0x403C_8000,
+        ..ImageHeader::default()
+    };
+    let segments = [Segment {
+        addr: 0x403C_8000,
+        data: (0..2048u32).map(|i| (i * 7) as u8).collect(),
+    }];
+    encode_image(&header, &segments).expect("bootloader image")
+}
+
+/// A small app image for `chip_id` (9 is the ESP32-S3) with the given minimum revision
+/// (major*100+minor): one DROM segment and one IRAM segment.
+pub fn app_image(chip_id: u16, min_rev_full: u16) -> Vec<u8> {
+    let header = ImageHeader {
+        entry: 0x4037_8000,
+        chip_id,
+        min_rev_full,
+        min_rev: u8::try_from(min_rev_full / 100).unwrap_or(u8::MAX),
+        ..ImageHeader::default()
+    };
+    let segments = [
+        Segment {
+            addr: 0x3C00_0020,
+            data: (0..40_000u32).map(|i| (i % 251) as u8).collect(),
+        },
+        Segment {
+            addr: 0x4037_8000,
+            data: vec![0x06; 4096],
+        },
+    ];
+    encode_image(&header, &segments).expect("app image")
+}
+
+/// An ESP32-S3 image of `segments` entered at `entry` (default header otherwise).
+pub fn image_of(entry: u32, segments: &[Segment]) -> Vec<u8> {
+    let header = ImageHeader {
+        entry,
+        ..ImageHeader::default()
+    };
+    encode_image(&header, segments).expect("encode an image")
+}
+
+/// An offset-0 image made with the library: `bootloader` at 0x0, the default partition table
+/// for `flash_size` bytes at 0x8000 and `app` in its app partition, default flash settings.
+pub fn offset0_image(bootloader: &[u8], app: &[u8], flash_size: u32) -> Vec<u8> {
+    let table = PartitionTable::default_for_flash(flash_size);
+    let regions = offset0_regions(&Offset0Inputs {
+        bootloader,
+        table: &table,
+        table_offset: 0x8000,
+        app,
+        app_partition: None,
+        flash: FlashParams::default(),
+        flash_size: Some(flash_size),
+    })
+    .expect("offset-0 regions");
+    merge_regions(&regions, None).expect("merged image")
+}
+
+/// A 4 MB offset-0 image: [`synthetic_bootloader`], the default partition table at 0x8000 and
+/// an ESP32-S3 [`app_image`] in its factory partition.
+pub fn synthetic_offset0_image() -> Vec<u8> {
+    offset0_image(
+        &synthetic_bootloader(),
+        &app_image(9, 0),
+        FlashSize::S4Mb.bytes(),
+    )
+}
+
+/// A flasher stub for the simulator: code and data at the real stub's addresses (the simulator
+/// runs its own flasher stub behind any stub the host uploads, so the bytes do not matter).
+pub fn synthetic_stub() -> StubImage {
+    StubImage {
+        text: vec![0x11; 0x2000],
+        text_start: 0x4037_8000,
+        data: vec![0x22; 64],
+        data_start: 0x3FCB_2DC4,
+        entry: 0x4037_95A8,
+    }
+}
+
+/// How the flasher tests connect to a simulator already in download mode: no reset, one
+/// attempt, 115200 baud, and [`synthetic_stub`] when `with_stub`.
+pub fn connect_options(with_stub: bool) -> ConnectOptions {
+    ConnectOptions {
+        before: Before::NoReset,
+        attempts: 1,
+        baud: 115_200,
+        stub: with_stub.then(synthetic_stub),
+        ..ConnectOptions::default()
+    }
 }

@@ -24,3 +24,11 @@ pub fn testdata() -> Option<PathBuf> {
 pub fn read(dir: &Path, rel: &str) -> Vec<u8> {
     std::fs::read(dir.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
+
+/// Where MicroPython's offset-0 image is in the testdata folder.
+pub const MICROPYTHON: &str = "firmware/micropython/ESP32_GENERIC_S3-20250911-v1.26.1.bin";
+
+/// MicroPython's offset-0 image, or `None` when the testdata is not there (after saying so).
+pub fn micropython() -> Option<Vec<u8>> {
+    testdata().and_then(|dir| std::fs::read(dir.join(MICROPYTHON)).ok())
+}
