@@ -156,3 +156,22 @@ pub struct BuildArgs {
     #[arg(short = 'Z', value_name = "FLAG")]
     pub unstable: Vec<String>,
 }
+
+/// Everything a command that makes images from a Cargo project takes: the package, what to
+/// build, the flash settings for the headers, and the bootloader and partition table. `build`,
+/// `save-image` and `flash` share it, so they accept the same flags and read them the same way.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ImageJobArgs {
+    /// Package and manifest.
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+    /// What to build.
+    #[command(flatten)]
+    pub build: BuildArgs,
+    /// Flash settings for the image headers.
+    #[command(flatten)]
+    pub flash: FlashConfigArgs,
+    /// Bootloader and partition table.
+    #[command(flatten)]
+    pub image: ImageArgs,
+}

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::cargo::{self, BuildOutput};
 use crate::config;
 
-use super::args::{BuildArgs, FlashConfigArgs, ImageArgs, ManifestArgs};
+use super::args::{BuildArgs, ImageJobArgs, ManifestArgs};
 use super::context::{self, Context, shown_path};
 use super::images::{self, DEFAULT_FLASH_SIZE, IdfOutputs, Prepared};
 use crate::units::human_size;
@@ -23,30 +23,16 @@ use crate::units::human_size;
 Settings come from flags, then ESP32S3_* variables, then [package.metadata.esp32s3], then
 [workspace.metadata.esp32s3] in Cargo.toml (see the README, section Configuration).")]
 pub struct Args {
-    /// Package and manifest.
+    /// Package, build, flash settings, bootloader and partition table.
     #[command(flatten)]
-    pub manifest: ManifestArgs,
-    /// What to build.
-    #[command(flatten)]
-    pub build: BuildArgs,
-    /// Flash settings for the image headers.
-    #[command(flatten)]
-    pub flash: FlashConfigArgs,
-    /// Bootloader and partition table.
-    #[command(flatten)]
-    pub image: ImageArgs,
+    pub job: ImageJobArgs,
 }
 
 /// Build, write both images, print where they are.
 pub fn run(args: Args) -> crate::Result<()> {
-    let flags = context::flag_values(
-        None,
-        Some(&args.flash),
-        Some(&args.image),
-        Some(&args.build),
-    );
-    let ctx = context::load(&args.manifest, flags)?;
-    let built = build_firmware(&ctx, &args.manifest, &args.build)?;
+    let flags = context::job_flag_values(&args.job, None);
+    let ctx = context::load(&args.job.manifest, flags)?;
+    let built = build_firmware(&ctx, &args.job.manifest, &args.job.build)?;
     let flash_size = ctx.settings.flash_size.unwrap_or(DEFAULT_FLASH_SIZE);
     let prepared = images::prepare(
         &built.executable,

@@ -11,7 +11,7 @@ use crate::config::{self, FlagValues, Settings, Sources};
 /// Kept for `cli/flash.rs`; new code calls [`crate::units::human_size`] directly.
 pub use crate::units::human_size as size_text;
 
-use super::args::{BuildArgs, ConnectArgs, FlashConfigArgs, ImageArgs, ManifestArgs};
+use super::args::{BuildArgs, ConnectArgs, FlashConfigArgs, ImageArgs, ImageJobArgs, ManifestArgs};
 
 /// Settings and the Cargo project around the command (if any).
 #[derive(Debug, Clone)]
@@ -66,6 +66,18 @@ pub fn load(manifest: &ManifestArgs, flags: FlagValues) -> crate::Result<Context
 }
 
 /// The flag values of the shared argument groups a command has.
+/// The flag values of a command that makes images ([`ImageJobArgs`]), with its connection flags
+/// when it talks to a chip.
+pub fn job_flag_values(job: &ImageJobArgs, connect: Option<&ConnectArgs>) -> FlagValues {
+    flag_values(
+        connect,
+        Some(&job.flash),
+        Some(&job.image),
+        Some(&job.build),
+    )
+}
+
+/// The flag values of the argument groups a command has.
 pub fn flag_values(
     connect: Option<&ConnectArgs>,
     flash: Option<&FlashConfigArgs>,

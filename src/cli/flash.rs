@@ -34,7 +34,7 @@ use crate::layout;
 use crate::loader::ResetDone;
 
 use super::CliError;
-use super::args::{BuildArgs, ConnectArgs, FlashConfigArgs, ImageArgs, ManifestArgs};
+use super::args::{ConnectArgs, ImageJobArgs};
 use super::build::{build_firmware, idf_outputs, idf_outputs_near};
 use super::connect::{self, AnyTransport, parse_number};
 use super::context::{self, note, shown_path, size_text};
@@ -87,21 +87,12 @@ pub struct Args {
     /// Erase the whole flash before writing
     #[arg(long)]
     pub erase_all: bool,
-    /// Package and manifest.
+    /// Package, build, flash settings, bootloader and partition table.
     #[command(flatten)]
-    pub manifest: ManifestArgs,
+    pub job: ImageJobArgs,
     /// How to reach the chip.
     #[command(flatten)]
     pub connect: ConnectArgs,
-    /// What to build.
-    #[command(flatten)]
-    pub build: BuildArgs,
-    /// Flash settings for the image headers.
-    #[command(flatten)]
-    pub flash: FlashConfigArgs,
-    /// Bootloader and partition table.
-    #[command(flatten)]
-    pub image: ImageArgs,
     /// `--monitor` and how to monitor (boxed: the command enum stays small).
     #[command(flatten)]
     pub monitor: Box<super::monitor::FlashMonitorArgs>,
@@ -138,12 +129,7 @@ impl Plan {
 
 /// Flash.
 pub fn run(args: Args) -> crate::Result<()> {
-    let mut flags = context::flag_values(
-        Some(&args.connect),
-        Some(&args.flash),
-        Some(&args.image),
-        Some(&args.build),
-    );
+    let mut flags = context::job_flag_values(&args.job, Some(&args.connect));
     if args.no_skip {
         flags.skip_unchanged = Some(false);
     }
@@ -151,7 +137,7 @@ pub fn run(args: Args) -> crate::Result<()> {
         flags.verify = Some(false);
     }
     flags.monitor_baud = args.monitor.monitor_baud.clone();
-    let ctx = context::load(&args.manifest, flags)?;
+    let ctx = context::load(&args.job.manifest, flags)?;
     let settings = &ctx.settings;
     // Two files (`flash bootloader.bin app.bin`) would otherwise pass for run arguments.
     if let Some(file) = args.run_args.iter().find(|a| Path::new(a).is_file()) {
@@ -242,7 +228,7 @@ fn make_plan(args: &Args, ctx: &context::Context) -> crate::Result<Plan> {
     }
     let (path, idf) = match &args.file {
         None => {
-            let built = build_firmware(ctx, &args.manifest, &args.build)?;
+            let built = build_firmware(ctx, &args.job.manifest, &args.job.build)?;
             let idf = idf_outputs(&built);
             (built.executable, idf)
         }

@@ -11,7 +11,7 @@ use crate::image::ImageError;
 use crate::image::format::IMAGE_MAGIC;
 
 use super::CliError;
-use super::args::{BuildArgs, FlashConfigArgs, ImageArgs, ManifestArgs};
+use super::args::ImageJobArgs;
 use super::build::{build_firmware, idf_outputs, merged_image, print_output, print_sources, write};
 use super::context::{self, shown_path};
 use super::images::{self, DEFAULT_FLASH_SIZE, IdfOutputs};
@@ -49,34 +49,20 @@ pub struct Args {
     /// Overwrite OUTPUT even when it is not an ESP image
     #[arg(long)]
     pub force: bool,
-    /// Package and manifest.
+    /// Package, build, flash settings, bootloader and partition table.
     #[command(flatten)]
-    pub manifest: ManifestArgs,
-    /// What to build (with --build).
-    #[command(flatten)]
-    pub build: BuildArgs,
-    /// Flash settings for the image headers.
-    #[command(flatten)]
-    pub flash: FlashConfigArgs,
-    /// Bootloader and partition table.
-    #[command(flatten)]
-    pub image: ImageArgs,
+    pub job: ImageJobArgs,
 }
 
 /// Convert (after building, with `--build`) and write OUTPUT.
 pub fn run(args: Args) -> crate::Result<()> {
-    let flags = context::flag_values(
-        None,
-        Some(&args.flash),
-        Some(&args.image),
-        Some(&args.build),
-    );
-    let ctx = context::load(&args.manifest, flags)?;
+    let flags = context::job_flag_values(&args.job, None);
+    let ctx = context::load(&args.job.manifest, flags)?;
     // clap guarantees: two paths without --build, one (the output) with it.
     let (elf, output, idf) = match args.output {
         Some(output) => (args.elf, output, IdfOutputs::default()),
         None => {
-            let built = build_firmware(&ctx, &args.manifest, &args.build)?;
+            let built = build_firmware(&ctx, &args.job.manifest, &args.job.build)?;
             let idf = idf_outputs(&built);
             (built.executable, args.elf, idf)
         }
