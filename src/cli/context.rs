@@ -4,7 +4,7 @@
 //!
 //! This is the only place that reads `ESP32S3_*` variables and `CARGO`; `config` stays pure.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::cargo::{self, BuildOptions, Project};
 use crate::config::{self, FlagValues, Settings, Sources};
@@ -148,15 +148,8 @@ pub fn apply_color_choice() {
     }
 }
 
-/// A path for messages: relative to the current directory when it is below it.
-pub fn shown_path(path: &Path) -> String {
-    std::env::current_dir()
-        .ok()
-        .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
-        .unwrap_or_else(|| path.to_path_buf())
-        .display()
-        .to_string()
-}
+/// A path for messages, the library's rule (relative to the current directory when below it).
+pub use crate::layout::shown_path;
 
 /// Print a note on stderr (`note: ...`), the way cargo does.
 pub fn note(message: &str) {
