@@ -1,14 +1,14 @@
 //! `cargo xtask ci`: the one test command. Formatting, lints, every test (doctests included),
-//! the API documentation with warnings denied, then the esptool interop tier when the reference
-//! files and Python are there.
+//! the API documentation with warnings denied, the README's quick start (`cargo xtask demo`),
+//! then the esptool interop tier when the reference files and Python are there.
 //!
 //! Each step is printed as it starts and timed; the first failure stops the run and names its
 //! step. What the steps check lives in the tools and tests they run, not here.
 
 use std::time::{Duration, Instant};
 
-use crate::interop;
 use crate::run::{self, Result};
+use crate::{demo, interop};
 
 /// Options of `cargo xtask ci`.
 #[derive(Debug, Default)]
@@ -37,7 +37,7 @@ pub fn parse(args: &[String]) -> Result<Options> {
 pub fn run(options: &Options) -> Result {
     let testdata = run::testdata_dir();
     let interop_plan = plan_interop(options, testdata.is_some())?;
-    let total = 4 + usize::from(interop_plan.is_ok());
+    let total = 5 + usize::from(interop_plan.is_ok());
     let mut times: Vec<(&str, Duration)> = Vec::new();
     let started = Instant::now();
 
@@ -97,8 +97,11 @@ pub fn run(options: &Options) -> Result {
         run::run_inherit(command)
     })?;
 
+    // The README's quick start, as a user runs it: the main job against the virtual chip.
+    step(5, "demo", &mut demo::run)?;
+
     match &interop_plan {
-        Ok(()) => step(5, "interop", &mut || {
+        Ok(()) => step(6, "interop", &mut || {
             let Some(dir) = testdata.as_deref() else {
                 return Err("testdata disappeared during the run".to_owned());
             };
