@@ -2,41 +2,17 @@
 //! line the way a user did when the bug showed, and checks the one-line error (or the result)
 //! the user should have got instead.
 
+#[path = "support/cli.rs"]
+mod cli;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
-/// Run our binary in `dir` with `args`, with no `ESP32S3_*` settings from the caller's shell
-/// except the ones in `env`.
-fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_cargo-esp32s3"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("ESP32S3_") {
-            command.env_remove(key);
-        }
-    }
-    command
-        .current_dir(dir)
-        .args(args)
-        .envs(env.iter().copied())
-        .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run cargo-esp32s3")
-}
+use cli::{Outcome, Run};
 
-/// The exit code and the single `error:` line of a failed run: no panic, one `error:` line,
-/// and it is the last thing on stderr (notes and hints may come before it).
-fn single_error(output: &Output) -> (Option<i32>, String) {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    let errors = stderr.lines().filter(|l| l.contains("error")).count();
-    assert_eq!(errors, 1, "one error line expected:\n{stderr}");
-    let line = stderr
-        .lines()
-        .rfind(|l| !l.trim().is_empty())
-        .unwrap_or_default();
-    assert!(line.starts_with("error: "), "{stderr}");
-    (output.status.code(), line.to_string())
+/// Run our binary in `dir` with `args` and the `ESP32S3_*` settings in `env` (the harness drops
+/// the caller's).
+fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Outcome {
+    Run::new(dir, args).envs(env).run()
 }
 
 /// A custom reset sequence whose step starts with a character outside ASCII used to panic
@@ -51,8 +27,7 @@ fn a_reset_sequence_with_a_non_ascii_step_is_a_config_error() {
                 &["board-info", "--port", "sim://"],
                 &[(variable, sequence)],
             );
-            let (code, line) = single_error(&output);
-            assert_eq!(code, Some(3), "{line}");
+            let line = output.fails(3, &[]);
             assert!(line.contains(variable), "{line}");
             assert!(line.contains(&format!("unknown step {step}")), "{line}");
         }
@@ -67,8 +42,7 @@ fn sim_rfc2217_on_a_busy_port_names_the_port() {
     let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
     let port = busy.local_addr().expect("address").port().to_string();
     let output = run(dir.path(), &["sim", "--rfc2217", &port], &[]);
-    let (code, line) = single_error(&output);
-    assert_eq!(code, Some(6), "{line}");
+    let line = output.fails(6, &[]);
     assert_eq!(
         line,
         format!(
@@ -126,10 +100,9 @@ fn flash_monitor_from_a_chip_booting_its_flash_does_the_reset_dance() {
             &[],
         )
     };
-    let check = |what: &str, output: &Output| {
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(output.status.success(), "{what}:\n{stdout}\n{stderr}");
+    let check = |what: &str, output: &Outcome| {
+        output.succeeds();
+        let (stdout, stderr) = (&output.stdout, &output.stderr);
         assert!(!stderr.contains("not reset"), "{what}: {stderr}");
         assert!(stderr.contains("Hash of data verified"), "{what}: {stderr}");
         let log: Vec<&str> = stdout.lines().filter(|l| !l.starts_with("---")).collect();
@@ -189,10 +162,7 @@ fn an_unverified_flash_says_so_in_its_summary() {
     let summary = |args: &[&str], env: &[(&str, &str)]| {
         let mut all = vec!["flash", "--port", "sim://", "fw.bin"];
         all.extend_from_slice(args);
-        let output = run(dir.path(), &all, env);
-        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-        assert!(output.status.success(), "{args:?} {env:?}: {stderr}");
-        stderr
+        run(dir.path(), &all, env).succeeds().stderr.clone()
     };
     for stderr in [
         summary(&["--no-verify"], &[]),
@@ -227,8 +197,7 @@ fn empty_monitor_variables_count_as_unset() {
             ("ESP32S3_MONITOR_TIMEOUT", "1"),
         ],
     );
-    let (code, line) = single_error(&output);
-    assert_eq!(code, Some(8), "{line}");
+    let line = output.fails(8, &[]);
     assert_eq!(line, "error: the monitor's --timeout of 1 s passed");
     assert!(started.elapsed() >= std::time::Duration::from_secs(1));
 
@@ -238,9 +207,7 @@ fn empty_monitor_variables_count_as_unset() {
         &["monitor", "--port", "sim://", "--until", "^invalid header"],
         &[("ESP32S3_MONITOR_TIMEOUT", "")],
     );
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
-    assert!(!stderr.contains("error:"), "{stderr}");
+    output.succeeds();
 }
 
 /// `rfc2217://` pointed at a plain TCP echo server (a raw bridge, a mistyped port) used to end
@@ -271,15 +238,28 @@ fn rfc2217_to_an_echo_server_says_it_is_not_an_rfc2217_server() {
     ] {
         let started = std::time::Instant::now();
         let output = run(dir.path(), &args, &[]);
-        let (code, line) = single_error(&output);
-        assert_eq!(code, Some(6), "{line}");
-        assert!(
-            line.contains("is not an RFC 2217 server; for a raw TCP bridge use socket:// instead"),
-            "{line}"
+        output.fails(
+            6,
+            &["is not an RFC 2217 server; for a raw TCP bridge use socket:// instead"],
         );
         assert!(
             started.elapsed() < std::time::Duration::from_secs(3),
             "recognised at once, not after the acknowledgement wait"
         );
     }
+}
+
+/// `partition-table FILE -o OUT` without saying which format to write is a usage mistake (exit 2,
+/// like any other bad combination of flags), not an image error, and nothing is written.
+#[test]
+fn partition_table_output_without_a_format_is_a_usage_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("p.csv"),
+        "nvs, data, nvs, 0x9000, 0x6000\nfactory, app, factory, 0x10000, 1M\n",
+    )
+    .expect("write csv");
+    run(dir.path(), &["partition-table", "p.csv", "-o", "out"], &[])
+        .fails(2, &["-o needs --to-binary or --to-csv"]);
+    assert!(!dir.path().join("out").exists());
 }

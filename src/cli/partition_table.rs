@@ -89,7 +89,7 @@ pub fn run(args: Args) -> crate::Result<()> {
         );
     }
     if args.output.is_some() {
-        return Err(PartitionError::Invalid(
+        return Err(super::CliError::BadArgument(
             "-o needs --to-binary or --to-csv to say which format to write".into(),
         )
         .into());
