@@ -581,10 +581,19 @@ impl<T: Transport> Loader<T> {
             both_lines_at_once,
             opts.reset_sequence.as_ref(),
         );
-        let mut warned_no_lines = false;
+        // Set once playing a sequence showed that the port has no modem lines (a pty, a raw TCP
+        // bridge): later attempts only sync, and say so instead of naming a reset not done.
+        let mut no_lines = false;
         let mut attempt: u32 = 0;
         loop {
-            let sequence = reset::sequence_for_attempt(&sequences, attempt);
+            let sequence = if no_lines {
+                ResetSequence {
+                    name: "no reset (the port has no DTR/RTS lines)".into(),
+                    steps: (&[] as &[reset::Step]).into(),
+                }
+            } else {
+                reset::sequence_for_attempt(&sequences, attempt)
+            };
             on_event(Event::Connecting {
                 attempt: attempt + 1,
                 max_attempts: opts.attempts,
@@ -603,13 +612,11 @@ impl<T: Transport> Loader<T> {
                     Err(e @ TransportError::Disconnected { .. }) => return Err(e.into()),
                     Err(e) => {
                         // Ports without modem lines (ptys, some network bridges): sync anyway.
-                        if !warned_no_lines {
-                            warned_no_lines = true;
-                            on_event(Event::Warning(format!(
-                                "the chip was not reset: setting DTR/RTS is not supported on {} ({e})",
-                                self.port
-                            )));
-                        }
+                        no_lines = true;
+                        on_event(Event::Warning(format!(
+                            "the chip was not reset: setting DTR/RTS is not supported on {} ({e})",
+                            self.port
+                        )));
                     }
                 }
                 self.listen(Instant::now() + BANNER_WINDOW)?;
@@ -1554,6 +1561,46 @@ mod tests {
             crate::sim::Personality::RomLoader,
             "IO0 is still held low, so the chip is back in download mode"
         );
+    }
+
+    #[test]
+    fn attempts_on_a_port_without_lines_only_sync_and_say_so() {
+        // A chip booting from its (blank) flash never answers; the port cannot reset it.
+        let sim = crate::transport::sim::SimTransport::open("sim://?mode=spi").expect("sim");
+        let opts = ConnectOptions {
+            attempts: 3,
+            ..ConnectOptions::default()
+        };
+        let mut events = Vec::new();
+        let result = Loader::connect(WithoutLines(sim), &opts, &mut |e| events.push(e));
+        let err = result.err().expect("nothing answers");
+        assert!(err.to_string().contains("no DTR/RTS lines"), "{err}");
+        let resets: Vec<String> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Connecting { reset, .. } => Some(reset.clone()),
+                _ => None,
+            })
+            .collect();
+        let no_lines = "no reset (the port has no DTR/RTS lines)".to_string();
+        assert_eq!(
+            resets,
+            [
+                reset::sequence_for_attempt(
+                    &reset::connect_sequences(Before::DefaultReset, None, cfg!(unix), None),
+                    0
+                )
+                .name
+                .into_owned(),
+                no_lines.clone(),
+                no_lines
+            ]
+        );
+        let warnings = events
+            .iter()
+            .filter(|e| matches!(e, Event::Warning(_)))
+            .count();
+        assert_eq!(warnings, 1, "{events:?}");
     }
 
     #[test]
