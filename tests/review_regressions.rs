@@ -4,10 +4,14 @@
 
 #[path = "support/cli.rs"]
 mod cli;
+#[path = "support/synthetic_elf.rs"]
+#[allow(dead_code)]
+mod synthetic_elf;
 
 use std::path::Path;
 
 use cli::{Outcome, Run};
+use synthetic_elf::synthetic_bootloader as bootable_image;
 
 /// Run our binary in `dir` with `args` and the `ESP32S3_*` settings in `env` (the harness drops
 /// the caller's).
@@ -53,22 +57,6 @@ fn sim_rfc2217_on_a_busy_port_names_the_port() {
         output.stdout.is_empty(),
         "no URL is printed for a server that is not there"
     );
-}
-
-/// A synthetic second-stage bootloader image: the ROM boots it (banner, `load:`, `entry`).
-fn bootable_image() -> Vec<u8> {
-    use cargo_esp32s3::image::format::{ImageHeader, Segment, encode_image};
-    encode_image(
-        &ImageHeader {
-            entry: 0x403C_8000,
-            ..ImageHeader::default()
-        },
-        &[Segment {
-            addr: 0x403C_8000,
-            data: (0..2048u32).map(|i| (i * 7) as u8).collect(),
-        }],
-    )
-    .expect("bootloader image")
 }
 
 /// Issue 4's `flash --monitor` line, from a chip that boots its (blank) flash like a board just
