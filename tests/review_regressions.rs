@@ -5,7 +5,6 @@
 #[path = "support/cli.rs"]
 mod cli;
 #[path = "support/synthetic_elf.rs"]
-#[allow(dead_code)]
 mod synthetic_elf;
 
 use std::path::Path;
