@@ -89,6 +89,7 @@ pub mod cargo;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod event;
 pub mod flasher;
 pub mod image;
 pub mod layout;

@@ -1,0 +1,136 @@
+//! The library's one progress and notice type: [`Event`]. The loader, the flasher, the plan and
+//! the board report what they do as these values, through the callback each call takes; the
+//! command line renders them. Nothing here decides or prints anything.
+
+use std::time::Duration;
+
+/// Progress and notices from the loader and the flasher; the CLI renders these.
+///
+/// Offsets and lengths are flash byte addresses and byte counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A connection attempt starts (1-based; `max_attempts` 0 means "forever").
+    Connecting {
+        /// This attempt, from 1.
+        attempt: u32,
+        /// How many attempts in all (0 = until it works).
+        max_attempts: u32,
+        /// Name of the reset sequence played before this attempt.
+        reset: String,
+    },
+    /// The loader answered SYNC and the chip is an ESP32-S3 (sent after the chip check, so
+    /// never for another chip).
+    Connected {
+        /// The port, as the transport describes it.
+        port: String,
+        /// True when a stub was already running (SYNC value 0).
+        stub_already_running: bool,
+    },
+    /// The line speed was changed with CHANGE_BAUDRATE.
+    ChangedBaud {
+        /// New speed.
+        baud: u32,
+    },
+    /// The stub is being uploaded to RAM.
+    StubUploading,
+    /// The stub said `OHAI` and now answers commands.
+    StubRunning,
+    /// The flash was attached and its size settled.
+    FlashAttached {
+        /// Size in bytes that the loader was told.
+        size: u32,
+        /// True when the size came from the flash ID, false when it was given.
+        detected: bool,
+    },
+    /// The flash parameters of the bootloader at 0x0 were changed before writing.
+    BootloaderPatched {
+        /// Header bytes 2..3 as a big-endian number (esptool prints `0x022f`).
+        params: u16,
+        /// True when the appended SHA-256 was recomputed.
+        digest_updated: bool,
+    },
+    /// Writing a region starts.
+    RegionStarted {
+        /// Flash offset.
+        offset: u32,
+        /// Uncompressed length.
+        len: u32,
+        /// Length after compression.
+        compressed_len: u32,
+        /// What the region is ("bootloader", "app", a file name).
+        label: String,
+    },
+    /// Part of a region was sent.
+    RegionProgress {
+        /// Flash offset of the region.
+        offset: u32,
+        /// Compressed bytes sent so far.
+        written: u32,
+        /// Compressed bytes in all.
+        total: u32,
+    },
+    /// A region was not written because the flash already holds the same bytes.
+    RegionSkipped {
+        /// Flash offset.
+        offset: u32,
+        /// Length.
+        len: u32,
+        /// Label of the region.
+        label: String,
+    },
+    /// A region was written (not yet verified).
+    RegionWritten {
+        /// Flash offset.
+        offset: u32,
+        /// Uncompressed length.
+        len: u32,
+        /// Compressed length.
+        compressed_len: u32,
+        /// Time from the BEGIN command to the last block's reply.
+        elapsed: Duration,
+    },
+    /// The MD5 of the flash matched the region.
+    Verified {
+        /// Flash offset.
+        offset: u32,
+        /// Length.
+        len: u32,
+    },
+    /// A data block failed and the region is being sent again.
+    Retrying {
+        /// Flash offset of the region.
+        offset: u32,
+        /// The retry number, from 1.
+        attempt: u32,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Erasing starts.
+    EraseStarted {
+        /// Flash offset.
+        offset: u32,
+        /// Length.
+        len: u32,
+    },
+    /// Erasing finished.
+    EraseDone {
+        /// Flash offset.
+        offset: u32,
+        /// Length.
+        len: u32,
+        /// How long it took.
+        elapsed: Duration,
+    },
+    /// Part of a read finished.
+    ReadProgress {
+        /// Flash offset of the read.
+        offset: u32,
+        /// Bytes read so far.
+        read: u32,
+        /// Bytes in all.
+        total: u32,
+    },
+    /// Something the user should know that does not stop the operation.
+    Warning(String),
+}

@@ -1,0 +1,314 @@
+//! Plan and write flash: compression, skip-unchanged, verification, erase and read-back, on top
+//! of a [`Loader`].
+//!
+//! It refuses what cannot work (an image for another chip, a revision out of range, data past the
+//! end of the flash, plaintext on an encrypted chip) before touching the flash, and erases nothing
+//! outside the regions: the bytes sharing a 4 KiB sector with a region are written back as they
+//! were. It never prints: progress leaves as [`Event`] values.
+
+use std::time::{Duration, Instant};
+
+use md5::{Digest as _, Md5};
+
+use crate::image::{FlashParams, FlashSize};
+use crate::loader::{Loader, LoaderError, ROM_MAX_BLOCK};
+use crate::protocol::command::{Command, Opcode};
+use crate::protocol::timeouts;
+use crate::transport::Transport;
+
+pub use crate::event::Event;
+pub use error::FlashError;
+
+mod checks;
+mod error;
+mod read;
+mod write;
+
+/// Bytes to put at a flash offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Region {
+    /// Flash offset.
+    pub offset: u32,
+    /// Contents.
+    pub data: Vec<u8>,
+    /// What it is, for messages ("bootloader", "partition table", "app", a file name).
+    pub label: String,
+}
+
+/// How to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlashOptions {
+    /// Do not write a region whose MD5 in flash already matches.
+    pub skip_unchanged: bool,
+    /// Check each written region with SPI_FLASH_MD5.
+    pub verify: bool,
+    /// Flash even when the image's chip revision range excludes this chip.
+    pub force: bool,
+    /// The flash size to use; `None` detects it from the flash ID.
+    pub flash_size: Option<FlashSize>,
+    /// Flash mode/frequency/size patched into a bootloader written at 0x0.
+    pub flash_params: FlashParams,
+}
+
+impl Default for FlashOptions {
+    fn default() -> Self {
+        FlashOptions {
+            skip_unchanged: true,
+            verify: true,
+            force: false,
+            flash_size: None,
+            flash_params: FlashParams::default(),
+        }
+    }
+}
+
+/// What [`Flasher::write_regions`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WriteSummary {
+    /// Regions written.
+    pub written: u32,
+    /// Regions skipped because the flash already held them.
+    pub skipped: u32,
+    /// Uncompressed bytes written.
+    pub bytes: u64,
+    /// Compressed bytes sent.
+    pub compressed_bytes: u64,
+    /// Total time.
+    pub elapsed: Duration,
+}
+
+/// A loader with the flash attached and its size known.
+pub struct Flasher<T: Transport> {
+    loader: Loader<T>,
+    opts: FlashOptions,
+    flash_size: u32,
+}
+
+/// Flash sector: the erase granularity.
+/// Flash sector: the erase granularity.
+pub const SECTOR: u32 = 0x1000;
+/// The largest flash the ROM can address (24-bit addresses).
+const ROM_MAX_FLASH: u32 = 16 << 20;
+/// Used when the size cannot be detected.
+const FALLBACK_FLASH_SIZE: FlashSize = FlashSize::S4Mb;
+
+impl<T: Transport> Flasher<T> {
+    /// Attach the flash (SPI_ATTACH, ROM only: a stub attaches itself), settle its size (given,
+    /// or detected from the flash ID) and tell the loader (SPI_SET_PARAMS).
+    pub fn new(
+        mut loader: Loader<T>,
+        opts: FlashOptions,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<Self, FlashError> {
+        if !loader.is_stub() {
+            loader.command(&Command::spi_attach(), 0, timeouts::DEFAULT)?;
+        }
+        let (mut size, detected) = match opts.flash_size {
+            Some(size) => (size.bytes(), false),
+            None => (detect_flash_size(&mut loader, on_event)?, true),
+        };
+        if !loader.is_stub() && size > ROM_MAX_FLASH {
+            on_event(Event::Warning(format!(
+                "the ROM loader addresses only the first 16 MB of this {} MB flash; load a stub to reach the rest",
+                size >> 20
+            )));
+            size = ROM_MAX_FLASH;
+        }
+        loader.command(&Command::spi_set_params(size), 0, timeouts::DEFAULT)?;
+        on_event(Event::FlashAttached { size, detected });
+        Ok(Flasher {
+            loader,
+            opts,
+            flash_size: size,
+        })
+    }
+
+    /// Erase the whole flash. A stub has ERASE_FLASH; the ROM has no erase command, so a
+    /// FLASH_BEGIN over the whole flash (which erases before answering) does it.
+    pub fn erase_all(&mut self, on_event: &mut dyn FnMut(Event)) -> Result<(), FlashError> {
+        self.refuse_erase_if_secured()?;
+        let size = self.flash_size;
+        on_event(Event::EraseStarted {
+            offset: 0,
+            len: size,
+        });
+        let started = Instant::now();
+        if self.loader.is_stub() {
+            self.loader
+                .command(&Command::erase_flash(), 0, timeouts::CHIP_ERASE)?;
+        } else {
+            self.rom_erase(0, size)?;
+        }
+        on_event(Event::EraseDone {
+            offset: 0,
+            len: size,
+            elapsed: started.elapsed(),
+        });
+        Ok(())
+    }
+
+    /// Erase `size` bytes at `offset` (both multiples of 4 KiB).
+    pub fn erase_region(
+        &mut self,
+        offset: u32,
+        size: u32,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<(), FlashError> {
+        self.refuse_erase_if_secured()?;
+        if offset % SECTOR != 0 {
+            return Err(FlashError::Unaligned {
+                what: "offset",
+                value: offset,
+            });
+        }
+        if size % SECTOR != 0 {
+            return Err(FlashError::Unaligned {
+                what: "size",
+                value: size,
+            });
+        }
+        self.check_range(offset, size)?;
+        on_event(Event::EraseStarted { offset, len: size });
+        let started = Instant::now();
+        if size > 0 {
+            if self.loader.is_stub() {
+                self.loader.command(
+                    &Command::erase_region(offset, size),
+                    0,
+                    timeouts::erase_region(size),
+                )?;
+            } else {
+                self.rom_erase(offset, size)?;
+            }
+        }
+        on_event(Event::EraseDone {
+            offset,
+            len: size,
+            elapsed: started.elapsed(),
+        });
+        Ok(())
+    }
+
+    fn rom_erase(&mut self, offset: u32, size: u32) -> Result<(), FlashError> {
+        self.loader.command(
+            &Command::flash_begin(size, 0, ROM_MAX_BLOCK, offset),
+            0,
+            timeouts::erase_at_begin(size),
+        )?;
+        Ok(())
+    }
+
+    fn refuse_erase_if_secured(&mut self) -> Result<(), FlashError> {
+        match self.loader.security_info() {
+            Ok(s) if s.secure_boot() || s.flash_encryption() => Err(FlashError::SecurityActive),
+            _ => Ok(()),
+        }
+    }
+
+    fn check_range(&self, offset: u32, size: u32) -> Result<(), FlashError> {
+        if u64::from(offset) + u64::from(size) > u64::from(self.flash_size) {
+            return Err(FlashError::OutOfRange {
+                offset,
+                size,
+                flash_size: self.flash_size,
+            });
+        }
+        Ok(())
+    }
+
+    /// MD5 of `size` bytes of flash at `offset`, computed by the chip.
+    pub fn md5(&mut self, offset: u32, size: u32) -> Result<[u8; 16], FlashError> {
+        self.check_range(offset, size)?;
+        let stub = self.loader.is_stub();
+        let payload_len = if stub { 16 } else { 32 };
+        let answer = self.loader.command(
+            &Command::spi_flash_md5(offset, size),
+            payload_len,
+            timeouts::md5(size),
+        )?;
+        let bad = |detail: String| LoaderError::BadReply {
+            command: Opcode::SpiFlashMd5,
+            detail,
+        };
+        let mut out = [0u8; 16];
+        if stub {
+            out.copy_from_slice(&answer.payload);
+        } else {
+            // The ROM sends 32 lowercase hex characters.
+            for (byte, pair) in out.iter_mut().zip(answer.payload.chunks(2)) {
+                let text = std::str::from_utf8(pair).map_err(|_| bad("MD5 is not text".into()))?;
+                *byte = u8::from_str_radix(text, 16)
+                    .map_err(|_| bad(format!("MD5 holds {text:?}, not hex")))?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Flash size in bytes.
+    pub fn flash_size(&self) -> u32 {
+        self.flash_size
+    }
+
+    /// The options it flashes with (whether it skips unchanged regions and verifies).
+    pub fn options(&self) -> &FlashOptions {
+        &self.opts
+    }
+
+    /// The underlying loader (registers, chip info, reset).
+    pub fn loader(&mut self) -> &mut Loader<T> {
+        &mut self.loader
+    }
+
+    /// Give the loader back.
+    pub fn into_loader(self) -> Loader<T> {
+        self.loader
+    }
+}
+
+/// A flash address or length known to fit (it lies inside the checked flash size).
+fn to_u32(value: u64) -> u32 {
+    u32::try_from(value).unwrap_or(u32::MAX)
+}
+
+/// Detect the flash size from the JEDEC ID, falling back to 4 MB with a warning.
+fn detect_flash_size<T: Transport>(
+    loader: &mut Loader<T>,
+    on_event: &mut dyn FnMut(Event),
+) -> Result<u32, FlashError> {
+    let id = match loader.flash_id() {
+        Ok(id) => id,
+        Err(LoaderError::Unsupported { .. }) => {
+            on_event(Event::Warning(format!(
+                "the flash size cannot be detected in Secure Download Mode; assuming {} (set --flash-size)",
+                FALLBACK_FLASH_SIZE.name()
+            )));
+            return Ok(FALLBACK_FLASH_SIZE.bytes());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if id.looks_absent() {
+        on_event(Event::Warning(format!(
+            "failed to communicate with the flash chip (ID 0x{:06x}); read and write operations will fail",
+            id.raw
+        )));
+    }
+    match id.size {
+        Some(size) => Ok(size),
+        None => {
+            on_event(Event::Warning(format!(
+                "unknown flash size code in flash ID 0x{:06x}; assuming {} (set --flash-size)",
+                id.raw,
+                FALLBACK_FLASH_SIZE.name()
+            )));
+            Ok(FALLBACK_FLASH_SIZE.bytes())
+        }
+    }
+}
+
+fn md5_of(data: &[u8]) -> [u8; 16] {
+    Md5::digest(data).into()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

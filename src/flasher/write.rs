@@ -1,0 +1,506 @@
+//! Writing regions: skip what the flash already holds, widen to whole sectors keeping the bytes
+//! around a region, send compressed blocks (restarting a region whose block failed), and verify
+//! with the chip's MD5.
+
+use std::io::Write as _;
+use std::time::{Duration, Instant};
+
+use super::{Event, FlashError, Flasher, Region, SECTOR, WriteSummary, hex, md5_of, to_u32};
+use crate::loader::{LoaderError, ROM_MAX_BLOCK, len_u32};
+use crate::protocol::command::{self, Command, Opcode};
+use crate::protocol::timeouts;
+use crate::transport::Transport;
+
+/// Data block for compressed writes to a stub (its own buffer size).
+const STUB_BLOCK: u32 = 0x4000;
+/// Tries per region (the first write plus retries).
+const WRITE_ATTEMPTS: u32 = 3;
+
+impl<T: Transport> Flasher<T> {
+    /// Write regions: check them all first (overlaps, flash size, chip and revision of images,
+    /// flash encryption), patch the flash parameters into a bootloader at 0x0, then for each
+    /// region skip it if the flash already holds it, else write it compressed and verify it.
+    ///
+    /// Nothing outside the regions is lost. The loaders erase whole 4 KiB sectors, so a region
+    /// that starts or ends inside a sector is written widened to its whole sectors, and the
+    /// bytes of those sectors outside the region are written back with what they held: read
+    /// from the chip, unless one SPI_FLASH_MD5 shows they are all erased (then 0xFF is the same
+    /// and costs no read). Regions that share a sector are written together as one transfer,
+    /// so one region's widening never puts old flash contents over another region.
+    ///
+    /// Skipping is decided per region with one SPI_FLASH_MD5 of the region itself (cheap: the
+    /// chip hashes ~1 MB/s and only 44 bytes come back), before any widening, so an unchanged
+    /// region costs no read of its neighbours. Finer chunks were considered and left out: a
+    /// rebuilt app shifts most of its code, so unchanged 64 KiB chunks are rare inside a changed
+    /// app, while each chunk costs a round trip and, on the ROM, a separate erase-at-BEGIN; the
+    /// win that matters (bootloader and partition table untouched between builds, or flashing
+    /// the same image twice) is already had per region. Verification covers the whole widened
+    /// transfer, so the kept bytes are checked too.
+    pub fn write_regions(
+        &mut self,
+        regions: &[Region],
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<WriteSummary, FlashError> {
+        let started = Instant::now();
+        let mut plan: Vec<Region> = regions
+            .iter()
+            .filter(|r| !r.data.is_empty())
+            .cloned()
+            .collect();
+        plan.sort_by_key(|r| r.offset);
+        self.check_regions(&mut plan, on_event)?;
+        let mut summary = WriteSummary::default();
+        for unit in sector_units(&plan) {
+            let members = plan.get(unit.members.clone()).unwrap_or_default();
+            if self.opts.skip_unchanged && self.all_unchanged(members)? {
+                for region in members {
+                    on_event(Event::RegionSkipped {
+                        offset: region.offset,
+                        len: len_u32(region.data.len()),
+                        label: region.label.clone(),
+                    });
+                    summary.skipped += 1;
+                }
+                continue;
+            }
+            let data = self.widen(&unit, members)?;
+            let shown = Shown::of(members);
+            let compressed = self.write_region(&shown, unit.start, &data, on_event)?;
+            if self.opts.verify {
+                self.verify(unit.start, &data, members, &shown.label, on_event)?;
+            }
+            for region in members {
+                summary.written += 1;
+                summary.bytes += region.data.len() as u64;
+            }
+            summary.compressed_bytes += u64::from(compressed);
+        }
+        summary.elapsed = started.elapsed();
+        Ok(summary)
+    }
+
+    /// True when the flash already holds every one of `regions`. The MD5 is taken over whole
+    /// 4-byte words (what the ROM reads); the few bytes of a partly covered word are taken as
+    /// 0xFF, as every ESP flasher pads. Reading them instead would cost a read even when the
+    /// region changed; a region with odd bounds next to other data is just written again.
+    fn all_unchanged(&mut self, regions: &[Region]) -> Result<bool, FlashError> {
+        for region in regions {
+            let (start, end) = region_bounds(region);
+            let (word_start, word_end) = (start - start % 4, end.next_multiple_of(4));
+            let expected = if (word_start, word_end) == (start, end) {
+                md5_of(&region.data)
+            } else {
+                let mut words = vec![0xFF; (word_end - word_start) as usize];
+                put(&mut words, (start - word_start) as usize, &region.data);
+                md5_of(&words)
+            };
+            if self.md5(to_u32(word_start), to_u32(word_end - word_start))? != expected {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The bytes of `unit`'s whole sectors: the regions, and around them what the flash holds
+    /// (0xFF without a read when the chip's MD5 says that part is erased). Reads and MD5s cover
+    /// whole 4-byte words, as the ROM reads them.
+    fn widen(&mut self, unit: &SectorUnit, regions: &[Region]) -> Result<Vec<u8>, FlashError> {
+        let start = u64::from(unit.start);
+        let mut data = vec![0xFF; (unit.end - start) as usize];
+        let mut gaps = Vec::new();
+        let mut cursor = start;
+        for region in regions {
+            let (offset, end) = region_bounds(region);
+            if offset > cursor {
+                gaps.push((cursor, offset));
+            }
+            put(&mut data, (offset - start) as usize, &region.data);
+            cursor = end;
+        }
+        if cursor < unit.end {
+            gaps.push((cursor, unit.end));
+        }
+        for (gap_start, gap_end) in gaps {
+            let (word_start, word_end) = (gap_start - gap_start % 4, gap_end.next_multiple_of(4));
+            let len = to_u32(word_end - word_start);
+            if self.md5(to_u32(word_start), len)? == md5_of(&vec![0xFF; len as usize]) {
+                continue;
+            }
+            let old = self.read_flash(to_u32(word_start), len, &mut |_| {})?;
+            let kept = old
+                .get((gap_start - word_start) as usize..(gap_end - word_start) as usize)
+                .unwrap_or_default();
+            put(&mut data, (gap_start - start) as usize, kept);
+        }
+        Ok(data)
+    }
+
+    /// Send one region compressed, restarting it from BEGIN when a block fails.
+    ///
+    /// Why restart instead of resending the block: after a ROM checksum error (`01 07`) the
+    /// sequence number is consumed without the block being written, so resending it gets `01 05`
+    /// and the next block would land at the wrong address (§18). After a timeout we cannot tell
+    /// a lost request (resend would work) from a lost reply (resend would be a duplicate, `01 05`,
+    /// or worse, written twice by a stub). A new BEGIN erases and rewinds both loaders to a known
+    /// state, and the drain before it keeps a late reply from answering the new transfer.
+    fn write_region(
+        &mut self,
+        shown: &Shown,
+        offset: u32,
+        data: &[u8],
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<u32, FlashError> {
+        let compressed = compress(data);
+        let clen = len_u32(compressed.len());
+        on_event(Event::RegionStarted {
+            offset: shown.offset,
+            len: shown.len,
+            compressed_len: clen,
+            label: shown.label.clone(),
+        });
+        let mut attempt = 1;
+        loop {
+            let started = Instant::now();
+            match self.send_compressed(offset, data, &compressed, shown.offset, on_event) {
+                Ok(()) => {
+                    on_event(Event::RegionWritten {
+                        offset: shown.offset,
+                        len: shown.len,
+                        compressed_len: clen,
+                        elapsed: started.elapsed(),
+                    });
+                    return Ok(clen);
+                }
+                Err(e) if is_retryable(&e) && attempt < WRITE_ATTEMPTS => {
+                    self.loader.drain(Duration::from_millis(100))?;
+                    // A chip that stopped answering altogether would make each retry wait out
+                    // the ROM's erase timeout at BEGIN (40 s per MB): retry only if it answers.
+                    if matches!(e, LoaderError::Timeout { .. }) && !self.still_answers() {
+                        return Err(FlashError::WriteFailed {
+                            label: shown.label.clone(),
+                            offset: shown.offset,
+                            attempts: attempt,
+                            source: e,
+                        });
+                    }
+                    on_event(Event::Retrying {
+                        offset: shown.offset,
+                        attempt,
+                        reason: e.to_string(),
+                    });
+                    attempt += 1;
+                }
+                Err(e) if is_retryable(&e) => {
+                    return Err(FlashError::WriteFailed {
+                        label: shown.label.clone(),
+                        offset: shown.offset,
+                        attempts: attempt,
+                        source: e,
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// True unless a quick register read times out (a chip that answers with a refusal, as in
+    /// Secure Download Mode, still answers).
+    fn still_answers(&mut self) -> bool {
+        !matches!(
+            self.loader
+                .read_reg(crate::protocol::chip::CHIP_DETECT_MAGIC_REG),
+            Err(LoaderError::Timeout { .. })
+        )
+    }
+
+    /// FLASH_DEFL_BEGIN, then the zlib stream in blocks (and, on a stub, FLASH_DEFL_END).
+    ///
+    /// Block size: the ROM accepts up to 0x1800 (§18) and every block costs a round trip (USB
+    /// bridge latency of 1–16 ms plus the ROM's inflate-and-write before it answers), so the
+    /// largest block wastes the least: at 460800 baud a 0x1800 block takes ~133 ms on the wire,
+    /// against ~22 ms for esptool's 0x400, making the fixed per-block cost 6× smaller relative to
+    /// the data. A stub buffers 0x4000.
+    ///
+    /// BEGIN size: the data is whole sectors already (see [`Flasher::widen`]), which is what both
+    /// loaders erase, so nothing past it is erased. (Rounding to a multiple of
+    /// the block size, as esptool does, could erase a sector of the next region or run past the
+    /// end of the flash, which the ROM refuses with `01 06`; the real ROM accepts sizes that are
+    /// not block multiples, e.g. 0x123.)
+    fn send_compressed(
+        &mut self,
+        offset: u32,
+        data: &[u8],
+        compressed: &[u8],
+        shown_offset: u32,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<(), LoaderError> {
+        let stub = self.loader.is_stub();
+        let block = if stub { STUB_BLOCK } else { ROM_MAX_BLOCK };
+        let len = len_u32(data.len());
+        let clen = len_u32(compressed.len());
+        let blocks = clen.div_ceil(block);
+        let begin_size = if stub {
+            len
+        } else {
+            len.next_multiple_of(SECTOR)
+        };
+        self.loader.command(
+            &Command::flash_defl_begin(begin_size, blocks, block, offset),
+            0,
+            if stub {
+                timeouts::DEFAULT
+            } else {
+                timeouts::erase_at_begin(begin_size)
+            },
+        )?;
+        // Inflate alongside to know how many flash bytes each block writes: that sets its timeout.
+        let mut inflater = flate2::write::ZlibDecoder::new(Vec::new());
+        let mut sent = 0u32;
+        // What the block before this one writes: a stub acknowledges a block at once and writes
+        // it afterwards, so its reply to a block waits for the previous block's write. (Allow
+        // for this block's own write too, in case a stub writes before acknowledging.)
+        let mut previous = 0u32;
+        for (seq, chunk) in (0u32..).zip(compressed.chunks(block as usize)) {
+            let _ = inflater.write_all(chunk);
+            let _ = inflater.flush();
+            let produced = len_u32(inflater.get_ref().len());
+            inflater.get_mut().clear();
+            let timeout = if stub {
+                timeouts::stub_after_write_of(previous.max(produced))
+            } else {
+                timeouts::write_block(produced)
+            };
+            self.loader
+                .command(&Command::flash_defl_data(seq, chunk), 0, timeout)?;
+            previous = produced;
+            sent = sent.saturating_add(len_u32(chunk.len()));
+            on_event(Event::RegionProgress {
+                offset: shown_offset,
+                written: sent,
+                total: clen,
+            });
+        }
+        if stub {
+            // The stub acknowledges blocks before writing them; its FLASH_DEFL_END answers once
+            // the last write is done, so the MD5 that follows sees the whole region. Exactly one
+            // per BEGIN: a second one gets "not in flash mode". (The ROM writes each block
+            // before answering and needs no END; its FLASH_END would even leave the loader.)
+            self.loader.command(
+                &Command::flash_defl_end(command::END_STUB_STAY),
+                0,
+                timeouts::stub_after_write_of(previous),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Check the widened transfer with one SPI_FLASH_MD5. On a mismatch, find what is wrong for
+    /// the message: one of the regions, or else the bytes kept around them.
+    fn verify(
+        &mut self,
+        offset: u32,
+        data: &[u8],
+        regions: &[Region],
+        label: &str,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<(), FlashError> {
+        let mismatch = match self.check_md5(label, offset, data) {
+            Ok(()) => {
+                for region in regions {
+                    on_event(Event::Verified {
+                        offset: region.offset,
+                        len: len_u32(region.data.len()),
+                    });
+                }
+                return Ok(());
+            }
+            Err(e) => e,
+        };
+        let base = u64::from(offset);
+        for region in regions {
+            // Whole words around the region, as the ROM hashes them.
+            let (start, end) = region_bounds(region);
+            let (word_start, word_end) = (start - start % 4, end.next_multiple_of(4));
+            let expected = data
+                .get((word_start - base) as usize..(word_end - base) as usize)
+                .unwrap_or_default();
+            self.check_md5(&region.label, to_u32(word_start), expected)?;
+        }
+        Err(match mismatch {
+            FlashError::Md5Mismatch {
+                offset,
+                len,
+                expected,
+                actual,
+                ..
+            } => FlashError::Md5Mismatch {
+                label: format!("the bytes kept around {label}"),
+                offset,
+                len,
+                expected,
+                actual,
+            },
+            other => other,
+        })
+    }
+
+    /// Compare the flash's MD5 of `expected.len()` bytes at `offset` with `expected`'s.
+    fn check_md5(&mut self, label: &str, offset: u32, expected: &[u8]) -> Result<(), FlashError> {
+        let len = len_u32(expected.len());
+        let actual = self.md5(offset, len)?;
+        let wanted = md5_of(expected);
+        if actual == wanted {
+            return Ok(());
+        }
+        if actual == md5_of(&vec![0xFF; expected.len()]) {
+            return Err(FlashError::WrittenEmpty {
+                label: label.to_string(),
+                offset,
+                len,
+            });
+        }
+        Err(FlashError::Md5Mismatch {
+            label: label.to_string(),
+            offset,
+            len,
+            expected: hex(&wanted),
+            actual: hex(&actual),
+        })
+    }
+}
+
+/// Regions that share a 4 KiB sector, and the whole sectors they cover: written as one transfer.
+struct SectorUnit {
+    /// First byte of the first sector.
+    start: u32,
+    /// End of the last sector.
+    end: u64,
+    /// Indices of the regions in the sorted plan.
+    members: std::ops::Range<usize>,
+}
+
+/// Group sorted, non-overlapping regions by shared sectors.
+fn sector_units(plan: &[Region]) -> Vec<SectorUnit> {
+    let mut units: Vec<SectorUnit> = Vec::new();
+    for (index, region) in plan.iter().enumerate() {
+        let start = region.offset - region.offset % SECTOR;
+        let end = region_bounds(region).1.next_multiple_of(u64::from(SECTOR));
+        match units.last_mut() {
+            Some(unit) if u64::from(start) < unit.end => {
+                unit.end = unit.end.max(end);
+                unit.members.end = index + 1;
+            }
+            _ => units.push(SectorUnit {
+                start,
+                end,
+                members: index..index + 1,
+            }),
+        }
+    }
+    units
+}
+
+/// What events and messages name for a transfer: its region, or the regions sharing its sectors.
+struct Shown {
+    offset: u32,
+    len: u32,
+    label: String,
+}
+
+impl Shown {
+    fn of(regions: &[Region]) -> Shown {
+        let offset = regions.first().map_or(0, |r| r.offset);
+        let end = regions.last().map_or(0, |r| region_bounds(r).1);
+        let labels: Vec<&str> = regions.iter().map(|r| r.label.as_str()).collect();
+        Shown {
+            offset,
+            len: to_u32(end.saturating_sub(u64::from(offset))),
+            label: labels.join(" and "),
+        }
+    }
+}
+
+/// A region's first byte and end, as flash addresses.
+fn region_bounds(region: &Region) -> (u64, u64) {
+    let start = u64::from(region.offset);
+    (start, start + region.data.len() as u64)
+}
+
+/// Copy `bytes` into `buffer` at `at`, as far as the buffer reaches (callers keep it in bounds).
+fn put(buffer: &mut [u8], at: usize, bytes: &[u8]) {
+    if let Some(slot) = buffer.get_mut(at..) {
+        let n = slot.len().min(bytes.len());
+        slot[..n].copy_from_slice(&bytes[..n]);
+    }
+}
+
+/// Failures worth sending the region again for: a status error on a data block (checksum,
+/// sequence) or a lost reply. Not transport failures, crashes or refusals at BEGIN (a refused
+/// offset, size or block size would be refused again).
+fn is_retryable(e: &LoaderError) -> bool {
+    match e {
+        LoaderError::Command { command, .. } => {
+            !matches!(command, Opcode::FlashBegin | Opcode::FlashDeflBegin)
+        }
+        LoaderError::Timeout { .. } | LoaderError::BadReply { .. } => true,
+        _ => false,
+    }
+}
+
+/// zlib at the best level.
+fn compress(data: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::ZlibEncoder::new(
+        Vec::with_capacity(data.len() / 2),
+        flate2::Compression::best(),
+    );
+    // Writing to a Vec cannot fail.
+    let _ = encoder.write_all(data);
+    encoder.finish().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_data_block_failures_and_lost_replies_restart_a_region() {
+        use crate::protocol::errors::DeviceError;
+        let failed = |command| LoaderError::Command {
+            command,
+            error: DeviceError::Rom(0x07),
+        };
+        let check = |e: LoaderError, expected: bool| assert_eq!(is_retryable(&e), expected, "{e}");
+        check(failed(Opcode::FlashDeflData), true);
+        check(failed(Opcode::FlashData), true);
+        // A refused BEGIN (offset, size or block size) would be refused again.
+        check(failed(Opcode::FlashDeflBegin), false);
+        check(failed(Opcode::FlashBegin), false);
+        check(
+            LoaderError::Timeout {
+                command: Opcode::FlashDeflBegin,
+                port: "sim://".into(),
+                timeout: Duration::from_secs(3),
+            },
+            true,
+        );
+        check(
+            LoaderError::Crashed {
+                port: "sim://".into(),
+                line: "Guru Meditation Error".into(),
+            },
+            false,
+        );
+    }
+
+    #[test]
+    fn compression_round_trips() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let packed = compress(&data);
+        assert!(packed.len() < data.len() / 10);
+        let mut out = Vec::new();
+        let mut d = flate2::read::ZlibDecoder::new(packed.as_slice());
+        std::io::Read::read_to_end(&mut d, &mut out).expect("inflates");
+        assert_eq!(out, data);
+        assert_eq!(hex(&[0x00, 0xab, 0x10]), "00ab10");
+    }
+}
