@@ -6,7 +6,7 @@
 
 use std::hint::black_box;
 
-use cargo_esp32s3::flasher::{FlashOptions, Flasher, Region};
+use cargo_esp32s3::flasher::{FlashOptions, Flasher, Region, RegionKind};
 use cargo_esp32s3::loader::{ConnectOptions, Loader, StubImage};
 use cargo_esp32s3::reset::Before;
 use cargo_esp32s3::transport::sim::SimTransport;
@@ -66,6 +66,7 @@ fn flash_once(data: &[u8], with_stub: bool) -> u64 {
         offset: 0x1_0000,
         data: data.to_vec(),
         label: "firmware".to_owned(),
+        kind: RegionKind::Data,
     };
     let summary = flasher
         .write_regions(&[region], &mut |_| {})

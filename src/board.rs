@@ -1,12 +1,12 @@
-//! The library facade for one connected chip: open a port (a serial port, or `sim://` for the
-//! virtual ESP32-S3), connect the ROM loader, attach the flash, then flash, erase, read and
-//! reset. Progress leaves as [`Event`] values through the callback each call takes; nothing here
-//! prints, chooses a port on its own or reads the environment.
+//! The library's one executor for a connected chip: open a port (a serial port, a network port,
+//! or `sim://` for the virtual ESP32-S3), connect the ROM loader, attach the flash, then flash a
+//! [`Plan`], erase (all, a region, a partition by name), read, reset and monitor. Progress leaves
+//! as [`Event`] values through the callback each call takes; nothing here prints, chooses a port
+//! on its own or reads the environment.
 //!
-//! It is a thin layer over [`crate::loader`] and [`crate::flasher`], with the one rule the
-//! command line also keeps: an image without a bootloader (the app alone) is written only onto a
-//! chip that already holds an ESP32-S3 bootloader and a partition table with room for it, into
-//! the app partition that table names.
+//! It is the only place that turns [`Settings`] into the loader's connect options and the
+//! flasher's flash options (`force` and `erase-all` included), so a script connects and writes
+//! exactly as `cargo esp32s3` does. What goes where is the plan's business ([`crate::plan`]).
 //!
 //! ```
 //! # fn main() -> cargo_esp32s3::Result<()> {
@@ -22,38 +22,55 @@
 //! ```
 
 use crate::config::Settings;
-use crate::flasher::{FlashOptions, Flasher, Region as FlashRegion, WriteSummary};
-use crate::image::FlashParams;
-use crate::loader::{ChipInfo, ConnectOptions, Loader, LoaderError, ResetDone, StubImage};
+use crate::error::shown_path;
+use crate::flasher::{FlashOptions, Flasher, Region, WriteSummary};
+use crate::image::partition::{MAX_TABLE_LEN, Partition, PartitionTable};
+use crate::image::{FlashParams, FlashSize};
+use crate::loader::{
+    ChipInfo, ConnectOptions, FlashId, Loader, LoaderError, ROM_BAUD, ResetDone, SecurityInfo,
+    StubImage,
+};
 use crate::monitor::{Control, MonitorEvent, WatchEnd, WatchOptions};
-use crate::project::FlashImage;
+use crate::plan::{DEFAULT_FLASH_SIZE, Plan};
 use crate::reset::After;
-use crate::transport::Transport;
+use crate::transport::AnyTransport;
 
-pub use crate::flasher::Event;
+pub use crate::event::Event;
 
-/// The transport a [`Board`] talks through: a serial port or the virtual chip.
-pub type BoxedTransport = Box<dyn Transport>;
-
-/// Speed the ROM starts at; the loader switches to the configured baud after SYNC.
-const ROM_BAUD: u32 = 115_200;
-
-/// Why an image was not written.
+/// Why a board refused an operation before touching the flash.
 #[derive(Debug, thiserror::Error)]
 pub enum BoardError {
-    /// The image is the app alone and the chip cannot boot it.
+    /// The flash at the table offset does not parse as a partition table.
     #[error(
-        "{reason}; set `bootloader` in [package.metadata.esp32s3] (or Settings::bootloader) so the bootloader and partition table are written too; nothing was written"
+        "no readable partition table at 0x{offset:x} on the chip ({problem}); erase with --region OFFSET SIZE instead, or set --partition-table-offset"
     )]
-    CannotBootApp {
-        /// What the chip lacks, with the values found.
-        reason: String,
+    UnreadableTable {
+        /// The table offset.
+        offset: u32,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The flash at the table offset is erased.
+    #[error(
+        "there is no partition table at 0x{offset:x} on the chip (the flash there is erased); erase with --region OFFSET SIZE instead"
+    )]
+    NoTable {
+        /// The table offset.
+        offset: u32,
+    },
+    /// The chip's table has no partition by that name.
+    #[error("the partition table on the chip has no partition {name:?}; it has {}", names.join(", "))]
+    NoSuchPartition {
+        /// The name asked for.
+        name: String,
+        /// The names there are.
+        names: Vec<String>,
     },
 }
 
 /// One chip, connected, with its flash attached.
 pub struct Board {
-    flasher: Flasher<BoxedTransport>,
+    flasher: Flasher<AnyTransport>,
     settings: Settings,
 }
 
@@ -84,18 +101,7 @@ impl Board {
         let mut on_progress = on_progress;
         let transport = crate::transport::open(url, ROM_BAUD)?;
         let loader = Loader::connect(transport, &connect_options(settings)?, &mut on_progress)?;
-        let options = FlashOptions {
-            skip_unchanged: settings.skip_unchanged,
-            verify: settings.verify,
-            force: false,
-            flash_size: settings.flash_size,
-            flash_params: FlashParams {
-                mode: settings.flash_mode,
-                size: settings.flash_size,
-                freq: settings.flash_freq,
-            },
-        };
-        let flasher = Flasher::new(loader, options, &mut on_progress)?;
+        let flasher = Flasher::new(loader, flash_options(settings), &mut on_progress)?;
         Ok(Board {
             flasher,
             settings: settings.clone(),
@@ -112,38 +118,41 @@ impl Board {
         Ok(self.flasher.loader().chip_info()?)
     }
 
-    /// Write an image: regions the flash already holds are skipped (unless the settings say
-    /// otherwise), the rest is written compressed and verified with the chip's MD5. An image
-    /// whose flash size was not configured is first laid out for this chip's flash
-    /// ([`FlashImage::for_flash_size`]). An image that is the app alone goes into the app
-    /// partition the chip's own partition table names, and only onto a chip that can boot it
-    /// (see [`BoardError`]).
+    /// The flash chip's JEDEC ID and the size it encodes.
+    pub fn flash_id(&mut self) -> crate::Result<FlashId> {
+        Ok(self.flasher.loader().flash_id()?)
+    }
+
+    /// Secure boot, flash encryption and download-mode state.
+    pub fn security_info(&mut self) -> crate::Result<SecurityInfo> {
+        Ok(self.flasher.loader().security_info()?)
+    }
+
+    /// Write a plan: its choices are checked first ([`Plan::check_choices`]); a plan whose
+    /// flash size was not configured is laid out again for this chip's flash
+    /// ([`Plan::for_flash_size`], from the bytes it holds); an app written alone goes into the
+    /// app partition the chip's own table names, and only onto a chip that can boot it
+    /// ([`Plan::regions_for_chip`]); with `erase-all` the whole flash is erased first. Regions
+    /// the flash already holds are skipped (unless the settings say otherwise), the rest is
+    /// written compressed and verified with the chip's MD5.
     pub fn flash(
         &mut self,
-        image: &FlashImage,
+        plan: &Plan,
         on_progress: impl FnMut(Event),
     ) -> crate::Result<WriteSummary> {
         let mut on_progress = on_progress;
-        let image = image.for_flash_size(self.flasher.flash_size())?;
-        let regions: Vec<FlashRegion> = if image.is_complete() {
-            image
-                .regions()
-                .iter()
-                .map(|r| FlashRegion {
-                    offset: r.offset,
-                    data: r.data.clone(),
-                    label: r.label.clone(),
-                })
-                .collect()
-        } else {
-            let app = &image.app().bytes;
-            let (offset, name) = self.app_destination(app.len(), &mut on_progress)?;
-            vec![FlashRegion {
-                offset,
-                data: app.clone(),
-                label: format!("app ({name})"),
-            }]
-        };
+        plan.check_choices(&self.settings)?;
+        let detected = FlashSize::from_bytes(u64::from(self.flasher.flash_size()));
+        let size = self
+            .settings
+            .flash_size
+            .or(detected)
+            .unwrap_or(DEFAULT_FLASH_SIZE);
+        let plan = plan.for_flash_size(size)?;
+        let regions = plan.regions_for_chip(&mut self.flasher, &mut on_progress)?;
+        if self.settings.erase_all {
+            self.flasher.erase_all(&mut on_progress)?;
+        }
         Ok(self.flasher.write_regions(&regions, &mut on_progress)?)
     }
 
@@ -151,7 +160,7 @@ impl Board {
     /// layout assembled by hand).
     pub fn write_regions(
         &mut self,
-        regions: &[FlashRegion],
+        regions: &[Region],
         on_progress: impl FnMut(Event),
     ) -> crate::Result<WriteSummary> {
         let mut on_progress = on_progress;
@@ -173,6 +182,43 @@ impl Board {
     ) -> crate::Result<()> {
         let mut on_progress = on_progress;
         Ok(self.flasher.erase_region(offset, size, &mut on_progress)?)
+    }
+
+    /// Erase the partition called `name` in the partition table on the chip (at the settings'
+    /// `partition-table-offset`), and say which it was.
+    pub fn erase_partition(
+        &mut self,
+        name: &str,
+        on_progress: impl FnMut(Event),
+    ) -> crate::Result<Partition> {
+        let mut on_progress = on_progress;
+        let offset = self.settings.partition_table_offset;
+        let bytes = self
+            .flasher
+            .read_flash(offset, MAX_TABLE_LEN as u32, &mut on_progress)?;
+        let table =
+            PartitionTable::from_binary(&bytes).map_err(|e| BoardError::UnreadableTable {
+                offset,
+                problem: e.to_string(),
+            })?;
+        if table.partitions.is_empty() {
+            return Err(BoardError::NoTable { offset }.into());
+        }
+        let Some(partition) = table.find(name).cloned() else {
+            return Err(BoardError::NoSuchPartition {
+                name: name.to_string(),
+                names: table.partitions.iter().map(|p| p.name.clone()).collect(),
+            }
+            .into());
+        };
+        on_progress(Event::ErasingPartition {
+            name: partition.name.clone(),
+            offset: partition.offset,
+            size: partition.size,
+        });
+        self.flasher
+            .erase_region(partition.offset, partition.size, &mut on_progress)?;
+        Ok(partition)
     }
 
     /// Read `size` bytes of flash at `offset`, checked against the chip's MD5.
@@ -256,47 +302,26 @@ impl Board {
     }
 
     /// The flasher underneath, for what this facade does not cover.
-    pub fn flasher(&mut self) -> &mut Flasher<BoxedTransport> {
+    pub fn flasher(&mut self) -> &mut Flasher<AnyTransport> {
         &mut self.flasher
     }
 
     /// Give the open port back (to watch the console after a reset).
-    pub fn into_transport(self) -> BoxedTransport {
+    pub fn into_transport(self) -> AnyTransport {
         self.flasher.into_loader().into_transport()
-    }
-
-    /// Where the app alone goes: the app partition that the chip's own partition table names
-    /// (the configured `target-app-partition`, else factory, else ota_0), after checking that
-    /// the chip holds an ESP32-S3 bootloader at 0x0 and that the partition holds `app_len`
-    /// bytes. Otherwise the app alone would only give the `invalid header: 0xffffffff` boot loop.
-    fn app_destination(
-        &mut self,
-        app_len: usize,
-        on_progress: &mut dyn FnMut(Event),
-    ) -> crate::Result<(u32, String)> {
-        let partition = crate::layout::chip_app_partition(
-            &mut self.flasher,
-            self.settings.partition_table_offset,
-            self.settings.target_app_partition.as_deref(),
-            app_len,
-            on_progress,
-        )?
-        .map_err(|crate::layout::CannotBootApp(reason)| BoardError::CannotBootApp { reason })?;
-        Ok((partition.offset, partition.name))
     }
 }
 
 /// Connect options from the settings: reset before, attempts, baud, custom reset sequences, and
-/// the stub (its file is read here; a bad one is named in the error). The command line uses
-/// this too, so a script connects exactly as `cargo esp32s3` does.
-pub fn connect_options(settings: &Settings) -> crate::Result<ConnectOptions> {
+/// the stub (its file is read here; a bad one is named in the error).
+fn connect_options(settings: &Settings) -> crate::Result<ConnectOptions> {
     let stub = match &settings.stub {
         Some(path) => {
             let bytes = crate::error::read_file(path)?;
             let text = String::from_utf8_lossy(&bytes);
             let stub = StubImage::from_esptool_json(&text).map_err(|e| match e {
                 LoaderError::InvalidStub { detail } => LoaderError::InvalidStub {
-                    detail: format!("{}: {detail}", crate::layout::shown_path(path)),
+                    detail: format!("{}: {detail}", shown_path(path)),
                 },
                 other => other,
             })?;
@@ -312,4 +337,20 @@ pub fn connect_options(settings: &Settings) -> crate::Result<ConnectOptions> {
         reset_sequence: settings.reset_sequence.clone(),
         hard_reset_sequence: settings.hard_reset_sequence.clone(),
     })
+}
+
+/// Flash options from the settings: skip-unchanged, verify, force, the flash size and the flash
+/// parameters written into a bootloader at 0x0.
+fn flash_options(settings: &Settings) -> FlashOptions {
+    FlashOptions {
+        skip_unchanged: settings.skip_unchanged,
+        verify: settings.verify,
+        force: settings.force,
+        flash_size: settings.flash_size,
+        flash_params: FlashParams {
+            mode: settings.flash_mode,
+            size: settings.flash_size,
+            freq: settings.flash_freq,
+        },
+    }
 }

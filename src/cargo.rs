@@ -325,6 +325,66 @@ pub struct BuildOutput {
     pub idf_partition_table: Option<PathBuf>,
 }
 
+impl BuildOutput {
+    /// What ESP-IDF built next to the firmware (esp-idf-sys projects), for the plan.
+    pub fn idf(&self) -> IdfOutputs {
+        IdfOutputs {
+            bootloader: self.idf_bootloader.clone(),
+            partition_table: self.idf_partition_table.clone(),
+        }
+    }
+}
+
+/// Files ESP-IDF built for an esp-idf-sys project: the second-stage bootloader and the
+/// partition table a plan uses when the settings name none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IdfOutputs {
+    /// `bootloader/bootloader.bin`.
+    pub bootloader: Option<PathBuf>,
+    /// `partition_table/partition-table.bin`.
+    pub partition_table: Option<PathBuf>,
+}
+
+/// What an ESP-IDF build left next to an ELF given by path (as `cargo run` gives it): cargo puts
+/// the ELF at `target/<triple>/<profile>/<name>` (examples one level deeper) and esp-idf-sys's
+/// CMake build under `target/<triple>/<profile>/build/esp-idf-sys-<hash>/out/build/`. When
+/// several esp-idf-sys builds are there, the most recently built bootloader wins, as cargo's
+/// own build would have used that one. Nothing is found for an ELF outside a cargo target dir.
+pub fn idf_outputs_near(elf: &Path) -> IdfOutputs {
+    let elf = elf.canonicalize().unwrap_or_else(|_| elf.to_path_buf());
+    let Some(mut profile_dir) = elf.parent() else {
+        return IdfOutputs::default();
+    };
+    if profile_dir.file_name().is_some_and(|n| n == "examples") {
+        profile_dir = profile_dir.parent().unwrap_or(profile_dir);
+    }
+    let Ok(entries) = std::fs::read_dir(profile_dir.join("build")) else {
+        return IdfOutputs::default();
+    };
+    let newest = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("esp-idf-sys-"))
+        .map(|e| e.path().join("out").join("build"))
+        .filter_map(|build| {
+            let bootloader = build.join("bootloader").join("bootloader.bin");
+            let modified = std::fs::metadata(&bootloader)
+                .and_then(|m| m.modified())
+                .ok()?;
+            Some((modified, build, bootloader))
+        })
+        .max_by_key(|(modified, _, _)| *modified);
+    match newest {
+        Some((_, build, bootloader)) => {
+            let table = build.join("partition_table").join("partition-table.bin");
+            IdfOutputs {
+                bootloader: Some(bootloader),
+                partition_table: table.is_file().then_some(table),
+            }
+        }
+        None => IdfOutputs::default(),
+    }
+}
+
 /// Run `cargo build`, sending every rendered compiler message (and any non-JSON line) to
 /// `on_diagnostic`, and return the single executable it produced.
 pub fn build(
@@ -484,6 +544,29 @@ pub fn triple_from_path(executable: &Path, target_directory: &Path) -> Option<St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn idf_outputs_next_to_an_elf() {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = dir.path().join("xtensa-esp32s3-espidf/debug");
+        let put = |rel: &str| {
+            let path = profile.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, b"x").unwrap();
+            path
+        };
+        let elf = put("app");
+        let example = put("examples/demo");
+        assert!(idf_outputs_near(&elf).bootloader.is_none());
+        let bootloader = put("build/esp-idf-sys-1234/out/build/bootloader/bootloader.bin");
+        let table = put("build/esp-idf-sys-1234/out/build/partition_table/partition-table.bin");
+        put("build/other-5678/out/build/bootloader/bootloader.bin");
+        for path in [&elf, &example] {
+            let found = idf_outputs_near(path);
+            assert_eq!(found.bootloader.as_ref(), Some(&bootloader));
+            assert_eq!(found.partition_table.as_ref(), Some(&table));
+        }
+    }
 
     #[test]
     fn package_names() {

@@ -88,6 +88,11 @@ pub struct Settings {
     pub reset_sequence: Option<ResetSequence>,
     /// A custom hard reset after the operation (esptool's notation).
     pub hard_reset_sequence: Option<ResetSequence>,
+    /// Flash even when an image's chip revision range excludes the chip (`--force`). A choice
+    /// for one run, not a key: only a flag or a script sets it.
+    pub force: bool,
+    /// Erase the whole flash before writing (`--erase-all`). A choice for one run, not a key.
+    pub erase_all: bool,
 }
 
 impl Default for Settings {
@@ -114,6 +119,8 @@ impl Default for Settings {
             verify: true,
             reset_sequence: None,
             hard_reset_sequence: None,
+            force: false,
+            erase_all: false,
         }
     }
 }
@@ -462,6 +469,10 @@ pub struct FlagValues {
     pub skip_unchanged: Option<bool>,
     /// `Some(false)` for `--no-verify`.
     pub verify: Option<bool>,
+    /// `--force`.
+    pub force: bool,
+    /// `--erase-all`.
+    pub erase_all: bool,
 }
 
 /// Everything [`resolve`] reads. The CLI gathers it; tests build it from literals.
@@ -520,6 +531,8 @@ pub fn resolve(sources: &Sources<'_>) -> Result<Settings, ConfigError> {
         verify: pick!(verify).unwrap_or(defaults.verify),
         reset_sequence: pick!(reset_sequence),
         hard_reset_sequence: pick!(hard_reset_sequence),
+        force: sources.flags.force,
+        erase_all: sources.flags.erase_all,
     };
     if settings.min_chip_rev > settings.max_chip_rev {
         return Err(ConfigError::RevisionRange {

@@ -1,7 +1,7 @@
 //! The crate's top-level error: one enum that wraps each layer's own error.
 //!
-//! Every message is a single line that names the value at fault and says what to do. The CLI maps
-//! each variant to a documented exit code (`cli::exit`); nothing here prints.
+//! Every message is a single line that names the value at fault and says what to do. Each variant
+//! maps to a documented exit code ([`crate::exit`]); nothing here prints.
 
 use std::path::PathBuf;
 
@@ -32,7 +32,10 @@ pub enum Error {
     /// The Cargo project could not be found (library facade).
     #[error(transparent)]
     Project(#[from] crate::project::ProjectError),
-    /// A board refused an operation before touching the flash (library facade).
+    /// A plan could not be made, or cannot be written onto this chip.
+    #[error(transparent)]
+    Plan(#[from] crate::plan::PlanError),
+    /// A board refused an operation before touching the flash.
     #[error(transparent)]
     Board(#[from] crate::board::BoardError),
     /// Watching the chip's console failed.
@@ -41,9 +44,6 @@ pub enum Error {
     /// The ELF for address decoding could not be loaded.
     #[error(transparent)]
     Symbols(#[from] crate::symbols::SymbolsError),
-    /// A command-line level problem: no port to use, a file that would be overwritten.
-    #[error(transparent)]
-    Cli(#[from] crate::cli::CliError),
     /// A file could not be read or written.
     #[error("cannot {action} {}: {source}{}", path.display(), file_hint(source))]
     File {
@@ -82,6 +82,21 @@ fn file_hint(source: &std::io::Error) -> &'static str {
         K::ReadOnlyFilesystem => "; choose a writable location",
         _ => "",
     }
+}
+
+/// A path for messages: relative to the current directory when it is below it (so messages
+/// read like what the user typed).
+pub fn shown_path(path: &std::path::Path) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| {
+            path.strip_prefix(cwd)
+                .ok()
+                .map(std::path::Path::to_path_buf)
+        })
+        .unwrap_or_else(|| path.to_path_buf())
+        .display()
+        .to_string()
 }
 
 /// Read a whole file, with an error that names it.

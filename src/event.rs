@@ -131,6 +131,69 @@ pub enum Event {
         /// Bytes in all.
         total: u32,
     },
+    /// How full the app partition is that the app goes into.
+    AppPartitionFill {
+        /// The partition's name.
+        partition: String,
+        /// Bytes of app image.
+        used: u64,
+        /// The partition's size.
+        size: u64,
+    },
+    /// The partition table being written puts the app somewhere else than the chip's current
+    /// table does: the bootloader will boot the new place, and what sat at the old one stays.
+    TableMovesApp {
+        /// The app partition in the table on the chip.
+        chip_partition: String,
+        /// Its offset.
+        chip_offset: u32,
+        /// The app partition in the table being written.
+        new_partition: String,
+        /// Its offset.
+        new_offset: u32,
+    },
+    /// An app written alone goes where the chip's own partition table says, not where it was
+    /// planned.
+    AppMovedByChipTable {
+        /// The partition table the plan used, when the user chose one (`None`: the default
+        /// table or the default offset of a prebuilt app image).
+        planned_by: Option<String>,
+        /// The partition it was planned for.
+        planned_partition: String,
+        /// The offset it was planned for.
+        planned_offset: u32,
+        /// The app partition in the chip's table.
+        partition: String,
+        /// Where the app goes.
+        offset: u32,
+    },
+    /// Only the app is written, into a partition of the chip's own table.
+    AppAlone {
+        /// Where.
+        offset: u32,
+        /// The app partition in the chip's table.
+        partition: String,
+        /// Why only the app.
+        why: AppAloneWhy,
+    },
+    /// A partition, found in the chip's own table, is about to be erased.
+    ErasingPartition {
+        /// Its name.
+        name: String,
+        /// Its offset.
+        offset: u32,
+        /// Its size.
+        size: u32,
+    },
     /// Something the user should know that does not stop the operation.
     Warning(String),
+}
+
+/// Why only an app is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppAloneWhy {
+    /// An ELF was flashed and no second-stage bootloader is configured, so no layout can be made.
+    NoBootloaderConfigured,
+    /// A prebuilt bare app image was flashed.
+    AppImageFile,
 }

@@ -3,28 +3,34 @@
 //!
 //! # For xtask and automation authors
 //!
-//! The command line is a thin layer over this library, and the same steps are yours to script:
+//! The command line is a renderer over this library: the same calls, plus a terminal. The steps
+//! are yours to script:
 //!
 //! 1. [`Project::discover`] finds the Cargo package around a path and resolves its settings
 //!    (`[package.metadata.esp32s3]`, `[workspace.metadata.esp32s3]`, defaults; flags and
 //!    `ESP32S3_*` variables only when you pass them in [`Discover`]).
 //! 2. [`Project::build`] runs `cargo build` and returns the firmware ELF.
-//! 3. [`Project::image`] lays out the [`FlashImage`]: bootloader, partition table and app when a
-//!    bootloader is configured, else the app alone.
+//! 3. A [`Plan`] says what goes where: [`Project::plan_of`] (or [`Plan::from_elf`]) for an ELF —
+//!    bootloader, partition table and app when a bootloader is configured, else the app alone
+//!    —, [`Plan::from_file`] / [`Plan::from_bin`] for a prebuilt `.bin` placed by its content,
+//!    [`Plan::from_at`] for explicit offsets. Every file is read once, here, and checked before
+//!    any chip is touched.
 //! 4. [`Board::open`] connects to a chip by port name or URL (`/dev/ttyUSB0`, `COM3`,
-//!    `rfc2217://host:port`, `socket://host:port`, or `sim://` for the virtual ESP32-S3), and [`Board::flash`], [`Board::erase_all`],
-//!    [`Board::erase_region`], [`Board::read_flash`] and [`Board::reset`] do the work, reporting
-//!    progress as [`flasher::Event`] values to the callback you give.
+//!    `rfc2217://host:port`, `socket://host:port`, or `sim://` for the virtual ESP32-S3), and
+//!    [`Board::flash`] writes a plan (laid out for the chip's flash size, an app alone placed by
+//!    the chip's own partition table), [`Board::erase_all`], [`Board::erase_region`],
+//!    [`Board::erase_partition`], [`Board::read_flash`] and [`Board::reset`] do the rest,
+//!    reporting progress and notes as [`Event`] values to the callback you give.
 //! 5. [`Board::reset_into_monitor`] starts the firmware and [`Board::monitor`] watches its
 //!    console: lines, hints and decoded panic addresses to your callback, until a line matches,
 //!    a timeout passes or the callback says stop.
 //!
 //! The library never prints; every failure is an [`Error`] whose message is one line that says
-//! what to do.
+//! what to do, and [`exit::code_for`] gives the exit code the command line ends with.
 //!
 //! ```
 //! # fn main() -> cargo_esp32s3::Result<()> {
-//! use cargo_esp32s3::{Board, config::Settings, flasher::Event, reset::After};
+//! use cargo_esp32s3::{Board, Event, config::Settings, reset::After};
 //!
 //! // A virtual chip; with `sim://?flash=chip.bin` its flash is kept in a file.
 //! let mut board = Board::open("sim://", &Settings::default())?;
@@ -50,39 +56,16 @@
 //! let built = project.build(&BuildOptions { release: true, ..Default::default() }, |message| {
 //!     eprint!("{message}")
 //! })?;
-//! let image = project.image_of(&built)?;
+//! let plan = project.plan_of(&built)?;
 //! let mut board = Board::open("/dev/ttyUSB0", project.settings())?;
-//! let summary = board.flash(&image, |event| eprintln!("{event:?}"))?;
+//! let summary = board.flash(&plan, |event| eprintln!("{event:?}"))?;
 //! eprintln!("{} regions written, {} unchanged", summary.written, summary.skipped);
 //! board.reset(After::HardReset)?;
 //! # Ok(())
 //! # }
 //! ```
 //!
-//! # Code map
-//!
-//! - [`project`], [`board`]: the facade above.
-//! - [`image`]: pure. ELF → app image, headers, partition tables, merged offset-0 images, and
-//!   the identification of prebuilt `.bin` files. No I/O.
-//! - [`layout`]: which bootloader and partition table go with an ELF, and the regions they make
-//!   (shared by the command line and the facade).
-//! - [`protocol`]: pure. SLIP framing, command encoding, response decoding, ROM/stub error codes.
-//! - [`transport`]: the byte channel to a chip ([`transport::Transport`]); `serial.rs` is the only
-//!   file that names the `serialport` crate; `sim://` connects to the in-process simulator.
-//! - [`reset`]: reset sequences as data, played on any transport.
-//! - [`loader`]: one connection to the ROM loader (or a stub): sync, commands, registers, chip info.
-//! - [`flasher`]: plan and write: compression, skip-unchanged, verify, erase, read. Progress leaves
-//!   as [`flasher::Event`] values.
-//! - [`monitor`]: watch a running chip's console over any transport: lines, hints, decoded
-//!   addresses, stop conditions. Never prints.
-//! - [`symbols`]: code address → function and file:line from the firmware ELF (addr2line).
-//! - [`sim`]: the virtual ESP32-S3 (flash, eFuses, ROM loader state machine, stub personality).
-//! - [`config`]: `[package.metadata.esp32s3]` + environment + flags → [`config::Settings`].
-//! - [`cargo`]: the only place that runs `cargo build`.
-//! - [`cli`]: the only place with clap, terminals, colours, progress bars and exit codes.
-//! - [`units`]: pure. The one parser for typed offsets and sizes, the one size formatter.
-//!
-//! See `ARCHITECTURE.md` for the invariants that keep these apart.
+//! Where each piece lives, and the rules that keep them apart, is in `ARCHITECTURE.md`.
 
 pub mod board;
 pub mod cargo;
@@ -90,11 +73,12 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod event;
+pub mod exit;
 pub mod flasher;
 pub mod image;
-pub mod layout;
 pub mod loader;
 pub mod monitor;
+pub mod plan;
 pub mod project;
 pub mod protocol;
 pub mod reset;
@@ -105,4 +89,6 @@ pub mod units;
 
 pub use board::Board;
 pub use error::{Error, Result};
-pub use project::{Discover, FlashImage, Project};
+pub use event::Event;
+pub use plan::Plan;
+pub use project::{Discover, Project};

@@ -1,7 +1,7 @@
 //! The library facade for automation (`cargo xtask` scripts, test rigs): find a Cargo project and
 //! its settings, build it, and turn an ELF into the image that goes onto the chip.
 //!
-//! It wraps what the command line uses ([`crate::config`], [`crate::cargo`], [`crate::layout`]),
+//! It wraps what the command line uses ([`crate::config`], [`crate::cargo`], [`crate::plan`]),
 //! so a script lays out exactly the bytes `cargo esp32s3 flash` would. It never prints and never
 //! reads environment variables on its own: a script that wants `ESP32S3_*` variables to count
 //! passes a lookup in [`Discover::env`]. Talking to a chip is [`crate::Board`]'s job.
@@ -26,13 +26,10 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::cargo::IdfOutputs;
 use crate::cargo::{self, BuildOptions, BuildOutput};
 use crate::config::{self, FlagValues, Settings, Sources};
-use crate::image::FlashSize;
-use crate::image::app::AppImage;
-use crate::image::merge::{Region, RegionKind, merge_regions};
-use crate::image::partition::{Partition, PartitionTable};
-use crate::layout::{self, DEFAULT_FLASH_SIZE, IdfOutputs, Prepared};
+use crate::plan::Plan;
 
 /// A problem finding the project.
 #[derive(Debug, thiserror::Error)]
@@ -204,152 +201,16 @@ impl Project {
         Ok(cargo::build(&self.cargo, &options, &mut on_diagnostic)?)
     }
 
-    /// The image for an ELF: the app image, and with a configured bootloader the whole offset-0
+    /// The plan for an ELF: the app image, and with a configured bootloader the whole offset-0
     /// layout (bootloader at 0x0, partition table, app in its partition). The flash size is the
     /// configured one, else 4 MB until [`crate::Board::flash`] learns the chip's.
-    pub fn image(&self, elf: impl AsRef<Path>) -> crate::Result<FlashImage> {
-        FlashImage::from_elf(elf.as_ref(), &self.settings, &IdfOutputs::default())
+    pub fn plan(&self, elf: impl AsRef<Path>) -> crate::Result<Plan> {
+        Plan::from_elf(elf.as_ref(), &self.settings, &IdfOutputs::default())
     }
 
-    /// [`Project::image`] for a build's output: an esp-idf-sys build's own bootloader and
+    /// [`Project::plan`] for a build's output: an esp-idf-sys build's own bootloader and
     /// partition table are used when the settings name none.
-    pub fn image_of(&self, built: &Built) -> crate::Result<FlashImage> {
-        let idf = IdfOutputs {
-            bootloader: built.idf_bootloader.clone(),
-            partition_table: built.idf_partition_table.clone(),
-        };
-        FlashImage::from_elf(&built.executable, &self.settings, &idf)
-    }
-}
-
-/// What goes onto the chip for one firmware: the regions of an offset-0 layout (bootloader,
-/// partition table, app) when a bootloader is known, else the app alone at its partition.
-#[derive(Debug, Clone)]
-pub struct FlashImage {
-    regions: Vec<Region>,
-    complete: bool,
-    app: AppImage,
-    table: PartitionTable,
-    app_partition: Partition,
-    flash_size: FlashSize,
-    /// What the image was made from, when its flash size was assumed rather than configured:
-    /// [`FlashImage::for_flash_size`] lays it out again for the chip's real size.
-    remake: Option<Remake>,
-}
-
-/// The inputs of an image whose flash size was not configured.
-#[derive(Debug, Clone)]
-struct Remake {
-    elf: PathBuf,
-    settings: Settings,
-    idf: IdfOutputs,
-}
-
-impl FlashImage {
-    /// Lay out the image for the ELF at `elf` with `settings`; `idf` names the files an
-    /// esp-idf-sys build left (use `IdfOutputs::default()` for none).
-    ///
-    /// Without a configured flash size the image is laid out for 4 MB (the smallest module), and
-    /// [`crate::Board::flash`] lays it out again for the size the chip reports, as
-    /// `cargo esp32s3 flash` does (the size goes into the image headers and sizes the default
-    /// partition table).
-    pub fn from_elf(elf: &Path, settings: &Settings, idf: &IdfOutputs) -> crate::Result<Self> {
-        let size = settings.flash_size.unwrap_or(DEFAULT_FLASH_SIZE);
-        let mut image = Self::from_prepared(layout::prepare(elf, settings, idf, size)?);
-        if settings.flash_size.is_none() {
-            image.remake = Some(Remake {
-                elf: elf.to_path_buf(),
-                settings: settings.clone(),
-                idf: idf.clone(),
-            });
-        }
-        Ok(image)
-    }
-
-    /// This image for a chip whose flash holds `bytes` bytes: itself when its flash size was
-    /// configured (or already matches), else laid out again from the same ELF for that size.
-    pub fn for_flash_size(&self, bytes: u32) -> crate::Result<std::borrow::Cow<'_, FlashImage>> {
-        let wanted = FlashSize::from_bytes(u64::from(bytes));
-        match (&self.remake, wanted) {
-            (Some(remake), Some(size)) if size != self.flash_size => {
-                let prepared = layout::prepare(&remake.elf, &remake.settings, &remake.idf, size)?;
-                let mut image = Self::from_prepared(prepared);
-                image.remake = self.remake.clone();
-                Ok(std::borrow::Cow::Owned(image))
-            }
-            _ => Ok(std::borrow::Cow::Borrowed(self)),
-        }
-    }
-
-    /// The flash size the image was laid out for.
-    pub fn flash_size(&self) -> FlashSize {
-        self.flash_size
-    }
-
-    /// Wrap what [`layout::prepare`] made.
-    pub fn from_prepared(prepared: Prepared) -> Self {
-        let Prepared {
-            app,
-            table,
-            app_partition,
-            regions,
-            flash_size,
-            ..
-        } = prepared;
-        let (regions, complete) = match regions {
-            Some(regions) => (regions, true),
-            None => (
-                vec![Region {
-                    offset: app_partition.offset,
-                    data: app.bytes.clone(),
-                    kind: RegionKind::App,
-                    label: format!("app ({})", app_partition.name),
-                }],
-                false,
-            ),
-        };
-        FlashImage {
-            regions,
-            complete,
-            app,
-            table,
-            app_partition,
-            flash_size,
-            remake: None,
-        }
-    }
-
-    /// The regions to write, in flash order.
-    pub fn regions(&self) -> &[Region] {
-        &self.regions
-    }
-
-    /// True when the image holds the bootloader and the partition table too, so it boots on a
-    /// blank chip; false when it is the app alone (the chip must already hold the rest).
-    pub fn is_complete(&self) -> bool {
-        self.complete
-    }
-
-    /// The app image.
-    pub fn app(&self) -> &AppImage {
-        &self.app
-    }
-
-    /// The partition table the layout was checked against.
-    pub fn partition_table(&self) -> &PartitionTable {
-        &self.table
-    }
-
-    /// The partition the app goes into.
-    pub fn app_partition(&self) -> &Partition {
-        &self.app_partition
-    }
-
-    /// The merged offset-0 image (write it at 0x0), or `None` for an app alone.
-    pub fn merged(&self) -> crate::Result<Option<Vec<u8>>> {
-        if !self.complete {
-            return Ok(None);
-        }
-        Ok(Some(merge_regions(&self.regions, None)?))
+    pub fn plan_of(&self, built: &Built) -> crate::Result<Plan> {
+        Plan::from_elf(&built.executable, &self.settings, &built.idf())
     }
 }

@@ -209,6 +209,8 @@ fn every_key_from_metadata() {
             verify: false,
             reset_sequence: Some(ResetSequence::parse("D0|R1|W0.2|D1|R0|W0.1|D0").unwrap()),
             hard_reset_sequence: Some(ResetSequence::parse("R1|W0.3|R0").unwrap()),
+            force: false,
+            erase_all: false,
         }
     );
 }

@@ -149,7 +149,7 @@ fn a_blank_chip_without_a_bootloader_names_the_key_and_writes_nothing() {
     let error = errors[0];
     for part in [
         "the chip has no bootloader at 0x0 (flash there starts ff ff ff ff)",
-        "set `bootloader` in [package.metadata.esp32s3] (or pass --bootloader)",
+        "set `bootloader` in [package.metadata.esp32s3] (or pass --bootloader",
         "target/<triple>/<profile>/build/esp-idf-sys-*/out/build/bootloader/bootloader.bin",
         ".../partition_table/partition-table.bin",
         "nothing was written",

@@ -1,5 +1,6 @@
 //! `flash` with several `--port`s against virtual chips (`sim://?flash=FILE`, one file per
-//! board): the image is made once and every board gets the same bytes; the summary table names
+//! board): the plan is made once and every board gets the same bytes, laid out for its own
+//! detected flash size (8 MB on these virtual boards) as a single board's are; the summary table names
 //! each port, MAC, result and time; a board that fails (wrong chip, flash too small) does not
 //! stop the others and the exit status is that failure's code (1 when the failures differ); a
 //! single port keeps the single-board output; and the other chip commands refuse several ports.
@@ -33,8 +34,8 @@ fn flash_of(rack: &Bench, name: &str) -> Vec<u8> {
     std::fs::read(rack.path(&format!("{name}.flash"))).unwrap_or_default()
 }
 
-/// The ELF and bootloader inputs, and the merged image `save-image` makes of them: what every
-/// board must end up holding from 0x0.
+/// The ELF and bootloader inputs, and the merged image `save-image` makes of them for the
+/// boards' 8 MB flash: what every board must end up holding from 0x0.
 fn inputs(rack: &Bench) -> (String, String, Vec<u8>) {
     let elf = rack.write("app.elf", &synthetic_elf());
     let bootloader = rack.write("bootloader.bin", &synthetic_bootloader());
@@ -46,6 +47,8 @@ fn inputs(rack: &Bench) -> (String, String, Vec<u8>) {
         "--merge",
         "--bootloader",
         &bootloader,
+        "--flash-size",
+        "8MB",
     ])
     .succeeds();
     let merged = std::fs::read(&merged).expect("merged image");
@@ -215,7 +218,7 @@ fn one_port_keeps_the_single_board_output() {
         "--port",
         &port,
         "--flash-size",
-        "4mb",
+        "8mb",
     ]);
     assert_eq!(out.code, Some(0), "{}", out.dump());
     assert!(out.stdout.is_empty(), "no summary table: {}", out.dump());

@@ -14,7 +14,7 @@ mod testdata;
 
 use std::sync::{Arc, Mutex};
 
-use cargo_esp32s3::flasher::{Event, FlashOptions, Flasher, Region, WriteSummary};
+use cargo_esp32s3::flasher::{Event, FlashOptions, Flasher, Region, RegionKind, WriteSummary};
 use cargo_esp32s3::loader::Loader;
 use cargo_esp32s3::transport::sim::SimTransport;
 use faulty::Faulty;
@@ -122,6 +122,7 @@ fn region(offset: u32, len: usize, seed: u32) -> Region {
         offset,
         data: pattern(len, seed),
         label: format!("region at 0x{offset:x}"),
+        kind: RegionKind::Data,
     }
 }
 
@@ -336,6 +337,7 @@ fn the_micropython_image_keeps_the_rest_of_its_last_sector() {
         offset: 0,
         data: image.clone(),
         label: "micropython".into(),
+        kind: RegionKind::Data,
     }];
     // (stub, old data after the image, READ commands, MD5 commands)
     let cases = [

@@ -7,7 +7,7 @@ mod faulty;
 #[path = "support/synthetic_elf.rs"]
 mod synthetic_elf;
 
-use cargo_esp32s3::flasher::{Event, FlashError, FlashOptions, Flasher, Region};
+use cargo_esp32s3::flasher::{Event, FlashError, FlashOptions, Flasher, Region, RegionKind};
 use cargo_esp32s3::image::format::{self, ImageHeader, Segment};
 use cargo_esp32s3::image::{FlashFreq, FlashMode, FlashParams, FlashSize};
 use cargo_esp32s3::loader::{Loader, LoaderError};
@@ -69,6 +69,7 @@ fn region(offset: u32, data: Vec<u8>, label: &str) -> Region {
         offset,
         data,
         label: label.to_string(),
+        kind: RegionKind::Data,
     }
 }
 

@@ -29,7 +29,7 @@
 
 use std::sync::Mutex;
 
-use cargo_esp32s3::flasher::{Event, FlashOptions, Flasher, Region};
+use cargo_esp32s3::flasher::{Event, FlashOptions, Flasher, Region, RegionKind};
 use cargo_esp32s3::loader::{ConnectOptions, Loader, StubImage};
 use cargo_esp32s3::reset::{After, Before};
 use cargo_esp32s3::transport::serial::SerialTransport;
@@ -191,6 +191,7 @@ fn scratch_write_verify_read_erase() {
                     offset,
                     data: data.clone(),
                     label: "scratch".into(),
+                    kind: RegionKind::Data,
                 }],
                 &mut print_progress,
             )

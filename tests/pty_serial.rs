@@ -18,7 +18,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use cargo_esp32s3::flasher::{Event, FlashError, FlashOptions, Flasher, Region, WriteSummary};
+use cargo_esp32s3::flasher::{
+    Event, FlashError, FlashOptions, Flasher, Region, RegionKind, WriteSummary,
+};
 use cargo_esp32s3::image::format::Segment;
 use cargo_esp32s3::loader::{ConnectOptions, Loader, LoaderError, StubImage};
 use cargo_esp32s3::reset::Before;
@@ -237,6 +239,7 @@ fn write_image(flasher: &mut Flasher<SerialTransport>, image: &[u8]) -> (WriteSu
         offset: 0,
         data: image.to_vec(),
         label: "firmware".into(),
+        kind: RegionKind::Data,
     };
     let summary = flasher
         .write_regions(&[region], &mut |e| events.push(e))
@@ -514,6 +517,7 @@ fn the_server_going_away_mid_transfer_is_an_error() {
             offset: 0,
             data: image,
             label: "firmware".into(),
+            kind: RegionKind::Data,
         }],
         &mut |e| {
             if let Event::RegionProgress { .. } = e {

@@ -355,6 +355,8 @@ fn a_new_crate_flashes_a_bootable_layout_onto_the_virtual_chip() {
 #[test]
 fn the_library_facade_flashes_what_the_command_line_flashes() {
     use cargo_esp32s3::flasher::Event;
+    use cargo_esp32s3::image::FlashSize;
+    use cargo_esp32s3::plan::Placement;
     use cargo_esp32s3::reset::After;
     use cargo_esp32s3::{Board, Project};
 
@@ -389,16 +391,16 @@ fn the_library_facade_flashes_what_the_command_line_flashes() {
         project.settings().bootloader.as_deref(),
         Some(dir.canonicalize().unwrap().join("bootloader.bin").as_path())
     );
-    let image = project.image(&elf_path).unwrap();
-    assert!(image.is_complete());
-    let offsets: Vec<u32> = image.regions().iter().map(|r| r.offset).collect();
+    let plan = project.plan(&elf_path).unwrap();
+    assert_eq!(plan.placement(), Placement::Layout);
+    let offsets: Vec<u32> = plan.regions().iter().map(|r| r.offset).collect();
     assert_eq!(offsets, [0x0, 0x8000, 0x10000]);
     let lib_flash = temp.path().join("lib.bin");
     let url = format!("sim://?flash={}", lib_flash.display());
     let mut board = Board::open(&url, project.settings()).unwrap();
     let mut started = Vec::new();
     let summary = board
-        .flash(&image, |event| {
+        .flash(&plan, |event| {
             if let Event::RegionStarted { offset, .. } = event {
                 started.push(offset);
             }
@@ -416,8 +418,8 @@ fn the_library_facade_flashes_what_the_command_line_flashes() {
     // The app alone: refused on a blank chip, written (here: found unchanged) on one that boots it.
     let mut bare = project.clone();
     bare.settings_mut().bootloader = None;
-    let app_only = bare.image(&elf_path).unwrap();
-    assert!(!app_only.is_complete());
+    let app_only = bare.plan(&elf_path).unwrap();
+    assert_eq!(app_only.placement(), Placement::AppAlone);
     assert_eq!(app_only.regions().len(), 1);
     let blank = temp.path().join("blank.bin");
     let mut board = Board::open(
@@ -428,7 +430,7 @@ fn the_library_facade_flashes_what_the_command_line_flashes() {
     let error = board.flash(&app_only, |_| {}).unwrap_err().to_string();
     assert_eq!(
         error,
-        "the chip has no bootloader at 0x0 (flash there starts ff ff ff ff); set `bootloader` in [package.metadata.esp32s3] (or Settings::bootloader) so the bootloader and partition table are written too; nothing was written"
+        "the chip has no bootloader at 0x0 (flash there starts ff ff ff ff); set `bootloader` in [package.metadata.esp32s3] (or pass --bootloader, or set Settings::bootloader in a script) to a second-stage bootloader .bin or ELF so the bootloader and partition table are flashed too (an ESP-IDF build leaves them at target/<triple>/<profile>/build/esp-idf-sys-*/out/build/bootloader/bootloader.bin and .../partition_table/partition-table.bin; set `partition-table` for the latter); nothing was written"
     );
     assert_eq!(
         board.read_flash(0x10000, 16, |_| {}).unwrap(),
@@ -447,15 +449,16 @@ fn the_library_facade_flashes_what_the_command_line_flashes() {
     let moved_url = format!("sim://?flash={}", moved_flash.display());
     let mut board = Board::open(&moved_url, layout.settings()).unwrap();
     board
-        .flash(&layout.image(&elf_path).unwrap(), |_| {})
+        .flash(&layout.plan(&elf_path).unwrap(), |_| {})
         .unwrap();
     board.erase_region(0x20000, 0x10000, |_| {}).unwrap();
     let summary = board.flash(&app_only, |_| {}).unwrap();
     assert_eq!((summary.written, summary.skipped), (1, 0));
     // Laid out for the chip's 8 MB flash, as the command line does.
-    let for_chip = app_only.for_flash_size(board.flash_size()).unwrap();
+    let chip_size = FlashSize::from_bytes(u64::from(board.flash_size())).unwrap();
+    let for_chip = app_only.for_flash_size(chip_size).unwrap();
     assert_eq!(for_chip.flash_size().bytes(), 8 << 20);
-    let app = &for_chip.app().bytes;
+    let app = &for_chip.app().unwrap().bytes;
     let len = u32::try_from(app.len()).unwrap();
     assert_eq!(&board.read_flash(0x20000, len, |_| {}).unwrap(), app);
     assert_eq!(

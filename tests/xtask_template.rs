@@ -11,9 +11,10 @@
 
 use std::path::{Path, PathBuf};
 
+use cargo_esp32s3::cargo::IdfOutputs;
 use cargo_esp32s3::config::Settings;
 use cargo_esp32s3::image::FlashSize;
-use cargo_esp32s3::layout::{IdfOutputs, prepare};
+use cargo_esp32s3::plan::{Placement, Plan};
 
 #[path = "support/cli.rs"]
 mod cli;
@@ -141,20 +142,17 @@ fn the_xtask_template_builds_against_the_library_and_flashes_the_virtual_chip() 
 
     // What the flash holds is what the library lays out for the same crate settings and the
     // virtual chip's 8 MB flash (no size is configured, so the chip's is used).
+    // Laid out for the virtual chip's 8 MB flash, as the board does when no size is configured.
     let settings = Settings {
         bootloader: Some(crate_dir.join("bootloader.bin")),
         partition_table: Some(crate_dir.join("partitions.csv")),
         ..Settings::default()
     };
-    let prepared = prepare(
-        &elf_path,
-        &settings,
-        &IdfOutputs::default(),
-        FlashSize::S8Mb,
-    )
-    .expect("layout");
+    let plan = Plan::from_elf(&elf_path, &settings, &IdfOutputs::default()).expect("layout");
+    let plan = plan.for_flash_size(FlashSize::S8Mb).expect("layout");
+    assert_eq!(plan.placement(), Placement::Layout);
     let flash = std::fs::read(&flash_file).expect("the virtual chip's flash file");
-    for region in prepared.regions.expect("a complete layout") {
+    for region in plan.regions() {
         let at = region.offset as usize;
         assert!(
             flash.get(at..at + region.data.len()) == Some(region.data.as_slice()),

@@ -26,18 +26,19 @@ pub struct Args {
 }
 
 /// Connect, ask, print, reset.
-pub fn run(args: Args) -> crate::Result<()> {
+pub fn run(args: Args) -> super::Result<()> {
     let flags = context::flag_values(Some(&args.connect), None, None, None);
     let ctx = context::load(&args.manifest, flags)?;
     let mut progress = Progress::new();
-    let mut loader = connect::connect(&ctx.settings, args.connect.non_interactive, &mut progress)?;
-    let chip = loader.chip_info()?;
-    let flash = loader.flash_id()?;
-    let security = loader.security_info()?;
+    let mut board =
+        connect::open_board(&ctx.settings, args.connect.non_interactive, &mut progress)?;
+    let chip = board.chip_info()?;
+    let flash = board.flash_id()?;
+    let security = board.security_info()?;
     for line in info_lines(&chip, &flash, &security) {
         println!("{line}");
     }
-    let done = loader.reset_after(ctx.settings.after)?;
+    let done = board.reset(ctx.settings.after)?;
     eprintln!("{}", reset_line(done));
     Ok(())
 }

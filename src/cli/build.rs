@@ -7,11 +7,14 @@ use std::path::{Path, PathBuf};
 
 use crate::cargo::{self, BuildOutput};
 use crate::config;
+use crate::image::app::AppImage;
+use crate::plan::{NO_BOOTLOADER_ADVICE, Placement, Plan};
+use crate::units::human_size;
 
+use super::CliError;
 use super::args::{BuildArgs, ImageJobArgs, ManifestArgs};
 use super::context::{self, Context, shown_path};
-use super::images::{self, DEFAULT_FLASH_SIZE, IdfOutputs, Prepared};
-use crate::units::human_size;
+use super::progress::fill_line;
 
 /// Arguments of `build`.
 #[derive(Debug, clap::Args)]
@@ -29,47 +32,37 @@ pub struct Args {
 }
 
 /// Build, write both images, print where they are.
-pub fn run(args: Args) -> crate::Result<()> {
+pub fn run(args: Args) -> super::Result {
     let flags = context::job_flag_values(&args.job, None);
     let ctx = context::load(&args.job.manifest, flags)?;
     let built = build_firmware(&ctx, &args.job.manifest, &args.job.build)?;
-    let flash_size = ctx.settings.flash_size.unwrap_or(DEFAULT_FLASH_SIZE);
-    let prepared = images::prepare(
-        &built.executable,
-        &ctx.settings,
-        &idf_outputs(&built),
-        flash_size,
-    )?;
+    let plan = Plan::from_elf(&built.executable, &ctx.settings, &built.idf())?;
+    let app = plan_app(&plan)?;
 
     let app_path = app_image_path(&built.executable);
-    write(&app_path, &prepared.app.bytes)?;
-    print_output("app image", &app_path, prepared.app.bytes.len(), "");
+    write(&app_path, &app.bytes)?;
+    print_output("app image", &app_path, app.bytes.len(), "");
     let merged_path = merged_image_path(&built.executable);
-    match merged_image(&prepared, None)? {
-        Some(merged) => {
-            write(&merged_path, &merged)?;
-            print_output("merged image", &merged_path, merged.len(), ", write at 0x0");
-        }
-        None => {
-            // A merged image left by an earlier build holds an older app: flashing it by
-            // mistake would be confusing, and it is our own output, so it goes.
-            let removed = merged_path.is_file() && std::fs::remove_file(&merged_path).is_ok();
-            context::note(&images::no_bootloader_note(&format!(
-                "the merged image {} was not written{}",
-                shown_path(&merged_path),
-                if removed {
-                    " (the stale one from an earlier build was removed)"
-                } else {
-                    ""
-                }
-            )));
-        }
+    if plan.placement() == Placement::Layout {
+        let merged = plan.merged(false)?;
+        write(&merged_path, &merged)?;
+        print_output("merged image", &merged_path, merged.len(), ", write at 0x0");
+    } else {
+        // A merged image left by an earlier build holds an older app: flashing it by mistake
+        // would be confusing, and it is our own output, so it goes.
+        let removed = merged_path.is_file() && std::fs::remove_file(&merged_path).is_ok();
+        context::note(&format!(
+            "the merged image {} was not written{}: {NO_BOOTLOADER_ADVICE}",
+            shown_path(&merged_path),
+            if removed {
+                " (the stale one from an earlier build was removed)"
+            } else {
+                ""
+            }
+        ));
     }
-    print_sources(&prepared);
-    println!(
-        "{}",
-        images::fill_line(prepared.app.bytes.len(), &prepared.app_partition)
-    );
+    print_sources(&plan);
+    print_fill(&plan);
     Ok(())
 }
 
@@ -79,7 +72,7 @@ pub fn build_firmware(
     ctx: &Context,
     manifest: &ManifestArgs,
     build: &BuildArgs,
-) -> crate::Result<BuildOutput> {
+) -> super::Result<BuildOutput> {
     let options = context::build_options(manifest, build, &ctx.settings);
     let built = cargo::build(&ctx.cargo, &options, &mut |diagnostic| {
         eprint!("{diagnostic}");
@@ -100,54 +93,6 @@ pub fn build_firmware(
         }
     }
     Ok(built)
-}
-
-/// What esp-idf-sys built, for the image pipeline.
-pub fn idf_outputs(built: &BuildOutput) -> IdfOutputs {
-    IdfOutputs {
-        bootloader: built.idf_bootloader.clone(),
-        partition_table: built.idf_partition_table.clone(),
-    }
-}
-
-/// What an ESP-IDF build left next to an ELF given by path (as `cargo run` gives it): cargo puts
-/// the ELF at `target/<triple>/<profile>/<name>` (examples one level deeper) and esp-idf-sys's
-/// CMake build under `target/<triple>/<profile>/build/esp-idf-sys-<hash>/out/build/`. When
-/// several esp-idf-sys builds are there, the most recently built bootloader wins, as cargo's
-/// own build would have used that one. Nothing is found for an ELF outside a cargo target dir.
-pub fn idf_outputs_near(elf: &Path) -> IdfOutputs {
-    let elf = elf.canonicalize().unwrap_or_else(|_| elf.to_path_buf());
-    let Some(mut profile_dir) = elf.parent() else {
-        return IdfOutputs::default();
-    };
-    if profile_dir.file_name().is_some_and(|n| n == "examples") {
-        profile_dir = profile_dir.parent().unwrap_or(profile_dir);
-    }
-    let Ok(entries) = std::fs::read_dir(profile_dir.join("build")) else {
-        return IdfOutputs::default();
-    };
-    let newest = entries
-        .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().starts_with("esp-idf-sys-"))
-        .map(|e| e.path().join("out").join("build"))
-        .filter_map(|build| {
-            let bootloader = build.join("bootloader").join("bootloader.bin");
-            let modified = std::fs::metadata(&bootloader)
-                .and_then(|m| m.modified())
-                .ok()?;
-            Some((modified, build, bootloader))
-        })
-        .max_by_key(|(modified, _, _)| *modified);
-    match newest {
-        Some((_, build, bootloader)) => {
-            let table = build.join("partition_table").join("partition-table.bin");
-            IdfOutputs {
-                bootloader: Some(bootloader),
-                partition_table: table.is_file().then_some(table),
-            }
-        }
-        None => IdfOutputs::default(),
-    }
 }
 
 /// `target/.../app` → `target/.../app.bin` (an `.elf` extension is replaced).
@@ -174,17 +119,18 @@ fn with_suffix(elf: &Path, suffix: &str) -> PathBuf {
     stem.with_file_name(name)
 }
 
-/// The merged offset-0 image, padded to `pad_to` bytes when asked; `None` without a bootloader.
-pub fn merged_image(prepared: &Prepared, pad_to: Option<u32>) -> crate::Result<Option<Vec<u8>>> {
-    match &prepared.regions {
-        Some(regions) => Ok(Some(crate::image::merge::merge_regions(regions, pad_to)?)),
-        None => Ok(None),
-    }
+/// The app image of an ELF plan (every plan `build` and `save-image` make has one).
+pub fn plan_app(plan: &Plan) -> super::Result<&AppImage> {
+    plan.app().ok_or_else(|| {
+        CliError::Refused(
+            "the plan holds no app image (an internal error); please report it".into(),
+        )
+    })
 }
 
 /// Write a file, naming it in the error.
-pub fn write(path: &Path, bytes: &[u8]) -> crate::Result<()> {
-    std::fs::write(path, bytes).map_err(|e| crate::Error::file("write", path, e))
+pub fn write(path: &Path, bytes: &[u8]) -> super::Result {
+    std::fs::write(path, bytes).map_err(|e| crate::Error::file("write", path, e).into())
 }
 
 /// `app image: target/.../app.bin (812 KiB)`.
@@ -198,42 +144,33 @@ pub fn print_output(what: &str, path: &Path, len: usize, extra: &str) {
 }
 
 /// Where the bootloader and the partition table came from.
-pub fn print_sources(prepared: &Prepared) {
-    if let Some(source) = &prepared.bootloader_source {
+pub fn print_sources(plan: &Plan) {
+    if let Some(source) = plan.bootloader_source() {
         println!("bootloader: {source}");
     }
-    println!(
-        "partition table: {} (app in {} at 0x{:x})",
-        prepared.table_source, prepared.app_partition.name, prepared.app_partition.offset
-    );
+    if let (Some((_, source)), Some(partition)) = (plan.partition_table(), plan.app_partition()) {
+        println!(
+            "partition table: {source} (app in {} at 0x{:x})",
+            partition.name, partition.offset
+        );
+    }
+}
+
+/// `app partition factory: 812 KiB of 3 MiB used (26%)`, on stdout.
+pub fn print_fill(plan: &Plan) {
+    if let Some(crate::Event::AppPartitionFill {
+        partition,
+        used,
+        size,
+    }) = plan.fill()
+    {
+        println!("{}", fill_line(&partition, used, size));
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn idf_outputs_next_to_an_elf() {
-        let dir = tempfile::tempdir().unwrap();
-        let profile = dir.path().join("xtensa-esp32s3-espidf/debug");
-        let put = |rel: &str| {
-            let path = profile.join(rel);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(&path, b"x").unwrap();
-            path
-        };
-        let elf = put("app");
-        let example = put("examples/demo");
-        assert!(idf_outputs_near(&elf).bootloader.is_none());
-        let bootloader = put("build/esp-idf-sys-1234/out/build/bootloader/bootloader.bin");
-        let table = put("build/esp-idf-sys-1234/out/build/partition_table/partition-table.bin");
-        put("build/other-5678/out/build/bootloader/bootloader.bin");
-        for path in [&elf, &example] {
-            let found = idf_outputs_near(path);
-            assert_eq!(found.bootloader.as_ref(), Some(&bootloader));
-            assert_eq!(found.partition_table.as_ref(), Some(&table));
-        }
-    }
 
     #[test]
     fn output_paths() {

@@ -18,7 +18,7 @@ pub struct Args {
 }
 
 /// Print the script on stdout.
-pub fn run(args: Args) -> crate::Result<()> {
+pub fn run(args: Args) -> super::Result<()> {
     let mut command = super::Cli::command();
     // The script completes the binary as installed; `cargo esp32s3` completion comes from
     // cargo's own script, which delegates to `cargo-esp32s3`.

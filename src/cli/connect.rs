@@ -1,27 +1,17 @@
 //! Reaching the chip from the command line: choose the port (flag/variable/metadata, else the one
-//! likely port, else ask on a terminal, else fail with the list), open it (through
-//! `transport::open`: serial, `sim://`, `socket://`, `rfc2217://`), connect the loader and
-//! attach the flash, rendering progress on the way.
+//! likely port, else ask on a terminal, else fail with the list), then hand it to the library's
+//! [`Board`], which opens it, connects and attaches the flash; progress is rendered on the way.
+//! Nothing here builds connect or flash options: the settings go to the board as they are.
 
 use std::io::IsTerminal;
 
+use crate::Board;
 use crate::config::Settings;
-use crate::flasher::{FlashOptions, Flasher};
-use crate::image::FlashParams;
-use crate::loader::{ConnectOptions, Loader};
-use crate::transport::Transport;
 use crate::transport::serial::{PortInfo, list_ports};
-/// Kept for `cli/flash.rs`; new code calls [`crate::units::parse_number`] directly.
-pub use crate::units::parse_number;
+use crate::units::parse_number;
 
 use super::CliError;
 use super::progress::Progress;
-
-/// The transport every command works on: a serial port or the simulator.
-pub type AnyTransport = Box<dyn Transport>;
-
-/// Speed the ROM starts at; the loader switches to the configured baud after SYNC.
-const ROM_BAUD: u32 = 115_200;
 
 /// What to do about the port when none is configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +23,7 @@ pub enum PortChoice {
 }
 
 /// The port to use: the configured one, else the only likely one, else a choice.
-pub fn choose_port(settings: &Settings, non_interactive: bool) -> crate::Result<String> {
+pub fn choose_port(settings: &Settings, non_interactive: bool) -> super::Result<String> {
     if let Some(port) = &settings.port {
         return Ok(port.clone());
     }
@@ -52,7 +42,7 @@ pub fn choose_port(settings: &Settings, non_interactive: bool) -> crate::Result<
 
 /// The decision behind [`choose_port`], on a given list of ports: the only likely ESP32-S3 port
 /// is used; otherwise ask when there is a terminal, else fail with the list.
-pub fn pick_port(ports: &[PortInfo], interactive: bool) -> crate::Result<PortChoice> {
+pub fn pick_port(ports: &[PortInfo], interactive: bool) -> super::Result<PortChoice> {
     let likely: Vec<&PortInfo> = ports.iter().filter(|p| p.likely_esp).collect();
     if let [only] = likely.as_slice() {
         return Ok(PortChoice::Use(only.name.clone()));
@@ -60,8 +50,7 @@ pub fn pick_port(ports: &[PortInfo], interactive: bool) -> crate::Result<PortCho
     if ports.is_empty() {
         return Err(CliError::NoPort(
             "no serial port found; connect the board (check the cable carries data) and choose its port with --port or ESP32S3_PORT (`cargo esp32s3 list-ports` shows them), or use --port sim:// for the simulator".into(),
-        )
-        .into());
+        ));
     }
     if interactive {
         return Ok(PortChoice::Ask);
@@ -80,12 +69,11 @@ pub fn pick_port(ports: &[PortInfo], interactive: bool) -> crate::Result<PortCho
         ports.len(),
         if ports.len() == 1 { "" } else { "s" },
         names.join(", ")
-    ))
-    .into())
+    )))
 }
 
 /// Ask on the terminal, likely ports first.
-fn ask_port(ports: &[PortInfo]) -> crate::Result<String> {
+fn ask_port(ports: &[PortInfo]) -> super::Result<String> {
     let mut ordered: Vec<&PortInfo> = ports.iter().collect();
     ordered.sort_by_key(|p| !p.likely_esp);
     let term = console::Term::stderr();
@@ -122,7 +110,7 @@ fn ask_port(ports: &[PortInfo]) -> crate::Result<String> {
     ordered
         .get(index)
         .map(|p| p.name.clone())
-        .ok_or_else(|| CliError::Refused("no port chosen".into()).into())
+        .ok_or_else(|| CliError::Refused("no port chosen".into()))
 }
 
 /// `303a:1001 Espressif USB-Serial/JTAG, serial F4:12:FA:00:00:00` and the like.
@@ -148,77 +136,19 @@ pub fn describe_port(port: &PortInfo) -> String {
     }
 }
 
-/// Open a port by name or URL (serial port, `sim://`, `socket://`, `rfc2217://`) at the ROM's
-/// speed, through the library's one dispatcher [`crate::transport::open`].
-pub fn open(port: &str) -> crate::Result<AnyTransport> {
-    Ok(crate::transport::open(port, ROM_BAUD)?)
-}
-
-/// Connect options from the settings (the stub file is read here); the library's, so that the
-/// command line and scripts connect the same way.
-pub fn connect_options(settings: &Settings) -> crate::Result<ConnectOptions> {
-    crate::board::connect_options(settings)
-}
-
-/// Choose the port, open it and connect the loader.
-pub fn connect(
+/// Choose the port, then open the board on it (connect and attach the flash).
+pub fn open_board(
     settings: &Settings,
     non_interactive: bool,
     progress: &mut Progress,
-) -> crate::Result<Loader<AnyTransport>> {
+) -> super::Result<Board> {
     let port = choose_port(settings, non_interactive)?;
-    let transport = open(&port)?;
-    let options = connect_options(settings)?;
-    Ok(Loader::connect(
-        transport,
-        &options,
-        &mut progress.callback(),
-    )?)
+    board_on(&port, settings, progress)
 }
 
-/// Connect and attach the flash.
-pub fn flasher(
-    settings: &Settings,
-    non_interactive: bool,
-    force: bool,
-    progress: &mut Progress,
-) -> crate::Result<Flasher<AnyTransport>> {
-    let loader = connect(settings, non_interactive, progress)?;
-    attach(loader, settings, force, progress)
-}
-
-/// Open this port, connect the loader and attach the flash (one of several boards: no choosing).
-pub fn flasher_on(
-    port: &str,
-    settings: &Settings,
-    force: bool,
-    progress: &mut Progress,
-) -> crate::Result<Flasher<AnyTransport>> {
-    let transport = open(port)?;
-    let options = connect_options(settings)?;
-    let loader = Loader::connect(transport, &options, &mut progress.callback())?;
-    attach(loader, settings, force, progress)
-}
-
-/// Attach the flash with the settings' flash options.
-fn attach(
-    loader: Loader<AnyTransport>,
-    settings: &Settings,
-    force: bool,
-    progress: &mut Progress,
-) -> crate::Result<Flasher<AnyTransport>> {
-    let options = FlashOptions {
-        skip_unchanged: settings.skip_unchanged,
-        verify: settings.verify,
-        force,
-        flash_size: settings.flash_size,
-        flash_params: FlashParams {
-            mode: settings.flash_mode,
-            size: settings.flash_size,
-            freq: settings.flash_freq,
-        },
-    };
-    Ok(Flasher::new(loader, options, &mut progress.callback())?)
+/// Open the board on this port (one of several boards: no choosing).
+pub fn board_on(port: &str, settings: &Settings, progress: &mut Progress) -> super::Result<Board> {
+    Ok(Board::open_with(port, settings, progress.callback())?)
 }
 
 /// A clap value parser for offsets and sizes.

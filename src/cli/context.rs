@@ -8,8 +8,6 @@ use std::path::PathBuf;
 
 use crate::cargo::{self, BuildOptions, Project};
 use crate::config::{self, FlagValues, Settings, Sources};
-/// Kept for `cli/flash.rs`; new code calls [`crate::units::human_size`] directly.
-pub use crate::units::human_size as size_text;
 
 use super::args::{BuildArgs, ConnectArgs, FlashConfigArgs, ImageArgs, ImageJobArgs, ManifestArgs};
 
@@ -37,7 +35,7 @@ fn process_env(name: &str) -> Option<String> {
 }
 
 /// Read the project (when there is one) and resolve the settings.
-pub fn load(manifest: &ManifestArgs, flags: FlagValues) -> crate::Result<Context> {
+pub fn load(manifest: &ManifestArgs, flags: FlagValues) -> super::Result<Context> {
     let cargo = cargo_program();
     let cwd = std::env::current_dir().map_err(|e| crate::Error::file("read", ".", e))?;
     let project = cargo::project(
@@ -149,7 +147,7 @@ pub fn apply_color_choice() {
 }
 
 /// A path for messages, the library's rule (relative to the current directory when below it).
-pub use crate::layout::shown_path;
+pub use crate::error::shown_path;
 
 /// Print a note on stderr (`note: ...`), the way cargo does.
 pub fn note(message: &str) {

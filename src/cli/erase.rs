@@ -1,7 +1,6 @@
-//! `erase [--region OFFSET SIZE | --partition NAME]`: erase a region, one partition (found in the
-//! table on the chip), or, only when neither is given, the whole flash, and it says so.
-
-use crate::image::partition::{MAX_TABLE_LEN, PartitionTable};
+//! `erase [--region OFFSET SIZE | --partition NAME]`: erase a region, one partition (found by the
+//! board in the table on the chip), or, only when neither is given, the whole flash, and it says
+//! so.
 
 use super::CliError;
 use super::args::{ConnectArgs, ManifestArgs};
@@ -38,11 +37,13 @@ pub struct Args {
 }
 
 /// Erase.
-pub fn run(args: Args) -> crate::Result<()> {
+pub fn run(args: Args) -> super::Result<()> {
     let region = match args.region.as_deref() {
         Some([offset, size]) => Some(check_region(*offset, *size)?),
         Some(_) => {
-            return Err(CliError::BadArgument("--region needs an OFFSET and a SIZE".into()).into());
+            return Err(CliError::BadArgument(
+                "--region needs an OFFSET and a SIZE".into(),
+            ));
         }
         None => None,
     };
@@ -52,69 +53,38 @@ pub fn run(args: Args) -> crate::Result<()> {
     let settings = &ctx.settings;
 
     let mut progress = Progress::new();
-    let mut flasher =
-        connect::flasher(settings, args.connect.non_interactive, false, &mut progress)?;
+    let mut board = connect::open_board(settings, args.connect.non_interactive, &mut progress)?;
     match (region, &args.partition) {
         (Some((offset, size)), _) => {
-            flasher.erase_region(offset, size, &mut progress.callback())?;
+            board.erase_region(offset, size, progress.callback())?;
         }
         (None, Some(name)) => {
-            let table_offset = settings.partition_table_offset;
-            let bytes =
-                flasher.read_flash(table_offset, MAX_TABLE_LEN as u32, &mut progress.callback())?;
-            let table = PartitionTable::from_binary(&bytes).map_err(|e| {
-                CliError::Refused(format!(
-                    "no readable partition table at 0x{table_offset:x} on the chip ({e}); erase with --region OFFSET SIZE instead, or set --partition-table-offset"
-                ))
-            })?;
-            if table.partitions.is_empty() {
-                return Err(CliError::Refused(format!(
-                    "there is no partition table at 0x{table_offset:x} on the chip (the flash there is erased); erase with --region OFFSET SIZE instead"
-                ))
-                .into());
-            }
-            let Some(partition) = table.find(name) else {
-                let names: Vec<&str> = table.partitions.iter().map(|p| p.name.as_str()).collect();
-                return Err(CliError::BadArgument(format!(
-                    "the partition table on the chip has no partition {name:?}; it has {}",
-                    names.join(", ")
-                ))
-                .into());
-            };
-            eprintln!(
-                "Erasing partition {} (0x{:x}, {})",
-                partition.name,
-                partition.offset,
-                human_size(u64::from(partition.size))
-            );
-            flasher.erase_region(partition.offset, partition.size, &mut progress.callback())?;
+            board.erase_partition(name, progress.callback())?;
         }
         (None, None) => {
             eprintln!(
                 "Erasing the whole flash ({}); use --region or --partition to erase less",
-                human_size(u64::from(flasher.flash_size()))
+                human_size(u64::from(board.flash_size()))
             );
-            flasher.erase_all(&mut progress.callback())?;
+            board.erase_all(progress.callback())?;
         }
     }
-    let done = flasher.loader().reset_after(settings.after)?;
+    let done = board.reset(settings.after)?;
     eprintln!("{}", reset_line(done));
     Ok(())
 }
 
 /// Both must be whole sectors, and the region must not wrap around.
-fn check_region(offset: u32, size: u32) -> crate::Result<(u32, u32)> {
+fn check_region(offset: u32, size: u32) -> super::Result<(u32, u32)> {
     if offset % SECTOR != 0 || size % SECTOR != 0 || size == 0 {
         return Err(CliError::BadArgument(format!(
             "--region 0x{offset:x} 0x{size:x}: offset and size must be multiples of 4 KiB (0x1000) and the size not 0; for example --region 0x9000 0x6000"
-        ))
-        .into());
+        )));
     }
     if offset.checked_add(size).is_none() {
         return Err(CliError::BadArgument(format!(
             "--region 0x{offset:x} 0x{size:x} runs past the 4 GiB address space"
-        ))
-        .into());
+        )));
     }
     Ok((offset, size))
 }

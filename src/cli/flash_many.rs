@@ -1,37 +1,27 @@
 //! Flashing several boards at once (`flash --port A --port B`, `flash --all-ports`): the
-//! [`Plan`] made once is flashed to every board in its own thread, each with one bar in a shared
-//! display, then one summary table (port, MAC, result, time) is printed on stdout.
+//! [`Plan`] made once is flashed to every board in its own thread, one library
+//! [`Board`](crate::Board) per thread, each with one bar in a shared display, then one summary
+//! table (port, MAC, result, time) is printed on stdout.
 //!
 //! One board failing does not stop the others. The exit status is 0 only when every board
 //! succeeded; otherwise it is the exit code of the failures when they all failed the same way
 //! (6 for connection, 7 for flash, ...), else 1. Each board goes through the same steps as a
-//! single one ([`regions_for_board`], [`write_regions`], [`reset_board`]); what differs is only
-//! that the image is not remade for each chip's flash size.
+//! single one ([`flash_board`]): the plan is laid out for each chip's own flash size from the
+//! bytes it holds.
 
 use std::time::{Duration, Instant};
 
 use crate::config::Settings;
 use crate::flasher::WriteSummary;
+use crate::plan::Plan;
 use crate::transport::serial::{PortInfo, list_ports};
 
 use super::CliError;
 use super::args::ConnectArgs;
 use super::connect;
 use super::exit;
-use super::flash::{Plan, regions_for_board, reset_board, write_regions};
-use super::progress::Progress;
-
-/// What every board gets, and how.
-pub struct Job<'a> {
-    /// The regions (or the app) to write, prepared once.
-    pub plan: &'a Plan,
-    /// The resolved settings (baud, reset, verify, ...).
-    pub settings: &'a Settings,
-    /// Flash even when the image's chip revision range excludes a chip.
-    pub force: bool,
-    /// Erase each whole flash before writing.
-    pub erase_all: bool,
-}
+use super::flash::flash_board;
+use super::progress::{Progress, reset_line};
 
 /// How one board went.
 #[derive(Debug)]
@@ -41,14 +31,14 @@ pub struct BoardReport {
     /// The chip's MAC, once it was read.
     pub mac: Option<String>,
     /// What was written, or why not.
-    pub result: crate::Result<WriteSummary>,
+    pub result: super::Result<WriteSummary>,
     /// From opening the port to the reset.
     pub elapsed: Duration,
 }
 
 /// The ports to flash: every `--port` (each once), or with `--all-ports` every port of this
 /// machine that looks like an Espressif board.
-pub fn ports_to_flash(connect: &ConnectArgs) -> crate::Result<Vec<String>> {
+pub fn ports_to_flash(connect: &ConnectArgs) -> super::Result<Vec<String>> {
     choose_ports(connect, list_ports)
 }
 
@@ -56,7 +46,7 @@ pub fn ports_to_flash(connect: &ConnectArgs) -> crate::Result<Vec<String>> {
 pub fn choose_ports(
     connect: &ConnectArgs,
     list: impl FnOnce() -> Vec<PortInfo>,
-) -> crate::Result<Vec<String>> {
+) -> super::Result<Vec<String>> {
     if connect.all_ports {
         let mut ports: Vec<String> = list()
             .into_iter()
@@ -67,8 +57,7 @@ pub fn choose_ports(
         if ports.is_empty() {
             return Err(CliError::NoPort(
                 "--all-ports: no serial port looks like an Espressif board; connect the boards (with data cables), check `cargo esp32s3 list-ports`, or name the ports with --port".into(),
-            )
-            .into());
+            ));
         }
         return Ok(ports);
     }
@@ -77,8 +66,7 @@ pub fn choose_ports(
         if ports.contains(port) {
             return Err(CliError::BadArgument(format!(
                 "--port {port} is given twice; name each board's port once"
-            ))
-            .into());
+            )));
         }
         ports.push(port.clone());
     }
@@ -86,19 +74,19 @@ pub fn choose_ports(
 }
 
 /// Flash every port in parallel, print the summary, and fail when any board failed.
-pub fn run(ports: &[String], job: &Job<'_>) -> crate::Result<()> {
+pub fn run(ports: &[String], plan: &Plan, settings: &Settings) -> super::Result {
     eprintln!(
         "Flashing {} boards at once: {}",
         ports.len(),
         ports.join(", ")
     );
-    let reports = flash_boards(ports, job);
+    let reports = flash_boards(ports, plan, settings);
     println!("{}", summary_table(&reports));
     outcome(&reports)
 }
 
 /// Flash each port in its own thread; the reports come back in the order of `ports`.
-pub fn flash_boards(ports: &[String], job: &Job<'_>) -> Vec<BoardReport> {
+pub fn flash_boards(ports: &[String], plan: &Plan, settings: &Settings) -> Vec<BoardReport> {
     let multi = Progress::multi();
     let width = ports
         .iter()
@@ -112,7 +100,7 @@ pub fn flash_boards(ports: &[String], job: &Job<'_>) -> Vec<BoardReport> {
                 let multi = &multi;
                 scope.spawn(move || {
                     let mut progress = Progress::for_board(multi, port, width);
-                    let report = flash_board(port, job, &mut progress);
+                    let report = flash_port(port, plan, settings, &mut progress);
                     progress.finish_board(report.result.is_ok());
                     report
                 })
@@ -127,8 +115,7 @@ pub fn flash_boards(ports: &[String], job: &Job<'_>) -> Vec<BoardReport> {
                     mac: None,
                     result: Err(CliError::Refused(format!(
                         "flashing {port} stopped unexpectedly (an internal error); please report it"
-                    ))
-                    .into()),
+                    ))),
                     elapsed: Duration::ZERO,
                 })
             })
@@ -139,16 +126,21 @@ pub fn flash_boards(ports: &[String], job: &Job<'_>) -> Vec<BoardReport> {
     reports
 }
 
-/// One board: connect, read its MAC, decide its regions, write them, reset.
-fn flash_board(port: &str, job: &Job<'_>, progress: &mut Progress) -> BoardReport {
+/// One board: open it, read its MAC, flash the plan, reset.
+fn flash_port(
+    port: &str,
+    plan: &Plan,
+    settings: &Settings,
+    progress: &mut Progress,
+) -> BoardReport {
     let started = Instant::now();
     let mut mac = None;
     let result = (|| {
-        let mut flasher = connect::flasher_on(port, job.settings, job.force, progress)?;
-        mac = Some(flasher.loader().chip_info()?.mac_string());
-        let regions = regions_for_board(&mut flasher, job.plan, job.settings, false, progress)?;
-        let summary = write_regions(&mut flasher, regions, job.erase_all, progress)?;
-        reset_board(&mut flasher, job.settings, progress)?;
+        let mut board = connect::board_on(port, settings, progress)?;
+        mac = Some(board.chip_info()?.mac_string());
+        let summary = flash_board(&mut board, plan, progress)?;
+        let done = board.reset(settings.after)?;
+        progress.info(reset_line(done));
         Ok(summary)
     })();
     if let Err(e) = &result {
@@ -220,7 +212,7 @@ pub fn summary_table(reports: &[BoardReport]) -> String {
 
 /// `Ok` when every board succeeded, else one error naming the failed ports, with the exit code
 /// of their failures when they all share one, else [`exit::FAILURE`].
-pub fn outcome(reports: &[BoardReport]) -> crate::Result<()> {
+pub fn outcome(reports: &[BoardReport]) -> super::Result {
     let failed: Vec<(&str, u8)> = reports
         .iter()
         .filter_map(|r| {
@@ -252,8 +244,7 @@ pub fn outcome(reports: &[BoardReport]) -> crate::Result<()> {
             }
         ),
         code,
-    }
-    .into())
+    })
 }
 
 #[cfg(test)]
@@ -327,14 +318,14 @@ mod tests {
 
     #[test]
     fn exit_status_of_several_boards() {
-        let report = |port: &str, result: crate::Result<WriteSummary>| BoardReport {
+        let report = |port: &str, result: crate::cli::Result<WriteSummary>| BoardReport {
             port: port.into(),
             mac: None,
             result,
             elapsed: Duration::ZERO,
         };
-        let refused = || Err(CliError::Refused("no".into()).into());
-        let no_port = || Err(CliError::NoPort("gone".into()).into());
+        let refused = || Err(CliError::Refused("no".into()));
+        let no_port = || Err(CliError::NoPort("gone".into()));
         let ok = || Ok(WriteSummary::default());
         // (results, expected exit code; 0 = success)
         let cases: [(Vec<BoardReport>, u8); 4] = [

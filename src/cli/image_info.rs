@@ -33,7 +33,7 @@ pub struct Args {
 }
 
 /// Run the command.
-pub fn run(args: Args) -> crate::Result<()> {
+pub fn run(args: Args) -> super::Result<()> {
     honour_no_color();
     let table_offset = table_offset_arg(args.partition_table_offset.as_deref())?;
     let bytes = crate::error::read_file(&args.file)?;

@@ -125,19 +125,18 @@ pub struct Change {
 }
 
 /// `init`.
-pub fn run_init(args: InitArgs) -> crate::Result<()> {
+pub fn run_init(args: InitArgs) -> super::Result<()> {
     setup(&args.path, &args.setup)
 }
 
 /// `new`: `cargo new NAME`, then `init` in it.
-pub fn run_new(args: NewArgs) -> crate::Result<()> {
+pub fn run_new(args: NewArgs) -> super::Result<()> {
     let dir = PathBuf::from(&args.name);
     if dir.exists() {
         return Err(CliError::Refused(format!(
             "{} already exists; choose another name, or run `cargo esp32s3 init --path {}` to set up the crate there",
             args.name, args.name
-        ))
-        .into());
+        )));
     }
     let cargo = cargo_program();
     let status = Command::new(&cargo)
@@ -155,14 +154,13 @@ pub fn run_new(args: NewArgs) -> crate::Result<()> {
         return Err(CliError::Refused(format!(
             "`cargo new {}` failed ({status}); see its message above",
             args.name
-        ))
-        .into());
+        )));
     }
     setup(&dir, &args.setup)
 }
 
 /// Plan, write, report.
-fn setup(dir: &Path, options: &SetupArgs) -> crate::Result<()> {
+fn setup(dir: &Path, options: &SetupArgs) -> super::Result<()> {
     let changes = plan(dir, options)?;
     apply(dir, &changes)?;
     let mut conflicts = 0;
@@ -180,8 +178,7 @@ fn setup(dir: &Path, options: &SetupArgs) -> crate::Result<()> {
             "{conflicts} setting{} could not be applied because the crate already has another value (listed above); change {} by hand or rerun with --force",
             if conflicts == 1 { "" } else { "s" },
             if conflicts == 1 { "it" } else { "them" }
-        ))
-        .into());
+        )));
     }
     Ok(())
 }
@@ -204,7 +201,7 @@ pub fn report_line(change: &Change) -> String {
 
 /// Write the Create and Update changes. Every file was planned first, so a bad Cargo.toml stops
 /// the command before anything is written.
-pub fn apply(dir: &Path, changes: &[Change]) -> crate::Result<()> {
+pub fn apply(dir: &Path, changes: &[Change]) -> super::Result<()> {
     for change in changes {
         let (Outcome::Create | Outcome::Update, Some(contents)) =
             (&change.outcome, &change.contents)
@@ -221,7 +218,7 @@ pub fn apply(dir: &Path, changes: &[Change]) -> crate::Result<()> {
 }
 
 /// Decide every change without writing anything.
-pub fn plan(dir: &Path, options: &SetupArgs) -> crate::Result<Vec<Change>> {
+pub fn plan(dir: &Path, options: &SetupArgs) -> super::Result<Vec<Change>> {
     let manifest_path = dir.join("Cargo.toml");
     let manifest_text = match std::fs::read_to_string(&manifest_path) {
         Ok(text) => text,
@@ -229,10 +226,9 @@ pub fn plan(dir: &Path, options: &SetupArgs) -> crate::Result<Vec<Change>> {
             return Err(CliError::Refused(format!(
                 "no Cargo.toml in {}; run `cargo esp32s3 init` in a crate's directory (or pass --path), or create a crate with `cargo esp32s3 new NAME`",
                 dir.display()
-            ))
-            .into());
+            )));
         }
-        Err(e) => return Err(crate::Error::file("read", &manifest_path, e)),
+        Err(e) => return Err(crate::Error::file("read", &manifest_path, e).into()),
     };
     let mut changes = Vec::new();
     changes.extend(plan_manifest(&manifest_path, &manifest_text, dir, options)?);
@@ -286,7 +282,7 @@ fn existing_dependency(dir: &Path) -> Option<String> {
 /// install keeps it in cargo's registry cache). The library is not on crates.io, so a version
 /// requirement would leave the user's workspace unable to build at all: without a source this
 /// is refused instead.
-fn xtask_dependency(library_path: Option<&Path>) -> crate::Result<String> {
+fn xtask_dependency(library_path: Option<&Path>) -> super::Result<String> {
     let path = match library_path {
         Some(path) => path,
         None => {
@@ -295,8 +291,7 @@ fn xtask_dependency(library_path: Option<&Path>) -> crate::Result<String> {
                 return Err(CliError::Refused(format!(
                     "--xtask needs the cargo-esp32s3 library, which is not published on crates.io, and the source this tool was built from ({}) is gone; pass --library-path DIR with a cargo-esp32s3 checkout",
                     built_from.display()
-                ))
-                .into());
+                )));
             }
             built_from
         }
@@ -308,8 +303,7 @@ fn xtask_dependency(library_path: Option<&Path>) -> crate::Result<String> {
         return Err(CliError::BadArgument(format!(
             "--library-path {}: no Cargo.toml there; give the directory of a cargo-esp32s3 checkout",
             path.display()
-        ))
-        .into());
+        )));
     }
     let mut inline = toml_edit::InlineTable::new();
     inline.insert("path", absolute.display().to_string().into());
@@ -336,14 +330,13 @@ fn plan_manifest(
     text: &str,
     dir: &Path,
     options: &SetupArgs,
-) -> crate::Result<Vec<Change>> {
+) -> super::Result<Vec<Change>> {
     let doc = parse(path, text)?;
     let Some(package) = doc.get("package").and_then(Item::as_table_like) else {
         return Err(CliError::Refused(format!(
             "{} has no [package] (a virtual workspace?); run init in the directory of the firmware crate",
             path.display()
-        ))
-        .into());
+        )));
     };
     let has_metadata = package
         .get("metadata")
@@ -430,7 +423,7 @@ enum Membership {
 }
 
 /// Make `xtask` a member of the workspace whose root is this Cargo.toml.
-fn add_workspace_member(text: &str, path: &Path, dir: &Path) -> crate::Result<Membership> {
+fn add_workspace_member(text: &str, path: &Path, dir: &Path) -> super::Result<Membership> {
     let mut doc = parse(path, text)?;
     if doc.get("workspace").is_none() {
         // A crate inside another workspace cannot become a workspace root itself.
@@ -488,13 +481,13 @@ fn add_workspace_member(text: &str, path: &Path, dir: &Path) -> crate::Result<Me
 
 /// `.cargo/config.toml`: the target, the runner and (with --xtask) the alias, merged into
 /// what is there.
-fn plan_cargo_config(dir: &Path, options: &SetupArgs) -> crate::Result<Change> {
+fn plan_cargo_config(dir: &Path, options: &SetupArgs) -> super::Result<Change> {
     let rel = PathBuf::from(".cargo/config.toml");
     let path = dir.join(&rel);
     let existing = match std::fs::read_to_string(&path) {
         Ok(text) => Some(text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(crate::Error::file("read", &path, e)),
+        Err(e) => return Err(crate::Error::file("read", &path, e).into()),
     };
     let base = existing
         .clone()
@@ -586,13 +579,13 @@ fn plan_whole_file(
     template: &str,
     what: &str,
     force: bool,
-) -> crate::Result<Change> {
+) -> super::Result<Change> {
     let path = dir.join(rel);
     let existing = match std::fs::read_to_string(&path) {
         Ok(text) => Some(text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Some(String::new()),
-        Err(e) => return Err(crate::Error::file("read", &path, e)),
+        Err(e) => return Err(crate::Error::file("read", &path, e).into()),
     };
     let outcome = match existing {
         None => Outcome::Create,
@@ -609,7 +602,7 @@ fn plan_whole_file(
     })
 }
 
-fn parse(path: &Path, text: &str) -> crate::Result<DocumentMut> {
+fn parse(path: &Path, text: &str) -> super::Result<DocumentMut> {
     text.parse::<DocumentMut>().map_err(|e| {
         let message = e.to_string();
         let first = message
@@ -621,7 +614,6 @@ fn parse(path: &Path, text: &str) -> crate::Result<DocumentMut> {
             path.display(),
             first.trim()
         ))
-        .into()
     })
 }
 

@@ -17,7 +17,7 @@ pub struct Args {
 }
 
 /// Print the ports.
-pub fn run(args: Args) -> crate::Result<()> {
+pub fn run(args: Args) -> super::Result<()> {
     let mut ports = list_ports();
     ports.sort_by(|a, b| b.likely_esp.cmp(&a.likely_esp).then(a.name.cmp(&b.name)));
     if ports.is_empty() && !args.name_only {

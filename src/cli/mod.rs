@@ -12,11 +12,11 @@ pub mod completions;
 pub mod connect;
 pub mod context;
 pub mod erase;
+pub mod error;
 pub mod exit;
 pub mod flash;
 pub mod flash_many;
 pub mod image_info;
-pub mod images;
 pub mod init;
 pub mod list_ports;
 pub mod monitor;
@@ -27,6 +27,8 @@ pub mod save_image;
 pub mod sim;
 
 use clap::{Parser, Subcommand};
+
+pub use error::{CliError, Result};
 
 /// Build, image, flash and monitor ESP32-S3 firmware.
 #[derive(Debug, Parser)]
@@ -89,35 +91,6 @@ pub enum Command {
     New(init::NewArgs),
 }
 
-/// Problems only the command line has: which port to use, what not to overwrite.
-#[derive(Debug, thiserror::Error)]
-pub enum CliError {
-    /// No port was given and none (or several) could be chosen.
-    #[error("{0}")]
-    NoPort(String),
-    /// An argument is wrong in a way clap cannot check (exit code 2, like clap's).
-    #[error("{0}")]
-    BadArgument(String),
-    /// The command refuses to go on (an existing file, a cancelled choice).
-    #[error("{0}")]
-    Refused(String),
-    /// The monitor's `--timeout` passed (exit code 8).
-    #[error("{0}")]
-    MonitorTimeout(String),
-    /// The monitor's port closed before `--until` matched.
-    #[error("{0}")]
-    MonitorEnded(String),
-    /// Some of several boards flashed at once failed; `code` is their exit code when they all
-    /// failed the same way, else [`exit::FAILURE`].
-    #[error("{message}")]
-    BoardsFailed {
-        /// Which boards failed, in one line.
-        message: String,
-        /// The exit code to end with.
-        code: u8,
-    },
-}
-
 /// Parse the process arguments (dropping the `esp32s3` that cargo inserts), run, map to an exit code.
 pub fn main() -> std::process::ExitCode {
     context::apply_color_choice();
@@ -147,7 +120,7 @@ pub fn main() -> std::process::ExitCode {
 }
 
 /// Run one command.
-pub fn run(command: Command) -> crate::Result<()> {
+pub fn run(command: Command) -> Result {
     refuse_several_ports(&command)?;
     match command {
         Command::Build(a) => build::run(a),
@@ -168,7 +141,7 @@ pub fn run(command: Command) -> crate::Result<()> {
 }
 
 /// Only `flash` works on several boards at once; the other chip commands take one `--port`.
-fn refuse_several_ports(command: &Command) -> crate::Result<()> {
+fn refuse_several_ports(command: &Command) -> Result {
     let (name, connect) = match command {
         Command::Erase(a) => ("erase", &a.connect),
         Command::BoardInfo(a) => ("board-info", &a.connect),

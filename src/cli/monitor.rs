@@ -132,7 +132,7 @@ pub struct Args {
 }
 
 /// Monitor: open the port (no loader, no SYNC), reset the chip into its firmware, watch.
-pub fn run(args: Args) -> crate::Result<()> {
+pub fn run(args: Args) -> super::Result<()> {
     let flags = crate::config::FlagValues {
         port: args.port.clone(),
         monitor_baud: args.baud.clone(),
@@ -179,7 +179,7 @@ impl Plan {
         args: &MonitorArgs,
         non_interactive: bool,
         hard_reset: Option<ResetSequence>,
-    ) -> crate::Result<Self> {
+    ) -> super::Result<Self> {
         // An empty value counts as unset, as for every ESP32S3_* variable: an empty
         // ESP32S3_MONITOR_UNTIL (a CI variable that expanded to nothing) would otherwise be a
         // pattern that matches the first line and ends a check successfully before it began.
@@ -215,7 +215,7 @@ impl Plan {
 }
 
 /// `--timeout SECS`: a positive number of seconds.
-fn parse_timeout(text: &str) -> crate::Result<Duration> {
+fn parse_timeout(text: &str) -> super::Result<Duration> {
     text.trim()
         .parse::<f64>()
         .ok()
@@ -225,12 +225,11 @@ fn parse_timeout(text: &str) -> crate::Result<Duration> {
             CliError::BadArgument(format!(
                 "--timeout {text:?} is not a number of seconds; use a positive number such as 30 or 2.5"
             ))
-            .into()
         })
 }
 
 /// The ELF's symbols, when one is given.
-pub fn load_symbols(elf: Option<&std::path::Path>) -> crate::Result<Option<Symbols>> {
+pub fn load_symbols(elf: Option<&std::path::Path>) -> super::Result<Option<Symbols>> {
     match elf {
         Some(path) => Ok(Some(Symbols::from_elf_file(path)?)),
         None => Ok(None),
@@ -366,7 +365,7 @@ pub fn watch_chip<T: Transport + ?Sized>(
     transport: &mut T,
     symbols: Option<Symbols>,
     plan: &Plan,
-) -> crate::Result<()> {
+) -> super::Result<()> {
     let log = match &plan.log {
         Some(path) => Some(
             std::fs::OpenOptions::new()
@@ -408,20 +407,19 @@ pub fn watch_chip<T: Transport + ?Sized>(
         watch_lines(transport, &options, plan, &mut output)
     }?;
     if let Some(error) = output.failed {
-        return Err(error);
+        return Err(error.into());
     }
     finish(end, plan)
 }
 
 /// Turn how the watch ended into the command's result.
-fn finish(end: WatchEnd, plan: &Plan) -> crate::Result<()> {
+fn finish(end: WatchEnd, plan: &Plan) -> super::Result<()> {
     match end {
         WatchEnd::Matched { .. } | WatchEnd::Stopped => Ok(()),
         WatchEnd::Disconnected => match &plan.until_text {
             Some(until) => Err(CliError::MonitorEnded(format!(
                 "the port closed before a line matched --until {until:?}; check the connection and that the firmware prints it"
-            ))
-            .into()),
+            ))),
             None => Ok(()),
         },
         WatchEnd::TimedOut => {
@@ -432,7 +430,7 @@ fn finish(end: WatchEnd, plan: &Plan) -> crate::Result<()> {
                 ),
                 None => format!("the monitor's --timeout of {secs} s passed"),
             };
-            Err(CliError::MonitorTimeout(message).into())
+            Err(CliError::MonitorTimeout(message))
         }
     }
 }
@@ -669,7 +667,7 @@ pub fn start_after_flash<T: Transport + ?Sized>(
     symbols: Option<Symbols>,
     plan: &Plan,
     reset: ResetDone,
-) -> crate::Result<()> {
+) -> super::Result<()> {
     note(match reset {
         ResetDone::StayedInLoader => {
             "monitoring the chip; it was not reset (--after no-reset), so it is still in the loader and prints nothing until it is reset (Ctrl+R)"

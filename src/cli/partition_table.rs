@@ -56,7 +56,7 @@ pub fn table_offset_arg(text: Option<&str>) -> Result<u32, PartitionError> {
 }
 
 /// Run the command.
-pub fn run(args: Args) -> crate::Result<()> {
+pub fn run(args: Args) -> super::Result<()> {
     honour_no_color();
     let table_offset = table_offset_arg(args.partition_table_offset.as_deref())?;
     let flash_size = match &args.flash_size {
@@ -91,8 +91,7 @@ pub fn run(args: Args) -> crate::Result<()> {
     if args.output.is_some() {
         return Err(super::CliError::BadArgument(
             "-o needs --to-binary or --to-csv to say which format to write".into(),
-        )
-        .into());
+        ));
     }
     println!(
         "{} {} (table at 0x{table_offset:x})",
@@ -104,7 +103,7 @@ pub fn run(args: Args) -> crate::Result<()> {
 }
 
 /// Parse a CSV or binary table, naming the file in CSV errors.
-fn read_table(bytes: &[u8], path: &Path, table_offset: u32) -> crate::Result<PartitionTable> {
+fn read_table(bytes: &[u8], path: &Path, table_offset: u32) -> super::Result<PartitionTable> {
     let name = display_name(path);
     let result = if bytes.starts_with(&crate::image::partition::ENTRY_MAGIC) {
         PartitionTable::from_binary(bytes)
@@ -114,7 +113,7 @@ fn read_table(bytes: &[u8], path: &Path, table_offset: u32) -> crate::Result<Par
             Err(_) => PartitionTable::parse(bytes),
         }
     };
-    result.map_err(|e| Error::Partition(e.in_file(name)))
+    result.map_err(|e| Error::Partition(e.in_file(name)).into())
 }
 
 fn display_name(path: &Path) -> String {
@@ -122,7 +121,7 @@ fn display_name(path: &Path) -> String {
 }
 
 /// Write to a file (refusing to overwrite without `--force`) or to stdout.
-fn emit(bytes: &[u8], output: Option<&Path>, force: bool, binary: bool) -> crate::Result<()> {
+fn emit(bytes: &[u8], output: Option<&Path>, force: bool, binary: bool) -> super::Result<()> {
     match output {
         Some(path) => write_new_file(path, bytes, force),
         None => {
@@ -137,13 +136,13 @@ fn emit(bytes: &[u8], output: Option<&Path>, force: bool, binary: bool) -> crate
             stdout
                 .write_all(bytes)
                 .and_then(|()| stdout.flush())
-                .map_err(|e| Error::file("write", "<stdout>", e))
+                .map_err(|e| Error::file("write", "<stdout>", e).into())
         }
     }
 }
 
 /// Write a file that must not exist yet unless `force` is given.
-pub fn write_new_file(path: &Path, bytes: &[u8], force: bool) -> crate::Result<()> {
+pub fn write_new_file(path: &Path, bytes: &[u8], force: bool) -> super::Result<()> {
     if !force && path.exists() {
         return Err(Error::file(
             "write",
@@ -152,9 +151,10 @@ pub fn write_new_file(path: &Path, bytes: &[u8], force: bool) -> crate::Result<(
                 std::io::ErrorKind::AlreadyExists,
                 "the file exists; nothing was written and nothing is lost (pass --force to overwrite it)",
             ),
-        ));
+        )
+        .into());
     }
-    std::fs::write(path, bytes).map_err(|e| Error::file("write", path, e))
+    std::fs::write(path, bytes).map_err(|e| Error::file("write", path, e).into())
 }
 
 /// The table as aligned columns: name, type, subtype, offset, size, flags.

@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::flasher::Event;
+use crate::event::{AppAloneWhy, Event};
 use crate::loader::ResetDone;
+use crate::plan::NO_BOOTLOADER_ADVICE;
 
 use crate::units::human_size;
 
@@ -319,6 +320,53 @@ impl Progress {
                     self.finish_bar();
                 }
             }
+            Event::AppPartitionFill {
+                partition,
+                used,
+                size,
+            } => self.line(&fill_line(&partition, used, size)),
+            Event::TableMovesApp {
+                chip_partition,
+                chip_offset,
+                new_partition,
+                new_offset,
+            } => self.note(&format!(
+                "the partition table on the chip puts the app ({chip_partition}) at 0x{chip_offset:x}; the one being written puts it ({new_partition}) at 0x{new_offset:x} and replaces it"
+            )),
+            Event::AppMovedByChipTable {
+                planned_by: Some(table),
+                planned_partition,
+                planned_offset,
+                partition,
+                offset,
+            } => self.note(&format!(
+                "{table} puts the app ({planned_partition}) at 0x{planned_offset:x} but the partition table on the chip puts it ({partition}) at 0x{offset:x}; the chip's table is the one its bootloader reads, so the app goes to 0x{offset:x}"
+            )),
+            Event::AppMovedByChipTable {
+                planned_by: None,
+                planned_offset,
+                partition,
+                offset,
+                ..
+            } => self.note(&format!(
+                "the app goes to 0x{offset:x} ({partition} in the partition table on the chip), not 0x{planned_offset:x}"
+            )),
+            Event::AppAlone {
+                offset,
+                partition,
+                why: AppAloneWhy::NoBootloaderConfigured,
+            } => self.note(&format!(
+                "writing only the app, at 0x{offset:x} ({partition} in the partition table on the chip): {NO_BOOTLOADER_ADVICE}"
+            )),
+            // A prebuilt app image was chosen as it is; where it goes was said already.
+            Event::AppAlone {
+                why: AppAloneWhy::AppImageFile,
+                ..
+            } => {}
+            Event::ErasingPartition { name, offset, size } => self.line(&format!(
+                "Erasing partition {name} (0x{offset:x}, {})",
+                human_size(u64::from(size))
+            )),
             Event::Warning(text) => self.line(&format!(
                 "{} {text}",
                 console::style("warning:").yellow().bold().for_stderr()
@@ -349,6 +397,16 @@ pub fn wrote_line(offset: u32, len: u32, compressed_len: u32, elapsed: Duration)
     };
     format!(
         "Wrote {len} bytes ({compressed_len} compressed) at 0x{offset:x} in {seconds:.1} s{rate}"
+    )
+}
+
+/// `app partition factory: 812 KiB of 3 MiB used (26%)`.
+pub fn fill_line(partition: &str, used: u64, size: u64) -> String {
+    format!(
+        "app partition {partition}: {} of {} used ({}%)",
+        human_size(used),
+        human_size(size),
+        used * 100 / size.max(1)
     )
 }
 

@@ -39,24 +39,22 @@ pub struct Args {
 }
 
 /// Read and save.
-pub fn run(args: Args) -> crate::Result<()> {
+pub fn run(args: Args) -> super::Result<()> {
     if args.size == 0 {
-        return Err(CliError::BadArgument("SIZE is 0: nothing to read".into()).into());
+        return Err(CliError::BadArgument("SIZE is 0: nothing to read".into()));
     }
     if args.file.is_dir() {
         return Err(CliError::Refused(format!(
             "{} is a folder; give the path of a file to write, such as {}",
             shown_path(&args.file),
             shown_path(&args.file.join("flash.bin"))
-        ))
-        .into());
+        )));
     }
     if args.file.exists() && !args.force {
         return Err(CliError::Refused(format!(
             "{} exists; pass --force to overwrite it, or choose another file",
             shown_path(&args.file)
-        ))
-        .into());
+        )));
     }
     // A long read must not end in a file that cannot be written: check the folder first.
     if let Some(folder) = args.file.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -65,21 +63,16 @@ pub fn run(args: Args) -> crate::Result<()> {
                 "cannot write {}: the folder {} does not exist; create it first, or choose another file",
                 shown_path(&args.file),
                 shown_path(folder)
-            ))
-            .into());
+            )));
         }
     }
     let flags = context::flag_values(Some(&args.connect), None, None, None);
     let ctx = context::load(&args.manifest, flags)?;
     let mut progress = Progress::new();
-    let mut flasher = connect::flasher(
-        &ctx.settings,
-        args.connect.non_interactive,
-        false,
-        &mut progress,
-    )?;
+    let mut board =
+        connect::open_board(&ctx.settings, args.connect.non_interactive, &mut progress)?;
     let started = std::time::Instant::now();
-    let bytes = flasher.read_flash(args.offset, args.size, &mut progress.callback())?;
+    let bytes = board.read_flash(args.offset, args.size, progress.callback())?;
     write(&args.file, &bytes)?;
     eprintln!(
         "Read {} bytes ({}) at 0x{:x} in {:.1} s into {}",
@@ -89,7 +82,7 @@ pub fn run(args: Args) -> crate::Result<()> {
         started.elapsed().as_secs_f64(),
         shown_path(&args.file)
     );
-    let done = flasher.loader().reset_after(ctx.settings.after)?;
+    let done = board.reset(ctx.settings.after)?;
     eprintln!("{}", reset_line(done));
     Ok(())
 }

@@ -7,14 +7,14 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::image::ImageError;
+use crate::cargo::IdfOutputs;
 use crate::image::format::IMAGE_MAGIC;
+use crate::plan::Plan;
 
 use super::CliError;
 use super::args::ImageJobArgs;
-use super::build::{build_firmware, idf_outputs, merged_image, print_output, print_sources, write};
+use super::build::{build_firmware, plan_app, print_fill, print_output, print_sources, write};
 use super::context::{self, shown_path};
-use super::images::{self, DEFAULT_FLASH_SIZE, IdfOutputs};
 
 /// Arguments of `save-image`.
 #[derive(Debug, clap::Args)]
@@ -55,7 +55,7 @@ pub struct Args {
 }
 
 /// Convert (after building, with `--build`) and write OUTPUT.
-pub fn run(args: Args) -> crate::Result<()> {
+pub fn run(args: Args) -> super::Result {
     let flags = context::job_flag_values(&args.job, None);
     let ctx = context::load(&args.job.manifest, flags)?;
     // clap guarantees: two paths without --build, one (the output) with it.
@@ -63,43 +63,33 @@ pub fn run(args: Args) -> crate::Result<()> {
         Some(output) => (args.elf, output, IdfOutputs::default()),
         None => {
             let built = build_firmware(&ctx, &args.job.manifest, &args.job.build)?;
-            let idf = idf_outputs(&built);
+            let idf = built.idf();
             (built.executable, args.elf, idf)
         }
     };
     check_output(&elf, &output, args.force)?;
 
-    let flash_size = ctx.settings.flash_size.unwrap_or(DEFAULT_FLASH_SIZE);
-    let prepared = images::prepare(&elf, &ctx.settings, &idf, flash_size)?;
+    let plan = Plan::from_elf(&elf, &ctx.settings, &idf)?;
     if args.merge {
-        let pad = args.pad.then(|| flash_size.bytes());
-        let Some(merged) = merged_image(&prepared, pad)? else {
-            return Err(ImageError::Invalid(images::no_bootloader_note(
-                "cannot write a merged image",
-            ))
-            .into());
-        };
+        let merged = plan.merged(args.pad)?;
         write(&output, &merged)?;
         print_output("merged image", &output, merged.len(), ", write at 0x0");
-        print_sources(&prepared);
+        print_sources(&plan);
     } else {
-        write(&output, &prepared.app.bytes)?;
-        print_output(
-            "app image",
-            &output,
-            prepared.app.bytes.len(),
-            &format!(", write at 0x{:x}", prepared.app_partition.offset),
-        );
+        let app = plan_app(&plan)?;
+        let at = plan
+            .app_partition()
+            .map(|p| format!(", write at 0x{:x}", p.offset))
+            .unwrap_or_default();
+        write(&output, &app.bytes)?;
+        print_output("app image", &output, app.bytes.len(), &at);
     }
-    println!(
-        "{}",
-        images::fill_line(prepared.app.bytes.len(), &prepared.app_partition)
-    );
+    print_fill(&plan);
     Ok(())
 }
 
 /// Refuse to overwrite the input, or a file that is not an ESP image, unless forced.
-fn check_output(elf: &Path, output: &Path, force: bool) -> crate::Result<()> {
+fn check_output(elf: &Path, output: &Path, force: bool) -> super::Result<()> {
     let same = match (elf.canonicalize(), output.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
@@ -108,8 +98,7 @@ fn check_output(elf: &Path, output: &Path, force: bool) -> crate::Result<()> {
         return Err(CliError::Refused(format!(
             "the output {} is the input ELF; give another output file",
             shown_path(output)
-        ))
-        .into());
+        )));
     }
     if force || !output.exists() {
         return Ok(());
@@ -125,7 +114,6 @@ fn check_output(elf: &Path, output: &Path, force: bool) -> crate::Result<()> {
         Err(CliError::Refused(format!(
             "{} exists and is not an ESP image; not overwriting it (check the order: ELF first, then OUTPUT), or pass --force",
             shown_path(output)
-        ))
-        .into())
+        )))
     }
 }

@@ -9,6 +9,8 @@
 use std::path::PathBuf;
 
 use crate::Error;
+
+use super::CliError;
 use crate::sim::{ChipKind, Esp32s3, SimConfig, SimError, StartIn, parse_size};
 use crate::transport::TransportError;
 
@@ -80,8 +82,8 @@ fn parse_chip(text: &str) -> Result<ChipKind, String> {
     })
 }
 
-fn sim_error(e: SimError) -> Error {
-    match e {
+fn sim_error(e: SimError) -> CliError {
+    CliError::Lib(match e {
         SimError::FlashFile {
             action,
             path,
@@ -91,11 +93,11 @@ fn sim_error(e: SimError) -> Error {
             port: "sim".into(),
             source: std::io::Error::other(other.to_string()),
         }),
-    }
+    })
 }
 
 /// Run the command.
-pub fn run(args: Args) -> crate::Result<()> {
+pub fn run(args: Args) -> super::Result<()> {
     let default_boot = if args.rfc2217.is_some() {
         StartIn::SpiBoot
     } else {
@@ -158,7 +160,7 @@ fn describe(args: &Args, start_in: StartIn) -> String {
     )
 }
 
-fn serve_rfc2217(chip: Esp32s3, port: u16, args: &Args) -> crate::Result<()> {
+fn serve_rfc2217(chip: Esp32s3, port: u16, args: &Args) -> super::Result<()> {
     use std::io::Write as _;
 
     let start_in = chip.config().start_in;
@@ -166,9 +168,9 @@ fn serve_rfc2217(chip: Esp32s3, port: u16, args: &Args) -> crate::Result<()> {
         // The usual mistake (a second server, or a port another program has) gets a message
         // naming the port and the way out, not a bare OS error.
         SimError::Socket { source, .. } if source.kind() == std::io::ErrorKind::AddrInUse => {
-            Error::Cli(crate::cli::CliError::NoPort(format!(
+            CliError::NoPort(format!(
                 "cannot serve on 127.0.0.1:{port}: another program listens there; choose another port, or --rfc2217 0 for a free one"
-            )))
+            ))
         }
         other => sim_error(other),
     })?;
@@ -188,7 +190,7 @@ fn serve_rfc2217(chip: Esp32s3, port: u16, args: &Args) -> crate::Result<()> {
 }
 
 #[cfg(unix)]
-fn serve_pty(chip: Esp32s3, args: &Args) -> crate::Result<()> {
+fn serve_pty(chip: Esp32s3, args: &Args) -> super::Result<()> {
     use std::io::Write as _;
 
     let start_in = chip.config().start_in;
@@ -221,11 +223,12 @@ fn serve_pty(chip: Esp32s3, args: &Args) -> crate::Result<()> {
 }
 
 #[cfg(not(unix))]
-fn serve_pty(_chip: Esp32s3, _args: &Args) -> crate::Result<()> {
+fn serve_pty(_chip: Esp32s3, _args: &Args) -> super::Result<()> {
     Err(Error::Transport(TransportError::InvalidPort {
         port: "pty".into(),
         reason:
             "pseudo-terminals exist only on Unix; use --rfc2217 PORT, or the sim:// port in-process"
                 .into(),
-    }))
+    })
+    .into())
 }

@@ -3,7 +3,8 @@
 //! into a bootloader at 0x0.
 
 use super::{Event, FlashError, Flasher, Region};
-use crate::image::format::{self, ESP32S3_CHIP_ID, IMAGE_MAGIC};
+use crate::image::format::{self, ESP32S3_CHIP_ID};
+use crate::image::merge::{PatchOutcome, patch_flash_params};
 use crate::loader::{ChipRevision, LoaderError};
 use crate::transport::Transport;
 
@@ -87,8 +88,10 @@ impl<T: Transport> Flasher<T> {
         Ok(())
     }
 
-    /// Write the flash parameters into the bootloader at 0x0 (§9): only for a valid ESP32-S3
-    /// image, never on a secured chip, and with the appended SHA-256 recomputed.
+    /// Write the flash parameters into the bootloader at 0x0 (§9), through the one patch the
+    /// image module has ([`patch_flash_params`]: only a valid ESP32-S3 image, checksum and
+    /// digest included, is changed, and its appended SHA-256 is recomputed), never on a secured
+    /// chip (its bootloader's signature covers the header).
     fn patch_bootloader(
         &self,
         region: &mut Region,
@@ -99,49 +102,27 @@ impl<T: Transport> Flasher<T> {
         if params.is_keep() {
             return;
         }
-        if region.data.first() != Some(&IMAGE_MAGIC) {
-            on_event(Event::Warning(format!(
-                "{} at 0x0 does not look like an image file; flash parameters not changed",
-                region.label
-            )));
-            return;
-        }
-        let image = match format::parse_image(&region.data) {
-            Ok(image) if image.header.chip_id == ESP32S3_CHIP_ID => image,
-            _ => {
-                on_event(Event::Warning(format!(
-                    "{} at 0x0 is not a valid ESP32-S3 image; flash parameters not changed",
-                    region.label
-                )));
-                return;
-            }
-        };
         if secured {
             on_event(Event::Warning(
                 "security features are enabled, so the flash parameters of the bootloader are not changed".into(),
             ));
             return;
         }
-        // parse_image succeeded, so the 24 header bytes are there.
-        let (mut mode, mut size_freq) = (region.data[2], region.data[3]);
-        params.apply(&mut mode, &mut size_freq);
-        region.data[2] = mode;
-        region.data[3] = size_freq;
-        let mut digest_updated = false;
-        if image.header.hash_appended == 1 {
-            let end = image.data_len;
-            let digest = format::sha256(&region.data[..end]);
-            // parse_image checked that the 32 digest bytes are there; bytes after them (a merged
-            // image's partition table and app) are kept.
-            if let Some(slot) = region.data.get_mut(end..end + 32) {
-                slot.copy_from_slice(&digest);
-                digest_updated = true;
-            }
+        match patch_flash_params(&mut region.data, &params) {
+            Ok(PatchOutcome::Patched {
+                after,
+                digest_updated,
+                ..
+            }) => on_event(Event::BootloaderPatched {
+                params: after,
+                digest_updated,
+            }),
+            Ok(PatchOutcome::NotAnImage(reason)) => on_event(Event::Warning(format!(
+                "{} at 0x0 is not a valid ESP32-S3 image ({reason}); flash parameters not changed",
+                region.label
+            ))),
+            Ok(PatchOutcome::Kept) | Err(_) => {}
         }
-        on_event(Event::BootloaderPatched {
-            params: u16::from_be_bytes([mode, size_freq]),
-            digest_updated,
-        });
     }
 }
 

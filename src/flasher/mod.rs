@@ -17,23 +17,14 @@ use crate::protocol::timeouts;
 use crate::transport::Transport;
 
 pub use crate::event::Event;
+/// The one region type: bytes, their flash offset, what they are and a label for messages.
+pub use crate::image::merge::{Region, RegionKind};
 pub use error::FlashError;
 
 mod checks;
 mod error;
 mod read;
 mod write;
-
-/// Bytes to put at a flash offset.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Region {
-    /// Flash offset.
-    pub offset: u32,
-    /// Contents.
-    pub data: Vec<u8>,
-    /// What it is, for messages ("bootloader", "partition table", "app", a file name).
-    pub label: String,
-}
 
 /// How to write.
 #[derive(Debug, Clone, PartialEq, Eq)]

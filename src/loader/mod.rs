@@ -86,6 +86,9 @@ mod spi1 {
     pub const USR_MISO: u32 = 1 << 28;
 }
 
+/// The speed the ROM loader starts at (it detects it from the SYNC pattern): every connection
+/// opens the port at this speed, and [`ConnectOptions::baud`] is switched to after SYNC.
+pub const ROM_BAUD: u32 = 115_200;
 /// Largest data block the S3 ROM accepts for MEM_DATA/FLASH_DATA/FLASH_DEFL_DATA (§18).
 pub const ROM_MAX_BLOCK: u32 = 0x1800;
 /// SYNC tries per connection attempt.

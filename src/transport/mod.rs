@@ -12,6 +12,10 @@ pub mod tcp;
 
 use std::time::Instant;
 
+/// The transport every command works on, whatever [`open`] returned: a serial port, a network
+/// port or the virtual chip.
+pub type AnyTransport = Box<dyn Transport>;
+
 /// What [`open`] accepts, for error messages.
 const ACCEPTED_PORTS: &str = "use a serial port name (/dev/ttyUSB0, COM3), sim:// (the virtual chip), socket://HOST:PORT (a raw TCP bridge) or rfc2217://HOST:PORT (an RFC 2217 server)";
 
@@ -26,7 +30,7 @@ const ACCEPTED_PORTS: &str = "use a serial port name (/dev/ttyUSB0, COM3), sim:/
 /// An unknown scheme (`tcp://`, say) is an [`TransportError::InvalidPort`] that lists what is
 /// accepted; network ports connect within a few seconds or fail with
 /// [`TransportError::Unreachable`].
-pub fn open(url: &str, baud: u32) -> Result<Box<dyn Transport>, TransportError> {
+pub fn open(url: &str, baud: u32) -> Result<AnyTransport, TransportError> {
     let scheme = url.split_once("://").map(|(scheme, _)| scheme).filter(|s| {
         !s.is_empty()
             && s.chars()

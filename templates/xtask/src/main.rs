@@ -145,8 +145,8 @@ fn flash(options: &Options) -> Result<(Board, PathBuf), String> {
     )
     .map_err(|e| e.to_string())?;
 
-    let (image, elf) = match &options.elf {
-        Some(elf) => (project.image(elf), elf.clone()),
+    let (plan, elf) = match &options.elf {
+        Some(elf) => (project.plan(elf), elf.clone()),
         None => {
             let build = BuildOptions {
                 release: options.release,
@@ -155,17 +155,17 @@ fn flash(options: &Options) -> Result<(Board, PathBuf), String> {
             let built = project
                 .build(&build, |message| eprint!("{message}"))
                 .map_err(|e| e.to_string())?;
-            (project.image_of(&built), built.executable)
+            (project.plan_of(&built), built.executable)
         }
     };
-    let image = image.map_err(|e| e.to_string())?;
+    let plan = plan.map_err(|e| e.to_string())?;
 
     let port = project.settings().port.clone().ok_or(
         "no port: pass --port, set ESP32S3_PORT, or set `port` in [package.metadata.esp32s3]",
     )?;
     let mut board =
         Board::open_with(&port, project.settings(), report).map_err(|e| e.to_string())?;
-    let summary = board.flash(&image, report).map_err(|e| e.to_string())?;
+    let summary = board.flash(&plan, report).map_err(|e| e.to_string())?;
     eprintln!(
         "flashed {} region(s), {} unchanged, in {:.1} s",
         summary.written,
