@@ -7,8 +7,11 @@ use std::time::Duration;
 /// Progress and notices from the loader and the flasher; the CLI renders these.
 ///
 /// Offsets and lengths are flash byte addresses and byte counts.
+///
+/// Not `#[non_exhaustive]` on purpose: the command line's renderer matches every variant, so a
+/// new event cannot be added without deciding how it is shown. Scripts match what they need and
+/// end with `_ => {}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Event {
     /// A connection attempt starts (1-based; `max_attempts` 0 means "forever").
     Connecting {

@@ -69,7 +69,6 @@
 
 pub mod board;
 pub mod cargo;
-pub mod cli;
 pub mod config;
 pub mod error;
 pub mod event;

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cargo_esp32s3::cli::exit;
+use cargo_esp32s3::exit;
 use cargo_esp32s3::image::FlashSize;
 use cargo_esp32s3::image::partition::PartitionTable;
 use cli::{Bench, LIMIT, Outcome, SimProcess};

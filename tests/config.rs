@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use cargo_esp32s3::cli::exit;
 use cargo_esp32s3::config::{self, ConfigError, FlagValues, Settings, Sources};
+use cargo_esp32s3::exit;
 use cargo_esp32s3::image::{FlashMode, FlashSize};
 use cargo_esp32s3::reset::{After, Before, ResetSequence};
 use serde_json::{Value, json};

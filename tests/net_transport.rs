@@ -18,7 +18,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use cargo_esp32s3::cli::exit;
+use cargo_esp32s3::exit;
 use cargo_esp32s3::image::format::Segment;
 use cargo_esp32s3::loader::{ConnectOptions, Loader, LoaderError};
 use cargo_esp32s3::reset::Before;

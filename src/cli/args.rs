@@ -1,5 +1,5 @@
 //! Argument groups shared by several commands. These only describe what the user typed; turning
-//! them into [`Settings`](crate::config::Settings) (with environment and metadata) is
+//! them into [`Settings`](cargo_esp32s3::config::Settings) (with environment and metadata) is
 //! `config`'s job.
 
 use std::path::PathBuf;

@@ -2,13 +2,13 @@
 //! esptool: chip and revision, features, crystal, MAC, flash manufacturer/device and size, and the
 //! security state.
 
-use crate::loader::{ChipInfo, FlashId, SecurityInfo};
+use cargo_esp32s3::loader::{ChipInfo, FlashId, SecurityInfo};
 
 use super::args::{ConnectArgs, ManifestArgs};
 use super::connect;
 use super::context;
 use super::progress::{Progress, reset_line};
-use crate::units::human_size;
+use cargo_esp32s3::units::human_size;
 
 /// Arguments of `board-info`.
 #[derive(Debug, clap::Args)]
@@ -91,7 +91,7 @@ pub fn info_lines(chip: &ChipInfo, flash: &FlashId, security: &SecurityInfo) -> 
 
 /// `4MB` for header sizes, else KiB/MiB.
 fn flash_size_name(bytes: u32) -> String {
-    match crate::image::FlashSize::from_bytes(u64::from(bytes)) {
+    match cargo_esp32s3::image::FlashSize::from_bytes(u64::from(bytes)) {
         Some(size) => size.name().to_string(),
         None => human_size(u64::from(bytes)),
     }

@@ -5,11 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cargo::{self, BuildOutput};
-use crate::config;
-use crate::image::app::AppImage;
-use crate::plan::{NO_BOOTLOADER_ADVICE, Placement, Plan};
-use crate::units::human_size;
+use cargo_esp32s3::cargo::{self, BuildOutput};
+use cargo_esp32s3::config;
+use cargo_esp32s3::image::app::AppImage;
+use cargo_esp32s3::plan::{NO_BOOTLOADER_ADVICE, Placement, Plan};
+use cargo_esp32s3::units::human_size;
 
 use super::CliError;
 use super::args::{BuildArgs, ImageJobArgs, ManifestArgs};
@@ -130,7 +130,7 @@ pub fn plan_app(plan: &Plan) -> super::Result<&AppImage> {
 
 /// Write a file, naming it in the error.
 pub fn write(path: &Path, bytes: &[u8]) -> super::Result {
-    std::fs::write(path, bytes).map_err(|e| crate::Error::file("write", path, e).into())
+    std::fs::write(path, bytes).map_err(|e| cargo_esp32s3::Error::file("write", path, e).into())
 }
 
 /// `app image: target/.../app.bin (812 KiB)`.
@@ -158,7 +158,7 @@ pub fn print_sources(plan: &Plan) {
 
 /// `app partition factory: 812 KiB of 3 MiB used (26%)`, on stdout.
 pub fn print_fill(plan: &Plan) {
-    if let Some(crate::Event::AppPartitionFill {
+    if let Some(cargo_esp32s3::Event::AppPartitionFill {
         partition,
         used,
         size,

@@ -5,10 +5,10 @@
 
 use std::io::IsTerminal;
 
-use crate::Board;
-use crate::config::Settings;
-use crate::transport::serial::{PortInfo, list_ports};
-use crate::units::parse_number;
+use cargo_esp32s3::Board;
+use cargo_esp32s3::config::Settings;
+use cargo_esp32s3::transport::serial::{PortInfo, list_ports};
+use cargo_esp32s3::units::parse_number;
 
 use super::CliError;
 use super::progress::Progress;

@@ -6,8 +6,8 @@
 
 use std::path::PathBuf;
 
-use crate::cargo::{self, BuildOptions, Project};
-use crate::config::{self, FlagValues, Settings, Sources};
+use cargo_esp32s3::cargo::{self, BuildOptions, Project};
+use cargo_esp32s3::config::{self, FlagValues, Settings, Sources};
 
 use super::args::{BuildArgs, ConnectArgs, FlashConfigArgs, ImageArgs, ImageJobArgs, ManifestArgs};
 
@@ -37,7 +37,7 @@ fn process_env(name: &str) -> Option<String> {
 /// Read the project (when there is one) and resolve the settings.
 pub fn load(manifest: &ManifestArgs, flags: FlagValues) -> super::Result<Context> {
     let cargo = cargo_program();
-    let cwd = std::env::current_dir().map_err(|e| crate::Error::file("read", ".", e))?;
+    let cwd = std::env::current_dir().map_err(|e| cargo_esp32s3::Error::file("read", ".", e))?;
     let project = cargo::project(
         &cargo,
         manifest.manifest_path.as_deref(),
@@ -147,16 +147,10 @@ pub fn apply_color_choice() {
 }
 
 /// A path for messages, the library's rule (relative to the current directory when below it).
-pub use crate::error::shown_path;
+pub use cargo_esp32s3::error::shown_path;
 
 /// Print a note on stderr (`note: ...`), the way cargo does.
 pub fn note(message: &str) {
     let prefix = console::style("note:").cyan().bold().for_stderr();
-    eprintln!("{prefix} {message}");
-}
-
-/// Print a warning on stderr (`warning: ...`).
-pub fn warning(message: &str) {
-    let prefix = console::style("warning:").yellow().bold().for_stderr();
     eprintln!("{prefix} {message}");
 }

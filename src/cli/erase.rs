@@ -7,7 +7,7 @@ use super::args::{ConnectArgs, ManifestArgs};
 use super::connect::{self, number_arg};
 use super::context;
 use super::progress::{Progress, reset_line};
-use crate::units::human_size;
+use cargo_esp32s3::units::human_size;
 
 /// Flash sectors are 4 KiB; erase commands work on whole sectors.
 const SECTOR: u32 = 0x1000;

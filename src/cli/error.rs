@@ -1,4 +1,4 @@
-//! The command line's error: the library's [`crate::Error`] (which says what went wrong in the
+//! The command line's error: the library's [`cargo_esp32s3::Error`] (which says what went wrong in the
 //! work itself) or one of the few problems only a command line has (which port, which argument,
 //! what not to overwrite, how a monitor or several boards ended). Each message is one line.
 
@@ -7,7 +7,7 @@
 pub enum CliError {
     /// What the library reported.
     #[error(transparent)]
-    Lib(#[from] crate::Error),
+    Lib(#[from] cargo_esp32s3::Error),
     /// No port was given and none (or several) could be chosen.
     #[error("{0}")]
     NoPort(String),
@@ -49,16 +49,16 @@ macro_rules! from_library {
 }
 
 from_library!(
-    crate::image::ImageError,
-    crate::image::partition::PartitionError,
-    crate::config::ConfigError,
-    crate::cargo::CargoError,
-    crate::transport::TransportError,
-    crate::loader::LoaderError,
-    crate::flasher::FlashError,
-    crate::project::ProjectError,
-    crate::plan::PlanError,
-    crate::board::BoardError,
-    crate::monitor::MonitorError,
-    crate::symbols::SymbolsError,
+    cargo_esp32s3::image::ImageError,
+    cargo_esp32s3::image::partition::PartitionError,
+    cargo_esp32s3::config::ConfigError,
+    cargo_esp32s3::cargo::CargoError,
+    cargo_esp32s3::transport::TransportError,
+    cargo_esp32s3::loader::LoaderError,
+    cargo_esp32s3::flasher::FlashError,
+    cargo_esp32s3::project::ProjectError,
+    cargo_esp32s3::plan::PlanError,
+    cargo_esp32s3::board::BoardError,
+    cargo_esp32s3::monitor::MonitorError,
+    cargo_esp32s3::symbols::SymbolsError,
 );

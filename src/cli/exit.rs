@@ -1,16 +1,14 @@
 //! Exit codes and the single error renderer. The codes are the library's documented ones
-//! ([`crate::exit`]); this adds the mapping of the command line's own errors.
+//! ([`cargo_esp32s3::exit`]); this adds the mapping of the command line's own errors.
 
-pub use crate::exit::{
-    BUILD, CONFIG, CONNECT, FAILURE, FLASH, IMAGE, MONITOR_TIMEOUT, SUCCESS, USAGE,
-};
+pub use cargo_esp32s3::exit::{CONNECT, FAILURE, MONITOR_TIMEOUT, SUCCESS, USAGE};
 
 use super::CliError;
 
 /// The exit code for an error.
 pub fn code_for(error: &CliError) -> u8 {
     match error {
-        CliError::Lib(e) => crate::exit::code_for(e),
+        CliError::Lib(e) => cargo_esp32s3::exit::code_for(e),
         CliError::NoPort(_) => CONNECT,
         CliError::BadArgument(_) => USAGE,
         CliError::Refused(_) => FAILURE,

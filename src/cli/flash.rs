@@ -1,5 +1,5 @@
 //! `flash [FILE | --at OFFSET FILE ...]`: turn the arguments into settings and a [`Plan`], choose
-//! the port, and let the library's [`Board`](crate::Board) write it; render what happens.
+//! the port, and let the library's [`Board`](cargo_esp32s3::Board) write it; render what happens.
 //!
 //! What goes where is the plan's decision (an ELF given or built, a `.bin` placed by its
 //! content, `--at` pairs), checked before any chip is touched; what a chip gets (an app alone in
@@ -17,10 +17,10 @@ use std::path::{Path, PathBuf};
 
 use clap::ArgAction;
 
-use crate::Board;
-use crate::flasher::WriteSummary;
-use crate::plan::Plan;
-use crate::units::{human_size, parse_number};
+use cargo_esp32s3::Board;
+use cargo_esp32s3::flasher::WriteSummary;
+use cargo_esp32s3::plan::Plan;
+use cargo_esp32s3::units::{human_size, parse_number};
 
 use super::CliError;
 use super::args::{ConnectArgs, ImageJobArgs};

@@ -1,6 +1,6 @@
 //! Flashing several boards at once (`flash --port A --port B`, `flash --all-ports`): the
 //! [`Plan`] made once is flashed to every board in its own thread, one library
-//! [`Board`](crate::Board) per thread, each with one bar in a shared display, then one summary
+//! [`Board`](cargo_esp32s3::Board) per thread, each with one bar in a shared display, then one summary
 //! table (port, MAC, result, time) is printed on stdout.
 //!
 //! One board failing does not stop the others. The exit status is 0 only when every board
@@ -11,10 +11,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::config::Settings;
-use crate::flasher::WriteSummary;
-use crate::plan::Plan;
-use crate::transport::serial::{PortInfo, list_ports};
+use cargo_esp32s3::config::Settings;
+use cargo_esp32s3::flasher::WriteSummary;
+use cargo_esp32s3::plan::Plan;
+use cargo_esp32s3::transport::serial::{PortInfo, list_ports};
 
 use super::CliError;
 use super::args::ConnectArgs;

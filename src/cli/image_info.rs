@@ -7,10 +7,10 @@ use std::path::PathBuf;
 
 use console::style;
 
-use crate::image::ImageError;
-use crate::image::format::chip_name;
-use crate::image::info::{BinKind, ImageDetails, ImageInfo, ImageRole, inspect_at};
-use crate::image::partition::DEFAULT_TABLE_OFFSET;
+use cargo_esp32s3::image::ImageError;
+use cargo_esp32s3::image::format::chip_name;
+use cargo_esp32s3::image::info::{BinKind, ImageDetails, ImageInfo, ImageRole, inspect_at};
+use cargo_esp32s3::image::partition::DEFAULT_TABLE_OFFSET;
 
 use super::partition_table::{honour_no_color, render_table, table_offset_arg};
 
@@ -36,7 +36,7 @@ pub struct Args {
 pub fn run(args: Args) -> super::Result<()> {
     honour_no_color();
     let table_offset = table_offset_arg(args.partition_table_offset.as_deref())?;
-    let bytes = crate::error::read_file(&args.file)?;
+    let bytes = cargo_esp32s3::error::read_file(&args.file)?;
     let info = inspect_at(&bytes, table_offset)
         .map_err(|e| ImageError::Invalid(format!("{}: {e}", args.file.display())))?;
     print!("{}", render(&args.file.display().to_string(), &info));

@@ -210,9 +210,11 @@ pub fn apply(dir: &Path, changes: &[Change]) -> super::Result<()> {
         };
         let path = dir.join(&change.path);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| crate::Error::file("create", parent, e))?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| cargo_esp32s3::Error::file("create", parent, e))?;
         }
-        std::fs::write(&path, contents).map_err(|e| crate::Error::file("write", &path, e))?;
+        std::fs::write(&path, contents)
+            .map_err(|e| cargo_esp32s3::Error::file("write", &path, e))?;
     }
     Ok(())
 }
@@ -228,7 +230,7 @@ pub fn plan(dir: &Path, options: &SetupArgs) -> super::Result<Vec<Change>> {
                 dir.display()
             )));
         }
-        Err(e) => return Err(crate::Error::file("read", &manifest_path, e).into()),
+        Err(e) => return Err(cargo_esp32s3::Error::file("read", &manifest_path, e).into()),
     };
     let mut changes = Vec::new();
     changes.extend(plan_manifest(&manifest_path, &manifest_text, dir, options)?);
@@ -298,7 +300,7 @@ fn xtask_dependency(library_path: Option<&Path>) -> super::Result<String> {
     };
     let absolute = path
         .canonicalize()
-        .map_err(|e| crate::Error::file("read", path, e))?;
+        .map_err(|e| cargo_esp32s3::Error::file("read", path, e))?;
     if !absolute.join("Cargo.toml").is_file() {
         return Err(CliError::BadArgument(format!(
             "--library-path {}: no Cargo.toml there; give the directory of a cargo-esp32s3 checkout",
@@ -307,6 +309,8 @@ fn xtask_dependency(library_path: Option<&Path>) -> super::Result<String> {
     }
     let mut inline = toml_edit::InlineTable::new();
     inline.insert("path", absolute.display().to_string().into());
+    // A script needs the library, not the command line's crates (clap, terminals, bars).
+    inline.insert("default-features", false.into());
     Ok(inline.to_string().trim().to_string())
 }
 
@@ -341,7 +345,7 @@ fn plan_manifest(
     let has_metadata = package
         .get("metadata")
         .and_then(Item::as_table_like)
-        .is_some_and(|m| m.contains_key(crate::config::TABLE));
+        .is_some_and(|m| m.contains_key(cargo_esp32s3::config::TABLE));
     let mut changes = Vec::new();
     let mut new_text = text.to_string();
     let mut what = Vec::new();
@@ -431,7 +435,7 @@ fn add_workspace_member(text: &str, path: &Path, dir: &Path) -> super::Result<Me
             .canonicalize()
             .ok()
             .and_then(|d| d.parent().map(Path::to_path_buf))
-            .and_then(|p| crate::cargo::find_manifest(&p))
+            .and_then(|p| cargo_esp32s3::cargo::find_manifest(&p))
             .filter(|m| {
                 std::fs::read_to_string(m)
                     .ok()
@@ -487,7 +491,7 @@ fn plan_cargo_config(dir: &Path, options: &SetupArgs) -> super::Result<Change> {
     let existing = match std::fs::read_to_string(&path) {
         Ok(text) => Some(text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(crate::Error::file("read", &path, e).into()),
+        Err(e) => return Err(cargo_esp32s3::Error::file("read", &path, e).into()),
     };
     let base = existing
         .clone()
@@ -585,7 +589,7 @@ fn plan_whole_file(
         Ok(text) => Some(text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Some(String::new()),
-        Err(e) => return Err(crate::Error::file("read", &path, e).into()),
+        Err(e) => return Err(cargo_esp32s3::Error::file("read", &path, e).into()),
     };
     let outcome = match existing {
         None => Outcome::Create,
@@ -755,7 +759,7 @@ mod tests {
         let (_, dir) = run(&[("Cargo.toml", MANIFEST)], &first);
         let written = read(&dir, "xtask/Cargo.toml");
         let expected = format!(
-            "cargo-esp32s3 = {{ path = \"{}\" }}",
+            "cargo-esp32s3 = {{ path = \"{}\", default-features = false }}",
             library.path().canonicalize().unwrap().display()
         );
         assert!(written.contains(&expected), "{written}");
@@ -771,7 +775,10 @@ mod tests {
         let source = Path::new(env!("CARGO_MANIFEST_DIR"))
             .canonicalize()
             .unwrap();
-        let expected = format!("cargo-esp32s3 = {{ path = \"{}\" }}", source.display());
+        let expected = format!(
+            "cargo-esp32s3 = {{ path = \"{}\", default-features = false }}",
+            source.display()
+        );
         assert!(text.contains(&expected), "{text}");
         assert!(is_library_source(&source));
         assert!(!is_library_source(fresh.path()));

@@ -1,7 +1,7 @@
 //! `list-ports`: the serial ports of this machine with their USB identity, likely ESP32-S3 boards
 //! first and the chip's own USB-Serial/JTAG marked.
 
-use crate::transport::serial::list_ports;
+use cargo_esp32s3::transport::serial::list_ports;
 
 use super::connect::describe_port;
 

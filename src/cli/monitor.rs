@@ -7,7 +7,7 @@
 //! from the chip are shown as they arrive, Ctrl+R resets the chip, Ctrl+] exits and every other
 //! key goes to the chip (Ctrl+C too). Otherwise stdin is forwarded to the chip until it ends and
 //! complete lines are printed. The reading, line splitting, hints and decoding are the library's
-//! (`crate::monitor`); this file owns the terminal, the keys, the printing and the exit codes.
+//! (`cargo_esp32s3::monitor`); this file owns the terminal, the keys, the printing and the exit codes.
 
 use std::io::{IsTerminal as _, Read as _, Write as _};
 use std::path::PathBuf;
@@ -16,11 +16,11 @@ use std::time::{Duration, Instant};
 
 use regex::Regex;
 
-use crate::loader::ResetDone;
-use crate::monitor::{Control, MonitorError, MonitorEvent, WatchEnd, WatchOptions};
-use crate::reset::{self, ResetSequence};
-use crate::symbols::Symbols;
-use crate::transport::{Transport, TransportError};
+use cargo_esp32s3::loader::ResetDone;
+use cargo_esp32s3::monitor::{Control, MonitorError, MonitorEvent, WatchEnd, WatchOptions};
+use cargo_esp32s3::reset::{self, ResetSequence};
+use cargo_esp32s3::symbols::Symbols;
+use cargo_esp32s3::transport::{Transport, TransportError};
 
 use super::CliError;
 use super::args::ManifestArgs;
@@ -133,7 +133,7 @@ pub struct Args {
 
 /// Monitor: open the port (no loader, no SYNC), reset the chip into its firmware, watch.
 pub fn run(args: Args) -> super::Result<()> {
-    let flags = crate::config::FlagValues {
+    let flags = cargo_esp32s3::config::FlagValues {
         port: args.port.clone(),
         monitor_baud: args.baud.clone(),
         ..Default::default()
@@ -148,7 +148,7 @@ pub fn run(args: Args) -> super::Result<()> {
     )?;
     let symbols = load_symbols(args.monitor.elf.as_deref())?;
     let port = super::connect::choose_port(settings, args.non_interactive)?;
-    let mut transport = crate::transport::open(&port, settings.monitor_baud)?;
+    let mut transport = cargo_esp32s3::transport::open(&port, settings.monitor_baud)?;
     if !args.no_reset {
         // What the chip printed before this reset is not this session's boot log.
         transport.clear_input()?;
@@ -286,7 +286,7 @@ struct Output {
     at_line_start: bool,
     /// Writing to stdout failed (its reader is gone).
     stdout_closed: bool,
-    failed: Option<crate::Error>,
+    failed: Option<cargo_esp32s3::Error>,
 }
 
 impl Output {
@@ -351,7 +351,7 @@ impl Output {
         if let (Some(file), Some(path)) = (&mut self.log, &self.log_path) {
             if let Err(e) = writeln!(file, "{text}") {
                 if self.failed.is_none() {
-                    self.failed = Some(crate::Error::file("write", path.clone(), e));
+                    self.failed = Some(cargo_esp32s3::Error::file("write", path.clone(), e));
                 }
                 self.log = None;
             }
@@ -372,7 +372,7 @@ pub fn watch_chip<T: Transport + ?Sized>(
                 .create(true)
                 .append(true)
                 .open(path)
-                .map_err(|e| crate::Error::file("open", path.clone(), e))?,
+                .map_err(|e| cargo_esp32s3::Error::file("open", path.clone(), e))?,
         ),
         None => None,
     };
@@ -450,7 +450,7 @@ fn watch_lines<T: Transport + ?Sized>(
     let input = spawn_stdin_reader();
     let mut input_open = true;
     let eol = plan.eol.bytes();
-    crate::monitor::watch_with_input(
+    cargo_esp32s3::monitor::watch_with_input(
         transport,
         options,
         &mut |t| {
@@ -503,7 +503,7 @@ fn watch_interactive<T: Transport + ?Sized>(
     let input = spawn_stdin_reader();
     let eol = plan.eol.bytes();
     let mut input_open = true;
-    crate::monitor::watch_with_input(
+    cargo_esp32s3::monitor::watch_with_input(
         transport,
         options,
         &mut |t| {

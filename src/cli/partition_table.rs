@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 
 use console::style;
 
-use crate::Error;
-use crate::image::FlashSize;
-use crate::image::partition::{DEFAULT_TABLE_OFFSET, PartitionError, PartitionTable};
-use crate::units::{human_size, parse_number};
+use cargo_esp32s3::Error;
+use cargo_esp32s3::image::FlashSize;
+use cargo_esp32s3::image::partition::{DEFAULT_TABLE_OFFSET, PartitionError, PartitionTable};
+use cargo_esp32s3::units::{human_size, parse_number};
 
 /// Arguments.
 #[derive(Debug, clap::Args)]
@@ -71,7 +71,7 @@ pub fn run(args: Args) -> super::Result<()> {
         ),
         None => None,
     };
-    let bytes = crate::error::read_file(&args.file)?;
+    let bytes = cargo_esp32s3::error::read_file(&args.file)?;
     let table = read_table(&bytes, &args.file, table_offset)?;
     table
         .validate(flash_size, table_offset)
@@ -105,7 +105,7 @@ pub fn run(args: Args) -> super::Result<()> {
 /// Parse a CSV or binary table, naming the file in CSV errors.
 fn read_table(bytes: &[u8], path: &Path, table_offset: u32) -> super::Result<PartitionTable> {
     let name = display_name(path);
-    let result = if bytes.starts_with(&crate::image::partition::ENTRY_MAGIC) {
+    let result = if bytes.starts_with(&cargo_esp32s3::image::partition::ENTRY_MAGIC) {
         PartitionTable::from_binary(bytes)
     } else {
         match std::str::from_utf8(bytes) {

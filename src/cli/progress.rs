@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::event::{AppAloneWhy, Event};
-use crate::loader::ResetDone;
-use crate::plan::NO_BOOTLOADER_ADVICE;
+use cargo_esp32s3::event::{AppAloneWhy, Event};
+use cargo_esp32s3::loader::ResetDone;
+use cargo_esp32s3::plan::NO_BOOTLOADER_ADVICE;
 
-use crate::units::human_size;
+use cargo_esp32s3::units::human_size;
 
 /// Turns events into lines and bars.
 pub struct Progress {

@@ -9,7 +9,7 @@ use super::build::write;
 use super::connect::{self, number_arg};
 use super::context::{self, shown_path};
 use super::progress::{Progress, reset_line};
-use crate::units::human_size;
+use cargo_esp32s3::units::human_size;
 
 /// Arguments of `read-flash`.
 #[derive(Debug, clap::Args)]

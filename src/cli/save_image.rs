@@ -7,9 +7,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cargo::IdfOutputs;
-use crate::image::format::IMAGE_MAGIC;
-use crate::plan::Plan;
+use cargo_esp32s3::cargo::IdfOutputs;
+use cargo_esp32s3::image::format::IMAGE_MAGIC;
+use cargo_esp32s3::plan::Plan;
 
 use super::CliError;
 use super::args::ImageJobArgs;

@@ -4,15 +4,15 @@
 //! Prints where to connect as the first line of stdout (the device path, or
 //! `rfc2217://127.0.0.1:PORT`) so scripts can read it, serves until SIGINT/SIGTERM, then writes
 //! the flash file back. Only argument handling, printing and signal handling live here; the
-//! chip and the server loops are `crate::sim`.
+//! chip and the server loops are `cargo_esp32s3::sim`.
 
 use std::path::PathBuf;
 
-use crate::Error;
+use cargo_esp32s3::Error;
 
 use super::CliError;
-use crate::sim::{ChipKind, Esp32s3, SimConfig, SimError, StartIn, parse_size};
-use crate::transport::TransportError;
+use cargo_esp32s3::sim::{ChipKind, Esp32s3, SimConfig, SimError, StartIn, parse_size};
+use cargo_esp32s3::transport::TransportError;
 
 /// Arguments.
 #[derive(Debug, clap::Args)]
@@ -164,7 +164,7 @@ fn serve_rfc2217(chip: Esp32s3, port: u16, args: &Args) -> super::Result<()> {
     use std::io::Write as _;
 
     let start_in = chip.config().start_in;
-    let server = crate::sim::rfc2217::Rfc2217Server::bind(chip, port).map_err(|e| match e {
+    let server = cargo_esp32s3::sim::rfc2217::Rfc2217Server::bind(chip, port).map_err(|e| match e {
         // The usual mistake (a second server, or a port another program has) gets a message
         // naming the port and the way out, not a bare OS error.
         SimError::Socket { source, .. } if source.kind() == std::io::ErrorKind::AddrInUse => {
@@ -194,7 +194,7 @@ fn serve_pty(chip: Esp32s3, args: &Args) -> super::Result<()> {
     use std::io::Write as _;
 
     let start_in = chip.config().start_in;
-    let server = crate::sim::pty::PtyServer::open(chip).map_err(sim_error)?;
+    let server = cargo_esp32s3::sim::pty::PtyServer::open(chip).map_err(sim_error)?;
     let device = server.slave_path().to_path_buf();
     if let Some(link) = &args.link {
         // Replace a stale link from an earlier run; never delete anything else.
