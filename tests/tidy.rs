@@ -65,6 +65,33 @@ const CONFINED: &[Confined] = &[
         allowed_in: &[],
         rule: "no dbg! left in the code",
     },
+    Confined {
+        needles: &[
+            "Loader::connect(",
+            "Flasher::new(",
+            "ConnectOptions {",
+            "FlashOptions {",
+        ],
+        allowed_in: &["src/board.rs", "src/loader/", "src/flasher/"],
+        rule: "one flash path: only src/board.rs turns settings into connect and flash options and connects (the loader and flasher define them)",
+    },
+    Confined {
+        needles: &[
+            "flash_regions_for_bin(",
+            "offset0_regions(",
+            "chip_app_partition(",
+            "read_chip_table(",
+            "split_offset0_image",
+            "RegionKind::App,",
+        ],
+        allowed_in: &["src/plan.rs", "src/image/"],
+        rule: "one flash path: only src/plan.rs decides what goes where (image/ does the byte work)",
+    },
+    Confined {
+        needles: &["cli::", "mod cli"],
+        allowed_in: CLI_ONLY,
+        rule: "the library does not know the command line: src/cli/ is part of the binary and only src/main.rs names it",
+    },
 ];
 
 /// Folders that do no I/O at all: bytes and values in, bytes and values out.
@@ -97,6 +124,7 @@ fn tidy() {
         }
     }
     check_readme_has_test_command(root, &mut problems);
+    check_code_map(root, &mut problems);
 
     assert!(
         problems.is_empty(),
@@ -186,6 +214,55 @@ fn check_readme_has_test_command(root: &Path, problems: &mut Vec<String>) {
                 "README.md:1: the README must show the test command that .ci/run runs: `{command}`"
             ));
         }
+    }
+}
+
+/// ARCHITECTURE.md has the one code map, and it is true: every file and folder directly under
+/// `src/` is named there (as `` `src/NAME` ``, a folder as `` `src/NAME/` ``), every `src/` path it
+/// names exists, and `src/lib.rs` keeps no second map.
+fn check_code_map(root: &Path, problems: &mut Vec<String>) {
+    let Ok(map) = std::fs::read_to_string(root.join("ARCHITECTURE.md")) else {
+        problems.push("ARCHITECTURE.md:1: ARCHITECTURE.md is missing".to_owned());
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(root.join("src")) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let shown = if entry.path().is_dir() {
+            format!("`src/{name}/`")
+        } else {
+            format!("`src/{name}`")
+        };
+        if !map.contains(&shown) {
+            problems.push(format!(
+                "ARCHITECTURE.md:1: the code map does not name {shown}; add a row saying what it owns"
+            ));
+        }
+    }
+    for (number, line) in map.lines().enumerate() {
+        for (start, _) in line.match_indices("`src/") {
+            let rest = &line[start + 1..];
+            let Some(end) = rest.find('`') else { continue };
+            let path = &rest[..end];
+            // `src/image/elf.rs`, `app.rs`: only the first path of a cell is a full path.
+            if path.contains(['*', ' ', '<']) {
+                continue;
+            }
+            if !root.join(path.trim_end_matches('/')).exists() {
+                problems.push(format!(
+                    "ARCHITECTURE.md:{}: names {path}, which does not exist; keep the code map true",
+                    number + 1
+                ));
+            }
+        }
+    }
+    if std::fs::read_to_string(root.join("src/lib.rs")).is_ok_and(|lib| lib.contains("# Code map"))
+    {
+        problems.push(
+            "src/lib.rs:1: the code map lives in ARCHITECTURE.md only; link to it instead of keeping a second one".to_owned(),
+        );
     }
 }
 
