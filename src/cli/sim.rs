@@ -9,8 +9,9 @@
 use std::path::PathBuf;
 
 use crate::Error;
-use crate::sim::{ChipKind, Esp32s3, SimConfig, SimError, StartIn, parse_size};
+use crate::sim::{ChipKind, Esp32s3, SimConfig, SimError, StartIn};
 use crate::transport::TransportError;
+use crate::units::parse_size;
 
 /// Arguments.
 #[derive(Debug, clap::Args)]
