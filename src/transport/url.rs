@@ -19,11 +19,13 @@ pub(crate) fn invalid(url: &str, reason: impl Into<String>) -> TransportError {
 /// The scheme of `port` when it is a URL (`sim` for `sim://?size=4MB`), or `None` for a serial
 /// port name (`/dev/ttyUSB0`, `COM3`). A scheme is ASCII letters, digits, `+`, `-` and `.`.
 pub fn scheme(port: &str) -> Option<&str> {
-    port.split_once("://").map(|(scheme, _)| scheme).filter(|s| {
-        !s.is_empty()
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-    })
+    port.split_once("://")
+        .map(|(scheme, _)| scheme)
+        .filter(|s| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        })
 }
 
 /// A port URL split into its parts.
@@ -162,11 +164,7 @@ mod tests {
         let url = PortUrl::parse("sim://?flash=/tmp/a%20b+c.bin&&usb&x=%zz", "sim", "sim://")
             .expect("parses");
         assert_eq!(url.authority, "");
-        let want = [
-            ("flash", "/tmp/a b c.bin"),
-            ("usb", ""),
-            ("x", "%zz"),
-        ];
+        let want = [("flash", "/tmp/a b c.bin"), ("usb", ""), ("x", "%zz")];
         let want: Vec<(String, String)> = want
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
