@@ -30,6 +30,8 @@ mod rom;
 pub mod second_stage;
 pub mod spi;
 mod stub;
+#[cfg(test)]
+mod test_image;
 
 use std::path::PathBuf;
 
