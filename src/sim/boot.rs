@@ -11,8 +11,9 @@
 //! (`chip.rs`); this file only says which line.
 //!
 //! Pure text from state; knows nothing of ports or packets. It reads the image header with its
-//! own code (never `crate::image`'s decoder), so that the simulator checks what the host's image
-//! writer produced instead of sharing its mistakes.
+//! own code (never `crate::image`'s decoder, and its tests build images with `sim::test_image`),
+//! so that the simulator checks what the host's image writer produced instead of sharing its
+//! mistakes.
 
 use sha2::{Digest as _, Sha256};
 
