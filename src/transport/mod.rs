@@ -10,7 +10,7 @@ pub mod rfc2217;
 pub mod serial;
 pub mod sim;
 pub mod tcp;
-pub mod url;
+pub(crate) mod url;
 pub mod usb;
 
 use std::time::Instant;

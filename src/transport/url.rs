@@ -18,7 +18,7 @@ pub(crate) fn invalid(url: &str, reason: impl Into<String>) -> TransportError {
 
 /// The scheme of `port` when it is a URL (`sim` for `sim://?size=4MB`), or `None` for a serial
 /// port name (`/dev/ttyUSB0`, `COM3`). A scheme is ASCII letters, digits, `+`, `-` and `.`.
-pub fn scheme(port: &str) -> Option<&str> {
+pub(crate) fn scheme(port: &str) -> Option<&str> {
     port.split_once("://")
         .map(|(scheme, _)| scheme)
         .filter(|s| {
@@ -30,18 +30,18 @@ pub fn scheme(port: &str) -> Option<&str> {
 
 /// A port URL split into its parts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PortUrl {
+pub(crate) struct PortUrl {
     /// What comes between `://` and `?` (`host:port`, or nothing), without one trailing `/`.
-    pub authority: String,
+    pub(crate) authority: String,
     /// The `key=value` options after `?`, in order, values percent-decoded (`%20` and `+` are a
     /// space); a bare `key` has an empty value.
-    pub options: Vec<(String, String)>,
+    pub(crate) options: Vec<(String, String)>,
 }
 
 impl PortUrl {
     /// Split `url`, which must start with `scheme://`; when it does not, the error's reason is
     /// `expected` (which says what a URL of this scheme looks like).
-    pub fn parse(url: &str, scheme: &str, expected: &str) -> Result<Self, TransportError> {
+    pub(crate) fn parse(url: &str, scheme: &str, expected: &str) -> Result<Self, TransportError> {
         let rest = url
             .strip_prefix(scheme)
             .and_then(|r| r.strip_prefix("://"))
@@ -65,18 +65,18 @@ impl PortUrl {
 
 /// A parsed `scheme://HOST:PORT[/][?options]` (`socket://`, `rfc2217://`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NetUrl {
+pub(crate) struct NetUrl {
     /// Host name or address, without IPv6 brackets.
-    pub host: String,
+    pub(crate) host: String,
     /// TCP port (never 0).
-    pub port: u16,
+    pub(crate) port: u16,
     /// The options, as [`PortUrl::options`].
-    pub options: Vec<(String, String)>,
+    pub(crate) options: Vec<(String, String)>,
 }
 
 impl NetUrl {
     /// Parse `url` as `scheme://HOST:PORT` with options; the errors give an example of the form.
-    pub fn parse(url: &str, scheme: &str) -> Result<Self, TransportError> {
+    pub(crate) fn parse(url: &str, scheme: &str) -> Result<Self, TransportError> {
         let example = format!("{scheme}://HOST:PORT, for example {scheme}://192.168.1.20:4000");
         let PortUrl { authority, options } =
             PortUrl::parse(url, scheme, &format!("expected {example}"))?;
