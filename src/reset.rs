@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
-use crate::transport::{Transport, TransportError};
+use crate::transport::{Transport, TransportError, usb};
 
 /// What to do before talking to the chip (`--before`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -261,10 +261,9 @@ pub const HARD_RESET_USB: ResetSequence = ResetSequence::builtin(
 /// No line changes.
 pub const NO_RESET: ResetSequence = ResetSequence::builtin("no reset", &[]);
 
-/// Espressif's USB vendor id.
-pub const ESPRESSIF_VID: u16 = 0x303A;
-/// Product id of the chip's USB-Serial/JTAG controller.
-pub const USB_JTAG_SERIAL_PID: u16 = 0x1001;
+/// Espressif's USB ids (defined in `transport::usb`), also reachable here because the reset
+/// choice depends on them.
+pub use crate::transport::usb::{ESPRESSIF_VID, USB_JTAG_SERIAL_PID};
 
 /// The reset sequences to cycle through over the connection attempts (attempt *i* plays
 /// `list[i % len]`).
@@ -283,7 +282,7 @@ pub fn connect_sequences(
         Before::UsbReset => vec![USB_JTAG_SERIAL],
         Before::DefaultReset => match custom {
             Some(sequence) => vec![sequence.clone()],
-            None if usb_ids == Some((ESPRESSIF_VID, USB_JTAG_SERIAL_PID)) => {
+            None if usb::is_usb_serial_jtag(usb_ids) => {
                 vec![USB_JTAG_SERIAL]
             }
             // Short delays first: most boards need them; slow EN circuits need the long ones.

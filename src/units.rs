@@ -1,5 +1,5 @@
 //! Numbers and byte counts as people type and read them: the one parser for offsets and sizes
-//! (command-line flags, configuration values, partition table CSV) and the one formatter for sizes
+//! (command-line flags, configuration values, partition table CSV, `sim://` options) and the one formatter for sizes
 //! in messages, so that `0x10000`, `64K` and `65536` mean the same everywhere and every message
 //! says "64 KiB" the same way.
 //!
@@ -25,6 +25,24 @@ pub fn parse_number(text: &str) -> Option<u32> {
         None => digits.parse::<u64>().ok()?,
     };
     u32::try_from(value.checked_mul(multiplier)?).ok()
+}
+
+/// Parse a size as typed for a flash chip or a buffer: whatever [`parse_number`] reads, and the
+/// same with its suffix spelled as a unit, `KB`/`KiB` or `MB`/`MiB` in any case (`8MB`, `16MiB`,
+/// `256KB`, `4M`, `0x800000`); every `K` is 1024 and every `M` 1024×1024, as flash sizes are
+/// counted. As a `u64`, the type [`human_size`] takes. `None` as for [`parse_number`].
+pub fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let upper = text.to_ascii_uppercase();
+    let number = match ["KIB", "MIB", "KB", "MB"]
+        .iter()
+        .find(|unit| upper.ends_with(*unit))
+    {
+        // Keep the `K` or `M` for parse_number; the units are ASCII, so the cut is a boundary.
+        Some(unit) => text.get(..text.len() - unit.len() + 1)?,
+        None => text,
+    };
+    parse_number(number).map(u64::from)
 }
 
 /// A byte count as people read it: `999 bytes`, `64 KiB`, `1.5 KiB`, `4 MiB`, `1.5 MiB`.
@@ -79,6 +97,29 @@ mod tests {
             ("é", None),
         ] {
             assert_eq!(parse_number(text), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn sizes_parse() {
+        for (text, want) in [
+            ("8MB", Some(8 << 20)),
+            ("16M", Some(16 << 20)),
+            ("4MiB", Some(4 << 20)),
+            ("4mib", Some(4 << 20)),
+            ("256KB", Some(256 << 10)),
+            ("256kib", Some(256 << 10)),
+            ("0x800000", Some(8 << 20)),
+            ("0X800000", Some(8 << 20)),
+            ("1048576", Some(1 << 20)),
+            (" 8 MB ", Some(8 << 20)),
+            ("0xFB", Some(0xFB)),
+            ("8B", None),
+            ("MB", None),
+            ("8192MB", None),
+            ("lots", None),
+        ] {
+            assert_eq!(parse_size(text), want, "{text}");
         }
     }
 

@@ -256,11 +256,13 @@ fn bad_urls_say_what_is_accepted() {
 
 mod scripted {
     use super::*;
-    use cargo_esp32s3::transport::rfc2217::{COM_PORT_OPTION, DO, DONT, code, negotiation};
+    use cargo_esp32s3::protocol::telnet::{
+        COM_PORT_OPTION, DO, DONT, code, escape, negotiation, subnegotiation,
+    };
 
     /// The server's answer to a COM-PORT-OPTION request `request` with `value`.
     fn answer(request: u8, value: &[u8]) -> Vec<u8> {
-        transport::rfc2217::subnegotiation(request + code::SERVER_OFFSET, value)
+        subnegotiation(request + code::SERVER_OFFSET, value)
     }
 
     /// Agreement to RFC 2217 and the answers to the settings made on open (115200 8N1, no flow
@@ -332,9 +334,9 @@ mod scripted {
     #[test]
     fn a_purge_drops_what_came_before_its_answer_and_keeps_what_came_after() {
         let mut later = b"stale \xff".to_vec();
-        later = transport::rfc2217::escape(&later);
+        later = escape(&later);
         later.extend(answer(code::PURGE_DATA, &[1]));
-        later.extend(transport::rfc2217::escape(b"fresh \xff"));
+        later.extend(escape(b"fresh \xff"));
         let server = RawServer::script(vec![Step::Send(opening()), Step::Send(later)]);
         let mut port = transport::open(&url(&server), 115_200).expect("open");
         port.clear_input().expect("purge");

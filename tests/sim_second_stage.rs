@@ -1,7 +1,7 @@
 //! The virtual chip's second-stage bootloader against real images from the shared testdata:
 //! the ESP-IDF hello_world build (bootloader, partition table and app at 0x0/0x8000/0x10000),
 //! the MicroPython offset-0 image and espflash's esp-hal merged layout. Without the testdata
-//! these tests say `skipped` and pass; the synthetic cases live in `src/sim/second_stage.rs` and
+//! these tests say `skipped` and pass; the synthetic cases live in `src/sim/second_stage/` and
 //! `src/sim/app_console.rs`.
 
 use cargo_esp32s3::sim::app_console::AppConsole;

@@ -9,10 +9,11 @@
 use std::path::PathBuf;
 
 use cargo_esp32s3::Error;
+use cargo_esp32s3::sim::{ChipKind, Esp32s3, SimConfig, SimError, StartIn};
+use cargo_esp32s3::transport::TransportError;
+use cargo_esp32s3::units::parse_size;
 
 use super::CliError;
-use cargo_esp32s3::sim::{ChipKind, Esp32s3, SimConfig, SimError, StartIn, parse_size};
-use cargo_esp32s3::transport::TransportError;
 
 /// Arguments.
 #[derive(Debug, clap::Args)]

@@ -229,7 +229,8 @@ impl<T: Transport> Loader<T> {
     ) -> Result<bool, LoaderError> {
         // Both lines at once needs TIOCMSET on a local port; over RFC 2217 each line change is
         // its own acknowledged request, so there (as esptool does) only the classic sequences.
-        let both_lines_at_once = cfg!(unix) && !self.port.starts_with("rfc2217://");
+        let both_lines_at_once =
+            cfg!(unix) && crate::transport::url::scheme(&self.port) != Some("rfc2217");
         let sequences = reset::connect_sequences(
             opts.before,
             self.usb_ids,

@@ -11,8 +11,9 @@
 //! (`chip.rs`); this file only says which line.
 //!
 //! Pure text from state; knows nothing of ports or packets. It reads the image header with its
-//! own code (never `crate::image`'s decoder), so that the simulator checks what the host's image
-//! writer produced instead of sharing its mistakes.
+//! own code (never `crate::image`'s decoder, and its tests build images with `sim::test_image`),
+//! so that the simulator checks what the host's image writer produced instead of sharing its
+//! mistakes.
 
 use sha2::{Digest as _, Sha256};
 
@@ -269,6 +270,7 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::test_image::{self, TestHeader};
 
     #[test]
     fn banners_match_the_real_rom() {
@@ -315,20 +317,12 @@ mod tests {
             SpiBootOutcome::InvalidHeader("invalid header: 0xffffffff\r\n".into())
         );
         // An application (code mapped from flash at 0x42000000) at 0x0.
-        use crate::image::format::{ImageHeader, Segment, encode_image};
-        let header = ImageHeader {
+        let header = TestHeader {
             entry: 0x4037_5000,
             flash_size_freq: 0x2F,
-            ..ImageHeader::default()
+            ..TestHeader::default()
         };
-        let app = encode_image(
-            &header,
-            &[Segment {
-                addr: 0x4200_0020,
-                data: vec![0x36, 0x41, 0, 0],
-            }],
-        )
-        .unwrap();
+        let app = test_image::image(&header, &[(0x4200_0020, &[0x36, 0x41, 0, 0])]);
         let first = u32::from_le_bytes([app[0], app[1], app[2], app[3]]);
         let (text, outcome) = spi_boot(&flash_with(&app), 9);
         assert_eq!(text, "");
@@ -346,23 +340,18 @@ mod tests {
     }
 
     fn synthetic_image() -> Vec<u8> {
-        use crate::image::format::{ImageHeader, Segment, encode_image};
-        let header = ImageHeader {
+        let header = TestHeader {
             entry: 0x403b_6000,
             flash_size_freq: 0x2F,
-            ..ImageHeader::default()
+            ..TestHeader::default()
         };
-        let segments = [
-            Segment {
-                addr: 0x3fcd_0000,
-                data: vec![1, 2, 3, 4, 5, 6, 7, 8],
-            },
-            Segment {
-                addr: 0x403b_6000,
-                data: vec![0x36, 0x41, 0, 0],
-            },
-        ];
-        encode_image(&header, &segments).unwrap()
+        test_image::image(
+            &header,
+            &[
+                (0x3fcd_0000, &[1, 2, 3, 4, 5, 6, 7, 8]),
+                (0x403b_6000, &[0x36, 0x41, 0, 0]),
+            ],
+        )
     }
 
     #[test]

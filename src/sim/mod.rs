@@ -30,6 +30,8 @@ mod rom;
 pub mod second_stage;
 pub mod spi;
 mod stub;
+#[cfg(test)]
+mod test_image;
 
 use std::path::PathBuf;
 
@@ -295,52 +297,9 @@ pub enum SimError {
     },
 }
 
-/// Parse a size like `8MB`, `8M`, `16MiB`, `4096K`, `0x800000` or `8388608`.
-pub fn parse_size(text: &str) -> Option<u64> {
-    let t = text.trim();
-    let upper = t.to_ascii_uppercase();
-    let (digits, mult) = if let Some(d) = upper
-        .strip_suffix("MIB")
-        .or_else(|| upper.strip_suffix("MB"))
-        .or_else(|| upper.strip_suffix('M'))
-    {
-        (d.to_string(), 1024 * 1024)
-    } else if let Some(d) = upper
-        .strip_suffix("KIB")
-        .or_else(|| upper.strip_suffix("KB"))
-        .or_else(|| upper.strip_suffix('K'))
-    {
-        (d.to_string(), 1024)
-    } else {
-        (upper.clone(), 1)
-    };
-    let digits = digits.trim();
-    let n = if let Some(hex) = digits.strip_prefix("0X") {
-        u64::from_str_radix(hex, 16).ok()?
-    } else {
-        digits.parse::<u64>().ok()?
-    };
-    n.checked_mul(mult)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_parse() {
-        for (text, want) in [
-            ("8MB", Some(8 << 20)),
-            ("16M", Some(16 << 20)),
-            ("4MiB", Some(4 << 20)),
-            ("256KB", Some(256 << 10)),
-            ("0x800000", Some(8 << 20)),
-            ("1048576", Some(1 << 20)),
-            ("lots", None),
-        ] {
-            assert_eq!(parse_size(text), want, "{text}");
-        }
-    }
 
     #[test]
     fn chip_names_parse() {

@@ -9,8 +9,8 @@
 //! pyserial (and so esptool) waits for; BINARY, SGA and COM-PORT-OPTION are agreed to in both
 //! directions and every other telnet option refused (ECHO above all). When a client leaves, both
 //! lines are released, as closing a serial port drops DTR and RTS. Owns only the socket loop and
-//! the server side of the telnet dialogue (the codec is `transport::rfc2217`'s); the chip model
-//! knows nothing of it.
+//! the server side of the telnet dialogue (the wire format is the pure codec
+//! `protocol::telnet`, shared with the `rfc2217://` client); the chip model knows nothing of it.
 
 use std::io::{Read as _, Write as _};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -19,11 +19,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{Esp32s3, SimError};
-use crate::transport::rfc2217::{
+use crate::protocol::telnet::{
     BINARY, COM_PORT_OPTION, DO, DONT, Decoder, SGA, Telnet, WILL, WONT, code, control, escape,
     negotiation, subnegotiation,
 };
-use crate::transport::tcp::nothing_yet;
 
 /// How long one wait for client input lasts (also the stop-flag and accept period): the chip's
 /// clock and its spontaneous output move in steps of about this much.
@@ -61,6 +60,16 @@ impl StopHandle {
     pub fn is_stopped(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
+}
+
+/// True when a read failed only because the client sent nothing within the poll period (or a
+/// signal came first): the session goes on.
+fn nothing_yet(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        error.kind(),
+        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+    )
 }
 
 fn socket_error(action: &'static str) -> impl FnOnce(std::io::Error) -> SimError {

@@ -3,12 +3,15 @@
 //! Everything above this module (reset, loader, flasher, monitor) is generic over [`Transport`],
 //! so the same code runs on a real serial port, on the in-process simulator (`sim://`), on a raw
 //! TCP bridge (`socket://`) and on an RFC 2217 server (`rfc2217://`). [`open`] is the one place
-//! that maps a port name or URL to its transport. Only `serial.rs` names the `serialport` crate.
+//! that maps a port name or URL to its transport; `url.rs` is the one parser of port URLs and
+//! `usb.rs` the one list of Espressif's USB ids. Only `serial.rs` names the `serialport` crate.
 
 pub mod rfc2217;
 pub mod serial;
 pub mod sim;
 pub mod tcp;
+pub(crate) mod url;
+pub mod usb;
 
 use std::time::Instant;
 
@@ -31,12 +34,7 @@ const ACCEPTED_PORTS: &str = "use a serial port name (/dev/ttyUSB0, COM3), sim:/
 /// accepted; network ports connect within a few seconds or fail with
 /// [`TransportError::Unreachable`].
 pub fn open(url: &str, baud: u32) -> Result<AnyTransport, TransportError> {
-    let scheme = url.split_once("://").map(|(scheme, _)| scheme).filter(|s| {
-        !s.is_empty()
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-    });
-    match scheme {
+    match url::scheme(url) {
         None => Ok(Box::new(serial::SerialTransport::open(url, baud)?)),
         Some("sim") => {
             let mut chip = sim::SimTransport::open(url)?;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use serialport::{ClearBuffer, SerialPort as _, SerialPortType};
 
+use super::usb::{self, ESPRESSIF_VID};
 use super::{Transport, TransportError};
 
 #[cfg(unix)]
@@ -30,8 +31,6 @@ const KNOWN_BRIDGES: &[(u16, u16)] = &[
     (0x0403, 0x6014), // FTDI FT232H
     (0x0403, 0x6015), // FTDI FT231X
 ];
-const ESPRESSIF_VID: u16 = 0x303A;
-const USB_JTAG_SERIAL_PID: u16 = 0x1001;
 
 /// A serial port found on this machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,7 +63,7 @@ impl PortInfo {
             serial_number: usb.and_then(|u| u.serial_number.clone()),
             manufacturer: usb.and_then(|u| u.manufacturer.clone()),
             product: usb.and_then(|u| u.product.clone()),
-            is_espressif_usb_jtag: ids == Some((ESPRESSIF_VID, USB_JTAG_SERIAL_PID)),
+            is_espressif_usb_jtag: usb::is_usb_serial_jtag(ids),
             likely_esp: ids.is_some_and(is_likely_esp),
         }
     }

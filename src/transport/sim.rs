@@ -11,13 +11,16 @@
 //! banner once the strapping window closes, a boot loop's lines), or 0 at once. Nobody waits.
 //!
 //! URL options (`sim://?flash=/tmp/f.bin&size=16MB&mode=spi&chip=esp32c3&usb=jtag&boot=button`)
-//! configure the chip; this file only parses them and knows nothing of the protocol.
+//! configure the chip; this file only interprets them (`url.rs` splits the URL, `units` reads
+//! the size) and knows nothing of the protocol.
 
 use std::time::{Duration, Instant};
 
+use super::url::{PortUrl, invalid};
+use super::usb::{ESPRESSIF_VID, USB_JTAG_SERIAL_PID};
 use super::{Transport, TransportError};
-use crate::reset::{ESPRESSIF_VID, USB_JTAG_SERIAL_PID};
-use crate::sim::{ChipKind, Esp32s3, Link, SimConfig, StartIn, parse_size};
+use crate::sim::{ChipKind, Esp32s3, Link, SimConfig, StartIn};
+use crate::units;
 
 const ACCEPTED: &str = "flash=FILE, size=SIZE (e.g. 8MB), mode=download|spi, chip=esp32s3|esp32c3|esp32c6|esp32h2|esp32c2|esp32s2, mac=aa:bb:cc:dd:ee:ff, preset=default|qemu, usb=jtag|uart, boot=button|lines";
 
@@ -34,55 +37,17 @@ pub struct SimTransport {
     clock: Instant,
 }
 
-fn invalid(url: &str, reason: String) -> TransportError {
-    TransportError::InvalidPort {
-        port: url.to_string(),
-        reason,
-    }
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let decoded = (bytes[i] == b'%')
-            .then(|| s.get(i + 1..i + 3))
-            .flatten()
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match decoded {
-            Some(b) => {
-                out.push(b);
-                i += 3;
-            }
-            None => {
-                out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Parse the options of a `sim://` URL into a chip configuration.
 pub fn parse_url(url: &str) -> Result<SimConfig, TransportError> {
-    let rest = url.strip_prefix("sim://").ok_or_else(|| {
-        invalid(
-            url,
-            "a simulator URL starts with sim:// (for example sim:// or sim://?size=16MB)".into(),
-        )
-    })?;
-    let query = rest.split_once('?').map_or("", |(_, q)| q);
-    let pairs: Vec<(&str, String)> = query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (key, percent_decode(value))
-        })
-        .collect();
+    // What stands between `sim://` and `?` names nothing and is ignored.
+    let pairs = PortUrl::parse(
+        url,
+        "sim",
+        "a simulator URL starts with sim:// (for example sim:// or sim://?size=16MB)",
+    )?
+    .options;
     // A preset is the base the other options modify, wherever it appears.
-    let mut config = match pairs.iter().find(|(k, _)| *k == "preset") {
+    let mut config = match pairs.iter().find(|(k, _)| k == "preset") {
         None => SimConfig::default(),
         Some((_, v)) if v == "default" => SimConfig::default(),
         Some((_, v)) if v == "qemu" => SimConfig::qemu_reference(),
@@ -95,10 +60,10 @@ pub fn parse_url(url: &str) -> Result<SimConfig, TransportError> {
     };
     let mut size_given = None;
     for (key, value) in pairs {
-        match key {
+        match key.as_str() {
             "flash" if !value.is_empty() => config.flash_file = Some(value.into()),
             "size" => {
-                let size = parse_size(&value)
+                let size = units::parse_size(&value)
                     .filter(|s| s.is_power_of_two() && (0x4_0000..=0x800_0000).contains(s))
                     .ok_or_else(|| {
                         invalid(

@@ -6,91 +6,20 @@
 //! afterwards through the watchdog), and the serial speed is whatever the bridge was set up with.
 //! `set_baud` therefore only records the number and [`Transport::can_change_baud`] says `false`,
 //! so the loader keeps the chip at the bridge's speed instead of switching it to one the bridge
-//! does not run. Also owns the URL and connect handling that `rfc2217://` shares. Knows nothing
-//! of what the bytes mean.
+//! does not run. Also owns the connect and socket-error handling that `rfc2217://` shares (the
+//! URL is parsed by `url.rs`). Knows nothing of what the bytes mean.
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs as _};
 use std::time::{Duration, Instant};
 
+use super::url::{self, NetUrl};
 use super::{Transport, TransportError};
 
 /// How long connecting may take before the port is called unreachable.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a write may stall (a bridge that stopped reading) before the link counts as gone.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A parsed `scheme://host:port?query` port URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct NetUrl {
-    /// Host name or address, without IPv6 brackets.
-    pub host: String,
-    /// TCP port (never 0).
-    pub port: u16,
-    /// `key=value` options after `?`, in order (a bare `key` has an empty value).
-    pub options: Vec<(String, String)>,
-}
-
-fn invalid(url: &str, reason: impl Into<String>) -> TransportError {
-    TransportError::InvalidPort {
-        port: url.to_string(),
-        reason: reason.into(),
-    }
-}
-
-/// Split `scheme://host:port[?options]`; `scheme` is `socket` or `rfc2217`.
-pub(crate) fn parse_net_url(url: &str, scheme: &str) -> Result<NetUrl, TransportError> {
-    let example = format!("{scheme}://HOST:PORT, for example {scheme}://192.168.1.20:4000");
-    let rest = url
-        .strip_prefix(scheme)
-        .and_then(|r| r.strip_prefix("://"))
-        .ok_or_else(|| invalid(url, format!("expected {example}")))?;
-    let (authority, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let authority = authority.strip_suffix('/').unwrap_or(authority);
-    let (host, port_text) = if let Some(bracketed) = authority.strip_prefix('[') {
-        // [::1]:4000
-        let (host, after) = bracketed.split_once(']').ok_or_else(|| {
-            invalid(
-                url,
-                format!("an IPv6 address needs a closing ']'; expected {example}"),
-            )
-        })?;
-        let port = after
-            .strip_prefix(':')
-            .ok_or_else(|| invalid(url, format!("no port number; expected {example}")))?;
-        (host, port)
-    } else {
-        authority
-            .rsplit_once(':')
-            .ok_or_else(|| invalid(url, format!("no port number; expected {example}")))?
-    };
-    if host.is_empty() {
-        return Err(invalid(url, format!("no host; expected {example}")));
-    }
-    let port = port_text
-        .parse::<u16>()
-        .ok()
-        .filter(|p| *p != 0)
-        .ok_or_else(|| {
-            invalid(
-                url,
-                format!("{port_text:?} is not a port number (1 to 65535); expected {example}"),
-            )
-        })?;
-    let options = query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (key.to_string(), value.to_string())
-        })
-        .collect();
-    Ok(NetUrl {
-        host: host.to_string(),
-        port,
-        options,
-    })
-}
 
 /// Connect to `url`'s host and port, trying each address for at most [`CONNECT_TIMEOUT`].
 pub(crate) fn connect(url: &str, target: &NetUrl) -> Result<TcpStream, TransportError> {
@@ -208,9 +137,9 @@ pub struct TcpTransport {
 impl TcpTransport {
     /// Connect to `socket://host:port`. `baud` is only recorded: the bridge sets the speed.
     pub fn open(url: &str, baud: u32) -> Result<Self, TransportError> {
-        let target = parse_net_url(url, "socket")?;
+        let target = NetUrl::parse(url, "socket")?;
         if let Some((key, _)) = target.options.first() {
-            return Err(invalid(
+            return Err(url::invalid(
                 url,
                 format!("unknown option {key:?}; socket:// takes no options"),
             ));
@@ -297,55 +226,5 @@ impl Transport for TcpTransport {
 
     fn describe(&self) -> String {
         self.url.clone()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Host, port and options of a URL that parses.
-    type Parsed<'a> = (&'a str, u16, &'a [(&'a str, &'a str)]);
-
-    fn check(url: &str, expected: Result<Parsed<'_>, &str>) {
-        match (parse_net_url(url, "socket"), expected) {
-            (Ok(got), Ok((host, port, options))) => {
-                assert_eq!(got.host, host, "{url}");
-                assert_eq!(got.port, port, "{url}");
-                let options: Vec<(String, String)> = options
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect();
-                assert_eq!(got.options, options, "{url}");
-            }
-            (Err(e), Err(needle)) => {
-                let text = e.to_string();
-                assert!(text.contains(needle), "{url}: {text}");
-                assert!(text.contains("socket://HOST:PORT"), "{url}: {text}");
-            }
-            (got, expected) => panic!("{url}: got {got:?}, expected {expected:?}"),
-        }
-    }
-
-    #[test]
-    fn urls() {
-        check("socket://127.0.0.1:4000", Ok(("127.0.0.1", 4000, &[])));
-        check("socket://board.local:23/", Ok(("board.local", 23, &[])));
-        check("socket://[::1]:4000", Ok(("::1", 4000, &[])));
-        check(
-            "socket://h:1?timeout=2&ign_set_control",
-            Ok(("h", 1, &[("timeout", "2"), ("ign_set_control", "")])),
-        );
-        check("socket://127.0.0.1", Err("no port number"));
-        check("socket://127.0.0.1:", Err("\"\" is not a port number"));
-        check("socket://127.0.0.1:0", Err("\"0\" is not a port number"));
-        check(
-            "socket://127.0.0.1:70000",
-            Err("\"70000\" is not a port number"),
-        );
-        check("socket://:4000", Err("no host"));
-        check("socket://[::1]4000", Err("no port number"));
-        check("socket://[::1:4000", Err("closing ']'"));
-        check("rfc2217://h:1", Err("expected socket://"));
     }
 }
