@@ -15,14 +15,10 @@ mod synthetic_elf;
 #[path = "support/testdata.rs"]
 mod testdata;
 
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
 use cargo_esp32s3::exit;
 use cargo_esp32s3::image::FlashSize;
 use cargo_esp32s3::image::partition::PartitionTable;
-use cli::{Bench, LIMIT, Outcome, SimProcess};
+use cli::Bench;
 use synthetic_elf::{app_image, synthetic_elf};
 
 /// MicroPython's offset-0 image when the test data is there, else a synthetic one.
@@ -559,8 +555,12 @@ mod tty {
     use std::fs::File;
     use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd, RawFd};
     use std::os::unix::fs::OpenOptionsExt as _;
+    use std::path::PathBuf;
+    use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
 
+    use super::cli::{LIMIT, Outcome, SimProcess};
     use super::*;
 
     /// The boot text of a chip strapped to boot from flash (real ROM output, §18).
@@ -614,6 +614,7 @@ mod tty {
 
     #[cfg(not(target_os = "linux"))]
     fn slave_name(fd: RawFd) -> PathBuf {
+        use std::sync::Mutex;
         static LOCK: Mutex<()> = Mutex::new(());
         let _guard = LOCK.lock();
         // SAFETY: ptsname's static buffer is read under a lock before any other call.
@@ -1005,7 +1006,7 @@ mod tty {
             .expect("open the slave");
         // SAFETY: ioctl and flock on a descriptor we own.
         unsafe {
-            assert_eq!(libc::ioctl(holder.as_raw_fd(), libc::TIOCEXCL), 0);
+            assert_eq!(libc::ioctl(holder.as_raw_fd(), libc::TIOCEXCL as _), 0);
             assert_eq!(
                 libc::flock(holder.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB),
                 0
@@ -1024,7 +1025,7 @@ mod tty {
         // TIOCEXCL on its way out: the serialport crate undoes it when its open fails.)
         unsafe {
             libc::flock(holder.as_raw_fd(), libc::LOCK_UN);
-            assert_eq!(libc::ioctl(holder.as_raw_fd(), libc::TIOCEXCL), 0);
+            assert_eq!(libc::ioctl(holder.as_raw_fd(), libc::TIOCEXCL as _), 0);
         }
         run_unprivileged(&bench, &["board-info", "--port", &port])
             .fails(exit::CONNECT, &[&port, "busy", "close that program"]);

@@ -1,7 +1,10 @@
 //! The serial monitor: address decoding against a synthetic ELF (symbol table only) and the real
 //! ESP-IDF hello_world ELF (DWARF file:line); the library's `watch` over `sim://` (boot log,
 //! hints once, `until`, timeout, callback stop); and the CLI end to end (`monitor` and
-//! `flash --monitor`, non-interactive, against the in-process simulator).
+//! `flash --monitor`, non-interactive, against the in-process simulator). On Unix the interactive
+//! monitor also runs in a pseudo-terminal (`support/pty_harness.rs`): keys (Ctrl+R, Ctrl+C,
+//! Ctrl+]), raw mode while it runs, and the terminal restored on exit and on SIGTERM/SIGHUP; those
+//! tests are `#[cfg(unix)]`, as a pty is.
 
 use std::path::Path;
 use std::time::{Duration, Instant};

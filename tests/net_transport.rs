@@ -12,10 +12,10 @@
 //! error line and a non-zero exit. Scripted servers pin the RFC 2217 client's edge cases: a
 //! refused COM-PORT-OPTION, a speed not taken, a line change never acknowledged, and a purge
 //! that drops only what arrived before its answer.
+//!
+//! Portable except the test against `sim --rfc2217` as a process, which is Unix-only: it stops
+//! the simulator with SIGTERM (as Ctrl-C would) so the flash file is written back.
 
-#![cfg(unix)]
-
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use cargo_esp32s3::exit;
@@ -28,7 +28,7 @@ use cargo_esp32s3::transport::{self, TransportError};
 
 #[path = "support/cli.rs"]
 mod cli;
-use cli::{Bench, SimProcess};
+use cli::Bench;
 
 #[path = "support/synthetic_elf.rs"]
 mod synthetic_elf;
@@ -460,41 +460,51 @@ fn an_rfc2217_server_that_stops_is_a_disconnect() {
 
 // ---- rfc2217:// against `cargo esp32s3 sim --rfc2217 0` -----------------------------------------
 
-/// `cargo-esp32s3 sim --rfc2217 0` in the background with its flash in `flash_file`.
-fn rfc2217_sim(flash_file: &Path) -> SimProcess {
-    let flash = flash_file.display().to_string();
-    let sim = SimProcess::start(&["--rfc2217", "0", "--flash-size", "4MB", "--flash", &flash]);
-    assert!(
-        sim.port.starts_with("rfc2217://127.0.0.1:"),
-        "first line: {:?}",
-        sim.port
-    );
-    sim
-}
+/// Unix-only: [`SimProcess::finish`] stops the simulator with SIGTERM, so that it writes its
+/// flash file back.
+#[cfg(unix)]
+mod sim_process {
+    use std::path::{Path, PathBuf};
 
-#[test]
-fn flash_over_rfc2217_with_the_default_reset() {
-    let bench = Bench::new();
-    let flash_file: PathBuf = bench.path("chip.flash");
-    let sim = rfc2217_sim(&flash_file);
-    let (image, image_path) = firmware_file(&bench);
+    use super::cli::SimProcess;
+    use super::*;
 
-    // Default --before and --after: the chip starts booting from a blank flash, so only the
-    // reset sequence's DTR/RTS changes get it into download mode.
-    let flash = bench.run(&["flash", "--port", &sim.port, &image_path]);
-    flash.succeeds();
-    assert!(
-        !flash.stderr.contains("not reset"),
-        "the lines were not set:\n{}",
-        flash.stderr
-    );
-    flash.stderr_has(&["Hard resetting via RTS pin"]);
+    /// `cargo-esp32s3 sim --rfc2217 0` in the background with its flash in `flash_file`.
+    fn rfc2217_sim(flash_file: &Path) -> SimProcess {
+        let flash = flash_file.display().to_string();
+        let sim = SimProcess::start(&["--rfc2217", "0", "--flash-size", "4MB", "--flash", &flash]);
+        assert!(
+            sim.port.starts_with("rfc2217://127.0.0.1:"),
+            "first line: {:?}",
+            sim.port
+        );
+        sim
+    }
 
-    // The hard reset booted the new firmware; reading needs the reset dance again.
-    let back = bench.read_back(&sim.port, 0, image.len(), &[]);
-    assert!(back == image, "read-back differs from the image");
+    #[test]
+    fn flash_over_rfc2217_with_the_default_reset() {
+        let bench = Bench::new();
+        let flash_file: PathBuf = bench.path("chip.flash");
+        let sim = rfc2217_sim(&flash_file);
+        let (image, image_path) = firmware_file(&bench);
 
-    sim.finish();
-    let kept = std::fs::read(&flash_file).expect("the flash file");
-    assert_eq!(kept.get(..image.len()), Some(&image[..]));
+        // Default --before and --after: the chip starts booting from a blank flash, so only the
+        // reset sequence's DTR/RTS changes get it into download mode.
+        let flash = bench.run(&["flash", "--port", &sim.port, &image_path]);
+        flash.succeeds();
+        assert!(
+            !flash.stderr.contains("not reset"),
+            "the lines were not set:\n{}",
+            flash.stderr
+        );
+        flash.stderr_has(&["Hard resetting via RTS pin"]);
+
+        // The hard reset booted the new firmware; reading needs the reset dance again.
+        let back = bench.read_back(&sim.port, 0, image.len(), &[]);
+        assert!(back == image, "read-back differs from the image");
+
+        sim.finish();
+        let kept = std::fs::read(&flash_file).expect("the flash file");
+        assert_eq!(kept.get(..image.len()), Some(&image[..]));
+    }
 }

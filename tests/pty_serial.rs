@@ -9,6 +9,8 @@
 //! the same through a flasher stub, and the faults a real port shows: the far end going away
 //! mid-transfer, nothing answering, and boot text or garbage ahead of the first reply. The last
 //! test drives the `cargo-esp32s3` binary end to end against `cargo esp32s3 sim --pty`.
+//!
+//! Unix only, as a whole: pseudo-terminals and `sim --pty` exist only there.
 
 #![cfg(unix)]
 

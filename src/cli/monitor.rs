@@ -3,10 +3,12 @@
 //! `--timeout` for scripts.
 //!
 //! Interactive when stdin and stdout are terminals (and `--non-interactive` is not given): the
-//! terminal goes raw for the whole session (restored on every exit path, panics included), bytes
-//! from the chip are shown as they arrive, Ctrl+R resets the chip, Ctrl+] exits and every other
-//! key goes to the chip (Ctrl+C too). Otherwise stdin is forwarded to the chip until it ends and
-//! complete lines are printed. The reading, line splitting, hints and decoding are the library's
+//! terminal goes raw for the whole session through crossterm, on Linux, macOS and Windows alike
+//! (restored on every exit path: return, error, panic, and on Unix SIGTERM/SIGHUP/SIGINT/SIGQUIT),
+//! bytes from the chip are shown as they arrive, Ctrl+R resets the chip, Ctrl+] exits and every
+//! other key goes to the chip as the bytes a VT100-style terminal sends (Ctrl+C as 0x03, Enter as
+//! `--eol`, arrows as escape sequences). Otherwise stdin is forwarded to the chip until it ends
+//! and complete lines are printed. The reading, line splitting, hints and decoding are the library's
 //! (`cargo_esp32s3::monitor`); this file owns the terminal, the keys, the printing and the exit codes.
 
 use std::io::{IsTerminal as _, Read as _, Write as _};
@@ -14,6 +16,7 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use regex::Regex;
 
 use cargo_esp32s3::loader::ResetDone;
@@ -225,6 +228,7 @@ fn parse_timeout(text: &str) -> super::Result<Duration> {
             CliError::BadArgument(format!(
                 "--timeout {text:?} is not a number of seconds; use a positive number such as 30 or 2.5"
             ))
+            .into()
         })
 }
 
@@ -286,6 +290,8 @@ struct Output {
     at_line_start: bool,
     /// Writing to stdout failed (its reader is gone).
     stdout_closed: bool,
+    /// The terminal is raw: each LF shown goes out as CR LF, as the terminal itself did before.
+    crlf: bool,
     failed: Option<cargo_esp32s3::Error>,
 }
 
@@ -332,6 +338,13 @@ impl Output {
 
     /// Write to stdout; a reader that went away (`| head`) ends the monitor.
     fn show(&mut self, bytes: &[u8]) {
+        let crlf;
+        let bytes = if self.crlf {
+            crlf = translate_newlines(bytes, b'\n', b"\r\n");
+            &crlf
+        } else {
+            bytes
+        };
         let mut out = std::io::stdout().lock();
         if out.write_all(bytes).and_then(|()| out.flush()).is_err() {
             self.stdout_closed = true;
@@ -390,15 +403,18 @@ pub fn watch_chip<T: Transport + ?Sized>(
         interactive: plan.interactive,
         at_line_start: true,
         stdout_closed: false,
+        crlf: false,
         failed: None,
     };
     let port = transport.describe();
     let baud = transport.baud();
     let end = if plan.interactive {
         eprintln!("--- monitor on {port} at {baud} baud; {KEYS_HELP} ---");
-        let raw = raw_terminal::RawMode::enter().map_err(|e| {
+        let raw = terminal::RawMode::enter().map_err(|e| {
             MonitorError::Input(format!("cannot switch the terminal to raw mode: {e}"))
         })?;
+        // Raw mode also stops the terminal from starting each new line at the left edge.
+        output.crlf = true;
         let end = watch_interactive(transport, &options, plan, &mut output);
         drop(raw);
         end
@@ -419,7 +435,8 @@ fn finish(end: WatchEnd, plan: &Plan) -> super::Result<()> {
         WatchEnd::Disconnected => match &plan.until_text {
             Some(until) => Err(CliError::MonitorEnded(format!(
                 "the port closed before a line matched --until {until:?}; check the connection and that the firmware prints it"
-            ))),
+            ))
+            .into()),
             None => Ok(()),
         },
         WatchEnd::TimedOut => {
@@ -430,14 +447,15 @@ fn finish(end: WatchEnd, plan: &Plan) -> super::Result<()> {
                 ),
                 None => format!("the monitor's --timeout of {secs} s passed"),
             };
-            Err(CliError::MonitorTimeout(message))
+            Err(CliError::MonitorTimeout(message).into())
         }
     }
 }
 
-/// Print a hint on stderr.
-fn show_hint(hint: &str) {
-    eprintln!("{}", console::style(hint).yellow().for_stderr());
+/// Print a hint on stderr; `raw`: the terminal is raw, so the line ends with CR LF.
+fn show_hint(hint: &str, raw: bool) {
+    let end = if raw { "\r\n" } else { "\n" };
+    eprint!("{}{end}", console::style(hint).yellow().for_stderr());
 }
 
 /// Non-interactive: forward stdin until it ends, print complete lines.
@@ -470,7 +488,7 @@ fn watch_lines<T: Transport + ?Sized>(
             match event {
                 MonitorEvent::Received(_) => {}
                 MonitorEvent::Line(line) => output.line(line),
-                MonitorEvent::Hint(hint) => show_hint(hint),
+                MonitorEvent::Hint(hint) => show_hint(hint, false),
                 MonitorEvent::Address { addr, location } => {
                     output.extra(&format!("--- 0x{addr:08x}: {location}"))
                 }
@@ -500,36 +518,31 @@ fn watch_interactive<T: Transport + ?Sized>(
     plan: &Plan,
     output: &mut Output,
 ) -> Result<WatchEnd, MonitorError> {
-    let input = spawn_stdin_reader();
-    let eol = plan.eol.bytes();
-    let mut input_open = true;
+    // Dropped on every way out of this function: the reader thread is stopped and joined.
+    let keys = terminal::KeyReader::spawn();
+    // Windows reports AltGr as Ctrl+Alt; there the character is what the layout typed.
+    let altgr_is_ctrl_alt = cfg!(windows);
     cargo_esp32s3::monitor::watch_with_input(
         transport,
         options,
         &mut |t| {
-            while input_open {
-                let bytes = match input.try_recv() {
-                    Ok(Input::Bytes(bytes)) => bytes,
-                    Ok(Input::End) | Err(mpsc::TryRecvError::Disconnected) => {
-                        input_open = false;
-                        break;
-                    }
-                    Ok(Input::Failed(e)) => return Err(MonitorError::Input(e)),
-                    Err(mpsc::TryRecvError::Empty) => break,
+            loop {
+                let key = match keys.try_recv() {
+                    Ok(terminal::KeyInput::Key(key)) => key,
+                    Ok(terminal::KeyInput::Failed(e)) => return Err(MonitorError::Input(e)),
+                    Err(mpsc::TryRecvError::Empty | mpsc::TryRecvError::Disconnected) => break,
                 };
-                for key in bytes {
-                    match key {
-                        EXIT_KEY => return Ok(Control::Stop),
-                        RESET_KEY => {
-                            if reset_into_firmware(t, plan.hard_reset.as_ref()).is_err() {
-                                eprintln!(
-                                    "\r\n--- this port has no reset line; press the board's RESET button ---\r"
-                                );
-                            }
+                match key_bytes(&key, plan.eol, altgr_is_ctrl_alt).as_slice() {
+                    [] => {}
+                    [EXIT_KEY] => return Ok(Control::Stop),
+                    [RESET_KEY] => {
+                        if reset_into_firmware(t, plan.hard_reset.as_ref()).is_err() {
+                            eprint!(
+                                "\r\n--- this port has no reset line; press the board's RESET button ---\r\n"
+                            );
                         }
-                        b'\r' => t.write_all(eol)?,
-                        other => t.write_all(&[other])?,
                     }
+                    bytes => t.write_all(bytes)?,
                 }
             }
             Ok(Control::Continue)
@@ -538,7 +551,7 @@ fn watch_interactive<T: Transport + ?Sized>(
             match event {
                 MonitorEvent::Received(bytes) => output.raw(bytes),
                 MonitorEvent::Line(line) => output.line(line),
-                MonitorEvent::Hint(hint) => show_hint(hint),
+                MonitorEvent::Hint(hint) => show_hint(hint, true),
                 MonitorEvent::Address { addr, location } => {
                     output.extra(&format!("--- 0x{addr:08x}: {location}"))
                 }
@@ -548,117 +561,237 @@ fn watch_interactive<T: Transport + ?Sized>(
     )
 }
 
-/// The terminal's raw mode, held for a whole session and restored when dropped or on a panic.
-mod raw_terminal {
-    #[cfg(unix)]
-    mod imp {
-        use std::sync::OnceLock;
-        use std::sync::atomic::{AtomicBool, Ordering};
-
-        /// The terminal's settings before the first raw session (the same for every session
-        /// of the process), read by the panic hook and the signal handler without locking.
-        static ORIGINAL: OnceLock<libc::termios> = OnceLock::new();
-        /// True while raw mode is on.
-        static ACTIVE: AtomicBool = AtomicBool::new(false);
-        /// Signals that end the process while the terminal is raw (Ctrl+C does not send one
-        /// then; `kill`, a closed terminal or a CI runner's timeout do).
-        const FATAL_SIGNALS: [libc::c_int; 4] =
-            [libc::SIGTERM, libc::SIGHUP, libc::SIGINT, libc::SIGQUIT];
-
-        /// Put the original settings back if raw mode is on (async-signal-safe: an atomic, a
-        /// plain read and tcsetattr).
-        fn restore() {
-            if ACTIVE.swap(false, Ordering::SeqCst) {
-                if let Some(original) = ORIGINAL.get() {
-                    // SAFETY: tcsetattr on stdin with settings tcgetattr returned.
-                    unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, original) };
-                }
+/// The bytes a key sends to the chip, as a VT100-style terminal sends them: text as UTF-8, Enter
+/// as `eol`, Backspace as DEL (0x7f, what xterm sends and MicroPython and ESP-IDF's line editor
+/// erase with; Ctrl+H still sends 0x08), Ctrl+letter as its control byte, Alt+key with an ESC
+/// before it, and the arrows, Home, End, Insert, Delete, Page Up/Down as their escape sequences.
+/// Nothing for a key release, a lone modifier or a function key. With `altgr_is_ctrl_alt`
+/// (Windows), Ctrl+Alt+character is the character AltGr typed.
+fn key_bytes(key: &KeyEvent, eol: Eol, altgr_is_ctrl_alt: bool) -> Vec<u8> {
+    if key.kind == KeyEventKind::Release {
+        return Vec::new();
+    }
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    let alt = key.modifiers.contains(KeyModifiers::ALT);
+    let altgr = altgr_is_ctrl_alt && ctrl && alt;
+    let sequence: &[u8] = match key.code {
+        KeyCode::Char(c) => {
+            let mut bytes = Vec::with_capacity(5);
+            if alt && !altgr {
+                bytes.push(0x1b);
             }
+            match control_byte(c).filter(|_| ctrl && !altgr) {
+                Some(byte) => bytes.push(byte),
+                None => bytes.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+            }
+            return bytes;
         }
+        KeyCode::Backspace if alt => b"\x1b\x7f",
+        KeyCode::Backspace => b"\x7f",
+        KeyCode::Enter => eol.bytes(),
+        KeyCode::Tab => b"\t",
+        KeyCode::BackTab => b"\x1b[Z",
+        KeyCode::Esc => b"\x1b",
+        KeyCode::Up => b"\x1b[A",
+        KeyCode::Down => b"\x1b[B",
+        KeyCode::Right => b"\x1b[C",
+        KeyCode::Left => b"\x1b[D",
+        KeyCode::Home => b"\x1b[H",
+        KeyCode::End => b"\x1b[F",
+        KeyCode::Insert => b"\x1b[2~",
+        KeyCode::Delete => b"\x1b[3~",
+        KeyCode::PageUp => b"\x1b[5~",
+        KeyCode::PageDown => b"\x1b[6~",
+        _ => b"",
+    };
+    sequence.to_vec()
+}
 
-        extern "C" fn restore_then_die(signal: libc::c_int) {
+/// The control byte Ctrl+`c` stands for, as xterm sends it: a letter's (Ctrl+R is 0x12), the
+/// punctuation ones (Ctrl+] is 0x1d) and their digit aliases (Ctrl+5 is 0x1d too, which is how a
+/// Unix terminal's 0x1d comes back from crossterm). `None` when Ctrl+`c` has no control byte.
+fn control_byte(c: char) -> Option<u8> {
+    let byte = u8::try_from(c).ok()?;
+    match byte {
+        b'a'..=b'z' => Some(byte - b'a' + 1),
+        b'A'..=b'Z' => Some(byte - b'A' + 1),
+        b'@' | b' ' | b'2' => Some(0x00),
+        b'[' | b'3' => Some(0x1b),
+        b'\\' | b'4' => Some(0x1c),
+        b']' | b'5' => Some(0x1d),
+        b'^' | b'6' => Some(0x1e),
+        b'_' | b'7' | b'/' => Some(0x1f),
+        b'?' | b'8' => Some(0x7f),
+        0x00..=0x1f => Some(byte),
+        _ => None,
+    }
+}
+
+/// The interactive terminal, through crossterm on every platform: raw mode held for a session,
+/// keys read on a thread, and the terminal put back on every way out (the session ending or
+/// failing, a panic, and on Unix a fatal signal: SIGTERM, SIGHUP, SIGINT, SIGQUIT).
+mod terminal {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Once, mpsc};
+    use std::thread::JoinHandle;
+    use std::time::Duration;
+
+    use crossterm::event::{self, Event, KeyEvent};
+
+    /// True while a session holds raw mode, so the panic hook and the signal watcher restore the
+    /// terminal only when it is theirs to restore.
+    static ACTIVE: AtomicBool = AtomicBool::new(false);
+
+    /// How long the key reader waits for a key before it looks at its stop flag again.
+    const POLL: Duration = Duration::from_millis(50);
+
+    /// Leave raw mode if a session holds it. Safe to call from any thread, more than once.
+    pub fn restore() {
+        if ACTIVE.swap(false, Ordering::SeqCst) {
+            let _ = crossterm::terminal::disable_raw_mode();
+        }
+    }
+
+    /// Raw input (no echo, no line editing, Ctrl+C a key rather than a signal) until dropped.
+    pub struct RawMode(());
+
+    impl RawMode {
+        /// Switch the terminal to raw mode, with the panic hook and the signal watcher in place.
+        pub fn enter() -> std::io::Result<Self> {
+            install_guards();
+            // Windows consoles show the chip's ANSI colours only with VT processing on.
+            #[cfg(windows)]
+            let _ = crossterm::ansi_support::supports_ansi();
+            // Marked before the switch, so a signal in between still restores.
+            ACTIVE.store(true, Ordering::SeqCst);
+            if let Err(e) = crossterm::terminal::enable_raw_mode() {
+                ACTIVE.store(false, Ordering::SeqCst);
+                return Err(e);
+            }
+            Ok(RawMode(()))
+        }
+    }
+
+    impl Drop for RawMode {
+        fn drop(&mut self) {
             restore();
-            // SAFETY: back to the default action, then the same signal ends the process as
-            // it would have without us.
-            unsafe {
-                libc::signal(signal, libc::SIG_DFL);
-                libc::raise(signal);
-            }
         }
+    }
 
-        /// Raw input (no echo, no line buffering, no signals from Ctrl+C), output unchanged.
-        pub struct RawMode {
-            previous_handlers: Vec<(libc::c_int, libc::sighandler_t)>,
-        }
-
-        impl RawMode {
-            /// Switch stdin's terminal to raw mode.
-            pub fn enter() -> std::io::Result<Self> {
-                let mut current = std::mem::MaybeUninit::<libc::termios>::uninit();
-                // SAFETY: tcgetattr fills the struct on success, checked before use.
-                if unsafe { libc::tcgetattr(libc::STDIN_FILENO, current.as_mut_ptr()) } != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                // SAFETY: initialised by the successful tcgetattr above.
-                let current = unsafe { current.assume_init() };
-                let original = *ORIGINAL.get_or_init(|| {
-                    let previous = std::panic::take_hook();
-                    std::panic::set_hook(Box::new(move |info| {
-                        restore();
-                        previous(info);
-                    }));
-                    current
-                });
-                let mut raw = original;
-                // SAFETY: cfmakeraw only edits the struct.
-                unsafe { libc::cfmakeraw(&mut raw) };
-                // Keep output processing, so "\n" still starts a new line on the screen.
-                raw.c_oflag = original.c_oflag;
-                let handler = restore_then_die as extern "C" fn(libc::c_int);
-                let previous_handlers = FATAL_SIGNALS
-                    .iter()
-                    // SAFETY: installs a handler that only makes async-signal-safe calls.
-                    .map(|&signal| {
-                        (signal, unsafe {
-                            libc::signal(signal, handler as libc::sighandler_t)
-                        })
-                    })
-                    .collect();
-                let session = RawMode { previous_handlers };
-                ACTIVE.store(true, Ordering::SeqCst);
-                // SAFETY: stdin with a struct derived from its own settings.
-                if unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &raw) } != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(session)
-            }
-        }
-
-        impl Drop for RawMode {
-            fn drop(&mut self) {
+    /// Once per process: a panic hook that restores before the message, and the signal watcher.
+    fn install_guards() {
+        static INSTALLED: Once = Once::new();
+        INSTALLED.call_once(|| {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
                 restore();
-                for &(signal, handler) in &self.previous_handlers {
-                    // SAFETY: puts back what `signal` returned when the session began.
-                    unsafe { libc::signal(signal, handler) };
+                previous(info);
+            }));
+            watch_signals();
+        });
+    }
+
+    /// A thread that, on a signal that ends the process, restores the terminal and then lets the
+    /// signal end the process as it would have (the same exit status, `kill -TERM` included).
+    /// It lives as long as the process, so the signals keep their default effect after the
+    /// session too. Without it (registration failed), a session still restores on return and
+    /// panic.
+    #[cfg(unix)]
+    fn watch_signals() {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+        let Ok(mut signals) =
+            signal_hook::iterator::Signals::new([SIGTERM, SIGHUP, SIGINT, SIGQUIT])
+        else {
+            return;
+        };
+        let _ = std::thread::Builder::new()
+            .name("terminal-signals".into())
+            .spawn(move || {
+                if let Some(signal) = signals.forever().next() {
+                    restore();
+                    let _ = signal_hook::low_level::emulate_default_handler(signal);
+                    // Only reached if the default action did not end the process.
+                    std::process::exit(128 + signal);
                 }
+            });
+    }
+
+    /// Ctrl+Break and a closed console window end the process through this handler (Ctrl+C is a
+    /// key in raw mode), with the status an unhandled Ctrl+C or Ctrl+Break gives.
+    #[cfg(windows)]
+    fn watch_signals() {
+        /// STATUS_CONTROL_C_EXIT.
+        const CONTROL_C_EXIT: u32 = 0xC000_013A;
+        let _ = ctrlc::try_set_handler(|| {
+            restore();
+            std::process::exit(i32::from_ne_bytes(CONTROL_C_EXIT.to_ne_bytes()));
+        });
+    }
+
+    #[cfg(not(any(unix, windows)))]
+    fn watch_signals() {}
+
+    /// What the key reader delivers.
+    pub enum KeyInput {
+        /// A key press (or repeat; releases are filtered by the translation).
+        Key(KeyEvent),
+        /// Reading the terminal failed; the reader has stopped.
+        Failed(String),
+    }
+
+    /// Keys read on a thread (the main thread reads the port). Dropping it stops the thread
+    /// within [`POLL`] and joins it, so no thread is left blocked on the terminal.
+    pub struct KeyReader {
+        keys: mpsc::Receiver<KeyInput>,
+        stop: Arc<AtomicBool>,
+        thread: Option<JoinHandle<()>>,
+    }
+
+    impl KeyReader {
+        /// Start reading keys.
+        pub fn spawn() -> Self {
+            let (tx, keys) = mpsc::channel();
+            let stop = Arc::new(AtomicBool::new(false));
+            let stopped = Arc::clone(&stop);
+            let thread = std::thread::spawn(move || {
+                while !stopped.load(Ordering::SeqCst) {
+                    let message = match event::poll(POLL) {
+                        Ok(false) => continue,
+                        Ok(true) => match event::read() {
+                            Ok(Event::Key(key)) => KeyInput::Key(key),
+                            // Resizes, focus and mouse events mean nothing to the chip.
+                            Ok(_) => continue,
+                            Err(e) => KeyInput::Failed(format!("cannot read the terminal: {e}")),
+                        },
+                        Err(e) => KeyInput::Failed(format!("cannot read the terminal: {e}")),
+                    };
+                    let failed = matches!(message, KeyInput::Failed(_));
+                    if tx.send(message).is_err() || failed {
+                        return;
+                    }
+                }
+            });
+            KeyReader {
+                keys,
+                stop,
+                thread: Some(thread),
             }
+        }
+
+        /// The next key read, if any, without waiting.
+        pub fn try_recv(&self) -> Result<KeyInput, mpsc::TryRecvError> {
+            self.keys.try_recv()
         }
     }
 
-    #[cfg(not(unix))]
-    mod imp {
-        /// Without termios the console is used as it is (line-buffered input).
-        pub struct RawMode(());
-
-        impl RawMode {
-            /// Nothing to switch.
-            pub fn enter() -> std::io::Result<Self> {
-                Ok(RawMode(()))
+    impl Drop for KeyReader {
+        fn drop(&mut self) {
+            self.stop.store(true, Ordering::SeqCst);
+            if let Some(thread) = self.thread.take() {
+                let _ = thread.join();
             }
         }
     }
-
-    pub use imp::RawMode;
 }
 
 /// The flash command's monitor step: reuse the loader's open connection after the write.
@@ -701,6 +834,58 @@ mod tests {
         assert_eq!(translate_newlines(b"help()\n", b'\n', b"\r"), b"help()\r");
         assert_eq!(translate_newlines(b"a\nb\n", b'\n', b"\r\n"), b"a\r\nb\r\n");
         assert_eq!(translate_newlines(b"\x03", b'\n', b"\r"), b"\x03");
+    }
+
+    /// Keys as crossterm reports them (on Unix parsed from the bytes the terminal sent, on
+    /// Windows from the console's key records) become the bytes the chip expects.
+    #[test]
+    fn keys_become_the_bytes_a_terminal_sends() {
+        let key = |code, modifiers| KeyEvent::new(code, modifiers);
+        let none = KeyModifiers::NONE;
+        let ctrl = KeyModifiers::CONTROL;
+        let alt = KeyModifiers::ALT;
+        let check = |event: KeyEvent, eol: Eol, expected: &[u8]| {
+            assert_eq!(key_bytes(&event, eol, false), expected, "{event:?}");
+        };
+        check(key(KeyCode::Char('a'), none), Eol::Cr, b"a");
+        check(key(KeyCode::Char('A'), KeyModifiers::SHIFT), Eol::Cr, b"A");
+        check(key(KeyCode::Char('é'), none), Eol::Cr, "é".as_bytes());
+        check(key(KeyCode::Enter, none), Eol::Cr, b"\r");
+        check(key(KeyCode::Enter, none), Eol::Lf, b"\n");
+        check(key(KeyCode::Enter, none), Eol::Crlf, b"\r\n");
+        check(key(KeyCode::Backspace, none), Eol::Cr, b"\x7f");
+        check(key(KeyCode::Char('h'), ctrl), Eol::Cr, b"\x08");
+        check(key(KeyCode::Tab, none), Eol::Cr, b"\t");
+        check(key(KeyCode::Esc, none), Eol::Cr, b"\x1b");
+        check(key(KeyCode::Up, none), Eol::Cr, b"\x1b[A");
+        check(key(KeyCode::Down, none), Eol::Cr, b"\x1b[B");
+        check(key(KeyCode::Right, none), Eol::Cr, b"\x1b[C");
+        check(key(KeyCode::Left, none), Eol::Cr, b"\x1b[D");
+        check(key(KeyCode::Home, none), Eol::Cr, b"\x1b[H");
+        check(key(KeyCode::End, none), Eol::Cr, b"\x1b[F");
+        check(key(KeyCode::Delete, none), Eol::Cr, b"\x1b[3~");
+        check(key(KeyCode::F(5), none), Eol::Cr, b"");
+        // The monitor's own keys, from a Unix terminal (0x1d comes back as Ctrl+5) and from a
+        // Windows console (Ctrl+] as typed, Ctrl+Shift+R with an upper-case letter).
+        check(key(KeyCode::Char('r'), ctrl), Eol::Cr, &[RESET_KEY]);
+        check(
+            key(KeyCode::Char('R'), ctrl | KeyModifiers::SHIFT),
+            Eol::Cr,
+            &[RESET_KEY],
+        );
+        check(key(KeyCode::Char('5'), ctrl), Eol::Cr, &[EXIT_KEY]);
+        check(key(KeyCode::Char(']'), ctrl), Eol::Cr, &[EXIT_KEY]);
+        check(key(KeyCode::Char('c'), ctrl), Eol::Cr, b"\x03");
+        check(key(KeyCode::Char(' '), ctrl), Eol::Cr, b"\x00");
+        check(key(KeyCode::Char('x'), alt), Eol::Cr, b"\x1bx");
+        check(key(KeyCode::Char('x'), ctrl | alt), Eol::Cr, b"\x1b\x18");
+        // A release sends nothing (Windows reports both).
+        let release = KeyEvent::new_with_kind(KeyCode::Char('a'), none, KeyEventKind::Release);
+        check(release, Eol::Cr, b"");
+        // Windows' AltGr (Ctrl+Alt) types the character itself.
+        let altgr = key(KeyCode::Char('@'), ctrl | alt);
+        assert_eq!(key_bytes(&altgr, Eol::Cr, true), b"@");
+        assert_eq!(key_bytes(&altgr, Eol::Cr, false), b"\x1b\x00");
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //! (`--pty`) or over RFC 2217 on 127.0.0.1 (`--rfc2217 PORT`).
 //!
 //! Prints where to connect as the first line of stdout (the device path, or
-//! `rfc2217://127.0.0.1:PORT`) so scripts can read it, serves until SIGINT/SIGTERM, then writes
-//! the flash file back. Only argument handling, printing and signal handling live here; the
-//! chip and the server loops are `cargo_esp32s3::sim`.
+//! `rfc2217://127.0.0.1:PORT`) so scripts can read it, serves until Ctrl-C/SIGTERM/SIGHUP (or
+//! Ctrl-Break and a closed console on Windows, through the `ctrlc` crate), then writes the flash
+//! file back. `--pty` is Unix-only; elsewhere it fails with a one-line error pointing to
+//! `--rfc2217`. Only argument handling, printing and signal handling live here; the chip and the
+//! server loops are `cargo_esp32s3::sim`.
 
 use std::path::PathBuf;
 
@@ -118,30 +120,21 @@ pub fn run(args: Args) -> super::Result<()> {
     }
 }
 
-/// The stop flag the signal handler sets.
-static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Set [`STOP`] on SIGINT/SIGTERM and call `stop` once it is set (from a watcher thread).
-fn stop_on_signal(stop: impl FnOnce() + Send + 'static) {
-    use std::sync::atomic::Ordering;
-    #[cfg(unix)]
-    {
-        extern "C" fn on_signal(_: libc::c_int) {
-            STOP.store(true, Ordering::SeqCst);
+/// Call `stop` (once) on Ctrl-C, SIGTERM or SIGHUP (Unix), or Ctrl-Break or a closed console
+/// window (Windows), so the server ends and the flash file is written back. The `ctrlc` crate
+/// runs `stop` on its own thread, not in a signal handler.
+fn stop_on_signal(stop: impl FnOnce() + Send + 'static) -> super::Result {
+    let mut stop = Some(stop);
+    ctrlc::set_handler(move || {
+        if let Some(stop) = stop.take() {
+            stop();
         }
-        let handler: extern "C" fn(libc::c_int) = on_signal;
-        // SAFETY: the handler only stores to an atomic.
-        unsafe {
-            libc::signal(libc::SIGINT, handler as libc::sighandler_t);
-            libc::signal(libc::SIGTERM, handler as libc::sighandler_t);
-        }
-    }
-    std::thread::spawn(move || {
-        while !STOP.load(Ordering::SeqCst) {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        stop();
-    });
+    })
+    .map_err(|e| {
+        CliError::Refused(format!(
+            "cannot catch Ctrl-C to stop the simulator cleanly ({e}); without it the flash file would not be written back, so the simulator does not start"
+        ))
+    })
 }
 
 /// "a virtual ESP32-S3 in download mode (8 MiB flash, kept in f.bin)".
@@ -177,7 +170,7 @@ fn serve_rfc2217(chip: Esp32s3, port: u16, args: &Args) -> super::Result<()> {
     })?;
     let url = server.url();
     let stop = server.stop_handle();
-    stop_on_signal(move || stop.stop());
+    stop_on_signal(move || stop.stop())?;
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "{url}");
     let _ = writeln!(
@@ -205,7 +198,7 @@ fn serve_pty(chip: Esp32s3, args: &Args) -> super::Result<()> {
         std::os::unix::fs::symlink(&device, link).map_err(|e| Error::file("create", link, e))?;
     }
     let stop = server.stop_handle();
-    stop_on_signal(move || stop.stop());
+    stop_on_signal(move || stop.stop())?;
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "{}", device.display());
     let _ = writeln!(
@@ -223,13 +216,10 @@ fn serve_pty(chip: Esp32s3, args: &Args) -> super::Result<()> {
     result.map(|_| ()).map_err(sim_error)
 }
 
+/// Pseudo-terminals are a Unix thing; Windows gets RFC 2217 (or `sim://` in-process).
 #[cfg(not(unix))]
 fn serve_pty(_chip: Esp32s3, _args: &Args) -> super::Result<()> {
-    Err(Error::Transport(TransportError::InvalidPort {
-        port: "pty".into(),
-        reason:
-            "pseudo-terminals exist only on Unix; use --rfc2217 PORT, or the sim:// port in-process"
-                .into(),
-    })
-    .into())
+    Err(CliError::BadArgument(
+        "`sim --pty`: pseudo-terminals are Unix-only; use `sim --rfc2217 PORT` and connect with rfc2217://127.0.0.1:PORT".to_owned(),
+    ))
 }

@@ -263,7 +263,10 @@ impl Transport for WithoutLines {
     fn set_dtr(&mut self, _: bool) -> Result<(), TransportError> {
         Err(TransportError::Io {
             port: "pty".into(),
-            source: std::io::Error::from_raw_os_error(25),
+            source: std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "inappropriate ioctl for device",
+            ),
         })
     }
     fn set_rts(&mut self, asserted: bool) -> Result<(), TransportError> {

@@ -23,6 +23,7 @@ mod bus;
 mod chip;
 pub mod efuse;
 pub mod flash;
+// Pseudo-terminals are Unix-only; Windows serves the chip over RFC 2217 (or `sim://`).
 #[cfg(unix)]
 pub mod pty;
 pub mod rfc2217;

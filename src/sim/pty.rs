@@ -11,6 +11,9 @@
 //! loop, a watchdog reset's banner) goes to the client when one is attached, else is lost as on
 //! an unplugged wire.
 //!
+//! Unix only (posix_openpt, poll on the master): `sim/mod.rs` compiles this module only there,
+//! and `cargo esp32s3 sim --pty` elsewhere says to use `--rfc2217` instead.
+//!
 //! Line speed: a pty moves bytes at any speed, so the client's termios speed is not passed to
 //! the chip, whose UART is thus always in step with the client, as if every CHANGE_BAUDRATE it
 //! acknowledged were followed. Following the slave's speed instead would catch a client that

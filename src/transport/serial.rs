@@ -32,6 +32,22 @@ const KNOWN_BRIDGES: &[(u16, u16)] = &[
     (0x0403, 0x6015), // FTDI FT231X
 ];
 
+/// Whether an OS error code on an open port means the device went away under us (unplugged,
+/// re-enumerated): EIO, ENXIO, ENODEV.
+#[cfg(unix)]
+fn device_gone(code: i32) -> bool {
+    [libc::EIO, libc::ENXIO, libc::ENODEV].contains(&code)
+}
+
+/// Whether a Win32 error code on an open port means the device went away under us:
+/// ERROR_ACCESS_DENIED (5) and ERROR_INVALID_HANDLE (6) on a removed device's handle,
+/// ERROR_BAD_COMMAND (22), ERROR_GEN_FAILURE (31), ERROR_OPERATION_ABORTED (995) and
+/// ERROR_DEVICE_NOT_CONNECTED (1167) from a USB bridge unplugged mid-transfer.
+#[cfg(windows)]
+fn device_gone(code: i32) -> bool {
+    matches!(code, 5 | 6 | 22 | 31 | 995 | 1167)
+}
+
 /// A serial port found on this machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortInfo {
@@ -145,9 +161,7 @@ impl SerialTransport {
 
     fn io_error(&self, e: std::io::Error) -> TransportError {
         use std::io::ErrorKind as K;
-        // EIO, ENXIO, ENODEV: the device node went away under us (unplugged, re-enumerated).
-        let gone_os = matches!(e.raw_os_error(), Some(5 | 6 | 19));
-        if gone_os
+        if e.raw_os_error().is_some_and(device_gone)
             || matches!(
                 e.kind(),
                 K::BrokenPipe | K::NotConnected | K::UnexpectedEof | K::ConnectionAborted

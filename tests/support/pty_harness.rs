@@ -43,14 +43,15 @@ impl PtyChild {
     {
         let mut master_fd: libc::c_int = -1;
         let mut slave_fd: libc::c_int = -1;
-        // SAFETY: openpty writes two descriptors; the null pointers mean default name/settings.
+        // SAFETY: openpty writes two descriptors; the null pointers mean default name/settings
+        // (`null_mut` fits both the Linux `*const` and the macOS `*mut` signatures).
         let rc = unsafe {
             libc::openpty(
                 &mut master_fd,
                 &mut slave_fd,
                 std::ptr::null_mut(),
-                std::ptr::null(),
-                std::ptr::null(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
             )
         };
         assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());

@@ -1,10 +1,13 @@
-//! `cargo xtask ci`: the one test command. Formatting, lints, every test (doctests included),
-//! the API documentation with warnings denied, the README's quick start (`cargo xtask demo`),
-//! then the esptool interop tier when the reference files and Python are there.
+//! `cargo xtask ci`: the one test command. Formatting, lints, the same lints for Windows and
+//! macOS (`cross-check`: those platforms are compile-checked, Linux runs everything), every test
+//! (doctests included), the API documentation with warnings denied, the README's quick start
+//! (`cargo xtask demo`), then the esptool interop tier when the reference files and Python are
+//! there.
 //!
 //! Each step is printed as it starts and timed; the first failure stops the run and names its
 //! step. What the steps check lives in the tools and tests they run, not here.
 
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::run::{self, Result};
@@ -37,7 +40,7 @@ pub fn parse(args: &[String]) -> Result<Options> {
 pub fn run(options: &Options) -> Result {
     let testdata = run::testdata_dir();
     let interop_plan = plan_interop(options, testdata.is_some())?;
-    let total = 5 + usize::from(interop_plan.is_ok());
+    let total = 6 + usize::from(interop_plan.is_ok());
     let mut times: Vec<(&str, Duration)> = Vec::new();
     let started = Instant::now();
 
@@ -81,9 +84,11 @@ pub fn run(options: &Options) -> Result {
         run::run_inherit(command)
     })?;
 
-    step(3, "test", &mut || test_step(testdata.as_deref()))?;
+    step(3, "cross-check", &mut cross_check_step)?;
 
-    step(4, "doc", &mut || {
+    step(4, "test", &mut || test_step(testdata.as_deref()))?;
+
+    step(5, "doc", &mut || {
         // The library is documented for xtask authors: a broken link or a malformed example in
         // the docs fails CI like a failing test.
         let mut command = run::cargo();
@@ -98,10 +103,10 @@ pub fn run(options: &Options) -> Result {
     })?;
 
     // The README's quick start, as a user runs it: the main job against the virtual chip.
-    step(5, "demo", &mut demo::run)?;
+    step(6, "demo", &mut demo::run)?;
 
     match &interop_plan {
-        Ok(()) => step(6, "interop", &mut || {
+        Ok(()) => step(7, "interop", &mut || {
             let Some(dir) = testdata.as_deref() else {
                 return Err("testdata disappeared during the run".to_owned());
             };
@@ -115,9 +120,82 @@ pub fn run(options: &Options) -> Result {
         run::format_duration(started.elapsed())
     );
     for (name, elapsed) in &times {
-        println!("    {name:<8} {}", run::format_duration(*elapsed));
+        println!("    {name:<11} {}", run::format_duration(*elapsed));
     }
     Ok(())
+}
+
+/// The other supported platforms, compile-checked with clippy (warnings denied) on every run:
+/// Windows (the GNU target: `cargo check` needs no linker or C toolchain for it) and macOS.
+const CROSS_TARGETS: &[&str] = &["x86_64-pc-windows-gnu", "aarch64-apple-darwin"];
+
+/// `cargo clippy --workspace --all-targets --target T -- -D warnings` for each of
+/// [`CROSS_TARGETS`], adding a target's standard library with rustup first when it is missing.
+fn cross_check_step() -> Result {
+    let installed = installed_targets()?;
+    let missing = missing_targets(&installed, CROSS_TARGETS);
+    if !missing.is_empty() {
+        let mut command = Command::new("rustup");
+        command
+            .current_dir(run::repo_root())
+            .args(["target", "add"])
+            .args(&missing);
+        println!("    $ {}", run::describe(&command));
+        run::run_inherit(command).map_err(|e| {
+            format!(
+                "{e}; the cross-check needs the standard library of {}: run `rustup target add {}`",
+                missing.join(" and "),
+                missing.join(" ")
+            )
+        })?;
+    }
+    for target in CROSS_TARGETS {
+        let mut command = run::cargo();
+        command.args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--target",
+            target,
+            "--",
+            "-D",
+            "warnings",
+        ]);
+        println!("    $ {}", run::describe(&command));
+        run::run_inherit(command).map_err(|e| {
+            format!("{e}: the code does not compile cleanly for {target}; gate platform-specific code with #[cfg(...)] and give the other platforms an alternative")
+        })?;
+    }
+    Ok(())
+}
+
+/// `rustup target list --installed`, run in the repository (so its toolchain is the one asked).
+fn installed_targets() -> Result<String> {
+    let mut command = Command::new("rustup");
+    command
+        .current_dir(run::repo_root())
+        .args(["target", "list", "--installed"]);
+    let text = run::describe(&command);
+    let output = command.output().map_err(|e| {
+        format!("cannot start `{text}`: {e}; the cross-check needs rustup to add the Windows and macOS targets")
+    })?;
+    if !output.status.success() {
+        return Err(format!(
+            "`{text}` failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The `wanted` targets absent from `installed` (rustup's list, one target a line).
+fn missing_targets<'a>(installed: &str, wanted: &[&'a str]) -> Vec<&'a str> {
+    wanted
+        .iter()
+        .copied()
+        .filter(|target| !installed.lines().any(|line| line.trim() == *target))
+        .collect()
 }
 
 /// Decides whether the interop tier runs: `Ok(Ok(()))` to run it, `Ok(Err(reason))` to skip it,
@@ -233,6 +311,21 @@ mod tests {
             &["--fast"],
             Err("unknown argument `--fast` for `ci` (expected --no-interop)".to_owned()),
         );
+    }
+
+    #[test]
+    fn missing_targets_are_those_not_listed() {
+        let installed = "x86_64-unknown-linux-gnu\nx86_64-pc-windows-gnu\n";
+        assert_eq!(
+            missing_targets(installed, CROSS_TARGETS),
+            ["aarch64-apple-darwin"]
+        );
+        assert_eq!(
+            missing_targets("", CROSS_TARGETS),
+            ["x86_64-pc-windows-gnu", "aarch64-apple-darwin"]
+        );
+        let all = "aarch64-apple-darwin\nx86_64-pc-windows-gnu\n";
+        assert!(missing_targets(all, CROSS_TARGETS).is_empty());
     }
 
     #[test]

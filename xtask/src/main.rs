@@ -1,7 +1,8 @@
 //! The repository's own automation, run as `cargo xtask <task>` (the alias lives in
 //! `.cargo/config.toml`; see matklad/cargo-xtask for the pattern).
 //!
-//! - `ci`: the one test command: fmt, clippy, every test, then the esptool interop tier.
+//! - `ci`: the one test command: fmt, clippy, clippy for Windows and macOS, every test, then the
+//!   esptool interop tier.
 //! - `interop`: esptool 4.8.1 and the newest esptool against `cargo-esp32s3 sim --pty` and
 //!   `sim --rfc2217`.
 //! - `bench`: the criterion benchmarks in `benches/`.
@@ -21,8 +22,9 @@ const USAGE: &str = "\
 usage: cargo xtask <task> [options]
 
 tasks:
-  ci [--no-interop]                 fmt, clippy, tests, then the interop tier when testdata and
-                                    python3 are present (--no-interop is refused when CI=true)
+  ci [--no-interop]                 fmt, clippy (also for Windows and macOS), tests, then the
+                                    interop tier when testdata and python3 are present
+                                    (--no-interop is refused when CI=true)
   interop [--only 4.8.1|latest]     esptool against the simulator on a pty and RFC 2217 (testdata)
   bench [--quick] [FILTER]          criterion benchmarks in benches/
   demo                              build the tool and flash a demo firmware onto the virtual
