@@ -53,6 +53,17 @@ const CONFINED: &[Confined] = &[
         rule: "only src/cli/ draws progress bars (indicatif)",
     },
     Confined {
+        needles: &[
+            "crossterm::",
+            "ctrlc::",
+            "signal_hook::",
+            "toml_edit::",
+            "clap_complete::",
+        ],
+        allowed_in: CLI_ONLY,
+        rule: "only src/cli/ owns the terminal, signals and the TOML editing of init (the library builds without the `cli` feature's crates)",
+    },
+    Confined {
         needles: &["env::var", "env::var_os", "env::vars", "env::vars_os"],
         allowed_in: CLI_ONLY,
         rule: "only src/cli/ reads environment variables (the library takes values, not the environment)",

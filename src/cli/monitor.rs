@@ -228,7 +228,6 @@ fn parse_timeout(text: &str) -> super::Result<Duration> {
             CliError::BadArgument(format!(
                 "--timeout {text:?} is not a number of seconds; use a positive number such as 30 or 2.5"
             ))
-            .into()
         })
 }
 
@@ -435,8 +434,7 @@ fn finish(end: WatchEnd, plan: &Plan) -> super::Result<()> {
         WatchEnd::Disconnected => match &plan.until_text {
             Some(until) => Err(CliError::MonitorEnded(format!(
                 "the port closed before a line matched --until {until:?}; check the connection and that the firmware prints it"
-            ))
-            .into()),
+            ))),
             None => Ok(()),
         },
         WatchEnd::TimedOut => {
@@ -447,7 +445,7 @@ fn finish(end: WatchEnd, plan: &Plan) -> super::Result<()> {
                 ),
                 None => format!("the monitor's --timeout of {secs} s passed"),
             };
-            Err(CliError::MonitorTimeout(message).into())
+            Err(CliError::MonitorTimeout(message))
         }
     }
 }

@@ -81,7 +81,21 @@ pub fn run(options: &Options) -> Result {
             "warnings",
         ]);
         println!("    $ {}", run::describe(&command));
+        run::run_inherit(command)?;
+        // The library alone, as an xtask crate builds it (`default-features = false`): it must
+        // not need the command line's crates.
+        let mut command = run::cargo();
+        command.args([
+            "clippy",
+            "--lib",
+            "--no-default-features",
+            "--",
+            "-D",
+            "warnings",
+        ]);
+        println!("    $ {}", run::describe(&command));
         run::run_inherit(command)
+            .map_err(|e| format!("{e}: the library does not build without the `cli` feature"))
     })?;
 
     step(3, "cross-check", &mut cross_check_step)?;
