@@ -197,6 +197,60 @@ fn wait_out(poll_end: Instant) {
     }
 }
 
+/// When input typed ahead (a script's stdin) may go to the chip. Not while it boots: what a chip
+/// receives before its firmware reads the UART is lost (the ROM and the second-stage bootloader
+/// do not read it, and the app's UART driver starts with an empty FIFO), so a `help()` piped in
+/// at once would vanish. The gate opens once the console has been quiet for [`Self::QUIET`]
+/// after printing, or has printed nothing for [`Self::SILENT`] (a firmware that is already
+/// running and silent), or at the latest [`Self::MAX_HOLD`] after its first output (a firmware
+/// that never stops logging); then it stays open. Time is passed in, so it is pure.
+#[derive(Debug, Clone)]
+pub struct InputGate {
+    started: Instant,
+    first_output: Option<Instant>,
+    last_output: Option<Instant>,
+    open: bool,
+}
+
+impl InputGate {
+    /// Quiet this long after output: the boot is over and the firmware waits for input.
+    pub const QUIET: Duration = Duration::from_millis(300);
+    /// No output at all this long: a firmware that prints nothing is already waiting.
+    pub const SILENT: Duration = Duration::from_secs(1);
+    /// Output that never pauses: send after this long anyway.
+    pub const MAX_HOLD: Duration = Duration::from_secs(5);
+
+    /// A closed gate, for a console watched from `now` (right after the reset).
+    pub fn new(now: Instant) -> Self {
+        InputGate {
+            started: now,
+            first_output: None,
+            last_output: None,
+            open: false,
+        }
+    }
+
+    /// The chip printed something at `now`.
+    pub fn output(&mut self, now: Instant) {
+        self.first_output.get_or_insert(now);
+        self.last_output = Some(now);
+    }
+
+    /// Whether input may go to the chip at `now`.
+    pub fn is_open(&mut self, now: Instant) -> bool {
+        if !self.open {
+            self.open = match (self.first_output, self.last_output) {
+                (Some(first), Some(last)) => {
+                    now.saturating_duration_since(last) >= Self::QUIET
+                        || now.saturating_duration_since(first) >= Self::MAX_HOLD
+                }
+                _ => now.saturating_duration_since(self.started) >= Self::SILENT,
+            };
+        }
+        self.open
+    }
+}
+
 /// Splits a byte stream into lines: LF, CR and CRLF each end one line (a CRLF split across two
 /// reads still counts once); bytes after the last ending stay pending until more arrive.
 #[derive(Debug, Default, Clone)]
@@ -454,6 +508,34 @@ impl<'o> Session<'o> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typed_ahead_input_waits_for_the_console_to_settle() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        // A booting chip: closed while it prints, open once it has been quiet.
+        let mut gate = InputGate::new(t0);
+        assert!(!gate.is_open(at(100)));
+        for ms in [150, 200, 400, 600] {
+            gate.output(at(ms));
+            assert!(!gate.is_open(at(ms + 10)), "printing at {ms} ms");
+        }
+        assert!(!gate.is_open(at(899)));
+        assert!(gate.is_open(at(900)));
+        // Open stays open, even when the chip prints again.
+        gate.output(at(950));
+        assert!(gate.is_open(at(951)));
+        // A silent firmware: open after SILENT.
+        let mut silent = InputGate::new(t0);
+        assert!(!silent.is_open(at(999)));
+        assert!(silent.is_open(at(1000)));
+        // A firmware that never pauses: open MAX_HOLD after it first printed.
+        let mut chatty = InputGate::new(t0);
+        for ms in (50..5100).step_by(100) {
+            chatty.output(at(ms));
+            assert_eq!(chatty.is_open(at(ms + 1)), ms + 1 >= 5050, "at {ms} ms");
+        }
+    }
 
     fn lines_of(chunks: &[&[u8]]) -> (Vec<String>, Vec<u8>) {
         let mut assembler = LineAssembler::new();

@@ -20,7 +20,9 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use regex::Regex;
 
 use cargo_esp32s3::loader::ResetDone;
-use cargo_esp32s3::monitor::{Control, MonitorError, MonitorEvent, WatchEnd, WatchOptions};
+use cargo_esp32s3::monitor::{
+    Control, InputGate, MonitorError, MonitorEvent, WatchEnd, WatchOptions,
+};
 use cargo_esp32s3::reset::{self, ResetSequence};
 use cargo_esp32s3::symbols::Symbols;
 use cargo_esp32s3::transport::{Transport, TransportError};
@@ -466,6 +468,9 @@ fn watch_lines<T: Transport + ?Sized>(
     let input = spawn_stdin_reader();
     let mut input_open = true;
     let eol = plan.eol.bytes();
+    // Lines piped in before the firmware reads its UART would be lost: held until it settles.
+    let gate = std::cell::RefCell::new(InputGate::new(Instant::now()));
+    let mut held: Vec<u8> = Vec::new();
     cargo_esp32s3::monitor::watch_with_input(
         transport,
         options,
@@ -473,18 +478,22 @@ fn watch_lines<T: Transport + ?Sized>(
             while input_open {
                 match input.try_recv() {
                     Ok(Input::Bytes(bytes)) => {
-                        t.write_all(&translate_newlines(&bytes, b'\n', eol))?
+                        held.extend_from_slice(&translate_newlines(&bytes, b'\n', eol))
                     }
                     Ok(Input::End) | Err(mpsc::TryRecvError::Disconnected) => input_open = false,
                     Ok(Input::Failed(e)) => return Err(MonitorError::Input(e)),
                     Err(mpsc::TryRecvError::Empty) => break,
                 }
             }
+            if !held.is_empty() && gate.borrow_mut().is_open(Instant::now()) {
+                t.write_all(&held)?;
+                held.clear();
+            }
             Ok(Control::Continue)
         },
         &mut |event| {
             match event {
-                MonitorEvent::Received(_) => {}
+                MonitorEvent::Received(_) => gate.borrow_mut().output(Instant::now()),
                 MonitorEvent::Line(line) => output.line(line),
                 MonitorEvent::Hint(hint) => show_hint(hint, false),
                 MonitorEvent::Address { addr, location } => {
