@@ -74,9 +74,9 @@ pub fn run(args: Args) -> crate::Result<()> {
     if args.merge {
         let pad = args.pad.then(|| flash_size.bytes());
         let Some(merged) = merged_image(&prepared, pad)? else {
-            return Err(ImageError::Invalid(images::no_bootloader_note(
-                "cannot write a merged image",
-            ))
+            return Err(ImageError::NoBootloader {
+                action: "cannot write a merged image".into(),
+            }
             .into());
         };
         write(&output, &merged)?;
