@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use cargo_esp32s3::cli::exit;
 use cargo_esp32s3::monitor::{Control, MonitorEvent, WatchEnd, WatchOptions, watch};
 use cargo_esp32s3::symbols::Symbols;
 use cargo_esp32s3::transport::sim::SimTransport;
@@ -430,7 +431,7 @@ fn monitoring_a_blank_chip_gives_the_hint_once_and_times_out() {
         dir.path(),
         &["monitor", "--port", "sim://?mode=spi", "--timeout", "1"],
     );
-    let error = out.fails(8, &[]);
+    let error = out.fails(exit::MONITOR_TIMEOUT, &[]);
     assert_eq!(error, "error: the monitor's --timeout of 1 s passed");
     assert!(started.elapsed() >= Duration::from_secs(1));
     out.stdout_has(&["invalid header: 0xffffffff"]);
@@ -479,7 +480,7 @@ fn until_and_timeout_from_flags_and_environment() {
         &["monitor", "--port", "sim://", "--until", "never printed"],
         &[("ESP32S3_MONITOR_TIMEOUT", "0.5")],
     );
-    let error = out.fails(8, &[]);
+    let error = out.fails(exit::MONITOR_TIMEOUT, &[]);
     assert!(
         error.contains("no line matched --until \"never printed\" within 0.5 s"),
         "{error}"
@@ -491,7 +492,7 @@ fn until_and_timeout_from_flags_and_environment() {
         ("--timeout", "0", "is not a number of seconds"),
     ] {
         let out = cli(path, &["monitor", "--port", "sim://", flag, value]);
-        let error = out.fails(2, &[]);
+        let error = out.fails(exit::USAGE, &[]);
         assert!(error.contains(needle), "{error}");
         assert!(!out.stderr.contains("--- monitor on"), "{}", out.stderr);
     }
@@ -508,7 +509,7 @@ fn until_and_timeout_from_flags_and_environment() {
             "1",
         ],
     );
-    out.fails(5, &["cannot read ELF missing.elf"]);
+    out.fails(exit::IMAGE, &["cannot read ELF missing.elf"]);
 }
 
 #[test]
@@ -926,7 +927,7 @@ Backtrace: 0x4200101c:0x3fc98e50 0x42001052:0x3fc98e70\r\n\r\nRebooting...\r\n";
             "20",
         ],
     );
-    let error = out.fails(6, &[]);
+    let error = out.fails(exit::CONNECT, &[]);
     assert!(
         error.contains("closed before a line matched --until \"ready\""),
         "{error}"
