@@ -35,7 +35,6 @@ pub fn code_for(error: &Error) -> u8 {
             PlanError::EraseAllAppAlone => USAGE,
             // The chip cannot boot what would be written: nothing is wrong with the files.
             PlanError::CannotBootApp { .. } => FAILURE,
-            _ => IMAGE,
         },
         Error::Board(crate::board::BoardError::NoSuchPartition { .. }) => USAGE,
         Error::Board(_) => FAILURE,

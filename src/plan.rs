@@ -27,10 +27,11 @@ use crate::image::elf::looks_like_elf;
 use crate::image::format::{ESP32S3_CHIP_ID, HEADER_LEN, ImageHeader, chip_name};
 use crate::image::info::flash_regions_for_bin;
 use crate::image::merge::{Offset0Inputs, Region, RegionKind, merge_regions, offset0_regions};
-use crate::image::partition::{ENTRY_MAGIC, MAX_TABLE_LEN, Partition, PartitionTable};
+use crate::image::partition::{
+    ENTRY_MAGIC, MAX_TABLE_LEN, Partition, PartitionError, PartitionTable,
+};
 use crate::image::{FlashParams, FlashSize, ImageError};
 use crate::transport::Transport;
-use crate::units::human_size;
 
 /// The flash size assumed when none is configured and no chip has said yet: esptool's and
 /// espflash's default, and the smallest flash on ESP32-S3 modules.
@@ -41,92 +42,10 @@ pub const DEFAULT_FLASH_SIZE: FlashSize = FlashSize::S4Mb;
 const IDF_OUTPUT_PATHS: &str = "an ESP-IDF build leaves them at target/<triple>/<profile>/build/esp-idf-sys-*/out/build/bootloader/bootloader.bin \
     and .../partition_table/partition-table.bin; set `partition-table` for the latter";
 
-/// Why a plan cannot be made or written. Each message names the file or value and what to do.
+/// Why a plan cannot be written, beyond what is wrong with its files (those are
+/// [`ImageError`]s and partition errors, named by file). Each message says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
-    /// The firmware file is empty.
-    #[error(
-        "{} is empty (0 bytes); rebuild the firmware or check the path",
-        shown_path(path)
-    )]
-    EmptyFile {
-        /// The file.
-        path: PathBuf,
-    },
-    /// The ELF could not be made into an app image.
-    #[error("cannot make an app image from {}: {source}", shown_path(path))]
-    AppImage {
-        /// The ELF.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: ImageError,
-    },
-    /// The bootloader ELF could not be made into an image.
-    #[error("cannot make a bootloader image from {}: {source}", shown_path(path))]
-    BootloaderImage {
-        /// The bootloader ELF.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: ImageError,
-    },
-    /// The bootloader, table and app do not make an offset-0 layout.
-    #[error("{}: {source}", shown_path(bootloader))]
-    Layout {
-        /// The bootloader file the layout was made with.
-        bootloader: PathBuf,
-        /// What is wrong with the layout.
-        #[source]
-        source: ImageError,
-    },
-    /// The app image is larger than its partition.
-    #[error(
-        "the app image is {} but app partition {partition} holds only {}; enlarge the partition in the partition table or shrink the app (e.g. build with --release)",
-        human_size(*app_len),
-        human_size(*partition_size)
-    )]
-    AppTooBig {
-        /// The app image's length.
-        app_len: u64,
-        /// The partition's name.
-        partition: String,
-        /// The partition's size.
-        partition_size: u64,
-    },
-    /// The partition table file is neither binary nor CSV.
-    #[error(
-        "{}: not a partition table: neither binary (no AA 50 at the start) nor CSV text",
-        shown_path(path)
-    )]
-    NotATable {
-        /// The file.
-        path: PathBuf,
-    },
-    /// A prebuilt `.bin` cannot be placed.
-    #[error("{}: {source}", shown_path(path))]
-    Bin {
-        /// The file.
-        path: PathBuf,
-        /// Why it cannot be placed.
-        #[source]
-        source: ImageError,
-    },
-    /// `--at` was given an ELF.
-    #[error(
-        "{} is an ELF file, not a flash image; flash it without --at (it is converted), or convert it with `cargo esp32s3 save-image` first",
-        shown_path(path)
-    )]
-    AtElf {
-        /// The file.
-        path: PathBuf,
-    },
-    /// A merged image was asked for without a bootloader.
-    #[error("{what}: {}", NO_BOOTLOADER_ADVICE)]
-    NoBootloader {
-        /// What could not be done.
-        what: String,
-    },
     /// `erase-all` with a plan that writes the app alone.
     #[error(
         "--erase-all would erase the bootloader and partition table the app needs, and only the app is written; set `bootloader` in [package.metadata.esp32s3] (or pass --bootloader) to write a whole layout, or flash without --erase-all"
@@ -141,9 +60,6 @@ pub enum PlanError {
         app: AppInput,
     },
 }
-
-/// What is printed when no bootloader is known (so no merged image can be made).
-pub const NO_BOOTLOADER_ADVICE: &str = "no second-stage bootloader is configured and this project does not ship one; set `bootloader = \"path/to/bootloader.bin\"` in [package.metadata.esp32s3], ESP32S3_BOOTLOADER or --bootloader (esp-idf-sys projects get ESP-IDF's automatically)";
 
 /// What an app written alone came as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -358,10 +274,7 @@ impl Plan {
         idf: &IdfOutputs,
     ) -> crate::Result<Plan> {
         if elf.is_empty() {
-            return Err(PlanError::EmptyFile {
-                path: path.to_path_buf(),
-            }
-            .into());
+            return Err(in_file(path, ImageError::EmptyFile).into());
         }
         let bootloader_path = settings.bootloader.clone().or(idf.bootloader.clone());
         let table_path = settings
@@ -400,13 +313,8 @@ impl Plan {
 
     fn from_bin_bytes(path: &Path, bytes: Vec<u8>, settings: &Settings) -> crate::Result<Plan> {
         let plan_settings = PlanSettings::of(settings);
-        let mut regions =
-            flash_regions_for_bin(&bytes, settings.partition_table_offset).map_err(|source| {
-                PlanError::Bin {
-                    path: path.to_path_buf(),
-                    source,
-                }
-            })?;
+        let mut regions = flash_regions_for_bin(&bytes, settings.partition_table_offset)
+            .map_err(|source| in_file(path, source))?;
         let configured =
             settings.partition_table.is_some() || settings.target_app_partition.is_some();
         let size = settings.flash_size.unwrap_or(DEFAULT_FLASH_SIZE);
@@ -472,7 +380,10 @@ impl Plan {
         for (offset, path) in pairs {
             let data = read_file(path)?;
             if looks_like_elf(&data) {
-                return Err(PlanError::AtElf { path: path.clone() }.into());
+                return Err(ImageError::ElfWithAt {
+                    file: shown_path(path),
+                }
+                .into());
             }
             regions.push(Region {
                 offset: *offset,
@@ -566,8 +477,8 @@ impl Plan {
     /// `pad`; refused for a plan without a bootloader.
     pub fn merged(&self, pad: bool) -> crate::Result<Vec<u8>> {
         if self.placement != Placement::Layout {
-            return Err(PlanError::NoBootloader {
-                what: "cannot write a merged image".into(),
+            return Err(ImageError::NoBootloader {
+                action: "cannot write a merged image".into(),
             }
             .into());
         }
@@ -713,9 +624,9 @@ fn lay_out_elf(inputs: ElfInputs, settings: PlanSettings, size: FlashSize) -> cr
         max_rev_full: settings.max_chip_rev,
         append_digest: true,
     };
-    let app = elf_to_app_image(&inputs.elf, &options).map_err(|source| PlanError::AppImage {
-        path: inputs.path.clone(),
-        source,
+    let app = elf_to_app_image(&inputs.elf, &options).map_err(|source| ImageError::AppFromElf {
+        file: shown_path(&inputs.path),
+        source: Box::new(source),
     })?;
 
     let (table, table_source) = match &inputs.table {
@@ -740,12 +651,11 @@ fn lay_out_elf(inputs: ElfInputs, settings: PlanSettings, size: FlashSize) -> cr
         .app_partition(target)
         .map_err(|e| e.in_file(table_name.clone()))?
         .clone();
-    let (app_len, partition_size) = (app.bytes.len() as u64, u64::from(app_partition.size));
-    if app_len > partition_size {
-        return Err(PlanError::AppTooBig {
-            app_len,
+    if app.bytes.len() as u64 > u64::from(app_partition.size) {
+        return Err(ImageError::AppTooBig {
+            app: app.bytes.len() as u64,
             partition: app_partition.name.clone(),
-            partition_size,
+            partition_size: app_partition.size,
         }
         .into());
     }
@@ -756,9 +666,9 @@ fn lay_out_elf(inputs: ElfInputs, settings: PlanSettings, size: FlashSize) -> cr
             let converted;
             let bootloader: &[u8] = if looks_like_elf(bytes) {
                 converted = elf_to_app_image(bytes, &options)
-                    .map_err(|source| PlanError::BootloaderImage {
-                        path: path.clone(),
-                        source,
+                    .map_err(|source| ImageError::BootloaderFromElf {
+                        file: shown_path(path),
+                        source: Box::new(source),
                     })?
                     .bytes;
                 &converted
@@ -774,10 +684,7 @@ fn lay_out_elf(inputs: ElfInputs, settings: PlanSettings, size: FlashSize) -> cr
                 flash,
                 flash_size: Some(size.bytes()),
             })
-            .map_err(|source| PlanError::Layout {
-                bootloader: path.clone(),
-                source,
-            })?;
+            .map_err(|source| in_file(path, source))?;
             (Placement::Layout, regions, Some(Source::File(path.clone())))
         }
         None => (
@@ -813,15 +720,20 @@ fn read_table(path: &Path, table_offset: u32) -> crate::Result<PartitionTable> {
     } else {
         match std::str::from_utf8(&bytes) {
             Ok(text) => PartitionTable::from_csv_at(text, table_offset),
-            Err(_) => {
-                return Err(PlanError::NotATable {
-                    path: path.to_path_buf(),
-                }
-                .into());
-            }
+            Err(e) => Err(PartitionError::NotATable {
+                invalid_byte_at: e.valid_up_to(),
+            }),
         }
     };
     Ok(table.map_err(|e| e.in_file(shown_path(path)))?)
+}
+
+/// `source`, named by the file it is about.
+fn in_file(path: &Path, source: ImageError) -> ImageError {
+    ImageError::InFile {
+        file: shown_path(path),
+        source: Box::new(source),
+    }
 }
 
 /// How full the app partition is, as an event.
@@ -911,7 +823,7 @@ pub fn read_chip_table<T: Transport>(
     flasher: &mut Flasher<T>,
     table_offset: u32,
     on_event: &mut dyn FnMut(Event),
-) -> crate::Result<Option<Result<PartitionTable, crate::image::partition::PartitionError>>> {
+) -> crate::Result<Option<Result<PartitionTable, PartitionError>>> {
     let first = flasher.read_flash(table_offset, 32, on_event)?;
     if !first.starts_with(&ENTRY_MAGIC) {
         return Ok(None);

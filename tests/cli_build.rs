@@ -5,6 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
+use cargo_esp32s3::exit;
+
 #[path = "support/cli.rs"]
 mod cli;
 use cli::{BUILD_LIMIT, Outcome, Run};
@@ -47,7 +49,7 @@ fn host_elf_is_refused_at_the_image_step() {
     ]);
     let outcome = esp32s3(dir.path(), &["build"]);
     let line = outcome.fails(
-        5,
+        exit::IMAGE,
         &["cannot make an app image from", "hostfw", "not Xtensa"],
     );
     if cfg!(target_arch = "x86_64") {
@@ -70,7 +72,7 @@ fn several_executables_need_a_choice() {
         ("two/src/main.rs", "fn main() {}\n"),
     ]);
     let outcome = esp32s3(dir.path(), &["build"]);
-    let line = outcome.fails(4, &[]);
+    let line = outcome.fails(exit::BUILD, &[]);
     for part in [
         "`cargo build` produced 2 executables",
         "one (bin of one)",
@@ -81,7 +83,7 @@ fn several_executables_need_a_choice() {
     }
     // Choosing one gets past the choice, to the image step.
     let outcome = esp32s3(dir.path(), &["build", "--bin", "two"]);
-    outcome.fails(5, &["not Xtensa"]);
+    outcome.fails(exit::IMAGE, &["not Xtensa"]);
 }
 
 #[test]
@@ -91,7 +93,7 @@ fn a_library_alone_is_no_firmware() {
         ("src/lib.rs", "pub fn f() {}\n"),
     ]);
     let outcome = esp32s3(dir.path(), &["build"]);
-    outcome.fails(4, &["produced no executable"]);
+    outcome.fails(exit::BUILD, &["produced no executable"]);
 }
 
 #[test]
@@ -101,7 +103,12 @@ fn compiler_errors_are_shown_and_the_build_fails() {
         ("src/main.rs", "fn main() { let x: u8 = \"no\"; }\n"),
     ]);
     let outcome = esp32s3(dir.path(), &["build"]);
-    assert_eq!(outcome.code, Some(4), "{}", outcome.dump());
+    assert_eq!(
+        outcome.code,
+        Some(i32::from(exit::BUILD)),
+        "{}",
+        outcome.dump()
+    );
     // The rendered compiler diagnostic reached stderr through our callback.
     outcome.stderr_has(&["mismatched types"]);
     assert!(
@@ -122,7 +129,7 @@ fn settings_errors_stop_before_building() {
     );
     let dir = tree(&[("Cargo.toml", &manifest), ("src/main.rs", "fn main() {}\n")]);
     let outcome = esp32s3(dir.path(), &["build"]);
-    outcome.fails(3, &["builds for the ESP32,"]);
+    outcome.fails(exit::CONFIG, &["builds for the ESP32,"]);
     assert!(!outcome.stderr.contains("Compiling"), "{}", outcome.stderr);
 }
 
@@ -133,7 +140,7 @@ fn unknown_package_lists_the_members() {
         ("src/main.rs", "fn main() {}\n"),
     ]);
     let outcome = esp32s3(dir.path(), &["build", "--package", "nope"]);
-    let line = outcome.fails(4, &[]);
+    let line = outcome.fails(exit::BUILD, &[]);
     assert!(
         line.contains("package \"nope\" is not in the workspace"),
         "{line}"
@@ -148,7 +155,7 @@ fn flash_without_a_file_builds_and_checks_the_image_before_connecting() {
         ("src/main.rs", "fn main() {}\n"),
     ]);
     let outcome = esp32s3(dir.path(), &["flash", "--port", "sim://"]);
-    outcome.fails(5, &["not Xtensa"]);
+    outcome.fails(exit::IMAGE, &["not Xtensa"]);
     assert!(!outcome.stderr.contains("Connecting"), "{}", outcome.stderr);
 }
 
@@ -159,7 +166,7 @@ fn save_image_can_build_first() {
         ("src/main.rs", "fn main() {}\n"),
     ]);
     let outcome = esp32s3(dir.path(), &["save-image", "--build", "out.bin"]);
-    let line = outcome.fails(5, &[]);
+    let line = outcome.fails(exit::IMAGE, &[]);
     assert!(
         line.contains("savehost") && line.contains("not Xtensa"),
         "{line}"
@@ -167,5 +174,10 @@ fn save_image_can_build_first() {
     assert!(!dir.path().join("out.bin").exists());
     // --build takes only the output: a second path is a usage error.
     let outcome = esp32s3(dir.path(), &["save-image", "--build", "a", "b"]);
-    assert_eq!(outcome.code, Some(2), "{}", outcome.dump());
+    assert_eq!(
+        outcome.code,
+        Some(i32::from(exit::USAGE)),
+        "{}",
+        outcome.dump()
+    );
 }

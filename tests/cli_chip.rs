@@ -3,6 +3,7 @@
 //! back the same bytes, a second flash skips every region, erase leaves 0xFF, board-info prints
 //! the familiar lines, and every failure prints exactly one `error:` line with a non-zero exit.
 
+use cargo_esp32s3::exit;
 use cargo_esp32s3::image::FlashSize;
 use cargo_esp32s3::image::partition::PartitionTable;
 
@@ -118,7 +119,7 @@ fn erase_a_region_and_a_partition_only() {
 
     let line = bench
         .on_chip(&["erase", "--partition", "nope"])
-        .fails(2, &[]);
+        .fails(exit::USAGE, &[]);
     assert!(line.contains("no partition \"nope\""), "{line}");
     assert!(line.contains("nvs"), "{line}");
 }
@@ -153,7 +154,7 @@ fn a_bare_app_goes_to_the_app_partition() {
     // Onto a blank chip a bare app could never boot: refused before anything is written.
     bench
         .on_chip(&["flash", "app.bin"])
-        .fails(1, &["no bootloader at 0x0"]);
+        .fails(exit::FAILURE, &["no bootloader at 0x0"]);
     assert!(bench.read_flash(0x10000, 0x1000).iter().all(|&b| b == 0xFF));
     // Once the chip holds a bootloader and a table, the app goes to the factory partition.
     install_bootloader_and_table(&bench);
@@ -206,17 +207,17 @@ fn every_failure_is_one_error_line() {
     // Another chip on the line.
     bench
         .run(&["board-info", "--port", "sim://?chip=esp32c3"])
-        .fails(6, &["ESP32-C3"]);
+        .fails(exit::CONNECT, &["ESP32-C3"]);
 
     // A bad simulator URL.
     bench
         .run(&["board-info", "--port", "sim://?colour=red"])
-        .fails(6, &["colour"]);
+        .fails(exit::CONNECT, &["colour"]);
 
     // read-flash keeps an existing file.
     bench
         .on_chip(&["read-flash", "0", "16", "existing.bin"])
-        .fails(1, &["--force"]);
+        .fails(exit::FAILURE, &["--force"]);
     assert_eq!(
         std::fs::read(bench.path("existing.bin")).ok().as_deref(),
         Some(&b"keep me"[..])
@@ -228,22 +229,22 @@ fn every_failure_is_one_error_line() {
     // A partition erase needs a table on the chip.
     bench
         .on_chip(&["erase", "--partition", "nvs"])
-        .fails(1, &["no partition table at 0x8000"]);
+        .fails(exit::FAILURE, &["no partition table at 0x8000"]);
 
     // Unaligned erase, missing file, a file that is no image, an ELF given to --at.
     bench
         .on_chip(&["erase", "--region", "0x100", "0x1000"])
-        .fails(2, &["multiples of 4 KiB"]);
+        .fails(exit::USAGE, &["multiples of 4 KiB"]);
     bench
         .on_chip(&["flash", "missing.bin"])
-        .fails(1, &["missing.bin"]);
+        .fails(exit::FAILURE, &["missing.bin"]);
     bench
         .on_chip(&["flash", "notes.txt"])
-        .fails(5, &["notes.txt"]);
+        .fails(exit::IMAGE, &["notes.txt"]);
     std::fs::write(bench.path("fw.elf"), b"\x7fELF\x01\x01\x01").expect("write file");
     bench
         .on_chip(&["flash", "--at", "0x10000", "fw.elf"])
-        .fails(5, &["is an ELF file"]);
+        .fails(exit::IMAGE, &["is an ELF file"]);
 }
 
 #[test]
@@ -275,7 +276,10 @@ fn an_elf_without_a_bootloader_is_written_alone_only_onto_a_chip_that_can_boot_i
 
     // A blank chip has no bootloader: the app alone could never boot, so nothing is written.
     let refused = bench.on_chip(&["flash", "fw.elf"]);
-    refused.fails(1, &["no bootloader at 0x0", "nothing was written"]);
+    refused.fails(
+        exit::FAILURE,
+        &["no bootloader at 0x0", "nothing was written"],
+    );
     assert!(bench.read_flash(0x10000, 0x1000).iter().all(|&b| b == 0xFF));
 
     // A chip that holds a bootloader and a table with a factory app at 0x10000 takes the app alone.

@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use cargo_esp32s3::exit;
+
 #[path = "support/cli.rs"]
 mod cli;
 use cli::{Outcome, Run};
@@ -60,7 +62,7 @@ fn completions_for_every_shell() {
         assert!(stdout.contains(marker), "{shell}: no {marker:?}");
         assert!(stdout.contains("save-image"), "{shell}: commands missing");
     }
-    run(&["completions", "tcsh"]).fails(2, &["tcsh"]);
+    run(&["completions", "tcsh"]).fails(exit::USAGE, &["tcsh"]);
 }
 
 #[test]
@@ -80,7 +82,7 @@ fn usage_mistakes_exit_with_2() {
         &["no-such-command"],
     ] {
         let out = run(args);
-        out.fails(2, &[]);
+        out.fails(exit::USAGE, &[]);
         assert!(out.stderr.starts_with("error:"), "{args:?}: {}", out.dump());
     }
 }

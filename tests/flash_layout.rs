@@ -9,6 +9,7 @@
 
 use std::path::Path;
 
+use cargo_esp32s3::exit;
 use cargo_esp32s3::image::FlashParams;
 use cargo_esp32s3::image::FlashSize;
 use cargo_esp32s3::image::app::{AppImageOptions, elf_to_app_image};
@@ -139,7 +140,7 @@ fn a_blank_chip_without_a_bootloader_names_the_key_and_writes_nothing() {
     let bench = Bench::new();
     let elf = bench.write("app.elf", &synthetic_elf());
     let out = run_flash(&bench, &[&elf]);
-    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert_eq!(out.code, Some(i32::from(exit::FAILURE)), "{}", out.stderr);
     let errors: Vec<&str> = out
         .stderr
         .lines()
@@ -162,7 +163,7 @@ fn a_blank_chip_without_a_bootloader_names_the_key_and_writes_nothing() {
     install_layout(&bench, FACTORY_AT_0X20000);
     let before = flash_contents(&bench);
     let out = run_flash(&bench, &[&elf, "--erase-all"]);
-    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert_eq!(out.code, Some(i32::from(exit::USAGE)), "{}", out.stderr);
     out.stderr_has(&["--erase-all would erase the bootloader and partition table"]);
     assert_eq!(flash_contents(&bench), before);
 
@@ -171,7 +172,7 @@ fn a_blank_chip_without_a_bootloader_names_the_key_and_writes_nothing() {
     let bootloader = bench.write("bl.bin", &synthetic_bootloader());
     run_flash(&bench, &["--at", "0x0", &bootloader]).succeeds();
     let out = run_flash(&bench, &[&elf]);
-    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert_eq!(out.code, Some(i32::from(exit::FAILURE)), "{}", out.stderr);
     out.stderr_has(&[
         "the chip has no partition table at 0x8000 (no AA 50 entry there); set `bootloader`",
     ]);
@@ -259,7 +260,12 @@ fn an_elf_in_a_target_dir_finds_the_esp_idf_build_and_ignores_run_args() {
     // A second file is not a run argument: it is refused before anything is written.
     let other = bench.write("other.bin", &synthetic_bootloader());
     let two_files = run_flash(&bench, &[&elf, &other]);
-    assert_eq!(two_files.code, Some(2), "{}", two_files.stderr);
+    assert_eq!(
+        two_files.code,
+        Some(i32::from(exit::USAGE)),
+        "{}",
+        two_files.stderr
+    );
     two_files.stderr_has(&["write several files with --at OFFSET FILE"]);
 
     let flash = flash_contents(&bench);

@@ -5,6 +5,8 @@
 //! stop the others and the exit status is that failure's code (1 when the failures differ); a
 //! single port keeps the single-board output; and the other chip commands refuse several ports.
 
+use cargo_esp32s3::exit;
+
 #[path = "support/cli.rs"]
 mod cli;
 use cli::{Bench, Outcome};
@@ -74,7 +76,7 @@ fn three_boards_at_once_get_the_same_image_and_a_summary() {
         args.extend(["--port", port.as_str()]);
     }
     let out = rack.run(&args);
-    assert_eq!(out.code, Some(0), "{}", out.dump());
+    assert_eq!(out.code, Some(i32::from(exit::SUCCESS)), "{}", out.dump());
     assert!(out.error_lines().is_empty(), "{}", out.dump());
     let header = out.stdout.lines().next().unwrap_or_default();
     for column in ["PORT", "MAC", "TIME", "RESULT"] {
@@ -113,7 +115,12 @@ fn three_boards_at_once_get_the_same_image_and_a_summary() {
 
     // Again: every region of every board is unchanged now.
     let again = rack.run(&args);
-    assert_eq!(again.code, Some(0), "{}", again.dump());
+    assert_eq!(
+        again.code,
+        Some(i32::from(exit::SUCCESS)),
+        "{}",
+        again.dump()
+    );
     for port in &ports {
         assert!(row(&again, port).contains("ok (0 written, 3 unchanged)"));
     }
@@ -135,14 +142,19 @@ fn failing_boards_do_not_stop_the_others() {
         (
             vec![("a", ""), wrong_chip, ("b", "")],
             vec!["c3"],
-            6,
+            exit::CONNECT,
             "this is an ESP32-C3, not an ESP32-S3",
         ),
-        (vec![("a", ""), ("b", ""), small], vec!["small"], 7, "256"),
+        (
+            vec![("a", ""), ("b", ""), small],
+            vec!["small"],
+            exit::FLASH,
+            "256",
+        ),
         (
             vec![("a", ""), wrong_chip, small],
             vec!["c3", "small"],
-            1,
+            exit::FAILURE,
             "",
         ),
     ] {
@@ -166,7 +178,7 @@ fn failing_boards_do_not_stop_the_others() {
             args.extend(["--port", port.as_str()]);
         }
         let out = rack.run(&args);
-        assert_eq!(out.code, Some(code), "{}", out.dump());
+        assert_eq!(out.code, Some(i32::from(code)), "{}", out.dump());
         let errors = out.error_lines();
         assert_eq!(errors.len(), 1, "{}", out.dump());
         assert!(
@@ -220,7 +232,7 @@ fn one_port_keeps_the_single_board_output() {
         "--flash-size",
         "8mb",
     ]);
-    assert_eq!(out.code, Some(0), "{}", out.dump());
+    assert_eq!(out.code, Some(i32::from(exit::SUCCESS)), "{}", out.dump());
     assert!(out.stdout.is_empty(), "no summary table: {}", out.dump());
     assert!(
         !out.stderr.contains('['),
@@ -258,7 +270,12 @@ fn port_lists_that_make_no_sense_are_usage_errors() {
         ),
     ] {
         let out = rack.run(&args);
-        assert_eq!(out.code, Some(2), "{args:?}: {}", out.dump());
+        assert_eq!(
+            out.code,
+            Some(i32::from(exit::USAGE)),
+            "{args:?}: {}",
+            out.dump()
+        );
         assert!(out.stderr.contains(message), "{args:?}: {}", out.dump());
     }
     // Nothing was touched.

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use cargo_esp32s3::exit;
 use cargo_esp32s3::image::format::{ImageHeader, Segment, encode_image};
 use cargo_esp32s3::image::info::{BinKind, ImageRole, flash_regions_for_bin, inspect};
 use cargo_esp32s3::image::partition::PartitionTable;
@@ -354,7 +355,11 @@ fn image_info_on(bytes: &[u8]) -> (bool, String, String) {
     let path = dir.path().join("firmware.bin");
     std::fs::write(&path, bytes).unwrap();
     let out = run_cli(&["image-info".as_ref(), path.as_os_str()]);
-    (out.code == Some(0), out.stdout.clone(), out.stderr.clone())
+    (
+        out.code == Some(i32::from(exit::SUCCESS)),
+        out.stdout.clone(),
+        out.stderr.clone(),
+    )
 }
 
 #[test]
@@ -431,7 +436,9 @@ fn partition_table_cli_converts_and_refuses_to_overwrite() {
     ]);
     let stderr = &again.stderr;
     assert!(
-        again.code != Some(0) && stderr.contains("--force") && stderr.contains("nothing is lost"),
+        again.code != Some(i32::from(exit::SUCCESS))
+            && stderr.contains("--force")
+            && stderr.contains("nothing is lost"),
         "{stderr}"
     );
     let forced = run_cli(&[
@@ -472,7 +479,7 @@ fn partition_table_cli_converts_and_refuses_to_overwrite() {
     ]);
     let stderr = &small.stderr;
     assert!(
-        small.code != Some(0) && stderr.contains("beyond the 1 MiB flash"),
+        small.code != Some(i32::from(exit::SUCCESS)) && stderr.contains("beyond the 1 MiB flash"),
         "{stderr}"
     );
 

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use cargo_esp32s3::cargo::IdfOutputs;
 use cargo_esp32s3::config::Settings;
 use cargo_esp32s3::event::AppAloneWhy;
-use cargo_esp32s3::image::FlashSize;
 use cargo_esp32s3::image::format::parse_image;
+use cargo_esp32s3::image::{FlashSize, ImageError};
 use cargo_esp32s3::plan::{AppInput, ChipLacks, Placement, PlanError};
 use cargo_esp32s3::{Board, Error, Event, Plan};
 
@@ -258,7 +258,7 @@ fn prebuilt_bins_are_placed_by_their_content_with_the_same_checks() {
     let junk = rig.write("junk.bin", &[0x12; 64]);
     let error = Plan::from_file(&junk, &Settings::default()).unwrap_err();
     assert!(
-        matches!(&error, Error::Plan(PlanError::Bin { .. })),
+        matches!(&error, Error::Image(ImageError::InFile { .. })),
         "{error}"
     );
     assert!(error.to_string().contains("junk.bin"), "{error}");
@@ -311,7 +311,7 @@ fn at_pairs_are_written_where_they_say_and_a_table_that_moves_the_app_is_announc
     // An ELF has no offset of its own.
     let error = Plan::from_at(&[(0x10000, elf)], &Settings::default()).unwrap_err();
     assert!(
-        matches!(error, Error::Plan(PlanError::AtElf { .. })),
+        matches!(error, Error::Image(ImageError::ElfWithAt { .. })),
         "{error}"
     );
 }

@@ -9,6 +9,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use cargo_esp32s3::exit;
 use cargo_esp32s3::monitor::{Control, MonitorEvent, WatchEnd, WatchOptions, watch};
 use cargo_esp32s3::symbols::Symbols;
 use cargo_esp32s3::transport::sim::SimTransport;
@@ -433,7 +434,7 @@ fn monitoring_a_blank_chip_gives_the_hint_once_and_times_out() {
         dir.path(),
         &["monitor", "--port", "sim://?mode=spi", "--timeout", "1"],
     );
-    let error = out.fails(8, &[]);
+    let error = out.fails(exit::MONITOR_TIMEOUT, &[]);
     assert_eq!(error, "error: the monitor's --timeout of 1 s passed");
     assert!(started.elapsed() >= Duration::from_secs(1));
     out.stdout_has(&["invalid header: 0xffffffff"]);
@@ -482,7 +483,7 @@ fn until_and_timeout_from_flags_and_environment() {
         &["monitor", "--port", "sim://", "--until", "never printed"],
         &[("ESP32S3_MONITOR_TIMEOUT", "0.5")],
     );
-    let error = out.fails(8, &[]);
+    let error = out.fails(exit::MONITOR_TIMEOUT, &[]);
     assert!(
         error.contains("no line matched --until \"never printed\" within 0.5 s"),
         "{error}"
@@ -494,7 +495,7 @@ fn until_and_timeout_from_flags_and_environment() {
         ("--timeout", "0", "is not a number of seconds"),
     ] {
         let out = cli(path, &["monitor", "--port", "sim://", flag, value]);
-        let error = out.fails(2, &[]);
+        let error = out.fails(exit::USAGE, &[]);
         assert!(error.contains(needle), "{error}");
         assert!(!out.stderr.contains("--- monitor on"), "{}", out.stderr);
     }
@@ -511,7 +512,7 @@ fn until_and_timeout_from_flags_and_environment() {
             "1",
         ],
     );
-    out.fails(5, &["cannot read ELF missing.elf"]);
+    out.fails(exit::IMAGE, &["cannot read ELF missing.elf"]);
 }
 
 #[test]
@@ -929,7 +930,7 @@ Backtrace: 0x4200101c:0x3fc98e50 0x42001052:0x3fc98e70\r\n\r\nRebooting...\r\n";
             "20",
         ],
     );
-    let error = out.fails(6, &[]);
+    let error = out.fails(exit::CONNECT, &[]);
     assert!(
         error.contains("closed before a line matched --until \"ready\""),
         "{error}"

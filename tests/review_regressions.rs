@@ -9,6 +9,8 @@ mod synthetic_elf;
 
 use std::path::Path;
 
+use cargo_esp32s3::exit;
+
 use cli::{Outcome, Run};
 use synthetic_elf::synthetic_bootloader as bootable_image;
 
@@ -30,7 +32,7 @@ fn a_reset_sequence_with_a_non_ascii_step_is_a_config_error() {
                 &["board-info", "--port", "sim://"],
                 &[(variable, sequence)],
             );
-            let line = output.fails(3, &[]);
+            let line = output.fails(exit::CONFIG, &[]);
             assert!(line.contains(variable), "{line}");
             assert!(line.contains(&format!("unknown step {step}")), "{line}");
         }
@@ -45,7 +47,7 @@ fn sim_rfc2217_on_a_busy_port_names_the_port() {
     let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
     let port = busy.local_addr().expect("address").port().to_string();
     let output = run(dir.path(), &["sim", "--rfc2217", &port], &[]);
-    let line = output.fails(6, &[]);
+    let line = output.fails(exit::CONNECT, &[]);
     assert_eq!(
         line,
         format!(
@@ -184,7 +186,7 @@ fn empty_monitor_variables_count_as_unset() {
             ("ESP32S3_MONITOR_TIMEOUT", "1"),
         ],
     );
-    let line = output.fails(8, &[]);
+    let line = output.fails(exit::MONITOR_TIMEOUT, &[]);
     assert_eq!(line, "error: the monitor's --timeout of 1 s passed");
     assert!(started.elapsed() >= std::time::Duration::from_secs(1));
 
@@ -226,7 +228,7 @@ fn rfc2217_to_an_echo_server_says_it_is_not_an_rfc2217_server() {
         let started = std::time::Instant::now();
         let output = run(dir.path(), &args, &[]);
         output.fails(
-            6,
+            exit::CONNECT,
             &["is not an RFC 2217 server; for a raw TCP bridge use socket:// instead"],
         );
         assert!(
@@ -247,6 +249,6 @@ fn partition_table_output_without_a_format_is_a_usage_error() {
     )
     .expect("write csv");
     run(dir.path(), &["partition-table", "p.csv", "-o", "out"], &[])
-        .fails(2, &["-o needs --to-binary or --to-csv"]);
+        .fails(exit::USAGE, &["-o needs --to-binary or --to-csv"]);
     assert!(!dir.path().join("out").exists());
 }

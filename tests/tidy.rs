@@ -6,6 +6,7 @@
 //! Some rules leave test code alone: `#[cfg(test)]` items, and files declared as
 //! `#[cfg(test)] mod name;` (with everything below them).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Files allowed to name something a rule forbids, each with why. Keep this list short: a new
@@ -16,6 +17,11 @@ const ALLOWED: &[(&str, &str, &str)] = &[
         "src/main.rs",
         "*",
         "the binary's entry point is part of the command line, like src/cli/",
+    ),
+    (
+        "tests/xtask_template.rs",
+        EXIT_CODE,
+        "it runs the xtask that `init` generates, whose exit codes (0, 1, 2) are its own, not cli::exit's",
     ),
 ];
 
@@ -170,8 +176,12 @@ fn tidy() {
             check_test_attributes(&file, &read(root, &file), &mut problems);
         }
     }
+    for file in rust_files(root, "tests") {
+        check_exit_code_names(&file, &read(root, &file), &mut problems);
+    }
     check_readme_has_test_command(root, &mut problems);
     check_code_map(root, &mut problems);
+    check_image_layers(root, &mut problems);
 
     assert!(
         problems.is_empty(),
@@ -701,6 +711,295 @@ fn check_test_attributes(file: &str, text: &str, problems: &mut Vec<String>) {
     }
 }
 
+/// The name under which [`ALLOWED`] lists files exempt from [`check_exit_code_names`].
+const EXIT_CODE: &str = "exit code";
+
+/// Tests name the exit codes they expect by their constant (`exit::IMAGE`), so a reader sees
+/// which failure is meant and a renumbering cannot leave a test checking the wrong thing.
+///
+/// Detected: `fails(` followed by a number (the CLI harness's `Outcome::fails`), and `Some(`
+/// followed by a number right after `code,`, `code ==`, `code !=` or `code(),` (an
+/// `assert_eq!(outcome.code, Some(5))` or `status.code(), Some(5)` comparison).
+fn check_exit_code_names(file: &str, text: &str, problems: &mut Vec<String>) {
+    if is_allow_listed(file, EXIT_CODE) {
+        return;
+    }
+    // Strings are blanked first, so examples of the pattern in a string do not count.
+    for (number, code) in code_lines(&blank_non_code(text)) {
+        if let Some(found) = literal_exit_code(code) {
+            problems.push(format!(
+                "{file}:{number}: tests name exit codes by their constant: write `fails(exit::IMAGE, ..)` or `code, Some(i32::from(exit::SUCCESS))` with `cargo_esp32s3::exit`, not a number (found `{found}`)"
+            ));
+        }
+    }
+}
+
+/// The first literal exit code in an assertion pattern on this line, as written.
+fn literal_exit_code(code: &str) -> Option<String> {
+    let starts_with_digit =
+        |rest: &str| rest.trim_start().starts_with(|c: char| c.is_ascii_digit());
+    for (at, _) in code.match_indices("fails(") {
+        let before = code.get(..at).unwrap_or("");
+        let rest = code.get(at + "fails(".len()..).unwrap_or("");
+        if !before.ends_with(|c: char| c.is_alphanumeric() || c == '_') && starts_with_digit(rest) {
+            return Some(format!(
+                "fails({}",
+                rest.trim_start()
+                    .split(|c: char| !c.is_ascii_digit())
+                    .next()
+                    .unwrap_or("")
+            ));
+        }
+    }
+    for (at, _) in code.match_indices("Some(") {
+        let before = code.get(..at).unwrap_or("").trim_end();
+        let rest = code.get(at + "Some(".len()..).unwrap_or("");
+        let compares_a_code = ["code,", "code ==", "code !=", "code(),"]
+            .iter()
+            .any(|pattern| before.ends_with(pattern));
+        if compares_a_code && starts_with_digit(rest) {
+            let digits = rest
+                .trim_start()
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+                .unwrap_or("");
+            return Some(format!("Some({digits}"));
+        }
+    }
+    None
+}
+
+/// The modules of `src/image/` form layers: none may reach itself through the modules it uses
+/// (`use super::X`, `crate::image::X`, `super::X::` in a path). A folder module (`partition/`)
+/// counts as one module; its files may use each other.
+fn check_image_layers(root: &Path, problems: &mut Vec<String>) {
+    let files: Vec<(String, String)> = rust_files(root, "src/image")
+        .into_iter()
+        .map(|file| {
+            let text = read(root, &file);
+            (file, text)
+        })
+        .collect();
+    let graph = module_graph("src/image/", &files);
+    if let Some(cycle) = find_cycle(&graph) {
+        let steps: Vec<String> = cycle
+            .windows(2)
+            .map(|pair| {
+                let (file, line) = &graph[&pair[0]][&pair[1]];
+                format!("{} uses {} at {file}:{line}", pair[0], pair[1])
+            })
+            .collect();
+        let (file, line) = &graph[&cycle[0]][&cycle[1]];
+        problems.push(format!(
+            "{file}:{line}: the modules of src/image/ must not use each other in a cycle: {} ({}); move what they share into a module below them (see the layers in src/image/mod.rs)",
+            cycle.join(" -> "),
+            steps.join(", ")
+        ));
+    }
+}
+
+/// Module → module it uses → where (file, line) it first does, for the files of one folder
+/// (`folder` ends in `/`; its `mod.rs` is the parent and is left out).
+type ModuleGraph = BTreeMap<String, BTreeMap<String, (String, usize)>>;
+
+fn module_graph(folder: &str, files: &[(String, String)]) -> ModuleGraph {
+    // Each file's module path below the folder: `elf.rs` is [elf], `partition/csv.rs` is
+    // [partition, csv], `partition/mod.rs` is [partition].
+    let path_of = |file: &str| -> Vec<String> {
+        let relative = file.strip_prefix(folder).unwrap_or(file);
+        let relative = relative.strip_suffix(".rs").unwrap_or(relative);
+        let mut parts: Vec<String> = relative.split('/').map(str::to_string).collect();
+        if parts.last().is_some_and(|last| last == "mod") {
+            parts.pop();
+        }
+        parts
+    };
+    let modules: Vec<String> = files
+        .iter()
+        .filter_map(|(file, _)| path_of(file).first().cloned())
+        .collect();
+    let mut graph = ModuleGraph::new();
+    for (file, text) in files {
+        let path = path_of(file);
+        let Some(module) = path.first() else {
+            continue;
+        };
+        graph.entry(module.clone()).or_default();
+        for (line, used) in used_siblings(&path, text) {
+            if modules.contains(&used) && used != *module {
+                graph
+                    .entry(module.clone())
+                    .or_default()
+                    .entry(used)
+                    .or_insert_with(|| (file.clone(), line));
+            }
+        }
+    }
+    graph
+}
+
+/// `(line, module)` for each path in `text` that leaves the file's top module for a sibling in
+/// the same folder: `super::X` (as many `super`s as the file and its inline modules are deep),
+/// `crate::image::X`, and each `X` of a `{...}` group at that point.
+fn used_siblings(path: &[String], text: &str) -> Vec<(usize, String)> {
+    let tokens = tokens(&blank_non_code(text));
+    let mut found = Vec::new();
+    let mut depth = 0usize;
+    // Inline modules (`mod tests {`) open at a brace depth and add a level to `super`.
+    let mut inline: Vec<usize> = Vec::new();
+    let mut index = 0;
+    while let Some((line, token)) = tokens.get(index) {
+        let token = token.as_str();
+        let previous = index
+            .checked_sub(1)
+            .and_then(|i| tokens.get(i))
+            .map(|(_, t)| t.as_str());
+        match token {
+            "{" => depth += 1,
+            "}" => {
+                depth = depth.saturating_sub(1);
+                while inline.last().is_some_and(|&open| open > depth) {
+                    inline.pop();
+                }
+            }
+            "mod" if tokens.get(index + 2).is_some_and(|(_, t)| t == "{") => {
+                inline.push(depth + 1);
+            }
+            "super" | "crate" if previous != Some("::") => {
+                // Walk the prefix: `super::super::` or `crate::image::`.
+                let mut at = index;
+                let mut ups = 0;
+                let mut from_root = false;
+                if token == "crate" {
+                    let is_image = tokens.get(at + 1).is_some_and(|(_, t)| t == "::")
+                        && tokens.get(at + 2).is_some_and(|(_, t)| t == "image")
+                        && tokens.get(at + 3).is_some_and(|(_, t)| t == "::");
+                    if !is_image {
+                        index += 1;
+                        continue;
+                    }
+                    from_root = true;
+                    at += 4;
+                } else {
+                    while tokens.get(at).is_some_and(|(_, t)| t == "super")
+                        && tokens.get(at + 1).is_some_and(|(_, t)| t == "::")
+                    {
+                        ups += 1;
+                        at += 2;
+                    }
+                }
+                let levels = path.len() + inline.len();
+                if from_root || ups == levels {
+                    for name in path_heads(&tokens, at) {
+                        found.push((*line, name));
+                    }
+                }
+                // `pub(super)` and other bare `super`s are not paths: step past them.
+                index = at.max(index + 1);
+                continue;
+            }
+            _ => {}
+        }
+        index += 1;
+    }
+    found
+}
+
+/// The first name of the path at `tokens[at]`, or of each item of the `{...}` group there.
+fn path_heads(tokens: &[(usize, String)], at: usize) -> Vec<String> {
+    let is_name = |t: &str| t.starts_with(|c: char| c.is_alphabetic() || c == '_');
+    match tokens.get(at).map(|(_, t)| t.as_str()) {
+        Some("{") => {
+            let mut heads = Vec::new();
+            let mut depth = 0;
+            let mut item_start = true;
+            for (_, token) in tokens.iter().skip(at + 1) {
+                match token.as_str() {
+                    "{" => depth += 1,
+                    "}" if depth == 0 => break,
+                    "}" => depth -= 1,
+                    "," if depth == 0 => {
+                        item_start = true;
+                        continue;
+                    }
+                    name if item_start && depth == 0 && is_name(name) => {
+                        heads.push(name.to_string())
+                    }
+                    _ => {}
+                }
+                item_start = false;
+            }
+            heads
+        }
+        Some(name) if is_name(name) => vec![name.to_string()],
+        _ => Vec::new(),
+    }
+}
+
+/// Identifiers, `::` and single punctuation characters, each with its line number.
+fn tokens(code: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for (index, line) in code.lines().enumerate() {
+        let chars: Vec<char> = line.chars().collect();
+        let mut at = 0;
+        while let Some(&c) = chars.get(at) {
+            if c.is_alphanumeric() || c == '_' {
+                let start = at;
+                while chars
+                    .get(at)
+                    .is_some_and(|&c| c.is_alphanumeric() || c == '_')
+                {
+                    at += 1;
+                }
+                out.push((index + 1, chars[start..at].iter().collect()));
+                continue;
+            }
+            if c == ':' && chars.get(at + 1) == Some(&':') {
+                out.push((index + 1, "::".to_string()));
+                at += 2;
+                continue;
+            }
+            if !c.is_whitespace() {
+                out.push((index + 1, c.to_string()));
+            }
+            at += 1;
+        }
+    }
+    out
+}
+
+/// A cycle in the graph as `[a, b, ..., a]`, or `None` when it has none.
+fn find_cycle(graph: &ModuleGraph) -> Option<Vec<String>> {
+    fn visit(
+        graph: &ModuleGraph,
+        node: &str,
+        stack: &mut Vec<String>,
+        done: &mut Vec<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(start) = stack.iter().position(|n| n == node) {
+            let mut cycle = stack[start..].to_vec();
+            cycle.push(node.to_string());
+            return Some(cycle);
+        }
+        if done.iter().any(|n| n == node) {
+            return None;
+        }
+        stack.push(node.to_string());
+        for next in graph.get(node).into_iter().flat_map(BTreeMap::keys) {
+            if let Some(cycle) = visit(graph, next, stack, done) {
+                return Some(cycle);
+            }
+        }
+        stack.pop();
+        done.push(node.to_string());
+        None
+    }
+    let mut done = Vec::new();
+    graph
+        .keys()
+        .find_map(|node| visit(graph, node, &mut Vec::new(), &mut done))
+}
+
 /// The README tells contributors the same test command CI runs.
 fn check_readme_has_test_command(root: &Path, problems: &mut Vec<String>) {
     let Ok(ci) = std::fs::read_to_string(root.join(".ci/run")) else {
@@ -978,5 +1277,67 @@ fn tidy_helpers() {
             ("0x10_01".to_owned(), 0x1001),
             ("0xFF".to_owned(), 0xFF),
         ]
+    );
+    let exit_codes = [
+        ("outcome.fails(5, &[\"x\"]);", Some("fails(5")),
+        ("outcome.fails(exit::IMAGE, &[]);", None),
+        (
+            "assert_eq!(out.code, Some(2), \"{}\", out.dump());",
+            Some("Some(2"),
+        ),
+        ("assert!(out.code == Some(0));", Some("Some(0")),
+        ("assert_eq!(status.code(), Some( 1));", Some("Some(1")),
+        ("assert_eq!(out.code, Some(i32::from(exit::USAGE)));", None),
+        ("assert_eq!(security.chip_id, Some(9));", None),
+        ("t.never_fails(3);", None),
+    ];
+    for (line, expected) in exit_codes {
+        assert_eq!(literal_exit_code(line).as_deref(), expected, "{line}");
+    }
+
+    let files = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+        list.iter()
+            .map(|(file, text)| (file.to_string(), text.to_string()))
+            .collect()
+    };
+    let layered = files(&[
+        ("src/image/mod.rs", "pub mod a; pub use a::X;"),
+        (
+            "src/image/a.rs",
+            "use super::b::X;\nuse super::{c::Y, format};\n// use super::d;\nlet s = \"super::d::\";\n#[cfg(test)]\nmod tests {\n    use super::*;\n    use super::super::d::Z;\n}\n",
+        ),
+        ("src/image/b.rs", "fn f() { crate::image::c::g('{'); }"),
+        (
+            "src/image/c.rs",
+            "use crate::units::human_size;\npub(super) fn g(_: char) {}",
+        ),
+        ("src/image/d/mod.rs", "mod e;\npub use e::Q;"),
+        ("src/image/d/e.rs", "use super::Q;\nuse super::super::c::W;"),
+        ("src/image/format.rs", ""),
+    ]);
+    let graph = module_graph("src/image/", &layered);
+    let edges: Vec<(&str, Vec<&str>)> = graph
+        .iter()
+        .map(|(from, to)| (from.as_str(), to.keys().map(String::as_str).collect()))
+        .collect();
+    assert_eq!(
+        edges,
+        [
+            ("a", vec!["b", "c", "d", "format"]),
+            ("b", vec!["c"]),
+            ("c", vec![]),
+            ("d", vec!["c"]),
+            ("format", vec![]),
+        ]
+    );
+    assert_eq!(find_cycle(&graph), None);
+    let cyclic = files(&[
+        ("src/image/a.rs", "use super::b::X;"),
+        ("src/image/b.rs", "use super::c::X;"),
+        ("src/image/c.rs", "fn f() { super::a::g() }"),
+    ]);
+    assert_eq!(
+        find_cycle(&module_graph("src/image/", &cyclic)),
+        Some(["a", "b", "c", "a"].map(String::from).to_vec())
     );
 }

@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use cargo_esp32s3::exit;
 use cargo_esp32s3::image::info::{BinKind, ImageRole, inspect};
 use toml_edit::DocumentMut;
 
@@ -152,7 +153,7 @@ fn init_writes_the_files_once_and_keeps_the_users_edits() {
     )
     .unwrap();
     let output = tool(&dir, &["init"]);
-    output.fails(1, &[]);
+    output.fails(exit::FAILURE, &[]);
     assert_eq!(
         output.stderr.trim(),
         "error: 1 setting could not be applied because the crate already has another value (listed above); change it by hand or rerun with --force"
@@ -182,14 +183,14 @@ fn init_and_new_refuse_with_one_line() {
         ),
     ] {
         let output = tool(temp.path(), &args);
-        output.fails(1, &[expected]);
+        output.fails(exit::FAILURE, &[expected]);
         let stderr = &output.stderr;
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
         assert!(stderr.starts_with(expected), "{args:?}: {stderr}");
     }
     std::fs::create_dir(temp.path().join("taken")).unwrap();
     let output = tool(temp.path(), &["new", "taken"]);
-    output.fails(1, &[]);
+    output.fails(exit::FAILURE, &[]);
     assert_eq!(
         output.stderr.trim(),
         "error: taken already exists; choose another name, or run `cargo esp32s3 init --path taken` to set up the crate there"

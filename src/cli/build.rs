@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use cargo_esp32s3::cargo::{self, BuildOutput};
 use cargo_esp32s3::config;
+use cargo_esp32s3::image::NO_BOOTLOADER_ADVICE;
 use cargo_esp32s3::image::app::AppImage;
-use cargo_esp32s3::plan::{NO_BOOTLOADER_ADVICE, Placement, Plan};
+use cargo_esp32s3::plan::{Placement, Plan};
 use cargo_esp32s3::units::human_size;
 
 use super::CliError;

@@ -37,17 +37,20 @@ pub fn run(args: Args) -> super::Result<()> {
     honour_no_color();
     let table_offset = table_offset_arg(args.partition_table_offset.as_deref())?;
     let bytes = cargo_esp32s3::error::read_file(&args.file)?;
-    let info = inspect_at(&bytes, table_offset)
-        .map_err(|e| ImageError::Invalid(format!("{}: {e}", args.file.display())))?;
-    print!("{}", render(&args.file.display().to_string(), &info));
-    match info.problems.len() {
-        0 => Ok(()),
-        n => Err(ImageError::Invalid(format!(
-            "{} failed {n} check(s): {}",
-            args.file.display(),
-            info.problems.join("; ")
-        ))
-        .into()),
+    let file = args.file.display().to_string();
+    let info = inspect_at(&bytes, table_offset).map_err(|e| ImageError::InFile {
+        file: file.clone(),
+        source: Box::new(e),
+    })?;
+    print!("{}", render(&file, &info));
+    if info.problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ImageError::FailedChecks {
+            file,
+            problems: info.problems,
+        }
+        .into())
     }
 }
 

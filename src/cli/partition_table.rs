@@ -46,10 +46,8 @@ pub struct Args {
 /// The `--partition-table-offset` value (shared with `image-info`), or the default 0x8000.
 pub fn table_offset_arg(text: Option<&str>) -> Result<u32, PartitionError> {
     match text {
-        Some(text) => parse_number(text).ok_or_else(|| {
-            PartitionError::Invalid(format!(
-                "partition table offset `{text}` is not a number (use 0x8000)"
-            ))
+        Some(text) => parse_number(text).ok_or_else(|| PartitionError::BadTableOffset {
+            text: text.to_string(),
         }),
         None => Ok(DEFAULT_TABLE_OFFSET),
     }
@@ -62,11 +60,7 @@ pub fn run(args: Args) -> super::Result<()> {
     let flash_size = match &args.flash_size {
         Some(text) => Some(
             FlashSize::parse(text)
-                .ok_or_else(|| {
-                    PartitionError::Invalid(format!(
-                        "flash size `{text}` is not one of 1MB, 2MB, 4MB, 8MB, 16MB, 32MB, 64MB, 128MB"
-                    ))
-                })?
+                .ok_or_else(|| PartitionError::BadFlashSize { text: text.clone() })?
                 .bytes(),
         ),
         None => None,
@@ -127,11 +121,7 @@ fn emit(bytes: &[u8], output: Option<&Path>, force: bool, binary: bool) -> super
         None => {
             let mut stdout = std::io::stdout();
             if binary && stdout.is_terminal() {
-                return Err(PartitionError::Invalid(
-                    "not writing a binary table to the terminal; give -o FILE or redirect stdout"
-                        .into(),
-                )
-                .into());
+                return Err(PartitionError::BinaryToTerminal.into());
             }
             stdout
                 .write_all(bytes)

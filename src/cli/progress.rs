@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use cargo_esp32s3::event::{AppAloneWhy, Event};
+use cargo_esp32s3::image::NO_BOOTLOADER_ADVICE;
 use cargo_esp32s3::loader::ResetDone;
-use cargo_esp32s3::plan::NO_BOOTLOADER_ADVICE;
 
 use cargo_esp32s3::units::human_size;
 

@@ -32,11 +32,12 @@
 
 use std::collections::VecDeque;
 
-use super::ImageError;
-use super::elf::{APP_DESC_ELF_SHA_OFFSET, AppDescKind, ElfInfo, LoadSegment, read_elf};
+use super::app_desc::APP_DESC_ELF_SHA_OFFSET;
+use super::elf::{AppDescKind, ElfInfo, LoadSegment, read_elf};
+use super::error::ImageError;
 use super::format::{
-    APP_DESC_MAGIC, FlashParams, HEADER_LEN, ImageHeader, MMU_PAGE, SEGMENT_HEADER_LEN, Segment,
-    encode_image, is_flash_mapped, memory_kinds,
+    FlashParams, HEADER_LEN, ImageHeader, MMU_PAGE, SEGMENT_HEADER_LEN, Segment, encode_image,
+    is_flash_mapped, memory_kinds,
 };
 
 /// Largest segment the bootloader accepts (esptool's limit: below 16 MiB).
@@ -157,10 +158,6 @@ impl Block {
         addr >= self.addr && u64::from(addr) < self.end()
     }
 
-    fn describe(&self) -> String {
-        format!("0x{:08x} ({})", self.addr, self.names.join(" + "))
-    }
-
     fn pad_to_word(&mut self) {
         let padded = self.data.len().next_multiple_of(4);
         self.data.resize(padded, 0);
@@ -206,26 +203,27 @@ fn merged_blocks(
         }
     };
     if let Some((first, second)) = find_page_conflict(&flash) {
-        return Err(ImageError::Invalid(format!(
-            "flash segments at {} and {} land in the same 64 KiB flash page, which the MMU can map only once; change the linker script so that they are adjacent (to be merged) or in separate pages",
-            first.describe(),
-            second.describe()
-        )));
+        return Err(ImageError::SharedFlashPage {
+            first: first.addr,
+            first_sections: first.names.clone(),
+            second: second.addr,
+            second_sections: second.names.clone(),
+        });
     }
     for block in flash.iter().chain(&ram) {
         if block.data.len() >= MAX_SEGMENT_LEN {
-            return Err(ImageError::Invalid(format!(
-                "segment at {} is 0x{:x} bytes, the bootloader accepts less than 16 MiB per segment; check the linker script",
-                block.describe(),
-                block.data.len()
-            )));
+            return Err(ImageError::SegmentTooLarge {
+                addr: block.addr,
+                sections: block.names.clone(),
+                len: block.data.len(),
+            });
         }
     }
     if let Some(block) = flash.iter().find(|b| b.addr % 4 != 0) {
-        return Err(ImageError::Invalid(format!(
-            "flash segment at {} does not start on a 4-byte boundary, so it cannot be placed at a matching file offset; align the section in the linker script",
-            block.describe()
-        )));
+        return Err(ImageError::UnalignedFlashSegment {
+            addr: block.addr,
+            sections: block.names.clone(),
+        });
     }
     Ok((flash, ram))
 }
@@ -314,10 +312,10 @@ fn patch_app_desc(info: &ElfInfo, flash: &mut [Block]) -> Result<bool, ImageErro
         return Ok(false);
     };
     if !desc.magic_ok {
-        return Err(ImageError::Invalid(format!(
-            "section {} at 0x{:08x} does not start with the app descriptor magic 0x{APP_DESC_MAGIC:08x}; the ELF is damaged or was linked with a foreign linker script",
-            desc.section, desc.addr
-        )));
+        return Err(ImageError::AppDescBadMagic {
+            section: desc.section.clone(),
+            addr: desc.addr,
+        });
     }
     let needed = APP_DESC_ELF_SHA_OFFSET + 32;
     let field = flash
@@ -329,16 +327,17 @@ fn patch_app_desc(info: &ElfInfo, flash: &mut [Block]) -> Result<bool, ImageErro
             b.data.get_mut(start..start + 32)
         });
     let Some(field) = field else {
-        return Err(ImageError::Invalid(format!(
-            "section {} at 0x{:08x} is too short for an app descriptor (it needs 0x{:x} bytes) or is not flash-mapped; check the linker script",
-            desc.section, desc.addr, needed
-        )));
+        return Err(ImageError::AppDescTooShort {
+            section: desc.section.clone(),
+            addr: desc.addr,
+            needed,
+        });
     };
     if field.iter().any(|&b| b != 0) {
-        return Err(ImageError::Invalid(format!(
-            "the app descriptor in {} at 0x{:08x} already holds an ELF SHA-256; it must be zero in a freshly linked ELF: rebuild the firmware",
-            desc.section, desc.addr
-        )));
+        return Err(ImageError::AppDescShaAlreadySet {
+            section: desc.section.clone(),
+            addr: desc.addr,
+        });
     }
     field.copy_from_slice(&info.sha256);
     Ok(true)

@@ -21,9 +21,10 @@ use object::LittleEndian;
 use object::elf;
 use object::read::elf::{FileHeader, SectionHeader};
 
-use super::ImageError;
-use super::format::{APP_DESC_MAGIC, is_flash_mapped, memory_kinds, sha256};
-use super::info::AppDescriptor;
+pub use super::app_desc::APP_DESC_ELF_SHA_OFFSET;
+use super::app_desc::{AppDescriptor, parse_app_desc as parse_app_desc_bytes};
+use super::error::ImageError;
+use super::format::{APP_DESC_MAGIC, IMAGE_MAGIC, is_flash_mapped, memory_kinds, sha256};
 
 /// `e_machine` of Tensilica Xtensa, the ESP32-S3's CPU.
 pub const EM_XTENSA: u16 = 94;
@@ -37,9 +38,6 @@ pub const ESP_HAL_APP_DESC_SECTION: &str = ".rodata_desc";
 pub const BOOTLOADER_DESC_SECTION: &str = ".dram0.bootdesc";
 /// Section in which esp-hal builds leave metadata for espflash.
 pub const ESPFLASH_METADATA_SECTION: &str = ".espressif.metadata";
-
-/// Offset of `app_elf_sha256` inside `esp_app_desc_t`.
-pub const APP_DESC_ELF_SHA_OFFSET: u32 = 0x90;
 
 /// One loadable ELF section: its load address, its bytes, and its name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,28 +116,21 @@ pub fn looks_like_elf(bytes: &[u8]) -> bool {
 /// loadable sections, and check that each lies in S3 memory and that none overlap.
 pub fn read_elf(bytes: &[u8]) -> Result<ElfInfo, ImageError> {
     check_ident(bytes)?;
-    let header = elf::FileHeader32::<LittleEndian>::parse(bytes).map_err(|e| {
-        ImageError::Invalid(format!(
-            "truncated or corrupted ELF header ({e}); rebuild the firmware or re-copy the file"
-        ))
-    })?;
+    let header = elf::FileHeader32::<LittleEndian>::parse(bytes)
+        .map_err(|source| ImageError::CorruptElfHeader { source })?;
     let endian = LittleEndian;
-    let sections = header.sections(endian, bytes).map_err(|e| {
-        ImageError::Invalid(format!(
-            "corrupted ELF section table ({e}); rebuild the firmware or re-copy the file"
-        ))
-    })?;
+    let sections = header
+        .sections(endian, bytes)
+        .map_err(|source| ImageError::CorruptSectionTable { source })?;
 
     let mut segments = Vec::new();
     let mut app_desc_section = None;
     let mut bootloader_desc_addr = None;
     let mut has_espflash_metadata = false;
     for (index, section) in sections.iter().enumerate() {
-        let name_bytes = sections.section_name(endian, section).map_err(|e| {
-            ImageError::Invalid(format!(
-                "corrupted ELF section table: the name of section {index} cannot be read ({e}); rebuild the firmware"
-            ))
-        })?;
+        let name_bytes = sections
+            .section_name(endian, section)
+            .map_err(|source| ImageError::UnreadableSectionName { index, source })?;
         let name = String::from_utf8_lossy(name_bytes).into_owned();
         if name == ESPFLASH_METADATA_SECTION {
             has_espflash_metadata = true;
@@ -148,14 +139,14 @@ pub fn read_elf(bytes: &[u8]) -> Result<ElfInfo, ImageError> {
             continue;
         }
         let addr = section.sh_addr(endian);
-        let data = section.data(endian, bytes).map_err(|_| {
-            ImageError::Invalid(format!(
-                "corrupted ELF: section {name} claims 0x{:x} bytes at file offset 0x{:x} but the file has only 0x{:x} bytes; rebuild the firmware or re-copy the file",
-                section.sh_size(endian),
-                section.sh_offset(endian),
-                bytes.len()
-            ))
-        })?;
+        let data = section
+            .data(endian, bytes)
+            .map_err(|_| ImageError::SectionBeyondFile {
+                section: name.clone(),
+                size: section.sh_size(endian),
+                offset: section.sh_offset(endian),
+                file_len: bytes.len(),
+            })?;
         match name.as_str() {
             IDF_APP_DESC_SECTION => app_desc_section = Some((AppDescKind::EspIdf, segments.len())),
             ESP_HAL_APP_DESC_SECTION if app_desc_section.is_none() => {
@@ -172,9 +163,7 @@ pub fn read_elf(bytes: &[u8]) -> Result<ElfInfo, ImageError> {
     }
 
     if segments.is_empty() {
-        return Err(ImageError::Invalid(
-            "the ELF has no loadable sections (no ALLOC PROGBITS section with an address and contents); check that it is the linked firmware, not an object file or a stripped debug file".into(),
-        ));
+        return Err(ImageError::NoLoadSections);
     }
     // A section in the mask ROM says the most about the file (it is the ROM's own ELF), so it is
     // reported before any other misplaced section.
@@ -207,28 +196,22 @@ pub fn read_elf(bytes: &[u8]) -> Result<ElfInfo, ImageError> {
 pub fn check_ident(bytes: &[u8]) -> Result<(), ImageError> {
     if bytes.is_empty() {
         // "it starts with []" would hide the real problem: there is nothing there at all.
-        return Err(ImageError::Invalid(
-            "the file is empty (0 bytes); rebuild the firmware or check the path".into(),
-        ));
+        return Err(ImageError::EmptyFile);
     }
     if !looks_like_elf(bytes) {
-        let shown: Vec<String> = bytes.iter().take(4).map(|b| format!("{b:02x}")).collect();
-        let advice = if bytes.first() == Some(&super::format::IMAGE_MAGIC) {
-            "it looks like an ESP image already (first byte e9): use it as a .bin, no conversion needed"
+        let head = bytes.iter().take(4).copied().collect();
+        return Err(if bytes.first() == Some(&IMAGE_MAGIC) {
+            ImageError::ImageNotElf { head }
         } else {
-            "pass the ELF your build produced, or a .bin image"
-        };
-        return Err(ImageError::Invalid(format!(
-            "not an ELF file (it starts with [{}], an ELF starts with 7f 45 4c 46); {advice}",
-            shown.join(" ")
-        )));
+            ImageError::NotElf { head }
+        });
     }
     const IDENT_AND_MACHINE: usize = 20;
     let Some(ident) = bytes.get(..IDENT_AND_MACHINE) else {
-        return Err(ImageError::Invalid(format!(
-            "truncated ELF: {} bytes, fewer than the {IDENT_AND_MACHINE} of the ELF identification; rebuild the firmware or re-copy the file",
-            bytes.len()
-        )));
+        return Err(ImageError::TruncatedElf {
+            len: bytes.len(),
+            needed: IDENT_AND_MACHINE,
+        });
     };
     // e_ident[EI_CLASS] and e_ident[EI_DATA].
     let class = ident[4];
@@ -236,59 +219,20 @@ pub fn check_ident(bytes: &[u8]) -> Result<(), ImageError> {
     let machine = match data {
         elf::ELFDATA2LSB => u16::from_le_bytes([ident[18], ident[19]]),
         elf::ELFDATA2MSB => u16::from_be_bytes([ident[18], ident[19]]),
-        other => {
-            return Err(ImageError::Invalid(format!(
-                "corrupted ELF: unknown data encoding {other} in byte 5 (1 = little-endian, 2 = big-endian); rebuild the firmware"
-            )));
-        }
+        value => return Err(ImageError::UnknownElfEncoding { value }),
     };
     if machine != EM_XTENSA {
-        let hint = if machine == elf::EM_RISCV {
-            " (RISC-V is for the ESP32-C and -H chips)"
-        } else {
-            ""
-        };
-        return Err(ImageError::Invalid(format!(
-            "this ELF is for {} (e_machine {machine}), not Xtensa; build for xtensa-esp32s3-none-elf or -espidf{hint}",
-            machine_name(machine)
-        )));
+        return Err(ImageError::NotXtensa { machine });
     }
     match class {
         elf::ELFCLASS32 => {}
-        elf::ELFCLASS64 => {
-            return Err(ImageError::Invalid(
-                "this is a 64-bit ELF; the ESP32-S3 runs 32-bit Xtensa code: build for xtensa-esp32s3-none-elf or -espidf".into(),
-            ));
-        }
-        other => {
-            return Err(ImageError::Invalid(format!(
-                "corrupted ELF: unknown class {other} in byte 4 (1 = 32-bit, 2 = 64-bit); rebuild the firmware"
-            )));
-        }
+        elf::ELFCLASS64 => return Err(ImageError::Elf64Bit),
+        value => return Err(ImageError::UnknownElfClass { value }),
     }
     if data != elf::ELFDATA2LSB {
-        return Err(ImageError::Invalid(
-            "this ELF is big-endian; the ESP32-S3 is little-endian: build for xtensa-esp32s3-none-elf or -espidf".into(),
-        ));
+        return Err(ImageError::BigEndianElf);
     }
     Ok(())
-}
-
-/// Human name of an `e_machine` value, for the wrong-architecture message.
-fn machine_name(machine: u16) -> &'static str {
-    match machine {
-        elf::EM_386 => "x86",
-        elf::EM_X86_64 => "x86-64",
-        elf::EM_ARM => "ARM",
-        elf::EM_AARCH64 => "AArch64",
-        elf::EM_RISCV => "RISC-V",
-        elf::EM_MIPS => "MIPS",
-        elf::EM_PPC => "PowerPC",
-        elf::EM_PPC64 => "PowerPC64",
-        elf::EM_AVR => "AVR",
-        elf::EM_XTENSA => "Xtensa",
-        _ => "another architecture",
-    }
 }
 
 /// True for sections whose bytes must be in memory when the program starts.
@@ -330,24 +274,12 @@ pub fn region_of(addr: u32) -> Option<Region> {
 
 /// Check that a section starts and ends in the same loadable region.
 fn check_region(segment: &LoadSegment) -> Result<(), ImageError> {
-    let len = segment.data.len();
+    let (section, addr, len) = (segment.name.clone(), segment.addr, segment.data.len());
     let start = segment.addr;
     let last = u32::try_from(segment.end() - 1).ok();
-    let describe = || {
-        format!(
-            "section {} (0x{len:x} bytes at 0x{start:08x})",
-            segment.name
-        )
-    };
     match region_of(start) {
-        Some(Region::MaskRom) => Err(ImageError::Invalid(format!(
-            "{} is in the ESP32-S3 mask ROM (0x40000000..0x40060000), where nothing can be loaded; this looks like the chip's ROM ELF, not an application: pass the ELF your firmware build produced",
-            describe()
-        ))),
-        None => Err(ImageError::Invalid(format!(
-            "{} is outside every ESP32-S3 memory region (flash-mapped 0x3c000000.., 0x42000000.., internal RAM 0x3fc88000.., 0x40370000.., RTC 0x50000000.., 0x600fe000..); check the linker script and the build target",
-            describe()
-        ))),
+        Some(Region::MaskRom) => Err(ImageError::SectionInMaskRom { section, addr, len }),
+        None => Err(ImageError::SectionOutsideMemory { section, addr, len }),
         Some(region) => {
             // Flash: the same bus (instruction or data). RAM: the same named memory.
             let same_memory = |l: u32| match region {
@@ -358,11 +290,12 @@ fn check_region(segment: &LoadSegment) -> Result<(), ImageError> {
             if same_at_end {
                 Ok(())
             } else {
-                Err(ImageError::Invalid(format!(
-                    "{} runs past the end of its memory region (last byte at 0x{:x}); check the linker script",
-                    describe(),
-                    segment.end() - 1
-                )))
+                Err(ImageError::SectionPastRegionEnd {
+                    section,
+                    addr,
+                    len,
+                    last: segment.end() - 1,
+                })
             }
         }
     }
@@ -375,25 +308,22 @@ fn check_overlaps(segments: &[LoadSegment]) -> Result<(), ImageError> {
     for pair in by_addr.windows(2) {
         let (first, second) = (pair[0], pair[1]);
         if u64::from(second.addr) < first.end() {
-            return Err(ImageError::Invalid(format!(
-                "sections {} (0x{:08x}..0x{:08x}) and {} (0x{:08x}..0x{:08x}) overlap; check the linker script",
-                first.name,
-                first.addr,
-                first.end(),
-                second.name,
-                second.addr,
-                second.end()
-            )));
+            return Err(ImageError::SectionsOverlap {
+                first: first.name.clone(),
+                first_range: u64::from(first.addr)..first.end(),
+                second: second.name.clone(),
+                second_range: u64::from(second.addr)..second.end(),
+            });
         }
     }
     Ok(())
 }
 
 /// Read the fields of an `esp_app_desc_t` from the start of its section (the layout is
-/// `info.rs`'s; texts stay empty when the magic or the 256 bytes are missing).
+/// `app_desc.rs`'s; texts stay empty when the magic or the 256 bytes are missing).
 fn parse_app_desc(segment: &LoadSegment, kind: AppDescKind) -> AppDesc {
     let bytes = &segment.data;
-    let fields = super::info::parse_app_desc(bytes);
+    let fields = parse_app_desc_bytes(bytes);
     let text = |field: fn(&AppDescriptor) -> &String| {
         fields.as_ref().map(field).cloned().unwrap_or_default()
     };
@@ -440,7 +370,9 @@ mod tests {
         x86_64[4] = 2;
         x86_64[5] = 1;
         x86_64[18] = 62;
-        let msg = check_ident(&x86_64).unwrap_err().to_string();
+        let e = check_ident(&x86_64).unwrap_err();
+        assert_eq!(e, ImageError::NotXtensa { machine: 62 });
+        let msg = e.to_string();
         assert!(msg.contains("x86-64 (e_machine 62)"), "{msg}");
 
         let mut be = vec![0u8; 64];
@@ -457,7 +389,7 @@ mod tests {
         let msg = check_ident(&[]).unwrap_err().to_string();
         assert_eq!(
             msg,
-            "the file is empty (0 bytes); rebuild the firmware or check the path"
+            "the file is empty (0 bytes); rebuild it or check the path"
         );
     }
 

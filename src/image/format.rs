@@ -6,7 +6,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::ImageError;
+use super::error::ImageError;
 
 /// First byte of every ESP image.
 pub const IMAGE_MAGIC: u8 = 0xE9;

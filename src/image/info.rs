@@ -13,14 +13,16 @@
 //!
 //! Pure data in, pure data out: the CLI renders [`ImageInfo`]; nothing here prints or reads files.
 
-use super::ImageError;
-use super::elf::{APP_DESC_ELF_SHA_OFFSET, check_ident, looks_like_elf};
+use super::app_desc::{APP_DESC_LEN, BOOTLOADER_DESC_LEN, parse_app_desc, parse_bootloader_desc};
+pub use super::app_desc::{AppDescriptor, BootloaderDescriptor};
+use super::elf::{check_ident, looks_like_elf};
+use super::error::ImageError;
 use super::format::{
-    APP_DESC_MAGIC, BOOTLOADER_DESC_MAGIC, ESP32S3_CHIP_ID, IMAGE_MAGIC, ImageHeader, MMU_PAGE,
-    is_flash_mapped, memory_kinds, parse_image,
+    ESP32S3_CHIP_ID, IMAGE_MAGIC, ImageHeader, MMU_PAGE, chip_name, is_flash_mapped, memory_kinds,
+    parse_image,
 };
-use super::merge::{Region, RegionKind, other_chip_message};
 use super::partition::{DEFAULT_TABLE_OFFSET, ENTRY_MAGIC, MAX_TABLE_LEN, PartitionTable};
+use super::region::{Region, RegionKind};
 
 /// ESP-IDF links the 2nd-stage bootloader at the top of internal SRAM, from here up.
 const BOOTLOADER_IRAM_START: u32 = 0x403B_0000;
@@ -67,51 +69,6 @@ pub struct SegmentInfo {
     pub memory_kinds: Vec<&'static str>,
     /// True when the MMU maps it from flash (IROM/DROM).
     pub flash_mapped: bool,
-}
-
-/// The `esp_app_desc_t` of an app (texts up to their first NUL).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AppDescriptor {
-    /// Anti-rollback secure version.
-    pub secure_version: u32,
-    /// App version string.
-    pub version: String,
-    /// Project name.
-    pub project_name: String,
-    /// Build time.
-    pub time: String,
-    /// Build date.
-    pub date: String,
-    /// ESP-IDF version (or what the build put there).
-    pub idf_ver: String,
-    /// SHA-256 of the ELF the image was made from (zero when not recorded).
-    pub app_elf_sha256: [u8; 32],
-    /// Minimum eFuse block revision, major*100+minor.
-    pub min_efuse_blk_rev_full: u16,
-    /// Maximum eFuse block revision, major*100+minor.
-    pub max_efuse_blk_rev_full: u16,
-    /// log2 of the MMU page size (0 when not recorded).
-    pub mmu_page_size_log2: u8,
-}
-
-impl AppDescriptor {
-    /// MMU page size in bytes, when recorded.
-    pub fn mmu_page_size(&self) -> Option<u32> {
-        (1..32)
-            .contains(&self.mmu_page_size_log2)
-            .then(|| 1u32 << self.mmu_page_size_log2)
-    }
-}
-
-/// The `esp_bootloader_desc_t` of a bootloader.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BootloaderDescriptor {
-    /// Bootloader version number.
-    pub version: u32,
-    /// ESP-IDF version.
-    pub idf_ver: String,
-    /// Build date and time.
-    pub date_time: String,
 }
 
 /// Everything about one image in the file.
@@ -244,11 +201,7 @@ pub fn inspect_at(bytes: &[u8], table_offset: u32) -> Result<ImageInfo, ImageErr
         problems: Vec::new(),
     };
     match bytes.first() {
-        None => {
-            return Err(ImageError::Invalid(
-                "the file is empty (0 bytes); rebuild it or check the path".into(),
-            ));
-        }
+        None => return Err(ImageError::EmptyFile),
         Some(&IMAGE_MAGIC) => {}
         Some(_) if looks_like_elf(bytes) => {
             inspect_elf(bytes, &mut info);
@@ -314,26 +267,20 @@ pub fn flash_regions_for_bin(bytes: &[u8], table_offset: u32) -> Result<Vec<Regi
     let info = inspect_at(bytes, table_offset)?;
     // An ELF is refused for what it is, before any problem with it.
     let (kind, label) = match info.kind {
-        BinKind::Elf => {
-            return Err(ImageError::Invalid(
-                "this is an ELF file, not a flash image; convert it with `cargo esp32s3 save-image` first".into(),
-            ));
-        }
+        BinKind::Elf => return Err(ImageError::ElfNotFlashImage),
         BinKind::AppImage => (RegionKind::App, "app image"),
         BinKind::BootloaderImage => (RegionKind::Bootloader, "bootloader image"),
         BinKind::PartitionTable => (RegionKind::PartitionTable, "partition table"),
         BinKind::MergedImage => (RegionKind::Data, "merged image"),
     };
     if let Some(problem) = info.problems.first() {
-        return Err(ImageError::Invalid(format!(
-            "{problem}; refusing to flash a damaged file"
-        )));
+        return Err(ImageError::DamagedFile {
+            problem: problem.clone(),
+        });
     }
     // Every kind but an ELF has a place to go; never guess one.
     let Some(offset) = info.write_at else {
-        return Err(ImageError::Invalid(format!(
-            "cannot tell at which flash offset this {label} goes; flash its parts with explicit offsets"
-        )));
+        return Err(ImageError::NoPlacement { what: label });
     };
     Ok(vec![Region {
         offset,
@@ -350,16 +297,12 @@ pub fn default_app_offset(table_offset: u32) -> u32 {
 }
 
 fn unknown_file(bytes: &[u8]) -> ImageError {
-    let head: Vec<String> = bytes.iter().take(4).map(|b| format!("{b:02x}")).collect();
     if bytes.iter().take(64).all(|&b| b == 0xFF) {
-        return ImageError::Invalid(
-            "the file starts with 0xFF bytes (erased flash): there is no image at its start; a chip booting this prints `invalid header: 0xffffffff`".into(),
-        );
+        return ImageError::ErasedFlash;
     }
-    ImageError::Invalid(format!(
-        "not an ESP32-S3 image, partition table or ELF: the file starts with {} (an image starts with e9, a partition table with aa 50, an ELF with 7f 45 4c 46)",
-        head.join(" ")
-    ))
+    ImageError::UnknownFile {
+        head: bytes.iter().take(4).copied().collect(),
+    }
 }
 
 fn inspect_elf(bytes: &[u8], info: &mut ImageInfo) {
@@ -378,8 +321,11 @@ fn inspect_table_file(
     table_offset: u32,
     info: &mut ImageInfo,
 ) -> Result<(), ImageError> {
-    let table = PartitionTable::from_binary(bytes)
-        .map_err(|e| ImageError::Invalid(format!("partition table: {e}")))?;
+    let table =
+        PartitionTable::from_binary(bytes).map_err(|source| ImageError::BadPartitionTable {
+            offset: None,
+            source,
+        })?;
     info.kind = BinKind::PartitionTable;
     info.table_offset = Some(table_offset);
     info.write_at = Some(table_offset);
@@ -428,8 +374,9 @@ fn inspect_merged(
     info.images.push(first);
     let table_bytes = bytes.get(table_offset as usize..).unwrap_or_default();
     let table = PartitionTable::from_binary(&table_bytes[..table_bytes.len().min(MAX_TABLE_LEN)])
-        .map_err(|e| {
-        ImageError::Invalid(format!("partition table at 0x{table_offset:x}: {e}"))
+        .map_err(|source| ImageError::BadPartitionTable {
+        offset: Some(table_offset),
+        source,
     })?;
     info.placements.push(Placement {
         label: "partition table".into(),
@@ -478,8 +425,11 @@ fn find_apps(
             ));
             continue;
         }
-        let mut details = image_details(rest, at, p.offset)
-            .map_err(|e| ImageError::Invalid(format!("app in partition `{}`: {e}", p.name)))?;
+        let mut details =
+            image_details(rest, at, p.offset).map_err(|e| ImageError::AppInPartition {
+                partition: p.name.clone(),
+                source: Box::new(e),
+            })?;
         details.flash_offset = p.offset;
         if details.role != ImageRole::App {
             info.problems.push(format!(
@@ -514,13 +464,15 @@ fn image_details(
 ) -> Result<ImageDetails, ImageError> {
     let header = ImageHeader::decode(bytes)?;
     if header.chip_id != ESP32S3_CHIP_ID {
-        return Err(ImageError::Invalid(other_chip_message(header.chip_id)));
+        return Err(ImageError::WrongChip {
+            chip_id: header.chip_id,
+            chip: chip_name(header.chip_id),
+        });
     }
     if header.hash_appended > 1 {
-        return Err(ImageError::Invalid(format!(
-            "byte 23 of the header is 0x{:02x} where an ESP32-S3 image has 0 or 1; this looks like an ESP8266 image or a corrupt file",
-            header.hash_appended
-        )));
+        return Err(ImageError::BadHashFlag {
+            value: header.hash_appended,
+        });
     }
     let parsed = parse_image(bytes)?;
     let segments: Vec<SegmentInfo> = parsed
@@ -537,13 +489,13 @@ fn image_details(
         .collect();
     let app_desc = segments
         .first()
-        .filter(|s| s.memory_kinds.contains(&"DROM") && s.len >= 256)
-        .and_then(|s| bytes.get(s.data_offset..s.data_offset + 256))
+        .filter(|s| s.memory_kinds.contains(&"DROM") && s.len as usize >= APP_DESC_LEN)
+        .and_then(|s| bytes.get(s.data_offset..s.data_offset + APP_DESC_LEN))
         .and_then(parse_app_desc);
     let bootloader_desc = segments
         .first()
-        .filter(|s| s.memory_kinds.contains(&"DRAM") && s.len >= 80)
-        .and_then(|s| bytes.get(s.data_offset..s.data_offset + 80))
+        .filter(|s| s.memory_kinds.contains(&"DRAM") && s.len as usize >= BOOTLOADER_DESC_LEN)
+        .and_then(|s| bytes.get(s.data_offset..s.data_offset + BOOTLOADER_DESC_LEN))
         .and_then(parse_bootloader_desc);
     let role = if segments.iter().any(|s| s.flash_mapped) {
         ImageRole::App
@@ -655,62 +607,6 @@ fn trailing_note(bytes: &[u8], image_len: usize, info: &mut ImageInfo) {
     ));
 }
 
-fn text(field: &[u8]) -> String {
-    let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
-    String::from_utf8_lossy(&field[..end]).into_owned()
-}
-
-fn le_u32(b: &[u8], at: usize) -> u32 {
-    b.get(at..at + 4)
-        .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-        .unwrap_or(0)
-}
-
-fn le_u16(b: &[u8], at: usize) -> u16 {
-    b.get(at..at + 2)
-        .map(|s| u16::from_le_bytes([s[0], s[1]]))
-        .unwrap_or(0)
-}
-
-/// `esp_app_desc_t` from its 256 bytes; `None` without the magic or with fewer bytes.
-pub(crate) fn parse_app_desc(d: &[u8]) -> Option<AppDescriptor> {
-    if le_u32(d, 0) != APP_DESC_MAGIC || d.len() < 256 {
-        return None;
-    }
-    let mut sha = [0u8; 32];
-    let sha_at = APP_DESC_ELF_SHA_OFFSET as usize;
-    sha.copy_from_slice(&d[sha_at..sha_at + 32]);
-    Some(AppDescriptor {
-        secure_version: le_u32(d, 4),
-        version: text(&d[16..48]),
-        project_name: text(&d[48..80]),
-        time: text(&d[80..96]),
-        date: text(&d[96..112]),
-        idf_ver: text(&d[112..144]),
-        app_elf_sha256: sha,
-        min_efuse_blk_rev_full: le_u16(d, 176),
-        max_efuse_blk_rev_full: le_u16(d, 178),
-        mmu_page_size_log2: d[180],
-    })
-}
-
-/// `esp_bootloader_desc_t` from its 80 bytes; the one-byte magic alone is weak, so the version
-/// text must look like one (`v5.4.2`).
-fn parse_bootloader_desc(d: &[u8]) -> Option<BootloaderDescriptor> {
-    if d.first() != Some(&BOOTLOADER_DESC_MAGIC) || d.len() < 80 {
-        return None;
-    }
-    let idf_ver = text(&d[8..40]);
-    let looks_like_version = idf_ver.starts_with('v')
-        && idf_ver.len() > 1
-        && idf_ver.bytes().all(|b| b.is_ascii_graphic());
-    looks_like_version.then(|| BootloaderDescriptor {
-        version: le_u32(d, 4),
-        idf_ver,
-        date_time: text(&d[40..64]),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -761,9 +657,10 @@ mod tests {
     #[test]
     fn refusals() {
         let c3 = img(5, &[(0x3FC8_0000, 16)], 0);
-        let e = inspect(&c3).unwrap_err().to_string();
+        let e = inspect(&c3).unwrap_err();
+        assert!(matches!(e, ImageError::WrongChip { chip_id: 5, .. }));
         assert_eq!(
-            e,
+            e.to_string(),
             "this image is for the ESP32-C3 (chip id 5), not the ESP32-S3; build it for the ESP32-S3 (target xtensa-esp32s3-none-elf or xtensa-esp32s3-espidf)"
         );
         let mut corrupt = img(9, &[(0x3FCA_0000, 16)], 0x4038_0000);

@@ -5,52 +5,19 @@
 //! The semantics follow esptool's `merge-bin` (facts §11) and its flash-parameter patch (§9). This
 //! module works on bytes only; callers read and write the files and report the outcomes.
 
-use super::ImageError;
-use super::format::{ESP32S3_CHIP_ID, FlashParams, chip_name, parse_image};
-use super::info::BinKind;
+use super::error::ImageError;
+use super::format::{ESP32S3_CHIP_ID, FlashParams, chip_name, parse_image, sha256};
+use super::info::{BinKind, inspect_at};
 use super::partition::{DEFAULT_TABLE_OFFSET, PartitionTable};
-use crate::units::human_size;
-
-/// What a region of a merged image holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RegionKind {
-    /// The 2nd-stage bootloader image at 0x0.
-    Bootloader,
-    /// The binary partition table.
-    PartitionTable,
-    /// An app image in an app partition.
-    App,
-    /// Anything else (raw data for a data partition, an unknown file).
-    Data,
-}
-
-/// Bytes to be written at a flash offset.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Region {
-    /// Flash offset of the first byte.
-    pub offset: u32,
-    /// The bytes.
-    pub data: Vec<u8>,
-    /// What they are.
-    pub kind: RegionKind,
-    /// A short label for messages (`bootloader`, `partition table`, `factory`).
-    pub label: String,
-}
-
-impl Region {
-    /// First flash byte after the region.
-    pub fn end(&self) -> u64 {
-        u64::from(self.offset) + self.data.len() as u64
-    }
-}
+pub use super::region::{Region, RegionKind};
 
 /// What [`patch_flash_params`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PatchOutcome {
     /// Every setting was "keep": the image was not looked at.
     Kept,
-    /// The bytes are not a valid ESP32-S3 image, so nothing was changed (the reason says why).
-    NotAnImage(String),
+    /// The bytes are not a valid ESP32-S3 image, so nothing was changed (the error says why).
+    NotAnImage(ImageError),
     /// Header bytes 2 and 3 were set.
     Patched {
         /// Bytes 2..3 before, big-endian as esptool prints them (`0x0210`).
@@ -76,28 +43,25 @@ pub fn patch_flash_params(
     if params.is_keep() {
         return Ok(PatchOutcome::Kept);
     }
-    if image.first() != Some(&super::format::IMAGE_MAGIC) {
-        return Ok(PatchOutcome::NotAnImage(format!(
-            "the data does not start with the image magic 0xe9 (found {})",
-            image
-                .first()
-                .map(|b| format!("0x{b:02x}"))
-                .unwrap_or_else(|| "nothing".into())
-        )));
-    }
     let parsed = match parse_image(image) {
         Ok(p) => p,
-        Err(e) => return Ok(PatchOutcome::NotAnImage(e.to_string())),
+        Err(e) => return Ok(PatchOutcome::NotAnImage(e)),
     };
-    if parsed.header.chip_id != ESP32S3_CHIP_ID {
-        return Ok(PatchOutcome::NotAnImage(other_chip_message(
-            parsed.header.chip_id,
-        )));
+    let chip_id = parsed.header.chip_id;
+    if chip_id != ESP32S3_CHIP_ID {
+        return Ok(PatchOutcome::NotAnImage(ImageError::WrongChip {
+            chip_id,
+            chip: chip_name(chip_id),
+        }));
     }
-    if !parsed.checksum_ok() || parsed.digest_ok() == Some(false) {
-        return Ok(PatchOutcome::NotAnImage(
-            "its checksum or SHA-256 digest does not match".into(),
-        ));
+    if !parsed.checksum_ok() {
+        return Ok(PatchOutcome::NotAnImage(ImageError::ChecksumMismatch {
+            stored: parsed.stored_checksum,
+            computed: parsed.computed_checksum,
+        }));
+    }
+    if parsed.digest_ok() == Some(false) {
+        return Ok(PatchOutcome::NotAnImage(ImageError::DigestMismatch));
     }
     let before = u16::from_be_bytes([image[2], image[3]]);
     let (mut mode, mut size_freq) = (image[2], image[3]);
@@ -107,10 +71,15 @@ pub fn patch_flash_params(
     let after = u16::from_be_bytes([mode, size_freq]);
     let mut digest_updated = false;
     if parsed.stored_digest.is_some() {
-        let digest = super::format::sha256(&image[..parsed.data_len]);
+        let digest = sha256(&image[..parsed.data_len]);
+        let available = image.len();
         let slot = image
             .get_mut(parsed.data_len..parsed.data_len + 32)
-            .ok_or_else(|| ImageError::Invalid("the image digest slot vanished".into()))?;
+            .ok_or_else(|| ImageError::Truncated {
+                what: "appended SHA-256".into(),
+                needed: parsed.data_len + 32,
+                available,
+            })?;
         slot.copy_from_slice(&digest);
         digest_updated = true;
     }
@@ -119,20 +88,6 @@ pub fn patch_flash_params(
         after,
         digest_updated,
     })
-}
-
-/// "this image is for the ESP32-C3 (chip id 5), not the ESP32-S3; build it for the ESP32-S3
-/// (target …)": what is wrong, then what to do about it.
-pub fn other_chip_message(chip_id: u16) -> String {
-    let what = match chip_name(chip_id) {
-        Some(name) => format!("this image is for the {name} (chip id {chip_id}), not the ESP32-S3"),
-        None => format!(
-            "this image is for an unknown chip (chip id {chip_id}), not the ESP32-S3 (chip id 9)"
-        ),
-    };
-    format!(
-        "{what}; build it for the ESP32-S3 (target xtensa-esp32s3-none-elf or xtensa-esp32s3-espidf)"
-    )
 }
 
 /// Lay regions out in one file starting at flash offset 0. See [`merge_regions_from`].
@@ -154,38 +109,37 @@ pub fn merge_regions_from(
     for pair in sorted.windows(2) {
         let (a, b) = (pair[0], pair[1]);
         if u64::from(b.offset) < a.end() {
-            return Err(ImageError::Invalid(format!(
-                "{} at 0x{:x}..0x{:x} overlaps {} at 0x{:x}..0x{:x}; move one of them",
-                a.label,
-                a.offset,
-                a.end(),
-                b.label,
-                b.offset,
-                b.end()
-            )));
+            return Err(ImageError::RegionsOverlap {
+                first: a.label.clone(),
+                first_range: u64::from(a.offset)..a.end(),
+                second: b.label.clone(),
+                second_range: u64::from(b.offset)..b.end(),
+            });
         }
     }
     if let Some(first) = sorted.first() {
         if first.offset < start {
-            return Err(ImageError::Invalid(format!(
-                "{} at 0x{:x} lies below the start offset 0x{start:x} of the output; start the output at 0x{:x} or lower",
-                first.label, first.offset, first.offset
-            )));
+            return Err(ImageError::RegionBelowStart {
+                region: first.label.clone(),
+                offset: first.offset,
+                start,
+            });
         }
     }
     let end = sorted.last().map(|r| r.end()).unwrap_or(u64::from(start));
     if let Some(pad) = pad_to {
         if end > u64::from(pad) {
             let last = sorted.last().map(|r| r.label.as_str()).unwrap_or("data");
-            return Err(ImageError::Invalid(format!(
-                "{last} ends at 0x{end:x}, beyond the padding size 0x{pad:x} ({}); use a larger size",
-                human_size(u64::from(pad))
-            )));
+            return Err(ImageError::BeyondPadSize {
+                region: last.to_string(),
+                end,
+                pad,
+            });
         }
     }
     let total_end = pad_to.map(u64::from).unwrap_or(end).max(end);
-    let len = usize::try_from(total_end - u64::from(start))
-        .map_err(|_| ImageError::Invalid("the merged image is too large".into()))?;
+    let len = total_end - u64::from(start);
+    let len = usize::try_from(len).map_err(|_| ImageError::MergedTooLarge { len })?;
     let mut out = vec![0xFFu8; len];
     for r in sorted {
         let at = (r.offset - start) as usize;
@@ -217,50 +171,42 @@ pub struct Offset0Inputs<'a> {
 /// `table_offset`, app at the start of its app partition.
 pub fn offset0_regions(inputs: &Offset0Inputs) -> Result<Vec<Region>, ImageError> {
     let flash_size = inputs.flash_size.or(inputs.flash.size.map(|s| s.bytes()));
-    let invalid = |m: String| ImageError::Invalid(m);
+    let invalid_bootloader = |e: ImageError| ImageError::InvalidBootloader {
+        source: Box::new(e),
+    };
 
-    let bootloader = parse_image(inputs.bootloader)
-        .map_err(|e| invalid(format!("the bootloader is not a valid ESP32-S3 image: {e}")))?;
-    if bootloader.header.chip_id != ESP32S3_CHIP_ID {
-        return Err(invalid(format!(
-            "bootloader: {}",
-            other_chip_message(bootloader.header.chip_id)
-        )));
+    let bootloader = parse_image(inputs.bootloader).map_err(invalid_bootloader)?;
+    let chip_id = bootloader.header.chip_id;
+    if chip_id != ESP32S3_CHIP_ID {
+        return Err(invalid_bootloader(ImageError::WrongChip {
+            chip_id,
+            chip: chip_name(chip_id),
+        }));
     }
     let mut bootloader_bytes = inputs.bootloader.to_vec();
     if let PatchOutcome::NotAnImage(reason) =
         patch_flash_params(&mut bootloader_bytes, &inputs.flash)?
     {
-        return Err(invalid(format!(
-            "cannot set the flash settings in the bootloader: {reason}; rebuild the bootloader"
-        )));
+        return Err(ImageError::BootloaderFlashParams {
+            source: Box::new(reason),
+        });
     }
     if bootloader_bytes.len() as u64 > u64::from(inputs.table_offset) {
-        return Err(invalid(format!(
-            "the bootloader is 0x{:x} bytes and runs past the partition table at 0x{:x}; use a smaller bootloader or move the table with --partition-table-offset",
-            bootloader_bytes.len(),
-            inputs.table_offset
-        )));
+        return Err(ImageError::BootloaderTooBig {
+            len: bootloader_bytes.len(),
+            table_offset: inputs.table_offset,
+        });
     }
 
-    inputs
-        .table
-        .validate(flash_size, inputs.table_offset)
-        .map_err(|e| invalid(e.to_string()))?;
-    let partition = inputs
-        .table
-        .app_partition(inputs.app_partition)
-        .map_err(|e| invalid(e.to_string()))?;
+    inputs.table.validate(flash_size, inputs.table_offset)?;
+    let partition = inputs.table.app_partition(inputs.app_partition)?;
     let app_len = inputs.app.len() as u64;
     if app_len > u64::from(partition.size) {
-        return Err(invalid(format!(
-            "the app image is {} (0x{app_len:x} bytes) but partition `{}` holds only {} (0x{:x} bytes): it would be {}% full; enlarge the partition or shrink the app",
-            human_size(app_len),
-            partition.name,
-            human_size(u64::from(partition.size)),
-            partition.size,
-            app_len * 100 / u64::from(partition.size.max(1))
-        )));
+        return Err(ImageError::AppTooBig {
+            app: app_len,
+            partition: partition.name.clone(),
+            partition_size: partition.size,
+        });
     }
     // No separate check against the flash size: `validate` keeps every partition inside the
     // flash, and the app fits its partition.
@@ -292,30 +238,34 @@ pub fn split_offset0_image(bytes: &[u8]) -> Result<Vec<Region>, ImageError> {
     split_offset0_image_at(bytes, DEFAULT_TABLE_OFFSET)
 }
 
-/// Split an offset-0 image into the parts [`inspect_at`](super::info::inspect_at) finds: the
+/// Split an offset-0 image into the parts [`inspect_at`] finds: the
 /// bootloader (its image length), the table (`[table_offset, table_offset + 0xC00)`) and every
 /// app image at the start of an app partition (its image length; erased partitions are skipped).
 /// Merging the parts with [`merge_regions`] gives back the file when the gaps are 0xFF.
 pub fn split_offset0_image_at(bytes: &[u8], table_offset: u32) -> Result<Vec<Region>, ImageError> {
-    let info = super::info::inspect_at(bytes, table_offset)?;
+    let info = inspect_at(bytes, table_offset)?;
     if info.kind != BinKind::MergedImage || info.write_at != Some(0) {
-        return Err(ImageError::Invalid(format!(
-            "not an offset-0 image: no bootloader at 0x0 followed by a partition table at 0x{table_offset:x}; pass a merged image, or the table offset it was built with"
-        )));
+        return Err(ImageError::NotOffset0Image { table_offset });
     }
     info.placements
         .iter()
         .map(|part| {
-            let data = bytes.get(part.file_offset..part.file_offset.checked_add(part.len)?)?;
-            Some(Region {
+            let end = part.file_offset.saturating_add(part.len);
+            let data = bytes
+                .get(part.file_offset..end)
+                .ok_or_else(|| ImageError::Truncated {
+                    what: format!("merged image's {}", part.label),
+                    needed: end,
+                    available: bytes.len(),
+                })?;
+            Ok(Region {
                 offset: part.flash_offset,
                 data: data.to_vec(),
                 kind: part.kind,
                 label: part.label.clone(),
             })
         })
-        .collect::<Option<Vec<Region>>>()
-        .ok_or_else(|| ImageError::Invalid("the merged image is shorter than the parts its table lists; re-copy or rebuild the file".into()))
+        .collect()
 }
 
 #[cfg(test)]

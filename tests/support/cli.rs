@@ -20,6 +20,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use cargo_esp32s3::exit;
+
 /// Longest any single run of the binary may take (unless [`Run::limit`] says otherwise).
 pub const LIMIT: Duration = Duration::from_secs(60);
 
@@ -81,7 +83,7 @@ impl Outcome {
     /// Succeeded: exit 0, no `error:` on stderr, no panic.
     pub fn succeeds(&self) -> &Self {
         self.no_panic();
-        assert_eq!(self.code, Some(0), "{}", self.dump());
+        assert_eq!(self.code, Some(i32::from(exit::SUCCESS)), "{}", self.dump());
         assert!(!self.stderr.contains("error:"), "{}", self.dump());
         self
     }
