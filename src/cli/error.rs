@@ -59,6 +59,7 @@ from_library!(
     cargo_esp32s3::project::ProjectError,
     cargo_esp32s3::plan::PlanError,
     cargo_esp32s3::board::BoardError,
+    cargo_esp32s3::bootloader_store::StoreError,
     cargo_esp32s3::monitor::MonitorError,
     cargo_esp32s3::symbols::SymbolsError,
 );

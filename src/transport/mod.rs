@@ -10,6 +10,7 @@ pub mod rfc2217;
 pub mod serial;
 pub mod sim;
 pub mod tcp;
+pub mod trace;
 pub(crate) mod url;
 pub mod usb;
 
