@@ -53,7 +53,7 @@ pub fn run(args: Args) -> super::Result<()> {
     let settings = &ctx.settings;
 
     let mut progress = Progress::new();
-    let mut board = connect::open_board(settings, args.connect.non_interactive, &mut progress)?;
+    let mut board = connect::open_board(&ctx, &args.connect, &mut progress)?;
     match (region, &args.partition) {
         (Some((offset, size)), _) => {
             board.erase_region(offset, size, progress.callback())?;

@@ -143,7 +143,7 @@ pub fn run(args: Args) -> super::Result {
     }
 
     let mut progress = Progress::new();
-    let mut board = connect::open_board(settings, args.connect.non_interactive, &mut progress)?;
+    let mut board = connect::open_board(&ctx, &args.connect, &mut progress)?;
     flash_board(&mut board, &plan, &mut progress)?;
     let Some((monitor_plan, symbols)) = monitor else {
         let done = board.reset(settings.after)?;

@@ -21,6 +21,7 @@ pub mod init;
 pub mod list_ports;
 pub mod monitor;
 pub mod partition_table;
+pub mod port_memory;
 pub mod progress;
 pub mod read_flash;
 pub mod save_image;
