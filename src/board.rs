@@ -774,7 +774,9 @@ pub fn is_mapped(addr: u32) -> bool {
     )
 }
 
-fn check_address(addr: u32) -> Result<(), BoardError> {
+/// Refuse an address [`Board::read_memory`] and [`Board::write_memory`] would refuse, before
+/// any chip is touched: not a multiple of 4, or not mapped on the ESP32-S3.
+pub fn check_address(addr: u32) -> Result<(), BoardError> {
     if addr % 4 != 0 {
         return Err(BoardError::BadAddress {
             addr,

@@ -23,6 +23,9 @@ pub enum CliError {
     /// The monitor's port closed before `--until` matched.
     #[error("{0}")]
     MonitorEnded(String),
+    /// `verify` found a region the chip does not hold (exit code 7, as a failed flash check).
+    #[error("{0}")]
+    Differs(String),
     /// Some of several boards flashed at once failed; `code` is their exit code when they all
     /// failed the same way, else [`super::exit::FAILURE`].
     #[error("{message}")]

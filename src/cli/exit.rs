@@ -14,6 +14,7 @@ pub fn code_for(error: &CliError) -> u8 {
         CliError::Refused(_) => FAILURE,
         CliError::MonitorTimeout(_) => MONITOR_TIMEOUT,
         CliError::MonitorEnded(_) => CONNECT,
+        CliError::Differs(_) => cargo_esp32s3::exit::FLASH,
         CliError::BoardsFailed { code, .. } => *code,
     }
 }
