@@ -370,4 +370,72 @@ mod tests {
             }
         }
     }
+    #[test]
+    fn a_remembered_port_is_offered_first() {
+        let mut a = port("/dev/ttyUSB0", true, false);
+        a.serial_number = Some("A1".into());
+        let mut b = port("/dev/ttyUSB1", true, false);
+        b.serial_number = Some("B2".into());
+        let s0 = port("/dev/ttyS0", false, false);
+        let ports = vec![s0.clone(), a.clone(), b.clone()];
+        // Without a remembered port, likely ports come first, in their order.
+        let names = |order: Vec<&PortInfo>| -> Vec<String> {
+            order.iter().map(|p| p.name.clone()).collect()
+        };
+        assert_eq!(
+            names(ask_order(&ports, None)),
+            ["/dev/ttyUSB0", "/dev/ttyUSB1", "/dev/ttyS0"]
+        );
+        // The one picked last time for this project is first (Enter picks it), found by its
+        // serial number even under another path.
+        let remembered = Remembered::of(&b);
+        assert_eq!(
+            names(ask_order(&ports, Some(&remembered))),
+            ["/dev/ttyUSB1", "/dev/ttyUSB0", "/dev/ttyS0"]
+        );
+        let mut moved = b.clone();
+        moved.name = "/dev/ttyUSB7".into();
+        let replugged = vec![a.clone(), moved];
+        assert_eq!(
+            names(ask_order(&replugged, Some(&remembered))),
+            ["/dev/ttyUSB7", "/dev/ttyUSB0"]
+        );
+        // Without a terminal, two likely boards and the remembered one among them: it is used.
+        let prefs = PortPrefs {
+            interactive: false,
+            confirm: false,
+            remembered: Some(&remembered),
+        };
+        assert_eq!(
+            pick_port_with(&replugged, &prefs).unwrap(),
+            PortChoice::Use("/dev/ttyUSB7".into())
+        );
+        // On a terminal the choice is asked, with the remembered one first (above).
+        let ask = PortPrefs {
+            interactive: true,
+            ..prefs.clone()
+        };
+        assert_eq!(pick_port_with(&replugged, &ask).unwrap(), PortChoice::Ask);
+        // --confirm-port asks even when one port is likely, and needs a terminal.
+        let one = vec![a.clone(), s0.clone()];
+        assert_eq!(
+            pick_port(&one, true).unwrap(),
+            PortChoice::Use("/dev/ttyUSB0".into())
+        );
+        let confirm = PortPrefs {
+            interactive: true,
+            confirm: true,
+            remembered: None,
+        };
+        assert_eq!(pick_port_with(&one, &confirm).unwrap(), PortChoice::Ask);
+        let no_terminal = PortPrefs {
+            interactive: false,
+            ..confirm
+        };
+        let error = pick_port_with(&one, &no_terminal).unwrap_err().to_string();
+        assert!(
+            error.contains("--confirm-port asks on a terminal"),
+            "{error}"
+        );
+    }
 }

@@ -72,3 +72,39 @@ pub fn ends_connection(error: &CliError) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cargo_esp32s3::loader::LoaderError;
+    use cargo_esp32s3::protocol::command::Opcode;
+
+    #[test]
+    fn errors_that_end_a_connection_point_to_the_trace() {
+        let lost = CliError::Lib(
+            LoaderError::Timeout {
+                command: Opcode::FlashDeflData,
+                port: "/dev/ttyUSB0".into(),
+                timeout: std::time::Duration::from_secs(3),
+            }
+            .into(),
+        );
+        assert_eq!(
+            trace_hint(&lost, None),
+            "; if it keeps happening, run again with --trace FILE and attach FILE to a bug report"
+        );
+        assert_eq!(
+            trace_hint(&lost, Some(std::path::Path::new("/tmp/flash.trace"))),
+            " (the protocol trace is in /tmp/flash.trace; attach it to a bug report)"
+        );
+        // A refusal of what was asked is not a broken conversation.
+        let wrong_chip = CliError::Lib(
+            LoaderError::WrongChip {
+                chip: "ESP32-C3".into(),
+            }
+            .into(),
+        );
+        assert_eq!(trace_hint(&wrong_chip, None), "");
+        assert_eq!(trace_hint(&CliError::NoPort("none".into()), None), "");
+    }
+}
