@@ -7,7 +7,8 @@
 //! A [`BootloaderStore`] is a folder (`<cache>/bootloaders`, the user's cache directory by
 //! default, see [`default_cache_dir`]): each bootloader is `ID.bin` with its record `ID.json`
 //! (where it came from, the chip's MAC, when it was kept, the ESP-IDF version found in it). The
-//! same bytes are kept once. The newest is what a blank chip gets when no `bootloader` is
+//! same bootloader is kept once, whatever flash settings were patched into its header
+//! ([`identity`]). The newest is what a blank chip gets when no `bootloader` is
 //! configured ([`crate::Board::flash`]).
 //!
 //! This module reads and writes that folder and checks images with `image::info`; it takes the
@@ -211,6 +212,8 @@ pub struct KeptBootloader {
     pub len: usize,
     /// When it was kept (seconds since the Unix epoch).
     pub kept_at: u64,
+    /// When it was kept, in nanoseconds since the Unix epoch (orders those kept within a second).
+    pub kept_at_ns: u64,
     /// The ESP-IDF version in its `esp_bootloader_desc_t`, when it has one.
     pub idf_version: Option<String>,
     /// Its build date, from the same descriptor.
@@ -262,6 +265,7 @@ impl KeptBootloader {
             "sha256": self.sha256,
             "len": self.len,
             "kept_at": self.kept_at,
+            "kept_at_ns": self.kept_at_ns,
             "idf_version": self.idf_version,
             "build_date": self.build_date,
             "mac": self.mac,
@@ -358,15 +362,36 @@ pub struct BootloaderStore {
     search_roots: Vec<PathBuf>,
 }
 
-fn now() -> u64 {
-    SystemTime::now()
+/// Seconds and nanoseconds since the Unix epoch (the nanoseconds order bootloaders kept within
+/// one second).
+fn now() -> (u64, u64) {
+    let since = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+        .unwrap_or_default();
+    (
+        since.as_secs(),
+        u64::try_from(since.as_nanos()).unwrap_or(u64::MAX),
+    )
 }
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What makes two bootloader images the same bootloader: every byte but the flash mode, size and
+/// frequency in the header (bytes 2 and 3, which every flasher patches for the chip it writes)
+/// and the SHA-256 digest that covers them. A bootloader written with other flash settings and
+/// kept again from the chip is the one kept before.
+pub fn identity(image: &[u8]) -> String {
+    let data_len = crate::image::format::parse_image(image)
+        .map(|p| p.data_len)
+        .unwrap_or(image.len())
+        .min(image.len());
+    let mut bytes = image[..data_len].to_vec();
+    for byte in bytes.iter_mut().skip(2).take(2) {
+        *byte = 0;
+    }
+    hex(&sha256(&bytes))
 }
 
 impl BootloaderStore {
@@ -414,7 +439,7 @@ impl BootloaderStore {
                 kept.push(self.read_record(&path)?);
             }
         }
-        kept.sort_by(|a, b| b.kept_at.cmp(&a.kept_at).then(b.id.cmp(&a.id)));
+        kept.sort_by(|a, b| b.kept_at_ns.cmp(&a.kept_at_ns).then(b.id.cmp(&a.id)));
         Ok(kept)
     }
 
@@ -476,15 +501,20 @@ impl BootloaderStore {
         origin: Origin,
     ) -> crate::Result<Kept> {
         let digest = hex(&sha256(&checked.bytes));
-        if let Some(earlier) = self.list()?.into_iter().find(|k| k.sha256 == digest) {
-            return Ok(Kept {
-                bootloader: earlier,
-                new: false,
-            });
+        let same = identity(&checked.bytes);
+        for earlier in self.list()? {
+            let matches = earlier.sha256 == digest
+                || std::fs::read(&earlier.path).is_ok_and(|bytes| identity(&bytes) == same);
+            if matches {
+                return Ok(Kept {
+                    bootloader: earlier,
+                    new: false,
+                });
+            }
         }
         std::fs::create_dir_all(&self.dir)
             .map_err(|e| crate::Error::file("create", &self.dir, e))?;
-        let kept_at = now();
+        let (kept_at, kept_at_ns) = now();
         let id = format!("{}-{}", utc_date(kept_at), &digest[..8]);
         let path = self.dir.join(format!("{id}.bin"));
         let kept = KeptBootloader {
@@ -493,6 +523,7 @@ impl BootloaderStore {
             sha256: digest,
             len: checked.bytes.len(),
             kept_at,
+            kept_at_ns,
             idf_version: checked.idf_version,
             build_date: checked.build_date,
             mac,
@@ -572,6 +603,8 @@ impl BootloaderStore {
             sha256: text_of("sha256").ok_or_else(|| bad("`sha256` is missing".into()))?,
             len: number("len").unwrap_or(0) as usize,
             kept_at: number("kept_at").unwrap_or(0),
+            kept_at_ns: number("kept_at_ns")
+                .unwrap_or_else(|| number("kept_at").unwrap_or(0).saturating_mul(1_000_000_000)),
             idf_version: text_of("idf_version"),
             build_date: text_of("build_date"),
             mac: text_of("mac"),
@@ -665,7 +698,10 @@ fn walk(dir: &Path, depth: usize, budget: &mut usize, found: &mut Vec<PathBuf>) 
             if !skip && depth < MAX_DEPTH {
                 walk(&path, depth + 1, budget, found);
             }
-        } else if kind.is_file() && looks_like_bootloader_name(&name, &path) {
+        } else if kind.is_file()
+            && looks_like_bootloader_name(&name, &path)
+            && !found.iter().any(|f: &PathBuf| same_file(f, &path))
+        {
             let small = entry
                 .metadata()
                 .is_ok_and(|m| m.len() as usize <= MAX_LEN && m.len() > 0);
@@ -677,6 +713,13 @@ fn walk(dir: &Path, depth: usize, budget: &mut usize, found: &mut Vec<PathBuf>) 
                 found.push(path);
             }
         }
+    }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
     }
 }
 

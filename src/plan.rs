@@ -563,7 +563,8 @@ impl Plan {
     pub fn for_flash_size(&self, size: FlashSize) -> crate::Result<Cow<'_, Plan>> {
         match &self.input {
             Input::Elf(inputs) if self.settings.flash_size.is_none() && size != self.flash_size => {
-                let plan = lay_out_elf((**inputs).clone(), self.settings.clone(), size)?;
+                let mut plan = lay_out_elf((**inputs).clone(), self.settings.clone(), size)?;
+                plan.erase = self.erase.clone();
                 Ok(Cow::Owned(plan))
             }
             _ => Ok(Cow::Borrowed(self)),
