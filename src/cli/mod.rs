@@ -23,6 +23,7 @@ pub mod init;
 pub mod list_ports;
 pub mod memory;
 pub mod monitor;
+pub mod new;
 pub mod partition_table;
 pub mod port_memory;
 pub mod progress;
@@ -110,7 +111,7 @@ pub enum Command {
     Sim(sim::Args),
     /// Set up the crate here for the ESP32-S3: metadata, target, runner, partition table
     Init(init::InitArgs),
-    /// Create a crate with `cargo new` and set it up for the ESP32-S3
+    /// Create a no_std esp-hal crate for the ESP32-S3 (or with --std, `cargo new` and init)
     New(init::NewArgs),
 }
 
