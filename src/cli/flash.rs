@@ -91,8 +91,8 @@ pub struct Args {
     #[arg(long, value_name = "TYPES", value_delimiter = ',', action = ArgAction::Append)]
     pub erase_data_parts: Vec<String>,
     /// Load the ELF's RAM sections with MEM_BEGIN/MEM_DATA and start it with MEM_END, without
-    /// touching the flash (an ELF with sections mapped from flash is refused); --monitor then
-    /// watches it
+    /// touching the flash or resetting (at 115200; an ELF with sections mapped from flash is
+    /// refused); --monitor then watches it
     #[arg(long, conflicts_with_all = ["at", "erase_all", "erase_parts", "erase_data_parts"])]
     pub ram: bool,
     /// Package, build, flash settings, bootloader and partition table.
