@@ -95,7 +95,7 @@ pub fn run_reset(args: ResetArgs) -> super::Result<()> {
 /// `hold-in-reset`: EN low (IO0 released) until Enter, the end of stdin or `--seconds`.
 pub fn run_hold(args: HoldArgs) -> super::Result<()> {
     let seconds = match args.seconds {
-        Some(s) if !(s.is_finite() && s >= 0.0 && s < 1e7) => {
+        Some(s) if !(s.is_finite() && (0.0..1e7).contains(&s)) => {
             return Err(CliError::BadArgument(format!(
                 "--seconds {s} is not a number of seconds; use a positive number such as 10 or 0.5"
             )));
