@@ -4,6 +4,12 @@
 //! as [`Event`] values through the callback each call takes; nothing here prints, chooses a port
 //! on its own or reads the environment.
 //!
+//! Besides writing, it compares a plan with the chip ([`Board::verify`]), runs a program from RAM
+//! ([`Board::run_from_ram`]), reads and writes memory words, and, given a
+//! [`BootloaderStore`] ([`Board::keep_bootloaders`]), keeps the chip's bootloader before erasing
+//! or replacing it and gives a blank chip the newest kept one. [`Board::open_on`] takes a port
+//! opened already, such as one wrapped in a protocol trace.
+//!
 //! It is the only place that turns [`Settings`] into the loader's connect options and the
 //! flasher's flash options (`force` and `erase-all` included), so a script connects and writes
 //! exactly as `cargo esp32s3` does. What goes where is the plan's business ([`crate::plan`]).

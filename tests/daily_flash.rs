@@ -286,6 +286,33 @@ fn bootloaders_are_imported_from_a_merged_image_a_build_folder_or_a_bin() {
             .stdout_has(&[&format!("id:          {imported}")]);
     }
 
+    // `bootloader save` reads it from a board; a blank board has none to save.
+    let port = bench.port();
+    bench.run(&["bootloader", "save", "--port", &port]).fails(
+        1,
+        &[
+            "has no ESP32-S3 bootloader at 0x0",
+            "bootloader import FILE",
+        ],
+    );
+    let other = bench.write(
+        "other.bin",
+        &offset0_image(
+            &bootloader_with_descriptor("v4.4"),
+            &app_image(9, 0),
+            4 << 20,
+        ),
+    );
+    bench.on_chip(&["flash", &other]).succeeds();
+    let saved = bench.run(&["bootloader", "save", "--port", &port]);
+    saved.succeeds();
+    saved.stdout_has(&["Kept the chip's bootloader (ESP-IDF v4.4, "]);
+    assert!(
+        kept(&bench)[0].contains("saved from the chip 7c:df:a1:00:00:01 on sim://"),
+        "{:?}",
+        kept(&bench)
+    );
+
     // What is not a bootloader is refused, saying what it is.
     let app = bench.write("app.bin", &app_image(9, 0));
     bench.run(&["bootloader", "import", &app]).fails(
