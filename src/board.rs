@@ -490,7 +490,17 @@ impl Board {
             .or(detected)
             .unwrap_or(DEFAULT_FLASH_SIZE);
         let plan = plan.for_flash_size(size)?;
-        let regions = plan.regions_for_chip(&mut self.flasher, &mut on_progress)?;
+        // Where an app alone would go is worth saying; that it is "written" is not.
+        let regions = plan.regions_for_chip(&mut self.flasher, &mut |event| {
+            if !matches!(
+                event,
+                Event::AppAlone { .. }
+                    | Event::AppPartitionFill { .. }
+                    | Event::TableMovesApp { .. }
+            ) {
+                on_progress(event);
+            }
+        })?;
         let secured = self
             .flasher
             .loader()

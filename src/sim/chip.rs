@@ -531,10 +531,13 @@ impl Esp32s3 {
                         _ => self.config.flash_size,
                     };
                     Cpu::Stub(Box::new(StubLoader::start(flash_size, &mut self.out)))
-                } else {
+                } else if self.hw.sram_loaded(entry) {
                     // The code runs; its console is the echo every app without a script gets.
                     self.ram_entry = Some(entry);
                     Cpu::App(Box::new(AppConsole::echo()))
+                } else {
+                    // Nothing was loaded there: the CPU runs into erased memory and stops.
+                    Cpu::Halted
                 };
             }
             Action::Crash(fault, access) => {
