@@ -128,6 +128,10 @@ pub struct Args {
     /// Never use the terminal's keys: forward stdin, print lines (for scripts and CI)
     #[arg(long)]
     pub non_interactive: bool,
+    /// Write a trace of the port to FILE: console bytes both ways with timestamps, and the
+    /// DTR/RTS changes of resets
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
     /// Monitor options.
     #[command(flatten)]
     pub monitor: MonitorArgs,
@@ -152,8 +156,14 @@ pub fn run(args: Args) -> super::Result<()> {
         settings.hard_reset_sequence.clone(),
     )?;
     let symbols = load_symbols(args.monitor.elf.as_deref())?;
-    let port = super::connect::choose_port(settings, args.non_interactive)?;
-    let mut transport = cargo_esp32s3::transport::open(&port, settings.monitor_baud)?;
+    let options = super::connect::PortOptions {
+        non_interactive: args.non_interactive,
+        confirm_port: false,
+        trace: args.trace.clone(),
+    };
+    let port = super::connect::choose_port(&ctx, &options)?;
+    let mut transport =
+        super::connect::open_port(&port, settings.monitor_baud, args.trace.as_deref())?;
     if !args.no_reset {
         // What the chip printed before this reset is not this session's boot log.
         transport.clear_input()?;
