@@ -9,6 +9,7 @@
 
 use std::path::Path;
 
+use cargo_esp32s3::exit;
 use toml_edit::DocumentMut;
 
 #[path = "support/cli.rs"]
@@ -129,7 +130,7 @@ fn new_makes_an_esp_hal_crate_whose_dependencies_resolve() {
     let metadata = Run::program(&cargo, &dir, &["metadata", "--format-version", "1"])
         .limit(cli::BUILD_LIMIT)
         .run();
-    if metadata.code != Some(0) {
+    if metadata.code != Some(i32::from(exit::SUCCESS)) {
         let offline = [
             "network",
             "resolve host",
@@ -180,6 +181,6 @@ fn new_std_keeps_the_cargo_new_crate() {
     assert!(!dir.join("rust-toolchain.toml").exists());
     assert!(read(&dir, "Cargo.toml").contains("[package.metadata.esp32s3]"));
     let bad = Run::new(temp.path(), &["esp32s3", "new", "9lives"]).run();
-    bad.fails(2, &["\"9lives\" is not a crate name"]);
+    bad.fails(exit::USAGE, &["\"9lives\" is not a crate name"]);
     assert!(!temp.path().join("9lives").exists());
 }

@@ -190,6 +190,13 @@ impl SimTransport {
         &mut self.chip
     }
 
+    /// The chip's clock, as an `Instant`: a read with this deadline hands over what the chip has
+    /// sent without letting any time pass (a wall-clock deadline would also give it the time the
+    /// host spent since, which a test that counts what the chip printed must not do).
+    pub fn clock(&self) -> Instant {
+        self.clock
+    }
+
     /// Take the chip out of the transport.
     pub fn into_chip(self) -> Esp32s3 {
         self.chip
