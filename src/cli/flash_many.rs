@@ -81,7 +81,7 @@ pub fn run(ports: &[String], plan: &Plan, settings: &Settings) -> super::Result 
         ports.join(", ")
     );
     let reports = flash_boards(ports, plan, settings);
-    println!("{}", summary_table(&reports));
+    outln!("{}", summary_table(&reports));
     outcome(&reports)
 }
 

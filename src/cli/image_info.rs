@@ -42,7 +42,7 @@ pub fn run(args: Args) -> super::Result<()> {
         file: file.clone(),
         source: Box::new(e),
     })?;
-    print!("{}", render(&file, &info));
+    out!("{}", render(&file, &info));
     if info.problems.is_empty() {
         Ok(())
     } else {
