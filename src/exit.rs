@@ -31,6 +31,8 @@ pub fn code_for(error: &Error) -> u8 {
         Error::Cargo(_) => BUILD,
         Error::Image(_) | Error::Partition(_) | Error::Symbols(_) => IMAGE,
         Error::Plan(plan) => match plan {
+            // A setting names a file that is not there.
+            PlanError::SettingFile { .. } => CONFIG,
             // A choice that contradicts the plan is a usage mistake, as clap's are.
             PlanError::EraseAllAppAlone => USAGE,
             // The chip cannot boot what would be written: nothing is wrong with the files.
