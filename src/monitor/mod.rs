@@ -4,7 +4,7 @@
 //! hints for the boot failures users get stuck on. A stop condition (`until` regex, timeout, or
 //! the callback) ends the watch.
 //!
-//! The pieces are public so that the interactive terminal in `cli/monitor.rs` can reuse them:
+//! The pieces are public so that the interactive terminal in `cli/monitor/` can reuse them:
 //! [`LineAssembler`] (CR, LF, CRLF and partial lines), [`hint_for`], [`code_addresses`] and
 //! [`Session`] (all of it applied to a byte stream). This module never prints and knows nothing
 //! of terminals, keys, clap or the ROM protocol; it does not reset the chip either (the caller
