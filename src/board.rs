@@ -108,6 +108,29 @@ impl Board {
         })
     }
 
+    /// [`Board::open_with`] on a port that is already open: the monitor's, to flash again
+    /// without letting go of the port (with `sim://` the virtual chip stays the same one; a
+    /// `SharedTransport` lets the caller have the port back, see
+    /// [`crate::transport::shared`]). The port is switched to the ROM loader's speed, the
+    /// chip is reset into its loader as the settings say, and connected.
+    pub fn open_on(
+        transport: AnyTransport,
+        settings: &Settings,
+        on_progress: impl FnMut(Event),
+    ) -> crate::Result<Board> {
+        let mut on_progress = on_progress;
+        let mut transport = transport;
+        if transport.baud() != ROM_BAUD {
+            transport.set_baud(ROM_BAUD)?;
+        }
+        let loader = Loader::connect(transport, &connect_options(settings)?, &mut on_progress)?;
+        let flasher = Flasher::new(loader, flash_options(settings), &mut on_progress)?;
+        Ok(Board {
+            flasher,
+            settings: settings.clone(),
+        })
+    }
+
     /// The flash size in bytes (configured, or detected from the flash ID).
     pub fn flash_size(&self) -> u32 {
         self.flasher.flash_size()
