@@ -98,6 +98,7 @@ pub fn run(args: Args) -> super::Result {
     flags.force = args.force;
     flags.erase_all = args.erase_all;
     flags.monitor_baud = args.monitor.monitor_baud.clone();
+    flags.monitor_exit_key = args.monitor.options.exit_key.clone();
     let ctx = context::load(&args.job.manifest, flags)?;
     let settings = &ctx.settings;
     // Two files (`flash bootloader.bin app.bin`) would otherwise pass for run arguments.
@@ -131,10 +132,19 @@ pub fn run(args: Args) -> super::Result {
         let monitor_plan = super::monitor::Plan::from_args(
             &args.monitor.options,
             args.connect.non_interactive,
-            settings.hard_reset_sequence.clone(),
+            settings,
         )?;
         let elf = args.monitor.options.elf.as_deref().or(plan.elf_path());
-        Some((monitor_plan, super::monitor::load_symbols(elf)?))
+        let firmware = super::monitor::load_firmware(elf, &monitor_plan)?;
+        // Ctrl+T F: the same build again, or the runner's ELF rebuilt; a prebuilt file is not.
+        let rebuild = match (&args.file, args.at.is_empty()) {
+            (None, true) => super::monitor::Rebuild::new(&ctx, &args.job.manifest, &args.job.build),
+            (Some(file), true) => {
+                super::monitor::Rebuild::for_file(&ctx, &args.job.manifest, &args.job.build, file)
+            }
+            _ => None,
+        };
+        Some((monitor_plan, firmware, rebuild))
     } else {
         None
     };
@@ -145,7 +155,7 @@ pub fn run(args: Args) -> super::Result {
     let mut progress = Progress::new();
     let mut board = connect::open_board(settings, args.connect.non_interactive, &mut progress)?;
     flash_board(&mut board, &plan, &mut progress)?;
-    let Some((monitor_plan, symbols)) = monitor else {
+    let Some((monitor_plan, firmware, rebuild)) = monitor else {
         let done = board.reset(settings.after)?;
         progress.info(reset_line(done));
         return Ok(());
@@ -153,8 +163,8 @@ pub fn run(args: Args) -> super::Result {
     // Same connection: the host switches to the monitor baud right before the chip restarts.
     let done = board.reset_into_monitor(settings.after)?;
     progress.info(reset_line(done));
-    let mut transport = board.into_transport();
-    super::monitor::start_after_flash(&mut *transport, symbols, &monitor_plan, done)
+    let transport = board.into_transport();
+    super::monitor::start_after_flash(transport, firmware, &monitor_plan, done, rebuild)
 }
 
 /// The plan from the arguments: `--at` pairs, a file, or the project built like `build`. Where

@@ -1,18 +1,16 @@
 //! The monitor without a terminal (stdin is not one, or `--non-interactive`): stdin is forwarded
-//! to the chip until it ends (held back while the chip boots, `InputGate`), complete lines are
-//! printed.
+//! to the chip until it ends, newlines as `--eol`, held back while the chip boots
+//! (`InputGate`: what a chip receives before its firmware reads the UART is lost).
 
 use std::io::Read as _;
 use std::sync::mpsc;
 use std::time::Instant;
 
-use cargo_esp32s3::monitor::{
-    Control, InputGate, MonitorError, MonitorEvent, WatchEnd, WatchOptions,
-};
+use cargo_esp32s3::monitor::{InputGate, MonitorError};
 use cargo_esp32s3::transport::Transport;
 
-use super::Plan;
-use super::output::{Output, show_hint, translate_newlines};
+use super::Eol;
+use super::output::translate_newlines;
 
 /// What the input thread delivers.
 enum Input {
@@ -43,49 +41,53 @@ fn spawn_stdin_reader() -> mpsc::Receiver<Input> {
     rx
 }
 
-/// Non-interactive: forward stdin until it ends, print complete lines.
-pub fn watch_lines<T: Transport + ?Sized>(
-    transport: &mut T,
-    options: &WatchOptions,
-    plan: &Plan,
-    output: &mut Output,
-) -> Result<WatchEnd, MonitorError> {
-    let input = spawn_stdin_reader();
-    let mut input_open = true;
-    let eol = plan.eol.bytes();
-    // Lines piped in before the firmware reads its UART would be lost: held until it settles.
-    let gate = std::cell::RefCell::new(InputGate::new(Instant::now()));
-    let mut held: Vec<u8> = Vec::new();
-    cargo_esp32s3::monitor::watch_with_input(
-        transport,
-        options,
-        &mut |t| {
-            while input_open {
-                match input.try_recv() {
-                    Ok(Input::Bytes(bytes)) => {
-                        held.extend_from_slice(&translate_newlines(&bytes, b'\n', eol))
-                    }
-                    Ok(Input::End) | Err(mpsc::TryRecvError::Disconnected) => input_open = false,
-                    Ok(Input::Failed(e)) => return Err(MonitorError::Input(e)),
-                    Err(mpsc::TryRecvError::Empty) => break,
-                }
+/// stdin, forwarded to the chip once it listens.
+pub struct Piped {
+    input: mpsc::Receiver<Input>,
+    open: bool,
+    held: Vec<u8>,
+    gate: InputGate,
+    eol: Eol,
+}
+
+impl Piped {
+    /// Start reading stdin.
+    pub fn spawn(eol: Eol) -> Self {
+        Piped {
+            input: spawn_stdin_reader(),
+            open: true,
+            held: Vec::new(),
+            gate: InputGate::new(Instant::now()),
+            eol,
+        }
+    }
+
+    /// The chip printed something now (the gate waits for it to settle).
+    pub fn output_seen(&mut self) {
+        self.gate.output(Instant::now());
+    }
+
+    /// Take what stdin delivered; send it when the chip listens and a port is there (while the
+    /// port is away it is held).
+    pub fn poll(&mut self, transport: Option<&mut dyn Transport>) -> Result<(), MonitorError> {
+        while self.open {
+            match self.input.try_recv() {
+                Ok(Input::Bytes(bytes)) => self.held.extend_from_slice(&translate_newlines(
+                    &bytes,
+                    b'\n',
+                    self.eol.bytes(),
+                )),
+                Ok(Input::End) | Err(mpsc::TryRecvError::Disconnected) => self.open = false,
+                Ok(Input::Failed(e)) => return Err(MonitorError::Input(e)),
+                Err(mpsc::TryRecvError::Empty) => break,
             }
-            if !held.is_empty() && gate.borrow_mut().is_open(Instant::now()) {
-                t.write_all(&held)?;
-                held.clear();
+        }
+        if let Some(t) = transport {
+            if !self.held.is_empty() && self.gate.is_open(Instant::now()) {
+                t.write_all(&self.held)?;
+                self.held.clear();
             }
-            Ok(Control::Continue)
-        },
-        &mut |event| {
-            match event {
-                MonitorEvent::Received(_) => gate.borrow_mut().output(Instant::now()),
-                MonitorEvent::Line(line) => output.line(line),
-                MonitorEvent::Hint(hint) => show_hint(hint, false),
-                MonitorEvent::Address { addr, location } => {
-                    output.extra(&format!("--- 0x{addr:08x}: {location}"))
-                }
-            }
-            output.control()
-        },
-    )
+        }
+        Ok(())
+    }
 }
