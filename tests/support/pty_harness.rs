@@ -41,6 +41,21 @@ impl PtyChild {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
+        Self::spawn_without(program, args, env, &[])
+    }
+
+    /// [`PtyChild::spawn`], with the variables in `remove` taken out of the environment the
+    /// program inherits (a test of colours must not see the runner's `NO_COLOR`).
+    pub fn spawn_without<I, S>(
+        program: &str,
+        args: I,
+        env: &[(&str, &str)],
+        remove: &[&str],
+    ) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
         let mut master_fd: libc::c_int = -1;
         let mut slave_fd: libc::c_int = -1;
         // SAFETY: openpty writes two descriptors; the null pointers mean default name/settings
@@ -65,6 +80,9 @@ impl PtyChild {
             .stdin(stdio(&slave))
             .stdout(stdio(&slave))
             .stderr(stdio(&slave));
+        for key in remove {
+            command.env_remove(key);
+        }
         for (key, value) in env {
             command.env(key, value);
         }
