@@ -161,7 +161,14 @@ pub fn run(args: Args) -> super::Result {
         return Ok(());
     };
     // Same connection: the host switches to the monitor baud right before the chip restarts.
-    let done = board.reset_into_monitor(settings.after)?;
+    let done = match board.reset_into_monitor(settings.after) {
+        Ok(done) => done,
+        // The chip's own USB port re-enumerates as the chip restarts: the monitor waits for it.
+        Err(e) if super::monitor::reset_lost_the_port(&e, settings.after) => {
+            super::monitor::reset_that_lost_the_port(settings.after)
+        }
+        Err(e) => return Err(e.into()),
+    };
     progress.info(reset_line(done));
     let transport = board.into_transport();
     super::monitor::start_after_flash(transport, firmware, &monitor_plan, done, rebuild)

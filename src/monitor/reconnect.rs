@@ -103,6 +103,22 @@ impl PortIdentity {
     }
 }
 
+/// Whether `error` says the port went away (the device was unplugged, or re-enumerated: the
+/// chip's own USB port does when the chip restarts into its firmware, so a reset can end with
+/// this). A monitor then waits for the device ([`wait_for_device`]).
+pub fn port_went_away(error: &crate::Error) -> bool {
+    matches!(
+        error,
+        crate::Error::Transport(TransportError::Disconnected { .. })
+            | crate::Error::Loader(crate::loader::LoaderError::Transport(
+                TransportError::Disconnected { .. }
+            ))
+            | crate::Error::Monitor(super::MonitorError::Transport(
+                TransportError::Disconnected { .. }
+            ))
+    )
+}
+
 /// Where ports come from: the machine's ([`SystemPorts`]) or a test's.
 pub trait PortSource {
     /// The serial ports there are now.

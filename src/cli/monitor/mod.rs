@@ -37,7 +37,8 @@ use cargo_esp32s3::config::Settings;
 use cargo_esp32s3::loader::ResetDone;
 use cargo_esp32s3::monitor::defmt::{DefmtDecoder, LogFormat, OutputFormat, detect_log_format};
 use cargo_esp32s3::monitor::levels::{Level, LineFilter};
-use cargo_esp32s3::reset::{self, ResetSequence};
+use cargo_esp32s3::monitor::reconnect::port_went_away;
+use cargo_esp32s3::reset::{self, After, ResetSequence};
 use cargo_esp32s3::symbols::Symbols;
 use cargo_esp32s3::transport::{AnyTransport, Transport, TransportError};
 
@@ -420,6 +421,22 @@ fn reset_into_firmware<T: Transport + ?Sized>(
     transport.set_dtr(false)?;
     let sequence = reset::hard_reset_sequence(transport.usb_ids(), custom);
     reset::play(transport, &sequence.steps)
+}
+
+/// Whether a reset into the firmware that failed with `error` went through and took the port
+/// with it (the chip's own USB re-enumerating as the chip restarted): a monitor then waits for
+/// the device instead of failing. Not when no reset was asked for.
+pub fn reset_lost_the_port(error: &cargo_esp32s3::Error, after: After) -> bool {
+    after != After::NoReset && port_went_away(error)
+}
+
+/// How the chip was reset when the port went away with the reset `after` asked for.
+pub fn reset_that_lost_the_port(after: After) -> ResetDone {
+    match after {
+        After::WatchdogReset => ResetDone::Watchdog,
+        After::SoftReset => ResetDone::RanUserCode,
+        After::HardReset | After::NoReset => ResetDone::HardResetRts,
+    }
 }
 
 /// The flash command's monitor step: reuse the loader's open connection after the write.

@@ -189,8 +189,12 @@ impl Rebuild {
         let mut progress = Progress::new();
         let mut board = Board::open_on(Box::new(shared.clone()), settings, progress.callback())?;
         let summary = flash_board(&mut board, plan, &mut progress)?;
-        let done = board.reset_into_monitor(settings.after)?;
-        progress.info(reset_line(done));
+        match board.reset_into_monitor(settings.after) {
+            Ok(done) => progress.info(reset_line(done)),
+            // The chip's own USB re-enumerates as it restarts: the monitor waits for it.
+            Err(e) if super::reset_lost_the_port(&e, settings.after) => {}
+            Err(e) => return Err(e.into()),
+        }
         Ok(summary)
     }
 }
