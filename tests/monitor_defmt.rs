@@ -30,9 +30,19 @@ fn firmware() -> DefmtFirmware {
     DefmtFirmware {
         statements: vec![
             Statement::new("defmt_info", "temp {=u8} C", "app::sensor::read", 12),
-            Statement::new("defmt_warn", "battery low: {=u16} mV", "app::power::check", 30),
+            Statement::new(
+                "defmt_warn",
+                "battery low: {=u16} mV",
+                "app::power::check",
+                30,
+            ),
             Statement::new("defmt_println", "hello from defmt", "app::main", 5),
-            Statement::new("defmt_error", "wifi failed: {=str}", "app::net::connect", 77),
+            Statement::new(
+                "defmt_error",
+                "wifi failed: {=str}",
+                "app::net::connect",
+                77,
+            ),
             Statement::new("defmt_debug", "tick {=u32}", "app::main", 9),
         ],
         dwarf: true,
@@ -204,7 +214,10 @@ fn monitor_decodes_defmt_with_the_elf_it_is_given() {
     );
     out.succeeds();
     let lines = app_lines(&out);
-    assert!(lines.contains(&"INFO|app::sensor::read|temp 21 C"), "{lines:?}");
+    assert!(
+        lines.contains(&"INFO|app::sensor::read|temp 21 C"),
+        "{lines:?}"
+    );
     assert!(
         lines.contains(&"ERROR|app::net::connect|wifi failed: timeout"),
         "{lines:?}"

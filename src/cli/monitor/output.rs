@@ -29,6 +29,8 @@ pub struct Output {
     log_path: Option<PathBuf>,
     /// Interactive (a raw terminal): the chip's bytes are shown as they come, each LF as CR LF.
     raw_terminal: bool,
+    /// The terminal is given back for a while (a rebuild): it is not raw now.
+    suspended: bool,
     colors: bool,
     filter: LineFilter,
     /// Interactive with nothing to colour or hide: bytes go to the screen at once.
@@ -77,6 +79,7 @@ impl Output {
             log,
             log_path,
             raw_terminal,
+            suspended: false,
             colors,
             immediate: raw_terminal && !colors && filter.is_empty(),
             filter,
@@ -89,6 +92,20 @@ impl Output {
             stdout_closed: false,
             failed: None,
         })
+    }
+
+    /// The terminal is not raw (`true`) while a rebuild has it, then raw again (`false`).
+    pub fn suspend(&mut self, suspended: bool) {
+        self.suspended = suspended;
+    }
+
+    /// What ends a line of ours on stderr: CR LF in a raw terminal.
+    fn line_end(&self) -> &'static str {
+        if self.raw_terminal && !self.suspended {
+            "\r\n"
+        } else {
+            "\n"
+        }
     }
 
     fn stamp(&self) -> String {
@@ -209,21 +226,21 @@ impl Output {
     /// A hint on stderr, on a line of its own.
     pub fn hint(&mut self, hint: &str) {
         self.start_line();
-        let end = if self.raw_terminal { "\r\n" } else { "\n" };
+        let end = self.line_end();
         eprint!("{}{end}", console::style(hint).yellow().for_stderr());
     }
 
     /// The monitor's own notice (`--- ... ---`) on stderr, on a line of its own.
     pub fn notice(&mut self, text: &str) {
         self.start_line();
-        let end = if self.raw_terminal { "\r\n" } else { "\n" };
+        let end = self.line_end();
         eprint!("--- {text} ---{end}");
     }
 
     /// Lines of our own on stderr (the key help), each on a line of its own.
     pub fn notice_lines(&mut self, lines: &[String]) {
         self.start_line();
-        let end = if self.raw_terminal { "\r\n" } else { "\n" };
+        let end = self.line_end();
         for line in lines {
             eprint!("    {line}{end}");
         }
@@ -258,7 +275,7 @@ impl Output {
     /// Write to stdout; a reader that went away (`| head`) ends the monitor.
     fn show(&mut self, bytes: &[u8]) {
         let crlf;
-        let bytes = if self.raw_terminal {
+        let bytes = if self.raw_terminal && !self.suspended {
             crlf = translate_newlines(bytes, b'\n', b"\r\n");
             &crlf
         } else {

@@ -117,7 +117,15 @@ pub fn watch_chip(
                 match &rebuild {
                     Some(rebuild) => {
                         front.suspend();
-                        transport = rebuild_and_flash(rebuild, transport, plan, &mut options, &mut output);
+                        output.suspend(plan.interactive);
+                        transport = rebuild_and_flash(
+                            rebuild,
+                            transport,
+                            plan,
+                            &mut options,
+                            &mut output,
+                        );
+                        output.suspend(false);
                         front.resume()?;
                     }
                     None => output.notice(
