@@ -6,7 +6,6 @@
 //! plays the firmware's output after it boots (`sim://?console=FILE`).
 
 use std::path::Path;
-use std::time::Duration;
 
 use cargo_esp32s3::exit;
 use cargo_esp32s3::monitor::defmt::{DefmtDecoder, LogFormat, OutputFormat, detect_log_format};
@@ -452,7 +451,7 @@ fn a_terminal_gets_colours_by_level_unless_no_color() {
     std::fs::write(&elf, firmware().elf()).expect("ELF");
     let url = chip_url(dir.path(), &coloured_console());
     let elf = elf.to_str().expect("utf-8");
-    let wait = Duration::from_secs(20);
+    let wait = std::time::Duration::from_secs(20);
     for interactive in [true, false] {
         let mut args = vec!["monitor", "--port", url.as_str(), "--elf", elf];
         if !interactive {

@@ -3,7 +3,6 @@
 //! keys. The interactive cases run in a pseudo-terminal (Unix).
 
 use std::path::Path;
-use std::time::Duration;
 
 use cargo_esp32s3::exit;
 
@@ -78,6 +77,7 @@ mod pty_harness;
 #[cfg(unix)]
 #[test]
 fn the_exit_key_is_configurable() {
+    use std::time::Duration;
     let wait = Duration::from_secs(15);
     let dir = crate_with_exit_key("ctrl+x");
     let manifest = dir.path().join("Cargo.toml");
