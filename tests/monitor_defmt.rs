@@ -412,11 +412,11 @@ fn levels_and_tags_filter_lines_and_frames() {
 }
 
 /// What a firmware with ESP-IDF's and esp-println's log lines prints, one line coloured by the
-/// firmware itself.
+/// firmware itself, and a prompt at the end.
 fn coloured_console() -> Vec<u8> {
     let mut s = b"E (10) app: disk failed\r\nW (11) app: low space\r\nI (12) app: ready\r\nWARN - from log\r\n\x1b[0;32mI (13) app: own colour\x1b[0m\r\n".to_vec();
     s.extend(frame(&payload(3, None, &[2, 0, 0, 0, b'n', b'o'])));
-    s.extend_from_slice(b"tail\r\n");
+    s.extend_from_slice(b"tail\r\napp> ");
     s
 }
 
@@ -480,6 +480,11 @@ fn a_terminal_gets_colours_by_level_unless_no_color() {
             "no colour on colour"
         );
         if interactive {
+            // An unfinished line (a prompt) still shows once the chip is quiet, and what is
+            // typed is echoed after it as it comes.
+            pty.wait_for("app> ", wait);
+            pty.send(b"xy");
+            pty.wait_for("app> xy", wait);
             pty.send(&[0x1d]);
         }
         assert!(pty.wait_exit(wait).success(), "{shown}");

@@ -149,6 +149,7 @@ pub enum MonitorError {
 ///         MonitorEvent::Line(line) => println!("{line}"),
 ///         MonitorEvent::Hint(hint) => eprintln!("{hint}"),
 ///         MonitorEvent::Address { addr, location } => println!("  0x{addr:08x}: {location}"),
+///         MonitorEvent::Defmt(frame) => println!("{}", frame.text),
 ///         MonitorEvent::Received(_) => {}
 ///     }
 ///     Control::Continue
