@@ -59,7 +59,7 @@ fn watch_for(transport: &mut AnyTransport, secs: u64) -> (WatchEnd, usize) {
 #[test]
 fn the_monitor_finds_the_board_again_after_a_chip_reset() {
     let Some(port) = test_port() else { return };
-    let identity = PortIdentity::of_port(&port, &list_ports()).expect("a serial port");
+    let identity = PortIdentity::of_port(&port, list_ports).expect("a serial port");
     println!("device: {}", identity.describe());
     let on_usb_jtag = identity
         .usb

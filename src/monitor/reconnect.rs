@@ -63,18 +63,18 @@ impl PortIdentity {
         }
     }
 
-    /// The device behind the port `port`, as `ports` (the machine's port list) describes it;
-    /// `None` for a port that is no device (a `sim://`, `socket://` or `rfc2217://` URL): those
-    /// end when they close. A symlink (`/dev/serial/by-id/...`) is looked up by what it
-    /// resolves to.
-    pub fn of_port(port: &str, ports: &[PortInfo]) -> Option<PortIdentity> {
+    /// The device behind the port `port`, as the port list `ports` gives (the machine's,
+    /// [`crate::transport::serial::list_ports`], asked only for a device) describes it; `None`
+    /// for a port that is no device (a `sim://`, `socket://` or `rfc2217://` URL): those end
+    /// when they close. A symlink (`/dev/serial/by-id/...`) is looked up by what it resolves to.
+    pub fn of_port(port: &str, ports: impl FnOnce() -> Vec<PortInfo>) -> Option<PortIdentity> {
         if crate::transport::url::scheme(port).is_some() {
             return None;
         }
         let resolved = std::fs::canonicalize(port)
             .ok()
             .map(|p| p.to_string_lossy().into_owned());
-        Some(PortIdentity::of(port, resolved.as_deref(), ports))
+        Some(PortIdentity::of(port, resolved.as_deref(), &ports()))
     }
 
     /// Where the device is now: its own path when that exists again (`path_exists`), else the
@@ -265,9 +265,13 @@ mod tests {
         assert!(by_id.usb.is_some());
         // URLs are no devices.
         for url in ["sim://", "socket://127.0.0.1:4000", "rfc2217://h:1"] {
-            assert_eq!(PortIdentity::of_port(url, &before), None, "{url}");
+            let listed = || -> Vec<PortInfo> { panic!("{url} is no device to list") };
+            assert_eq!(PortIdentity::of_port(url, listed), None, "{url}");
         }
-        assert!(PortIdentity::of_port("/dev/ttyACM0", &before).is_some_and(|id| id.usb.is_some()));
+        assert!(
+            PortIdentity::of_port("/dev/ttyACM0", || before.to_vec())
+                .is_some_and(|id| id.usb.is_some())
+        );
         // Without a serial number only the path counts.
         let anonymous = PortIdentity::of("/dev/ttyUSB0", None, &[port("/dev/ttyUSB0", None)]);
         assert_eq!(anonymous.usb, None);

@@ -72,7 +72,7 @@ pub fn watch_chip(
     let port = transport.describe();
     let baud = transport.baud();
     let identity = if plan.reconnect {
-        PortIdentity::of_port(&port, &list_ports())
+        PortIdentity::of_port(&port, list_ports)
     } else {
         None
     };
