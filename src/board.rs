@@ -126,15 +126,21 @@ impl Board {
         Self::open_on(transport, settings, on_progress)
     }
 
-    /// [`Board::open_with`] on a port opened already (at 115200, as [`crate::transport::open`]
-    /// with [`ROM_BAUD`] opens it): for a transport wrapped first, such as a protocol trace
-    /// ([`crate::transport::trace::TraceTransport`]), or one a test keeps a handle on.
+    /// [`Board::open_with`] on a port opened already: a transport wrapped first, such as a
+    /// protocol trace ([`crate::transport::trace::TraceTransport`]), or the monitor's port, to
+    /// flash again without letting go of it (a [`crate::transport::shared::SharedTransport`]
+    /// gives it back). The port is switched to the ROM loader's speed ([`ROM_BAUD`]) first,
+    /// then the chip is reset into its loader as the settings say, and connected.
     pub fn open_on(
         transport: AnyTransport,
         settings: &Settings,
         on_progress: impl FnMut(Event),
     ) -> crate::Result<Board> {
         let mut on_progress = on_progress;
+        let mut transport = transport;
+        if transport.baud() != ROM_BAUD {
+            transport.set_baud(ROM_BAUD)?;
+        }
         let loader = Loader::connect(transport, &connect_options(settings)?, &mut on_progress)?;
         let flasher = Flasher::new(loader, flash_options(settings), &mut on_progress)?;
         Ok(Board {

@@ -30,6 +30,8 @@ pub fn code_for(error: &Error) -> u8 {
         Error::Config(_) | Error::Project(_) => CONFIG,
         Error::Cargo(_) => BUILD,
         Error::Image(_) | Error::Partition(_) | Error::Symbols(_) => IMAGE,
+        // The ELF's defmt table cannot be used: a problem of the firmware file.
+        Error::Monitor(crate::monitor::MonitorError::Defmt(_)) => IMAGE,
         Error::Plan(plan) => match plan {
             // A setting names a file that is not there.
             PlanError::SettingFile { .. } => CONFIG,

@@ -112,6 +112,11 @@ const CONFINED: &[Confined] = &[
         rule: "one flash path: only src/plan.rs decides what goes where (image/ does the byte work)",
     },
     Confined {
+        needles: &["defmt_decoder"],
+        allowed_in: &["src/monitor/defmt.rs"],
+        rule: "defmt is decoded in one place: only src/monitor/defmt.rs names defmt_decoder (the simulator plays bytes and knows nothing of defmt)",
+    },
+    Confined {
         needles: &["cli::", "mod cli"],
         allowed_in: CLI_ONLY,
         rule: "the library does not know the command line: src/cli/ is part of the binary and only src/main.rs names it",
@@ -119,7 +124,14 @@ const CONFINED: &[Confined] = &[
 ];
 
 /// Folders that do no I/O at all: bytes and values in, bytes and values out.
-const PURE: &[&str] = &["src/image/", "src/protocol/"];
+/// The monitor's classification of log lines and its defmt decoding are pure too: bytes and
+/// values in, values out (the command line colours and prints).
+const PURE: &[&str] = &[
+    "src/image/",
+    "src/protocol/",
+    "src/monitor/levels.rs",
+    "src/monitor/defmt.rs",
+];
 
 /// What the pure folders must not name.
 const IMPURE: &[&str] = &[
@@ -229,7 +241,7 @@ fn check_pure(file: &str, text: &str, problems: &mut Vec<String>) {
         for needle in IMPURE {
             if contains_word(code, needle) && !is_allow_listed(file, needle) {
                 problems.push(format!(
-                    "{file}:{number}: src/image/ and src/protocol/ do no I/O: no files, processes, environment, network or clocks (found `{needle}`)"
+                    "{file}:{number}: src/image/, src/protocol/, src/monitor/levels.rs and src/monitor/defmt.rs do no I/O: no files, processes, environment, network or clocks (found `{needle}`)"
                 ));
             }
         }

@@ -132,6 +132,7 @@ pub fn run(args: Args) -> super::Result {
         // RAM images are small; the program's console runs at the ROM's 115200 afterwards.
         flags.baud = Some(cargo_esp32s3::loader::ROM_BAUD.to_string());
     }
+    flags.monitor_exit_key = args.monitor.options.exit_key.clone();
     let ctx = context::load(&args.job.manifest, flags)?;
     let settings = &ctx.settings;
     // Two files (`flash bootloader.bin app.bin`) would otherwise pass for run arguments.
@@ -176,10 +177,19 @@ pub fn run(args: Args) -> super::Result {
         let monitor_plan = super::monitor::Plan::from_args(
             &args.monitor.options,
             args.connect.non_interactive,
-            settings.hard_reset_sequence.clone(),
+            settings,
         )?;
         let elf = args.monitor.options.elf.as_deref().or(plan.elf_path());
-        Some((monitor_plan, super::monitor::load_symbols(elf)?))
+        let firmware = super::monitor::load_firmware(elf, &monitor_plan)?;
+        // Ctrl+T F: the same build again, or the runner's ELF rebuilt; a prebuilt file is not.
+        let rebuild = match (&args.file, args.at.is_empty()) {
+            (None, true) => super::monitor::Rebuild::new(&ctx, &args.job.manifest, &args.job.build),
+            (Some(file), true) => {
+                super::monitor::Rebuild::for_file(&ctx, &args.job.manifest, &args.job.build, file)
+            }
+            _ => None,
+        };
+        Some((monitor_plan, firmware, rebuild))
     } else {
         None
     };
@@ -190,16 +200,23 @@ pub fn run(args: Args) -> super::Result {
     let mut progress = Progress::new();
     let mut board = connect::open_board(&ctx, &args.connect, &mut progress)?;
     flash_board(&mut board, &plan, &mut progress)?;
-    let Some((monitor_plan, symbols)) = monitor else {
+    let Some((monitor_plan, firmware, rebuild)) = monitor else {
         let done = board.reset(settings.after)?;
         progress.info(reset_line(done));
         return Ok(());
     };
     // Same connection: the host switches to the monitor baud right before the chip restarts.
-    let done = board.reset_into_monitor(settings.after)?;
+    let done = match board.reset_into_monitor(settings.after) {
+        Ok(done) => done,
+        // The chip's own USB port re-enumerates as the chip restarts: the monitor waits for it.
+        Err(e) if super::monitor::reset_lost_the_port(&e, settings.after) => {
+            super::monitor::reset_that_lost_the_port(settings.after)
+        }
+        Err(e) => return Err(e.into()),
+    };
     progress.info(reset_line(done));
-    let mut transport = board.into_transport();
-    super::monitor::start_after_flash(&mut *transport, symbols, &monitor_plan, done)
+    let transport = board.into_transport();
+    super::monitor::start_after_flash(transport, firmware, &monitor_plan, done, rebuild)
 }
 
 /// `flash --ram`: the ELF (given, or built) loaded into RAM and started; the flash is not
@@ -220,20 +237,18 @@ fn run_from_ram(args: &Args, ctx: &context::Context) -> super::Result {
         let monitor_plan = super::monitor::Plan::from_args(
             &args.monitor.options,
             args.connect.non_interactive,
-            ctx.settings.hard_reset_sequence.clone(),
+            &ctx.settings,
         )?;
         let elf_for_symbols = args.monitor.options.elf.as_deref().unwrap_or(&elf);
-        Some((
-            monitor_plan,
-            super::monitor::load_symbols(Some(elf_for_symbols))?,
-        ))
+        let firmware = super::monitor::load_firmware(Some(elf_for_symbols), &monitor_plan)?;
+        Some((monitor_plan, firmware))
     } else {
         None
     };
     let mut progress = Progress::new();
     let mut board = connect::open_board(ctx, &args.connect, &mut progress)?;
     board.run_from_ram(&image, progress.callback())?;
-    let Some((monitor_plan, symbols)) = monitor else {
+    let Some((monitor_plan, firmware)) = monitor else {
         return Ok(());
     };
     let baud = ctx.settings.monitor_baud;
@@ -242,7 +257,8 @@ fn run_from_ram(args: &Args, ctx: &context::Context) -> super::Result {
         transport.set_baud(baud)?;
     }
     note("monitoring the program started from RAM (no reset: it would end the program)");
-    super::monitor::watch_chip(&mut *transport, symbols, &monitor_plan)
+    // No rebuild key: a RAM program is gone at the next reset, and Ctrl+T F flashes.
+    super::monitor::watch_chip(transport, firmware, &monitor_plan, None)
 }
 
 /// The plan from the arguments: `--at` pairs, a file, or the project built like `build`. Where

@@ -4,7 +4,8 @@
 //!
 //! It ties the hardware ([`Hw`]) to whatever program the CPU runs: the ROM download loader, the
 //! stub, the second-stage bootloader ([`second_stage`]) and the app's scripted console
-//! ([`AppConsole`]) after a flash boot, a failed flash boot, or nothing (held in reset, crashed,
+//! ([`AppConsole`], after what [`SimConfig::app_output`] says the app prints) after a flash
+//! boot, a failed flash boot, or nothing (held in reset, crashed,
 //! or after `user code done`). Resets print the ROM banner and boot by the strapping pins. It knows nothing of transports, threads or clocks: time passes only when the caller says
 //! so ([`Esp32s3::advance`]).
 //!
@@ -504,6 +505,9 @@ impl Esp32s3 {
             Outcome::App(app) => {
                 let (console, first) = AppConsole::start(&app);
                 self.out.extend_from_slice(first.as_bytes());
+                if let Some(output) = &self.config.app_output {
+                    self.out.extend_from_slice(output);
+                }
                 Cpu::App(Box::new(console))
             }
             // The reset comes when the log says the bootloader gave up. Its timestamps count

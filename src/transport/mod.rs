@@ -8,6 +8,7 @@
 
 pub mod rfc2217;
 pub mod serial;
+pub mod shared;
 pub mod sim;
 pub mod tcp;
 pub mod trace;

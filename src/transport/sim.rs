@@ -10,9 +10,10 @@
 //! the read's deadline (when that is later) and returns what the chip printed meanwhile (a boot
 //! banner once the strapping window closes, a boot loop's lines), or 0 at once. Nobody waits.
 //!
-//! URL options (`sim://?flash=/tmp/f.bin&size=16MB&mode=spi&chip=esp32c3&usb=jtag&boot=button`)
-//! configure the chip; this file only interprets them (`url.rs` splits the URL, `units` reads
-//! the size) and knows nothing of the protocol.
+//! URL options (`sim://?flash=/tmp/f.bin&size=16MB&mode=spi&chip=esp32c3&usb=jtag&boot=button`,
+//! and `console=FILE`: what the app prints after it starts) configure the chip; this file only
+//! interprets them (`url.rs` splits the URL, `units` reads the size, the console file is read
+//! here) and knows nothing of the protocol.
 
 use std::time::{Duration, Instant};
 
@@ -22,7 +23,7 @@ use super::{Transport, TransportError};
 use crate::sim::{ChipKind, Esp32s3, Link, SimConfig, StartIn};
 use crate::units;
 
-const ACCEPTED: &str = "flash=FILE, size=SIZE (e.g. 8MB), mode=download|spi, chip=esp32s3|esp32c3|esp32c6|esp32h2|esp32c2|esp32s2, mac=aa:bb:cc:dd:ee:ff, preset=default|qemu, usb=jtag|uart, boot=button|lines";
+const ACCEPTED: &str = "flash=FILE, size=SIZE (e.g. 8MB), mode=download|spi, chip=esp32s3|esp32c3|esp32c6|esp32h2|esp32c2|esp32s2, mac=aa:bb:cc:dd:ee:ff, preset=default|qemu, usb=jtag|uart, boot=button|lines, console=FILE";
 
 /// The in-process simulator as a [`Transport`].
 #[derive(Debug)]
@@ -143,6 +144,17 @@ pub fn parse_url(url: &str) -> Result<SimConfig, TransportError> {
                         ));
                     }
                 }
+            }
+            "console" => {
+                let bytes = std::fs::read(&value).map_err(|e| {
+                    invalid(
+                        url,
+                        format!(
+                            "option console={value:?}: cannot read the file ({e}); give a file with what the app prints"
+                        ),
+                    )
+                })?;
+                config.app_output = Some(bytes);
             }
             "preset" => {}
             _ => {
@@ -346,6 +358,10 @@ mod tests {
             (
                 "sim://?boot=gpio0",
                 "option boot=\"gpio0\" is unknown; use boot=button",
+            ),
+            (
+                "sim://?console=/nonexistent/console.bin",
+                "option console=\"/nonexistent/console.bin\": cannot read the file",
             ),
         ] {
             let err = parse_url(url).unwrap_err().to_string();
