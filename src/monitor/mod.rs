@@ -327,7 +327,7 @@ impl LineAssembler {
 }
 
 /// The failures a hint exists for, in the order they are checked.
-const HINTS: [(&str, &str); 4] = [
+const HINTS: [(&str, &str); 5] = [
     (
         "invalid header: 0x",
         "hint: nothing valid is at flash offset 0x0 (invalid header): an offset-0 (merged) image belongs at 0x0, and the ESP32-S3 bootloader lives at 0x0, not 0x1000 as on the ESP32; flash the merged image or the bootloader at 0x0",
@@ -339,6 +339,10 @@ const HINTS: [(&str, &str); 4] = [
     (
         "Bootloader for wrong chip?",
         "hint: the bootloader at 0x0 was built for another chip (Invalid chip id); build the bootloader and the app for the ESP32-S3 target and flash them again",
+    ),
+    (
+        "No bootable app partitions",
+        "hint: the bootloader found no app it can boot (No bootable app partitions): the app partition is erased or holds no valid ESP32-S3 app; flash the firmware again (the app goes to the factory or ota_0 partition of the table on the chip), or flash a merged image at 0x0",
     ),
     (
         "Brownout detector was triggered",

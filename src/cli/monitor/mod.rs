@@ -123,6 +123,11 @@ pub struct MonitorArgs {
     /// End when the port disappears instead of waiting for the device to come back
     #[arg(long)]
     pub no_reconnect: bool,
+    /// Without a terminal: end once stdin has ended, what it held was sent and the chip has
+    /// gone quiet (`echo 'help()' | cargo esp32s3 monitor --exit-on-eof` prints the answer and
+    /// returns)
+    #[arg(long)]
+    pub exit_on_eof: bool,
     /// Exit 0 as soon as a line matches REGEX
     #[arg(long, value_name = "REGEX", env = "ESP32S3_MONITOR_UNTIL")]
     pub until: Option<String>,
@@ -223,8 +228,12 @@ pub fn run(args: Args) -> super::Result<()> {
     if !args.no_reset {
         // What the chip printed before this reset is not this session's boot log.
         transport.clear_input()?;
-        // A port without modem lines (a pty, a network bridge) cannot reset: just watch.
-        let _ = reset_into_firmware(&mut *transport, plan.hard_reset.as_ref());
+        // A port without modem lines (a pty, a network bridge) cannot reset: say so, and watch.
+        if let Err(e) = reset_into_firmware(&mut *transport, plan.hard_reset.as_ref()) {
+            super::context::note(&format!(
+                "{port} cannot reset the chip ({e}); press the board's RESET button to see its boot log from the start"
+            ));
+        }
     }
     session::watch_chip(transport, firmware, &plan, rebuild)
 }
@@ -262,6 +271,8 @@ pub struct Plan {
     reconnect: bool,
     /// The speed to open a port at again after it came back.
     monitor_baud: u32,
+    /// `--exit-on-eof`.
+    exit_on_eof: bool,
 }
 
 impl Plan {
@@ -341,6 +352,7 @@ impl Plan {
             keys,
             reconnect: !args.no_reconnect,
             monitor_baud: settings.monitor_baud,
+            exit_on_eof: args.exit_on_eof,
         })
     }
 }

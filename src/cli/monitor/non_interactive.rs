@@ -1,6 +1,7 @@
 //! The monitor without a terminal (stdin is not one, or `--non-interactive`): stdin is forwarded
 //! to the chip until it ends, newlines as `--eol`, held back while the chip boots
-//! (`InputGate`: what a chip receives before its firmware reads the UART is lost).
+//! (`InputGate`: what a chip receives before its firmware reads the UART is lost); with
+//! `--exit-on-eof` the session ends once stdin has ended and the chip has answered.
 
 use std::io::Read as _;
 use std::sync::mpsc;
@@ -48,23 +49,41 @@ pub struct Piped {
     held: Vec<u8>,
     gate: InputGate,
     eol: Eol,
+    /// `--exit-on-eof`: the session ends once stdin ended, all of it was sent and the chip went
+    /// quiet.
+    exit_on_eof: bool,
+    /// When the last of stdin was sent, or stdin ended, and when the chip last printed.
+    last_activity: Instant,
 }
 
 impl Piped {
     /// Start reading stdin.
-    pub fn spawn(eol: Eol) -> Self {
+    pub fn spawn(eol: Eol, exit_on_eof: bool) -> Self {
         Piped {
             input: spawn_stdin_reader(),
             open: true,
             held: Vec::new(),
             gate: InputGate::new(Instant::now()),
             eol,
+            exit_on_eof,
+            last_activity: Instant::now(),
         }
     }
 
     /// The chip printed something now (the gate waits for it to settle).
     pub fn output_seen(&mut self) {
-        self.gate.output(Instant::now());
+        let now = Instant::now();
+        self.gate.output(now);
+        self.last_activity = now;
+    }
+
+    /// With `--exit-on-eof`: stdin has ended, everything was sent, and the chip has answered
+    /// and gone quiet (as long as the gate waits for a booting chip to settle).
+    pub fn finished(&self) -> bool {
+        self.exit_on_eof
+            && !self.open
+            && self.held.is_empty()
+            && self.last_activity.elapsed() >= InputGate::QUIET
     }
 
     /// Take what stdin delivered; send it when the chip listens and a port is there (while the
@@ -77,7 +96,10 @@ impl Piped {
                     b'\n',
                     self.eol.bytes(),
                 )),
-                Ok(Input::End) | Err(mpsc::TryRecvError::Disconnected) => self.open = false,
+                Ok(Input::End) | Err(mpsc::TryRecvError::Disconnected) => {
+                    self.open = false;
+                    self.last_activity = Instant::now();
+                }
                 Ok(Input::Failed(e)) => return Err(MonitorError::Input(e)),
                 Err(mpsc::TryRecvError::Empty) => break,
             }
@@ -86,6 +108,7 @@ impl Piped {
             if !self.held.is_empty() && self.gate.is_open(Instant::now()) {
                 t.write_all(&self.held)?;
                 self.held.clear();
+                self.last_activity = Instant::now();
             }
         }
         Ok(())

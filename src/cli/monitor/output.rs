@@ -50,6 +50,9 @@ pub struct Output {
     stdout_closed: bool,
     /// Writing the log file failed (reported when the monitor ends).
     pub failed: Option<cargo_esp32s3::Error>,
+    /// The hints shown, in order: repeated when the monitor ends, because a boot loop scrolls
+    /// them away long before the user looks.
+    hints: Vec<String>,
 }
 
 impl Output {
@@ -91,6 +94,7 @@ impl Output {
             hidden: false,
             stdout_closed: false,
             failed: None,
+            hints: Vec::new(),
         })
     }
 
@@ -223,11 +227,27 @@ impl Output {
         self.log_line(text);
     }
 
-    /// A hint on stderr, on a line of its own.
+    /// A hint on stderr, on a line of its own (and said again when the monitor ends).
     pub fn hint(&mut self, hint: &str) {
+        if !self.hints.iter().any(|h| h == hint) {
+            self.hints.push(hint.to_string());
+        }
         self.start_line();
         let end = self.line_end();
         eprint!("{}{end}", console::style(hint).yellow().for_stderr());
+    }
+
+    /// The session is over (the terminal is no longer raw): end an unfinished line of the
+    /// chip's, so the shell's prompt starts on a fresh line, and say the hints again.
+    pub fn end_session(&mut self) {
+        self.raw_terminal = false;
+        if !self.at_line_start {
+            self.show(b"\n");
+            self.at_line_start = true;
+        }
+        for hint in std::mem::take(&mut self.hints) {
+            eprintln!("{}", console::style(hint).yellow().for_stderr());
+        }
     }
 
     /// The monitor's own notice (`--- ... ---`) on stderr, on a line of its own.

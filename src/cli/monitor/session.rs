@@ -35,7 +35,10 @@ impl FrontEnd {
     ) -> Result<Option<Request>, MonitorError> {
         match self {
             FrontEnd::Terminal(terminal) => terminal.poll(transport, output),
-            FrontEnd::Piped(piped) => piped.poll(transport).map(|()| None),
+            FrontEnd::Piped(piped) => {
+                piped.poll(transport)?;
+                Ok(piped.finished().then_some(Request::Exit))
+            }
         }
     }
 
@@ -95,7 +98,7 @@ pub fn watch_chip(
         )?)
     } else {
         eprintln!("--- monitor on {port} at {baud} baud (non-interactive) ---");
-        FrontEnd::Piped(Piped::spawn(plan.eol))
+        FrontEnd::Piped(Piped::spawn(plan.eol, plan.exit_on_eof))
     };
     let deadline = plan.timeout.map(|t| Instant::now() + t);
     let mut options = WatchOptions {
@@ -172,8 +175,10 @@ pub fn watch_chip(
             Reconnect::TimedOut => break WatchEnd::TimedOut,
         }
     };
-    // The terminal is restored before the result is printed.
+    // The terminal is restored before the result is printed; the shell's prompt starts on a
+    // line of its own, and the hints the chip's log scrolled away are said again.
     drop(front);
+    output.end_session();
     if let Some(error) = output.failed.take() {
         return Err(error.into());
     }
