@@ -57,7 +57,12 @@ pub struct Settings {
     /// Flash frequency written into image headers.
     pub flash_freq: Option<FlashFreq>,
     /// Flash size written into image headers (and used to size the default partition table).
+    /// `None` (unset, or `detect`): the chip's detected size.
     pub flash_size: Option<FlashSize>,
+    /// `flash-size = "keep"`: leave the size in a bootloader's header as it is. Without it an
+    /// unset or `detect` size writes the chip's detected size into the bootloader at 0x0 (a
+    /// merged image's too), its SHA-256 recomputed.
+    pub keep_flash_size: bool,
     /// Partition table file (CSV or binary).
     pub partition_table: Option<PathBuf>,
     /// Where the partition table goes in flash.
@@ -88,8 +93,13 @@ pub struct Settings {
     pub reset_sequence: Option<ResetSequence>,
     /// A custom hard reset after the operation (esptool's notation).
     pub hard_reset_sequence: Option<ResetSequence>,
-    /// Flash even when an image's chip revision range excludes the chip (`--force`). A choice
-    /// for one run, not a key: only a flag or a script sets it.
+    /// Write an app that has no ESP-IDF app descriptor (`esp_app_desc!()`), which ESP-IDF
+    /// bootloaders from v5.2.3 on refuse to boot.
+    pub ignore_app_descriptor: bool,
+    /// Override the refusals that can sensibly be overridden (`--force`): an image's chip
+    /// revision range, a file written with `--at` where its content does not belong, a flash
+    /// size larger than the chip's, plaintext or an erase on a chip with flash encryption or
+    /// secure boot. A choice for one run, not a key: only a flag or a script sets it.
     pub force: bool,
     /// Erase the whole flash before writing (`--erase-all`). A choice for one run, not a key.
     pub erase_all: bool,
@@ -104,6 +114,7 @@ impl Default for Settings {
             flash_mode: None,
             flash_freq: None,
             flash_size: None,
+            keep_flash_size: false,
             partition_table: None,
             partition_table_offset: DEFAULT_PARTITION_TABLE_OFFSET,
             target_app_partition: None,
@@ -119,6 +130,7 @@ impl Default for Settings {
             verify: true,
             reset_sequence: None,
             hard_reset_sequence: None,
+            ignore_app_descriptor: false,
             force: false,
             erase_all: false,
         }
@@ -249,11 +261,13 @@ pub enum Key {
     ResetSequence,
     /// `hard-reset-sequence`.
     HardResetSequence,
+    /// `ignore-app-descriptor`.
+    IgnoreAppDescriptor,
 }
 
 impl Key {
     /// All keys, in documentation order.
-    pub const ALL: [Key; 22] = [
+    pub const ALL: [Key; 23] = [
         Key::Chip,
         Key::Port,
         Key::Baud,
@@ -276,6 +290,7 @@ impl Key {
         Key::Verify,
         Key::ResetSequence,
         Key::HardResetSequence,
+        Key::IgnoreAppDescriptor,
     ];
 
     /// The key as written in Cargo.toml.
@@ -303,6 +318,7 @@ impl Key {
             Key::Verify => "verify",
             Key::ResetSequence => "reset-sequence",
             Key::HardResetSequence => "hard-reset-sequence",
+            Key::IgnoreAppDescriptor => "ignore-app-descriptor",
         }
     }
 
@@ -341,7 +357,7 @@ impl Key {
             }
             Key::FlashMode => "one of qio, qout, dio, dout, keep",
             Key::FlashFreq => "one of 20m, 26m, 40m, 80m, keep",
-            Key::FlashSize => "one of 1MB, 2MB, 4MB, 8MB, 16MB, 32MB, 64MB, 128MB, detect",
+            Key::FlashSize => "one of 1MB, 2MB, 4MB, 8MB, 16MB, 32MB, 64MB, 128MB, detect, keep",
             Key::PartitionTable => "a path to a partition table, CSV or binary",
             Key::PartitionTableOffset => {
                 "a multiple of 0x1000 (4 KiB) from 0x1000 up, such as 0x8000 (integer or \"0x...\" string)"
@@ -362,7 +378,7 @@ impl Key {
             }
             Key::Stub => "a path to a flasher stub in esptool's JSON format",
             Key::ConnectAttempts => "a non-negative integer (0 = keep trying forever)",
-            Key::SkipUnchanged | Key::Verify => {
+            Key::SkipUnchanged | Key::Verify | Key::IgnoreAppDescriptor => {
                 "true or false (in variables also 1/0, yes/no, on/off)"
             }
             Key::ResetSequence | Key::HardResetSequence => {
@@ -469,6 +485,8 @@ pub struct FlagValues {
     pub skip_unchanged: Option<bool>,
     /// `Some(false)` for `--no-verify`.
     pub verify: Option<bool>,
+    /// `Some(true)` for `--ignore-app-descriptor`.
+    pub ignore_app_descriptor: Option<bool>,
     /// `--force`.
     pub force: bool,
     /// `--erase-all`.
@@ -515,6 +533,7 @@ pub fn resolve(sources: &Sources<'_>) -> Result<Settings, ConfigError> {
         flash_mode: pick!(flash_mode).flatten(),
         flash_freq: pick!(flash_freq).flatten(),
         flash_size: pick!(flash_size).flatten(),
+        keep_flash_size: pick!(keep_flash_size).unwrap_or(defaults.keep_flash_size),
         partition_table: pick!(partition_table),
         partition_table_offset: pick!(partition_table_offset)
             .unwrap_or(defaults.partition_table_offset),
@@ -531,6 +550,8 @@ pub fn resolve(sources: &Sources<'_>) -> Result<Settings, ConfigError> {
         verify: pick!(verify).unwrap_or(defaults.verify),
         reset_sequence: pick!(reset_sequence),
         hard_reset_sequence: pick!(hard_reset_sequence),
+        ignore_app_descriptor: pick!(ignore_app_descriptor)
+            .unwrap_or(defaults.ignore_app_descriptor),
         force: sources.flags.force,
         erase_all: sources.flags.erase_all,
     };
@@ -590,6 +611,7 @@ struct Layer {
     flash_mode: Option<Option<FlashMode>>,
     flash_freq: Option<Option<FlashFreq>>,
     flash_size: Option<Option<FlashSize>>,
+    keep_flash_size: Option<bool>,
     partition_table: Option<PathBuf>,
     partition_table_offset: Option<u32>,
     target_app_partition: Option<String>,
@@ -605,6 +627,7 @@ struct Layer {
     verify: Option<bool>,
     reset_sequence: Option<ResetSequence>,
     hard_reset_sequence: Option<ResetSequence>,
+    ignore_app_descriptor: Option<bool>,
 }
 
 /// A value as one source holds it: text (flags, variables) or JSON (metadata).
@@ -690,6 +713,7 @@ fn flag_layer(flags: &FlagValues) -> Result<Layer, ConfigError> {
     layer.stub = flags.stub.clone();
     layer.skip_unchanged = flags.skip_unchanged;
     layer.verify = flags.verify;
+    layer.ignore_app_descriptor = flags.ignore_app_descriptor;
     Ok(layer)
 }
 
@@ -809,6 +833,7 @@ fn apply(
             } else {
                 Some(FlashSize::parse(text).ok_or_else(fail)?)
             });
+            layer.keep_flash_size = Some(is_word(text, "keep"));
         }
         Key::PartitionTable => layer.partition_table = Some(path(raw, base).ok_or_else(fail)?),
         Key::Bootloader => layer.bootloader = Some(path(raw, base).ok_or_else(fail)?),
@@ -845,6 +870,9 @@ fn apply(
         }
         Key::SkipUnchanged => layer.skip_unchanged = Some(boolean(raw).ok_or_else(fail)?),
         Key::Verify => layer.verify = Some(boolean(raw).ok_or_else(fail)?),
+        Key::IgnoreAppDescriptor => {
+            layer.ignore_app_descriptor = Some(boolean(raw).ok_or_else(fail)?);
+        }
         Key::ResetSequence | Key::HardResetSequence => {
             let text = non_empty_text(raw).ok_or_else(fail)?;
             let sequence = ResetSequence::parse(text).map_err(|e| ConfigError::BadValue {

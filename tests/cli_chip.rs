@@ -130,9 +130,11 @@ fn flash_at_offsets_writes_files_exactly_there() {
     let app = synthetic_app();
     std::fs::write(bench.path("app.bin"), &app).expect("write app");
     std::fs::write(bench.path("data.bin"), [1u8, 2, 3, 4, 5, 6, 7, 8]).expect("write data");
+    // An app on a chip without a bootloader is refused unless forced (see
+    // tests/refusals.rs); forced, the files go exactly where they are given.
     bench
         .on_chip(&[
-            "flash", "--at", "0x20000", "app.bin", "--at", "0x3000", "data.bin",
+            "flash", "--force", "--at", "0x20000", "app.bin", "--at", "0x3000", "data.bin",
         ])
         .succeeds();
     assert_eq!(bench.read_flash(0x20000, app.len()), app);
@@ -140,7 +142,14 @@ fn flash_at_offsets_writes_files_exactly_there() {
 
     // --erase-all clears everything else before writing.
     bench
-        .on_chip(&["flash", "--erase-all", "--at", "0x20000", "app.bin"])
+        .on_chip(&[
+            "flash",
+            "--force",
+            "--erase-all",
+            "--at",
+            "0x20000",
+            "app.bin",
+        ])
         .succeeds();
     assert_eq!(bench.read_flash(0x3000, 8), [0xFF; 8]);
     assert_eq!(bench.read_flash(0x20000, app.len()), app);

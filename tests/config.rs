@@ -194,6 +194,7 @@ fn every_key_from_metadata() {
             flash_mode: Some(FlashMode::Dout),
             flash_freq: Some(cargo_esp32s3::image::FlashFreq::F80m),
             flash_size: Some(FlashSize::S16Mb),
+            keep_flash_size: false,
             partition_table: Some(app.join("partitions.csv")),
             partition_table_offset: 0x9000,
             target_app_partition: Some("ota_0".into()),
@@ -209,6 +210,7 @@ fn every_key_from_metadata() {
             verify: false,
             reset_sequence: Some(ResetSequence::parse("D0|R1|W0.2|D1|R0|W0.1|D0").unwrap()),
             hard_reset_sequence: Some(ResetSequence::parse("R1|W0.3|R0").unwrap()),
+            ignore_app_descriptor: false,
             force: false,
             erase_all: false,
         }

@@ -106,7 +106,8 @@ fn an_elf_with_a_bootloader_is_a_whole_layout_laid_out_for_the_chips_flash() {
     assert!(
         events.iter().any(|e| matches!(
             e,
-            Event::AppPartitionFill { partition, used: 400, .. } if partition == "factory"
+            // The synthetic app: descriptor, code, IRAM, checksum and digest.
+            Event::AppPartitionFill { partition, used: 672, .. } if partition == "factory"
         )),
         "{events:?}"
     );

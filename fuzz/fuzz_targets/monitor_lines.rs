@@ -24,6 +24,16 @@ fn lines(reads: &[&[u8]]) -> (Vec<String>, Option<String>) {
     (lines, assembler.take_partial())
 }
 
+/// Compiled once: a regex per input would be most of the time spent.
+fn options() -> &'static WatchOptions {
+    static OPTIONS: std::sync::OnceLock<WatchOptions> = std::sync::OnceLock::new();
+    OPTIONS.get_or_init(|| WatchOptions {
+        until: regex::Regex::new("^I \\(\\d+\\) main: done").ok(),
+        hints: true,
+        ..WatchOptions::default()
+    })
+}
+
 fuzz_target!(|data: &[u8]| {
     let (pieces, whole) = chunks::split(data);
     let at_once = lines(&[whole]);
@@ -40,12 +50,8 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 
-    let options = WatchOptions {
-        until: regex::Regex::new("^I \\(\\d+\\) main: done").ok(),
-        hints: true,
-        ..WatchOptions::default()
-    };
-    let mut session = Session::new(&options);
+    let options = options();
+    let mut session = Session::new(options);
     let mut received = 0;
     let mut on_event = |event: MonitorEvent<'_>| {
         if let MonitorEvent::Received(bytes) = event {
