@@ -23,7 +23,7 @@
 
 use crate::config::Settings;
 use crate::error::shown_path;
-use crate::flasher::{FlashOptions, Flasher, Region, WriteSummary};
+use crate::flasher::{Cancel, FlashOptions, Flasher, Region, WriteSummary};
 use crate::image::partition::{MAX_TABLE_LEN, Partition, PartitionTable};
 use crate::image::{FlashParams, FlashSize};
 use crate::loader::{
@@ -111,6 +111,14 @@ impl Board {
     /// The flash size in bytes (configured, or detected from the flash ID).
     pub fn flash_size(&self) -> u32 {
         self.flasher.flash_size()
+    }
+
+    /// The flag that stops [`Board::flash`] (and [`Board::write_regions`]) after the current
+    /// block, with [`FlashError::Interrupted`](crate::flasher::FlashError::Interrupted) saying
+    /// which regions are verified. Set it from another thread, such as a Ctrl+C handler the
+    /// caller installs (the library installs none). Clones share the flag.
+    pub fn cancel_handle(&self) -> Cancel {
+        self.flasher.cancel_handle()
     }
 
     /// Chip revision, features, crystal and MAC address.
@@ -352,5 +360,7 @@ fn flash_options(settings: &Settings) -> FlashOptions {
             size: settings.flash_size,
             freq: settings.flash_freq,
         },
+        // An unset (or `detect`) size: the bootloader gets the chip's; `keep` leaves it.
+        bootloader_size_from_chip: settings.flash_size.is_none() && !settings.keep_flash_size,
     }
 }

@@ -1,8 +1,10 @@
-//! What is refused before the flash is touched (regions that overlap or do not fit, images for
-//! another chip or revision, plaintext on an encrypted chip) and the flash parameters written
-//! into a bootloader at 0x0.
+//! What is refused before the flash is touched (regions that overlap or do not fit, a configured
+//! flash size larger than the chip's, images for another chip or revision, plaintext on a chip
+//! with flash encryption or secure boot) and the flash parameters written into a bootloader at
+//! 0x0 (the chip's detected size among them, unless the size is kept).
 
 use super::{Event, FlashError, Flasher, Region};
+use crate::image::FlashSize;
 use crate::image::format::{self, ESP32S3_CHIP_ID};
 use crate::image::merge::{PatchOutcome, patch_flash_params};
 use crate::loader::{ChipRevision, LoaderError};
@@ -17,6 +19,16 @@ impl<T: Transport> Flasher<T> {
         on_event: &mut dyn FnMut(Event),
     ) -> Result<(), FlashError> {
         let security = self.loader.security_info().ok();
+        if let (Some(configured), Some(detected)) =
+            (self.opts.flash_size.map(|s| s.bytes()), self.detected_size)
+        {
+            if configured > detected && !self.opts.force {
+                return Err(FlashError::LargerThanChip {
+                    configured,
+                    detected,
+                });
+            }
+        }
         let mut revision: Option<ChipRevision> = None;
         for region in plan.iter_mut() {
             let offset = u64::from(region.offset);
@@ -29,10 +41,17 @@ impl<T: Transport> Flasher<T> {
                     flash_size: self.flash_size,
                 });
             }
-            if security.is_some_and(|s| s.flash_encryption()) {
-                return Err(FlashError::EncryptionEnabled {
-                    label: region.label.clone(),
-                });
+            if !self.opts.force {
+                if security.is_some_and(|s| s.flash_encryption()) {
+                    return Err(FlashError::EncryptionEnabled {
+                        label: region.label.clone(),
+                    });
+                }
+                if security.is_some_and(|s| s.secure_boot()) {
+                    return Err(FlashError::SecureBootEnabled {
+                        label: region.label.clone(),
+                    });
+                }
             }
             let Ok(image) = format::parse_image(&region.data) else {
                 continue;
@@ -98,7 +117,18 @@ impl<T: Transport> Flasher<T> {
         secured: bool,
         on_event: &mut dyn FnMut(Event),
     ) {
-        let params = self.opts.flash_params;
+        let mut params = self.opts.flash_params;
+        if params.size.is_none() && self.opts.bootloader_size_from_chip {
+            // The chip's size where the header names another (a merged image made for 4 MB on
+            // a 16 MB board): the bootloader and the app then see all of the flash.
+            let header_size = format::ImageHeader::decode(&region.data)
+                .ok()
+                .and_then(|h| h.size());
+            params.size = self
+                .detected_size
+                .and_then(|bytes| FlashSize::from_bytes(u64::from(bytes)))
+                .filter(|size| Some(*size) != header_size);
+        }
         if params.is_keep() {
             return;
         }

@@ -10,8 +10,8 @@
 //! the read's deadline (when that is later) and returns what the chip printed meanwhile (a boot
 //! banner once the strapping window closes, a boot loop's lines), or 0 at once. Nobody waits.
 //!
-//! URL options (`sim://?flash=/tmp/f.bin&size=16MB&mode=spi&chip=esp32c3&usb=jtag&boot=button`)
-//! configure the chip; this file only interprets them (`url.rs` splits the URL, `units` reads
+//! URL options (`sim://?flash=/tmp/f.bin&size=16MB&mode=spi&chip=esp32c3&usb=jtag&boot=button`,
+//! `efuse=secure-boot+flash-encryption+secure-download` for a secured chip) configure the chip; this file only interprets them (`url.rs` splits the URL, `units` reads
 //! the size) and knows nothing of the protocol.
 
 use std::time::{Duration, Instant};
@@ -22,7 +22,7 @@ use super::{Transport, TransportError};
 use crate::sim::{ChipKind, Esp32s3, Link, SimConfig, StartIn};
 use crate::units;
 
-const ACCEPTED: &str = "flash=FILE, size=SIZE (e.g. 8MB), mode=download|spi, chip=esp32s3|esp32c3|esp32c6|esp32h2|esp32c2|esp32s2, mac=aa:bb:cc:dd:ee:ff, preset=default|qemu, usb=jtag|uart, boot=button|lines";
+const ACCEPTED: &str = "flash=FILE, size=SIZE (e.g. 8MB), mode=download|spi, chip=esp32s3|esp32c3|esp32c6|esp32h2|esp32c2|esp32s2, mac=aa:bb:cc:dd:ee:ff, preset=default|qemu, usb=jtag|uart, boot=button|lines, efuse=secure-boot+flash-encryption+secure-download";
 
 /// The in-process simulator as a [`Transport`].
 #[derive(Debug)]
@@ -141,6 +141,24 @@ pub fn parse_url(url: &str) -> Result<SimConfig, TransportError> {
                                 "option boot={value:?} is unknown; use boot=button (BOOT held at power-on) or boot=lines"
                             ),
                         ));
+                    }
+                }
+            }
+            "efuse" => {
+                let security = &mut config.identity.security;
+                for fuse in value.split([',', '+']).filter(|f| !f.is_empty()) {
+                    match fuse {
+                        "secure-boot" => security.secure_boot = true,
+                        "flash-encryption" | "encryption" => security.flash_encryption = true,
+                        "secure-download" | "sdm" => security.secure_download = true,
+                        _ => {
+                            return Err(invalid(
+                                url,
+                                format!(
+                                    "option efuse={value:?} names {fuse:?}; use efuse=secure-boot, flash-encryption or secure-download (several joined with +)"
+                                ),
+                            ));
+                        }
                     }
                 }
             }
