@@ -915,7 +915,9 @@ fn lay_out_elf(
     // configured one, or what the chip reported, or the default.
     let flash = FlashParams {
         mode: settings.flash_mode,
-        size: Some(size),
+        // Unsized, the layout is only provisional (laid out again for the chip or a file before
+        // anything is written), and no header may claim the default size for the checks.
+        size: sized.then_some(size),
         freq: settings.flash_freq,
     };
     let options = AppImageOptions {

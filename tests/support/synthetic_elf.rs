@@ -47,8 +47,15 @@ pub fn synthetic_elf() -> Vec<u8> {
 pub fn synthetic_elf_with(descriptor: Option<&[u8]>) -> Vec<u8> {
     use object::elf;
     use object::write::elf::{FileHeader, SectionHeader, Writer};
+    // With a descriptor the code follows it in the image (its data lands at 0x128); without, it
+    // starts the image as the first flash segment would.
+    let text_addr = if descriptor.is_some() {
+        0x4200_0128
+    } else {
+        0x4200_0020
+    };
     let mut sections: Vec<(&[u8], u32, &[u8])> = vec![
-        (b".text", 0x4200_0128, &[0x36u8; 256]),
+        (b".text", text_addr, &[0x36u8; 256]),
         (b".iram0.text", 0x4037_8000, &[0x06u8; 64]),
     ];
     if let Some(descriptor) = descriptor {
