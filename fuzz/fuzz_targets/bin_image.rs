@@ -38,7 +38,11 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(PatchOutcome::Patched { .. }) = patch_flash_params(&mut copy, &params) {
         let parsed = parse_image(&copy).expect("a patched image parses");
         assert!(parsed.checksum_ok());
-        assert_ne!(parsed.digest_ok(), Some(false), "the patch left a stale digest");
+        assert_ne!(
+            parsed.digest_ok(),
+            Some(false),
+            "the patch left a stale digest"
+        );
         assert_eq!(copy.len(), data.len());
     }
 });

@@ -24,29 +24,43 @@ fn lines(reads: &[&[u8]]) -> (Vec<String>, Option<String>) {
     (lines, assembler.take_partial())
 }
 
-/// Compiled once: a regex per input would be most of the time spent.
+/// Compiled once per thread (the fuzzer runs on one): a regex per input would be most of the
+/// time spent. Leaked, as the options live for the whole run.
 fn options() -> &'static WatchOptions {
-    static OPTIONS: std::sync::OnceLock<WatchOptions> = std::sync::OnceLock::new();
-    OPTIONS.get_or_init(|| WatchOptions {
-        until: regex::Regex::new("^I \\(\\d+\\) main: done").ok(),
-        hints: true,
-        ..WatchOptions::default()
-    })
+    thread_local! {
+        static OPTIONS: &'static WatchOptions = Box::leak(Box::new(WatchOptions {
+            until: regex::Regex::new("^I \\(\\d+\\) main: done").ok(),
+            hints: true,
+            ..WatchOptions::default()
+        }));
+    }
+    OPTIONS.with(|options| *options)
 }
 
 fuzz_target!(|data: &[u8]| {
     let (pieces, whole) = chunks::split(data);
     let at_once = lines(&[whole]);
-    assert_eq!(at_once, lines(&pieces), "cutting the stream changed the lines");
+    assert_eq!(
+        at_once,
+        lines(&pieces),
+        "cutting the stream changed the lines"
+    );
     for line in at_once.0.iter().chain(&at_once.1) {
-        assert!(!line.contains(['\r', '\n']), "a line with its ending: {line:?}");
+        assert!(
+            !line.contains(['\r', '\n']),
+            "a line with its ending: {line:?}"
+        );
         // Lossy UTF-8 may turn one byte into three.
         assert!(line.len() <= 3 * MAX_LINE_LEN);
         let visible = strip_ansi(line);
         assert!(!visible.contains("\u{1b}["), "CSI left in {visible:?}");
         let _ = hint_for(&visible);
         for addr in code_addresses(&visible) {
-            assert!(visible.to_ascii_lowercase().contains(&format!("0x{addr:08x}")));
+            assert!(
+                visible
+                    .to_ascii_lowercase()
+                    .contains(&format!("0x{addr:08x}"))
+            );
         }
     }
 

@@ -26,7 +26,12 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
-    for opcode in [Opcode::Sync, Opcode::ReadReg, Opcode::SpiFlashMd5, Opcode::GetSecurityInfo] {
+    for opcode in [
+        Opcode::Sync,
+        Opcode::ReadReg,
+        Opcode::SpiFlashMd5,
+        Opcode::GetSecurityInfo,
+    ] {
         let _ = reply.is_unsupported(opcode);
     }
 });

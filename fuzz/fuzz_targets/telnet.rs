@@ -35,7 +35,11 @@ fn decode(reads: &[&[u8]]) -> Vec<Telnet> {
 fuzz_target!(|data: &[u8]| {
     let (pieces, whole) = chunks::split(data);
     let at_once = decode(&[whole]);
-    assert_eq!(at_once, decode(&pieces), "cutting the stream changed the items");
+    assert_eq!(
+        at_once,
+        decode(&pieces),
+        "cutting the stream changed the items"
+    );
     for item in &at_once {
         if let Telnet::Subnegotiation(sub) = item {
             assert!(sub.len() <= 256, "a subnegotiation of {} bytes", sub.len());
