@@ -4,6 +4,12 @@
 //! as [`Event`] values through the callback each call takes; nothing here prints, chooses a port
 //! on its own or reads the environment.
 //!
+//! Besides writing, it compares a plan with the chip ([`Board::verify`]), runs a program from RAM
+//! ([`Board::run_from_ram`]), reads and writes memory words, and, given a
+//! [`BootloaderStore`] ([`Board::keep_bootloaders`]), keeps the chip's bootloader before erasing
+//! or replacing it and gives a blank chip the newest kept one. [`Board::open_on`] takes a port
+//! opened already, such as one wrapped in a protocol trace.
+//!
 //! It is the only place that turns [`Settings`] into the loader's connect options and the
 //! flasher's flash options (`force` and `erase-all` included), so a script connects and writes
 //! exactly as `cargo esp32s3` does. What goes where is the plan's business ([`crate::plan`]).
@@ -21,8 +27,14 @@
 //! # }
 //! ```
 
+use std::borrow::Cow;
+
+use crate::bootloader_store::{
+    BootloaderStore, Kept, Origin, StoreError, find_on_machine, read_from_chip,
+};
 use crate::config::Settings;
 use crate::error::shown_path;
+use crate::event::KeptBefore;
 use crate::flasher::{Cancel, FlashOptions, Flasher, Region, WriteSummary};
 use crate::image::partition::{MAX_TABLE_LEN, Partition, PartitionTable};
 use crate::image::{FlashParams, FlashSize};
@@ -31,7 +43,7 @@ use crate::loader::{
     StubImage,
 };
 use crate::monitor::{Control, MonitorEvent, WatchEnd, WatchOptions};
-use crate::plan::{DEFAULT_FLASH_SIZE, Plan};
+use crate::plan::{AppInput, ChipLacks, DEFAULT_FLASH_SIZE, Plan, PlanError, RamImage};
 use crate::reset::After;
 use crate::transport::AnyTransport;
 
@@ -58,6 +70,16 @@ pub enum BoardError {
         /// The table offset.
         offset: u32,
     },
+    /// An address the ESP32-S3 does not map (the ROM would crash reading it), or not a word.
+    #[error(
+        "0x{addr:08x} is {why}; read-mem and write-mem take word-aligned addresses of the ESP32-S3's ROM, SRAM, RTC memory or peripheral registers (0x60000000..0x600D1000)"
+    )]
+    BadAddress {
+        /// The address.
+        addr: u32,
+        /// What is wrong with it.
+        why: &'static str,
+    },
     /// The chip's table has no partition by that name.
     #[error("the partition table on the chip has no partition {name:?}; it has {}", names.join(", "))]
     NoSuchPartition {
@@ -72,6 +94,8 @@ pub enum BoardError {
 pub struct Board {
     flasher: Flasher<AnyTransport>,
     settings: Settings,
+    /// Where bootloaders are kept before they are erased or replaced, and found for blank chips.
+    bootloaders: Option<BootloaderStore>,
 }
 
 impl std::fmt::Debug for Board {
@@ -98,14 +122,46 @@ impl Board {
         settings: &Settings,
         on_progress: impl FnMut(Event),
     ) -> crate::Result<Board> {
-        let mut on_progress = on_progress;
         let transport = crate::transport::open(url, ROM_BAUD)?;
+        Self::open_on(transport, settings, on_progress)
+    }
+
+    /// [`Board::open_with`] on a port opened already: a transport wrapped first, such as a
+    /// protocol trace ([`crate::transport::trace::TraceTransport`]), or the monitor's port, to
+    /// flash again without letting go of it (a [`crate::transport::shared::SharedTransport`]
+    /// gives it back). The port is switched to the ROM loader's speed ([`ROM_BAUD`]) first,
+    /// then the chip is reset into its loader as the settings say, and connected.
+    pub fn open_on(
+        transport: AnyTransport,
+        settings: &Settings,
+        on_progress: impl FnMut(Event),
+    ) -> crate::Result<Board> {
+        let mut on_progress = on_progress;
+        let mut transport = transport;
+        if transport.baud() != ROM_BAUD {
+            transport.set_baud(ROM_BAUD)?;
+        }
         let loader = Loader::connect(transport, &connect_options(settings)?, &mut on_progress)?;
         let flasher = Flasher::new(loader, flash_options(settings), &mut on_progress)?;
         Ok(Board {
             flasher,
             settings: settings.clone(),
+            bootloaders: None,
         })
+    }
+
+    /// Keep bootloaders in `store` (or stop keeping them with `None`, the default): before this
+    /// board's ESP32-S3 bootloader is erased ([`Board::erase_all`], `erase-all`, a region from
+    /// 0x0) or replaced by a different one ([`Board::flash`]), a copy goes there, and a chip
+    /// with no bootloader gets the newest kept one when the plan has none
+    /// ([`Event::UsingKeptBootloader`]).
+    pub fn keep_bootloaders(&mut self, store: Option<BootloaderStore>) {
+        self.bootloaders = store;
+    }
+
+    /// Where this board keeps bootloaders, if it does.
+    pub fn bootloader_store(&self) -> Option<&BootloaderStore> {
+        self.bootloaders.as_ref()
     }
 
     /// The flash size in bytes (configured, or detected from the flash ID).
@@ -157,11 +213,167 @@ impl Board {
             .or(detected)
             .unwrap_or(DEFAULT_FLASH_SIZE);
         let plan = plan.for_flash_size(size)?;
-        let regions = plan.regions_for_chip(&mut self.flasher, &mut on_progress)?;
+        let (plan, regions) = match plan.regions_for_chip(&mut self.flasher, &mut on_progress) {
+            Ok(regions) => (plan, regions),
+            // A kept bootloader completes an app written alone; `--at` files are written as
+            // given, so their refusal stands.
+            Err(crate::Error::Plan(PlanError::CannotBootApp {
+                reason: reason @ ChipLacks::NoBootloader { .. },
+                app,
+            })) if self.bootloaders.is_some() && app != AppInput::AtPair => {
+                let with = self.with_kept_bootloader(&plan, reason, app, &mut on_progress)?;
+                let regions = with.regions_for_chip(&mut self.flasher, &mut on_progress)?;
+                (Cow::Owned(with), regions)
+            }
+            Err(e) => return Err(e),
+        };
+        let erase = plan.partitions_to_erase(&regions, &mut self.flasher, &mut on_progress)?;
         if self.settings.erase_all {
+            self.keep_chip_bootloader(KeptBefore::Erase, &mut on_progress)?;
             self.flasher.erase_all(&mut on_progress)?;
+        } else if let Some(boot) = regions.iter().find(|r| r.offset == 0) {
+            self.keep_if_replaced(&boot.data, &mut on_progress)?;
+        }
+        for partition in erase {
+            on_progress(Event::ErasingPartition {
+                name: partition.name.clone(),
+                offset: partition.offset,
+                size: partition.size,
+            });
+            self.flasher
+                .erase_region(partition.offset, partition.size, &mut on_progress)?;
         }
         Ok(self.flasher.write_regions(&regions, &mut on_progress)?)
+    }
+
+    /// The plan with the newest kept bootloader, for a chip with none, or the error that lists
+    /// every way to get one.
+    fn with_kept_bootloader(
+        &self,
+        plan: &Plan,
+        reason: ChipLacks,
+        app: AppInput,
+        on_progress: &mut dyn FnMut(Event),
+    ) -> crate::Result<Plan> {
+        let Some(store) = &self.bootloaders else {
+            return Err(PlanError::CannotBootApp { reason, app }.into());
+        };
+        let Some(kept) = store.newest()? else {
+            let found = find_on_machine(store.search_roots());
+            return Err(PlanError::NoBootloaderKept { reason, app, found }.into());
+        };
+        let bytes = store.read(&kept)?;
+        on_progress(Event::UsingKeptBootloader {
+            id: kept.id.clone(),
+            path: kept.path.clone(),
+            idf_version: kept.idf_version.clone(),
+            origin: kept.origin_text(),
+        });
+        plan.with_bootloader(&kept.path, bytes)
+    }
+
+    /// The chip's ESP32-S3 bootloader (the exact image at 0x0), or why there is none.
+    pub fn read_bootloader(
+        &mut self,
+        on_progress: impl FnMut(Event),
+    ) -> crate::Result<Result<Vec<u8>, String>> {
+        let mut on_progress = on_progress;
+        read_from_chip(&mut self.flasher, &mut on_progress)
+    }
+
+    /// Keep the chip's bootloader in `store` (`bootloader save`), with the chip's MAC.
+    pub fn save_bootloader(
+        &mut self,
+        store: &BootloaderStore,
+        on_progress: impl FnMut(Event),
+    ) -> crate::Result<Kept> {
+        let mut on_progress = on_progress;
+        let port = self.flasher.loader().port().to_string();
+        let bytes = match read_from_chip(&mut self.flasher, &mut on_progress)? {
+            Ok(bytes) => bytes,
+            Err(problem) => return Err(StoreError::NothingOnChip { port, problem }.into()),
+        };
+        let mac = self.flasher.loader().chip_info()?.mac_string();
+        store.keep(&bytes, Some(mac), Origin::Saved { port })
+    }
+
+    /// Before the bootloader at 0x0 is erased: keep a copy when it is a valid ESP32-S3 one (and
+    /// the board keeps bootloaders). A copy that cannot be stored is a warning, not a failure:
+    /// the user asked for the erase.
+    fn keep_chip_bootloader(
+        &mut self,
+        before: KeptBefore,
+        on_progress: &mut dyn FnMut(Event),
+    ) -> crate::Result<()> {
+        let Some(store) = self.bootloaders.clone() else {
+            return Ok(());
+        };
+        if self.flasher.loader().secure_download_mode() {
+            return Ok(());
+        }
+        let Ok(bytes) = read_from_chip(&mut self.flasher, on_progress)? else {
+            return Ok(());
+        };
+        let port = self.flasher.loader().port().to_string();
+        let mac = self
+            .flasher
+            .loader()
+            .chip_info()
+            .ok()
+            .map(|c| c.mac_string());
+        let origin = match before {
+            KeptBefore::Erase => Origin::Erased { port },
+            KeptBefore::Replace => Origin::Replaced { port },
+        };
+        match store.keep(&bytes, mac, origin) {
+            Ok(kept) => on_progress(Event::BootloaderKept {
+                id: kept.bootloader.id.clone(),
+                path: kept.bootloader.path.clone(),
+                idf_version: kept.bootloader.idf_version.clone(),
+                new: kept.new,
+                before,
+            }),
+            Err(e) => on_progress(Event::Warning(format!(
+                "the chip's bootloader could not be kept ({e}); going on"
+            ))),
+        }
+        Ok(())
+    }
+
+    /// Before `new` is written at 0x0: keep the chip's bootloader when it is a different one.
+    /// One SPI_FLASH_MD5 tells "the same" cheaply (as written, or with this board's flash
+    /// parameters patched in, as the flasher writes it); only a different one is read.
+    fn keep_if_replaced(
+        &mut self,
+        new: &[u8],
+        on_progress: &mut dyn FnMut(Event),
+    ) -> crate::Result<()> {
+        if self.bootloaders.is_none() || self.flasher.loader().secure_download_mode() {
+            return Ok(());
+        }
+        let len = crate::image::format::parse_image(new)
+            .map(|p| p.total_len())
+            .unwrap_or(new.len())
+            .min(new.len());
+        let Some(new) = new.get(..len) else {
+            return Ok(());
+        };
+        let mut patched = new.to_vec();
+        let _ = crate::image::merge::patch_flash_params(
+            &mut patched,
+            &self.flasher.options().flash_params,
+        );
+        let words = len.next_multiple_of(4);
+        let padded = |bytes: &[u8]| {
+            let mut out = bytes.to_vec();
+            out.resize(words, 0xFF);
+            md5_of(&out)
+        };
+        let on_chip = self.flasher.md5(0, crate::loader::len_u32(words))?;
+        if on_chip == padded(new) || on_chip == padded(&patched) {
+            return Ok(());
+        }
+        self.keep_chip_bootloader(KeptBefore::Replace, on_progress)
     }
 
     /// Write raw regions exactly where they say, with no boot check (for data partitions, or a
@@ -175,9 +387,11 @@ impl Board {
         Ok(self.flasher.write_regions(regions, &mut on_progress)?)
     }
 
-    /// Erase the whole flash.
+    /// Erase the whole flash (keeping a copy of its bootloader first, see
+    /// [`Board::keep_bootloaders`]).
     pub fn erase_all(&mut self, on_progress: impl FnMut(Event)) -> crate::Result<()> {
         let mut on_progress = on_progress;
+        self.keep_chip_bootloader(KeptBefore::Erase, &mut on_progress)?;
         Ok(self.flasher.erase_all(&mut on_progress)?)
     }
 
@@ -189,6 +403,9 @@ impl Board {
         on_progress: impl FnMut(Event),
     ) -> crate::Result<()> {
         let mut on_progress = on_progress;
+        if offset == 0 && size > 0 {
+            self.keep_chip_bootloader(KeptBefore::Erase, &mut on_progress)?;
+        }
         Ok(self.flasher.erase_region(offset, size, &mut on_progress)?)
     }
 
@@ -227,6 +444,175 @@ impl Board {
         self.flasher
             .erase_region(partition.offset, partition.size, &mut on_progress)?;
         Ok(partition)
+    }
+
+    /// Erase the partitions called `names` in the partition table on the chip, after checking
+    /// that every one is there (so a typo in the last name erases nothing), and say which.
+    pub fn erase_partitions(
+        &mut self,
+        names: &[String],
+        on_progress: impl FnMut(Event),
+    ) -> crate::Result<Vec<Partition>> {
+        let mut on_progress = on_progress;
+        let offset = self.settings.partition_table_offset;
+        let bytes = self
+            .flasher
+            .read_flash(offset, MAX_TABLE_LEN as u32, &mut on_progress)?;
+        let table =
+            PartitionTable::from_binary(&bytes).map_err(|e| BoardError::UnreadableTable {
+                offset,
+                problem: e.to_string(),
+            })?;
+        if table.partitions.is_empty() {
+            return Err(BoardError::NoTable { offset }.into());
+        }
+        let mut chosen = Vec::new();
+        for name in names {
+            let Some(partition) = table.find(name).cloned() else {
+                return Err(BoardError::NoSuchPartition {
+                    name: name.to_string(),
+                    names: table.partitions.iter().map(|p| p.name.clone()).collect(),
+                }
+                .into());
+            };
+            chosen.push(partition);
+        }
+        for partition in &chosen {
+            on_progress(Event::ErasingPartition {
+                name: partition.name.clone(),
+                offset: partition.offset,
+                size: partition.size,
+            });
+            self.flasher
+                .erase_region(partition.offset, partition.size, &mut on_progress)?;
+        }
+        Ok(chosen)
+    }
+
+    /// Compare what [`Board::flash`] would write for `plan` with what the chip holds, region by
+    /// region, writing nothing: one SPI_FLASH_MD5 per region, and for a region that differs a
+    /// bisection with more MD5s down to the first differing 4 KiB. The bootloader at 0x0 is
+    /// compared as it would be written (with the flash parameters patched in).
+    pub fn verify(
+        &mut self,
+        plan: &Plan,
+        on_progress: impl FnMut(Event),
+    ) -> crate::Result<VerifyReport> {
+        let mut on_progress = on_progress;
+        let detected = FlashSize::from_bytes(u64::from(self.flasher.flash_size()));
+        let size = self
+            .settings
+            .flash_size
+            .or(detected)
+            .unwrap_or(DEFAULT_FLASH_SIZE);
+        let plan = plan.for_flash_size(size)?;
+        // Where an app alone would go is worth saying; that it is "written" is not.
+        let regions = plan.regions_for_chip(&mut self.flasher, &mut |event| {
+            if !matches!(
+                event,
+                Event::AppAlone { .. }
+                    | Event::AppPartitionFill { .. }
+                    | Event::TableMovesApp { .. }
+            ) {
+                on_progress(event);
+            }
+        })?;
+        let secured = self
+            .flasher
+            .loader()
+            .security_info()
+            .is_ok_and(|s| s.secure_boot() || s.secure_download_mode());
+        let params = self.flasher.options().flash_params;
+        let mut checks = Vec::new();
+        for region in regions {
+            let mut data = region.data.clone();
+            if region.offset == 0 && !secured {
+                let _ = crate::image::merge::patch_flash_params(&mut data, &params);
+            }
+            let first_difference = self.first_difference(region.offset, &data)?;
+            checks.push(RegionCheck {
+                label: region.label.clone(),
+                offset: region.offset,
+                len: crate::loader::len_u32(data.len()),
+                first_difference,
+            });
+        }
+        Ok(VerifyReport { regions: checks })
+    }
+
+    /// `None` when the flash at `offset` holds `data`, else where the first 4 KiB (or less) that
+    /// differs starts. Partly covered words count as 0xFF, as the flasher writes them.
+    fn first_difference(&mut self, offset: u32, data: &[u8]) -> crate::Result<Option<u32>> {
+        let start = u64::from(offset);
+        let end = start + data.len() as u64;
+        let word_start = start - start % 4;
+        let word_end = end.next_multiple_of(4);
+        let mut expected = vec![0xFF; (word_end - word_start) as usize];
+        let at = (start - word_start) as usize;
+        expected[at..at + data.len()].copy_from_slice(data);
+        let base = crate::loader::len_u32(word_start as usize);
+        let md5_at = |board: &mut Board, lo: usize, hi: usize| -> crate::Result<bool> {
+            let chip = board.flasher.md5(
+                base + crate::loader::len_u32(lo),
+                crate::loader::len_u32(hi - lo),
+            )?;
+            Ok(chip == md5_of(&expected[lo..hi]))
+        };
+        if md5_at(self, 0, expected.len())? {
+            return Ok(None);
+        }
+        let (mut lo, mut hi) = (0usize, expected.len());
+        while hi - lo > SECTOR {
+            let mid = lo + ((hi - lo) / 2).next_multiple_of(SECTOR);
+            if mid >= hi {
+                break;
+            }
+            if md5_at(self, lo, mid)? {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(Some(base + crate::loader::len_u32(lo)))
+    }
+
+    /// MD5 of `size` bytes of flash at `offset`, computed by the chip (`checksum-md5`).
+    pub fn md5(&mut self, offset: u32, size: u32) -> crate::Result<[u8; 16]> {
+        Ok(self.flasher.md5(offset, size)?)
+    }
+
+    /// Read a 32-bit word of the chip's memory map with READ_REG. Only addresses the ESP32-S3
+    /// maps are read ([`is_mapped`]): the ROM crashes on any other.
+    pub fn read_memory(&mut self, addr: u32) -> crate::Result<u32> {
+        check_address(addr)?;
+        Ok(self.flasher.loader().read_reg(addr)?)
+    }
+
+    /// Write `value` to a 32-bit word of the memory map with WRITE_REG, only the bits set in
+    /// `mask` (`*addr = (*addr & !mask) | (value & mask)`).
+    pub fn write_memory(&mut self, addr: u32, value: u32, mask: u32) -> crate::Result<()> {
+        check_address(addr)?;
+        Ok(self.flasher.loader().write_reg(addr, value, mask)?)
+    }
+
+    /// Load `image` into RAM and start it, leaving the flash untouched (`flash --ram`). The
+    /// chip then runs the program: the loader no longer answers, so the board is only good for
+    /// [`Board::monitor`] or [`Board::into_transport`] afterwards.
+    pub fn run_from_ram(
+        &mut self,
+        image: &RamImage,
+        on_progress: impl FnMut(Event),
+    ) -> crate::Result<()> {
+        let mut on_progress = on_progress;
+        let segments: Vec<(u32, &[u8])> = image
+            .segments
+            .iter()
+            .map(|s| (s.addr, s.data.as_slice()))
+            .collect();
+        Ok(self
+            .flasher
+            .loader()
+            .run_from_ram(&segments, image.entry, &mut on_progress)?)
     }
 
     /// Read `size` bytes of flash at `offset`, checked against the chip's MD5.
@@ -363,4 +749,79 @@ fn flash_options(settings: &Settings) -> FlashOptions {
         // An unset (or `detect`) size: the bootloader gets the chip's; `keep` leaves it.
         bootloader_size_from_chip: settings.flash_size.is_none() && !settings.keep_flash_size,
     }
+}
+
+/// MD5 of `data`, as the chip's SPI_FLASH_MD5 computes it.
+fn md5_of(data: &[u8]) -> [u8; 16] {
+    use md5::Digest as _;
+    md5::Md5::digest(data).into()
+}
+
+/// Flash sectors: the unit a difference is narrowed down to.
+const SECTOR: usize = 0x1000;
+
+/// What [`Board::verify`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Every region the plan would write, in flash order.
+    pub regions: Vec<RegionCheck>,
+}
+
+impl VerifyReport {
+    /// True when the chip holds every region.
+    pub fn matches(&self) -> bool {
+        self.regions.iter().all(|r| r.first_difference.is_none())
+    }
+
+    /// The first region that differs.
+    pub fn first_mismatch(&self) -> Option<&RegionCheck> {
+        self.regions.iter().find(|r| r.first_difference.is_some())
+    }
+}
+
+/// One region compared with the chip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegionCheck {
+    /// What the region is.
+    pub label: String,
+    /// Its flash offset.
+    pub offset: u32,
+    /// Its length.
+    pub len: u32,
+    /// `None` when the chip holds it, else where the first differing stretch (at most 4 KiB)
+    /// starts.
+    pub first_difference: Option<u32>,
+}
+
+/// True when `addr` lies in memory the ESP32-S3 maps for READ_REG/WRITE_REG: the mask ROM,
+/// internal SRAM (IRAM and DRAM views), RTC fast and slow memory, and the peripheral registers.
+pub fn is_mapped(addr: u32) -> bool {
+    matches!(
+        addr,
+        0x4000_0000..0x4006_0000
+            | 0x3FF0_0000..0x3FF2_0000
+            | 0x4037_0000..0x403E_0000
+            | 0x3FC8_8000..0x3FD0_0000
+            | 0x6000_0000..0x600D_1000
+            | 0x600F_E000..0x6010_0000
+            | 0x5000_0000..0x5000_2000
+    )
+}
+
+/// Refuse an address [`Board::read_memory`] and [`Board::write_memory`] would refuse, before
+/// any chip is touched: not a multiple of 4, or not mapped on the ESP32-S3.
+pub fn check_address(addr: u32) -> Result<(), BoardError> {
+    if addr % 4 != 0 {
+        return Err(BoardError::BadAddress {
+            addr,
+            why: "not a multiple of 4",
+        });
+    }
+    if !is_mapped(addr) {
+        return Err(BoardError::BadAddress {
+            addr,
+            why: "not mapped on the ESP32-S3 (the ROM would crash reading it)",
+        });
+    }
+    Ok(())
 }

@@ -103,6 +103,8 @@ pub struct Settings {
     pub force: bool,
     /// Erase the whole flash before writing (`--erase-all`). A choice for one run, not a key.
     pub erase_all: bool,
+    /// The key that ends the interactive monitor (Ctrl+] unless set).
+    pub monitor_exit_key: ControlKey,
 }
 
 impl Default for Settings {
@@ -133,7 +135,65 @@ impl Default for Settings {
             ignore_app_descriptor: false,
             force: false,
             erase_all: false,
+            monitor_exit_key: ControlKey::DEFAULT_EXIT,
         }
+    }
+}
+
+/// A key typed with Ctrl, kept as the byte a terminal sends for it (Ctrl+] is 0x1d): the
+/// monitor's exit key. Written `ctrl+]`, `Ctrl-X`, `C-x` or `^X`, case-insensitive. Keys a
+/// terminal sends for something else are refused: Ctrl+H (Backspace on many terminals), Ctrl+I
+/// (Tab), Ctrl+J and Ctrl+M (Enter) and Ctrl+[ (Escape, which starts the arrow keys' sequences).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ControlKey(u8);
+
+impl ControlKey {
+    /// Ctrl+], the monitor's exit key unless `monitor-exit-key` says otherwise.
+    pub const DEFAULT_EXIT: ControlKey = ControlKey(0x1d);
+
+    /// The key a text names (see the type's docs).
+    pub fn parse(text: &str) -> Option<ControlKey> {
+        let text = text.trim();
+        let lower = text.to_ascii_lowercase();
+        let key = ["ctrl+", "ctrl-", "control+", "control-", "c-", "^"]
+            .iter()
+            .find_map(|prefix| lower.strip_prefix(prefix))?;
+        let mut chars = key.chars();
+        let (Some(c), None) = (chars.next(), chars.next()) else {
+            return None;
+        };
+        let byte = match c {
+            'a'..='z' => c as u8 - b'a' + 1,
+            '@' => 0x00,
+            '\\' => 0x1c,
+            ']' => 0x1d,
+            '^' => 0x1e,
+            '_' => 0x1f,
+            _ => return None,
+        };
+        // Backspace, Tab, Enter (both line feed and carriage return) are what these send.
+        (![0x08, 0x09, 0x0a, 0x0d].contains(&byte)).then_some(ControlKey(byte))
+    }
+
+    /// The control byte a terminal sends for the key.
+    pub fn byte(self) -> u8 {
+        self.0
+    }
+}
+
+impl fmt::Display for ControlKey {
+    /// `Ctrl+]`, `Ctrl+X`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = match self.0 {
+            0x00 => '@',
+            byte @ 0x01..=0x1a => char::from(b'A' + byte - 1),
+            0x1c => '\\',
+            0x1d => ']',
+            0x1e => '^',
+            0x1f => '_',
+            _ => '?',
+        };
+        write!(f, "Ctrl+{c}")
     }
 }
 
@@ -261,13 +321,15 @@ pub enum Key {
     ResetSequence,
     /// `hard-reset-sequence`.
     HardResetSequence,
+    /// `monitor-exit-key`.
+    MonitorExitKey,
     /// `ignore-app-descriptor`.
     IgnoreAppDescriptor,
 }
 
 impl Key {
     /// All keys, in documentation order.
-    pub const ALL: [Key; 23] = [
+    pub const ALL: [Key; 24] = [
         Key::Chip,
         Key::Port,
         Key::Baud,
@@ -290,6 +352,7 @@ impl Key {
         Key::Verify,
         Key::ResetSequence,
         Key::HardResetSequence,
+        Key::MonitorExitKey,
         Key::IgnoreAppDescriptor,
     ];
 
@@ -318,6 +381,7 @@ impl Key {
             Key::Verify => "verify",
             Key::ResetSequence => "reset-sequence",
             Key::HardResetSequence => "hard-reset-sequence",
+            Key::MonitorExitKey => "monitor-exit-key",
             Key::IgnoreAppDescriptor => "ignore-app-descriptor",
         }
     }
@@ -341,6 +405,7 @@ impl Key {
             Key::Chip | Key::ResetSequence | Key::HardResetSequence => None,
             Key::SkipUnchanged => Some("--no-skip".into()),
             Key::Verify => Some("--no-verify".into()),
+            Key::MonitorExitKey => Some("--exit-key".into()),
             _ => Some(format!("--{}", self.name())),
         }
     }
@@ -380,6 +445,9 @@ impl Key {
             Key::ConnectAttempts => "a non-negative integer (0 = keep trying forever)",
             Key::SkipUnchanged | Key::Verify | Key::IgnoreAppDescriptor => {
                 "true or false (in variables also 1/0, yes/no, on/off)"
+            }
+            Key::MonitorExitKey => {
+                "a key typed with Ctrl, such as \"ctrl+]\" (the default), \"ctrl+x\" or \"ctrl+q\" (not Ctrl+H, I, J, M or [, which are Backspace, Tab, Enter and Escape)"
             }
             Key::ResetSequence | Key::HardResetSequence => {
                 "esptool's reset notation: steps D0/D1, R0/R1, U0,1 and W<seconds> separated by |, such as \"D0|R1|W0.1|D1|R0|W0.05|D0\""
@@ -491,6 +559,8 @@ pub struct FlagValues {
     pub force: bool,
     /// `--erase-all`.
     pub erase_all: bool,
+    /// `--exit-key`.
+    pub monitor_exit_key: Option<String>,
 }
 
 /// Everything [`resolve`] reads. The CLI gathers it; tests build it from literals.
@@ -554,6 +624,7 @@ pub fn resolve(sources: &Sources<'_>) -> Result<Settings, ConfigError> {
             .unwrap_or(defaults.ignore_app_descriptor),
         force: sources.flags.force,
         erase_all: sources.flags.erase_all,
+        monitor_exit_key: pick!(monitor_exit_key).unwrap_or(defaults.monitor_exit_key),
     };
     if settings.min_chip_rev > settings.max_chip_rev {
         return Err(ConfigError::RevisionRange {
@@ -627,6 +698,7 @@ struct Layer {
     verify: Option<bool>,
     reset_sequence: Option<ResetSequence>,
     hard_reset_sequence: Option<ResetSequence>,
+    monitor_exit_key: Option<ControlKey>,
     ignore_app_descriptor: Option<bool>,
 }
 
@@ -680,7 +752,7 @@ fn table_name(manifest: &Path, scope: &str) -> String {
 
 fn flag_layer(flags: &FlagValues) -> Result<Layer, ConfigError> {
     let mut layer = Layer::default();
-    let texts: [(Key, Option<&str>); 14] = [
+    let texts: [(Key, Option<&str>); 15] = [
         (Key::Port, flags.port.as_deref()),
         (Key::Baud, flags.baud.as_deref()),
         (Key::MonitorBaud, flags.monitor_baud.as_deref()),
@@ -701,6 +773,7 @@ fn flag_layer(flags: &FlagValues) -> Result<Layer, ConfigError> {
         (Key::After, flags.after.as_deref()),
         (Key::Target, flags.target.as_deref()),
         (Key::ConnectAttempts, flags.connect_attempts.as_deref()),
+        (Key::MonitorExitKey, flags.monitor_exit_key.as_deref()),
     ];
     for (key, text) in texts {
         if let Some(text) = text {
@@ -870,6 +943,10 @@ fn apply(
         }
         Key::SkipUnchanged => layer.skip_unchanged = Some(boolean(raw).ok_or_else(fail)?),
         Key::Verify => layer.verify = Some(boolean(raw).ok_or_else(fail)?),
+        Key::MonitorExitKey => {
+            let key = text(raw).and_then(ControlKey::parse).ok_or_else(fail)?;
+            layer.monitor_exit_key = Some(key);
+        }
         Key::IgnoreAppDescriptor => {
             layer.ignore_app_descriptor = Some(boolean(raw).ok_or_else(fail)?);
         }
@@ -989,11 +1066,44 @@ mod tests {
                 Some("--no-skip"),
             ),
             (Key::Verify, Some("ESP32S3_VERIFY"), Some("--no-verify")),
+            (
+                Key::MonitorExitKey,
+                Some("ESP32S3_MONITOR_EXIT_KEY"),
+                Some("--exit-key"),
+            ),
         ];
         for &(key, var, flag) in cases {
             assert_eq!(key.env_var().as_deref(), var, "{key:?}");
             assert_eq!(key.flag().as_deref(), flag, "{key:?}");
         }
+    }
+
+    #[test]
+    fn control_keys() {
+        for (text, byte, shown) in [
+            ("ctrl+]", 0x1d, "Ctrl+]"),
+            ("Ctrl-X", 0x18, "Ctrl+X"),
+            ("C-q", 0x11, "Ctrl+Q"),
+            ("^T", 0x14, "Ctrl+T"),
+            (" control+\\ ", 0x1c, "Ctrl+\\"),
+            ("ctrl+@", 0x00, "Ctrl+@"),
+            ("CTRL+_", 0x1f, "Ctrl+_"),
+        ] {
+            let key = ControlKey::parse(text).unwrap_or_else(|| panic!("{text}"));
+            assert_eq!(
+                (key.byte(), key.to_string().as_str()),
+                (byte, shown),
+                "{text}"
+            );
+            assert_eq!(ControlKey::parse(&key.to_string()), Some(key));
+        }
+        for text in [
+            "]", "ctrl+", "ctrl+ab", "ctrl+m", "ctrl+j", "ctrl+i", "ctrl+h", "ctrl+[", "ctrl+1",
+            "alt+x",
+        ] {
+            assert_eq!(ControlKey::parse(text), None, "{text}");
+        }
+        assert_eq!(Settings::default().monitor_exit_key.to_string(), "Ctrl+]");
     }
 
     #[test]

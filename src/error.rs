@@ -38,6 +38,9 @@ pub enum Error {
     /// A board refused an operation before touching the flash.
     #[error(transparent)]
     Board(#[from] crate::board::BoardError),
+    /// A kept bootloader could not be kept, found or read.
+    #[error(transparent)]
+    Bootloader(#[from] crate::bootloader_store::StoreError),
     /// Watching the chip's console failed.
     #[error(transparent)]
     Monitor(#[from] crate::monitor::MonitorError),

@@ -2,6 +2,7 @@
 //! the board report what they do as these values, through the callback each call takes; the
 //! command line renders them. Nothing here decides or prints anything.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Progress and notices from the loader and the flasher; the CLI renders these.
@@ -188,8 +189,55 @@ pub enum Event {
         /// Its size.
         size: u32,
     },
+    /// A copy of the ESP32-S3 bootloader on the chip was kept (in the user's cache directory)
+    /// before it is erased or replaced.
+    BootloaderKept {
+        /// The kept bootloader's id.
+        id: String,
+        /// Where its image is.
+        path: PathBuf,
+        /// The ESP-IDF version found in it.
+        idf_version: Option<String>,
+        /// False when the same bootloader was kept before (nothing new was written).
+        new: bool,
+        /// What is about to happen to it on the chip.
+        before: KeptBefore,
+    },
+    /// The chip has no bootloader and none is configured: the newest kept one is written with
+    /// the app and a partition table.
+    UsingKeptBootloader {
+        /// The kept bootloader's id.
+        id: String,
+        /// Where its image is.
+        path: PathBuf,
+        /// The ESP-IDF version found in it.
+        idf_version: Option<String>,
+        /// Where it came from, in words.
+        origin: String,
+    },
+    /// Part of a program was loaded into RAM (MEM_BEGIN, MEM_DATA).
+    RamLoaded {
+        /// Load address.
+        addr: u32,
+        /// Bytes loaded.
+        len: u32,
+    },
+    /// The program loaded into RAM was started (MEM_END); the flash was not touched.
+    RamStarted {
+        /// The entry point it was started at.
+        entry: u32,
+    },
     /// Something the user should know that does not stop the operation.
     Warning(String),
+}
+
+/// Why a bootloader was kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeptBefore {
+    /// The flash it is on is about to be erased.
+    Erase,
+    /// Another bootloader is about to be written over it.
+    Replace,
 }
 
 /// Why only an app is written.

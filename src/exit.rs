@@ -30,6 +30,8 @@ pub fn code_for(error: &Error) -> u8 {
         Error::Config(_) | Error::Project(_) => CONFIG,
         Error::Cargo(_) => BUILD,
         Error::Image(_) | Error::Partition(_) | Error::Symbols(_) => IMAGE,
+        // The ELF's defmt table cannot be used: a problem of the firmware file.
+        Error::Monitor(crate::monitor::MonitorError::Defmt(_)) => IMAGE,
         Error::Plan(plan) => match plan {
             // A choice that contradicts the plan is a usage mistake, as clap's are.
             PlanError::EraseAllAppAlone | PlanError::EraseAllWithoutLayout { .. } => USAGE,
@@ -38,12 +40,28 @@ pub fn code_for(error: &Error) -> u8 {
             // The files do not fit this chip's flash, as a region past its end does not.
             PlanError::TableBeyondFlash { .. } => FLASH,
             // The chip cannot boot what would be written: nothing is wrong with the files.
-            PlanError::CannotBootApp { .. } => FAILURE,
+            PlanError::CannotBootApp { .. }
+            | PlanError::NoBootloaderKept { .. }
+            | PlanError::NoTableToErase { .. } => FAILURE,
+            // A partition or type the user named that is not there: a usage mistake.
+            PlanError::NoPartitionToErase { .. } | PlanError::UnknownDataType { .. } => USAGE,
+            _ => IMAGE,
         },
-        Error::Board(crate::board::BoardError::NoSuchPartition { .. }) => USAGE,
+        Error::Board(
+            crate::board::BoardError::NoSuchPartition { .. }
+            | crate::board::BoardError::BadAddress { .. },
+        ) => USAGE,
         Error::Board(_) => FAILURE,
         Error::Transport(_) | Error::Loader(_) | Error::Monitor(_) => CONNECT,
         Error::Flash(_) => FLASH,
+        Error::Bootloader(store) => {
+            use crate::bootloader_store::StoreError as S;
+            match store {
+                S::NotABootloader { .. } | S::NoBootloaderIn { .. } => IMAGE,
+                S::UnknownId { .. } | S::AmbiguousId { .. } => USAGE,
+                S::NothingOnChip { .. } | S::BadRecord { .. } => FAILURE,
+            }
+        }
         Error::File { .. } => FAILURE,
     }
 }

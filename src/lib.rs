@@ -68,6 +68,7 @@
 //! Where each piece lives, and the rules that keep them apart, is in `ARCHITECTURE.md`.
 
 pub mod board;
+pub mod bootloader_store;
 pub mod cargo;
 pub mod config;
 pub mod error;

@@ -120,6 +120,52 @@ pub enum PlanError {
         /// The app partitions of that table: name and offset.
         partitions: Vec<(String, u32)>,
     },
+    /// A blank chip, no bootloader configured, and none kept either: every way to get one.
+    #[error(
+        "{reason}; {}; or let this tool keep one for blank chips: `cargo esp32s3 bootloader import FILE` (ESP-IDF's bootloader.bin, its build folder, or a merged image such as MicroPython's firmware .bin) or `cargo esp32s3 bootloader save` with a board that boots; {}; nothing was written",
+        advice(*app),
+        found_text(found)
+    )]
+    NoBootloaderKept {
+        /// What the chip lacks (its bootloader).
+        reason: ChipLacks,
+        /// What the app came as.
+        app: AppInput,
+        /// ESP32-S3 bootloader images found on this machine.
+        found: Vec<PathBuf>,
+    },
+    /// A partition to erase is not in the table.
+    #[error("--erase-parts {name}: {table} has no partition {name:?}; it has {}", names.join(", "))]
+    NoPartitionToErase {
+        /// The name given.
+        name: String,
+        /// Which table was looked at.
+        table: String,
+        /// The names it has.
+        names: Vec<String>,
+    },
+    /// A data partition type to erase is not one.
+    #[error("--erase-data-parts {given}: not a data partition type; use {}", crate::image::partition::PartitionType::Data.accepted_subtypes())]
+    UnknownDataType {
+        /// The type given.
+        given: String,
+    },
+    /// Partitions should be erased but there is no table to find them in.
+    #[error(
+        "--erase-parts / --erase-data-parts need a partition table, but none is written and the chip has none at 0x{offset:x}; write a layout with a table, or erase by address with `cargo esp32s3 erase --region`"
+    )]
+    NoTableToErase {
+        /// The table offset.
+        offset: u32,
+    },
+    /// An ELF cannot be run from RAM.
+    #[error("{} cannot run from RAM: {problem}", shown_path(path))]
+    RamImage {
+        /// The ELF.
+        path: PathBuf,
+        /// Why.
+        problem: String,
+    },
 }
 
 fn app_partitions_text(partitions: &[(String, u32)]) -> String {
@@ -131,6 +177,18 @@ fn app_partitions_text(partitions: &[(String, u32)]) -> String {
         .map(|(name, offset)| format!("{name} at 0x{offset:x}"))
         .collect();
     format!("app partitions: {}", shown.join(", "))
+}
+
+fn found_text(found: &[PathBuf]) -> String {
+    if found.is_empty() {
+        "no ESP32-S3 bootloader image was found on this machine".to_string()
+    } else {
+        let shown: Vec<String> = found.iter().map(|p| shown_path(p)).collect();
+        format!(
+            "ESP32-S3 bootloaders found on this machine: {}",
+            shown.join(", ")
+        )
+    }
 }
 
 /// What an app written alone came as.
@@ -325,6 +383,8 @@ pub struct Plan {
     table: Option<(PartitionTable, Source)>,
     app_partition: Option<Partition>,
     bootloader_source: Option<Source>,
+    /// Partitions to erase before writing (`--erase-parts`, `--erase-data-parts`).
+    erase: EraseParts,
 }
 
 impl Plan {
@@ -459,6 +519,7 @@ impl Plan {
             table,
             app_partition: None,
             bootloader_source: None,
+            erase: EraseParts::default(),
         })
     }
 
@@ -495,6 +556,7 @@ impl Plan {
             table: None,
             app_partition: None,
             bootloader_source: None,
+            erase: EraseParts::default(),
         };
         // With a table among the files, the apps are checked against it before any chip is
         // touched; otherwise against the chip's, once connected.
@@ -513,7 +575,8 @@ impl Plan {
                 if self.settings.flash_size.is_none()
                     && (size != self.flash_size || !self.size_checked) =>
             {
-                let plan = lay_out_elf((**inputs).clone(), self.settings.clone(), size, true)?;
+                let mut plan = lay_out_elf((**inputs).clone(), self.settings.clone(), size, true)?;
+                plan.erase = self.erase.clone();
                 Ok(Cow::Owned(plan))
             }
             _ => Ok(Cow::Borrowed(self)),
@@ -526,12 +589,13 @@ impl Plan {
     pub fn for_file(&self) -> crate::Result<Cow<'_, Plan>> {
         match &self.input {
             Input::Elf(inputs) if !self.size_checked => {
-                let plan = lay_out_elf(
+                let mut plan = lay_out_elf(
                     (**inputs).clone(),
                     self.settings.clone(),
                     self.flash_size,
                     true,
                 )?;
+                plan.erase = self.erase.clone();
                 Ok(Cow::Owned(plan))
             }
             _ => Ok(Cow::Borrowed(self)),
@@ -902,6 +966,286 @@ impl Plan {
     }
 }
 
+/// Partitions to erase before a plan is written, by name or by data subtype
+/// (`flash --erase-parts nvs,phy_init --erase-data-parts ota`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EraseParts {
+    /// Partition names.
+    pub names: Vec<String>,
+    /// Data partition subtypes by name (`nvs`, `ota`, `phy`, `fat`, …; `otadata` is taken for
+    /// `ota`).
+    pub data_types: Vec<String>,
+}
+
+impl EraseParts {
+    /// True when nothing is to be erased.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty() && self.data_types.is_empty()
+    }
+
+    /// The data subtype bytes, refusing names that are not data subtypes.
+    fn data_subtypes(&self) -> Result<Vec<u8>, PlanError> {
+        use crate::image::partition::PartitionType;
+        self.data_types
+            .iter()
+            .map(|given| {
+                let name = if given.eq_ignore_ascii_case("otadata") {
+                    "ota"
+                } else {
+                    given.as_str()
+                };
+                PartitionType::Data.subtype_from_name(name).ok_or_else(|| {
+                    PlanError::UnknownDataType {
+                        given: given.clone(),
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// The partitions of `table` these name, in flash order, each once.
+    fn select(&self, table: &PartitionTable, which: &str) -> Result<Vec<Partition>, PlanError> {
+        let mut chosen: Vec<Partition> = Vec::new();
+        for name in &self.names {
+            let Some(partition) = table.find(name) else {
+                return Err(PlanError::NoPartitionToErase {
+                    name: name.clone(),
+                    table: which.to_string(),
+                    names: table.partitions.iter().map(|p| p.name.clone()).collect(),
+                });
+            };
+            chosen.push(partition.clone());
+        }
+        let subtypes = self.data_subtypes()?;
+        chosen.extend(
+            table
+                .partitions
+                .iter()
+                .filter(|p| {
+                    p.ty == crate::image::partition::PartitionType::Data.code()
+                        && subtypes.contains(&p.subtype)
+                })
+                .cloned(),
+        );
+        chosen.sort_by_key(|p| p.offset);
+        chosen.dedup_by_key(|p| p.offset);
+        Ok(chosen)
+    }
+}
+
+impl Plan {
+    /// The plan, erasing `parts` before it is written. The names and types are checked now
+    /// against the partition table the plan writes, when it writes one, so a typo is refused
+    /// before any chip is touched; for an app written alone they are looked up in the chip's
+    /// table when it is written ([`Plan::partitions_to_erase`]).
+    pub fn erasing(mut self, parts: EraseParts) -> crate::Result<Plan> {
+        parts.data_subtypes()?;
+        if let Some(table) = layout_table(&self.regions, self.settings.table_offset) {
+            parts.select(&table, "the partition table being written")?;
+        }
+        self.erase = parts;
+        Ok(self)
+    }
+
+    /// What the plan erases before writing.
+    pub fn erase_parts(&self) -> &EraseParts {
+        &self.erase
+    }
+
+    /// The partitions to erase before writing `regions` (what [`Plan::regions_for_chip`] gave):
+    /// found in the table `regions` write, else in the chip's own table (read only then).
+    pub fn partitions_to_erase<T: Transport>(
+        &self,
+        regions: &[Region],
+        flasher: &mut Flasher<T>,
+        on_event: &mut dyn FnMut(Event),
+    ) -> crate::Result<Vec<Partition>> {
+        if self.erase.is_empty() {
+            return Ok(Vec::new());
+        }
+        let offset = self.settings.table_offset;
+        if let Some(table) = layout_table(regions, offset) {
+            return Ok(self
+                .erase
+                .select(&table, "the partition table being written")?);
+        }
+        match read_chip_table(flasher, offset, on_event)? {
+            Some(Ok(table)) => Ok(self
+                .erase
+                .select(&table, "the partition table on the chip")?),
+            _ => Err(PlanError::NoTableToErase { offset }.into()),
+        }
+    }
+
+    /// True when the regions of this plan write a partition table at the table offset.
+    pub fn writes_table(&self) -> bool {
+        layout_table(&self.regions, self.settings.table_offset).is_some()
+    }
+
+    /// This plan with `bootloader` (an image the tool kept) for a chip that has none: an app
+    /// that was to be written alone becomes a whole layout (the bootloader, the configured or
+    /// default partition table, the app in its partition). Any other plan is returned as it is.
+    pub fn with_bootloader(&self, path: &Path, bootloader: Vec<u8>) -> crate::Result<Plan> {
+        if !self.writes_app_alone() {
+            return Ok(self.clone());
+        }
+        if let Input::Elf(inputs) = &self.input {
+            let mut inputs = (**inputs).clone();
+            inputs.bootloader = Some((path.to_path_buf(), Arc::from(bootloader)));
+            let mut plan = lay_out_elf(
+                inputs,
+                self.settings.clone(),
+                self.flash_size,
+                self.size_checked,
+            )?;
+            plan.erase = self.erase.clone();
+            return Ok(plan);
+        }
+        let [app] = self.regions.as_slice() else {
+            return Ok(self.clone());
+        };
+        let size = self.flash_size;
+        let (table, source) = match &self.table {
+            Some((table, source)) => (table.clone(), source.clone()),
+            None => (
+                PartitionTable::default_for(size.bytes(), self.settings.table_offset),
+                Source::DefaultTable(size),
+            ),
+        };
+        let partition = table
+            .app_partition(self.settings.target_app_partition.as_deref())
+            .map_err(|e| e.in_file(source.to_string()))?
+            .clone();
+        let flash = FlashParams {
+            mode: self.settings.flash_mode,
+            size: Some(size),
+            freq: self.settings.flash_freq,
+        };
+        let regions = offset0_regions(&Offset0Inputs {
+            bootloader: &bootloader,
+            table: &table,
+            table_offset: self.settings.table_offset,
+            app: &app.data,
+            app_partition: Some(&partition.name),
+            flash,
+            flash_size: Some(size.bytes()),
+        })
+        .map_err(|source| in_file(path, source))?;
+        Ok(Plan {
+            input: Input::Files,
+            settings: self.settings.clone(),
+            placement: Placement::Layout,
+            regions,
+            placed: self.placed.clone(),
+            flash_size: size,
+            size_checked: true,
+            app: None,
+            table: Some((table, source)),
+            app_partition: Some(partition),
+            bootloader_source: Some(Source::File(path.to_path_buf())),
+            erase: self.erase.clone(),
+        })
+    }
+}
+
+/// A program to run from RAM (`flash --ram`): the loadable sections of an ELF, each at its RAM
+/// address, and the entry point. Made only from an ELF whose every section lies in RAM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RamImage {
+    /// The ELF it was made from.
+    pub path: PathBuf,
+    /// Where the program starts.
+    pub entry: u32,
+    /// The bytes to load: (address, bytes, section names), neighbouring sections joined.
+    pub segments: Vec<RamSegment>,
+}
+
+/// One stretch of RAM a [`RamImage`] fills.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RamSegment {
+    /// Load address.
+    pub addr: u32,
+    /// The bytes.
+    pub data: Vec<u8>,
+    /// The ELF sections it holds, for messages.
+    pub sections: Vec<String>,
+}
+
+impl RamImage {
+    /// Read the ELF at `path` and check that it can run from RAM: every loadable section in
+    /// internal or RTC RAM. A section the MMU maps from flash (IROM/DROM) is refused, naming it,
+    /// because running from RAM leaves the flash untouched and that code would not be there.
+    pub fn from_elf(path: &Path) -> crate::Result<RamImage> {
+        let bytes = read_file(path)?;
+        let refuse = |problem: String| PlanError::RamImage {
+            path: path.to_path_buf(),
+            problem,
+        };
+        if !looks_like_elf(&bytes) {
+            return Err(refuse(
+                "it is not an ELF file; --ram loads an ELF linked to run from RAM".into(),
+            )
+            .into());
+        }
+        let elf = crate::image::elf::read_elf(&bytes).map_err(|e| refuse(e.to_string()))?;
+        let mut segments: Vec<RamSegment> = Vec::new();
+        let mut sections = elf.segments.clone();
+        sections.sort_by_key(|s| s.addr);
+        for section in sections {
+            match crate::image::elf::region_of(section.addr) {
+                Some(crate::image::elf::Region::Ram) => {}
+                Some(crate::image::elf::Region::Flash) => {
+                    return Err(refuse(format!(
+                        "section {} is linked at 0x{:08x}, which the MMU maps from flash ({}); --ram loads RAM sections only and leaves the flash untouched, so that code would not be there; link the program into RAM (IRAM/DRAM), or flash it without --ram",
+                        section.name,
+                        section.addr,
+                        crate::image::format::memory_kinds(section.addr).join("/")
+                    ))
+                    .into());
+                }
+                _ => {
+                    return Err(refuse(format!(
+                        "section {} is linked at 0x{:08x}, which is not RAM; link the program into RAM (IRAM/DRAM)",
+                        section.name, section.addr
+                    ))
+                    .into());
+                }
+            }
+            match segments.last_mut() {
+                Some(last)
+                    if u64::from(last.addr) + last.data.len() as u64 == u64::from(section.addr) =>
+                {
+                    last.data.extend_from_slice(&section.data);
+                    last.sections.push(section.name.clone());
+                }
+                _ => segments.push(RamSegment {
+                    addr: section.addr,
+                    data: section.data.clone(),
+                    sections: vec![section.name.clone()],
+                }),
+            }
+        }
+        if segments.is_empty() {
+            return Err(refuse("it has no loadable sections".into()).into());
+        }
+        Ok(RamImage {
+            path: path.to_path_buf(),
+            entry: elf.entry,
+            segments,
+        })
+    }
+
+    /// Bytes loaded in all.
+    pub fn len(&self) -> usize {
+        self.segments.iter().map(|s| s.data.len()).sum()
+    }
+
+    /// True when nothing would be loaded (never, for an image made by [`RamImage::from_elf`]).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Make the images of an ELF plan for a flash of `size` from the bytes it read. Unless `sized`
 /// (the size is configured, or the chip's), the checks that depend on the size wait: the table
 /// against the flash, and the app against the default table (which fills the flash).
@@ -1021,6 +1365,7 @@ fn lay_out_elf(
         table: Some((table, table_source)),
         app_partition: Some(app_partition),
         bootloader_source,
+        erase: EraseParts::default(),
     })
 }
 

@@ -1,9 +1,11 @@
 //! Numbers and byte counts as people type and read them: the one parser for offsets and sizes
 //! (command-line flags, configuration values, partition table CSV, `sim://` options) and the one formatter for sizes
 //! in messages, so that `0x10000`, `64K` and `65536` mean the same everywhere and every message
-//! says "64 KiB" the same way.
+//! says "64 KiB" the same way. Also the one formatter of UTC dates and times (kept bootloaders,
+//! protocol traces), so no date crate is needed.
 //!
-//! Pure text in, values out: no I/O, and nothing about flash, images or the command line.
+//! Pure text in, values out: no I/O (the caller reads the clock), and nothing about flash, images
+//! or the command line.
 
 /// Parse an offset or size as typed: decimal or `0x` hexadecimal, `_` separators allowed (as in
 /// Rust and TOML literals), with an optional `K` (×1024) or `M` (×1024×1024) suffix in either
@@ -65,9 +67,57 @@ pub fn human_size(bytes: u64) -> String {
     }
 }
 
+/// A UTC date and time as `2025-09-11 14:03:27` from seconds since the Unix epoch (the
+/// proleptic Gregorian calendar, as `date -u` prints it).
+pub fn utc_date_time(unix_secs: u64) -> String {
+    let (year, month, day) = civil_from_days(unix_secs / 86_400);
+    let secs = unix_secs % 86_400;
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// The UTC date `2025-09-11` from seconds since the Unix epoch.
+pub fn utc_date(unix_secs: u64) -> String {
+    let (year, month, day) = civil_from_days(unix_secs / 86_400);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// Year, month and day of the `days`-th day after 1970-01-01 (Howard Hinnant's algorithm for
+/// days since the epoch in the proleptic Gregorian calendar, on unsigned numbers).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    // Shift the epoch to 0000-03-01, so that leap days fall at the end of a 400-year era.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(utc_date_time(0), "1970-01-01 00:00:00");
+        assert_eq!(utc_date_time(951_782_400), "2000-02-29 00:00:00");
+        assert_eq!(utc_date_time(1_757_599_407), "2025-09-11 14:03:27");
+        assert_eq!(utc_date(4_107_542_400), "2100-03-01");
+    }
 
     #[test]
     fn numbers_parse() {

@@ -86,3 +86,81 @@ fn usage_mistakes_exit_with_2() {
         assert!(out.stderr.starts_with("error:"), "{args:?}: {}", out.dump());
     }
 }
+
+/// The daily-workflow commands and flags: `--help` with examples, and a README entry for each.
+#[test]
+fn workflow_commands_and_flags_have_help_and_readme_entries() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    for command in [
+        &["verify"][..],
+        &["checksum-md5"],
+        &["reset"],
+        &["hold-in-reset"],
+        &["read-mem"],
+        &["write-mem"],
+        &["bootloader"],
+        &["new"],
+        &["init"],
+    ] {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let out = run(&args);
+        let stdout = &out.succeeds().stdout;
+        assert!(
+            stdout.contains("Examples:"),
+            "{command:?} --help:\n{stdout}"
+        );
+        assert!(
+            stdout.contains("cargo esp32s3"),
+            "{command:?} --help:\n{stdout}"
+        );
+        assert!(
+            readme.contains(&format!("`{}", command.join(" "))),
+            "no README entry for {command:?}"
+        );
+    }
+    for sub in ["save", "import", "list", "show"] {
+        run(&["bootloader", sub, "--help"]).succeeds();
+        assert!(
+            readme.contains(&format!("bootloader {sub}")),
+            "README: bootloader {sub}"
+        );
+    }
+    // Each new flag is in the help of the commands that take it, and in the README.
+    for (command, flags) in [
+        (
+            "flash",
+            &[
+                "--ram",
+                "--erase-parts",
+                "--erase-data-parts",
+                "--trace",
+                "--confirm-port",
+            ][..],
+        ),
+        ("erase", &["--partition", "--trace", "--confirm-port"]),
+        ("board-info", &["--trace", "--confirm-port"]),
+        ("monitor", &["--trace"]),
+        ("new", &["--std"]),
+        ("hold-in-reset", &["--seconds"]),
+    ] {
+        let out = run(&[command, "--help"]);
+        let stdout = &out.succeeds().stdout;
+        for flag in flags {
+            assert!(
+                stdout.contains(flag),
+                "{command} --help lacks {flag}:\n{stdout}"
+            );
+            assert!(readme.contains(flag), "README lacks {flag}");
+        }
+    }
+    for text in [
+        "usb:303a:1001",
+        "usb-serial:",
+        "ESP32S3_CACHE_DIR",
+        "espup install",
+    ] {
+        assert!(readme.contains(text), "README lacks {text}");
+    }
+}

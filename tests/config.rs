@@ -181,6 +181,7 @@ fn every_key_from_metadata() {
             "verify": false,
             "reset-sequence": "D0|R1|W0.2|D1|R0|W0.1|D0",
             "hard-reset-sequence": "R1|W0.3|R0",
+            "monitor-exit-key": "ctrl+x",
         })),
         ..Case::default()
     });
@@ -213,6 +214,7 @@ fn every_key_from_metadata() {
             ignore_app_descriptor: false,
             force: false,
             erase_all: false,
+            monitor_exit_key: cargo_esp32s3::config::ControlKey::parse("Ctrl+X").unwrap(),
         }
     );
 }

@@ -148,6 +148,7 @@ fn watch_rendered(
             MonitorEvent::Address { addr, location } => {
                 seen.push(format!("addr 0x{addr:08x} {location}"))
             }
+            MonitorEvent::Defmt(line) => seen.push(format!("defmt {}", line.text)),
         }
         Control::Continue
     })

@@ -107,6 +107,11 @@ const CONFINED: &[Confined] = &[
         rule: "one flash path: only src/plan.rs decides what goes where (image/ does the byte work)",
     },
     Confined {
+        needles: &["defmt_decoder"],
+        allowed_in: &["src/monitor/defmt.rs"],
+        rule: "defmt is decoded in one place: only src/monitor/defmt.rs names defmt_decoder (the simulator plays bytes and knows nothing of defmt)",
+    },
+    Confined {
         needles: &["cli::", "mod cli"],
         allowed_in: CLI_ONLY,
         rule: "the library does not know the command line: src/cli/ is part of the binary and only src/main.rs names it",
@@ -114,7 +119,14 @@ const CONFINED: &[Confined] = &[
 ];
 
 /// Folders that do no I/O at all: bytes and values in, bytes and values out.
-const PURE: &[&str] = &["src/image/", "src/protocol/"];
+/// The monitor's classification of log lines and its defmt decoding are pure too: bytes and
+/// values in, values out (the command line colours and prints).
+const PURE: &[&str] = &[
+    "src/image/",
+    "src/protocol/",
+    "src/monitor/levels.rs",
+    "src/monitor/defmt.rs",
+];
 
 /// What the pure folders must not name.
 const IMPURE: &[&str] = &[
@@ -182,6 +194,7 @@ fn tidy() {
     check_readme_has_test_command(root, &mut problems);
     check_code_map(root, &mut problems);
     check_image_layers(root, &mut problems);
+    check_no_binaries(root, &mut problems);
 
     assert!(
         problems.is_empty(),
@@ -223,7 +236,7 @@ fn check_pure(file: &str, text: &str, problems: &mut Vec<String>) {
         for needle in IMPURE {
             if contains_word(code, needle) && !is_allow_listed(file, needle) {
                 problems.push(format!(
-                    "{file}:{number}: src/image/ and src/protocol/ do no I/O: no files, processes, environment, network or clocks (found `{needle}`)"
+                    "{file}:{number}: src/image/, src/protocol/, src/monitor/levels.rs and src/monitor/defmt.rs do no I/O: no files, processes, environment, network or clocks (found `{needle}`)"
                 ));
             }
         }
@@ -1074,6 +1087,44 @@ fn check_code_map(root: &Path, problems: &mut Vec<String>) {
         problems.push(
             "src/lib.rs:1: the code map lives in ARCHITECTURE.md only; link to it instead of keeping a second one".to_owned(),
         );
+    }
+}
+
+/// No bootloader, stub or firmware image is in the repository: no file named `*.bin` or `*.elf`
+/// and none that starts with the ELF magic or an ESP image header (`e9` then a segment count of
+/// 1..16), outside build output, version control and virtual environments.
+fn check_no_binaries(root: &Path, problems: &mut Vec<String>) {
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if path.is_dir() {
+                let skipped = name == "target" || name == ".git" || name.starts_with(".venv");
+                if !skipped {
+                    pending.push(path);
+                }
+                continue;
+            }
+            let by_name = name.ends_with(".bin") || name.ends_with(".elf");
+            let head = std::fs::File::open(&path).ok().and_then(|mut file| {
+                use std::io::Read as _;
+                let mut head = [0u8; 4];
+                file.read_exact(&mut head).ok().map(|()| head)
+            });
+            let by_content = head.is_some_and(|h| {
+                h == *b"\x7fELF" || (h[0] == 0xE9 && (1..=16).contains(&h[1]) && h[2] <= 3)
+            });
+            if by_name || by_content {
+                problems.push(format!(
+                    "{}:1: no third-party binaries in the repository (a bootloader, stub or firmware image); tests build their own images and the tool keeps the user's",
+                    relative(root, &path)
+                ));
+            }
+        }
     }
 }
 

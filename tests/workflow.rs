@@ -209,7 +209,8 @@ fn new_creates_and_sets_up_a_crate() {
         "{stdout}"
     );
     let dir = temp.path().join("blinky");
-    assert!(dir.join("src/main.rs").is_file());
+    // `new` makes an esp-hal crate, in esp-generate's layout (`--std` keeps `cargo new`'s).
+    assert!(dir.join("src/bin/main.rs").is_file());
     assert_eq!(
         read(&dir, "partitions.csv"),
         include_str!("../templates/partitions-two-ota.csv")

@@ -46,6 +46,15 @@ pub struct ConnectArgs {
     /// Never ask questions (pick the port or fail)
     #[arg(long)]
     pub non_interactive: bool,
+    /// Ask which port to use even when only one looks like an ESP32-S3 board (the port picked
+    /// is remembered for this project and offered first next time)
+    #[arg(long, conflicts_with = "non_interactive")]
+    pub confirm_port: bool,
+    /// Write a protocol trace to FILE: every packet both ways with timestamps, decoded
+    /// (command, fields, status) and raw, plus resets and console text; attach it to a bug
+    /// report
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
 }
 
 impl ConnectArgs {

@@ -30,8 +30,7 @@ pub fn run(args: Args) -> super::Result<()> {
     let flags = context::flag_values(Some(&args.connect), None, None, None);
     let ctx = context::load(&args.manifest, flags)?;
     let mut progress = Progress::new();
-    let mut board =
-        connect::open_board(&ctx.settings, args.connect.non_interactive, &mut progress)?;
+    let mut board = connect::open_board(&ctx, &args.connect, &mut progress)?;
     let chip = board.chip_info()?;
     let flash = board.flash_id()?;
     let security = board.security_info()?;

@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 
+use cargo_esp32s3::bootloader_store::BootloaderStore;
 use cargo_esp32s3::cargo::{self, BuildOptions, Project};
 use cargo_esp32s3::config::{self, FlagValues, Settings, Sources};
 
@@ -20,6 +21,8 @@ pub struct Context {
     pub project: Option<Project>,
     /// The cargo binary to run.
     pub cargo: PathBuf,
+    /// The project a remembered port belongs to (see [`super::port_memory::project_dir`]).
+    pub project_dir: PathBuf,
 }
 
 /// The cargo binary: `$CARGO` (set by cargo when it runs a subcommand), else `cargo` on `PATH`.
@@ -56,11 +59,54 @@ pub fn load(manifest: &ManifestArgs, flags: FlagValues) -> super::Result<Context
             .map(|p| (p.workspace_manifest.clone(), p.workspace_metadata.clone())),
     };
     let settings = config::resolve(&sources)?;
+    let project_dir = super::port_memory::project_dir(manifest.manifest_path.as_deref(), &cwd);
     Ok(Context {
         settings,
         project,
         cargo,
+        project_dir,
     })
+}
+
+/// This tool's folder in the user's cache directory: `ESP32S3_CACHE_DIR` when set (tests point
+/// it at a temporary folder), else the platform's cache directory
+/// ([`cargo_esp32s3::bootloader_store::default_cache_dir`]). Kept bootloaders and remembered
+/// ports live there.
+pub fn cache_dir() -> Option<PathBuf> {
+    std::env::var_os("ESP32S3_CACHE_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(cargo_esp32s3::bootloader_store::default_cache_dir)
+}
+
+/// The kept bootloaders (see [`cargo_esp32s3::bootloader_store`]), searching the home folder
+/// and `project_dir` for images already on this machine when a blank chip finds none kept.
+pub fn bootloader_store(project_dir: &std::path::Path) -> Option<BootloaderStore> {
+    let mut roots = vec![project_dir.to_path_buf()];
+    if let Some(home) = std::env::var_os("HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(dirs_home)
+    {
+        for sub in [
+            "esp",
+            ".espressif",
+            ".arduino15/packages/esp32",
+            "Library/Arduino15/packages/esp32",
+            "AppData/Local/Arduino15/packages/esp32",
+            ".platformio/packages",
+        ] {
+            roots.push(home.join(sub));
+        }
+    }
+    cache_dir().map(|dir| BootloaderStore::in_cache(&dir).with_search_roots(roots))
+}
+
+/// The home folder when `HOME` is not set (Windows).
+fn dirs_home() -> Option<PathBuf> {
+    std::env::var_os("USERPROFILE")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
 }
 
 /// The flag values of the shared argument groups a command has.

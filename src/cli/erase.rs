@@ -1,6 +1,7 @@
-//! `erase [--region OFFSET SIZE | --partition NAME]`: erase a region, one partition (found by the
-//! board in the table on the chip), or, only when neither is given, the whole flash, and it says
-//! so.
+//! `erase [--region OFFSET SIZE | --partition NAME,...]`: erase a region, partitions (found by
+//! the board in the table on the chip, all checked before any is erased), or, only when neither
+//! is given, the whole flash, and it says so. A bootloader about to be erased is kept first (in
+//! the user's cache directory, `cargo esp32s3 bootloader list`).
 
 use super::CliError;
 use super::args::{ConnectArgs, ManifestArgs};
@@ -17,14 +18,19 @@ const SECTOR: u32 = 0x1000;
 #[command(after_help = "Examples:
   cargo esp32s3 erase                              erase the whole flash
   cargo esp32s3 erase --region 0x9000 0x6000       erase 24 KiB at 0x9000
-  cargo esp32s3 erase --partition nvs              erase the nvs partition of the table on the chip")]
+  cargo esp32s3 erase --partition nvs              erase the nvs partition of the table on the chip
+  cargo esp32s3 erase --partition nvs,otadata      erase both (each name is checked first)
+
+Before the bootloader is erased (the whole flash, or a region from 0x0), a copy is kept in the
+user's cache directory; a blank chip then gets it back with the next `flash` of an app.")]
 pub struct Args {
     /// Erase SIZE bytes at OFFSET (both multiples of 4 KiB: 0x1000, 4K)
     #[arg(long, num_args = 2, value_names = ["OFFSET", "SIZE"], value_parser = number_arg, conflicts_with = "partition")]
     pub region: Option<Vec<u32>>,
-    /// Erase the partition with this name, as the partition table on the chip places it
-    #[arg(long, value_name = "NAME")]
-    pub partition: Option<String>,
+    /// Erase the partitions with these names, as the partition table on the chip places them
+    /// (several: --partition nvs,otadata, or the flag repeated)
+    #[arg(long, value_name = "NAME", value_delimiter = ',', action = clap::ArgAction::Append)]
+    pub partition: Vec<String>,
     /// Package and manifest.
     #[command(flatten)]
     pub manifest: ManifestArgs,
@@ -57,15 +63,15 @@ pub fn run(args: Args) -> super::Result<()> {
     let settings = &ctx.settings;
 
     let mut progress = Progress::new();
-    let mut board = connect::open_board(settings, args.connect.non_interactive, &mut progress)?;
+    let mut board = connect::open_board(&ctx, &args.connect, &mut progress)?;
     match (region, &args.partition) {
         (Some((offset, size)), _) => {
             board.erase_region(offset, size, progress.callback())?;
         }
-        (None, Some(name)) => {
-            board.erase_partition(name, progress.callback())?;
+        (None, names) if !names.is_empty() => {
+            board.erase_partitions(names, progress.callback())?;
         }
-        (None, None) => {
+        (None, _) => {
             eprintln!(
                 "Erasing the whole flash ({}); use --region or --partition to erase less",
                 human_size(u64::from(board.flash_size()))

@@ -23,6 +23,9 @@ pub enum CliError {
     /// The monitor's port closed before `--until` matched.
     #[error("{0}")]
     MonitorEnded(String),
+    /// `verify` found a region the chip does not hold (exit code 7, as a failed flash check).
+    #[error("{0}")]
+    Differs(String),
     /// Some of several boards flashed at once failed; `code` is their exit code when they all
     /// failed the same way, else [`super::exit::FAILURE`].
     #[error("{message}")]
@@ -59,6 +62,7 @@ from_library!(
     cargo_esp32s3::project::ProjectError,
     cargo_esp32s3::plan::PlanError,
     cargo_esp32s3::board::BoardError,
+    cargo_esp32s3::bootloader_store::StoreError,
     cargo_esp32s3::monitor::MonitorError,
     cargo_esp32s3::symbols::SymbolsError,
 );

@@ -19,7 +19,7 @@ use clap::ArgAction;
 
 use cargo_esp32s3::Board;
 use cargo_esp32s3::flasher::WriteSummary;
-use cargo_esp32s3::plan::Plan;
+use cargo_esp32s3::plan::{EraseParts, Plan, RamImage};
 use cargo_esp32s3::units::{human_size, parse_number};
 
 use super::CliError;
@@ -39,9 +39,16 @@ use super::progress::{Progress, reset_line};
   cargo esp32s3 flash --port sim:// firmware.bin  try it on the simulator
   cargo esp32s3 flash -p /dev/ttyUSB0 -p /dev/ttyUSB1 fw.bin   two boards at once
   cargo esp32s3 flash --all-ports fw.bin          every port that looks like an Espressif board
+  cargo esp32s3 flash --erase-parts nvs,otadata   also erase those partitions of the table written
+  cargo esp32s3 flash --erase-data-parts nvs      also erase every nvs data partition
+  cargo esp32s3 flash --ram blinky-ram.elf --monitor   run from RAM, flash untouched
+  cargo esp32s3 flash --trace flash.trace fw.bin  record every packet (attach it to a bug report)
 
 Without a bootloader (no `bootloader` key, no --bootloader, no ESP-IDF build output) an ELF's app
-goes alone into the app partition named by the partition table already on the chip.
+goes alone into the app partition named by the partition table already on the chip; on a chip
+with no bootloader the newest one this tool kept (`cargo esp32s3 bootloader list`) is written with
+the default partition table. Before a bootloader on the chip is erased or replaced by a different
+one, a copy is kept in the user's cache directory.
 Several boards: the image is made once, then flashed to all of them in parallel; a summary table
 (port, MAC, result, time) follows, and the exit status is 0 only when every board succeeded.
 As cargo's runner: `runner = \"cargo esp32s3 flash --monitor\"` in .cargo/config.toml; `cargo run`
@@ -75,6 +82,19 @@ pub struct Args {
     /// Erase the whole flash before writing
     #[arg(long)]
     pub erase_all: bool,
+    /// Erase these partitions (by name) of the partition table being written (or, for an app
+    /// written alone, of the chip's) before writing: --erase-parts nvs,otadata
+    #[arg(long, value_name = "NAMES", value_delimiter = ',', action = ArgAction::Append)]
+    pub erase_parts: Vec<String>,
+    /// Erase every data partition of these types (nvs, ota, phy, coredump, fat, spiffs,
+    /// littlefs, …; otadata means ota) before writing: --erase-data-parts nvs,ota
+    #[arg(long, value_name = "TYPES", value_delimiter = ',', action = ArgAction::Append)]
+    pub erase_data_parts: Vec<String>,
+    /// Load the ELF's RAM sections with MEM_BEGIN/MEM_DATA and start it with MEM_END, without
+    /// touching the flash or resetting (at 115200; an ELF with sections mapped from flash is
+    /// refused); --monitor then watches it
+    #[arg(long, conflicts_with_all = ["at", "erase_all", "erase_parts", "erase_data_parts"])]
+    pub ram: bool,
     /// Package, build, flash settings, bootloader and partition table.
     #[command(flatten)]
     pub job: ImageJobArgs,
@@ -98,6 +118,11 @@ pub fn run(args: Args) -> super::Result {
     flags.force = args.force;
     flags.erase_all = args.erase_all;
     flags.monitor_baud = args.monitor.monitor_baud.clone();
+    if args.ram {
+        // RAM images are small; the program's console runs at the ROM's 115200 afterwards.
+        flags.baud = Some(cargo_esp32s3::loader::ROM_BAUD.to_string());
+    }
+    flags.monitor_exit_key = args.monitor.options.exit_key.clone();
     let ctx = context::load(&args.job.manifest, flags)?;
     let settings = &ctx.settings;
     // Two files (`flash bootloader.bin app.bin`) would otherwise pass for run arguments.
@@ -113,13 +138,24 @@ pub fn run(args: Args) -> super::Result {
         ));
     }
 
+    if args.ram {
+        return run_from_ram(&args, &ctx);
+    }
+    if args.connect.trace.is_some() && args.connect.several_boards() {
+        return Err(CliError::BadArgument(
+            "--trace records one board; flash the boards one at a time to trace each".into(),
+        ));
+    }
     // Several boards: the port list is checked before a possibly long build.
     let ports = if args.connect.several_boards() {
         super::flash_many::ports_to_flash(&args.connect)?
     } else {
         Vec::new()
     };
-    let plan = make_plan(&args, &ctx)?;
+    let plan = make_plan(&args, &ctx)?.erasing(EraseParts {
+        names: args.erase_parts.clone(),
+        data_types: args.erase_data_parts.clone(),
+    })?;
     plan.check_choices(settings)?;
     // The monitor's options and ELF are checked before the chip is touched too.
     let monitor = if args.monitor.enabled {
@@ -131,10 +167,19 @@ pub fn run(args: Args) -> super::Result {
         let monitor_plan = super::monitor::Plan::from_args(
             &args.monitor.options,
             args.connect.non_interactive,
-            settings.hard_reset_sequence.clone(),
+            settings,
         )?;
         let elf = args.monitor.options.elf.as_deref().or(plan.elf_path());
-        Some((monitor_plan, super::monitor::load_symbols(elf)?))
+        let firmware = super::monitor::load_firmware(elf, &monitor_plan)?;
+        // Ctrl+T F: the same build again, or the runner's ELF rebuilt; a prebuilt file is not.
+        let rebuild = match (&args.file, args.at.is_empty()) {
+            (None, true) => super::monitor::Rebuild::new(&ctx, &args.job.manifest, &args.job.build),
+            (Some(file), true) => {
+                super::monitor::Rebuild::for_file(&ctx, &args.job.manifest, &args.job.build, file)
+            }
+            _ => None,
+        };
+        Some((monitor_plan, firmware, rebuild))
     } else {
         None
     };
@@ -143,18 +188,67 @@ pub fn run(args: Args) -> super::Result {
     }
 
     let mut progress = Progress::new();
-    let mut board = connect::open_board(settings, args.connect.non_interactive, &mut progress)?;
+    let mut board = connect::open_board(&ctx, &args.connect, &mut progress)?;
     flash_board(&mut board, &plan, &mut progress)?;
-    let Some((monitor_plan, symbols)) = monitor else {
+    let Some((monitor_plan, firmware, rebuild)) = monitor else {
         let done = board.reset(settings.after)?;
         progress.info(reset_line(done));
         return Ok(());
     };
     // Same connection: the host switches to the monitor baud right before the chip restarts.
-    let done = board.reset_into_monitor(settings.after)?;
+    let done = match board.reset_into_monitor(settings.after) {
+        Ok(done) => done,
+        // The chip's own USB port re-enumerates as the chip restarts: the monitor waits for it.
+        Err(e) if super::monitor::reset_lost_the_port(&e, settings.after) => {
+            super::monitor::reset_that_lost_the_port(settings.after)
+        }
+        Err(e) => return Err(e.into()),
+    };
     progress.info(reset_line(done));
+    let transport = board.into_transport();
+    super::monitor::start_after_flash(transport, firmware, &monitor_plan, done, rebuild)
+}
+
+/// `flash --ram`: the ELF (given, or built) loaded into RAM and started; the flash is not
+/// touched and no reset follows (it would end the program). `--monitor` watches it on the same
+/// connection.
+fn run_from_ram(args: &Args, ctx: &context::Context) -> super::Result {
+    if args.connect.several_boards() {
+        return Err(CliError::BadArgument(
+            "--ram runs a program on one board; choose it with --port".into(),
+        ));
+    }
+    let elf = match &args.file {
+        Some(path) => path.clone(),
+        None => build_firmware(ctx, &args.job.manifest, &args.job.build)?.executable,
+    };
+    let image = RamImage::from_elf(&elf)?;
+    let monitor = if args.monitor.enabled {
+        let monitor_plan = super::monitor::Plan::from_args(
+            &args.monitor.options,
+            args.connect.non_interactive,
+            &ctx.settings,
+        )?;
+        let elf_for_symbols = args.monitor.options.elf.as_deref().unwrap_or(&elf);
+        let firmware = super::monitor::load_firmware(Some(elf_for_symbols), &monitor_plan)?;
+        Some((monitor_plan, firmware))
+    } else {
+        None
+    };
+    let mut progress = Progress::new();
+    let mut board = connect::open_board(ctx, &args.connect, &mut progress)?;
+    board.run_from_ram(&image, progress.callback())?;
+    let Some((monitor_plan, firmware)) = monitor else {
+        return Ok(());
+    };
+    let baud = ctx.settings.monitor_baud;
     let mut transport = board.into_transport();
-    super::monitor::start_after_flash(&mut *transport, symbols, &monitor_plan, done)
+    if transport.baud() != baud {
+        transport.set_baud(baud)?;
+    }
+    note("monitoring the program started from RAM (no reset: it would end the program)");
+    // No rebuild key: a RAM program is gone at the next reset, and Ctrl+T F flashes.
+    super::monitor::watch_chip(transport, firmware, &monitor_plan, None)
 }
 
 /// The plan from the arguments: `--at` pairs, a file, or the project built like `build`. Where

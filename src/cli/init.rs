@@ -1,5 +1,6 @@
-//! `init` (in an existing crate) and `new NAME` (`cargo new`, then `init`): set a crate up for
-//! the ESP32-S3 from the files in `templates/`.
+//! `init` (in an existing crate) and `new NAME --std` (`cargo new`, then `init`): set a crate up
+//! for the ESP32-S3 from the files in `templates/`. `new NAME` (an esp-hal crate) writes its files
+//! in `new.rs` and is then set up here.
 //!
 //! What it writes: `[package.metadata.esp32s3]` with commented defaults in Cargo.toml, the target
 //! and the runner in `.cargo/config.toml`, a `partitions.csv`, and with `--xtask` an `xtask/`
@@ -86,11 +87,22 @@ pub struct InitArgs {
 /// Arguments of `new`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
-  cargo esp32s3 new blinky            cargo new blinky, then cargo esp32s3 init in it
-  cargo esp32s3 new blinky --xtask")]
+  cargo esp32s3 new blinky            a no_std esp-hal crate for the ESP32-S3, set up like init
+  cargo esp32s3 new blinky --xtask    with an xtask crate too
+  cargo esp32s3 new app --std         cargo new app, then cargo esp32s3 init in it
+
+The esp-hal crate has the layout esp-generate writes for a minimal app: src/bin/main.rs (with the
+app descriptor ESP-IDF's bootloader checks, esp-println and esp-backtrace), src/lib.rs, build.rs
+(esp-hal's linker script), .cargo/config.toml (the xtensa-esp32s3-none-elf target, build-std and
+`runner = \"cargo esp32s3 flash --monitor\"`) and rust-toolchain.toml (the esp toolchain:
+install it with `espup install`). Then `cargo run --release` builds, flashes and monitors it.")]
 pub struct NewArgs {
     /// Name (and directory) of the new crate
     pub name: String,
+    /// Make the crate with `cargo new` (a std `main`) and set it up like `init`, instead of the
+    /// no_std esp-hal crate
+    #[arg(long)]
+    pub std: bool,
     /// What to write.
     #[command(flatten)]
     pub setup: SetupArgs,
@@ -129,8 +141,12 @@ pub fn run_init(args: InitArgs) -> super::Result<()> {
     setup(&args.path, &args.setup)
 }
 
-/// `new`: `cargo new NAME`, then `init` in it.
+/// `new`: the esp-hal crate ([`super::new`]), or with `--std` `cargo new NAME`, then `init` in
+/// it.
 pub fn run_new(args: NewArgs) -> super::Result<()> {
+    if !args.std {
+        return super::new::run_esp_hal(args);
+    }
     let dir = PathBuf::from(&args.name);
     if dir.exists() {
         return Err(CliError::Refused(format!(
@@ -160,7 +176,7 @@ pub fn run_new(args: NewArgs) -> super::Result<()> {
 }
 
 /// Plan, write, report.
-fn setup(dir: &Path, options: &SetupArgs) -> super::Result<()> {
+pub fn setup(dir: &Path, options: &SetupArgs) -> super::Result<()> {
     let changes = plan(dir, options)?;
     apply(dir, &changes)?;
     let mut conflicts = 0;

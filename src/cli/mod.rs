@@ -7,7 +7,9 @@
 
 pub mod args;
 pub mod board_info;
+pub mod bootloader;
 pub mod build;
+pub mod checksum;
 pub mod completions;
 pub mod connect;
 pub mod context;
@@ -20,12 +22,17 @@ pub mod image_info;
 pub mod init;
 pub mod interrupt;
 pub mod list_ports;
+pub mod memory;
 pub mod monitor;
+pub mod new;
 pub mod partition_table;
+pub mod port_memory;
 pub mod progress;
 pub mod read_flash;
+pub mod reset;
 pub mod save_image;
 pub mod sim;
+pub mod verify;
 
 use clap::{Parser, Subcommand};
 
@@ -47,6 +54,9 @@ pub use error::{CliError, Result};
   cargo esp32s3 board-info                 print chip, flash and security information
   cargo esp32s3 flash --monitor            flash, reset and watch the boot log (Ctrl+] exits)
   cargo esp32s3 monitor --until ready --timeout 30   wait for a line in CI
+  cargo esp32s3 verify firmware.bin        does the chip hold it? (writes nothing)
+  cargo esp32s3 bootloader import build/   keep ESP-IDF's bootloader for blank chips
+  cargo esp32s3 new blinky                 a no_std esp-hal crate for the ESP32-S3
 
 Settings: flags > ESP32S3_* variables > [package.metadata.esp32s3] > [workspace.metadata.esp32s3].
 Exit codes: 0 ok, 1 other failure, 2 usage, 3 configuration, 4 cargo build, 5 image, 6 connection,
@@ -80,6 +90,20 @@ pub enum Command {
     BoardInfo(board_info::Args),
     /// Read flash contents to a file
     ReadFlash(read_flash::Args),
+    /// Compare what `flash` would write with the chip, writing nothing (exit 7 on a difference)
+    Verify(verify::Args),
+    /// Print the MD5 of a flash range, computed by the chip
+    ChecksumMd5(checksum::Args),
+    /// Restart the chip into its firmware
+    Reset(reset::ResetArgs),
+    /// Hold the chip in reset until Enter, the end of stdin or --seconds
+    HoldInReset(reset::HoldArgs),
+    /// Read 32-bit words of the chip's memory map (registers, eFuses, SRAM)
+    ReadMem(memory::ReadArgs),
+    /// Write a 32-bit word of the chip's memory map (a register), optionally masked
+    WriteMem(memory::WriteArgs),
+    /// Keep, import, list and show the ESP32-S3 bootloaders this tool uses for blank chips
+    Bootloader(bootloader::Args),
     /// List serial ports, marking likely ESP32-S3 boards
     ListPorts(list_ports::Args),
     /// Show what the chip prints and send it keys (Ctrl+R resets, Ctrl+] exits)
@@ -88,7 +112,7 @@ pub enum Command {
     Sim(sim::Args),
     /// Set up the crate here for the ESP32-S3: metadata, target, runner, partition table
     Init(init::InitArgs),
-    /// Create a crate with `cargo new` and set it up for the ESP32-S3
+    /// Create a no_std esp-hal crate for the ESP32-S3 (or with --std, `cargo new` and init)
     New(init::NewArgs),
 }
 
@@ -133,6 +157,13 @@ pub fn run(command: Command) -> Result {
         Command::Erase(a) => erase::run(a),
         Command::BoardInfo(a) => board_info::run(a),
         Command::ReadFlash(a) => read_flash::run(a),
+        Command::Verify(a) => verify::run(a),
+        Command::ChecksumMd5(a) => checksum::run(a),
+        Command::Reset(a) => reset::run_reset(a),
+        Command::HoldInReset(a) => reset::run_hold(a),
+        Command::ReadMem(a) => memory::run_read(a),
+        Command::WriteMem(a) => memory::run_write(a),
+        Command::Bootloader(a) => bootloader::run(a),
         Command::ListPorts(a) => list_ports::run(a),
         Command::Monitor(a) => monitor::run(a),
         Command::Sim(a) => sim::run(a),
@@ -147,6 +178,15 @@ fn refuse_several_ports(command: &Command) -> Result {
         Command::Erase(a) => ("erase", &a.connect),
         Command::BoardInfo(a) => ("board-info", &a.connect),
         Command::ReadFlash(a) => ("read-flash", &a.connect),
+        Command::Verify(a) => ("verify", &a.connect),
+        Command::ChecksumMd5(a) => ("checksum-md5", &a.connect),
+        Command::Reset(a) => ("reset", &a.connect),
+        Command::HoldInReset(a) => ("hold-in-reset", &a.connect),
+        Command::ReadMem(a) => ("read-mem", &a.connect),
+        Command::WriteMem(a) => ("write-mem", &a.connect),
+        Command::Bootloader(bootloader::Args {
+            action: bootloader::Action::Save(a),
+        }) => ("bootloader save", &a.connect),
         _ => return Ok(()),
     };
     connect.single_port(name)?;

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use cargo_esp32s3::event::{AppAloneWhy, Event};
+use cargo_esp32s3::event::{AppAloneWhy, Event, KeptBefore};
 use cargo_esp32s3::image::NO_BOOTLOADER_ADVICE;
 use cargo_esp32s3::loader::ResetDone;
 
@@ -366,6 +366,52 @@ impl Progress {
             Event::ErasingPartition { name, offset, size } => self.line(&format!(
                 "Erasing partition {name} (0x{offset:x}, {})",
                 human_size(u64::from(size))
+            )),
+            Event::BootloaderKept {
+                id,
+                path,
+                idf_version,
+                new,
+                before,
+            } => {
+                let when = match before {
+                    KeptBefore::Erase => "before erasing it",
+                    KeptBefore::Replace => "before writing another one over it",
+                };
+                let version = idf_version
+                    .map(|v| format!("ESP-IDF {v}"))
+                    .unwrap_or_else(|| "ESP-IDF version unknown".into());
+                if new {
+                    self.line(&format!(
+                        "Kept the chip's bootloader ({version}) as {id} in {}, {when}",
+                        path.display()
+                    ));
+                } else {
+                    self.line(&format!(
+                        "The chip's bootloader ({version}) is kept already, as {id}"
+                    ));
+                }
+            }
+            Event::UsingKeptBootloader {
+                id,
+                path,
+                idf_version,
+                origin,
+            } => {
+                let version = idf_version
+                    .map(|v| format!("ESP-IDF {v}"))
+                    .unwrap_or_else(|| "ESP-IDF version unknown".into());
+                self.note(&format!(
+                    "the chip has no bootloader and none is configured: writing the newest kept one, {id} ({version}; {origin}) from {}, with the partition table and the app",
+                    path.display()
+                ));
+            }
+            Event::RamLoaded { addr, len } => self.line(&format!(
+                "Loaded {} into RAM at 0x{addr:08x}",
+                human_size(u64::from(len))
+            )),
+            Event::RamStarted { entry } => self.line(&format!(
+                "Started the program at 0x{entry:08x} (it runs from RAM; the flash was not touched)"
             )),
             Event::Warning(text) => self.line(&format!(
                 "{} {text}",

@@ -69,8 +69,7 @@ pub fn run(args: Args) -> super::Result<()> {
     let flags = context::flag_values(Some(&args.connect), None, None, None);
     let ctx = context::load(&args.manifest, flags)?;
     let mut progress = Progress::new();
-    let mut board =
-        connect::open_board(&ctx.settings, args.connect.non_interactive, &mut progress)?;
+    let mut board = connect::open_board(&ctx, &args.connect, &mut progress)?;
     let started = std::time::Instant::now();
     let bytes = board.read_flash(args.offset, args.size, progress.callback())?;
     write(&args.file, &bytes)?;

@@ -1,6 +1,7 @@
 //! One connection to the ESP32-S3 ROM loader (or a flasher stub): reset, sync, chip detection,
 //! command/response with timeouts, registers, eFuse-derived chip information, the flash ID and
-//! security information, baud rate changes, stub upload and the reset after the operation.
+//! security information, baud rate changes, stub upload, programs run from RAM (`ram.rs`) and
+//! the reset after the operation.
 //!
 //! Generic over [`Transport`]; it never prints (progress leaves as [`Event`] values) and knows
 //! nothing of flash layouts or images (that is `crate::flasher`).
@@ -22,6 +23,7 @@ pub use error::{LoaderError, ResetAttempt};
 pub use stub::StubImage;
 
 mod error;
+mod ram;
 mod stub;
 #[cfg(test)]
 mod tests;

@@ -9,6 +9,7 @@
 pub mod chip;
 pub mod command;
 pub mod console;
+pub mod describe;
 pub mod errors;
 pub mod response;
 pub mod slip;

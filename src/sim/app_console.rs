@@ -8,8 +8,9 @@
 //!   line), Ctrl-B and Ctrl-D on an empty line (banner again; Ctrl-D after `MPY: soft reboot`).
 //!   Any other line is not run: the console says so in one line marked as the virtual chip's
 //!   and prompts again;
-//! - every other app echoes what it receives, with the same line editing, and prints nothing
-//!   of its own (what it would print is not known, so nothing is invented).
+//! - every other app, and a program the ROM loader started from RAM, echoes what it receives,
+//!   with the same line editing, and prints nothing of its own (what it would print is not
+//!   known, so nothing is invented).
 //!
 //! Line editing: CR or LF ends a line (CR LF counts once), backspace (0x08 or 0x7F) removes the
 //! last character and erases it on the terminal with `\b \b`.
@@ -53,6 +54,17 @@ impl AppConsole {
         };
         let first = console.banner();
         (console, first)
+    }
+
+    /// The console of a program the ROM loader started from RAM (MEM_END): it echoes, as an app
+    /// that is not MicroPython does, and prints nothing of its own (the simulator does not run
+    /// the code, so what it would print is not known).
+    pub fn echo() -> AppConsole {
+        AppConsole {
+            repl: None,
+            line: Vec::new(),
+            after_cr: false,
+        }
     }
 
     /// Whether this console is MicroPython's REPL.

@@ -4,7 +4,8 @@
 //!
 //! It ties the hardware ([`Hw`]) to whatever program the CPU runs: the ROM download loader, the
 //! stub, the second-stage bootloader ([`second_stage`]) and the app's scripted console
-//! ([`AppConsole`]) after a flash boot, a failed flash boot, or nothing (held in reset, crashed,
+//! ([`AppConsole`], after what [`SimConfig::app_output`] says the app prints) after a flash
+//! boot, a failed flash boot, or nothing (held in reset, crashed,
 //! or after `user code done`). Resets print the ROM banner and boot by the strapping pins. It knows nothing of transports, threads or clocks: time passes only when the caller says
 //! so ([`Esp32s3::advance`]).
 //!
@@ -87,9 +88,8 @@ enum Cpu {
     Rom(Box<RomLoader>),
     /// The flasher stub.
     Stub(Box<StubLoader>),
-    /// Code that does not talk on UART0 (uploaded RAM code); input is ignored.
-    Running,
-    /// An app started by the second stage: its console answers what arrives.
+    /// An app started by the second stage, or code the ROM loader started from RAM: its
+    /// console answers what arrives.
     App(Box<AppConsole>),
     /// The second stage found nothing to start; it resets the chip when `left` has passed.
     BootloaderGivingUp(Duration),
@@ -110,7 +110,7 @@ pub enum Personality {
     RomLoader,
     /// The flasher stub.
     Stub,
-    /// An application or RAM code that does not answer.
+    /// An application or code started from RAM (its console echoes, at most).
     Running,
     /// Crashed, stopped, or stuck in a failed flash boot; needs a reset (a failed flash boot
     /// gets one from its watchdog).
@@ -143,6 +143,9 @@ pub struct Esp32s3 {
     /// UART0's rate once fixed by CHANGE_BAUDRATE; `None` while the ROM auto-detects it.
     uart_baud: Option<u32>,
     resets: u32,
+    /// Where the ROM loader jumped with MEM_END into code loaded to RAM (not a stub), since the
+    /// last reset.
+    ram_entry: Option<u32>,
 }
 
 impl Esp32s3 {
@@ -171,6 +174,7 @@ impl Esp32s3 {
             host_baud: None,
             uart_baud: None,
             resets: 0,
+            ram_entry: None,
             config,
         };
         if chip.config.link == Link::UsbSerialJtag && start_download && !button {
@@ -199,7 +203,6 @@ impl Esp32s3 {
                 }
                 Cpu::InReset
                 | Cpu::Strapping(_)
-                | Cpu::Running
                 | Cpu::BootloaderGivingUp(_)
                 | Cpu::BootLoop(_)
                 | Cpu::Halted => return,
@@ -287,7 +290,7 @@ impl Esp32s3 {
             Cpu::Strapping(_) => Personality::Booting,
             Cpu::Rom(_) => Personality::RomLoader,
             Cpu::Stub(_) => Personality::Stub,
-            Cpu::Running | Cpu::App(_) | Cpu::BootloaderGivingUp(_) => Personality::Running,
+            Cpu::App(_) | Cpu::BootloaderGivingUp(_) => Personality::Running,
             Cpu::BootLoop(_) | Cpu::Halted => Personality::Halted,
         }
     }
@@ -320,6 +323,12 @@ impl Esp32s3 {
     /// Read a word from the memory map as the CPU would (`None` for a bus fault).
     pub fn read_word(&self, addr: u32) -> Option<u32> {
         self.hw.read_word(addr).ok()
+    }
+
+    /// The entry point the ROM loader jumped to with MEM_END to start code loaded into RAM (not
+    /// a flasher stub), since the last reset: what `flash --ram` started.
+    pub fn ram_entry(&self) -> Option<u32> {
+        self.ram_entry
     }
 
     /// Read memory bytes as a debugger would (SRAM; anything else reads as zero).
@@ -445,6 +454,7 @@ impl Esp32s3 {
     fn boot(&mut self, cause: ResetCause, download: bool, saved_pc: Option<u32>) {
         self.hw.reset(cause);
         self.uart_baud = None;
+        self.ram_entry = None;
         let strap = if download {
             self.config.download_strap
         } else {
@@ -495,6 +505,9 @@ impl Esp32s3 {
             Outcome::App(app) => {
                 let (console, first) = AppConsole::start(&app);
                 self.out.extend_from_slice(first.as_bytes());
+                if let Some(output) = &self.config.app_output {
+                    self.out.extend_from_slice(output);
+                }
                 Cpu::App(Box::new(console))
             }
             // The reset comes when the log says the bootloader gave up. Its timestamps count
@@ -523,8 +536,13 @@ impl Esp32s3 {
                     // SPI_SET_PARAMS first: the flash the chip has.
                     let flash_size = self.config.flash_size;
                     Cpu::Stub(Box::new(StubLoader::start(flash_size, &mut self.out)))
+                } else if self.hw.sram_loaded(entry) {
+                    // The code runs; its console is the echo every app without a script gets.
+                    self.ram_entry = Some(entry);
+                    Cpu::App(Box::new(AppConsole::echo()))
                 } else {
-                    Cpu::Running
+                    // Nothing was loaded there: the CPU runs into erased memory and stops.
+                    Cpu::Halted
                 };
             }
             Action::Crash(fault, access) => {

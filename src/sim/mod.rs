@@ -218,6 +218,11 @@ pub struct SimConfig {
     /// stays there through resets that do not sample the strapping pins again (a
     /// USB-Serial/JTAG core reset); an EN pulse or the RTC watchdog boots from flash.
     pub boot_button_at_power_on: bool,
+    /// What the app prints after it starts, byte for byte, after each boot into the app
+    /// (`sim://?console=FILE`): a stand-in for the output of firmware the simulator cannot run,
+    /// such as log lines or defmt frames. The scripted console (echo, MicroPython's REPL) goes
+    /// on after it.
+    pub app_output: Option<Vec<u8>>,
 }
 
 /// The default MAC: Espressif's OUI 7c:df:a1 with a fixed device part.
@@ -248,6 +253,7 @@ impl Default for SimConfig {
             extra_stub_entries: Vec::new(),
             link: Link::Uart,
             boot_button_at_power_on: false,
+            app_output: None,
         }
     }
 }

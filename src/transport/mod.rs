@@ -8,10 +8,14 @@
 
 pub mod rfc2217;
 pub mod serial;
+pub mod shared;
 pub mod sim;
 pub mod tcp;
+pub mod trace;
 pub(crate) mod url;
 pub mod usb;
+
+pub use url::PortIdentity;
 
 use std::time::Instant;
 
@@ -28,12 +32,18 @@ const ACCEPTED_PORTS: &str = "use a serial port name (/dev/ttyUSB0, COM3), sim:/
 /// - `socket://host:port`: a raw TCP bridge ([`tcp::TcpTransport`]; no modem lines, and the
 ///   bridge keeps its own speed);
 /// - `rfc2217://host:port[?options]`: an RFC 2217 server ([`rfc2217::Rfc2217Transport`]);
+/// - `usb:VID:PID` or `usb-serial:SERIAL`: the one serial port of this machine with that USB
+///   identity ([`PortIdentity`], resolved by [`serial::resolve_identity`]);
 /// - anything else without a `scheme://`: a serial port ([`serial::SerialTransport`]).
 ///
 /// An unknown scheme (`tcp://`, say) is an [`TransportError::InvalidPort`] that lists what is
 /// accepted; network ports connect within a few seconds or fail with
 /// [`TransportError::Unreachable`].
 pub fn open(url: &str, baud: u32) -> Result<AnyTransport, TransportError> {
+    if let Some(identity) = PortIdentity::parse(url) {
+        let name = serial::resolve_identity(&identity?, &serial::list_ports())?;
+        return Ok(Box::new(serial::SerialTransport::open(&name, baud)?));
+    }
     match url::scheme(url) {
         None => Ok(Box::new(serial::SerialTransport::open(url, baud)?)),
         Some("sim") => {
@@ -88,6 +98,29 @@ pub enum TransportError {
         port: String,
         /// What the OS said.
         detail: String,
+    },
+    /// No port of this machine has the USB identity asked for.
+    #[error(
+        "no serial port has the USB identity {identity} (ports: {}); connect the board, or check the identity with `cargo esp32s3 list-ports`",
+        if ports.is_empty() { "none".to_string() } else { ports.join(", ") }
+    )]
+    NoPortWithIdentity {
+        /// The identity (`usb:303a:1001`).
+        identity: String,
+        /// The ports there are, described.
+        ports: Vec<String>,
+    },
+    /// Several ports have the USB identity asked for.
+    #[error(
+        "{} serial ports have the USB identity {identity} ({}); name one by its serial number with usb-serial:SERIAL, or by its path",
+        ports.len(),
+        ports.join(", ")
+    )]
+    SeveralPortsWithIdentity {
+        /// The identity.
+        identity: String,
+        /// The ports that have it, described.
+        ports: Vec<String>,
     },
     /// A port URL or name we cannot handle.
     #[error("invalid port {port:?}: {reason}")]

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serialport::{ClearBuffer, SerialPort as _, SerialPortType};
 
 use super::usb::{self, ESPRESSIF_VID};
-use super::{Transport, TransportError};
+use super::{PortIdentity, Transport, TransportError};
 
 #[cfg(unix)]
 type NativePort = serialport::TTYPort;
@@ -111,6 +111,39 @@ pub fn list_ports() -> Vec<PortInfo> {
     out.sort_by(|a, b| b.likely_esp.cmp(&a.likely_esp).then(a.name.cmp(&b.name)));
     out.dedup_by(|a, b| a.name == b.name);
     out
+}
+
+/// The one port of `ports` with `identity` (`usb:303a:1001`, `usb-serial:SERIAL`): its path. No
+/// port, or several, is an error naming the ports there are.
+pub fn resolve_identity(
+    identity: &PortIdentity,
+    ports: &[PortInfo],
+) -> Result<String, TransportError> {
+    let matching: Vec<&PortInfo> = ports
+        .iter()
+        .filter(|p| identity.matches(p.vid, p.pid, p.serial_number.as_deref()))
+        .collect();
+    let describe = |p: &PortInfo| {
+        let mut text = p.name.clone();
+        if let (Some(vid), Some(pid)) = (p.vid, p.pid) {
+            text.push_str(&format!(" {vid:04x}:{pid:04x}"));
+        }
+        if let Some(serial) = &p.serial_number {
+            text.push_str(&format!(" serial {serial}"));
+        }
+        text
+    };
+    match matching.as_slice() {
+        [one] => Ok(one.name.clone()),
+        [] => Err(TransportError::NoPortWithIdentity {
+            identity: identity.to_string(),
+            ports: ports.iter().map(describe).collect(),
+        }),
+        several => Err(TransportError::SeveralPortsWithIdentity {
+            identity: identity.to_string(),
+            ports: several.iter().map(|p| describe(p)).collect(),
+        }),
+    }
 }
 
 /// On macOS, the call-out device for a `/dev/tty.*` name when it exists.
@@ -356,6 +389,71 @@ impl Transport for SerialTransport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn usb_port(name: &str, ids: (u16, u16), serial: &str) -> PortInfo {
+        let info = serialport::UsbPortInfo {
+            vid: ids.0,
+            pid: ids.1,
+            serial_number: Some(serial.into()),
+            manufacturer: None,
+            product: None,
+        };
+        PortInfo::from_parts(name.into(), Some(&info))
+    }
+
+    #[test]
+    fn usb_identities_match_through_the_port_list() {
+        let ports = [
+            usb_port("/dev/ttyACM3", (0x303A, 0x1001), "F4:12:FA:00:00:01"),
+            usb_port("/dev/ttyUSB0", (0x10C4, 0xEA60), "0001"),
+            PortInfo::from_parts("/dev/ttyS0".into(), None),
+        ];
+        let resolve = |text: &str, ports: &[PortInfo]| {
+            let identity = PortIdentity::parse(text)
+                .expect("an identity")
+                .expect("well formed");
+            resolve_identity(&identity, ports)
+        };
+        // The board is found by what it is, whatever path it got.
+        assert_eq!(resolve("usb:303a:1001", &ports).unwrap(), "/dev/ttyACM3");
+        assert_eq!(
+            resolve("usb:0x10C4:0xea60", &ports).unwrap(),
+            "/dev/ttyUSB0"
+        );
+        assert_eq!(
+            resolve("usb-serial:f4:12:fa:00:00:01", &ports).unwrap(),
+            "/dev/ttyACM3"
+        );
+        // Nothing, or two boards of the same kind: named, with what to do.
+        let none = resolve("usb:303a:4001", &ports).unwrap_err().to_string();
+        assert!(
+            none.starts_with("no serial port has the USB identity usb:303a:4001 (ports: /dev/ttyACM3 303a:1001 serial F4:12:FA:00:00:01, /dev/ttyUSB0 10c4:ea60 serial 0001, /dev/ttyS0)"),
+            "{none}"
+        );
+        let mut two = ports.to_vec();
+        two.push(usb_port(
+            "/dev/ttyACM4",
+            (0x303A, 0x1001),
+            "F4:12:FA:00:00:02",
+        ));
+        let several = resolve("usb:303a:1001", &two).unwrap_err().to_string();
+        assert!(
+            several.starts_with("2 serial ports have the USB identity usb:303a:1001"),
+            "{several}"
+        );
+        assert!(several.contains("usb-serial:SERIAL"), "{several}");
+        assert_eq!(
+            resolve("usb-serial:F4:12:FA:00:00:02", &two).unwrap(),
+            "/dev/ttyACM4"
+        );
+        // Paths and URLs are not identities; malformed identities say what is expected.
+        assert!(PortIdentity::parse("/dev/ttyUSB0").is_none());
+        assert!(PortIdentity::parse("sim://").is_none());
+        for bad in ["usb:303a", "usb:xyz:1001", "usb-serial:"] {
+            let error = PortIdentity::parse(bad).expect("an identity").unwrap_err();
+            assert!(error.to_string().contains("list-ports"), "{bad}: {error}");
+        }
+    }
 
     #[test]
     fn known_bridges_and_espressif_ids_are_likely_esp() {

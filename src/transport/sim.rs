@@ -11,8 +11,10 @@
 //! banner once the strapping window closes, a boot loop's lines), or 0 at once. Nobody waits.
 //!
 //! URL options (`sim://?flash=/tmp/f.bin&size=16MB&mode=spi&chip=esp32c3&usb=jtag&boot=button`,
-//! `efuse=secure-boot+flash-encryption+secure-download` for a secured chip) configure the chip; this file only interprets them (`url.rs` splits the URL, `units` reads
-//! the size) and knows nothing of the protocol.
+//! `console=FILE`: what the app prints after it starts, and
+//! `efuse=secure-boot+flash-encryption+secure-download` for a secured chip) configure the chip;
+//! this file only interprets them (`url.rs` splits the URL, `units` reads the size, the console
+//! file is read here) and knows nothing of the protocol.
 
 use std::time::{Duration, Instant};
 
@@ -22,7 +24,7 @@ use super::{Transport, TransportError};
 use crate::sim::{ChipKind, Esp32s3, Link, SimConfig, StartIn};
 use crate::units;
 
-const ACCEPTED: &str = "flash=FILE, size=SIZE (e.g. 8MB), mode=download|spi, chip=esp32s3|esp32c3|esp32c6|esp32h2|esp32c2|esp32s2, mac=aa:bb:cc:dd:ee:ff, preset=default|qemu, usb=jtag|uart, boot=button|lines, efuse=secure-boot+flash-encryption+secure-download";
+const ACCEPTED: &str = "flash=FILE, size=SIZE (e.g. 8MB), mode=download|spi, chip=esp32s3|esp32c3|esp32c6|esp32h2|esp32c2|esp32s2, mac=aa:bb:cc:dd:ee:ff, preset=default|qemu, usb=jtag|uart, boot=button|lines, console=FILE, efuse=secure-boot+flash-encryption+secure-download";
 
 /// The in-process simulator as a [`Transport`].
 #[derive(Debug)]
@@ -162,6 +164,17 @@ pub fn parse_url(url: &str) -> Result<SimConfig, TransportError> {
                     }
                 }
             }
+            "console" => {
+                let bytes = std::fs::read(&value).map_err(|e| {
+                    invalid(
+                        url,
+                        format!(
+                            "option console={value:?}: cannot read the file ({e}); give a file with what the app prints"
+                        ),
+                    )
+                })?;
+                config.app_output = Some(bytes);
+            }
             "preset" => {}
             _ => {
                 return Err(invalid(
@@ -206,6 +219,13 @@ impl SimTransport {
     /// The simulated chip, mutable (to preload flash or reset it in tests).
     pub fn chip_mut(&mut self) -> &mut Esp32s3 {
         &mut self.chip
+    }
+
+    /// The chip's clock, as an `Instant`: a read with this deadline hands over what the chip has
+    /// sent without letting any time pass (a wall-clock deadline would also give it the time the
+    /// host spent since, which a test that counts what the chip printed must not do).
+    pub fn clock(&self) -> Instant {
+        self.clock
     }
 
     /// Take the chip out of the transport.
@@ -357,6 +377,10 @@ mod tests {
             (
                 "sim://?boot=gpio0",
                 "option boot=\"gpio0\" is unknown; use boot=button",
+            ),
+            (
+                "sim://?console=/nonexistent/console.bin",
+                "option console=\"/nonexistent/console.bin\": cannot read the file",
             ),
         ] {
             let err = parse_url(url).unwrap_err().to_string();

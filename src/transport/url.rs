@@ -1,6 +1,8 @@
 //! Port URLs, parsed in one place: whether a port name is a URL at all ([`scheme`]), its split
 //! into `scheme://authority[?key=value&...]` ([`PortUrl`]) with percent-decoded options, and the
-//! `HOST:PORT` authority of the network schemes ([`NetUrl`], IPv6 in brackets).
+//! `HOST:PORT` authority of the network schemes ([`NetUrl`], IPv6 in brackets), and the USB
+//! identities that stand for a serial port (`usb:303a:1001`, `usb-serial:SERIAL`,
+//! [`PortIdentity`]).
 //!
 //! Every refusal is a [`TransportError::InvalidPort`] that names the URL and says what is
 //! accepted. This file knows the syntax only: which options a scheme takes and what they mean
@@ -26,6 +28,78 @@ pub(crate) fn scheme(port: &str) -> Option<&str> {
                 && s.chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
         })
+}
+
+/// A port named by its USB identity rather than its path, so that it is found whatever path the
+/// board gets (`/dev/ttyACM0` today, `/dev/ttyACM1` after a replug): `usb:VID:PID` in hex
+/// (`usb:303a:1001`, the chip's own USB-Serial/JTAG) or `usb-serial:SERIAL` (the USB serial
+/// number `list-ports` shows). The ports of the machine are matched when it is opened
+/// (`serial::resolve_identity`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortIdentity {
+    /// A USB vendor and product id.
+    Usb {
+        /// Vendor id.
+        vid: u16,
+        /// Product id.
+        pid: u16,
+    },
+    /// A USB serial number (compared without regard to case).
+    UsbSerial(String),
+}
+
+impl PortIdentity {
+    /// `None` when `port` is not written as an identity (a path, a URL), else the identity or
+    /// why it is malformed.
+    pub fn parse(port: &str) -> Option<Result<Self, TransportError>> {
+        if let Some(serial) = port.strip_prefix("usb-serial:") {
+            return Some(if serial.trim().is_empty() {
+                Err(invalid(
+                    port,
+                    "usb-serial: needs the USB serial number, as `cargo esp32s3 list-ports` shows it (usb-serial:F4:12:FA:00:00:00)",
+                ))
+            } else {
+                Ok(PortIdentity::UsbSerial(serial.trim().to_string()))
+            });
+        }
+        let ids = port.strip_prefix("usb:")?;
+        let hex = |text: &str| {
+            let text = text.trim();
+            let text = text
+                .strip_prefix("0x")
+                .or_else(|| text.strip_prefix("0X"))
+                .unwrap_or(text);
+            (!text.is_empty() && text.len() <= 4)
+                .then(|| u16::from_str_radix(text, 16).ok())
+                .flatten()
+        };
+        Some(match ids.split_once(':').map(|(v, p)| (hex(v), hex(p))) {
+            Some((Some(vid), Some(pid))) => Ok(PortIdentity::Usb { vid, pid }),
+            _ => Err(invalid(
+                port,
+                "usb: takes the vendor and product id in hex, as `cargo esp32s3 list-ports` shows them (usb:303a:1001)",
+            )),
+        })
+    }
+
+    /// True when a port with these USB ids and serial number has this identity.
+    pub fn matches(&self, vid: Option<u16>, pid: Option<u16>, serial: Option<&str>) -> bool {
+        match self {
+            PortIdentity::Usb { vid: v, pid: p } => vid == Some(*v) && pid == Some(*p),
+            PortIdentity::UsbSerial(wanted) => {
+                serial.is_some_and(|s| s.trim().eq_ignore_ascii_case(wanted))
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for PortIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PortIdentity::Usb { vid, pid } => write!(f, "usb:{vid:04x}:{pid:04x}"),
+            PortIdentity::UsbSerial(serial) => write!(f, "usb-serial:{serial}"),
+        }
+    }
 }
 
 /// A port URL split into its parts.

@@ -167,6 +167,9 @@ pub struct Run {
     command: Command,
     stdin: Option<Vec<u8>>,
     limit: Duration,
+    /// The run's own cache directory (`ESP32S3_CACHE_DIR`: kept bootloaders, remembered ports),
+    /// so that no test reads or writes the user's; a [`Bench`] gives its runs a shared one.
+    cache: Option<tempfile::TempDir>,
 }
 
 impl Run {
@@ -183,9 +186,11 @@ impl Run {
                 command.env_remove(key);
             }
         }
+        let cache = tempfile::tempdir().expect("a cache directory for the run");
         command
             .current_dir(dir)
             .env("NO_COLOR", "1")
+            .env("ESP32S3_CACHE_DIR", cache.path())
             .env_remove("RUST_BACKTRACE")
             .args(args)
             .stdout(Stdio::piped())
@@ -194,6 +199,7 @@ impl Run {
             command,
             stdin: None,
             limit: LIMIT,
+            cache: Some(cache),
         }
     }
 
@@ -287,6 +293,7 @@ impl Run {
             readers,
             started,
             limit: self.limit,
+            _cache: self.cache.take(),
         }
     }
 
@@ -304,6 +311,7 @@ pub struct Running {
     readers: Vec<JoinHandle<()>>,
     started: Instant,
     limit: Duration,
+    _cache: Option<tempfile::TempDir>,
 }
 
 fn collect(mut from: impl std::io::Read + Send + 'static) -> (Arc<Mutex<Vec<u8>>>, JoinHandle<()>) {
@@ -513,9 +521,15 @@ impl Bench {
         self.sim(self.size)
     }
 
-    /// The binary in this directory with `args`, to adjust before running.
+    /// The binary in this directory with `args`, to adjust before running. Its runs share the
+    /// cache directory [`Bench::cache_dir`] (kept bootloaders, remembered ports).
     pub fn cmd(&self, args: &[&str]) -> Run {
-        Run::new(self.dir.path(), args)
+        Run::new(self.dir.path(), args).env("ESP32S3_CACHE_DIR", self.cache_dir())
+    }
+
+    /// The cache directory this bench's runs share (`ESP32S3_CACHE_DIR`).
+    pub fn cache_dir(&self) -> PathBuf {
+        self.dir.path().join(".cache")
     }
 
     /// Run the binary in this directory with `args`.

@@ -41,6 +41,49 @@ impl PtyChild {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
+        Self::spawn_without(program, args, env, &[])
+    }
+
+    /// [`PtyChild::spawn`] in the directory `dir` (where cargo looks for `.cargo/config.toml`).
+    pub fn spawn_in<I, S>(
+        dir: &std::path::Path,
+        program: &str,
+        args: I,
+        env: &[(&str, &str)],
+    ) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Self::start(Some(dir), program, args, env, &[])
+    }
+
+    /// [`PtyChild::spawn`], with the variables in `remove` taken out of the environment the
+    /// program inherits (a test of colours must not see the runner's `NO_COLOR`).
+    pub fn spawn_without<I, S>(
+        program: &str,
+        args: I,
+        env: &[(&str, &str)],
+        remove: &[&str],
+    ) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Self::start(None, program, args, env, remove)
+    }
+
+    fn start<I, S>(
+        dir: Option<&std::path::Path>,
+        program: &str,
+        args: I,
+        env: &[(&str, &str)],
+        remove: &[&str],
+    ) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
         let mut master_fd: libc::c_int = -1;
         let mut slave_fd: libc::c_int = -1;
         // SAFETY: openpty writes two descriptors; the null pointers mean default name/settings
@@ -65,6 +108,12 @@ impl PtyChild {
             .stdin(stdio(&slave))
             .stdout(stdio(&slave))
             .stderr(stdio(&slave));
+        if let Some(dir) = dir {
+            command.current_dir(dir);
+        }
+        for key in remove {
+            command.env_remove(key);
+        }
         for (key, value) in env {
             command.env(key, value);
         }

@@ -45,8 +45,6 @@ pub fn synthetic_elf() -> Vec<u8> {
 /// [`synthetic_elf`] with `descriptor` as its `.rodata_desc` (`None`: an esp-hal app built without
 /// `esp_app_desc!()`, whose first flash segment is its code).
 pub fn synthetic_elf_with(descriptor: Option<&[u8]>) -> Vec<u8> {
-    use object::elf;
-    use object::write::elf::{FileHeader, SectionHeader, Writer};
     // With a descriptor the code follows it in the image (its data lands at 0x128); without, it
     // starts the image as the first flash segment would.
     let text_addr = if descriptor.is_some() {
@@ -61,11 +59,50 @@ pub fn synthetic_elf_with(descriptor: Option<&[u8]>) -> Vec<u8> {
     if let Some(descriptor) = descriptor {
         sections.insert(0, (b".rodata_desc", 0x3C00_0020, descriptor));
     }
+    elf_with(&sections, 0x4037_8000)
+}
+
+/// The entry point of [`synthetic_ram_elf`].
+pub const RAM_ELF_ENTRY: u32 = 0x4038_0008;
+
+/// The sections of [`synthetic_ram_elf`]: (name, address, bytes), all in RAM.
+pub fn ram_sections() -> Vec<(&'static [u8], u32, Vec<u8>)> {
+    vec![
+        (
+            b".iram0.text",
+            0x4038_0000,
+            (0..0x2400u32).map(|i| (i * 13 + 5) as u8).collect(),
+        ),
+        (
+            b".dram0.data",
+            0x3FCA_0000,
+            b"Hello world!\n\0\0\0".to_vec(),
+        ),
+        (b".dram0.rodata", 0x3FCA_0010, vec![0x5A; 48]),
+    ]
+}
+
+/// A linked Xtensa ELF whose every section lies in RAM (IRAM code bigger than one MEM_DATA
+/// block, DRAM data), as `flash --ram` takes it; entry [`RAM_ELF_ENTRY`].
+pub fn synthetic_ram_elf() -> Vec<u8> {
+    let sections = ram_sections();
+    let refs: Vec<(&[u8], u32, &[u8])> = sections
+        .iter()
+        .map(|(name, addr, data)| (*name, *addr, data.as_slice()))
+        .collect();
+    elf_with(&refs, RAM_ELF_ENTRY)
+}
+
+/// A linked Xtensa ELF of `sections` (name, address, bytes; each PROGBITS, ALLOC) entered at
+/// `entry`.
+pub fn elf_with(sections: &[(&[u8], u32, &[u8])], entry: u32) -> Vec<u8> {
+    use object::elf;
+    use object::write::elf::{FileHeader, SectionHeader, Writer};
     let mut out = Vec::new();
     let mut writer = Writer::new(object::Endianness::Little, false, &mut out);
     writer.reserve_file_header();
     let mut reserved = Vec::new();
-    for (name, addr, data) in sections {
+    for &(name, addr, data) in sections {
         let name = writer.add_section_name(name);
         writer.reserve_section_index();
         let offset = writer.reserve(data.len(), 4);
@@ -80,7 +117,7 @@ pub fn synthetic_elf_with(descriptor: Option<&[u8]>) -> Vec<u8> {
             abi_version: 0,
             e_type: elf::ET_EXEC,
             e_machine: elf::EM_XTENSA,
-            e_entry: 0x4037_8000,
+            e_entry: u64::from(entry),
             e_flags: 0x300,
         })
         .expect("ELF header");
@@ -106,6 +143,34 @@ pub fn synthetic_elf_with(descriptor: Option<&[u8]>) -> Vec<u8> {
     }
     writer.write_shstrtab_section_header();
     out
+}
+
+/// A second-stage bootloader stand-in that carries ESP-IDF's `esp_bootloader_desc_t` (magic
+/// 0x50, version 1, `idf_ver`, build date) at the start of its first (DRAM) segment, as
+/// ESP-IDF 5.x bootloaders do, then [`synthetic_bootloader`]'s IRAM code. Different `idf_ver`s
+/// make different bootloaders.
+pub fn bootloader_with_descriptor(idf_ver: &str) -> Vec<u8> {
+    let mut desc = vec![0u8; 80];
+    desc[0] = 0x50;
+    desc[4..8].copy_from_slice(&1u32.to_le_bytes());
+    desc[8..8 + idf_ver.len()].copy_from_slice(idf_ver.as_bytes());
+    let date = b"Sep 11 2025 05:06:05";
+    desc[40..40 + date.len()].copy_from_slice(date);
+    let header = ImageHeader {
+        entry: 0x403C_8000,
+        ..ImageHeader::default()
+    };
+    let segments = [
+        Segment {
+            addr: 0x3FCE_2820,
+            data: desc,
+        },
+        Segment {
+            addr: 0x403C_8000,
+            data: (0..2048u32).map(|i| (i * 7) as u8).collect(),
+        },
+    ];
+    encode_image(&header, &segments).expect("bootloader image")
 }
 
 /// A small ESP32-S3 image that passes for a second-stage bootloader: one 2 KiB IRAM segment,

@@ -4,16 +4,27 @@
 //! hints for the boot failures users get stuck on. A stop condition (`until` regex, timeout, or
 //! the callback) ends the watch.
 //!
-//! The pieces are public so that the interactive terminal in `cli/monitor.rs` can reuse them:
+//! With a defmt decoder ([`WatchOptions::defmt`]), the frames esp-println's `defmt-espflash`
+//! feature writes between the text are decoded with the firmware's table ([`defmt`]) and
+//! delivered as [`MonitorEvent::Defmt`]; [`levels`] tells log levels and tags in lines (for
+//! colours and `--log-level`/`--filter`, which are the caller's to apply); [`reconnect`] finds
+//! a USB device again after it re-enumerated.
+//!
+//! The pieces are public so that the interactive terminal in `cli/monitor/` can reuse them:
 //! [`LineAssembler`] (CR, LF, CRLF and partial lines), [`hint_for`], [`code_addresses`] and
 //! [`Session`] (all of it applied to a byte stream). This module never prints and knows nothing
 //! of terminals, keys, clap or the ROM protocol; it does not reset the chip either (the caller
 //! decides how the firmware was started).
 
+pub mod defmt;
+pub mod levels;
+pub mod reconnect;
+
 use std::time::{Duration, Instant};
 
 use regex::Regex;
 
+use self::defmt::{DefmtDecoder, DefmtLine, FrameSplitter, Piece};
 use crate::symbols::{Location, Symbols, is_code_address};
 use crate::transport::{Transport, TransportError};
 
@@ -38,6 +49,9 @@ pub struct WatchOptions {
     pub symbols: Option<Symbols>,
     /// Deliver [`MonitorEvent::Hint`]s for known boot failures (each once per watch).
     pub hints: bool,
+    /// Decode defmt frames with this firmware's table ([`MonitorEvent::Defmt`]); without it
+    /// the stream is text only.
+    pub defmt: Option<DefmtDecoder>,
 }
 
 /// What the event callback wants next.
@@ -67,6 +81,10 @@ pub enum MonitorEvent<'a> {
     },
     /// Advice for a failure the line just delivered shows (given once per watch).
     Hint(&'static str),
+    /// A decoded defmt frame (with [`WatchOptions::defmt`]), in its place between the text;
+    /// addresses and hints for its text follow as for a line. A text line left unfinished
+    /// before a frame is delivered as a line first.
+    Defmt(&'a DefmtLine),
 }
 
 /// Why a watch ended.
@@ -94,6 +112,9 @@ pub enum MonitorError {
     /// The caller's input (keyboard, stdin) failed.
     #[error("cannot read the monitor's input ({0}); check stdin")]
     Input(String),
+    /// The firmware's defmt table cannot be used.
+    #[error(transparent)]
+    Defmt(#[from] defmt::DefmtError),
 }
 
 /// Watch the chip until a stop condition holds.
@@ -128,6 +149,7 @@ pub enum MonitorError {
 ///         MonitorEvent::Line(line) => println!("{line}"),
 ///         MonitorEvent::Hint(hint) => eprintln!("{hint}"),
 ///         MonitorEvent::Address { addr, location } => println!("  0x{addr:08x}: {location}"),
+///         MonitorEvent::Defmt(frame) => println!("{}", frame.text),
 ///         MonitorEvent::Received(_) => {}
 ///     }
 ///     Control::Continue
@@ -393,6 +415,15 @@ pub struct Session<'o> {
     options: &'o WatchOptions,
     lines: LineAssembler,
     hints_given: [bool; HINTS.len()],
+    frames: FrameSplitter,
+    /// The hint for a frame that does not decode was given.
+    undecodable_told: bool,
+}
+
+/// Text or a frame, owned, as the splitter delivered it.
+enum Owned {
+    Text(Vec<u8>),
+    Frame(Vec<u8>),
 }
 
 impl<'o> Session<'o> {
@@ -402,11 +433,41 @@ impl<'o> Session<'o> {
             options,
             lines: LineAssembler::new(),
             hints_given: [false; HINTS.len()],
+            frames: FrameSplitter::new(),
+            undecodable_told: false,
         }
     }
 
     /// Process received bytes; `Some` when the watch should end.
     pub fn feed(
+        &mut self,
+        bytes: &[u8],
+        on_event: &mut dyn FnMut(MonitorEvent<'_>) -> Control,
+    ) -> Option<WatchEnd> {
+        if self.options.defmt.is_none() {
+            return self.feed_text(bytes, on_event);
+        }
+        let mut pieces = Vec::new();
+        self.frames.push(bytes, &mut |piece| {
+            pieces.push(match piece {
+                Piece::Text(text) => Owned::Text(text.to_vec()),
+                Piece::Frame(frame) => Owned::Frame(frame.to_vec()),
+            })
+        });
+        for piece in pieces {
+            let end = match piece {
+                Owned::Text(text) => self.feed_text(&text, on_event),
+                Owned::Frame(frame) => self.frame(&frame, on_event),
+            };
+            if end.is_some() {
+                return end;
+            }
+        }
+        None
+    }
+
+    /// Text: raw pieces (one per line ending) and the lines they complete.
+    fn feed_text(
         &mut self,
         bytes: &[u8],
         on_event: &mut dyn FnMut(MonitorEvent<'_>) -> Control,
@@ -437,6 +498,36 @@ impl<'o> Session<'o> {
         None
     }
 
+    /// A defmt frame: the unfinished text line before it ends, then the decoded frame (or, the
+    /// first time one does not decode, the hint that the ELF does not match).
+    fn frame(
+        &mut self,
+        frame: &[u8],
+        on_event: &mut dyn FnMut(MonitorEvent<'_>) -> Control,
+    ) -> Option<WatchEnd> {
+        let decoder = self.options.defmt.as_ref()?;
+        let decoded = decoder.decode(frame);
+        if let Some(partial) = self.lines.take_partial() {
+            if let Some(end) = self.line(partial, on_event) {
+                return Some(end);
+            }
+        }
+        match decoded {
+            Ok(line) => {
+                if on_event(MonitorEvent::Defmt(&line)) == Control::Stop {
+                    return Some(WatchEnd::Stopped);
+                }
+                self.after_line(&line.text, on_event)
+            }
+            Err(_) if !self.undecodable_told => {
+                self.undecodable_told = true;
+                (on_event(MonitorEvent::Hint(UNDECODABLE_FRAME_HINT)) == Control::Stop)
+                    .then_some(WatchEnd::Stopped)
+            }
+            Err(_) => None,
+        }
+    }
+
     /// The chip went quiet: a pending partial line (a prompt) is matched against `until`, and
     /// delivered as a line when it matches. `Some` when the watch should end.
     pub fn idle(
@@ -458,6 +549,15 @@ impl<'o> Session<'o> {
         &mut self,
         on_event: &mut dyn FnMut(MonitorEvent<'_>) -> Control,
     ) -> Option<WatchEnd> {
+        let mut held = Vec::new();
+        self.frames.finish(&mut |piece| {
+            if let Piece::Text(text) = piece {
+                held.extend_from_slice(text);
+            }
+        });
+        if let Some(end) = self.feed_text(&held, on_event) {
+            return Some(end);
+        }
         let line = self.lines.take_partial()?;
         self.line(line, on_event)
     }
@@ -470,7 +570,17 @@ impl<'o> Session<'o> {
         if on_event(MonitorEvent::Line(&line)) == Control::Stop {
             return Some(WatchEnd::Stopped);
         }
-        let visible = strip_ansi(&line);
+        self.after_line(&line, on_event)
+    }
+
+    /// What follows a line or a decoded frame: its hint, its decoded addresses, the `until`
+    /// match.
+    fn after_line(
+        &mut self,
+        line: &str,
+        on_event: &mut dyn FnMut(MonitorEvent<'_>) -> Control,
+    ) -> Option<WatchEnd> {
+        let visible = strip_ansi(line);
         if self.options.hints {
             if let Some((index, hint)) = hint_for(&visible) {
                 if let Some(given) = self.hints_given.get_mut(index) {
@@ -501,9 +611,15 @@ impl<'o> Session<'o> {
             .until
             .as_ref()
             .is_some_and(|until| until.is_match(&visible));
-        matched.then(|| WatchEnd::Matched { line: line.clone() })
+        matched.then(|| WatchEnd::Matched {
+            line: line.to_string(),
+        })
     }
 }
+
+/// Told once per watch when a defmt frame does not decode with the table: the ELF is not the
+/// firmware's.
+pub const UNDECODABLE_FRAME_HINT: &str = "hint: a defmt frame from the chip does not decode with the ELF's table, so the ELF is not the firmware the chip runs (frames that do not decode are left out); flash the ELF you monitor, or pass --elf with the ELF that is flashed";
 
 #[cfg(test)]
 mod tests {
@@ -633,6 +749,7 @@ mod tests {
                     MonitorEvent::Address { addr, location } => {
                         seen.push(format!("addr {addr:#x} {location}"))
                     }
+                    MonitorEvent::Defmt(d) => seen.push(format!("defmt {}", d.text)),
                 }
                 Control::Continue
             });
@@ -733,6 +850,7 @@ mod tests {
                     MonitorEvent::Line(l) => seen.push(format!("line {l}")),
                     MonitorEvent::Hint(_) => seen.push("hint".into()),
                     MonitorEvent::Address { .. } => seen.push("addr".into()),
+                    MonitorEvent::Defmt(_) => seen.push("defmt".into()),
                 }
                 Control::Continue
             },
