@@ -213,6 +213,7 @@ impl Board {
             .or(detected)
             .unwrap_or(DEFAULT_FLASH_SIZE);
         let plan = plan.for_flash_size(size)?;
+        plan.check_at_apps_on_chip(&mut self.flasher, &mut on_progress)?;
         let (plan, regions) = match plan.regions_for_chip(&mut self.flasher, &mut on_progress) {
             Ok(regions) => (plan, regions),
             // A kept bootloader completes an app written alone; `--at` files are written as
@@ -492,7 +493,8 @@ impl Board {
     /// Compare what [`Board::flash`] would write for `plan` with what the chip holds, region by
     /// region, writing nothing: one SPI_FLASH_MD5 per region, and for a region that differs a
     /// bisection with more MD5s down to the first differing 4 KiB. The bootloader at 0x0 is
-    /// compared as it would be written (with the flash parameters patched in).
+    /// compared as it would be written (with the flash parameters and the detected size patched
+    /// in, [`Flasher::as_written`]).
     pub fn verify(
         &mut self,
         plan: &Plan,
@@ -517,18 +519,10 @@ impl Board {
                 on_progress(event);
             }
         })?;
-        let secured = self
-            .flasher
-            .loader()
-            .security_info()
-            .is_ok_and(|s| s.secure_boot() || s.secure_download_mode());
-        let params = self.flasher.options().flash_params;
         let mut checks = Vec::new();
         for region in regions {
-            let mut data = region.data.clone();
-            if region.offset == 0 && !secured {
-                let _ = crate::image::merge::patch_flash_params(&mut data, &params);
-            }
+            // Patched as flashing patches it (flash parameters, the detected size).
+            let data = self.flasher.as_written(&region);
             let first_difference = self.first_difference(region.offset, &data)?;
             checks.push(RegionCheck {
                 label: region.label.clone(),

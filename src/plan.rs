@@ -757,10 +757,12 @@ impl Plan {
         Ok(())
     }
 
-    /// `--at` apps written without the bootloader or the table they need: the chip's own must
-    /// serve them (read from the chip; skipped with a warning where Secure Download Mode forbids
-    /// reading flash).
-    fn check_at_apps_on_chip<T: Transport>(
+    /// Before writing: `--at` apps written without the bootloader or the table they need must be
+    /// served by the chip's own (read from the chip; skipped with a warning where Secure
+    /// Download Mode forbids reading flash): a bootloader at 0x0, and a table with an app
+    /// partition starting where each app goes. Nothing to check for other plans, or forced.
+    /// [`crate::Board::flash`] calls it; comparing (`verify`) does not.
+    pub fn check_at_apps_on_chip<T: Transport>(
         &self,
         flasher: &mut Flasher<T>,
         on_event: &mut dyn FnMut(Event),
@@ -836,7 +838,6 @@ impl Plan {
     ) -> crate::Result<Vec<Region>> {
         if !self.writes_app_alone() {
             self.check_table_fits(flasher.flash_size())?;
-            self.check_at_apps_on_chip(flasher, on_event)?;
             if let Some(fill) = self.fill() {
                 on_event(fill);
             }

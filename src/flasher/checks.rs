@@ -107,6 +107,22 @@ impl<T: Transport> Flasher<T> {
         Ok(())
     }
 
+    /// The bytes [`Flasher::write_regions`] writes for `region`: a bootloader at 0x0 with the
+    /// flash parameters (and, unless kept, the chip's detected size) patched in, unless secure
+    /// boot or Secure Download Mode is on; any other region as it is. For comparing a chip with
+    /// what flashing would write.
+    pub fn as_written(&mut self, region: &Region) -> Vec<u8> {
+        let mut region = region.clone();
+        if region.offset == 0 {
+            let secured = self
+                .loader
+                .security_info()
+                .is_ok_and(|s| s.secure_boot() || s.secure_download_mode());
+            self.patch_bootloader(&mut region, secured, &mut |_| {});
+        }
+        region.data
+    }
+
     /// Write the flash parameters into the bootloader at 0x0 (§9), through the one patch the
     /// image module has ([`patch_flash_params`]: only a valid ESP32-S3 image, checksum and
     /// digest included, is changed, and its appended SHA-256 is recomputed), never on a secured

@@ -341,8 +341,9 @@ fn newest_file(dir: &Path) -> Option<PathBuf> {
         .map(|(_, path)| path)
 }
 
-/// Write the seeds of `target` into `dir` (emptied first): the committed synthetic ones, then
-/// those made from the reference files. Returns how many there are.
+/// Write the seeds of `target` into `dir` (emptied first): the committed synthetic ones, the
+/// images and ELF made here (no image or ELF is committed: `tests/tidy.rs` keeps binaries out of
+/// the repository), then those made from the reference files. Returns how many there are.
 fn write_seeds(
     target: &str,
     committed: &Path,
@@ -361,6 +362,7 @@ fn write_seeds(
             }
         }
     }
+    seeds.extend(synthetic_seeds(target));
     if let Some(testdata) = testdata {
         seeds.extend(seeds_from_testdata(target, testdata));
     }
@@ -370,6 +372,138 @@ fn write_seeds(
         std::fs::write(&path, seed).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     Ok(unique.len())
+}
+
+/// Images and an ELF for the targets that read them, made here so that none is committed: an
+/// app image (app descriptor in a DROM segment, code in IRAM) and a bootloader image (bootloader
+/// descriptor, IRAM code), both with a valid checksum and no appended digest, and a minimal
+/// Xtensa ELF with a descriptor section, code in flash and in IRAM.
+fn synthetic_seeds(target: &str) -> Vec<Vec<u8>> {
+    let mut descriptor = Vec::with_capacity(256);
+    descriptor.extend(0xABCD_5432u32.to_le_bytes());
+    descriptor.resize(16, 0);
+    for (text, len) in [("1.0", 32), ("seed", 32), ("", 16), ("", 16), ("v5.4", 32)] {
+        let mut field = text.as_bytes().to_vec();
+        field.resize(len, 0);
+        descriptor.extend(field);
+    }
+    descriptor.resize(0xB0, 0);
+    descriptor.extend([0, 0, 0xFF, 0xFF, 16]);
+    descriptor.resize(256, 0);
+    match target {
+        "bin_image" => {
+            let mut bootloader_desc = vec![0x50, 0, 0, 0, 1, 0, 0, 0];
+            bootloader_desc.extend(b"v5.4.2");
+            bootloader_desc.resize(80, 0);
+            vec![
+                esp_image(
+                    0x4037_8000,
+                    &[(0x3C00_0020, &descriptor), (0x4037_8000, &[0x36; 64])],
+                ),
+                esp_image(
+                    0x403C_8010,
+                    &[(0x3FCD_0000, &bootloader_desc), (0x403C_8000, &[0x36; 64])],
+                ),
+            ]
+        }
+        "elf_to_image" => vec![xtensa_elf(&[
+            (".rodata_desc", 0x3C00_0020, &descriptor),
+            (".text", 0x4201_0020, &[0x36; 256]),
+            (".iram0.text", 0x4037_8000, &[0x06; 64]),
+        ])],
+        _ => Vec::new(),
+    }
+}
+
+/// An ESP32-S3 image of `segments` (load address, data): DIO, 4 MB, 40 MHz, chip id 9, revision
+/// range v0.0..v0.99, the XOR checksum, no appended digest.
+fn esp_image(entry: u32, segments: &[(u32, &[u8])]) -> Vec<u8> {
+    let mut image = vec![0xE9, segments.len() as u8, 0x02, 0x20];
+    image.extend(entry.to_le_bytes());
+    image.extend([0xEE, 0, 0, 0, 9, 0, 0, 0, 0, 99, 0, 0, 0, 0, 0, 0]);
+    let mut checksum = 0xEFu8;
+    for (addr, data) in segments {
+        image.extend(addr.to_le_bytes());
+        image.extend((data.len() as u32).to_le_bytes());
+        image.extend_from_slice(data);
+        checksum = data.iter().fold(checksum, |c, b| c ^ b);
+    }
+    while image.len() % 16 != 15 {
+        image.push(0);
+    }
+    image.push(checksum);
+    image
+}
+
+/// A little-endian ELF32 for Xtensa (e_machine 94) with `sections` (name, address, data) as
+/// allocated PROGBITS, entered at 0x40378000.
+fn xtensa_elf(sections: &[(&str, u32, &[u8])]) -> Vec<u8> {
+    let mut names = vec![0u8];
+    let mut name_at = Vec::new();
+    for (name, _, _) in sections {
+        name_at.push(names.len() as u32);
+        names.extend(name.as_bytes());
+        names.push(0);
+    }
+    let shstrtab_name = names.len() as u32;
+    names.extend(b".shstrtab\0");
+    let mut body = Vec::new();
+    let mut offsets = Vec::new();
+    for (_, _, data) in sections {
+        offsets.push(52 + body.len() as u32);
+        body.extend_from_slice(data);
+        body.resize(body.len().next_multiple_of(4), 0);
+    }
+    let names_at = 52 + body.len() as u32;
+    body.extend(&names);
+    body.resize(body.len().next_multiple_of(4), 0);
+    let section_headers_at = 52 + body.len() as u32;
+    let count = sections.len() as u16 + 2;
+    let mut elf = b"\x7fELF\x01\x01\x01".to_vec();
+    elf.resize(16, 0);
+    for half in [2u16, 94] {
+        elf.extend(half.to_le_bytes());
+    }
+    for word in [1u32, 0x4037_8000, 0, section_headers_at, 0x300] {
+        elf.extend(word.to_le_bytes());
+    }
+    for half in [52u16, 0, 0, 40, count, count - 1] {
+        elf.extend(half.to_le_bytes());
+    }
+    elf.extend(body);
+    elf.extend([0; 40]);
+    for (i, (_, addr, data)) in sections.iter().enumerate() {
+        // name, PROGBITS, ALLOC|EXECINSTR, address, offset, size, link, info, align, entsize
+        for word in [
+            name_at[i],
+            1,
+            6,
+            *addr,
+            offsets[i],
+            data.len() as u32,
+            0,
+            0,
+            4,
+            0,
+        ] {
+            elf.extend(word.to_le_bytes());
+        }
+    }
+    for word in [
+        shstrtab_name,
+        3,
+        0,
+        0,
+        names_at,
+        names.len() as u32,
+        0,
+        0,
+        1,
+        0,
+    ] {
+        elf.extend(word.to_le_bytes());
+    }
+    elf
 }
 
 /// Seeds for `target` made from the reference files.
