@@ -252,6 +252,12 @@ pub enum ConfigError {
         /// The chip the triple builds for.
         chip: &'static str,
     },
+    /// More than one problem, from any of the sources: all of them, in one line.
+    #[error("{} problems in the configuration: {}", problems.len(), join_problems(problems))]
+    Several {
+        /// Each problem.
+        problems: Vec<ConfigError>,
+    },
     /// The revision range is empty.
     #[error("min-chip-rev {} is above max-chip-rev {}; lower min-chip-rev or raise max-chip-rev", format_rev(*.min), format_rev(*.max))]
     RevisionRange {
@@ -260,6 +266,22 @@ pub enum ConfigError {
         /// Highest revision (major*100+minor).
         max: u16,
     },
+}
+
+fn join_problems(problems: &[ConfigError]) -> String {
+    let texts: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    texts.join("; also ")
+}
+
+impl ConfigError {
+    /// `None` for no problem, the problem itself for one, [`ConfigError::Several`] for more.
+    pub fn of_all(mut problems: Vec<ConfigError>) -> Option<ConfigError> {
+        match problems.len() {
+            0 => None,
+            1 => problems.pop(),
+            _ => Some(ConfigError::Several { problems }),
+        }
+    }
 }
 
 fn suggestion_text(suggestion: &Option<&'static str>) -> String {
@@ -577,18 +599,28 @@ pub struct Sources<'a> {
 
 /// Merge flags, environment, package metadata, workspace metadata and defaults into [`Settings`].
 pub fn resolve(sources: &Sources<'_>) -> Result<Settings, ConfigError> {
+    // Every problem of every source is collected, so one run reports them all (a typo in the
+    // manifest and a bad value in a variable together), not one per run.
+    let mut problems = Vec::new();
     let layers = [
-        flag_layer(&sources.flags)?,
-        env_layer(sources.env)?,
+        flag_layer(&sources.flags, &mut problems),
+        env_layer(sources.env, &mut problems),
         match &sources.package {
-            Some((manifest, metadata)) => metadata_layer(manifest, "package", metadata)?,
+            Some((manifest, metadata)) => {
+                metadata_layer(manifest, "package", metadata, &mut problems)
+            }
             None => Layer::default(),
         },
         match &sources.workspace {
-            Some((manifest, metadata)) => metadata_layer(manifest, "workspace", metadata)?,
+            Some((manifest, metadata)) => {
+                metadata_layer(manifest, "workspace", metadata, &mut problems)
+            }
             None => Layer::default(),
         },
     ];
+    if let Some(error) = ConfigError::of_all(problems) {
+        return Err(error);
+    }
     let defaults = Settings::default();
     // The first layer (in precedence order) that sets a key wins.
     macro_rules! pick {
@@ -750,7 +782,7 @@ fn table_name(manifest: &Path, scope: &str) -> String {
     format!("{} [{scope}.metadata.{TABLE}]", manifest.display())
 }
 
-fn flag_layer(flags: &FlagValues) -> Result<Layer, ConfigError> {
+fn flag_layer(flags: &FlagValues, problems: &mut Vec<ConfigError>) -> Layer {
     let mut layer = Layer::default();
     let texts: [(Key, Option<&str>); 15] = [
         (Key::Port, flags.port.as_deref()),
@@ -777,7 +809,10 @@ fn flag_layer(flags: &FlagValues) -> Result<Layer, ConfigError> {
     ];
     for (key, text) in texts {
         if let Some(text) = text {
-            apply(&mut layer, key, Raw::Text(text), Origin::Flag(key), None)?;
+            note(
+                apply(&mut layer, key, Raw::Text(text), Origin::Flag(key), None),
+                problems,
+            );
         }
     }
     // Paths from flags stay as typed: relative to the current directory, like any command.
@@ -787,44 +822,57 @@ fn flag_layer(flags: &FlagValues) -> Result<Layer, ConfigError> {
     layer.skip_unchanged = flags.skip_unchanged;
     layer.verify = flags.verify;
     layer.ignore_app_descriptor = flags.ignore_app_descriptor;
-    Ok(layer)
+    layer
 }
 
-fn env_layer(env: &dyn Fn(&str) -> Option<String>) -> Result<Layer, ConfigError> {
+/// Keep the problem, if any, and go on.
+fn note(result: Result<(), ConfigError>, problems: &mut Vec<ConfigError>) {
+    if let Err(problem) = result {
+        problems.push(problem);
+    }
+}
+
+fn env_layer(env: &dyn Fn(&str) -> Option<String>, problems: &mut Vec<ConfigError>) -> Layer {
     let mut layer = Layer::default();
     for key in Key::ALL {
         let Some(var) = key.env_var() else { continue };
         let Some(text) = env(&var).filter(|v| !v.trim().is_empty()) else {
             continue;
         };
-        apply(&mut layer, key, Raw::Text(&text), Origin::Env(key), None)?;
+        note(
+            apply(&mut layer, key, Raw::Text(&text), Origin::Env(key), None),
+            problems,
+        );
     }
-    Ok(layer)
+    layer
 }
 
 fn metadata_layer(
     manifest: &Path,
     scope: &'static str,
     metadata: &Value,
-) -> Result<Layer, ConfigError> {
+    problems: &mut Vec<ConfigError>,
+) -> Layer {
     let mut layer = Layer::default();
     let Some(table) = metadata.get(TABLE) else {
-        return Ok(layer);
+        return layer;
     };
     let Value::Object(table) = table else {
-        return Err(ConfigError::NotATable {
+        problems.push(ConfigError::NotATable {
             file: table_name(manifest, scope),
             found: table.to_string(),
         });
+        return layer;
     };
     let base = manifest.parent().unwrap_or(Path::new(""));
     for (name, value) in table {
         let Some(key) = Key::from_name(name) else {
-            return Err(ConfigError::UnknownKey {
+            problems.push(ConfigError::UnknownKey {
                 key: name.clone(),
                 file: table_name(manifest, scope),
                 suggestion: Key::suggest(name),
             });
+            continue;
         };
         let origin = Origin::Table {
             key: name,
@@ -832,12 +880,15 @@ fn metadata_layer(
             scope,
         };
         if key == Key::Chip {
-            check_chip(value, manifest, scope, origin)?;
+            note(check_chip(value, manifest, scope, origin), problems);
             continue;
         }
-        apply(&mut layer, key, Raw::Json(value), origin, Some(base))?;
+        note(
+            apply(&mut layer, key, Raw::Json(value), origin, Some(base)),
+            problems,
+        );
     }
-    Ok(layer)
+    layer
 }
 
 fn check_chip(
@@ -900,7 +951,15 @@ fn apply(
             });
         }
         Key::FlashSize => {
-            let text = non_empty_text(raw).ok_or_else(fail)?;
+            // `flash-size = 8` in TOML is a number: megabytes, as `--flash-size 8` is.
+            let number = match raw {
+                Raw::Json(Value::Number(n)) => Some(n.to_string()),
+                _ => None,
+            };
+            let text = match &number {
+                Some(n) => n.as_str(),
+                None => non_empty_text(raw).ok_or_else(fail)?,
+            };
             layer.flash_size = Some(if is_word(text, "detect") || is_word(text, "keep") {
                 None
             } else {

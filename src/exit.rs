@@ -33,6 +33,8 @@ pub fn code_for(error: &Error) -> u8 {
         // The ELF's defmt table cannot be used: a problem of the firmware file.
         Error::Monitor(crate::monitor::MonitorError::Defmt(_)) => IMAGE,
         Error::Plan(plan) => match plan {
+            // A setting names a file that is not there.
+            PlanError::SettingFile { .. } => CONFIG,
             // A choice that contradicts the plan is a usage mistake, as clap's are.
             PlanError::EraseAllAppAlone | PlanError::EraseAllWithoutLayout { .. } => USAGE,
             // A file given for an offset where its content does not belong: a usage mistake.

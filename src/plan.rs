@@ -48,6 +48,21 @@ const IDF_OUTPUT_PATHS: &str = "an ESP-IDF build leaves them at target/<triple>/
 /// [`ImageError`]s and partition errors, named by file). Each message says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
+    /// A file a setting names cannot be read.
+    #[error(
+        "cannot read {} ({}): {source}; fix the path, or remove the setting",
+        shown_path(path),
+        setting.origin()
+    )]
+    SettingFile {
+        /// Which setting named it.
+        setting: SettingFile,
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
     /// `erase-all` with a plan that writes the app alone.
     #[error(
         "--erase-all would erase the bootloader and partition table the app needs, and only the app is written; set `bootloader` in [package.metadata.esp32s3] (or pass --bootloader) to write a whole layout, or flash without --erase-all"
@@ -188,6 +203,29 @@ fn found_text(found: &[PathBuf]) -> String {
             "ESP32-S3 bootloaders found on this machine: {}",
             shown.join(", ")
         )
+    }
+}
+
+/// The settings that name files a plan reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingFile {
+    /// `bootloader`.
+    Bootloader,
+    /// `partition-table`.
+    PartitionTable,
+}
+
+impl SettingFile {
+    /// Where the value can come from, for messages.
+    fn origin(self) -> &'static str {
+        match self {
+            SettingFile::Bootloader => {
+                "the `bootloader` setting: [package.metadata.esp32s3], --bootloader or ESP32S3_BOOTLOADER, or an ESP-IDF build's bootloader.bin"
+            }
+            SettingFile::PartitionTable => {
+                "the `partition-table` setting: [package.metadata.esp32s3], --partition-table or ESP32S3_PARTITION_TABLE, or an ESP-IDF build's partition-table.bin"
+            }
+        }
     }
 }
 
@@ -424,7 +462,10 @@ impl Plan {
             .or(idf.partition_table.clone());
         let plan_settings = PlanSettings::of(settings);
         let bootloader = match bootloader_path {
-            Some(path) => Some((path.clone(), Arc::from(read_file(&path)?))),
+            Some(path) => Some((
+                path.clone(),
+                Arc::from(read_setting_file(&path, SettingFile::Bootloader)?),
+            )),
             None => None,
         };
         let table = match table_path {
@@ -1372,7 +1413,7 @@ fn lay_out_elf(
 
 /// A partition table file: binary (starts with an entry's AA 50) or CSV.
 fn read_table(path: &Path, table_offset: u32) -> crate::Result<PartitionTable> {
-    let bytes = read_file(path)?;
+    let bytes = read_setting_file(path, SettingFile::PartitionTable)?;
     let table = if bytes.starts_with(&ENTRY_MAGIC) {
         PartitionTable::from_binary(&bytes)
     } else {
@@ -1459,6 +1500,19 @@ fn at_content(
         }
         BinKind::Elf => Err(ImageError::ElfWithAt { file }.into()),
     }
+}
+
+/// A file a setting names (or an ESP-IDF build left): read, or an error that names the setting,
+/// so a wrong path says which key to fix.
+fn read_setting_file(path: &Path, setting: SettingFile) -> crate::Result<Vec<u8>> {
+    std::fs::read(path).map_err(|source| {
+        PlanError::SettingFile {
+            setting,
+            path: path.to_path_buf(),
+            source,
+        }
+        .into()
+    })
 }
 
 /// `source`, named by the file it is about.

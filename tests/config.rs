@@ -378,9 +378,10 @@ fn bad_values_name_the_key_the_source_and_the_accepted_values() {
             json!({ "flash-size": "3MB" }),
             vec!["flash-size", "1MB, 2MB, 4MB"],
         ),
+        // A number is megabytes (`flash-size = 8` is 8 MB), so only sizes that exist pass.
         (
-            json!({ "flash-size": 4 }),
-            vec!["invalid value 4 for flash-size"],
+            json!({ "flash-size": 3 }),
+            vec!["invalid value 3 for flash-size"],
         ),
         (
             json!({ "partition-table-offset": "0x8100" }),

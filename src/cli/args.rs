@@ -10,7 +10,7 @@ use clap::Args;
 #[derive(Debug, Clone, Default, Args)]
 pub struct ManifestArgs {
     /// Path to Cargo.toml
-    #[arg(long, value_name = "PATH", global = true)]
+    #[arg(long, value_name = "PATH")]
     pub manifest_path: Option<PathBuf>,
     /// Package to build or read settings from
     #[arg(long, value_name = "SPEC")]
@@ -25,9 +25,6 @@ pub struct ConnectArgs {
     /// once to flash several boards at once
     #[arg(short = 'p', long, value_name = "PORT", action = clap::ArgAction::Append)]
     pub port: Vec<String>,
-    /// Flash every port that looks like an Espressif board (`list-ports` marks them), at once
-    #[arg(long, conflicts_with = "port")]
-    pub all_ports: bool,
     /// Baud rate for flashing, switched to after connecting at 115200 [env: ESP32S3_BAUD]
     #[arg(short = 'B', long, value_name = "BAUD")]
     pub baud: Option<String>,
@@ -58,13 +55,8 @@ pub struct ConnectArgs {
 }
 
 impl ConnectArgs {
-    /// For commands that work on one board: refuse several `--port`s and `--all-ports`.
+    /// For commands that work on one board: refuse several `--port`s.
     pub fn single_port(&self, command: &str) -> Result<Option<&str>, crate::cli::CliError> {
-        if self.all_ports {
-            return Err(crate::cli::CliError::BadArgument(format!(
-                "`{command}` works on one board; --all-ports is for `flash`, choose one port with --port"
-            )));
-        }
         match self.port.as_slice() {
             [] => Ok(None),
             [one] => Ok(Some(one)),
@@ -74,11 +66,6 @@ impl ConnectArgs {
                 several.join(", ")
             ))),
         }
-    }
-
-    /// True when `flash` is asked for several boards (`--port` repeated, or `--all-ports`).
-    pub fn several_boards(&self) -> bool {
-        self.all_ports || self.port.len() > 1
     }
 }
 

@@ -35,7 +35,7 @@ pub fn run(args: Args) -> super::Result<()> {
     let flash = board.flash_id()?;
     let security = board.security_info()?;
     for line in info_lines(&chip, &flash, &security) {
-        println!("{line}");
+        outln!("{line}");
     }
     let done = board.reset(ctx.settings.after)?;
     eprintln!("{}", reset_line(done));

@@ -96,7 +96,7 @@ pub fn run(args: Args) -> super::Result<()> {
             let kept = store.import(&import.path)?;
             let b = &kept.bootloader;
             if kept.new {
-                println!(
+                outln!(
                     "Kept {} ({}, {}) as {} in {}",
                     shown_path(&import.path),
                     b.version_text(),
@@ -105,7 +105,7 @@ pub fn run(args: Args) -> super::Result<()> {
                     shown_path(&b.path)
                 );
             } else {
-                println!(
+                outln!(
                     "{} is kept already, as {} ({})",
                     shown_path(&import.path),
                     b.id,
@@ -130,7 +130,7 @@ pub fn run(args: Args) -> super::Result<()> {
                 } else {
                     ""
                 };
-                println!(
+                outln!(
                     "{}  {:<24} {:>9}  {}{newest}",
                     kept.id,
                     kept.version_text(),
@@ -153,7 +153,7 @@ pub fn run(args: Args) -> super::Result<()> {
             };
             let bytes = store.read(&kept)?;
             for line in show_lines(&kept, &bytes) {
-                println!("{line}");
+                outln!("{line}");
             }
             Ok(())
         }
@@ -169,7 +169,7 @@ fn run_save(args: SaveArgs) -> super::Result<()> {
     let kept = board.save_bootloader(&store, progress.callback())?;
     let b = &kept.bootloader;
     if kept.new {
-        println!(
+        outln!(
             "Kept the chip's bootloader ({}, {}) as {} in {}",
             b.version_text(),
             human_size(b.len as u64),
@@ -177,7 +177,7 @@ fn run_save(args: SaveArgs) -> super::Result<()> {
             shown_path(&b.path)
         );
     } else {
-        println!(
+        outln!(
             "The chip's bootloader is kept already, as {} ({})",
             b.id,
             b.origin_text()

@@ -138,7 +138,7 @@ pub fn write(path: &Path, bytes: &[u8]) -> super::Result {
 
 /// `app image: target/.../app.bin (812 KiB)`.
 pub fn print_output(what: &str, path: &Path, len: usize, extra: &str) {
-    println!(
+    outln!(
         "{} {} ({}{extra})",
         console::style(format!("{what}:")).green().bold(),
         shown_path(path),
@@ -149,12 +149,13 @@ pub fn print_output(what: &str, path: &Path, len: usize, extra: &str) {
 /// Where the bootloader and the partition table came from.
 pub fn print_sources(plan: &Plan) {
     if let Some(source) = plan.bootloader_source() {
-        println!("bootloader: {source}");
+        outln!("bootloader: {source}");
     }
     if let (Some((_, source)), Some(partition)) = (plan.partition_table(), plan.app_partition()) {
-        println!(
+        outln!(
             "partition table: {source} (app in {} at 0x{:x})",
-            partition.name, partition.offset
+            partition.name,
+            partition.offset
         );
     }
 }
@@ -167,7 +168,7 @@ pub fn print_fill(plan: &Plan) {
         size,
     }) = plan.fill()
     {
-        println!("{}", fill_line(&partition, used, size));
+        outln!("{}", fill_line(&partition, used, size));
     }
 }
 

@@ -37,7 +37,7 @@ pub fn run(args: Args) -> super::Result<()> {
     let mut board = connect::open_board(&ctx, &args.connect, &mut progress)?;
     let digest = board.md5(args.offset, args.size)?;
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    println!("{hex}");
+    outln!("{hex}");
     let done = board.reset(ctx.settings.after)?;
     eprintln!("{}", reset_line(done));
     Ok(())

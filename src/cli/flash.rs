@@ -101,9 +101,19 @@ pub struct Args {
     /// How to reach the chip.
     #[command(flatten)]
     pub connect: ConnectArgs,
+    /// Flash every port that looks like an Espressif board (`list-ports` marks them), at once
+    #[arg(long, conflicts_with = "port", help_heading = "Connection")]
+    pub all_ports: bool,
     /// `--monitor` and how to monitor (boxed: the command enum stays small).
     #[command(flatten)]
     pub monitor: Box<super::monitor::FlashMonitorArgs>,
+}
+
+impl Args {
+    /// True when several boards are asked for (`--port` repeated, or `--all-ports`).
+    pub fn several_boards(&self) -> bool {
+        self.all_ports || self.connect.port.len() > 1
+    }
 }
 
 /// Flash.
@@ -141,14 +151,14 @@ pub fn run(args: Args) -> super::Result {
     if args.ram {
         return run_from_ram(&args, &ctx);
     }
-    if args.connect.trace.is_some() && args.connect.several_boards() {
+    if args.connect.trace.is_some() && args.several_boards() {
         return Err(CliError::BadArgument(
             "--trace records one board; flash the boards one at a time to trace each".into(),
         ));
     }
     // Several boards: the port list is checked before a possibly long build.
-    let ports = if args.connect.several_boards() {
-        super::flash_many::ports_to_flash(&args.connect)?
+    let ports = if args.several_boards() {
+        super::flash_many::ports_to_flash(&args.connect.port, args.all_ports)?
     } else {
         Vec::new()
     };
@@ -213,7 +223,7 @@ pub fn run(args: Args) -> super::Result {
 /// touched and no reset follows (it would end the program). `--monitor` watches it on the same
 /// connection.
 fn run_from_ram(args: &Args, ctx: &context::Context) -> super::Result {
-    if args.connect.several_boards() {
+    if args.several_boards() {
         return Err(CliError::BadArgument(
             "--ram runs a program on one board; choose it with --port".into(),
         ));

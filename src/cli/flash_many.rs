@@ -17,7 +17,6 @@ use cargo_esp32s3::plan::Plan;
 use cargo_esp32s3::transport::serial::{PortInfo, list_ports};
 
 use super::CliError;
-use super::args::ConnectArgs;
 use super::connect;
 use super::exit;
 use super::flash::flash_board;
@@ -38,16 +37,17 @@ pub struct BoardReport {
 
 /// The ports to flash: every `--port` (each once), or with `--all-ports` every port of this
 /// machine that looks like an Espressif board.
-pub fn ports_to_flash(connect: &ConnectArgs) -> super::Result<Vec<String>> {
-    choose_ports(connect, list_ports)
+pub fn ports_to_flash(given: &[String], all_ports: bool) -> super::Result<Vec<String>> {
+    choose_ports(given, all_ports, list_ports)
 }
 
 /// [`ports_to_flash`] with the port listing given (`list` runs only for `--all-ports`).
 pub fn choose_ports(
-    connect: &ConnectArgs,
+    given: &[String],
+    all_ports: bool,
     list: impl FnOnce() -> Vec<PortInfo>,
 ) -> super::Result<Vec<String>> {
-    if connect.all_ports {
+    if all_ports {
         let mut ports: Vec<String> = list()
             .into_iter()
             .filter(|p| p.likely_esp)
@@ -62,7 +62,7 @@ pub fn choose_ports(
         return Ok(ports);
     }
     let mut ports: Vec<String> = Vec::new();
-    for port in &connect.port {
+    for port in given {
         if ports.contains(port) {
             return Err(CliError::BadArgument(format!(
                 "--port {port} is given twice; name each board's port once"
@@ -81,7 +81,7 @@ pub fn run(ports: &[String], plan: &Plan, settings: &Settings) -> super::Result 
         ports.join(", ")
     );
     let reports = flash_boards(ports, plan, settings);
-    println!("{}", summary_table(&reports));
+    outln!("{}", summary_table(&reports));
     outcome(&reports)
 }
 
@@ -264,12 +264,8 @@ mod tests {
         }
     }
 
-    fn args(ports: &[&str], all_ports: bool) -> ConnectArgs {
-        ConnectArgs {
-            port: ports.iter().map(|p| p.to_string()).collect(),
-            all_ports,
-            ..ConnectArgs::default()
-        }
+    fn ports(given: &[&str]) -> Vec<String> {
+        given.iter().map(|p| p.to_string()).collect()
     }
 
     #[test]
@@ -307,7 +303,7 @@ mod tests {
             ),
         ];
         for (given, all, available, expected) in cases {
-            let got = choose_ports(&args(given, all), || available);
+            let got = choose_ports(&ports(given), all, || available);
             match (got, expected) {
                 (Ok(ports), Ok(want)) => assert_eq!(ports, want),
                 (Err(e), Err(want)) => assert!(e.to_string().contains(want), "{e}"),

@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use console::style;
 
 use cargo_esp32s3::image::ImageError;
+use cargo_esp32s3::image::app::{AppImageOptions, elf_to_app_image};
+use cargo_esp32s3::image::elf::looks_like_elf;
 use cargo_esp32s3::image::format::chip_name;
 use cargo_esp32s3::image::info::{BinKind, ImageDetails, ImageInfo, ImageRole, inspect_at};
 use cargo_esp32s3::image::partition::DEFAULT_TABLE_OFFSET;
@@ -38,16 +40,59 @@ pub fn run(args: Args) -> super::Result<()> {
     let table_offset = table_offset_arg(args.partition_table_offset.as_deref())?;
     let bytes = cargo_esp32s3::error::read_file(&args.file)?;
     let file = args.file.display().to_string();
+    if looks_like_elf(&bytes) {
+        return run_elf(&file, &bytes, table_offset);
+    }
     let info = inspect_at(&bytes, table_offset).map_err(|e| ImageError::InFile {
         file: file.clone(),
         source: Box::new(e),
     })?;
-    print!("{}", render(&file, &info));
+    out!("{}", render(&file, &info));
     if info.problems.is_empty() {
         Ok(())
     } else {
         Err(ImageError::FailedChecks {
             file,
+            problems: info.problems,
+        }
+        .into())
+    }
+}
+
+/// An ELF is shown as the app image `flash` and `save-image` make of it (segments, descriptor,
+/// checks), with default flash settings; one that cannot be converted is refused with the same
+/// message `flash` gives, so a truncated or foreign ELF never looks fine here.
+fn run_elf(file: &str, bytes: &[u8], table_offset: u32) -> super::Result<()> {
+    let app = elf_to_app_image(bytes, &AppImageOptions::default()).map_err(|source| {
+        ImageError::AppFromElf {
+            file: file.to_string(),
+            source: Box::new(source),
+        }
+    })?;
+    let info = inspect_at(&app.bytes, table_offset).map_err(|e| ImageError::InFile {
+        file: file.to_string(),
+        source: Box::new(e),
+    })?;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}     {file} ({} bytes)",
+        style("File:").bold(),
+        bytes.len()
+    );
+    let _ = writeln!(
+        out,
+        "{}     ELF file (Xtensa); below, the app image `flash` makes of it ({} bytes, default flash settings DIO, 4MB, 40m; `save-image` writes it)",
+        style("Kind:").bold(),
+        app.bytes.len()
+    );
+    render_body(&mut out, &info);
+    out!("{out}");
+    if info.problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ImageError::FailedChecks {
+            file: file.to_string(),
             problems: info.problems,
         }
         .into())
@@ -92,12 +137,18 @@ pub fn render(name: &str, info: &ImageInfo) -> String {
             style("Write at:").bold()
         );
     }
+    render_body(&mut out, info);
+    out
+}
+
+/// Everything after the file's own lines: its images, table, placements and checks.
+fn render_body(out: &mut String, info: &ImageInfo) {
     for image in &info.images {
-        render_image(&mut out, image);
+        render_image(out, image);
     }
     if let Some(table) = &info.partition_table {
         heading(
-            &mut out,
+            out,
             &format!(
                 "Partition table at 0x{:x}",
                 info.table_offset.unwrap_or(DEFAULT_TABLE_OFFSET)
@@ -106,7 +157,7 @@ pub fn render(name: &str, info: &ImageInfo) -> String {
         out.push_str(&render_table(table));
     }
     if !info.placements.is_empty() {
-        heading(&mut out, "Where each part goes");
+        heading(out, "Where each part goes");
         for p in &info.placements {
             let _ = writeln!(
                 out,
@@ -116,7 +167,7 @@ pub fn render(name: &str, info: &ImageInfo) -> String {
         }
     }
     if !info.notes.is_empty() || !info.problems.is_empty() {
-        heading(&mut out, "Checks");
+        heading(out, "Checks");
         for n in &info.notes {
             let _ = writeln!(out, "  {} {n}", style("note:").cyan());
         }
@@ -124,7 +175,6 @@ pub fn render(name: &str, info: &ImageInfo) -> String {
             let _ = writeln!(out, "  {} {p}", style("problem:").red().bold());
         }
     }
-    out
 }
 
 fn render_image(out: &mut String, image: &ImageDetails) {

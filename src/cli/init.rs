@@ -181,13 +181,13 @@ pub fn setup(dir: &Path, options: &SetupArgs) -> super::Result<()> {
     apply(dir, &changes)?;
     let mut conflicts = 0;
     for change in &changes {
-        println!("{}", report_line(change));
+        outln!("{}", report_line(change));
         if matches!(change.outcome, Outcome::Conflict(_)) {
             conflicts += 1;
         }
     }
     if changes.iter().all(|c| c.outcome == Outcome::Unchanged) {
-        println!("Nothing to do: the crate is already set up for the ESP32-S3.");
+        outln!("Nothing to do: the crate is already set up for the ESP32-S3.");
     }
     if conflicts > 0 {
         return Err(CliError::Refused(format!(

@@ -45,7 +45,7 @@ pub fn run(args: Args) -> super::Result<()> {
     let width = ports.iter().map(|p| p.name.len()).max().unwrap_or(0);
     for port in &ports {
         if args.name_only {
-            println!("{}", port.name);
+            outln!("{}", port.name);
             continue;
         }
         let marker = if port.likely_esp { "*" } else { " " };
@@ -60,13 +60,13 @@ pub fn run(args: Args) -> super::Result<()> {
             describe_port(port)
         );
         if port.likely_esp {
-            println!("{}", console::style(line).bold());
+            outln!("{}", console::style(line).bold());
         } else {
-            println!("{line}");
+            outln!("{line}");
         }
     }
     if !args.name_only && ports.iter().any(|p| p.likely_esp) {
-        println!("(* likely an ESP32-S3 board)");
+        outln!("(* likely an ESP32-S3 board)");
     }
     Ok(())
 }

@@ -84,7 +84,7 @@ pub fn run_read(args: ReadArgs) -> super::Result<()> {
             break;
         };
         let value = board.read_memory(addr)?;
-        println!("0x{addr:08x}: 0x{value:08x}");
+        outln!("0x{addr:08x}: 0x{value:08x}");
     }
     let done = board.reset(ctx.settings.after)?;
     eprintln!("{}", reset_line(done));
@@ -99,9 +99,11 @@ pub fn run_write(args: WriteArgs) -> super::Result<()> {
     let mut progress = Progress::new();
     let mut board = connect::open_board(&ctx, &args.connect, &mut progress)?;
     board.write_memory(args.addr, args.value, args.mask)?;
-    println!(
+    outln!(
         "Wrote 0x{:08x} to 0x{:08x} (mask 0x{:08x})",
-        args.value, args.addr, args.mask
+        args.value,
+        args.addr,
+        args.mask
     );
     let done = board.reset(ctx.settings.after)?;
     eprintln!("{}", reset_line(done));

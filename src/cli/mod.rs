@@ -5,6 +5,8 @@
 //! Works both as `cargo esp32s3 <command>` (cargo passes `esp32s3` as the first argument) and as
 //! `cargo-esp32s3 <command>`.
 
+#[macro_use]
+pub mod out;
 pub mod args;
 pub mod board_info;
 pub mod bootloader;

@@ -74,10 +74,10 @@ pub fn run_esp_hal(args: NewArgs) -> super::Result<()> {
     check_name(&name)?;
     write_files(&dir, &esp_hal_files(&name))?;
     for (path, _) in esp_hal_files(&name) {
-        println!("{:>9} {}", "created", path.display());
+        outln!("{:>9} {}", "created", path.display());
     }
     init::setup(&dir, &args.setup)?;
-    println!(
+    outln!(
         "Created the esp-hal crate {name}: `cd {}` and `cargo run --release` builds, flashes and monitors it (needs the esp toolchain: `espup install`)",
         dir.display()
     );

@@ -87,12 +87,12 @@ pub fn run(args: Args) -> super::Result<()> {
             "-o needs --to-binary or --to-csv to say which format to write".into(),
         ));
     }
-    println!(
+    outln!(
         "{} {} (table at 0x{table_offset:x})",
         style("Partition table").bold(),
         args.file.display()
     );
-    print!("{}", render_table(&table));
+    out!("{}", render_table(&table));
     Ok(())
 }
 

@@ -96,9 +96,9 @@ pub fn run(args: Args) -> super::Result<()> {
                 human_size(u64::from(region.len))
             );
             match region.first_difference {
-                None => println!("{what}: matches"),
+                None => outln!("{what}: matches"),
                 Some(at) => {
-                    println!("{what}: DIFFERS (first difference in the 4 KiB at 0x{at:x})");
+                    outln!("{what}: DIFFERS (first difference in the 4 KiB at 0x{at:x})");
                     if first_mismatch.is_none() {
                         first_mismatch = Some((region.clone(), at));
                     }
