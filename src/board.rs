@@ -35,7 +35,7 @@ use crate::bootloader_store::{
 use crate::config::Settings;
 use crate::error::shown_path;
 use crate::event::KeptBefore;
-use crate::flasher::{FlashOptions, Flasher, Region, WriteSummary};
+use crate::flasher::{Cancel, FlashOptions, Flasher, Region, WriteSummary};
 use crate::image::partition::{MAX_TABLE_LEN, Partition, PartitionTable};
 use crate::image::{FlashParams, FlashSize};
 use crate::loader::{
@@ -169,6 +169,14 @@ impl Board {
         self.flasher.flash_size()
     }
 
+    /// The flag that stops [`Board::flash`] (and [`Board::write_regions`]) after the current
+    /// block, with [`FlashError::Interrupted`](crate::flasher::FlashError::Interrupted) saying
+    /// which regions are verified. Set it from another thread, such as a Ctrl+C handler the
+    /// caller installs (the library installs none). Clones share the flag.
+    pub fn cancel_handle(&self) -> Cancel {
+        self.flasher.cancel_handle()
+    }
+
     /// Chip revision, features, crystal and MAC address.
     pub fn chip_info(&mut self) -> crate::Result<ChipInfo> {
         Ok(self.flasher.loader().chip_info()?)
@@ -205,12 +213,15 @@ impl Board {
             .or(detected)
             .unwrap_or(DEFAULT_FLASH_SIZE);
         let plan = plan.for_flash_size(size)?;
+        plan.check_at_apps_on_chip(&mut self.flasher, &mut on_progress)?;
         let (plan, regions) = match plan.regions_for_chip(&mut self.flasher, &mut on_progress) {
             Ok(regions) => (plan, regions),
+            // A kept bootloader completes an app written alone; `--at` files are written as
+            // given, so their refusal stands.
             Err(crate::Error::Plan(PlanError::CannotBootApp {
                 reason: reason @ ChipLacks::NoBootloader { .. },
                 app,
-            })) if self.bootloaders.is_some() => {
+            })) if self.bootloaders.is_some() && app != AppInput::AtPair => {
                 let with = self.with_kept_bootloader(&plan, reason, app, &mut on_progress)?;
                 let regions = with.regions_for_chip(&mut self.flasher, &mut on_progress)?;
                 (Cow::Owned(with), regions)
@@ -482,7 +493,8 @@ impl Board {
     /// Compare what [`Board::flash`] would write for `plan` with what the chip holds, region by
     /// region, writing nothing: one SPI_FLASH_MD5 per region, and for a region that differs a
     /// bisection with more MD5s down to the first differing 4 KiB. The bootloader at 0x0 is
-    /// compared as it would be written (with the flash parameters patched in).
+    /// compared as it would be written (with the flash parameters and the detected size patched
+    /// in, [`Flasher::as_written`]).
     pub fn verify(
         &mut self,
         plan: &Plan,
@@ -507,18 +519,10 @@ impl Board {
                 on_progress(event);
             }
         })?;
-        let secured = self
-            .flasher
-            .loader()
-            .security_info()
-            .is_ok_and(|s| s.secure_boot() || s.secure_download_mode());
-        let params = self.flasher.options().flash_params;
         let mut checks = Vec::new();
         for region in regions {
-            let mut data = region.data.clone();
-            if region.offset == 0 && !secured {
-                let _ = crate::image::merge::patch_flash_params(&mut data, &params);
-            }
+            // Patched as flashing patches it (flash parameters, the detected size).
+            let data = self.flasher.as_written(&region);
             let first_difference = self.first_difference(region.offset, &data)?;
             checks.push(RegionCheck {
                 label: region.label.clone(),
@@ -736,6 +740,8 @@ fn flash_options(settings: &Settings) -> FlashOptions {
             size: settings.flash_size,
             freq: settings.flash_freq,
         },
+        // An unset (or `detect`) size: the bootloader gets the chip's; `keep` leaves it.
+        bootloader_size_from_chip: settings.flash_size.is_none() && !settings.keep_flash_size,
     }
 }
 

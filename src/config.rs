@@ -57,7 +57,12 @@ pub struct Settings {
     /// Flash frequency written into image headers.
     pub flash_freq: Option<FlashFreq>,
     /// Flash size written into image headers (and used to size the default partition table).
+    /// `None` (unset, or `detect`): the chip's detected size.
     pub flash_size: Option<FlashSize>,
+    /// `flash-size = "keep"`: leave the size in a bootloader's header as it is. Without it an
+    /// unset or `detect` size writes the chip's detected size into the bootloader at 0x0 (a
+    /// merged image's too), its SHA-256 recomputed.
+    pub keep_flash_size: bool,
     /// Partition table file (CSV or binary).
     pub partition_table: Option<PathBuf>,
     /// Where the partition table goes in flash.
@@ -88,8 +93,13 @@ pub struct Settings {
     pub reset_sequence: Option<ResetSequence>,
     /// A custom hard reset after the operation (esptool's notation).
     pub hard_reset_sequence: Option<ResetSequence>,
-    /// Flash even when an image's chip revision range excludes the chip (`--force`). A choice
-    /// for one run, not a key: only a flag or a script sets it.
+    /// Write an app that has no ESP-IDF app descriptor (`esp_app_desc!()`), which ESP-IDF
+    /// bootloaders from v5.2.3 on refuse to boot.
+    pub ignore_app_descriptor: bool,
+    /// Override the refusals that can sensibly be overridden (`--force`): an image's chip
+    /// revision range, a file written with `--at` where its content does not belong, a flash
+    /// size larger than the chip's, plaintext or an erase on a chip with flash encryption or
+    /// secure boot. A choice for one run, not a key: only a flag or a script sets it.
     pub force: bool,
     /// Erase the whole flash before writing (`--erase-all`). A choice for one run, not a key.
     pub erase_all: bool,
@@ -106,6 +116,7 @@ impl Default for Settings {
             flash_mode: None,
             flash_freq: None,
             flash_size: None,
+            keep_flash_size: false,
             partition_table: None,
             partition_table_offset: DEFAULT_PARTITION_TABLE_OFFSET,
             target_app_partition: None,
@@ -121,6 +132,7 @@ impl Default for Settings {
             verify: true,
             reset_sequence: None,
             hard_reset_sequence: None,
+            ignore_app_descriptor: false,
             force: false,
             erase_all: false,
             monitor_exit_key: ControlKey::DEFAULT_EXIT,
@@ -333,11 +345,13 @@ pub enum Key {
     HardResetSequence,
     /// `monitor-exit-key`.
     MonitorExitKey,
+    /// `ignore-app-descriptor`.
+    IgnoreAppDescriptor,
 }
 
 impl Key {
     /// All keys, in documentation order.
-    pub const ALL: [Key; 23] = [
+    pub const ALL: [Key; 24] = [
         Key::Chip,
         Key::Port,
         Key::Baud,
@@ -361,6 +375,7 @@ impl Key {
         Key::ResetSequence,
         Key::HardResetSequence,
         Key::MonitorExitKey,
+        Key::IgnoreAppDescriptor,
     ];
 
     /// The key as written in Cargo.toml.
@@ -389,6 +404,7 @@ impl Key {
             Key::ResetSequence => "reset-sequence",
             Key::HardResetSequence => "hard-reset-sequence",
             Key::MonitorExitKey => "monitor-exit-key",
+            Key::IgnoreAppDescriptor => "ignore-app-descriptor",
         }
     }
 
@@ -428,7 +444,7 @@ impl Key {
             }
             Key::FlashMode => "one of qio, qout, dio, dout, keep",
             Key::FlashFreq => "one of 20m, 26m, 40m, 80m, keep",
-            Key::FlashSize => "one of 1MB, 2MB, 4MB, 8MB, 16MB, 32MB, 64MB, 128MB, detect",
+            Key::FlashSize => "one of 1MB, 2MB, 4MB, 8MB, 16MB, 32MB, 64MB, 128MB, detect, keep",
             Key::PartitionTable => "a path to a partition table, CSV or binary",
             Key::PartitionTableOffset => {
                 "a multiple of 0x1000 (4 KiB) from 0x1000 up, such as 0x8000 (integer or \"0x...\" string)"
@@ -449,7 +465,7 @@ impl Key {
             }
             Key::Stub => "a path to a flasher stub in esptool's JSON format",
             Key::ConnectAttempts => "a non-negative integer (0 = keep trying forever)",
-            Key::SkipUnchanged | Key::Verify => {
+            Key::SkipUnchanged | Key::Verify | Key::IgnoreAppDescriptor => {
                 "true or false (in variables also 1/0, yes/no, on/off)"
             }
             Key::MonitorExitKey => {
@@ -559,6 +575,8 @@ pub struct FlagValues {
     pub skip_unchanged: Option<bool>,
     /// `Some(false)` for `--no-verify`.
     pub verify: Option<bool>,
+    /// `Some(true)` for `--ignore-app-descriptor`.
+    pub ignore_app_descriptor: Option<bool>,
     /// `--force`.
     pub force: bool,
     /// `--erase-all`.
@@ -617,6 +635,7 @@ pub fn resolve(sources: &Sources<'_>) -> Result<Settings, ConfigError> {
         flash_mode: pick!(flash_mode).flatten(),
         flash_freq: pick!(flash_freq).flatten(),
         flash_size: pick!(flash_size).flatten(),
+        keep_flash_size: pick!(keep_flash_size).unwrap_or(defaults.keep_flash_size),
         partition_table: pick!(partition_table),
         partition_table_offset: pick!(partition_table_offset)
             .unwrap_or(defaults.partition_table_offset),
@@ -633,6 +652,8 @@ pub fn resolve(sources: &Sources<'_>) -> Result<Settings, ConfigError> {
         verify: pick!(verify).unwrap_or(defaults.verify),
         reset_sequence: pick!(reset_sequence),
         hard_reset_sequence: pick!(hard_reset_sequence),
+        ignore_app_descriptor: pick!(ignore_app_descriptor)
+            .unwrap_or(defaults.ignore_app_descriptor),
         force: sources.flags.force,
         erase_all: sources.flags.erase_all,
         monitor_exit_key: pick!(monitor_exit_key).unwrap_or(defaults.monitor_exit_key),
@@ -693,6 +714,7 @@ struct Layer {
     flash_mode: Option<Option<FlashMode>>,
     flash_freq: Option<Option<FlashFreq>>,
     flash_size: Option<Option<FlashSize>>,
+    keep_flash_size: Option<bool>,
     partition_table: Option<PathBuf>,
     partition_table_offset: Option<u32>,
     target_app_partition: Option<String>,
@@ -709,6 +731,7 @@ struct Layer {
     reset_sequence: Option<ResetSequence>,
     hard_reset_sequence: Option<ResetSequence>,
     monitor_exit_key: Option<ControlKey>,
+    ignore_app_descriptor: Option<bool>,
 }
 
 /// A value as one source holds it: text (flags, variables) or JSON (metadata).
@@ -798,6 +821,7 @@ fn flag_layer(flags: &FlagValues, problems: &mut Vec<ConfigError>) -> Layer {
     layer.stub = flags.stub.clone();
     layer.skip_unchanged = flags.skip_unchanged;
     layer.verify = flags.verify;
+    layer.ignore_app_descriptor = flags.ignore_app_descriptor;
     layer
 }
 
@@ -941,6 +965,7 @@ fn apply(
             } else {
                 Some(FlashSize::parse(text).ok_or_else(fail)?)
             });
+            layer.keep_flash_size = Some(is_word(text, "keep"));
         }
         Key::PartitionTable => layer.partition_table = Some(path(raw, base).ok_or_else(fail)?),
         Key::Bootloader => layer.bootloader = Some(path(raw, base).ok_or_else(fail)?),
@@ -980,6 +1005,9 @@ fn apply(
         Key::MonitorExitKey => {
             let key = text(raw).and_then(ControlKey::parse).ok_or_else(fail)?;
             layer.monitor_exit_key = Some(key);
+        }
+        Key::IgnoreAppDescriptor => {
+            layer.ignore_app_descriptor = Some(boolean(raw).ok_or_else(fail)?);
         }
         Key::ResetSequence | Key::HardResetSequence => {
             let text = non_empty_text(raw).ok_or_else(fail)?;

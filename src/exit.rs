@@ -36,7 +36,11 @@ pub fn code_for(error: &Error) -> u8 {
             // A setting names a file that is not there.
             PlanError::SettingFile { .. } => CONFIG,
             // A choice that contradicts the plan is a usage mistake, as clap's are.
-            PlanError::EraseAllAppAlone => USAGE,
+            PlanError::EraseAllAppAlone | PlanError::EraseAllWithoutLayout { .. } => USAGE,
+            // A file given for an offset where its content does not belong: a usage mistake.
+            PlanError::WrongOffset { .. } | PlanError::NotAnAppPartition { .. } => USAGE,
+            // The files do not fit this chip's flash, as a region past its end does not.
+            PlanError::TableBeyondFlash { .. } => FLASH,
             // The chip cannot boot what would be written: nothing is wrong with the files.
             PlanError::CannotBootApp { .. }
             | PlanError::NoBootloaderKept { .. }

@@ -23,15 +23,17 @@ use crate::error::{read_file, shown_path};
 use crate::event::{AppAloneWhy, Event};
 use crate::flasher::Flasher;
 use crate::image::app::{AppImage, AppImageOptions, elf_to_app_image};
+use crate::image::app_desc::app_desc_of_image;
 use crate::image::elf::looks_like_elf;
 use crate::image::format::{ESP32S3_CHIP_ID, HEADER_LEN, ImageHeader, chip_name};
-use crate::image::info::flash_regions_for_bin;
+use crate::image::info::{BinKind, flash_regions_for_bin, inspect_at, require_app_descriptors};
 use crate::image::merge::{Offset0Inputs, Region, RegionKind, merge_regions, offset0_regions};
 use crate::image::partition::{
     ENTRY_MAGIC, MAX_TABLE_LEN, Partition, PartitionError, PartitionTable,
 };
 use crate::image::{FlashParams, FlashSize, ImageError};
 use crate::transport::Transport;
+use crate::units::human_size;
 
 /// The flash size assumed when none is configured and no chip has said yet: esptool's and
 /// espflash's default, and the smallest flash on ESP32-S3 modules.
@@ -66,6 +68,17 @@ pub enum PlanError {
         "--erase-all would erase the bootloader and partition table the app needs, and only the app is written; set `bootloader` in [package.metadata.esp32s3] (or pass --bootloader) to write a whole layout, or flash without --erase-all"
     )]
     EraseAllAppAlone,
+    /// `erase-all` with `--at` files that write an app but not the bootloader or the partition
+    /// table it needs.
+    #[error(
+        "--erase-all would erase the {missing} that the app written at 0x{app_offset:x} needs, and the files given do not include one; add it (--at 0x0 BOOTLOADER, --at 0x8000 TABLE) or flash without --erase-all"
+    )]
+    EraseAllWithoutLayout {
+        /// What is missing (`bootloader`, `partition table`).
+        missing: &'static str,
+        /// Where the app goes.
+        app_offset: u32,
+    },
     /// The app alone cannot go onto this chip: it would not boot.
     #[error("{reason}; {}; nothing was written", advice(*app))]
     CannotBootApp {
@@ -73,6 +86,54 @@ pub enum PlanError {
         reason: ChipLacks,
         /// What the app came as (the advice differs).
         app: AppInput,
+    },
+    /// A `--at` file whose content belongs at another offset (a merged image or a bootloader
+    /// anywhere but where the ROM reads it, a partition table off the table offset).
+    #[error(
+        "{file} is {what}, which belongs at 0x{belongs_at:x}, not 0x{offset:x}: {why}; write it at 0x{belongs_at:x} (`flash FILE` places it by its content), or pass --force to write it at 0x{offset:x} anyway; nothing was written"
+    )]
+    WrongOffset {
+        /// The file, as the user should see it.
+        file: String,
+        /// What its content is (`a merged offset-0 image`, `an ESP32-S3 bootloader`).
+        what: &'static str,
+        /// Where it was asked to go.
+        offset: u32,
+        /// Where it belongs.
+        belongs_at: u32,
+        /// What happens written where it was asked to go.
+        why: &'static str,
+    },
+    /// The partition table a prebuilt file or `--at` pair writes reaches past this chip's flash.
+    #[error(
+        "the partition table in {file} puts `{partition}` up to 0x{end:x}, beyond this chip's {} flash; the bootloader would refuse the table: flash an image made for this flash size; nothing was written",
+        human_size(u64::from(*flash_size))
+    )]
+    TableBeyondFlash {
+        /// The file holding the table, as the user should see it.
+        file: String,
+        /// The partition that reaches furthest past the end.
+        partition: String,
+        /// Where it ends.
+        end: u64,
+        /// The chip's flash size in bytes.
+        flash_size: u32,
+    },
+    /// A `--at` app image at an offset that is not the start of an app partition of the table
+    /// that will be on the chip.
+    #[error(
+        "{file} is an app image, but 0x{offset:x} is not the start of an app partition in {table} ({}): the bootloader would never load it; write it at an app partition's offset, or pass --force; nothing was written",
+        app_partitions_text(partitions)
+    )]
+    NotAnAppPartition {
+        /// The file, as the user should see it.
+        file: String,
+        /// Where it was asked to go.
+        offset: u32,
+        /// Which table (`the partition table written with it`, `the chip's partition table at 0x8000`).
+        table: String,
+        /// The app partitions of that table: name and offset.
+        partitions: Vec<(String, u32)>,
     },
     /// A blank chip, no bootloader configured, and none kept either: every way to get one.
     #[error(
@@ -122,6 +183,17 @@ pub enum PlanError {
     },
 }
 
+fn app_partitions_text(partitions: &[(String, u32)]) -> String {
+    if partitions.is_empty() {
+        return "it has no app partition".to_string();
+    }
+    let shown: Vec<String> = partitions
+        .iter()
+        .map(|(name, offset)| format!("{name} at 0x{offset:x}"))
+        .collect();
+    format!("app partitions: {}", shown.join(", "))
+}
+
 fn found_text(found: &[PathBuf]) -> String {
     if found.is_empty() {
         "no ESP32-S3 bootloader image was found on this machine".to_string()
@@ -164,6 +236,8 @@ pub enum AppInput {
     Elf,
     /// A prebuilt bare app image (`.bin`).
     AppImageFile,
+    /// An app image given with `--at OFFSET FILE`.
+    AtPair,
 }
 
 fn advice(app: AppInput) -> String {
@@ -171,7 +245,7 @@ fn advice(app: AppInput) -> String {
         AppInput::Elf => format!(
             "set `bootloader` in [package.metadata.esp32s3] (or pass --bootloader, or set Settings::bootloader in a script) to a second-stage bootloader .bin or ELF so the bootloader and partition table are flashed too ({IDF_OUTPUT_PATHS})"
         ),
-        AppInput::AppImageFile => "flash a merged offset-0 image instead, or write the bootloader and partition table too with --at 0x0 BOOTLOADER --at 0x8000 TABLE --at 0x10000 APP".to_string(),
+        AppInput::AppImageFile | AppInput::AtPair => "flash a merged offset-0 image instead, or write the bootloader and partition table too with --at 0x0 BOOTLOADER --at 0x8000 TABLE --at 0x10000 APP (or pass --force to write it anyway)".to_string(),
     }
 }
 
@@ -292,6 +366,8 @@ struct PlanSettings {
     target_app_partition: Option<String>,
     min_chip_rev: u16,
     max_chip_rev: u16,
+    ignore_app_descriptor: bool,
+    force: bool,
 }
 
 impl PlanSettings {
@@ -304,6 +380,8 @@ impl PlanSettings {
             target_app_partition: settings.target_app_partition.clone(),
             min_chip_rev: settings.min_chip_rev,
             max_chip_rev: settings.max_chip_rev,
+            ignore_app_descriptor: settings.ignore_app_descriptor,
+            force: settings.force,
         }
     }
 }
@@ -336,6 +414,9 @@ pub struct Plan {
     regions: Vec<Region>,
     placed: Vec<Placed>,
     flash_size: FlashSize,
+    /// False while an ELF plan's size-dependent checks (its partition table against the flash,
+    /// the app against the default table sized for the flash) wait for the chip's size.
+    size_checked: bool,
     app: Option<AppImage>,
     table: Option<(PartitionTable, Source)>,
     app_partition: Option<Partition>,
@@ -400,8 +481,10 @@ impl Plan {
             bootloader,
             table,
         };
+        // Without a configured size the chip's decides; the checks that depend on it wait.
+        let sized = settings.flash_size.is_some();
         let size = settings.flash_size.unwrap_or(DEFAULT_FLASH_SIZE);
-        lay_out_elf(inputs, plan_settings, size)
+        lay_out_elf(inputs, plan_settings, size, sized)
     }
 
     /// The plan for a prebuilt `.bin`, placed by its content: a merged offset-0 image or a
@@ -416,6 +499,11 @@ impl Plan {
         let plan_settings = PlanSettings::of(settings);
         let mut regions = flash_regions_for_bin(&bytes, settings.partition_table_offset)
             .map_err(|source| in_file(path, source))?;
+        if !settings.ignore_app_descriptor {
+            inspect_at(&bytes, settings.partition_table_offset)
+                .and_then(|info| require_app_descriptors(&info))
+                .map_err(|source| in_file(path, source))?;
+        }
         let configured =
             settings.partition_table.is_some() || settings.target_app_partition.is_some();
         let size = settings.flash_size.unwrap_or(DEFAULT_FLASH_SIZE);
@@ -467,6 +555,7 @@ impl Plan {
             regions,
             placed,
             flash_size: size,
+            size_checked: true,
             app: None,
             table,
             app_partition: None,
@@ -476,37 +565,46 @@ impl Plan {
     }
 
     /// The plan for explicit `--at OFFSET FILE` pairs: each file written exactly where it is
-    /// given, as it is (an ELF is refused: it has no flash offset of its own).
+    /// given, as it is, after the checks a plain `flash FILE` makes of its content: an ELF is
+    /// refused (it has no flash offset of its own), an image for another chip too, and unless
+    /// `force` a merged offset-0 image or a bootloader anywhere but 0x0, a partition table off
+    /// the table offset, an app without an app descriptor (unless `ignore-app-descriptor`) or
+    /// outside an app partition of the table written with it. Files that are not images
+    /// (filesystems, NVS) are data and go anywhere. Where the chip's own bootloader and table
+    /// must serve an app, [`Plan::regions_for_chip`] checks them.
     pub fn from_at(pairs: &[(u32, PathBuf)], settings: &Settings) -> crate::Result<Plan> {
+        let plan_settings = PlanSettings::of(settings);
         let mut regions = Vec::new();
         for (offset, path) in pairs {
             let data = read_file(path)?;
-            if looks_like_elf(&data) {
-                return Err(ImageError::ElfWithAt {
-                    file: shown_path(path),
-                }
-                .into());
-            }
+            let kind = at_content(*offset, path, &data, &plan_settings)?;
             regions.push(Region {
                 offset: *offset,
                 data,
-                kind: RegionKind::Data,
+                kind,
                 label: shown_path(path),
             });
         }
-        Ok(Plan {
+        let plan = Plan {
             input: Input::Files,
-            settings: PlanSettings::of(settings),
+            settings: plan_settings,
             placement: Placement::Fixed,
             regions,
             placed: Vec::new(),
             flash_size: settings.flash_size.unwrap_or(DEFAULT_FLASH_SIZE),
+            size_checked: true,
             app: None,
             table: None,
             app_partition: None,
             bootloader_source: None,
             erase: EraseParts::default(),
-        })
+        };
+        // With a table among the files, the apps are checked against it before any chip is
+        // touched; otherwise against the chip's, once connected.
+        if let Some(table) = layout_table(&plan.regions, plan.settings.table_offset) {
+            plan.check_apps_in(&table, "the partition table written with it")?;
+        }
+        Ok(plan)
     }
 
     /// The plan laid out for a flash of `size`: the same plan when its size was configured (or
@@ -514,8 +612,30 @@ impl Plan {
     /// read at the start (no file is read).
     pub fn for_flash_size(&self, size: FlashSize) -> crate::Result<Cow<'_, Plan>> {
         match &self.input {
-            Input::Elf(inputs) if self.settings.flash_size.is_none() && size != self.flash_size => {
-                let mut plan = lay_out_elf((**inputs).clone(), self.settings.clone(), size)?;
+            Input::Elf(inputs)
+                if self.settings.flash_size.is_none()
+                    && (size != self.flash_size || !self.size_checked) =>
+            {
+                let mut plan = lay_out_elf((**inputs).clone(), self.settings.clone(), size, true)?;
+                plan.erase = self.erase.clone();
+                Ok(Cow::Owned(plan))
+            }
+            _ => Ok(Cow::Borrowed(self)),
+        }
+    }
+
+    /// The plan laid out and checked for a file written without a chip (`build`, `save-image`):
+    /// a plan made without a configured flash size is checked against the size its headers say
+    /// (4 MB), as the chip that boots the file will read them.
+    pub fn for_file(&self) -> crate::Result<Cow<'_, Plan>> {
+        match &self.input {
+            Input::Elf(inputs) if !self.size_checked => {
+                let mut plan = lay_out_elf(
+                    (**inputs).clone(),
+                    self.settings.clone(),
+                    self.flash_size,
+                    true,
+                )?;
                 plan.erase = self.erase.clone();
                 Ok(Cow::Owned(plan))
             }
@@ -586,8 +706,9 @@ impl Plan {
             }
             .into());
         }
-        let pad_to = pad.then(|| self.flash_size.bytes());
-        Ok(merge_regions(&self.regions, pad_to)?)
+        let plan = self.for_file()?;
+        let pad_to = pad.then(|| plan.flash_size.bytes());
+        Ok(merge_regions(&plan.regions, pad_to)?)
     }
 
     /// `app partition factory: 812 KiB of 3 MiB used (26%)` for the plan's own partition.
@@ -602,7 +723,149 @@ impl Plan {
         if settings.erase_all && self.writes_app_alone() {
             return Err(PlanError::EraseAllAppAlone.into());
         }
+        if settings.erase_all && !settings.force {
+            if let Some(app) = self.at_apps().next() {
+                let missing = if !self.writes_bootloader() {
+                    Some("bootloader")
+                } else if layout_table(&self.regions, self.settings.table_offset).is_none() {
+                    Some("partition table")
+                } else {
+                    None
+                };
+                if let Some(missing) = missing {
+                    return Err(PlanError::EraseAllWithoutLayout {
+                        missing,
+                        app_offset: app.offset,
+                    }
+                    .into());
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// The app images among `--at` files.
+    fn at_apps(&self) -> impl Iterator<Item = &Region> {
+        self.regions
+            .iter()
+            .filter(|r| self.placement == Placement::Fixed && r.kind == RegionKind::App)
+    }
+
+    /// True when the plan writes an ESP32-S3 image at 0x0 (a bootloader, or a merged image).
+    fn writes_bootloader(&self) -> bool {
+        self.regions.iter().any(|r| {
+            r.offset == 0
+                && ImageHeader::decode(&r.data).is_ok_and(|h| h.chip_id == ESP32S3_CHIP_ID)
+        })
+    }
+
+    /// Every `--at` app image must start an app partition of `table` and fit it.
+    fn check_apps_in(&self, table: &PartitionTable, which: &str) -> crate::Result<()> {
+        if self.settings.force {
+            return Ok(());
+        }
+        for app in self.at_apps() {
+            let Some(partition) = table
+                .partitions
+                .iter()
+                .find(|p| p.is_app() && p.offset == app.offset)
+            else {
+                return Err(PlanError::NotAnAppPartition {
+                    file: app.label.clone(),
+                    offset: app.offset,
+                    table: which.to_string(),
+                    partitions: table
+                        .partitions
+                        .iter()
+                        .filter(|p| p.is_app())
+                        .map(|p| (p.name.clone(), p.offset))
+                        .collect(),
+                }
+                .into());
+            };
+            if app.data.len() as u64 > u64::from(partition.size) {
+                return Err(ImageError::InFile {
+                    file: app.label.clone(),
+                    source: Box::new(ImageError::AppTooBig {
+                        app: app.data.len() as u64,
+                        partition: partition.name.clone(),
+                        partition_size: partition.size,
+                    }),
+                }
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Before writing: `--at` apps written without the bootloader or the table they need must be
+    /// served by the chip's own (read from the chip; skipped with a warning where Secure
+    /// Download Mode forbids reading flash): a bootloader at 0x0, and a table with an app
+    /// partition starting where each app goes. Nothing to check for other plans, or forced.
+    /// [`crate::Board::flash`] calls it; comparing (`verify`) does not.
+    pub fn check_at_apps_on_chip<T: Transport>(
+        &self,
+        flasher: &mut Flasher<T>,
+        on_event: &mut dyn FnMut(Event),
+    ) -> crate::Result<()> {
+        if self.settings.force || self.at_apps().next().is_none() {
+            return Ok(());
+        }
+        let table_offset = self.settings.table_offset;
+        let plan_table = layout_table(&self.regions, table_offset);
+        if self.writes_bootloader() && plan_table.is_some() {
+            return Ok(());
+        }
+        if flasher.loader().secure_download_mode() {
+            on_event(Event::Warning(
+                "Secure Download Mode forbids reading flash, so the bootloader and partition table on the chip cannot be checked for the app written with --at".into(),
+            ));
+            return Ok(());
+        }
+        let cannot_boot = |reason| PlanError::CannotBootApp {
+            reason,
+            app: AppInput::AtPair,
+        };
+        if !self.writes_bootloader() {
+            let header = flasher.read_flash(0, HEADER_LEN as u32, on_event)?;
+            match ImageHeader::decode(&header) {
+                Ok(h) if h.chip_id == ESP32S3_CHIP_ID => {}
+                Ok(h) => {
+                    return Err(
+                        cannot_boot(ChipLacks::OtherChipBootloader { chip_id: h.chip_id }).into(),
+                    );
+                }
+                Err(_) => {
+                    return Err(cannot_boot(ChipLacks::NoBootloader {
+                        first_bytes: header.iter().take(4).copied().collect(),
+                    })
+                    .into());
+                }
+            }
+        }
+        if plan_table.is_some() {
+            return Ok(());
+        }
+        let table = match read_chip_table(flasher, table_offset, on_event)? {
+            None => {
+                return Err(cannot_boot(ChipLacks::NoTable {
+                    offset: table_offset,
+                })
+                .into());
+            }
+            Some(Err(e)) => {
+                return Err(cannot_boot(ChipLacks::InvalidTable {
+                    offset: table_offset,
+                    problem: e.to_string(),
+                })
+                .into());
+            }
+            Some(Ok(table)) => table,
+        };
+        self.check_apps_in(
+            &table,
+            &format!("the chip's partition table at 0x{table_offset:x}"),
+        )
     }
 
     /// The regions this chip gets. An app written alone goes into the app partition that the
@@ -615,6 +878,7 @@ impl Plan {
         on_event: &mut dyn FnMut(Event),
     ) -> crate::Result<Vec<Region>> {
         if !self.writes_app_alone() {
+            self.check_table_fits(flasher.flash_size())?;
             if let Some(fill) = self.fill() {
                 on_event(fill);
             }
@@ -675,6 +939,37 @@ impl Plan {
             app.label = format!("app ({})", partition.name);
         }
         Ok(vec![app])
+    }
+
+    /// The partition table a prebuilt file or `--at` pair writes must lie inside this chip's
+    /// flash (an ELF's layout was checked when it was laid out for the chip's size).
+    fn check_table_fits(&self, flash_size: u32) -> crate::Result<()> {
+        // A file that itself runs past the flash is the first thing to fix; the flasher says so.
+        let past_end = self.regions.iter().any(|r| r.end() > u64::from(flash_size));
+        if matches!(self.input, Input::Elf(_)) || past_end {
+            return Ok(());
+        }
+        let table_offset = self.settings.table_offset;
+        let Some(table) = layout_table(&self.regions, table_offset) else {
+            return Ok(());
+        };
+        if let Some(p) = table.partitions.iter().max_by_key(|p| p.end()) {
+            if p.end() > u64::from(flash_size) {
+                let file = self
+                    .regions
+                    .iter()
+                    .find(|r| r.offset <= table_offset && u64::from(table_offset) < r.end())
+                    .map_or_else(String::new, |r| r.label.clone());
+                return Err(PlanError::TableBeyondFlash {
+                    file,
+                    partition: p.name.clone(),
+                    end: p.end(),
+                    flash_size,
+                }
+                .into());
+            }
+        }
+        Ok(())
     }
 
     /// Say so before writing a table whose app partition is not where the chip's current table
@@ -839,7 +1134,12 @@ impl Plan {
         if let Input::Elf(inputs) = &self.input {
             let mut inputs = (**inputs).clone();
             inputs.bootloader = Some((path.to_path_buf(), Arc::from(bootloader)));
-            let mut plan = lay_out_elf(inputs, self.settings.clone(), self.flash_size)?;
+            let mut plan = lay_out_elf(
+                inputs,
+                self.settings.clone(),
+                self.flash_size,
+                self.size_checked,
+            )?;
             plan.erase = self.erase.clone();
             return Ok(plan);
         }
@@ -880,6 +1180,7 @@ impl Plan {
             regions,
             placed: self.placed.clone(),
             flash_size: size,
+            size_checked: true,
             app: None,
             table: Some((table, source)),
             app_partition: Some(partition),
@@ -987,13 +1288,22 @@ impl RamImage {
     }
 }
 
-/// Make the images of an ELF plan for a flash of `size` from the bytes it read.
-fn lay_out_elf(inputs: ElfInputs, settings: PlanSettings, size: FlashSize) -> crate::Result<Plan> {
+/// Make the images of an ELF plan for a flash of `size` from the bytes it read. Unless `sized`
+/// (the size is configured, or the chip's), the checks that depend on the size wait: the table
+/// against the flash, and the app against the default table (which fills the flash).
+fn lay_out_elf(
+    inputs: ElfInputs,
+    settings: PlanSettings,
+    size: FlashSize,
+    sized: bool,
+) -> crate::Result<Plan> {
     // One flash size for the app header, the bootloader header and the default table: the
     // configured one, or what the chip reported, or the default.
     let flash = FlashParams {
         mode: settings.flash_mode,
-        size: Some(size),
+        // Unsized, the layout is only provisional (laid out again for the chip or a file before
+        // anything is written), and no header may claim the default size for the checks.
+        size: sized.then_some(size),
         freq: settings.flash_freq,
     };
     let options = AppImageOptions {
@@ -1006,6 +1316,15 @@ fn lay_out_elf(inputs: ElfInputs, settings: PlanSettings, size: FlashSize) -> cr
         file: shown_path(&inputs.path),
         source: Box::new(source),
     })?;
+    if !settings.ignore_app_descriptor && app_desc_of_image(&app.bytes).is_none() {
+        return Err(in_file(
+            &inputs.path,
+            ImageError::NoAppDescriptor {
+                what: "the app".into(),
+            },
+        )
+        .into());
+    }
 
     let (table, table_source) = match &inputs.table {
         Some((path, table)) => (table.clone(), Source::File(path.clone())),
@@ -1016,7 +1335,7 @@ fn lay_out_elf(inputs: ElfInputs, settings: PlanSettings, size: FlashSize) -> cr
     };
     let table_name = table_source.to_string();
     table
-        .validate(Some(size.bytes()), settings.table_offset)
+        .validate(sized.then(|| size.bytes()), settings.table_offset)
         .map_err(|e| e.in_file(table_name.clone()))?;
     // Without a bootloader and a table of our own, the app goes into the chip's table, so
     // `target-app-partition` names a partition there and is not looked up in the default table.
@@ -1029,7 +1348,7 @@ fn lay_out_elf(inputs: ElfInputs, settings: PlanSettings, size: FlashSize) -> cr
         .app_partition(target)
         .map_err(|e| e.in_file(table_name.clone()))?
         .clone();
-    if app.bytes.len() as u64 > u64::from(app_partition.size) {
+    if (sized || inputs.table.is_some()) && app.bytes.len() as u64 > u64::from(app_partition.size) {
         return Err(ImageError::AppTooBig {
             app: app.bytes.len() as u64,
             partition: app_partition.name.clone(),
@@ -1060,7 +1379,7 @@ fn lay_out_elf(inputs: ElfInputs, settings: PlanSettings, size: FlashSize) -> cr
                 app: &app.bytes,
                 app_partition: Some(&app_partition.name),
                 flash,
-                flash_size: Some(size.bytes()),
+                flash_size: sized.then(|| size.bytes()),
             })
             .map_err(|source| in_file(path, source))?;
             (Placement::Layout, regions, Some(Source::File(path.clone())))
@@ -1083,6 +1402,7 @@ fn lay_out_elf(inputs: ElfInputs, settings: PlanSettings, size: FlashSize) -> cr
         regions,
         placed: Vec::new(),
         flash_size: size,
+        size_checked: sized,
         app: Some(app),
         table: Some((table, table_source)),
         app_partition: Some(app_partition),
@@ -1105,6 +1425,81 @@ fn read_table(path: &Path, table_offset: u32) -> crate::Result<PartitionTable> {
         }
     };
     Ok(table.map_err(|e| e.in_file(shown_path(path)))?)
+}
+
+/// What a `--at` file is, from its content, and the refusals of a file where it does not belong.
+fn at_content(
+    offset: u32,
+    path: &Path,
+    data: &[u8],
+    settings: &PlanSettings,
+) -> crate::Result<RegionKind> {
+    let file = shown_path(path);
+    if looks_like_elf(data) {
+        return Err(ImageError::ElfWithAt { file }.into());
+    }
+    let table_offset = settings.table_offset;
+    let info = match inspect_at(data, table_offset) {
+        Ok(info) => info,
+        // An image for another chip boots nowhere here, whatever the offset.
+        Err(e @ ImageError::WrongChip { .. }) => return Err(in_file(path, e).into()),
+        // Not an image or a table (a filesystem, NVS data): written as it is.
+        Err(_) => return Ok(RegionKind::Data),
+    };
+    let wrong = |what, belongs_at, why| -> crate::Result<RegionKind> {
+        Err(PlanError::WrongOffset {
+            file: file.clone(),
+            what,
+            offset,
+            belongs_at,
+            why,
+        }
+        .into())
+    };
+    let force = settings.force;
+    match info.kind {
+        BinKind::MergedImage => {
+            let belongs_at = info.write_at.unwrap_or(0);
+            if offset != belongs_at && !force {
+                return wrong(
+                    "a merged image (bootloader, partition table and app in one file)",
+                    belongs_at,
+                    "its bootloader, table and app would all land at the wrong places and the chip would boot-loop",
+                );
+            }
+            if !settings.ignore_app_descriptor {
+                require_app_descriptors(&info).map_err(|e| in_file(path, e))?;
+            }
+            Ok(RegionKind::Data)
+        }
+        BinKind::BootloaderImage => {
+            if offset != 0 && !force {
+                return wrong(
+                    "an ESP32-S3 bootloader image",
+                    0,
+                    "the ESP32-S3 ROM loads the bootloader from 0x0 only (0x1000 is the ESP32's place)",
+                );
+            }
+            Ok(RegionKind::Bootloader)
+        }
+        BinKind::PartitionTable => {
+            if offset != table_offset && !force {
+                return wrong(
+                    "a partition table",
+                    table_offset,
+                    "the bootloader reads its table at the partition table offset only (set --partition-table-offset if yours is elsewhere)",
+                );
+            }
+            Ok(RegionKind::PartitionTable)
+        }
+        BinKind::AppImage => {
+            if !settings.ignore_app_descriptor {
+                require_app_descriptors(&info).map_err(|e| in_file(path, e))?;
+            }
+            Ok(RegionKind::App)
+        }
+        BinKind::Elf => Err(ImageError::ElfWithAt { file }.into()),
+    }
 }
 
 /// A file a setting names (or an ESP-IDF build left): read, or an error that names the setting,

@@ -42,7 +42,9 @@ fn install_bootloader_and_table(bench: &Bench) -> PartitionTable {
 
 #[test]
 fn flash_then_read_back_then_skip_then_erase() {
-    let bench = Bench::new();
+    // The firmware's header says 4 MB: on a 4 MB chip it is written exactly as it is (a larger
+    // chip's size would be written into its bootloader header, see tests/refusals.rs).
+    let bench = Bench::with_size("4MB");
     let firmware = merged_firmware();
     std::fs::write(bench.path("firmware.bin"), &firmware).expect("write firmware");
 
@@ -88,7 +90,8 @@ fn flash_then_read_back_then_skip_then_erase() {
 
 #[test]
 fn erase_a_region_and_a_partition_only() {
-    let bench = Bench::new();
+    // A 4 MB chip for the 4 MB firmware: written exactly as it is.
+    let bench = Bench::with_size("4MB");
     let firmware = merged_firmware();
     std::fs::write(bench.path("firmware.bin"), &firmware).expect("write firmware");
     bench.on_chip(&["flash", "firmware.bin"]).succeeds();
@@ -130,9 +133,11 @@ fn flash_at_offsets_writes_files_exactly_there() {
     let app = synthetic_app();
     std::fs::write(bench.path("app.bin"), &app).expect("write app");
     std::fs::write(bench.path("data.bin"), [1u8, 2, 3, 4, 5, 6, 7, 8]).expect("write data");
+    // An app on a chip without a bootloader is refused unless forced (see
+    // tests/refusals.rs); forced, the files go exactly where they are given.
     bench
         .on_chip(&[
-            "flash", "--at", "0x20000", "app.bin", "--at", "0x3000", "data.bin",
+            "flash", "--force", "--at", "0x20000", "app.bin", "--at", "0x3000", "data.bin",
         ])
         .succeeds();
     assert_eq!(bench.read_flash(0x20000, app.len()), app);
@@ -140,7 +145,14 @@ fn flash_at_offsets_writes_files_exactly_there() {
 
     // --erase-all clears everything else before writing.
     bench
-        .on_chip(&["flash", "--erase-all", "--at", "0x20000", "app.bin"])
+        .on_chip(&[
+            "flash",
+            "--force",
+            "--erase-all",
+            "--at",
+            "0x20000",
+            "app.bin",
+        ])
         .succeeds();
     assert_eq!(bench.read_flash(0x3000, 8), [0xFF; 8]);
     assert_eq!(bench.read_flash(0x20000, app.len()), app);

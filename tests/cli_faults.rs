@@ -203,14 +203,16 @@ fn another_chip_on_the_line_is_named() {
 
 #[test]
 fn a_failure_status_from_the_rom_is_explained() {
-    // The user claims 16 MB on a 2 MB chip, so the tool's own range checks pass. The address
-    // lines wrap: the second part of 3 MiB lands on the first, whose bits cannot be programmed
-    // back to 1, and the ROM answers the data block with a failure status (01 08). The message
-    // carries the ROM's meaning of its code.
+    // The user claims 16 MB on a 2 MB chip and forces it past the size check (a flash ID can
+    // lie), so the tool's own range checks pass. The address lines wrap: the second part of
+    // 3 MiB lands on the first, whose bits cannot be programmed back to 1, and the ROM answers
+    // the data block with a failure status (01 08). The message carries the ROM's meaning of
+    // its code.
     let bench = Bench::new();
     bench.write("data.bin", &noise(3 * 1024 * 1024, 3));
     let outcome = bench.run(&[
         "flash",
+        "--force",
         "--flash-size",
         "16MB",
         "--at",
@@ -324,9 +326,10 @@ fn read_flash_into_a_missing_or_a_folder_fails_before_connecting() {
 #[test]
 fn flash_erases_only_what_it_writes_and_erase_only_when_asked() {
     let bench = Bench::new();
-    let port = bench.sim("8MB");
+    // A 4 MB chip for the 4 MB firmware, which it then holds exactly as it is.
+    let port = bench.sim("4MB");
     // A known pattern at 0x300000, far past the firmware.
-    let mut flash = vec![0xFFu8; 8 * 1024 * 1024];
+    let mut flash = vec![0xFFu8; 4 * 1024 * 1024];
     let pattern = noise(0x2000, 11);
     flash
         .get_mut(0x30_0000..0x30_2000)

@@ -72,7 +72,12 @@ fn firmware() -> Vec<u8> {
         0x4037_5000,
         &[Segment {
             addr: 0x3C00_0020,
-            data: payload(0x1_8000, 2),
+            // An app starts with its descriptor (ESP-IDF bootloaders read it).
+            data: [
+                synthetic_elf::app_descriptor("net"),
+                payload(0x1_8000 - 256, 2),
+            ]
+            .concat(),
         }],
     );
     synthetic_elf::offset0_image(&bootloader, &app, FLASH_SIZE)

@@ -90,7 +90,12 @@ fn synthetic_image() -> Vec<u8> {
             // the 64 KiB MMU page: this length puts the second one's data at 0x7_0020.
             Segment {
                 addr: 0x3C00_0020,
-                data: payload(0x5_FFF8, 3),
+                // An app starts with its descriptor (ESP-IDF bootloaders read it).
+                data: [
+                    synthetic_elf::app_descriptor("pty"),
+                    payload(0x5_FFF8 - 256, 3),
+                ]
+                .concat(),
             },
             Segment {
                 addr: 0x4207_0020,
@@ -712,7 +717,18 @@ fn cli_board_info_flash_and_read_back_over_sim_pty() {
     let image_file = dir.path().join("firmware.bin");
     std::fs::write(&image_file, &image).expect("write the image file");
     let image_arg = image_file.to_string_lossy().into_owned();
-    cli(&["flash", "--port", port, "--before", "no-reset", &image_arg]).succeeds();
+    // `keep`: the image lands exactly as it is, its bootloader header not sized for this chip.
+    cli(&[
+        "flash",
+        "--port",
+        port,
+        "--before",
+        "no-reset",
+        "--flash-size",
+        "keep",
+        &image_arg,
+    ])
+    .succeeds();
     // The hard reset after flashing went through the watchdog (a pty has no RTS): the chip is
     // back in download mode at the auto-detected speed for the next command.
 

@@ -79,6 +79,9 @@ fn flash_monitor_from_a_chip_booting_its_flash_does_the_reset_dance() {
                 "--port",
                 port,
                 "fw.bin",
+                // The image lands exactly as it is (its header not sized for the chip).
+                "--flash-size",
+                "keep",
                 "--monitor",
                 "--non-interactive",
                 "--until",

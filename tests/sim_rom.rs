@@ -590,6 +590,18 @@ fn stub_commands() {
     assert_eq!(status, vec![0xFF, 0x00]);
 }
 
+/// esptool's stubs set the flash size themselves when they start (esp-flasher-stub from the flash
+/// ID, the legacy one to its largest), so `esptool erase_region 0x200000 0x10000` (a step of the
+/// MicroPython guide) works without a SPI_SET_PARAMS. The virtual stub starts with the chip's.
+#[test]
+fn the_stub_starts_with_the_chips_flash_size() {
+    let mut host = start_stub("sim://?size=8MB");
+    host.ok(ERASE_REGION, &words(&[0x20_0000, 0x1_0000]), 0);
+    host.ok(ERASE_REGION, &words(&[0x7F_0000, 0x1_0000]), 0);
+    let (_, _, status) = host.command(ERASE_REGION, &words(&[0x80_0000, 0x1000]), 0);
+    assert_eq!(status, vec![0xC4, 0x00], "past the 8 MiB flash");
+}
+
 #[test]
 fn stub_read_flash_survives_extreme_window_fields() {
     let mut host = start_stub("sim://");

@@ -106,6 +106,10 @@ pub struct ImageArgs {
     /// Highest chip revision the app runs on, as MAJOR.MINOR [default: 0.99]
     #[arg(long, value_name = "REV")]
     pub max_chip_rev: Option<String>,
+    /// Write an app without an ESP-IDF app descriptor (`esp_app_desc!()`), which bootloaders
+    /// from ESP-IDF v5.2.3 on refuse [env: ESP32S3_IGNORE_APP_DESCRIPTOR]
+    #[arg(long)]
+    pub ignore_app_descriptor: bool,
 }
 
 /// What `cargo build` should build.

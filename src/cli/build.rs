@@ -37,7 +37,9 @@ pub fn run(args: Args) -> super::Result {
     let flags = context::job_flag_values(&args.job, None);
     let ctx = context::load(&args.job.manifest, flags)?;
     let built = build_firmware(&ctx, &args.job.manifest, &args.job.build)?;
-    let plan = Plan::from_elf(&built.executable, &ctx.settings, &built.idf())?;
+    let planned = Plan::from_elf(&built.executable, &ctx.settings, &built.idf())?;
+    // No chip: the layout is checked for the flash size its headers name.
+    let plan = planned.for_file()?;
     let app = plan_app(&plan)?;
 
     let app_path = app_image_path(&built.executable);

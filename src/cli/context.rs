@@ -150,6 +150,9 @@ pub fn flag_values(
         flags.target_app_partition = i.target_app_partition.clone();
         flags.min_chip_rev = i.min_chip_rev.clone();
         flags.max_chip_rev = i.max_chip_rev.clone();
+        if i.ignore_app_descriptor {
+            flags.ignore_app_descriptor = Some(true);
+        }
     }
     if let Some(b) = build {
         flags.target = b.target.clone();

@@ -40,6 +40,9 @@ pub struct Args {
     /// Partition table offset on the chip [default: 0x8000]
     #[arg(long, value_name = "OFFSET")]
     pub partition_table_offset: Option<String>,
+    /// Erase even on a chip with secure boot or flash encryption (it may not boot again)
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Erase.
@@ -55,6 +58,7 @@ pub fn run(args: Args) -> super::Result<()> {
     };
     let mut flags = context::flag_values(Some(&args.connect), None, None, None);
     flags.partition_table_offset = args.partition_table_offset.clone();
+    flags.force = args.force;
     let ctx = context::load(&args.manifest, flags)?;
     let settings = &ctx.settings;
 

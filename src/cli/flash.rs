@@ -294,17 +294,23 @@ pub fn flash_board(
     plan: &Plan,
     progress: &mut Progress,
 ) -> super::Result<WriteSummary> {
-    let summary = board.flash(plan, progress.callback())?;
+    // Ctrl+C stops after the current block, and the error says what is verified.
+    let interrupt = super::interrupt::while_flashing(board.cancel_handle());
+    let summary = board.flash(plan, progress.callback());
+    drop(interrupt);
+    let summary = summary?;
     let skipped = if summary.skipped > 0 {
         format!(", {} skipped (unchanged)", summary.skipped)
     } else {
         String::new()
     };
-    // With --no-verify nothing was read back: the summary must not read like a checked success.
-    let unverified = if board.settings().verify || summary.written == 0 {
+    // Regions not read back: the summary must not read like a checked success.
+    let unverified = if summary.unverified == 0 {
         ""
-    } else {
+    } else if !board.settings().verify {
         " (not verified: verification is off)"
+    } else {
+        " (not verified: Secure Download Mode has no flash MD5; the ROM checked each block)"
     };
     progress.info(&format!(
         "Flashed {} region{}{skipped} in {:.1} s{unverified}",

@@ -22,6 +22,7 @@ pub mod flash;
 pub mod flash_many;
 pub mod image_info;
 pub mod init;
+pub mod interrupt;
 pub mod list_ports;
 pub mod memory;
 pub mod monitor;

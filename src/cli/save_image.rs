@@ -69,7 +69,9 @@ pub fn run(args: Args) -> super::Result {
     };
     check_output(&elf, &output, args.force)?;
 
-    let plan = Plan::from_elf(&elf, &ctx.settings, &idf)?;
+    let planned = Plan::from_elf(&elf, &ctx.settings, &idf)?;
+    // No chip: the layout is checked for the flash size its headers name.
+    let plan = planned.for_file()?;
     if args.merge {
         let merged = plan.merged(args.pad)?;
         write(&output, &merged)?;

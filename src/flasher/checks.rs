@@ -1,8 +1,10 @@
-//! What is refused before the flash is touched (regions that overlap or do not fit, images for
-//! another chip or revision, plaintext on an encrypted chip) and the flash parameters written
-//! into a bootloader at 0x0.
+//! What is refused before the flash is touched (regions that overlap or do not fit, a configured
+//! flash size larger than the chip's, images for another chip or revision, plaintext on a chip
+//! with flash encryption or secure boot) and the flash parameters written into a bootloader at
+//! 0x0 (the chip's detected size among them, unless the size is kept).
 
 use super::{Event, FlashError, Flasher, Region};
+use crate::image::FlashSize;
 use crate::image::format::{self, ESP32S3_CHIP_ID};
 use crate::image::merge::{PatchOutcome, patch_flash_params};
 use crate::loader::{ChipRevision, LoaderError};
@@ -17,6 +19,16 @@ impl<T: Transport> Flasher<T> {
         on_event: &mut dyn FnMut(Event),
     ) -> Result<(), FlashError> {
         let security = self.loader.security_info().ok();
+        if let (Some(configured), Some(detected)) =
+            (self.opts.flash_size.map(|s| s.bytes()), self.detected_size)
+        {
+            if configured > detected && !self.opts.force {
+                return Err(FlashError::LargerThanChip {
+                    configured,
+                    detected,
+                });
+            }
+        }
         let mut revision: Option<ChipRevision> = None;
         for region in plan.iter_mut() {
             let offset = u64::from(region.offset);
@@ -29,10 +41,17 @@ impl<T: Transport> Flasher<T> {
                     flash_size: self.flash_size,
                 });
             }
-            if security.is_some_and(|s| s.flash_encryption()) {
-                return Err(FlashError::EncryptionEnabled {
-                    label: region.label.clone(),
-                });
+            if !self.opts.force {
+                if security.is_some_and(|s| s.flash_encryption()) {
+                    return Err(FlashError::EncryptionEnabled {
+                        label: region.label.clone(),
+                    });
+                }
+                if security.is_some_and(|s| s.secure_boot()) {
+                    return Err(FlashError::SecureBootEnabled {
+                        label: region.label.clone(),
+                    });
+                }
             }
             let Ok(image) = format::parse_image(&region.data) else {
                 continue;
@@ -88,6 +107,22 @@ impl<T: Transport> Flasher<T> {
         Ok(())
     }
 
+    /// The bytes [`Flasher::write_regions`] writes for `region`: a bootloader at 0x0 with the
+    /// flash parameters (and, unless kept, the chip's detected size) patched in, unless secure
+    /// boot or Secure Download Mode is on; any other region as it is. For comparing a chip with
+    /// what flashing would write.
+    pub fn as_written(&mut self, region: &Region) -> Vec<u8> {
+        let mut region = region.clone();
+        if region.offset == 0 {
+            let secured = self
+                .loader
+                .security_info()
+                .is_ok_and(|s| s.secure_boot() || s.secure_download_mode());
+            self.patch_bootloader(&mut region, secured, &mut |_| {});
+        }
+        region.data
+    }
+
     /// Write the flash parameters into the bootloader at 0x0 (§9), through the one patch the
     /// image module has ([`patch_flash_params`]: only a valid ESP32-S3 image, checksum and
     /// digest included, is changed, and its appended SHA-256 is recomputed), never on a secured
@@ -98,7 +133,18 @@ impl<T: Transport> Flasher<T> {
         secured: bool,
         on_event: &mut dyn FnMut(Event),
     ) {
-        let params = self.opts.flash_params;
+        let mut params = self.opts.flash_params;
+        if params.size.is_none() && self.opts.bootloader_size_from_chip {
+            // The chip's size where the header names another (a merged image made for 4 MB on
+            // a 16 MB board): the bootloader and the app then see all of the flash.
+            let header_size = format::ImageHeader::decode(&region.data)
+                .ok()
+                .and_then(|h| h.size());
+            params.size = self
+                .detected_size
+                .and_then(|bytes| FlashSize::from_bytes(u64::from(bytes)))
+                .filter(|size| Some(*size) != header_size);
+        }
         if params.is_keep() {
             return;
         }

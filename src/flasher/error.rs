@@ -61,17 +61,48 @@ pub enum FlashError {
     },
     /// Plaintext on a chip with flash encryption.
     #[error(
-        "flash encryption is enabled on this chip: refusing to write {label} as plaintext, which the chip would decrypt into garbage"
+        "flash encryption is enabled on this chip: refusing to write {label} as plaintext, which the chip would decrypt into garbage; pass --force to write it anyway (an image encrypted beforehand, or a partition that is not encrypted)"
     )]
     EncryptionEnabled {
         /// Region label.
         label: String,
     },
+    /// A write onto a chip with secure boot.
+    #[error(
+        "secure boot is enabled on this chip: refusing to write {label}, which its bootloader refuses to run unless it is signed with the chip's key; pass --force to write a signed image"
+    )]
+    SecureBootEnabled {
+        /// Region label.
+        label: String,
+    },
     /// Erasing is refused on a secured chip.
     #[error(
-        "erasing is refused: secure boot or flash encryption is enabled on this chip, and erasing would leave it unbootable"
+        "erasing is refused: secure boot or flash encryption is enabled on this chip, and erasing would leave it unbootable; pass --force if you mean it"
     )]
     SecurityActive,
+    /// A configured flash size larger than the flash the chip has.
+    #[error(
+        "the configured flash size ({} MiB) is larger than this chip's flash ({} MiB, from its flash ID): images would name flash that is not there; set --flash-size to the chip's or to detect, or pass --force if the flash ID is wrong",
+        configured >> 20,
+        detected >> 20
+    )]
+    LargerThanChip {
+        /// The configured size in bytes.
+        configured: u32,
+        /// The size the flash ID names, in bytes.
+        detected: u32,
+    },
+    /// The caller stopped the write (its [`super::Cancel`] was set) after the current block.
+    #[error(
+        "interrupted: {}; run the same command again to finish (regions the chip already holds are skipped)",
+        interrupted_summary(verified, unverified)
+    )]
+    Interrupted {
+        /// Regions written and verified (or already on the chip), as `label (0x… bytes at 0x…)`.
+        verified: Vec<String>,
+        /// Regions not written, or written only in part, in the same form.
+        unverified: Vec<String>,
+    },
     /// Erase bounds not on 4 KiB sectors.
     #[error("erase {what} 0x{value:x} is not a multiple of 4 KiB (0x1000); round it to a sector")]
     Unaligned {
@@ -145,4 +176,20 @@ pub enum FlashError {
         /// What did not match.
         detail: String,
     },
+}
+
+/// `verified: a, b; not verified: c` for [`FlashError::Interrupted`].
+fn interrupted_summary(verified: &[String], unverified: &[String]) -> String {
+    let list = |regions: &[String]| {
+        if regions.is_empty() {
+            "none".to_string()
+        } else {
+            regions.join(", ")
+        }
+    };
+    format!(
+        "verified on the chip: {}; not written or not verified: {}",
+        list(verified),
+        list(unverified)
+    )
 }

@@ -33,12 +33,17 @@ pub struct FlashOptions {
     pub skip_unchanged: bool,
     /// Check each written region with SPI_FLASH_MD5.
     pub verify: bool,
-    /// Flash even when the image's chip revision range excludes this chip.
+    /// Override what can sensibly be overridden: an image's chip revision range, a configured
+    /// flash size larger than the chip's, plaintext writes and erases on a chip with flash
+    /// encryption or secure boot.
     pub force: bool,
     /// The flash size to use; `None` detects it from the flash ID.
     pub flash_size: Option<FlashSize>,
     /// Flash mode/frequency/size patched into a bootloader written at 0x0.
     pub flash_params: FlashParams,
+    /// When `flash_params` keeps the size: write the detected size into a bootloader at 0x0
+    /// anyway (the `detect` choice), so the bootloader and the app see the flash the chip has.
+    pub bootloader_size_from_chip: bool,
 }
 
 impl Default for FlashOptions {
@@ -49,6 +54,7 @@ impl Default for FlashOptions {
             force: false,
             flash_size: None,
             flash_params: FlashParams::default(),
+            bootloader_size_from_chip: false,
         }
     }
 }
@@ -64,6 +70,10 @@ pub struct WriteSummary {
     pub bytes: u64,
     /// Compressed bytes sent.
     pub compressed_bytes: u64,
+    /// Regions written without an MD5 check of the flash: verification was off, or the chip is
+    /// in Secure Download Mode, whose ROM computes no MD5 (each block is still checked by the
+    /// ROM's checksum).
+    pub unverified: u32,
     /// Total time.
     pub elapsed: Duration,
 }
@@ -73,6 +83,37 @@ pub struct Flasher<T: Transport> {
     loader: Loader<T>,
     opts: FlashOptions,
     flash_size: u32,
+    /// The size the flash ID names, when it names one (not in Secure Download Mode).
+    detected_size: Option<u32>,
+    cancel: Cancel,
+}
+
+/// A flag that stops a running write after the current block (set from another thread: a
+/// Ctrl+C handler, a GUI button). The library never installs a signal handler; the caller
+/// decides what sets it. Clones share the flag.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Cancel {
+    /// A flag not yet set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Ask the write to stop after its current block.
+    pub fn cancel(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// True once [`Cancel::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Clear the flag (before the next job on the same board).
+    pub fn reset(&self) {
+        self.0.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// Flash sector: the erase granularity.
@@ -94,9 +135,13 @@ impl<T: Transport> Flasher<T> {
         if !loader.is_stub() {
             loader.command(&Command::spi_attach(), 0, timeouts::DEFAULT)?;
         }
-        let (mut size, detected) = match opts.flash_size {
-            Some(size) => (size.bytes(), false),
-            None => (detect_flash_size(&mut loader, on_event)?, true),
+        let (mut size, detected, detected_size) = match opts.flash_size {
+            // The chip's own size is still read, to refuse a configured size larger than it.
+            Some(size) => (size.bytes(), false, chip_flash_size(&mut loader)),
+            None => {
+                let (size, known) = detect_flash_size(&mut loader, on_event)?;
+                (size, true, known.then_some(size))
+            }
         };
         if !loader.is_stub() && size > ROM_MAX_FLASH {
             on_event(Event::Warning(format!(
@@ -111,7 +156,19 @@ impl<T: Transport> Flasher<T> {
             loader,
             opts,
             flash_size: size,
+            detected_size,
+            cancel: Cancel::new(),
         })
+    }
+
+    /// The flag that stops a write after its current block (see [`Cancel`]).
+    pub fn cancel_handle(&self) -> Cancel {
+        self.cancel.clone()
+    }
+
+    /// The flash size the chip's flash ID names, when it names one.
+    pub fn detected_size(&self) -> Option<u32> {
+        self.detected_size
     }
 
     /// Erase the whole flash. A stub has ERASE_FLASH; the ROM has no erase command, so a
@@ -190,6 +247,9 @@ impl<T: Transport> Flasher<T> {
     }
 
     fn refuse_erase_if_secured(&mut self) -> Result<(), FlashError> {
+        if self.opts.force {
+            return Ok(());
+        }
         match self.loader.security_info() {
             Ok(s) if s.secure_boot() || s.flash_encryption() => Err(FlashError::SecurityActive),
             _ => Ok(()),
@@ -261,11 +321,18 @@ fn to_u32(value: u64) -> u32 {
     u32::try_from(value).unwrap_or(u32::MAX)
 }
 
-/// Detect the flash size from the JEDEC ID, falling back to 4 MB with a warning.
+/// The size the flash ID names, or `None` when it names none or cannot be read (Secure
+/// Download Mode). Never fails: it only serves a check.
+fn chip_flash_size<T: Transport>(loader: &mut Loader<T>) -> Option<u32> {
+    loader.flash_id().ok().and_then(|id| id.size)
+}
+
+/// Detect the flash size from the JEDEC ID, falling back to 4 MB with a warning. The flag says
+/// whether the ID named the size (false for the fallback).
 fn detect_flash_size<T: Transport>(
     loader: &mut Loader<T>,
     on_event: &mut dyn FnMut(Event),
-) -> Result<u32, FlashError> {
+) -> Result<(u32, bool), FlashError> {
     let id = match loader.flash_id() {
         Ok(id) => id,
         Err(LoaderError::Unsupported { .. }) => {
@@ -273,7 +340,7 @@ fn detect_flash_size<T: Transport>(
                 "the flash size cannot be detected in Secure Download Mode; assuming {} (set --flash-size)",
                 FALLBACK_FLASH_SIZE.name()
             )));
-            return Ok(FALLBACK_FLASH_SIZE.bytes());
+            return Ok((FALLBACK_FLASH_SIZE.bytes(), false));
         }
         Err(e) => return Err(e.into()),
     };
@@ -284,14 +351,14 @@ fn detect_flash_size<T: Transport>(
         )));
     }
     match id.size {
-        Some(size) => Ok(size),
+        Some(size) => Ok((size, true)),
         None => {
             on_event(Event::Warning(format!(
                 "unknown flash size code in flash ID 0x{:06x}; assuming {} (set --flash-size)",
                 id.raw,
                 FALLBACK_FLASH_SIZE.name()
             )));
-            Ok(FALLBACK_FLASH_SIZE.bytes())
+            Ok((FALLBACK_FLASH_SIZE.bytes(), false))
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Writing regions: skip what the flash already holds, widen to whole sectors keeping the bytes
 //! around a region, send compressed blocks (restarting a region whose block failed), and verify
-//! with the chip's MD5.
+//! with the chip's MD5. In Secure Download Mode, whose ROM allows only plain writes and no reads
+//! or MD5, regions are written whole and uncompressed and checked by the ROM's block checksums
+//! only. A set [`super::Cancel`] stops the write after the current block.
 
 use std::io::Write as _;
 use std::time::{Duration, Instant};
@@ -49,10 +51,23 @@ impl<T: Transport> Flasher<T> {
             .collect();
         plan.sort_by_key(|r| r.offset);
         self.check_regions(&mut plan, on_event)?;
+        // Secure Download Mode: no MD5 (so no skipping and no verifying), no reads, no
+        // compressed writes.
+        let sdm = self.loader.secure_download_mode();
+        if sdm {
+            on_event(Event::Warning(
+                "the chip is in Secure Download Mode: its ROM allows only plain writes and no flash reads or MD5, so every region is written whole and uncompressed, and verification is limited to the ROM's checksum of each block".into(),
+            ));
+        }
         let mut summary = WriteSummary::default();
+        // Regions known to be on the chip (verified, or found unchanged), for an interruption.
+        let mut verified: Vec<String> = Vec::new();
         for unit in sector_units(&plan) {
             let members = plan.get(unit.members.clone()).unwrap_or_default();
-            if self.opts.skip_unchanged && self.all_unchanged(members)? {
+            if self.cancel.is_cancelled() {
+                return Err(interrupted(&plan, verified));
+            }
+            if self.opts.skip_unchanged && !sdm && self.all_unchanged(members)? {
                 for region in members {
                     on_event(Event::RegionSkipped {
                         offset: region.offset,
@@ -60,18 +75,32 @@ impl<T: Transport> Flasher<T> {
                         label: region.label.clone(),
                     });
                     summary.skipped += 1;
+                    verified.push(described(region));
                 }
                 continue;
             }
-            let data = self.widen(&unit, members)?;
+            let data = if sdm {
+                self.widen_blind(&unit, members, on_event)
+            } else {
+                self.widen(&unit, members)?
+            };
             let shown = Shown::of(members);
-            let compressed = self.write_region(&shown, unit.start, &data, on_event)?;
-            if self.opts.verify {
+            let Some(compressed) = self.write_region(&shown, unit.start, &data, sdm, on_event)?
+            else {
+                return Err(interrupted(&plan, verified));
+            };
+            let checked = self.opts.verify && !sdm;
+            if checked {
                 self.verify(unit.start, &data, members, &shown.label, on_event)?;
             }
             for region in members {
                 summary.written += 1;
                 summary.bytes += region.data.len() as u64;
+                if checked {
+                    verified.push(described(region));
+                } else {
+                    summary.unverified += 1;
+                }
             }
             summary.compressed_bytes += u64::from(compressed);
         }
@@ -135,6 +164,32 @@ impl<T: Transport> Flasher<T> {
         Ok(data)
     }
 
+    /// [`Flasher::widen`] where nothing can be read (Secure Download Mode): the bytes of the
+    /// region's sectors outside it are written as erased flash, and a warning says so.
+    fn widen_blind(
+        &mut self,
+        unit: &SectorUnit,
+        regions: &[Region],
+        on_event: &mut dyn FnMut(Event),
+    ) -> Vec<u8> {
+        let start = u64::from(unit.start);
+        let mut data = vec![0xFF; (unit.end - start) as usize];
+        let mut covered = 0u64;
+        for region in regions {
+            let (offset, end) = region_bounds(region);
+            put(&mut data, (offset - start) as usize, &region.data);
+            covered += end - offset;
+        }
+        let around = (unit.end - start).saturating_sub(covered);
+        if around > 0 {
+            on_event(Event::Warning(format!(
+                "Secure Download Mode forbids reading flash, so the {around} bytes that share a 4 KiB sector with {} are erased, not kept",
+                Shown::of(regions).label
+            )));
+        }
+        data
+    }
+
     /// Send one region compressed, restarting it from BEGIN when a block fails.
     ///
     /// Why restart instead of resending the block: after a ROM checksum error (`01 07`) the
@@ -143,14 +198,18 @@ impl<T: Transport> Flasher<T> {
     /// a lost request (resend would work) from a lost reply (resend would be a duplicate, `01 05`,
     /// or worse, written twice by a stub). A new BEGIN erases and rewinds both loaders to a known
     /// state, and the drain before it keeps a late reply from answering the new transfer.
+    ///
+    /// `Ok(None)` when the write was cancelled after a block (the region is then only partly
+    /// written); in Secure Download Mode (`plain`) the data goes uncompressed.
     fn write_region(
         &mut self,
         shown: &Shown,
         offset: u32,
         data: &[u8],
+        plain: bool,
         on_event: &mut dyn FnMut(Event),
-    ) -> Result<u32, FlashError> {
-        let compressed = compress(data);
+    ) -> Result<Option<u32>, FlashError> {
+        let compressed = if plain { data.to_vec() } else { compress(data) };
         let clen = len_u32(compressed.len());
         on_event(Event::RegionStarted {
             offset: shown.offset,
@@ -161,15 +220,21 @@ impl<T: Transport> Flasher<T> {
         let mut attempt = 1;
         loop {
             let started = Instant::now();
-            match self.send_compressed(offset, data, &compressed, shown.offset, on_event) {
-                Ok(()) => {
+            let sent = if plain {
+                self.send_plain(offset, data, shown.offset, on_event)
+            } else {
+                self.send_compressed(offset, data, &compressed, shown.offset, on_event)
+            };
+            match sent {
+                Ok(Sent::Cancelled) => return Ok(None),
+                Ok(Sent::Complete) => {
                     on_event(Event::RegionWritten {
                         offset: shown.offset,
                         len: shown.len,
                         compressed_len: clen,
                         elapsed: started.elapsed(),
                     });
-                    return Ok(clen);
+                    return Ok(Some(clen));
                 }
                 Err(e) if is_retryable(&e) && attempt < WRITE_ATTEMPTS => {
                     self.loader.drain(Duration::from_millis(100))?;
@@ -233,7 +298,7 @@ impl<T: Transport> Flasher<T> {
         compressed: &[u8],
         shown_offset: u32,
         on_event: &mut dyn FnMut(Event),
-    ) -> Result<(), LoaderError> {
+    ) -> Result<Sent, LoaderError> {
         let stub = self.loader.is_stub();
         let block = if stub { STUB_BLOCK } else { ROM_MAX_BLOCK };
         let len = len_u32(data.len());
@@ -279,6 +344,9 @@ impl<T: Transport> Flasher<T> {
                 written: sent,
                 total: clen,
             });
+            if self.cancel.is_cancelled() && sent < clen {
+                return Ok(Sent::Cancelled);
+            }
         }
         if stub {
             // The stub acknowledges blocks before writing them; its FLASH_DEFL_END answers once
@@ -291,7 +359,47 @@ impl<T: Transport> Flasher<T> {
                 timeouts::stub_after_write_of(previous),
             )?;
         }
-        Ok(())
+        Ok(Sent::Complete)
+    }
+
+    /// FLASH_BEGIN, then the data uncompressed in blocks, the last one padded with 0xFF (Secure
+    /// Download Mode, which has no compressed writes). The ROM erases at BEGIN, checks each
+    /// block's checksum and writes it before answering, and needs no END.
+    fn send_plain(
+        &mut self,
+        offset: u32,
+        data: &[u8],
+        shown_offset: u32,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<Sent, LoaderError> {
+        let block = ROM_MAX_BLOCK;
+        let len = len_u32(data.len());
+        let begin_size = len.next_multiple_of(SECTOR);
+        self.loader.command(
+            &Command::flash_begin(begin_size, len.div_ceil(block), block, offset),
+            0,
+            timeouts::erase_at_begin(begin_size),
+        )?;
+        let mut sent = 0u32;
+        for (seq, chunk) in (0u32..).zip(data.chunks(block as usize)) {
+            let mut padded = chunk.to_vec();
+            padded.resize(block as usize, 0xFF);
+            self.loader.command(
+                &Command::flash_data(seq, &padded),
+                0,
+                timeouts::write_block(block),
+            )?;
+            sent = sent.saturating_add(len_u32(chunk.len()));
+            on_event(Event::RegionProgress {
+                offset: shown_offset,
+                written: sent,
+                total: len,
+            });
+            if self.cancel.is_cancelled() && sent < len {
+                return Ok(Sent::Cancelled);
+            }
+        }
+        Ok(Sent::Complete)
     }
 
     /// Check the widened transfer with one SPI_FLASH_MD5. On a mismatch, find what is wrong for
@@ -366,6 +474,38 @@ impl<T: Transport> Flasher<T> {
             expected: hex(&wanted),
             actual: hex(&actual),
         })
+    }
+}
+
+/// How sending a region ended.
+enum Sent {
+    /// Every block was sent (and, on a stub, written).
+    Complete,
+    /// The caller's [`super::Cancel`] was set; the region is only partly written.
+    Cancelled,
+}
+
+/// `app (0x1f000 bytes at 0x10000)`.
+fn described(region: &Region) -> String {
+    format!(
+        "{} (0x{:x} bytes at 0x{:x})",
+        region.label,
+        region.data.len(),
+        region.offset
+    )
+}
+
+/// The error for a write stopped by its [`super::Cancel`]: what the chip holds for sure, and
+/// the rest of the plan.
+fn interrupted(plan: &[Region], verified: Vec<String>) -> FlashError {
+    let unverified = plan
+        .iter()
+        .map(described)
+        .filter(|d| !verified.contains(d))
+        .collect();
+    FlashError::Interrupted {
+        verified,
+        unverified,
     }
 }
 

@@ -7,7 +7,7 @@
 //! and `info.rs` (what a prebuilt image says about itself). It only parses bytes; it knows
 //! nothing of ELF sections, image layout or files.
 
-use super::format::{APP_DESC_MAGIC, BOOTLOADER_DESC_MAGIC};
+use super::format::{APP_DESC_MAGIC, BOOTLOADER_DESC_MAGIC, HEADER_LEN, SEGMENT_HEADER_LEN};
 
 /// Length of `esp_app_desc_t`.
 pub const APP_DESC_LEN: usize = 256;
@@ -83,6 +83,14 @@ pub fn parse_app_desc(d: &[u8]) -> Option<AppDescriptor> {
     })
 }
 
+/// The `esp_app_desc_t` of an app image: the first 256 bytes of its first segment's data, which
+/// is where the ESP-IDF bootloader reads it (v5.2.3 and later take the eFuse block revision range
+/// from there, descriptor or not). `None` when the magic is not there.
+pub fn app_desc_of_image(image: &[u8]) -> Option<AppDescriptor> {
+    let start = HEADER_LEN + SEGMENT_HEADER_LEN;
+    parse_app_desc(image.get(start..start + APP_DESC_LEN)?)
+}
+
 /// `esp_bootloader_desc_t` from its 80 bytes; the one-byte magic alone is weak, so the version
 /// text must look like one (`v5.4.2`).
 pub fn parse_bootloader_desc(d: &[u8]) -> Option<BootloaderDescriptor> {
@@ -139,6 +147,15 @@ mod tests {
         assert!(parse_app_desc(&d[..255]).is_none());
         d[0] ^= 1;
         assert!(parse_app_desc(&d).is_none());
+    }
+
+    #[test]
+    fn the_descriptor_of_an_image_is_its_first_segments_start() {
+        let mut image = vec![0u8; 0x20 + APP_DESC_LEN];
+        assert!(app_desc_of_image(&image).is_none());
+        image[0x20..0x24].copy_from_slice(&APP_DESC_MAGIC.to_le_bytes());
+        assert!(app_desc_of_image(&image).is_some());
+        assert!(app_desc_of_image(&image[..0x100]).is_none());
     }
 
     #[test]

@@ -351,6 +351,14 @@ pub enum ImageError {
         /// Its load address.
         addr: u32,
     },
+    /// An app image without an `esp_app_desc_t` at the start of its first segment.
+    #[error(
+        "{what} has no ESP-IDF app descriptor (esp_app_desc_t): ESP-IDF bootloaders from v5.2.3 on read it and refuse the app, so the chip would boot-loop; add `esp_bootloader_esp_idf::esp_app_desc!();` to an esp-hal app (esp-hal 1.0), or pass --ignore-app-descriptor (`ignore-app-descriptor = true`) if the bootloader on the chip is older"
+    )]
+    NoAppDescriptor {
+        /// Which app (`the app`, `the app in partition factory`).
+        what: String,
+    },
     /// Converting the app's ELF failed (the file and why).
     #[error("cannot make an app image from {file}: {source}")]
     AppFromElf {

@@ -290,6 +290,23 @@ pub fn flash_regions_for_bin(bytes: &[u8], table_offset: u32) -> Result<Vec<Regi
     }])
 }
 
+/// Refuse a file whose apps (a bare app image, or the apps in a merged file's app partitions)
+/// carry no ESP-IDF app descriptor: ESP-IDF bootloaders from v5.2.3 on read one from every app
+/// they load ([`ImageError::NoAppDescriptor`]).
+pub fn require_app_descriptors(info: &ImageInfo) -> Result<(), ImageError> {
+    for image in info.images.iter().filter(|i| i.role == ImageRole::App) {
+        if image.app_desc.is_none() {
+            let what = if info.kind == BinKind::AppImage {
+                "the app image".to_string()
+            } else {
+                format!("the app at 0x{:x}", image.flash_offset)
+            };
+            return Err(ImageError::NoAppDescriptor { what });
+        }
+    }
+    Ok(())
+}
+
 /// Flash offset of the factory partition in the default table for a table at `table_offset`
 /// (see [`PartitionTable::default_for`]).
 pub fn default_app_offset(table_offset: u32) -> u32 {

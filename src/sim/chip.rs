@@ -530,10 +530,11 @@ impl Esp32s3 {
                 let is_stub = KNOWN_STUB_ENTRIES.contains(&entry)
                     || self.config.extra_stub_entries.contains(&entry);
                 self.cpu = if is_stub && self.hw.sram_loaded(entry) {
-                    let flash_size = match &self.cpu {
-                        Cpu::Rom(rom) => rom.flash_size(),
-                        _ => self.config.flash_size,
-                    };
+                    // A stub sets the flash size itself when it starts, whatever the ROM had
+                    // (esp-flasher-stub reads the flash ID; the legacy stub assumes its largest
+                    // size), so esptool's `erase-region` above 2 MiB works without a
+                    // SPI_SET_PARAMS first: the flash the chip has.
+                    let flash_size = self.config.flash_size;
                     Cpu::Stub(Box::new(StubLoader::start(flash_size, &mut self.out)))
                 } else if self.hw.sram_loaded(entry) {
                     // The code runs; its console is the echo every app without a script gets.

@@ -1,6 +1,7 @@
 //! The eFuse read registers (0x60007000–0x60007FFF) as a host reads them: MAC, package, chip
 //! revision, PSRAM and flash capabilities and block version, packed into the words and bit
-//! fields of §4 of the facts. Security fuses are all zero (a stock chip).
+//! fields of §4 of the facts, and the security fuses the identity sets (SPI_BOOT_CRYPT_CNT,
+//! SECURE_BOOT_EN; all zero on a stock chip).
 //!
 //! It only encodes an [`Identity`]; it knows nothing of the bus or the loader.
 
@@ -19,11 +20,16 @@ const BLOCK1_WORD3: u32 = 0x6000_7050;
 const BLOCK1_WORD4: u32 = 0x6000_7054;
 const BLOCK1_WORD5: u32 = 0x6000_7058;
 const BLOCK2_WORD4: u32 = 0x6000_706C;
+/// EFUSE_RD_REPEAT_DATA1: SPI_BOOT_CRYPT_CNT in bits 20:18.
+const REPEAT_DATA1: u32 = 0x6000_7034;
+/// EFUSE_RD_REPEAT_DATA2: SECURE_BOOT_EN in bit 20.
+const REPEAT_DATA2: u32 = 0x6000_7038;
 
 /// The eFuse read words.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Efuse {
     words: BTreeMap<u32, u32>,
+    security: super::Security,
 }
 
 impl Efuse {
@@ -55,8 +61,18 @@ impl Efuse {
                 | (u32::from(id.revision_major & 0x3) << 24),
         );
         words.insert(BLOCK2_WORD4, u32::from(blk_major & 0x3));
+        words.insert(REPEAT_DATA1, u32::from(id.security.flash_encryption) << 18);
+        words.insert(REPEAT_DATA2, u32::from(id.security.secure_boot) << 20);
         words.retain(|_, v| *v != 0);
-        Efuse { words }
+        Efuse {
+            words,
+            security: id.security,
+        }
+    }
+
+    /// The security features the fuses enable.
+    pub fn security(&self) -> super::Security {
+        self.security
     }
 
     /// Read a word; `None` outside the eFuse controller.

@@ -161,6 +161,32 @@ pub struct Identity {
     pub flash_cap: u8,
     /// eFuse block version (major, minor).
     pub block_version: (u8, u8),
+    /// The security eFuses (all off on a stock chip).
+    pub security: Security,
+}
+
+/// The security features burnt into the eFuses: what GET_SECURITY_INFO reports and, for Secure
+/// Download Mode, which commands the ROM loader accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Security {
+    /// SECURE_BOOT_EN.
+    pub secure_boot: bool,
+    /// SPI_BOOT_CRYPT_CNT odd: flash encryption on.
+    pub flash_encryption: bool,
+    /// ENABLE_SECURITY_DOWNLOAD: the ROM loader answers only the commands Secure Download Mode
+    /// allows (SYNC, SPI_SET_PARAMS, SPI_ATTACH, CHANGE_BAUDRATE, FLASH_BEGIN/DATA/END and
+    /// GET_SECURITY_INFO) and runs no stub.
+    pub secure_download: bool,
+}
+
+impl Security {
+    /// GET_SECURITY_INFO's first 5 bytes: the flags word (bit 0 secure boot, bit 2 Secure
+    /// Download Mode) and SPI_BOOT_CRYPT_CNT.
+    pub fn info_head(self) -> [u8; 5] {
+        let flags = u32::from(self.secure_boot) | (u32::from(self.secure_download) << 2);
+        let [a, b, c, d] = flags.to_le_bytes();
+        [a, b, c, d, u8::from(self.flash_encryption)]
+    }
 }
 
 /// Everything that configures a simulated chip.
@@ -218,6 +244,7 @@ impl Default for SimConfig {
                 psram_vendor: 1,
                 flash_cap: 0,
                 block_version: (1, 1),
+                security: Security::default(),
             },
             chip: ChipKind::Esp32s3,
             start_in: StartIn::Download,
@@ -245,6 +272,7 @@ impl SimConfig {
                 psram_vendor: 0,
                 flash_cap: 0,
                 block_version: (0, 0),
+                security: Security::default(),
             },
             download_strap: 0x07,
             ..SimConfig::default()

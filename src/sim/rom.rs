@@ -108,6 +108,11 @@ struct MemWrite {
     block_size: u32,
 }
 
+/// What Secure Download Mode leaves of the ROM loader (§2): FLASH_BEGIN/DATA/END, SYNC,
+/// SPI_SET_PARAMS, SPI_ATTACH, CHANGE_BAUDRATE and GET_SECURITY_INFO. Anything else gets the
+/// "invalid message" reply, as an unknown command does.
+const SECURE_DOWNLOAD_OPS: [u8; 8] = [0x02, 0x03, 0x04, 0x08, 0x0B, 0x0D, 0x0F, 0x14];
+
 /// The ROM loader's state.
 pub(crate) struct RomLoader {
     req: Box<[u8; RX_CAPACITY]>,
@@ -156,11 +161,6 @@ impl RomLoader {
             flash: None,
             mem: None,
         }
-    }
-
-    /// The flash size the loader currently assumes (2 MiB until SPI_SET_PARAMS).
-    pub(crate) fn flash_size(&self) -> u32 {
-        self.flash_size
     }
 
     /// Take bytes from the UART. Stops right after a packet whose handling asks the chip for an
@@ -296,6 +296,10 @@ impl RomLoader {
             return None;
         }
         let data_len = len.saturating_sub(8);
+        if hw.efuse.security().secure_download && !SECURE_DOWNLOAD_OPS.contains(&op) {
+            self.unsupported(out);
+            return None;
+        }
         match op {
             0x08 => {
                 // SYNC: the payload is not checked; its first word becomes `value`.
@@ -428,6 +432,7 @@ impl RomLoader {
                 let mut info = [0u8; 20];
                 // flags (4), flash_crypt_cnt (1), key purposes (7; the ROM reports 0x0C in the
                 // last one on every eFuse image tried), chip id (4), API version (4).
+                info[..5].copy_from_slice(&hw.efuse.security().info_head());
                 info[11] = 0x0C;
                 info[12..16].copy_from_slice(&hw.chip.chip_id().to_le_bytes());
                 self.reply[..20].copy_from_slice(&info);

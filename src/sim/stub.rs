@@ -240,6 +240,7 @@ impl StubLoader {
             }
             0x14 => {
                 let mut info = [0u8; 20];
+                info[..5].copy_from_slice(&hw.efuse.security().info_head());
                 info[11] = 0x0C;
                 info[12..16].copy_from_slice(&hw.chip.chip_id().to_le_bytes());
                 Self::reply(op, 0, &info, ok, out);

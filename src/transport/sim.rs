@@ -11,9 +11,10 @@
 //! banner once the strapping window closes, a boot loop's lines), or 0 at once. Nobody waits.
 //!
 //! URL options (`sim://?flash=/tmp/f.bin&size=16MB&mode=spi&chip=esp32c3&usb=jtag&boot=button`,
-//! and `console=FILE`: what the app prints after it starts) configure the chip; this file only
-//! interprets them (`url.rs` splits the URL, `units` reads the size, the console file is read
-//! here) and knows nothing of the protocol.
+//! `console=FILE`: what the app prints after it starts, and
+//! `efuse=secure-boot+flash-encryption+secure-download` for a secured chip) configure the chip;
+//! this file only interprets them (`url.rs` splits the URL, `units` reads the size, the console
+//! file is read here) and knows nothing of the protocol.
 
 use std::time::{Duration, Instant};
 
@@ -23,7 +24,7 @@ use super::{Transport, TransportError};
 use crate::sim::{ChipKind, Esp32s3, Link, SimConfig, StartIn};
 use crate::units;
 
-const ACCEPTED: &str = "flash=FILE, size=SIZE (e.g. 8MB), mode=download|spi, chip=esp32s3|esp32c3|esp32c6|esp32h2|esp32c2|esp32s2, mac=aa:bb:cc:dd:ee:ff, preset=default|qemu, usb=jtag|uart, boot=button|lines, console=FILE";
+const ACCEPTED: &str = "flash=FILE, size=SIZE (e.g. 8MB), mode=download|spi, chip=esp32s3|esp32c3|esp32c6|esp32h2|esp32c2|esp32s2, mac=aa:bb:cc:dd:ee:ff, preset=default|qemu, usb=jtag|uart, boot=button|lines, console=FILE, efuse=secure-boot+flash-encryption+secure-download";
 
 /// The in-process simulator as a [`Transport`].
 #[derive(Debug)]
@@ -142,6 +143,24 @@ pub fn parse_url(url: &str) -> Result<SimConfig, TransportError> {
                                 "option boot={value:?} is unknown; use boot=button (BOOT held at power-on) or boot=lines"
                             ),
                         ));
+                    }
+                }
+            }
+            "efuse" => {
+                let security = &mut config.identity.security;
+                for fuse in value.split([',', '+']).filter(|f| !f.is_empty()) {
+                    match fuse {
+                        "secure-boot" => security.secure_boot = true,
+                        "flash-encryption" | "encryption" => security.flash_encryption = true,
+                        "secure-download" | "sdm" => security.secure_download = true,
+                        _ => {
+                            return Err(invalid(
+                                url,
+                                format!(
+                                    "option efuse={value:?} names {fuse:?}; use efuse=secure-boot, flash-encryption or secure-download (several joined with +)"
+                                ),
+                            ));
+                        }
                     }
                 }
             }

@@ -339,6 +339,11 @@ fn text_of(buffer: &Mutex<Vec<u8>>) -> String {
 }
 
 impl Running {
+    /// The process id (to send it a signal).
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// What it wrote to stderr so far.
     pub fn stderr_so_far(&self) -> String {
         text_of(&self.stderr)

@@ -12,15 +12,54 @@ use cargo_esp32s3::image::{FlashParams, FlashSize};
 use cargo_esp32s3::loader::{ConnectOptions, StubImage};
 use cargo_esp32s3::reset::Before;
 
-/// A minimal linked Xtensa ELF: one `.text` section in flash (IROM) and one in IRAM.
+/// An `esp_app_desc_t` (256 bytes) naming `project`, as esp-hal's `esp_app_desc!()` links it:
+/// magic 0xABCD5432, version 0.1.0, no eFuse block revision limits, 64 KiB MMU pages.
+pub fn app_descriptor(project: &str) -> Vec<u8> {
+    let field = |text: &str, len: usize| {
+        let mut f = text.as_bytes().to_vec();
+        f.resize(len, 0);
+        f
+    };
+    let mut d = 0xABCD_5432u32.to_le_bytes().to_vec();
+    d.extend([0; 12]);
+    d.extend(field("0.1.0", 32));
+    d.extend(field(project, 32));
+    d.extend(field("12:00:00", 16));
+    d.extend(field("Jan  1 2025", 16));
+    d.extend(field("esp-hal", 32));
+    d.extend([0; 32]); // app_elf_sha256
+    d.extend(0u16.to_le_bytes()); // min_efuse_blk_rev_full
+    d.extend(0xFFFFu16.to_le_bytes()); // max_efuse_blk_rev_full
+    d.push(16); // mmu_page_size, log2
+    d.resize(256, 0);
+    d
+}
+
+/// A minimal linked Xtensa ELF: an app descriptor in `.rodata_desc` (DROM), one `.text` section
+/// in flash (IROM, linked where it follows the descriptor in the image without a filler) and one
+/// in IRAM.
 pub fn synthetic_elf() -> Vec<u8> {
-    elf_with(
-        &[
-            (b".text", 0x4200_0020, &[0x36u8; 256]),
-            (b".iram0.text", 0x4037_8000, &[0x06u8; 64]),
-        ],
-        0x4037_8000,
-    )
+    synthetic_elf_with(Some(&app_descriptor("synthetic")))
+}
+
+/// [`synthetic_elf`] with `descriptor` as its `.rodata_desc` (`None`: an esp-hal app built without
+/// `esp_app_desc!()`, whose first flash segment is its code).
+pub fn synthetic_elf_with(descriptor: Option<&[u8]>) -> Vec<u8> {
+    // With a descriptor the code follows it in the image (its data lands at 0x128); without, it
+    // starts the image as the first flash segment would.
+    let text_addr = if descriptor.is_some() {
+        0x4200_0128
+    } else {
+        0x4200_0020
+    };
+    let mut sections: Vec<(&[u8], u32, &[u8])> = vec![
+        (b".text", text_addr, &[0x36u8; 256]),
+        (b".iram0.text", 0x4037_8000, &[0x06u8; 64]),
+    ];
+    if let Some(descriptor) = descriptor {
+        sections.insert(0, (b".rodata_desc", 0x3C00_0020, descriptor));
+    }
+    elf_with(&sections, 0x4037_8000)
 }
 
 /// The entry point of [`synthetic_ram_elf`].
@@ -149,7 +188,7 @@ pub fn synthetic_bootloader() -> Vec<u8> {
 }
 
 /// A small app image for `chip_id` (9 is the ESP32-S3) with the given minimum revision
-/// (major*100+minor): one DROM segment and one IRAM segment.
+/// (major*100+minor): one DROM segment (starting with an app descriptor) and one IRAM segment.
 pub fn app_image(chip_id: u16, min_rev_full: u16) -> Vec<u8> {
     let header = ImageHeader {
         entry: 0x4037_8000,
@@ -158,10 +197,12 @@ pub fn app_image(chip_id: u16, min_rev_full: u16) -> Vec<u8> {
         min_rev: u8::try_from(min_rev_full / 100).unwrap_or(u8::MAX),
         ..ImageHeader::default()
     };
+    let mut drom = app_descriptor("synthetic");
+    drom.extend((0..40_000u32 - 256).map(|i| (i % 251) as u8));
     let segments = [
         Segment {
             addr: 0x3C00_0020,
-            data: (0..40_000u32).map(|i| (i % 251) as u8).collect(),
+            data: drom,
         },
         Segment {
             addr: 0x4037_8000,

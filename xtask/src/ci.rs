@@ -1,8 +1,9 @@
 //! `cargo xtask ci`: the one test command. Formatting, lints, the same lints for Windows and
 //! macOS (`cross-check`: those platforms are compile-checked, Linux runs everything), every test
 //! (doctests included), the API documentation with warnings denied, the README's quick start
-//! (`cargo xtask demo`), then the esptool interop tier when the reference files and Python are
-//! there.
+//! (`cargo xtask demo`), a short round of every fuzz target (`cargo xtask fuzz`, a few seconds
+//! each on one shared build), then the esptool interop tier when the reference files and Python
+//! are there.
 //!
 //! Each step is printed as it starts and timed; the first failure stops the run and names its
 //! step. What the steps check lives in the tools and tests they run, not here.
@@ -11,7 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::run::{self, Result};
-use crate::{demo, interop};
+use crate::{demo, fuzz, interop};
 
 /// Options of `cargo xtask ci`.
 #[derive(Debug, Default)]
@@ -40,7 +41,7 @@ pub fn parse(args: &[String]) -> Result<Options> {
 pub fn run(options: &Options) -> Result {
     let testdata = run::testdata_dir();
     let interop_plan = plan_interop(options, testdata.is_some())?;
-    let total = 6 + usize::from(interop_plan.is_ok());
+    let total = 7 + usize::from(interop_plan.is_ok());
     let mut times: Vec<(&str, Duration)> = Vec::new();
     let started = Instant::now();
 
@@ -119,8 +120,17 @@ pub fn run(options: &Options) -> Result {
     // The README's quick start, as a user runs it: the main job against the virtual chip.
     step(6, "demo", &mut demo::run)?;
 
+    // No crash, hang or runaway allocation in a few seconds per target: the long rounds are
+    // `cargo xtask fuzz --seconds 600`, run by hand.
+    step(7, "fuzz", &mut || {
+        fuzz::run(&fuzz::Options {
+            seconds: fuzz::CI_SECONDS,
+            ..fuzz::Options::default()
+        })
+    })?;
+
     match &interop_plan {
-        Ok(()) => step(7, "interop", &mut || {
+        Ok(()) => step(8, "interop", &mut || {
             let Some(dir) = testdata.as_deref() else {
                 return Err("testdata disappeared during the run".to_owned());
             };

@@ -544,6 +544,19 @@ impl Context<'_> {
             Check::Erased(erased.clone()),
         );
 
+        // A step of MicroPython's guide: erase above 2 MiB with the stub and no size option. The
+        // stub sets the flash size itself when it starts (the ROM's is 2 MiB until told), so the
+        // simulator's stub must not answer C400 there.
+        add(
+            "erase-region-above-2mib",
+            tool.command(port, true),
+            &[&tool.spell("erase-region"), "0x200000", "0x10000"],
+            Check::Log {
+                must: &[],
+                must_not: &["C400", "Failed SPI operation"],
+            },
+        );
+
         // `--after no-reset-stub` leaves the stub running; the next connection must find it
         // (SYNC answered with value 0) instead of uploading it again.
         add(

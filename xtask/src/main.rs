@@ -5,6 +5,7 @@
 //!   esptool interop tier.
 //! - `interop`: esptool 4.8.1 and the newest esptool against `cargo-esp32s3 sim --pty` and
 //!   `sim --rfc2217`.
+//! - `fuzz`: every cargo-fuzz target in `fuzz/`, each for a set time, seeded from the testdata.
 //! - `bench`: the criterion benchmarks in `benches/`.
 //! - `demo`: the main job against the virtual chip, with images this repository makes itself.
 //!
@@ -13,6 +14,7 @@
 mod bench;
 mod ci;
 mod demo;
+mod fuzz;
 mod interop;
 mod run;
 
@@ -26,6 +28,12 @@ tasks:
                                     interop tier when testdata and python3 are present
                                     (--no-interop is refused when CI=true)
   interop [--only 4.8.1|latest]     esptool against the simulator on a pty and RFC 2217 (testdata)
+  fuzz [--seconds N] [--parallel N] [TARGET...]
+                                    build the cargo-fuzz targets once, seed them from testdata,
+                                    run each for N seconds (default 60; the long round is
+                                    `cargo xtask fuzz --seconds 600`); targets: slip, response,
+                                    telnet, monitor_lines, partition_csv, partition_binary,
+                                    bin_image, elf_to_image
   bench [--quick] [FILTER]          criterion benchmarks in benches/
   demo                              build the tool and flash a demo firmware onto the virtual
                                     ESP32-S3 (no hardware, no Xtensa toolchain needed)
@@ -48,6 +56,7 @@ fn main() -> ExitCode {
             )?;
             interop::run(&options, &testdata)
         }),
+        "fuzz" => fuzz::parse(rest).and_then(|options| fuzz::run(&options)),
         "bench" => bench::parse(rest).and_then(|options| bench::run(&options)),
         "demo" => demo::parse(rest).and_then(|()| demo::run()),
         "help" | "-h" | "--help" => {

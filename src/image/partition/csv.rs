@@ -52,6 +52,11 @@ impl PartitionTable {
             if name.is_empty() {
                 return Err(err(PartitionError::EmptyName));
             }
+            if name.chars().any(char::is_control) {
+                return Err(err(PartitionError::NameControlChar {
+                    name: name.to_string(),
+                }));
+            }
             if name.len() > MAX_NAME_LEN {
                 return Err(err(PartitionError::NameTooLong {
                     name: name.to_string(),
@@ -262,6 +267,22 @@ mod tests {
         assert_eq!(PartitionTable::from_csv(&t.to_csv()).unwrap(), t);
         assert_eq!(PartitionTable::parse(&bin).unwrap(), t);
         assert_eq!(PartitionTable::parse(TWO_OTA.as_bytes()).unwrap(), t);
+    }
+
+    /// Found by the `partition_csv` fuzz target: a NUL in a name was accepted, and the binary
+    /// table (which ends a name at its first NUL) gave back a different name.
+    #[test]
+    fn csv_name_with_a_control_character_is_refused() {
+        for name in ["G\0x", "a\u{b}b", "tab\there"] {
+            let csv = format!("{name},data,nvs,0x9000,0x6000\nfactory,app,factory,,1M");
+            let e = PartitionTable::from_csv(&csv).unwrap_err();
+            assert!(
+                matches!(&e, PartitionError::Csv { line: 1, source, .. }
+                    if matches!(**source, PartitionError::NameControlChar { .. })),
+                "{e}"
+            );
+            assert!(e.to_string().contains("control character"), "{e}");
+        }
     }
 
     #[test]

@@ -219,6 +219,12 @@ pub enum PartitionError {
         /// Its length in bytes.
         len: usize,
     },
+    /// A name with a control character (a NUL would cut it short in the binary table).
+    #[error("partition name {name:?} holds a control character; use printable characters only")]
+    NameControlChar {
+        /// The name.
+        name: String,
+    },
     /// Two partitions with the same name.
     #[error(
         "partition name `{name}` is used twice (entries {first} and {second}); names must be unique"

@@ -166,7 +166,8 @@ impl PartitionType {
         if self == PartitionType::App {
             if let Some(n) = lower.strip_prefix("ota_") {
                 if let Ok(n) = n.parse::<u8>() {
-                    return (n < 16).then_some(0x10 + n);
+                    // `then`, not `then_some`: 0x10 + 255 must not even be computed.
+                    return (n < 16).then(|| 0x10 + n);
                 }
             }
         }
@@ -369,6 +370,18 @@ mod tests {
         factory,  app,  factory, 0x10000,  1M,\n\
         ota_0,    app,  ota_0,   0x110000, 1M,\n\
         ota_1,    app,  ota_1,   0x210000, 1M,\n";
+
+    /// Found by the `partition_csv` fuzz target: `ota_255` overflowed the subtype byte
+    /// (0x10 + 255) instead of being refused like any number past `ota_15`.
+    #[test]
+    fn ota_subtype_numbers_past_15_are_refused_not_overflowed() {
+        for name in ["ota_16", "ota_240", "ota_255"] {
+            assert_eq!(PartitionType::App.subtype_from_name(name), None, "{name}");
+        }
+        assert_eq!(PartitionType::App.subtype_from_name("OTA_15"), Some(0x1F));
+        let e = PartitionTable::from_csv("t1, app,ota_255,,").unwrap_err();
+        assert!(e.to_string().contains("ota_255"), "{e}");
+    }
 
     #[test]
     fn default_table_follows_a_moved_table() {

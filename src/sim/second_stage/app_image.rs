@@ -1,7 +1,8 @@
 //! `esp_image_load` of an app partition: magic, chip id, chip revision range, segment count and
-//! lengths, loaded segments not over the running bootloader's own RAM (through either bus),
-//! image length within the partition, checksum and appended SHA-256, each failure logged with
-//! ESP-IDF's wording. Parsed with this folder's own code, never `crate::image`'s.
+//! lengths, loaded segments not over the running bootloader's own RAM (through either bus), the
+//! eFuse block revision range read from where the app descriptor must be (the first segment's
+//! data), image length within the partition, checksum and appended SHA-256, each failure logged
+//! with ESP-IDF's wording. Parsed with this folder's own code, never `crate::image`'s.
 
 use sha2::{Digest as _, Sha256};
 
@@ -16,7 +17,24 @@ pub(super) struct Loader<'a> {
     pub(super) ctx: &'a BootContext<'a>,
     pub(super) flash: &'a Flash<'a>,
     pub(super) bootloader_ram: &'a [(u32, u32)],
+    pub(super) app_desc_checks: AppDescChecks,
 }
+
+/// Which checks of the app descriptor the running bootloader makes (newer ESP-IDF makes more).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct AppDescChecks {
+    /// `bootloader_common_check_efuse_blk_validity` on the descriptor's
+    /// `min_efuse_blk_rev_full`/`max_efuse_blk_rev_full` (ESP-IDF v5.1.7, v5.2.3, v5.3.2 and on).
+    pub(super) efuse_blk_rev: bool,
+    /// The first segment must be long enough to hold the 256-byte descriptor (ESP-IDF master
+    /// since June 2026).
+    pub(super) segment0_len: bool,
+}
+
+/// `esp_app_desc_t`'s length and where its eFuse block revision range lies in it.
+const APP_DESC_LEN: u32 = 256;
+const MIN_EFUSE_BLK_REV_AT: u32 = 0xB0;
+const MAX_EFUSE_BLK_REV_AT: u32 = 0xB2;
 
 /// A checked app image.
 pub(super) struct LoadedApp {
@@ -111,6 +129,13 @@ pub(super) fn load_app(
             log.error("esp_image", &format!("invalid segment length 0x{len:x}"));
             return None;
         }
+        if index == 0 && loader.app_desc_checks.segment0_len && len < APP_DESC_LEN {
+            log.error(
+                "esp_image",
+                &format!("Segment 0: length 0x{len:x} is too short for app description"),
+            );
+            return None;
+        }
         let action = if is_mapped(addr) {
             "map"
         } else if is_loaded(addr) {
@@ -141,6 +166,12 @@ pub(super) fn load_app(
             );
             return None;
         };
+        if index == 0
+            && loader.app_desc_checks.efuse_blk_rev
+            && !efuse_blk_rev_ok(loader, data_at, log)
+        {
+            return None;
+        }
         checksum = data.iter().fold(checksum, |c, b| c ^ b);
         log.verify(len);
         segments.push(Segment { data_at, addr, len });
@@ -183,6 +214,46 @@ pub(super) fn load_app(
         header,
         segments,
     })
+}
+
+/// `bootloader_common_check_efuse_blk_validity` on the range the first segment's data holds where
+/// `esp_app_desc_t` keeps it (the bootloader reads it whether or not a descriptor is there; 0 and
+/// 0xFFFF mean "not set"). Both limits are checked and each failure is logged, as ESP-IDF does.
+fn efuse_blk_rev_ok(loader: &Loader<'_>, data_at: u32, log: &mut Log) -> bool {
+    let field = |at: u32| {
+        loader
+            .flash
+            .get(data_at.saturating_add(at), 2)
+            .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]))
+    };
+    let (min, max) = (field(MIN_EFUSE_BLK_REV_AT), field(MAX_EFUSE_BLK_REV_AT));
+    let is_set = |rev: u16| rev != 0 && rev != 0xFFFF;
+    let (major, minor) = loader.ctx.efuse_block_revision;
+    let revision = u16::from(major) * 100 + u16::from(minor);
+    let mut ok = true;
+    if is_set(min) && revision < min {
+        log.error(
+            "boot_comm",
+            &format!(
+                "Image requires efuse blk rev >= v{}.{}, but chip is v{major}.{minor}",
+                min / 100,
+                min % 100
+            ),
+        );
+        ok = false;
+    }
+    if is_set(max) && revision > max {
+        log.error(
+            "boot_comm",
+            &format!(
+                "Image requires efuse blk rev <= v{}.{}, but chip is v{major}.{minor}",
+                max / 100,
+                max % 100
+            ),
+        );
+        ok = false;
+    }
+    ok
 }
 
 /// Start of the internal SRAM shared by the data bus (0x3FC8_8000) and the instruction bus

@@ -21,7 +21,7 @@ pub(super) struct Texts {
 }
 
 /// The texts looked for; the bit of each is its index, named by [`Text`].
-const TEXT_NEEDLES: [&[u8]; 17] = [
+const TEXT_NEEDLES: [&[u8]; 19] = [
     b"2nd stage bootloader",
     b"Multicore bootloader",
     b"chip revision: v",
@@ -39,6 +39,8 @@ const TEXT_NEEDLES: [&[u8]; 17] = [
     b"App version:",
     b"Compile time:",
     b"Started on CPU",
+    b"Image requires efuse blk rev",
+    b"too short for app description",
 ];
 
 /// A text of [`TEXT_NEEDLES`], by index.
@@ -68,6 +70,11 @@ pub(super) enum Text {
     /// Present with CONFIG_APP_COMPILE_TIME_DATE.
     CompileTime = 15,
     StartedOnCpu = 16,
+    /// ESP-IDF v5.1.7, v5.2.3, v5.3.2 and later read an app's eFuse block revision range from its
+    /// app descriptor.
+    EfuseBlkRevCheck = 17,
+    /// The newest ESP-IDF refuses an app whose first segment cannot hold an app descriptor.
+    AppDescLengthCheck = 18,
 }
 
 fn needle_regex() -> Option<&'static Regex> {

@@ -6,7 +6,9 @@
 //! every partition inside the flash), the otadata sectors when the table has an `ota` data
 //! partition (highest valid sequence number, CRC as the ROM's `crc32_le`), then the app image of
 //! the chosen partition (magic, chip id, chip revision range, segment count and lengths, loaded
-//! segments not over the running bootloader's own RAM, length within the partition, checksum,
+//! segments not over the running bootloader's own RAM, the eFuse block revision range of its app
+//! descriptor (ESP-IDF v5.1.7, v5.2.3, v5.3.2 and later: an app without a descriptor is judged by
+//! whatever bytes stand there, and usually refused), length within the partition, checksum,
 //! appended SHA-256), falling back through the other app partitions in ESP-IDF's order.
 //! Failures are reported with ESP-IDF's own wording and end in [`Outcome::Failed`]: the real
 //! bootloader then calls `bootloader_reset()`, a software system reset, so the chip should boot
@@ -53,7 +55,7 @@ mod tests;
 
 use std::time::Duration;
 
-use app_image::Loader;
+use app_image::{AppDescChecks, Loader};
 use boot_order::{load_boot_image, select_boot_partition};
 use bootloader::BootloaderImage;
 use header::{flash_size_bytes, spi_mode, spi_speed};
@@ -230,10 +232,16 @@ fn run(
         return Outcome::Failed;
     };
     let start_index = select_boot_partition(flash, &table, log);
+    // A bootloader that is not ESP-IDF's (a test's stand-in) checks what the newest one does.
+    let stand_in = bootloader.idf_version.is_none();
     let loader = Loader {
         ctx,
         flash,
         bootloader_ram: &bootloader.ram,
+        app_desc_checks: AppDescChecks {
+            efuse_blk_rev: stand_in || texts.has(Text::EfuseBlkRevCheck),
+            segment0_len: stand_in || texts.has(Text::AppDescLengthCheck),
+        },
     };
     load_boot_image(&loader, &table, start_index, log)
 }

@@ -675,3 +675,115 @@ fn apps_are_told_apart_by_their_contents() {
         result.text
     );
 }
+
+/// ESP-IDF v5.2.3 and later read the eFuse block revision range from where the app descriptor
+/// must be: an esp-hal app without `esp_app_desc!()` is judged by whatever bytes stand there.
+#[test]
+fn an_app_without_a_descriptor_is_refused_by_bootloaders_that_read_it() {
+    // The first segment holds data, not a descriptor: 0xB0.. reads as min 0x1111, max 0x0101.
+    let mut drom = vec![0x5A; 0x100];
+    drom[0xB0..0xB4].copy_from_slice(&[0x11, 0x11, 0x65, 0x00]);
+    let header = TestHeader {
+        entry: 0x4037_5378,
+        max_rev_full: 99,
+        ..TestHeader::default()
+    };
+    let no_desc = test_image::image(
+        &header,
+        &[(0x3c02_0020, &drom), (0x4037_4000, &[0x36, 0x41, 0, 0])],
+    );
+    let mut texts = BOOTLOADER_TEXTS.to_vec();
+    texts.push("Image requires efuse blk rev >= v%lu.%lu, but chip is v%lu.%lu");
+    let reads_it = bootloader(&texts);
+    check(
+        "a v5.4 bootloader",
+        &flash(&[
+            (0, &reads_it),
+            (0x8000, &factory_table()),
+            (0x10000, &no_desc),
+        ]),
+        &[
+            "I esp_image: segment 0: paddr=00010020 vaddr=3c020020 size=00100h (   256) map",
+            "E boot_comm: Image requires efuse blk rev >= v43.69, but chip is v1.1",
+            "E boot: Factory app partition is not bootable",
+            "E boot: No bootable app partitions in the partition table",
+        ],
+        None,
+    );
+    // Both limits are checked and reported.
+    drom[0xB0..0xB4].copy_from_slice(&[0x11, 0x11, 0x64, 0x00]);
+    let both = test_image::image(
+        &header,
+        &[(0x3c02_0020, &drom), (0x4037_4000, &[0x36, 0x41, 0, 0])],
+    );
+    let result = run_on(&flash(&[
+        (0, &reads_it),
+        (0x8000, &factory_table()),
+        (0x10000, &both),
+    ]));
+    assert!(
+        result
+            .text
+            .contains("boot_comm: Image requires efuse blk rev <= v1.0, but chip is v1.1"),
+        "{}",
+        result.text
+    );
+    // A bootloader without the check (ESP-IDF before v5.2.3) boots the same app.
+    check(
+        "a v5.1 bootloader",
+        &flash(&[
+            (0, &bootloader(BOOTLOADER_TEXTS)),
+            (0x8000, &factory_table()),
+            (0x10000, &no_desc),
+        ]),
+        &[
+            "I boot: Loaded app from partition at offset 0x10000",
+            "I boot: Disabling RNG early entropy source...",
+        ],
+        Some(0x10000),
+    );
+    // A stand-in bootloader (not ESP-IDF's) checks what the newest one does, the first
+    // segment's length included.
+    let stand_in = test_image::image(
+        &TestHeader {
+            entry: 0x403c_8000,
+            ..TestHeader::default()
+        },
+        &[(0x403c_8000, &[0x36; 64])],
+    );
+    check(
+        "a stand-in bootloader",
+        &flash(&[
+            (0, &stand_in),
+            (0x8000, &factory_table()),
+            (0x10000, &no_desc),
+        ]),
+        &[
+            "E boot_comm: Image requires efuse blk rev >= v43.69, but chip is v1.1",
+            "E boot: Factory app partition is not bootable",
+            "E boot: No bootable app partitions in the partition table",
+        ],
+        None,
+    );
+    let short = test_image::image(
+        &header,
+        &[
+            (0x3c02_0020, &[0; 0x40]),
+            (0x4037_4000, &[0x36, 0x41, 0, 0]),
+        ],
+    );
+    check(
+        "a first segment too short for a descriptor",
+        &flash(&[
+            (0, &stand_in),
+            (0x8000, &factory_table()),
+            (0x10000, &short),
+        ]),
+        &[
+            "E esp_image: Segment 0: length 0x40 is too short for app description",
+            "E boot: Factory app partition is not bootable",
+            "E boot: No bootable app partitions in the partition table",
+        ],
+        None,
+    );
+}
