@@ -39,7 +39,8 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 pub enum Action {
     /// Read the bootloader from a board and keep it
-    Save(SaveArgs),
+    // Boxed: the connection arguments would make the enum large on every platform.
+    Save(Box<SaveArgs>),
     /// Keep a bootloader from a .bin, an ESP-IDF build folder or a merged image
     Import(ImportArgs),
     /// List the kept bootloaders, newest first
@@ -90,7 +91,7 @@ fn store() -> super::Result<BootloaderStore> {
 /// Run `bootloader`.
 pub fn run(args: Args) -> super::Result<()> {
     match args.action {
-        Action::Save(save) => run_save(save),
+        Action::Save(save) => run_save(*save),
         Action::Import(import) => {
             let store = store()?;
             let kept = store.import(&import.path)?;
