@@ -341,14 +341,20 @@ const HINTS: [(&str, &str); 5] = [
         "hint: the bootloader at 0x0 was built for another chip (Invalid chip id); build the bootloader and the app for the ESP32-S3 target and flash them again",
     ),
     (
-        "No bootable app partitions",
-        "hint: the bootloader found no app it can boot (No bootable app partitions): the app partition is erased or holds no valid ESP32-S3 app; flash the firmware again (the app goes to the factory or ota_0 partition of the table on the chip), or flash a merged image at 0x0",
-    ),
-    (
         "Brownout detector was triggered",
         "hint: the brownout detector reset the chip: its supply voltage dropped; try a shorter or better USB cable, a powered hub or an external supply",
     ),
+    (
+        "No bootable app partitions",
+        "hint: the bootloader found no app it can boot (No bootable app partitions): the app partition is erased or holds no valid ESP32-S3 app; flash the firmware again (the app goes to the factory or ota_0 partition of the table on the chip), or flash a merged image at 0x0",
+    ),
 ];
+
+/// Whether `hint` is the advice for a boot failure (one of the hints [`hint_for`] gives): those
+/// are worth saying again when a watch ends, since the boot loop they explain scrolls them away.
+pub fn is_boot_hint(hint: &str) -> bool {
+    HINTS.iter().any(|(_, text)| *text == hint)
+}
 
 /// The advice for a line that shows a known boot failure, with its index in the hint list (so a
 /// caller can give each hint once).

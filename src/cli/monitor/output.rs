@@ -50,8 +50,8 @@ pub struct Output {
     stdout_closed: bool,
     /// Writing the log file failed (reported when the monitor ends).
     pub failed: Option<cargo_esp32s3::Error>,
-    /// The hints shown, in order: repeated when the monitor ends, because a boot loop scrolls
-    /// them away long before the user looks.
+    /// The boot-failure hints shown, in order: repeated when the monitor ends, because a boot
+    /// loop scrolls them away long before the user looks.
     hints: Vec<String>,
 }
 
@@ -229,7 +229,7 @@ impl Output {
 
     /// A hint on stderr, on a line of its own (and said again when the monitor ends).
     pub fn hint(&mut self, hint: &str) {
-        if !self.hints.iter().any(|h| h == hint) {
+        if cargo_esp32s3::monitor::is_boot_hint(hint) && !self.hints.iter().any(|h| h == hint) {
             self.hints.push(hint.to_string());
         }
         self.start_line();
