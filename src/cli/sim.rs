@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 use cargo_esp32s3::Error;
-use cargo_esp32s3::sim::{ChipKind, Esp32s3, SimConfig, SimError, StartIn};
+use cargo_esp32s3::sim::{ChipKind, Esp32s3, Pace, SimConfig, SimError, StartIn};
 use cargo_esp32s3::transport::TransportError;
 use cargo_esp32s3::units::parse_size;
 
@@ -54,6 +54,30 @@ pub struct Args {
     /// Claim to be another chip (to test a host's wrong-chip refusal)
     #[arg(long, value_name = "CHIP", default_value = "esp32s3", value_parser = parse_chip)]
     pub chip: ChipKind,
+    /// `real`: the line, the flash and the CPU take their real time (the calibrated model in
+    /// `sim::Pace`); `off`: answer at once
+    #[arg(long, value_name = "PACE", default_value = "off", value_parser = parse_pace)]
+    pub pace: PaceArg,
+    /// The USB-UART adapter's limit: above this speed the line corrupts bytes
+    #[arg(long, value_name = "BAUD")]
+    pub max_baud: Option<u32>,
+}
+
+/// `--pace`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaceArg {
+    /// Answer at once.
+    Off,
+    /// Real time for the line, flash and CPU.
+    Real,
+}
+
+fn parse_pace(text: &str) -> Result<PaceArg, String> {
+    match text {
+        "off" => Ok(PaceArg::Off),
+        "real" => Ok(PaceArg::Real),
+        _ => Err(format!("{text:?} is not a pace; use real or off")),
+    }
 }
 
 fn parse_boot(text: &str) -> Result<StartIn, String> {
@@ -109,6 +133,8 @@ pub fn run(args: Args) -> super::Result<()> {
         flash_file: args.flash.clone(),
         chip: args.chip,
         start_in: args.boot.unwrap_or(default_boot),
+        pace: (args.pace == PaceArg::Real).then(Pace::real),
+        max_baud: args.max_baud,
         ..SimConfig::default()
     };
     let chip = Esp32s3::new(config).map_err(sim_error)?;

@@ -6,7 +6,7 @@
 //! outside the regions: the bytes sharing a 4 KiB sector with a region are written back as they
 //! were. It never prints: progress leaves as [`Event`] values.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use md5::{Digest as _, Md5};
 
@@ -123,7 +123,7 @@ impl<T: Transport> Flasher<T> {
             offset: 0,
             len: size,
         });
-        let started = Instant::now();
+        let started = self.loader.now();
         if self.loader.is_stub() {
             self.loader
                 .command(&Command::erase_flash(), 0, timeouts::CHIP_ERASE)?;
@@ -133,7 +133,7 @@ impl<T: Transport> Flasher<T> {
         on_event(Event::EraseDone {
             offset: 0,
             len: size,
-            elapsed: started.elapsed(),
+            elapsed: self.loader.now().saturating_duration_since(started),
         });
         Ok(())
     }
@@ -160,7 +160,7 @@ impl<T: Transport> Flasher<T> {
         }
         self.check_range(offset, size)?;
         on_event(Event::EraseStarted { offset, len: size });
-        let started = Instant::now();
+        let started = self.loader.now();
         if size > 0 {
             if self.loader.is_stub() {
                 self.loader.command(
@@ -175,7 +175,7 @@ impl<T: Transport> Flasher<T> {
         on_event(Event::EraseDone {
             offset,
             len: size,
-            elapsed: started.elapsed(),
+            elapsed: self.loader.now().saturating_duration_since(started),
         });
         Ok(())
     }

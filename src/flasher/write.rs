@@ -3,7 +3,7 @@
 //! with the chip's MD5.
 
 use std::io::Write as _;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{Event, FlashError, Flasher, Region, SECTOR, WriteSummary, hex, md5_of, to_u32};
 use crate::loader::{LoaderError, ROM_MAX_BLOCK, len_u32};
@@ -41,7 +41,7 @@ impl<T: Transport> Flasher<T> {
         regions: &[Region],
         on_event: &mut dyn FnMut(Event),
     ) -> Result<WriteSummary, FlashError> {
-        let started = Instant::now();
+        let started = self.loader.now();
         let mut plan: Vec<Region> = regions
             .iter()
             .filter(|r| !r.data.is_empty())
@@ -75,7 +75,7 @@ impl<T: Transport> Flasher<T> {
             }
             summary.compressed_bytes += u64::from(compressed);
         }
-        summary.elapsed = started.elapsed();
+        summary.elapsed = self.loader.now().saturating_duration_since(started);
         Ok(summary)
     }
 
@@ -160,14 +160,14 @@ impl<T: Transport> Flasher<T> {
         });
         let mut attempt = 1;
         loop {
-            let started = Instant::now();
+            let started = self.loader.now();
             match self.send_compressed(offset, data, &compressed, shown.offset, on_event) {
                 Ok(()) => {
                     on_event(Event::RegionWritten {
                         offset: shown.offset,
                         len: shown.len,
                         compressed_len: clen,
-                        elapsed: started.elapsed(),
+                        elapsed: self.loader.now().saturating_duration_since(started),
                     });
                     return Ok(clen);
                 }

@@ -22,6 +22,7 @@ pub use error::{LoaderError, ResetAttempt};
 pub use stub::StubImage;
 
 mod error;
+mod pipeline;
 mod stub;
 #[cfg(test)]
 mod tests;
@@ -659,6 +660,18 @@ impl<T: Transport> Loader<T> {
         Ok(())
     }
 
+    /// Now, on the link's clock: the wall clock on a real port, the simulator's own clock on
+    /// `sim://` (durations the library reports are measured with it).
+    pub fn now(&self) -> Instant {
+        self.transport.time().now()
+    }
+
+    /// True when the link is the in-process simulator answering at once, so that a duration
+    /// says nothing about a real board.
+    pub fn unpaced_sim(&self) -> bool {
+        self.transport.time().unpaced()
+    }
+
     /// Give the transport back (for the monitor).
     pub fn into_transport(self) -> T {
         self.transport
@@ -667,12 +680,17 @@ impl<T: Transport> Loader<T> {
     // ---- the command/response core, shared with the flasher -------------------------------
 
     /// Send a command and return the value and `payload_len` payload bytes of its reply.
+    ///
+    /// `timeout` is the chip's time to answer; the time the request and the reply spend on the
+    /// line at the current speed is added, so a large block at a low baud rate does not time out
+    /// on the wire alone (a 6 KiB block needs 3.2 s at 19200 baud).
     pub(crate) fn command(
         &mut self,
         command: &Command,
         payload_len: usize,
         timeout: Duration,
     ) -> Result<Answer, LoaderError> {
+        let timeout = timeout + self.line_time(wire_len(command) + reply_len(payload_len));
         let reply = self.exchange(command, timeout)?;
         let payload = self.judge(command.opcode, &reply, payload_len)?;
         Ok(Answer {
@@ -846,6 +864,26 @@ impl<T: Transport> Loader<T> {
         self.transport.clear_input()?;
         self.decoder.reset();
         Ok(())
+    }
+}
+
+/// The most bytes a command's SLIP frame can take on the line (every byte escaped, and the two
+/// delimiters).
+pub(crate) fn wire_len(command: &Command) -> usize {
+    (8 + command.data.len()) * 2 + 2
+}
+
+/// The most bytes a reply with `payload_len` payload bytes can take on the line (header, ROM
+/// status bytes, every byte escaped, delimiters).
+pub(crate) fn reply_len(payload_len: usize) -> usize {
+    (8 + payload_len + 4) * 2 + 2
+}
+
+impl<T: Transport> Loader<T> {
+    /// How long `bytes` take on the line at the transport's current speed (10 bit-times a byte).
+    pub(crate) fn line_time(&self, bytes: usize) -> Duration {
+        let baud = u64::from(self.transport.baud().max(1));
+        Duration::from_micros((bytes as u64).saturating_mul(10_000_000) / baud)
     }
 }
 
