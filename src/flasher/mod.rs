@@ -22,6 +22,7 @@ pub use crate::image::merge::{Region, RegionKind};
 pub use error::FlashError;
 
 mod checks;
+mod chunks;
 mod error;
 mod read;
 mod write;
@@ -73,6 +74,11 @@ pub struct Flasher<T: Transport> {
     loader: Loader<T>,
     opts: FlashOptions,
     flash_size: u32,
+    /// Flash ranges written and verified (or found unchanged) by this flasher.
+    verified: Vec<(u64, u64)>,
+    /// Ranges verified by an earlier connection ([`Flasher::assume_verified`]): writes skip
+    /// them without asking the chip.
+    assumed: Vec<(u64, u64)>,
 }
 
 /// Flash sector: the erase granularity.
@@ -111,6 +117,8 @@ impl<T: Transport> Flasher<T> {
             loader,
             opts,
             flash_size: size,
+            verified: Vec::new(),
+            assumed: Vec::new(),
         })
     }
 
@@ -119,6 +127,7 @@ impl<T: Transport> Flasher<T> {
     pub fn erase_all(&mut self, on_event: &mut dyn FnMut(Event)) -> Result<(), FlashError> {
         self.refuse_erase_if_secured()?;
         let size = self.flash_size;
+        self.forget_verified(0, u64::from(size));
         on_event(Event::EraseStarted {
             offset: 0,
             len: size,
@@ -159,6 +168,7 @@ impl<T: Transport> Flasher<T> {
             });
         }
         self.check_range(offset, size)?;
+        self.forget_verified(u64::from(offset), u64::from(offset) + u64::from(size));
         on_event(Event::EraseStarted { offset, len: size });
         let started = self.loader.now();
         if size > 0 {
@@ -217,22 +227,26 @@ impl<T: Transport> Flasher<T> {
             payload_len,
             timeouts::md5(size),
         )?;
-        let bad = |detail: String| LoaderError::BadReply {
-            command: Opcode::SpiFlashMd5,
-            detail,
-        };
-        let mut out = [0u8; 16];
-        if stub {
-            out.copy_from_slice(&answer.payload);
-        } else {
-            // The ROM sends 32 lowercase hex characters.
-            for (byte, pair) in out.iter_mut().zip(answer.payload.chunks(2)) {
-                let text = std::str::from_utf8(pair).map_err(|_| bad("MD5 is not text".into()))?;
-                *byte = u8::from_str_radix(text, 16)
-                    .map_err(|_| bad(format!("MD5 holds {text:?}, not hex")))?;
-            }
-        }
-        Ok(out)
+        Ok(decode_md5(&answer.payload, stub)?)
+    }
+
+    /// Flash ranges this flasher wrote and verified, or found unchanged, so far.
+    pub fn verified_ranges(&self) -> &[(u64, u64)] {
+        &self.verified
+    }
+
+    /// Take ranges as verified by an earlier connection to the same chip (a write resumed after
+    /// a failure): writes skip them without asking the chip. Erasing forgets them.
+    pub fn assume_verified(&mut self, ranges: &[(u64, u64)]) {
+        self.assumed.extend_from_slice(ranges);
+        self.verified.extend_from_slice(ranges);
+    }
+
+    /// Forget what is known verified in `[start, end)` (it is being erased).
+    fn forget_verified(&mut self, start: u64, end: u64) {
+        let outside = |(s, e): &(u64, u64)| *e <= start || end <= *s;
+        self.verified.retain(outside);
+        self.assumed.retain(outside);
     }
 
     /// Flash size in bytes.
@@ -294,6 +308,29 @@ fn detect_flash_size<T: Transport>(
             Ok(FALLBACK_FLASH_SIZE.bytes())
         }
     }
+}
+
+/// An SPI_FLASH_MD5 payload as 16 bytes: a stub sends them raw, the ROM as 32 lowercase hex
+/// characters.
+fn decode_md5(payload: &[u8], stub: bool) -> Result<[u8; 16], LoaderError> {
+    let bad = |detail: String| LoaderError::BadReply {
+        command: Opcode::SpiFlashMd5,
+        detail,
+    };
+    let mut out = [0u8; 16];
+    if stub {
+        let raw = payload
+            .get(..16)
+            .ok_or_else(|| bad(format!("{} MD5 bytes", payload.len())))?;
+        out.copy_from_slice(raw);
+    } else {
+        for (byte, pair) in out.iter_mut().zip(payload.chunks(2)) {
+            let text = std::str::from_utf8(pair).map_err(|_| bad("MD5 is not text".into()))?;
+            *byte = u8::from_str_radix(text, 16)
+                .map_err(|_| bad(format!("MD5 holds {text:?}, not hex")))?;
+        }
+    }
+    Ok(out)
 }
 
 fn md5_of(data: &[u8]) -> [u8; 16] {

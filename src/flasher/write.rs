@@ -1,10 +1,13 @@
-//! Writing regions: skip what the flash already holds, widen to whole sectors keeping the bytes
-//! around a region, send compressed blocks (restarting a region whose block failed), and verify
-//! with the chip's MD5.
+//! Writing regions: skip what the flash already holds (a whole region, or chunk by chunk for a
+//! large one, see `chunks.rs`), widen to whole sectors keeping the bytes around a region, send
+//! compressed blocks (restarting a transfer whose block failed), and verify with the chip's MD5.
+//! What was verified is remembered, so a write resumed after a lost connection never sends it
+//! again.
 
 use std::io::Write as _;
 use std::time::Duration;
 
+use super::chunks::{self, ChunkState};
 use super::{Event, FlashError, Flasher, Region, SECTOR, WriteSummary, hex, md5_of, to_u32};
 use crate::loader::{LoaderError, ROM_MAX_BLOCK, len_u32};
 use crate::protocol::command::{self, Command, Opcode};
@@ -28,14 +31,19 @@ impl<T: Transport> Flasher<T> {
     /// and costs no read). Regions that share a sector are written together as one transfer,
     /// so one region's widening never puts old flash contents over another region.
     ///
-    /// Skipping is decided per region with one SPI_FLASH_MD5 of the region itself (cheap: the
-    /// chip hashes ~1 MB/s and only 44 bytes come back), before any widening, so an unchanged
-    /// region costs no read of its neighbours. Finer chunks were considered and left out: a
-    /// rebuilt app shifts most of its code, so unchanged 64 KiB chunks are rare inside a changed
-    /// app, while each chunk costs a round trip and, on the ROM, a separate erase-at-BEGIN; the
-    /// win that matters (bootloader and partition table untouched between builds, or flashing
-    /// the same image twice) is already had per region. Verification covers the whole widened
-    /// transfer, so the kept bytes are checked too.
+    /// Skipping: a small region is compared as a whole (one SPI_FLASH_MD5 of the region itself,
+    /// before any widening, so an unchanged region costs no read of its neighbours). A large
+    /// region (a merged image, an app) is compared chunk by chunk, with the chunks' MD5s
+    /// pipelined ([`chunks`]): only the chunks that differ are sent, so changing an app's last
+    /// 64 KiB rewrites 64 KiB, not the whole image; comparing stops early when the chunks keep
+    /// differing (a rebuilt app whose code moved), since then it would cost more than it
+    /// saves. On the ROM a chunk the chip reports erased is written without erasing it again.
+    /// Verification covers each transfer (widening included, so the kept bytes are checked too);
+    /// a chunk found unchanged was checked by its MD5 already.
+    ///
+    /// Ranges an earlier connection verified ([`Flasher::assume_verified`]) are not written
+    /// again (a write resumed after a failure continues with what is left); what this one
+    /// verifies is in [`Flasher::verified_ranges`].
     pub fn write_regions(
         &mut self,
         regions: &[Region],
@@ -52,7 +60,8 @@ impl<T: Transport> Flasher<T> {
         let mut summary = WriteSummary::default();
         for unit in sector_units(&plan) {
             let members = plan.get(unit.members.clone()).unwrap_or_default();
-            if self.opts.skip_unchanged && self.all_unchanged(members)? {
+            let already = self.is_verified(u64::from(unit.start), unit.end);
+            if already || (self.opts.skip_unchanged && self.all_unchanged(members)?) {
                 for region in members {
                     on_event(Event::RegionSkipped {
                         offset: region.offset,
@@ -63,11 +72,56 @@ impl<T: Transport> Flasher<T> {
                 }
                 continue;
             }
-            let data = self.widen(&unit, members)?;
+            let mut onto_erased = false;
+            if let [region] = members {
+                if self.opts.skip_unchanged && chunks::worth_comparing(region.data.len()) {
+                    // One MD5 of the whole region first (the same hashing as its chunks): it
+                    // tells a region the chip holds already, or erased flash (a first flash),
+                    // with one round trip.
+                    let (word_start, word_end, words) = word_aligned(region);
+                    let theirs = self.md5(to_u32(word_start), to_u32(word_end - word_start))?;
+                    if theirs == md5_of(&words) {
+                        on_event(Event::RegionSkipped {
+                            offset: region.offset,
+                            len: len_u32(region.data.len()),
+                            label: region.label.clone(),
+                        });
+                        summary.skipped += 1;
+                        self.note_verified(word_start, word_end);
+                        continue;
+                    }
+                    onto_erased = theirs == md5_of(&vec![0xFF; words.len()]);
+                }
+                if self.opts.skip_unchanged
+                    && chunks::worth_comparing(region.data.len())
+                    && !onto_erased
+                {
+                    match self.write_chunked(region, on_event)? {
+                        Chunked::AllSame => {
+                            on_event(Event::RegionSkipped {
+                                offset: region.offset,
+                                len: len_u32(region.data.len()),
+                                label: region.label.clone(),
+                            });
+                            summary.skipped += 1;
+                        }
+                        Chunked::Written { compressed } => {
+                            summary.written += 1;
+                            summary.bytes += region.data.len() as u64;
+                            summary.compressed_bytes += u64::from(compressed);
+                        }
+                    }
+                    continue;
+                }
+            }
+            let (data, kept_erased) = self.widen(&unit, members)?;
             let shown = Shown::of(members);
-            let compressed = self.write_region(&shown, unit.start, &data, on_event)?;
+            // On erased flash the ROM need not erase first (a stub always does as it goes).
+            let erase = !(onto_erased && kept_erased && !self.loader.is_stub());
+            let compressed = self.write_region(&shown, unit.start, &data, erase, on_event)?;
             if self.opts.verify {
                 self.verify(unit.start, &data, members, &shown.label, on_event)?;
+                self.note_verified(u64::from(unit.start), unit.end);
             }
             for region in members {
                 summary.written += 1;
@@ -83,18 +137,18 @@ impl<T: Transport> Flasher<T> {
     /// 4-byte words (what the ROM reads); the few bytes of a partly covered word are taken as
     /// 0xFF, as every ESP flasher pads. Reading them instead would cost a read even when the
     /// region changed; a region with odd bounds next to other data is just written again.
+    ///
+    /// A large region is not hashed here: [`Flasher::write_regions`] hashes it itself, to tell
+    /// erased flash and go on chunk by chunk.
     fn all_unchanged(&mut self, regions: &[Region]) -> Result<bool, FlashError> {
+        if let [region] = regions {
+            if chunks::worth_comparing(region.data.len()) {
+                return Ok(false);
+            }
+        }
         for region in regions {
-            let (start, end) = region_bounds(region);
-            let (word_start, word_end) = (start - start % 4, end.next_multiple_of(4));
-            let expected = if (word_start, word_end) == (start, end) {
-                md5_of(&region.data)
-            } else {
-                let mut words = vec![0xFF; (word_end - word_start) as usize];
-                put(&mut words, (start - word_start) as usize, &region.data);
-                md5_of(&words)
-            };
-            if self.md5(to_u32(word_start), to_u32(word_end - word_start))? != expected {
+            let (word_start, word_end, words) = word_aligned(region);
+            if self.md5(to_u32(word_start), to_u32(word_end - word_start))? != md5_of(&words) {
                 return Ok(false);
             }
         }
@@ -103,8 +157,13 @@ impl<T: Transport> Flasher<T> {
 
     /// The bytes of `unit`'s whole sectors: the regions, and around them what the flash holds
     /// (0xFF without a read when the chip's MD5 says that part is erased). Reads and MD5s cover
-    /// whole 4-byte words, as the ROM reads them.
-    fn widen(&mut self, unit: &SectorUnit, regions: &[Region]) -> Result<Vec<u8>, FlashError> {
+    /// whole 4-byte words, as the ROM reads them. The flag is true when everything around the
+    /// regions was erased.
+    fn widen(
+        &mut self,
+        unit: &SectorUnit,
+        regions: &[Region],
+    ) -> Result<(Vec<u8>, bool), FlashError> {
         let start = u64::from(unit.start);
         let mut data = vec![0xFF; (unit.end - start) as usize];
         let mut gaps = Vec::new();
@@ -120,34 +179,196 @@ impl<T: Transport> Flasher<T> {
         if cursor < unit.end {
             gaps.push((cursor, unit.end));
         }
+        let mut all_erased = true;
         for (gap_start, gap_end) in gaps {
             let (word_start, word_end) = (gap_start - gap_start % 4, gap_end.next_multiple_of(4));
             let len = to_u32(word_end - word_start);
             if self.md5(to_u32(word_start), len)? == md5_of(&vec![0xFF; len as usize]) {
                 continue;
             }
+            all_erased = false;
             let old = self.read_flash(to_u32(word_start), len, &mut |_| {})?;
             let kept = old
                 .get((gap_start - word_start) as usize..(gap_end - word_start) as usize)
                 .unwrap_or_default();
             put(&mut data, (gap_start - start) as usize, kept);
         }
-        Ok(data)
+        Ok((data, all_erased))
     }
 
-    /// Send one region compressed, restarting it from BEGIN when a block fails.
-    ///
-    /// Why restart instead of resending the block: after a ROM checksum error (`01 07`) the
-    /// sequence number is consumed without the block being written, so resending it gets `01 05`
-    /// and the next block would land at the wrong address (§18). After a timeout we cannot tell
-    /// a lost request (resend would work) from a lost reply (resend would be a duplicate, `01 05`,
-    /// or worse, written twice by a stub). A new BEGIN erases and rewinds both loaders to a known
-    /// state, and the drain before it keeps a late reply from answering the new transfer.
+    /// Write a large region chunk by chunk: compare every chunk's MD5 with the flash (pipelined,
+    /// stopping early when comparing no longer pays), then send the runs of chunks that differ,
+    /// each as its own transfer, verified on its own.
+    fn write_chunked(
+        &mut self,
+        region: &Region,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<Chunked, FlashError> {
+        let (word_start, word_end, words) = word_aligned(region);
+        let bounds = chunks::bounds(word_start, word_end);
+        let blank_rom = !self.loader.is_stub();
+        // Hash the chip's chunks while the host compresses the whole region, in case all of it
+        // must go (a first flash).
+        let whole = std::thread::scope(|scope| -> Result<_, FlashError> {
+            let compressing = scope.spawn(|| compress(&words));
+            let states = self.compare_chunks(&bounds, word_start, &words)?;
+            let compressed = compressing.join().unwrap_or_default();
+            Ok((states, compressed))
+        });
+        let (states, whole_compressed) = whole?;
+        let same = states.iter().filter(|s| **s == ChunkState::Same).count();
+        let compared = states.iter().filter(|s| **s != ChunkState::Unknown).count();
+        on_event(Event::ChunksCompared {
+            offset: region.offset,
+            len: len_u32(region.data.len()),
+            compared: len_u32(compared),
+            chunks: len_u32(states.len()),
+            same: len_u32(same),
+        });
+        if same == states.len() {
+            self.note_verified(word_start, word_end);
+            return Ok(Chunked::AllSame);
+        }
+        let transfers = chunks::transfers(&bounds, &states, blank_rom);
+        let shown = Shown::of(std::slice::from_ref(region));
+        // Each transfer: its whole sectors (the region's edges may share a sector with other
+        // data), compressed.
+        let mut prepared = Vec::new();
+        for transfer in &transfers {
+            let piece = slice_region(region, transfer.start, transfer.end);
+            let unit = SectorUnit::of(&piece);
+            let (data, kept_erased) = self.widen(&unit, std::slice::from_ref(&piece))?;
+            let whole_region = transfers.len() == 1
+                && (transfer.start, transfer.end) == (word_start, word_end)
+                && u64::from(unit.start) == word_start
+                && unit.end == word_end
+                && data == words;
+            let compressed = if whole_region {
+                whole_compressed.clone()
+            } else {
+                compress(&data)
+            };
+            prepared.push((unit, data, compressed, transfer.erase || !kept_erased));
+        }
+        let total: u32 = prepared
+            .iter()
+            .map(|(_, _, c, _)| len_u32(c.len()))
+            .fold(0, u32::saturating_add);
+        on_event(Event::RegionStarted {
+            offset: shown.offset,
+            len: shown.len,
+            compressed_len: total,
+            label: shown.label.clone(),
+        });
+        let started = self.loader.now();
+        let mut sent = 0u32;
+        let mut written_bytes = 0u64;
+        for (unit, data, compressed, erase) in &prepared {
+            self.transfer(
+                &shown,
+                unit.start,
+                data,
+                compressed,
+                *erase,
+                (sent, total),
+                on_event,
+            )?;
+            sent = sent.saturating_add(len_u32(compressed.len()));
+            written_bytes += data.len() as u64;
+            if self.opts.verify {
+                self.check_md5(&shown.label, unit.start, data)?;
+                self.note_verified(u64::from(unit.start), unit.end);
+            }
+        }
+        let unchanged = region.data.len() as u64 - written_bytes.min(region.data.len() as u64);
+        on_event(Event::RegionWritten {
+            offset: shown.offset,
+            len: shown.len,
+            compressed_len: total,
+            elapsed: self.loader.now().saturating_duration_since(started),
+            unchanged: to_u32(unchanged),
+            unpaced: self.loader.unpaced_sim(),
+        });
+        if self.opts.verify {
+            for (state, (start, end)) in states.iter().zip(&bounds) {
+                if *state == ChunkState::Same {
+                    self.note_verified(*start, *end);
+                }
+            }
+            on_event(Event::Verified {
+                offset: region.offset,
+                len: len_u32(region.data.len()),
+            });
+        }
+        Ok(Chunked::Written { compressed: total })
+    }
+
+    /// The chip's MD5 of each chunk against ours: pipelined, in windows, stopping early when
+    /// [`chunks::keep_comparing`] says the rest is cheaper to write unseen. Chunks verified
+    /// earlier in this flasher's life count as the same without asking.
+    fn compare_chunks(
+        &mut self,
+        bounds: &[(u64, u64)],
+        base: u64,
+        words: &[u8],
+    ) -> Result<Vec<ChunkState>, FlashError> {
+        let mut states = vec![ChunkState::Unknown; bounds.len()];
+        let payload_len = if self.loader.is_stub() { 16 } else { 32 };
+        let mut index = 0;
+        while index < bounds.len() {
+            if !chunks::keep_comparing(&states[..index]) {
+                break;
+            }
+            let window = (index..bounds.len().min(index + chunks::WINDOW))
+                .filter(|&i| !self.is_verified(bounds[i].0, bounds[i].1))
+                .collect::<Vec<_>>();
+            for i in index..bounds.len().min(index + chunks::WINDOW) {
+                if !window.contains(&i) {
+                    states[i] = ChunkState::Same;
+                }
+            }
+            let commands: Vec<Command> = window
+                .iter()
+                .map(|&i| {
+                    let (start, end) = bounds[i];
+                    Command::spi_flash_md5(to_u32(start), to_u32(end - start))
+                })
+                .collect();
+            let longest = window
+                .iter()
+                .map(|&i| to_u32(bounds[i].1 - bounds[i].0))
+                .max()
+                .unwrap_or(0);
+            let answers = self
+                .loader
+                .pipeline(&commands, payload_len, timeouts::md5(longest))?;
+            for (&i, answer) in window.iter().zip(&answers) {
+                let (start, end) = bounds[i];
+                let ours = words
+                    .get((start - base) as usize..(end - base) as usize)
+                    .unwrap_or_default();
+                let theirs = super::decode_md5(&answer.payload, self.loader.is_stub())?;
+                states[i] = if theirs == md5_of(ours) {
+                    ChunkState::Same
+                } else if theirs == md5_of(&vec![0xFF; ours.len()]) {
+                    ChunkState::DiffersBlank
+                } else {
+                    ChunkState::Differs
+                };
+            }
+            index = bounds.len().min(index + chunks::WINDOW);
+        }
+        Ok(states)
+    }
+
+    /// Send one region compressed, restarting it from BEGIN when a block fails (`erase`: see
+    /// [`Flasher::transfer`]).
     fn write_region(
         &mut self,
         shown: &Shown,
         offset: u32,
         data: &[u8],
+        erase: bool,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<u32, FlashError> {
         let compressed = compress(data);
@@ -158,19 +379,54 @@ impl<T: Transport> Flasher<T> {
             compressed_len: clen,
             label: shown.label.clone(),
         });
+        let started = self.loader.now();
+        self.transfer(shown, offset, data, &compressed, erase, (0, clen), on_event)?;
+        on_event(Event::RegionWritten {
+            offset: shown.offset,
+            len: shown.len,
+            compressed_len: clen,
+            elapsed: self.loader.now().saturating_duration_since(started),
+            unchanged: 0,
+            unpaced: self.loader.unpaced_sim(),
+        });
+        Ok(clen)
+    }
+
+    /// Send `data` (compressed: `compressed`) to `offset`, restarting from BEGIN when a block
+    /// fails. `progress` is what was sent of the region before and its total, for the progress
+    /// events. `erase` false (ROM only, for flash the chip reported erased) sends a BEGIN that
+    /// erases nothing; a retry always erases, since part of it may be written by then.
+    ///
+    /// Why restart instead of resending the block: after a ROM checksum error (`01 07`) the
+    /// sequence number is consumed without the block being written, so resending it gets `01 05`
+    /// and the next block would land at the wrong address (§18). After a timeout we cannot tell
+    /// a lost request (resend would work) from a lost reply (resend would be a duplicate, `01 05`,
+    /// or worse, written twice by a stub). A new BEGIN erases and rewinds both loaders to a known
+    /// state, and the drain before it keeps a late reply from answering the new transfer.
+    #[allow(clippy::too_many_arguments)]
+    fn transfer(
+        &mut self,
+        shown: &Shown,
+        offset: u32,
+        data: &[u8],
+        compressed: &[u8],
+        erase: bool,
+        progress: (u32, u32),
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<(), FlashError> {
         let mut attempt = 1;
+        let mut erase = erase;
         loop {
-            let started = self.loader.now();
-            match self.send_compressed(offset, data, &compressed, shown.offset, on_event) {
-                Ok(()) => {
-                    on_event(Event::RegionWritten {
-                        offset: shown.offset,
-                        len: shown.len,
-                        compressed_len: clen,
-                        elapsed: self.loader.now().saturating_duration_since(started),
-                    });
-                    return Ok(clen);
-                }
+            match self.send_compressed(
+                offset,
+                data,
+                compressed,
+                erase,
+                shown.offset,
+                progress,
+                on_event,
+            ) {
+                Ok(()) => return Ok(()),
                 Err(e) if is_retryable(&e) && attempt < WRITE_ATTEMPTS => {
                     self.loader.drain(Duration::from_millis(100))?;
                     // A chip that stopped answering altogether would make each retry wait out
@@ -189,6 +445,7 @@ impl<T: Transport> Flasher<T> {
                         reason: e.to_string(),
                     });
                     attempt += 1;
+                    erase = true;
                 }
                 Err(e) if is_retryable(&e) => {
                     return Err(FlashError::WriteFailed {
@@ -225,13 +482,18 @@ impl<T: Transport> Flasher<T> {
     /// loaders erase, so nothing past it is erased. (Rounding to a multiple of
     /// the block size, as esptool does, could erase a sector of the next region or run past the
     /// end of the flash, which the ROM refuses with `01 06`; the real ROM accepts sizes that are
-    /// not block multiples, e.g. 0x123.)
+    /// not block multiples, e.g. 0x123.) Without `erase` the ROM gets size 0: it erases nothing
+    /// and writes every block it is sent (the ROM transcripts show blocks beyond the BEGIN's
+    /// size written, not refused), which is right only where the chip reported the flash erased.
+    #[allow(clippy::too_many_arguments)]
     fn send_compressed(
         &mut self,
         offset: u32,
         data: &[u8],
         compressed: &[u8],
+        erase: bool,
         shown_offset: u32,
+        (before, total): (u32, u32),
         on_event: &mut dyn FnMut(Event),
     ) -> Result<(), LoaderError> {
         let stub = self.loader.is_stub();
@@ -241,8 +503,10 @@ impl<T: Transport> Flasher<T> {
         let blocks = clen.div_ceil(block);
         let begin_size = if stub {
             len
-        } else {
+        } else if erase {
             len.next_multiple_of(SECTOR)
+        } else {
+            0
         };
         self.loader.command(
             &Command::flash_defl_begin(begin_size, blocks, block, offset),
@@ -276,8 +540,8 @@ impl<T: Transport> Flasher<T> {
             sent = sent.saturating_add(len_u32(chunk.len()));
             on_event(Event::RegionProgress {
                 offset: shown_offset,
-                written: sent,
-                total: clen,
+                written: before.saturating_add(sent),
+                total,
             });
         }
         if stub {
@@ -292,6 +556,17 @@ impl<T: Transport> Flasher<T> {
             )?;
         }
         Ok(())
+    }
+
+    /// True when `[start, end)` lies inside what an earlier connection verified
+    /// ([`Flasher::assume_verified`]).
+    fn is_verified(&self, start: u64, end: u64) -> bool {
+        self.assumed.iter().any(|(s, e)| *s <= start && end <= *e)
+    }
+
+    /// Remember that `[start, end)` was verified.
+    fn note_verified(&mut self, start: u64, end: u64) {
+        self.verified.push((start, end));
     }
 
     /// Check the widened transfer with one SPI_FLASH_MD5. On a mismatch, find what is wrong for
@@ -369,6 +644,48 @@ impl<T: Transport> Flasher<T> {
     }
 }
 
+/// What [`Flasher::write_chunked`] did.
+enum Chunked {
+    /// Every chunk was the same: nothing was sent.
+    AllSame,
+    /// The differing chunks were sent (compressed bytes).
+    Written {
+        /// Compressed bytes sent.
+        compressed: u32,
+    },
+}
+
+/// A region's whole 4-byte words: their bounds and bytes, the partly covered words' other bytes
+/// taken as 0xFF (what the ROM reads and every ESP flasher pads with).
+fn word_aligned(region: &Region) -> (u64, u64, Vec<u8>) {
+    let (start, end) = region_bounds(region);
+    let (word_start, word_end) = (start - start % 4, end.next_multiple_of(4));
+    if (word_start, word_end) == (start, end) {
+        return (start, end, region.data.clone());
+    }
+    let mut words = vec![0xFF; (word_end - word_start) as usize];
+    put(&mut words, (start - word_start) as usize, &region.data);
+    (word_start, word_end, words)
+}
+
+/// The part of `region` in `[start, end)` (flash addresses, clamped to the region), as a region
+/// of its own.
+fn slice_region(region: &Region, start: u64, end: u64) -> Region {
+    let (first, last) = region_bounds(region);
+    let (start, end) = (start.max(first), end.min(last));
+    let data = region
+        .data
+        .get((start - first) as usize..(end - first) as usize)
+        .unwrap_or_default()
+        .to_vec();
+    Region {
+        offset: to_u32(start),
+        data,
+        kind: region.kind,
+        label: region.label.clone(),
+    }
+}
+
 /// Regions that share a 4 KiB sector, and the whole sectors they cover: written as one transfer.
 struct SectorUnit {
     /// First byte of the first sector.
@@ -377,6 +694,17 @@ struct SectorUnit {
     end: u64,
     /// Indices of the regions in the sorted plan.
     members: std::ops::Range<usize>,
+}
+
+impl SectorUnit {
+    /// The whole sectors of one region.
+    fn of(region: &Region) -> SectorUnit {
+        SectorUnit {
+            start: region.offset - region.offset % SECTOR,
+            end: region_bounds(region).1.next_multiple_of(u64::from(SECTOR)),
+            members: 0..1,
+        }
+    }
 }
 
 /// Group sorted, non-overlapping regions by shared sectors.
