@@ -35,6 +35,27 @@ pub enum Event {
         /// New speed.
         baud: u32,
     },
+    /// The baud ladder settled: the line proved it carries data at `baud` (a round trip that
+    /// checks data, not only a SYNC).
+    BaudSettled {
+        /// The rate now in use.
+        baud: u32,
+        /// True when the climb started at the rate remembered for this port.
+        from_memory: bool,
+    },
+    /// A rung of the baud ladder failed (its proof, or a block written at it): the chip is
+    /// reset and connected again at 115200, and the next rung down is tried.
+    RungFailed {
+        /// The rate that failed.
+        baud: u32,
+        /// What went wrong.
+        reason: String,
+    },
+    /// An esptool flasher stub was found (`stub = "auto"`) and is used.
+    StubFound {
+        /// The stub's JSON file.
+        path: std::path::PathBuf,
+    },
     /// The stub is being uploaded to RAM.
     StubUploading,
     /// The stub said `OHAI` and now answers commands.

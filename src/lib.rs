@@ -67,6 +67,7 @@
 //!
 //! Where each piece lives, and the rules that keep them apart, is in `ARCHITECTURE.md`.
 
+pub mod baud;
 pub mod board;
 pub mod cargo;
 pub mod config;

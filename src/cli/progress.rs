@@ -213,6 +213,23 @@ impl Progress {
                 self.line(&format!("Connected on {port}{stub}"));
             }
             Event::ChangedBaud { baud } => self.line(&format!("Changed baud rate to {baud}")),
+            Event::BaudSettled { baud, from_memory } => {
+                let memory = if from_memory {
+                    " (the rate remembered for this port)"
+                } else {
+                    ""
+                };
+                self.line(&format!(
+                    "Line speed {baud} baud, proven by a data round trip{memory}"
+                ));
+            }
+            Event::RungFailed { baud, reason } => self.note(&format!(
+                "{baud} baud failed ({reason}); reconnecting at 115200 and trying one rung lower"
+            )),
+            Event::StubFound { path } => self.line(&format!(
+                "Using the flasher stub of the installed esptool: {}",
+                path.display()
+            )),
             Event::StubUploading => self.line("Uploading stub..."),
             Event::StubRunning => self.line("Stub running..."),
             Event::FlashAttached { size, detected } => {

@@ -97,22 +97,7 @@ impl<T: Transport> Flasher<T> {
         opts: FlashOptions,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<Self, FlashError> {
-        if !loader.is_stub() {
-            loader.command(&Command::spi_attach(), 0, timeouts::DEFAULT)?;
-        }
-        let (mut size, detected) = match opts.flash_size {
-            Some(size) => (size.bytes(), false),
-            None => (detect_flash_size(&mut loader, on_event)?, true),
-        };
-        if !loader.is_stub() && size > ROM_MAX_FLASH {
-            on_event(Event::Warning(format!(
-                "the ROM loader addresses only the first 16 MB of this {} MB flash; load a stub to reach the rest",
-                size >> 20
-            )));
-            size = ROM_MAX_FLASH;
-        }
-        loader.command(&Command::spi_set_params(size), 0, timeouts::DEFAULT)?;
-        on_event(Event::FlashAttached { size, detected });
+        let size = attach(&mut loader, &opts, on_event)?;
         Ok(Flasher {
             loader,
             opts,
@@ -122,6 +107,40 @@ impl<T: Transport> Flasher<T> {
         })
     }
 
+    /// Attach the flash again after the loader connected again ([`Loader::reconnect`]): what
+    /// [`Flasher::new`] does, keeping what was verified.
+    pub fn reattach(&mut self, on_event: &mut dyn FnMut(Event)) -> Result<(), FlashError> {
+        self.flash_size = attach(&mut self.loader, &self.opts, on_event)?;
+        Ok(())
+    }
+}
+
+/// SPI_ATTACH (ROM only), the flash size (given or detected) and SPI_SET_PARAMS.
+fn attach<T: Transport>(
+    loader: &mut Loader<T>,
+    opts: &FlashOptions,
+    on_event: &mut dyn FnMut(Event),
+) -> Result<u32, FlashError> {
+    if !loader.is_stub() {
+        loader.command(&Command::spi_attach(), 0, timeouts::DEFAULT)?;
+    }
+    let (mut size, detected) = match opts.flash_size {
+        Some(size) => (size.bytes(), false),
+        None => (detect_flash_size(loader, on_event)?, true),
+    };
+    if !loader.is_stub() && size > ROM_MAX_FLASH {
+        on_event(Event::Warning(format!(
+            "the ROM loader addresses only the first 16 MB of this {} MB flash; load a stub to reach the rest",
+            size >> 20
+        )));
+        size = ROM_MAX_FLASH;
+    }
+    loader.command(&Command::spi_set_params(size), 0, timeouts::DEFAULT)?;
+    on_event(Event::FlashAttached { size, detected });
+    Ok(size)
+}
+
+impl<T: Transport> Flasher<T> {
     /// Erase the whole flash. A stub has ERASE_FLASH; the ROM has no erase command, so a
     /// FLASH_BEGIN over the whole flash (which erases before answering) does it.
     pub fn erase_all(&mut self, on_event: &mut dyn FnMut(Event)) -> Result<(), FlashError> {
