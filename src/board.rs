@@ -200,7 +200,11 @@ impl Board {
             reason: error.to_string(),
         });
         let verified = self.flasher.verified_ranges().to_vec();
-        self.reconnect(on_progress)?;
+        // A chip that cannot be reached again (it stopped answering altogether) leaves the
+        // write's own failure as the one to report.
+        if self.reconnect(on_progress).is_err() {
+            return Ok(false);
+        }
         self.flasher.assume_verified(&verified);
         self.climb(Some(rung), on_progress)?;
         Ok(true)

@@ -83,6 +83,7 @@ pub mod project;
 pub mod protocol;
 pub mod reset;
 pub mod sim;
+pub mod stub_finder;
 pub mod symbols;
 pub mod transport;
 pub mod units;

@@ -148,7 +148,9 @@ pub fn open_board(
 
 /// Open the board on this port (one of several boards: no choosing).
 pub fn board_on(port: &str, settings: &Settings, progress: &mut Progress) -> super::Result<Board> {
-    Ok(Board::open_with(port, settings, progress.callback())?)
+    // Where the baud ladder remembers rates, and the stub an installed esptool has.
+    let settings = super::speed::prepare(settings, progress);
+    Ok(Board::open_with(port, &settings, progress.callback())?)
 }
 
 /// A clap value parser for offsets and sizes.

@@ -25,6 +25,7 @@ pub mod progress;
 pub mod read_flash;
 pub mod save_image;
 pub mod sim;
+pub mod speed;
 
 use clap::{Parser, Subcommand};
 

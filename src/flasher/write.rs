@@ -275,10 +275,18 @@ impl<T: Transport> Flasher<T> {
             )?;
             sent = sent.saturating_add(len_u32(compressed.len()));
             written_bytes += data.len() as u64;
-            if self.opts.verify {
+            // Bytes kept around the region (a transfer widened past its edge) are checked with
+            // the transfer; the region itself is checked whole below.
+            let widened = u64::from(unit.start) < word_start || unit.end > word_end;
+            if self.opts.verify && widened {
                 self.check_md5(&shown.label, unit.start, data)?;
-                self.note_verified(u64::from(unit.start), unit.end);
             }
+        }
+        // One MD5 of the whole region at the end, not one per transfer: it also catches a later
+        // transfer that overwrote an earlier chunk (a flash smaller than configured wraps its
+        // addresses), which per-transfer checks would not.
+        if self.opts.verify {
+            self.check_md5(&shown.label, to_u32(word_start), &words)?;
         }
         let unchanged = region.data.len() as u64 - written_bytes.min(region.data.len() as u64);
         on_event(Event::RegionWritten {
@@ -290,11 +298,7 @@ impl<T: Transport> Flasher<T> {
             unpaced: self.loader.unpaced_sim(),
         });
         if self.opts.verify {
-            for (state, (start, end)) in states.iter().zip(&bounds) {
-                if *state == ChunkState::Same {
-                    self.note_verified(*start, *end);
-                }
-            }
+            self.note_verified(word_start, word_end);
             on_event(Event::Verified {
                 offset: region.offset,
                 len: len_u32(region.data.len()),
