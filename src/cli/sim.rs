@@ -173,7 +173,7 @@ fn stop_on_signal(stop: impl FnOnce() + Send + 'static) {
 /// "a virtual ESP32-S3 in download mode (8 MiB flash, kept in f.bin)".
 fn describe(args: &Args, start_in: StartIn) -> String {
     format!(
-        "a virtual {} {} ({} MiB flash{})",
+        "a virtual {} {} ({} MiB flash{}{})",
         args.chip.name().to_uppercase().replace("ESP32", "ESP32-"),
         match start_in {
             StartIn::Download => "in download mode",
@@ -184,6 +184,11 @@ fn describe(args: &Args, start_in: StartIn) -> String {
             .as_ref()
             .map(|f| format!(", kept in {}", f.display()))
             .unwrap_or_default(),
+        if args.pace == PaceArg::Real {
+            ", paced: the line, flash and CPU take their real time"
+        } else {
+            ""
+        },
     )
 }
 
@@ -213,7 +218,9 @@ fn serve_rfc2217(chip: Esp32s3, port: u16, args: &Args) -> super::Result<()> {
     );
     let _ = stdout.flush();
     drop(stdout);
-    server.serve().map(|_| ()).map_err(sim_error)
+    let chip = server.serve().map_err(sim_error)?;
+    print_stats(&chip);
+    Ok(())
 }
 
 #[cfg(unix)]
@@ -246,7 +253,28 @@ fn serve_pty(chip: Esp32s3, args: &Args) -> super::Result<()> {
     if let Some(link) = &args.link {
         let _ = std::fs::remove_file(link);
     }
-    result.map(|_| ()).map_err(sim_error)
+    let chip = result.map_err(sim_error)?;
+    print_stats(&chip);
+    Ok(())
+}
+
+/// A paced chip's totals, one `stats:` line on stdout when the server stops (`cargo xtask
+/// bench` reads it for the wire limit).
+fn print_stats(chip: &Esp32s3) {
+    use std::io::Write as _;
+    if let Some(stats) = chip.pace_stats() {
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(
+            stdout,
+            "stats: to_chip_bytes={} to_host_bytes={} to_chip_wire_ms={:.1} to_host_wire_ms={:.1} busy_ms={:.1}",
+            stats.to_chip_bytes,
+            stats.to_host_bytes,
+            stats.to_chip_wire.as_secs_f64() * 1e3,
+            stats.to_host_wire.as_secs_f64() * 1e3,
+            stats.busy.as_secs_f64() * 1e3
+        );
+        let _ = stdout.flush();
+    }
 }
 
 #[cfg(not(unix))]

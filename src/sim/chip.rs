@@ -264,6 +264,11 @@ impl Esp32s3 {
         self.timeline.is_some()
     }
 
+    /// What the paced link carried and the CPU did since power-on (`None` unpaced).
+    pub fn pace_stats(&self) -> Option<super::pace::PaceStats> {
+        self.timeline.as_ref().map(|t| t.stats)
+    }
+
     /// How long until output reaches the host: zero when some is waiting, `None` when nothing
     /// is on its way (the chip may still print on its own later, see [`Esp32s3::advance`]).
     pub fn next_output_in(&self) -> Option<Duration> {

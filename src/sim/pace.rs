@@ -210,6 +210,24 @@ pub(crate) struct Timeline {
     fifo: VecDeque<Duration>,
     /// Output on its way to the host, in order.
     out: VecDeque<Piece>,
+    /// What crossed the link and kept the CPU busy so far.
+    pub stats: PaceStats,
+}
+
+/// What a paced chip's link carried and its CPU did, for a benchmark's "ratio to the wire
+/// limit".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PaceStats {
+    /// Bytes the host sent.
+    pub to_chip_bytes: u64,
+    /// Bytes the chip sent.
+    pub to_host_bytes: u64,
+    /// Their time on the wire, at the rates they were sent at.
+    pub to_chip_wire: Duration,
+    /// The chip's bytes' time on the wire.
+    pub to_host_wire: Duration,
+    /// Time the CPU spent on commands (erasing, programming, hashing, inflating).
+    pub busy: Duration,
 }
 
 /// Output that reaches the host at `ready`, sent at `baud` (a host at another speed hears
@@ -248,6 +266,7 @@ impl Timeline {
             cpu_free: Duration::ZERO,
             fifo: VecDeque::new(),
             out: VecDeque::new(),
+            stats: PaceStats::default(),
         }
     }
 
@@ -255,7 +274,10 @@ impl Timeline {
     /// arrives less one byte time, so byte `i` arrives at `start + (i + 1) × byte_time`.
     pub fn send_to_chip(&mut self, len: usize, wire: Wire) -> Duration {
         let start = (self.now + wire.latency).max(self.rx_free);
-        self.rx_free = start + wire.byte_time * u32::try_from(len).unwrap_or(u32::MAX);
+        let time = wire.byte_time * u32::try_from(len).unwrap_or(u32::MAX);
+        self.rx_free = start + time;
+        self.stats.to_chip_bytes += len as u64;
+        self.stats.to_chip_wire += time;
         start
     }
 
@@ -288,6 +310,7 @@ impl Timeline {
         tx_fifo: u32,
     ) -> Duration {
         let done = at + work;
+        self.stats.busy += work;
         let reply_at = if reply_first { at } else { done };
         let sent = self.emit(reply_at, reply, wire);
         let fifo_time = wire.byte_time * tx_fifo;
@@ -302,6 +325,8 @@ impl Timeline {
             return at;
         }
         let mut start = at.max(self.tx_free);
+        self.stats.to_host_bytes += bytes.len() as u64;
+        self.stats.to_host_wire += wire.byte_time * bytes.len() as u32;
         for piece in bytes.chunks(PIECE) {
             start += wire.byte_time * piece.len() as u32;
             self.out.push_back(Piece {

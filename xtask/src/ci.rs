@@ -1,6 +1,7 @@
 //! `cargo xtask ci`: the one test command. Formatting, lints, every test (doctests included),
 //! the API documentation with warnings denied, the README's quick start (`cargo xtask demo`),
-//! then the esptool interop tier when the reference files and Python are there.
+//! then the esptool interop tier and the quick side-by-side bench (`cargo xtask bench --quick`)
+//! when the reference files and Python are there.
 //!
 //! Each step is printed as it starts and timed; the first failure stops the run and names its
 //! step. What the steps check lives in the tools and tests they run, not here.
@@ -8,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use crate::run::{self, Result};
-use crate::{demo, interop};
+use crate::{bench, demo, interop};
 
 /// Options of `cargo xtask ci`.
 #[derive(Debug, Default)]
@@ -37,7 +38,7 @@ pub fn parse(args: &[String]) -> Result<Options> {
 pub fn run(options: &Options) -> Result {
     let testdata = run::testdata_dir();
     let interop_plan = plan_interop(options, testdata.is_some())?;
-    let total = 5 + usize::from(interop_plan.is_ok());
+    let total = 5 + 2 * usize::from(interop_plan.is_ok());
     let mut times: Vec<(&str, Duration)> = Vec::new();
     let started = Instant::now();
 
@@ -108,6 +109,14 @@ pub fn run(options: &Options) -> Result {
             interop::run(&interop::Options::default(), dir)
         })?,
         Err(reason) => println!("==> interop tier skipped: {reason}"),
+    }
+
+    // The side-by-side bench, quick: the harness (venvs, paced simulator, table) keeps working.
+    // It needs Python like the interop tier, and reuses its esptool 4.8.1.
+    if interop_plan.is_ok() {
+        step(7, "bench", &mut || {
+            bench::run(&bench::Options { quick: true })
+        })?;
     }
 
     println!(

@@ -4,13 +4,15 @@
 //! - `ci`: the one test command: fmt, clippy, every test, then the esptool interop tier.
 //! - `interop`: esptool 4.8.1 and the newest esptool against `cargo-esp32s3 sim --pty` and
 //!   `sim --rfc2217`.
-//! - `bench`: the criterion benchmarks in `benches/`.
+//! - `bench`: this tool, esptool and espflash side by side against the paced virtual chip.
+//! - `criterion`: the criterion benchmarks in `benches/` (our own host-side costs).
 //! - `demo`: the main job against the virtual chip, with images this repository makes itself.
 //!
 //! std only: tasks run other programs with `std::process::Command`. See `docs/testing.md`.
 
 mod bench;
 mod ci;
+mod criterion;
 mod demo;
 mod interop;
 mod run;
@@ -24,7 +26,10 @@ tasks:
   ci [--no-interop]                 fmt, clippy, tests, then the interop tier when testdata and
                                     python3 are present (--no-interop is refused when CI=true)
   interop [--only 4.8.1|latest]     esptool against the simulator on a pty and RFC 2217 (testdata)
-  bench [--quick] [FILTER]          criterion benchmarks in benches/
+  bench [--quick]                   this tool, esptool and espflash side by side against the paced
+                                    virtual chip (installs esptool into target/interop/); markdown
+                                    and JSON in target/bench/ (--quick: a small image, CI)
+  criterion [--quick] [FILTER]      criterion benchmarks in benches/
   demo                              build the tool and flash a demo firmware onto the virtual
                                     ESP32-S3 (no hardware, no Xtensa toolchain needed)
 
@@ -47,6 +52,7 @@ fn main() -> ExitCode {
             interop::run(&options, &testdata)
         }),
         "bench" => bench::parse(rest).and_then(|options| bench::run(&options)),
+        "criterion" => criterion::parse(rest).and_then(|options| criterion::run(&options)),
         "demo" => demo::parse(rest).and_then(|()| demo::run()),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
