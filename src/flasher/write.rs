@@ -61,7 +61,13 @@ impl<T: Transport> Flasher<T> {
         for unit in sector_units(&plan) {
             let members = plan.get(unit.members.clone()).unwrap_or_default();
             let already = self.is_verified(u64::from(unit.start), unit.end);
-            if already || (self.opts.skip_unchanged && self.all_unchanged(members)?) {
+            let mut onto_erased = false;
+            let compared = if already || !self.opts.skip_unchanged {
+                Compared::Differs
+            } else {
+                self.compare_members(members)?
+            };
+            if already || compared == Compared::Unchanged {
                 for region in members {
                     on_event(Event::RegionSkipped {
                         offset: region.offset,
@@ -72,7 +78,7 @@ impl<T: Transport> Flasher<T> {
                 }
                 continue;
             }
-            let mut onto_erased = false;
+            onto_erased |= compared == Compared::Erased;
             if let [region] = members {
                 if self.opts.skip_unchanged && chunks::worth_comparing(region.data.len()) {
                     // One MD5 of the whole region first (the same hashing as its chunks): it
@@ -140,19 +146,29 @@ impl<T: Transport> Flasher<T> {
     ///
     /// A large region is not hashed here: [`Flasher::write_regions`] hashes it itself, to tell
     /// erased flash and go on chunk by chunk.
-    fn all_unchanged(&mut self, regions: &[Region]) -> Result<bool, FlashError> {
+    fn compare_members(&mut self, regions: &[Region]) -> Result<Compared, FlashError> {
         if let [region] = regions {
             if chunks::worth_comparing(region.data.len()) {
-                return Ok(false);
+                return Ok(Compared::Differs);
             }
         }
+        let (mut same, mut erased) = (0, 0);
         for region in regions {
             let (word_start, word_end, words) = word_aligned(region);
-            if self.md5(to_u32(word_start), to_u32(word_end - word_start))? != md5_of(&words) {
-                return Ok(false);
+            let theirs = self.md5(to_u32(word_start), to_u32(word_end - word_start))?;
+            if theirs == md5_of(&words) {
+                same += 1;
+            } else if theirs == md5_of(&vec![0xFF; words.len()]) {
+                erased += 1;
+            } else {
+                return Ok(Compared::Differs);
             }
         }
-        Ok(true)
+        Ok(match (same, erased) {
+            (_, 0) => Compared::Unchanged,
+            (0, _) => Compared::Erased,
+            _ => Compared::Differs,
+        })
     }
 
     /// The bytes of `unit`'s whole sectors: the regions, and around them what the flash holds
@@ -262,7 +278,6 @@ impl<T: Transport> Flasher<T> {
         });
         let started = self.loader.now();
         let mut sent = 0u32;
-        let mut written_bytes = 0u64;
         for (unit, data, compressed, erase) in &prepared {
             self.transfer(
                 &shown,
@@ -274,7 +289,6 @@ impl<T: Transport> Flasher<T> {
                 on_event,
             )?;
             sent = sent.saturating_add(len_u32(compressed.len()));
-            written_bytes += data.len() as u64;
             // Bytes kept around the region (a transfer widened past its edge) are checked with
             // the transfer; the region itself is checked whole below.
             let widened = u64::from(unit.start) < word_start || unit.end > word_end;
@@ -288,7 +302,12 @@ impl<T: Transport> Flasher<T> {
         if self.opts.verify {
             self.check_md5(&shown.label, to_u32(word_start), &words)?;
         }
-        let unchanged = region.data.len() as u64 - written_bytes.min(region.data.len() as u64);
+        let unchanged: u64 = states
+            .iter()
+            .zip(&bounds)
+            .filter(|(state, _)| **state == ChunkState::Same)
+            .map(|(_, (start, end))| end - start)
+            .sum();
         on_event(Event::RegionWritten {
             offset: shown.offset,
             len: shown.len,
@@ -646,6 +665,17 @@ impl<T: Transport> Flasher<T> {
             actual: hex(&actual),
         })
     }
+}
+
+/// What comparing a unit's regions with the flash found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compared {
+    /// The flash holds every region already.
+    Unchanged,
+    /// The flash is erased where every region goes.
+    Erased,
+    /// Something differs (or was not compared).
+    Differs,
 }
 
 /// What [`Flasher::write_chunked`] did.

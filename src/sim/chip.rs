@@ -848,6 +848,40 @@ mod tests {
     }
 
     #[test]
+    fn a_paced_chip_answers_after_the_wire_time_and_only_a_host_in_step_hears_it() {
+        let config = SimConfig {
+            pace: Some(Pace::real()),
+            ..SimConfig::default()
+        };
+        let mut chip = Esp32s3::new(config).unwrap();
+        chip.advance(Duration::from_millis(100));
+        chip.take_output();
+        chip.set_baud(115_200);
+        let request = command(0x0A, &0x4000_1000u32.to_le_bytes());
+        chip.receive(&request);
+        assert!(
+            !chip.has_output(),
+            "nothing before the bytes crossed the wire"
+        );
+        let waited = chip.advance_until_output(Duration::from_secs(1));
+        // The request's bytes, the reply's (14 with SLIP) at 10 bit-times each, and the
+        // bridge's turnaround.
+        let pace = Pace::real();
+        let floor = pace.byte_time(115_200) * (request.len() as u32 + 14) + pace.bridge_turnaround;
+        assert!(waited >= floor, "{waited:?} < {floor:?}");
+        assert!(waited < floor + Duration::from_millis(5), "{waited:?}");
+        assert!(chip.take_output().starts_with(&[0xC0, 0x01, 0x0A]));
+        // After CHANGE_BAUDRATE a host that does not switch its own port hears garbage
+        // (nothing), once the reply (at the old rate) is in.
+        chip.receive(&change_baudrate(460_800));
+        chip.advance(Duration::from_secs(1));
+        assert!(chip.take_output().starts_with(&[0xC0, 0x01, 0x0F]));
+        chip.receive(&request);
+        chip.advance(Duration::from_secs(1));
+        assert!(chip.take_output().is_empty());
+    }
+
+    #[test]
     fn the_reply_to_a_baud_change_arrives_at_the_old_rate() {
         let mut chip = Esp32s3::new(SimConfig::default()).unwrap();
         chip.take_output();
