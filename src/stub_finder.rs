@@ -115,7 +115,7 @@ mod tests {
         let package = venv.join("lib/python3.11/site-packages/esptool");
         touch(&package.join("targets/stub_flasher/1/esp32s3.json"));
         let found = packages_near_scripts(&[dir.path().join("elsewhere"), venv.join("bin")]);
-        assert_eq!(found, [package.clone()]);
+        assert_eq!(found, std::slice::from_ref(&package));
         assert_eq!(
             find_in_packages(&found),
             Some(package.join("targets/stub_flasher/1/esp32s3.json"))

@@ -342,12 +342,23 @@ impl<T: Transport> Flasher<T> {
             if !chunks::keep_comparing(&states[..index]) {
                 break;
             }
-            let window = (index..bounds.len().min(index + chunks::WINDOW))
-                .filter(|&i| !self.is_verified(bounds[i].0, bounds[i].1))
-                .collect::<Vec<_>>();
-            for i in index..bounds.len().min(index + chunks::WINDOW) {
-                if !window.contains(&i) {
-                    states[i] = ChunkState::Same;
+            let end = bounds.len().min(index + chunks::WINDOW);
+            let mut window = Vec::new();
+            for (i, (state, (start, stop))) in states
+                .iter_mut()
+                .zip(bounds)
+                .enumerate()
+                .take(end)
+                .skip(index)
+            {
+                if self
+                    .assumed
+                    .iter()
+                    .any(|(s, e)| *s <= *start && *stop <= *e)
+                {
+                    *state = ChunkState::Same;
+                } else {
+                    window.push(i);
                 }
             }
             let commands: Vec<Command> = window
@@ -379,7 +390,7 @@ impl<T: Transport> Flasher<T> {
                     ChunkState::Differs
                 };
             }
-            index = bounds.len().min(index + chunks::WINDOW);
+            index = end;
         }
         Ok(states)
     }
