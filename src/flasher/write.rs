@@ -79,13 +79,30 @@ impl<T: Transport> Flasher<T> {
                 continue;
             }
             onto_erased |= compared == Compared::Erased;
+            let mut speculative: Option<(Vec<u8>, Vec<u8>)> = None;
             if let [region] = members {
                 if self.opts.skip_unchanged && chunks::worth_comparing(region.data.len()) {
                     // One MD5 of the whole region first (the same hashing as its chunks): it
                     // tells a region the chip holds already, or erased flash (a first flash),
-                    // with one round trip.
+                    // with one round trip. Meanwhile the host compresses the region's sectors
+                    // (0xFF around it), in case all of it must go.
                     let (word_start, word_end, words) = word_aligned(region);
-                    let theirs = self.md5(to_u32(word_start), to_u32(word_end - word_start))?;
+                    let (theirs, guess) = std::thread::scope(|scope| {
+                        let compressing = scope.spawn(|| {
+                            let mut data = vec![0xFF; (unit.end - u64::from(unit.start)) as usize];
+                            put(
+                                &mut data,
+                                (word_start - u64::from(unit.start)) as usize,
+                                &words,
+                            );
+                            let compressed = compress(&data);
+                            (data, compressed)
+                        });
+                        let theirs = self.md5(to_u32(word_start), to_u32(word_end - word_start));
+                        (theirs, compressing.join().ok())
+                    });
+                    speculative = guess;
+                    let theirs = theirs?;
                     if theirs == md5_of(&words) {
                         on_event(Event::RegionSkipped {
                             offset: region.offset,
@@ -124,7 +141,11 @@ impl<T: Transport> Flasher<T> {
             let shown = Shown::of(members);
             // On erased flash the ROM need not erase first (a stub always does as it goes).
             let erase = !(onto_erased && kept_erased && !self.loader.is_stub());
-            let compressed = self.write_region(&shown, unit.start, &data, erase, on_event)?;
+            let ready = speculative
+                .filter(|(guessed, _)| *guessed == data)
+                .map(|(_, compressed)| compressed);
+            let compressed =
+                self.write_region(&shown, unit.start, &data, erase, ready, on_event)?;
             if self.opts.verify {
                 self.verify(unit.start, &data, members, &shown.label, on_event)?;
                 self.note_verified(u64::from(unit.start), unit.end);
@@ -395,17 +416,18 @@ impl<T: Transport> Flasher<T> {
         Ok(states)
     }
 
-    /// Send one region compressed, restarting it from BEGIN when a block fails (`erase`: see
-    /// [`Flasher::transfer`]).
+    /// Send one region compressed (`compressed`, when the caller already has it), restarting it
+    /// from BEGIN when a block fails (`erase`: see [`Flasher::transfer`]).
     fn write_region(
         &mut self,
         shown: &Shown,
         offset: u32,
         data: &[u8],
         erase: bool,
+        compressed: Option<Vec<u8>>,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<u32, FlashError> {
-        let compressed = compress(data);
+        let compressed = compressed.unwrap_or_else(|| compress(data));
         let clen = len_u32(compressed.len());
         on_event(Event::RegionStarted {
             offset: shown.offset,
