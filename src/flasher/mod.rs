@@ -79,6 +79,9 @@ pub struct Flasher<T: Transport> {
     /// Ranges verified by an earlier connection ([`Flasher::assume_verified`]): writes skip
     /// them without asking the chip.
     assumed: Vec<(u64, u64)>,
+    /// The flash size came from the chip's own ID (not a setting): addresses cannot wrap around
+    /// inside a region that fits, so a chunked write need not hash its unchanged chunks again.
+    size_detected: bool,
 }
 
 /// Flash sector: the erase granularity.
@@ -97,30 +100,31 @@ impl<T: Transport> Flasher<T> {
         opts: FlashOptions,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<Self, FlashError> {
-        let size = attach(&mut loader, &opts, on_event)?;
+        let (size, size_detected) = attach(&mut loader, &opts, on_event)?;
         Ok(Flasher {
             loader,
             opts,
             flash_size: size,
             verified: Vec::new(),
             assumed: Vec::new(),
+            size_detected,
         })
     }
 
     /// Attach the flash again after the loader connected again ([`Loader::reconnect`]): what
     /// [`Flasher::new`] does, keeping what was verified.
     pub fn reattach(&mut self, on_event: &mut dyn FnMut(Event)) -> Result<(), FlashError> {
-        self.flash_size = attach(&mut self.loader, &self.opts, on_event)?;
+        (self.flash_size, self.size_detected) = attach(&mut self.loader, &self.opts, on_event)?;
         Ok(())
     }
 }
 
-/// SPI_ATTACH (ROM only), the flash size (given or detected) and SPI_SET_PARAMS.
+/// SPI_ATTACH (ROM only), the flash size (given or detected: the flag) and SPI_SET_PARAMS.
 fn attach<T: Transport>(
     loader: &mut Loader<T>,
     opts: &FlashOptions,
     on_event: &mut dyn FnMut(Event),
-) -> Result<u32, FlashError> {
+) -> Result<(u32, bool), FlashError> {
     if !loader.is_stub() {
         loader.command(&Command::spi_attach(), 0, timeouts::DEFAULT)?;
     }
@@ -137,7 +141,7 @@ fn attach<T: Transport>(
     }
     loader.command(&Command::spi_set_params(size), 0, timeouts::DEFAULT)?;
     on_event(Event::FlashAttached { size, detected });
-    Ok(size)
+    Ok((size, detected))
 }
 
 impl<T: Transport> Flasher<T> {

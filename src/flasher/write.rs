@@ -310,18 +310,26 @@ impl<T: Transport> Flasher<T> {
                 on_event,
             )?;
             sent = sent.saturating_add(len_u32(compressed.len()));
-            // Bytes kept around the region (a transfer widened past its edge) are checked with
-            // the transfer; the region itself is checked whole below.
-            let widened = u64::from(unit.start) < word_start || unit.end > word_end;
-            if self.opts.verify && widened {
-                self.check_md5(&shown.label, unit.start, data)?;
-            }
         }
-        // One MD5 of the whole region at the end, not one per transfer: it also catches a later
-        // transfer that overwrote an earlier chunk (a flash smaller than configured wraps its
-        // addresses), which per-transfer checks would not.
+        // Verification. With the flash size read from the chip, addresses inside the region do
+        // not wrap, so each transfer is checked after all were written (a later one cannot have
+        // touched an earlier one) and the chunks found unchanged were checked by their MD5
+        // already. With a configured size (which may exceed the chip's, so that a later
+        // transfer lands on an earlier chunk) the whole region is hashed once more.
         if self.opts.verify {
-            self.check_md5(&shown.label, to_u32(word_start), &words)?;
+            if self.size_detected {
+                for (unit, data, _, _) in &prepared {
+                    self.check_md5(&shown.label, unit.start, data)?;
+                }
+            } else {
+                for (unit, data, _, _) in &prepared {
+                    // The bytes kept around the region's edges.
+                    if u64::from(unit.start) < word_start || unit.end > word_end {
+                        self.check_md5(&shown.label, unit.start, data)?;
+                    }
+                }
+                self.check_md5(&shown.label, to_u32(word_start), &words)?;
+            }
         }
         let unchanged: u64 = states
             .iter()

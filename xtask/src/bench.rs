@@ -725,11 +725,15 @@ impl Bench {
         Ok(())
     }
 
-    /// Run processes one after the other (no simulator), timing them together.
+    /// Run processes one after the other (no simulator), timing them together, in a folder
+    /// outside any Cargo project (where `cargo esp32s3` asks cargo for none).
     fn time_processes(&self, label: &str, scenario: &'static str, commands: Vec<Command>) -> Row {
         let mut total = Duration::ZERO;
         let mut outcome = Ok(0.0);
-        for (index, command) in commands.into_iter().enumerate() {
+        let outside = std::env::temp_dir().join("cargo-esp32s3-bench");
+        let _ = std::fs::create_dir_all(&outside);
+        for (index, mut command) in commands.into_iter().enumerate() {
+            command.current_dir(&outside);
             let log = self
                 .logs
                 .join(format!("{}-{scenario}-{index}.log", name_stem(label)));
