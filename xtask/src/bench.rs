@@ -34,6 +34,8 @@ const GUIDE_ERASE_SECONDS: f64 = 19.6;
 const RUN_TIMEOUT: Duration = Duration::from_secs(1200);
 /// The image with its last 64 KiB changed, in `target/bench/`.
 const CHANGED: &str = "changed-tail.bin";
+/// Runs of (f), whose median is reported.
+const PROCESS_SAMPLES: usize = 5;
 /// Longest the simulator may take to start or to stop.
 const SIM_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -726,31 +728,25 @@ impl Bench {
     }
 
     /// Run processes one after the other (no simulator), timing them together, in a folder
-    /// outside any Cargo project (where `cargo esp32s3` asks cargo for none).
+    /// outside any Cargo project (where `cargo esp32s3` asks cargo for none); the median of
+    /// [`PROCESS_SAMPLES`] runs, so a cold page cache does not decide a 10 ms measurement.
     fn time_processes(&self, label: &str, scenario: &'static str, commands: Vec<Command>) -> Row {
-        let mut total = Duration::ZERO;
-        let mut outcome = Ok(0.0);
-        let outside = std::env::temp_dir().join("cargo-esp32s3-bench");
-        let _ = std::fs::create_dir_all(&outside);
-        for (index, mut command) in commands.into_iter().enumerate() {
-            command.current_dir(&outside);
-            let log = self
-                .logs
-                .join(format!("{}-{scenario}-{index}.log", name_stem(label)));
-            let started = Instant::now();
-            match run::run_logged_with_timeout(command, &log, RUN_TIMEOUT) {
-                Ok(Finished::Exited(status)) if status.success() => total += started.elapsed(),
-                Ok(finished) => {
-                    outcome = Err(format!("{finished:?}; log: {}", log.display()));
-                    break;
-                }
+        let mut samples = Vec::new();
+        let mut failure = None;
+        for _ in 0..PROCESS_SAMPLES {
+            match self.time_once(label, scenario, &commands) {
+                Ok(seconds) => samples.push(seconds),
                 Err(e) => {
-                    outcome = Err(e);
+                    failure = Some(e);
                     break;
                 }
             }
         }
-        let outcome = outcome.map(|_| total.as_secs_f64());
+        samples.sort_by(f64::total_cmp);
+        let outcome = match failure {
+            Some(e) => Err(e),
+            None => Ok(samples.get(samples.len() / 2).copied().unwrap_or_default()),
+        };
         print_result(label, scenario, &outcome, None);
         Row {
             tool: label.into(),
@@ -759,6 +755,26 @@ impl Bench {
             stats: None,
             reported: None,
         }
+    }
+
+    /// One timed run of `commands`, one after the other.
+    fn time_once(&self, label: &str, scenario: &str, commands: &[Command]) -> Result<f64> {
+        let mut total = Duration::ZERO;
+        let outside = std::env::temp_dir().join("cargo-esp32s3-bench");
+        let _ = std::fs::create_dir_all(&outside);
+        for (index, template) in commands.iter().enumerate() {
+            let mut command = Command::new(template.get_program());
+            command.args(template.get_args()).current_dir(&outside);
+            let log = self
+                .logs
+                .join(format!("{}-{scenario}-{index}.log", name_stem(label)));
+            let started = Instant::now();
+            match run::run_logged_with_timeout(command, &log, RUN_TIMEOUT)? {
+                Finished::Exited(status) if status.success() => total += started.elapsed(),
+                finished => return Err(format!("{finished:?}; log: {}", log.display())),
+            }
+        }
+        Ok(total.as_secs_f64())
     }
 
     /// Start a fresh paced simulator on `flash`, run the command `make` builds for its port,
