@@ -8,9 +8,10 @@
 //! about as fast as a 460800-baud line carries) and a share of a round trip (the MD5 requests
 //! are pipelined); writing it costs its compressed bytes on the line and an erase and program.
 //! Comparing stops when the chunks keep differing (a rebuilt app whose code moved: nothing more
-//! will match), since hashing the rest would then cost more than it can save. A 4 KiB grain was
-//! measured against the paced model and not kept: a change inside an app rarely stays inside
-//! one sector, and 16 more MD5s per chunk cost more than the sectors they spare.
+//! will match), since hashing the rest would then cost more than it can save. A finer 4 KiB
+//! grain inside a differing chunk is not done (not measured either): a change inside an app
+//! rarely stays inside one sector, and 16 more MD5s per chunk would often cost more than the
+//! sectors they spare.
 
 /// The chunk size: the 64 KiB erase block.
 pub(super) const CHUNK: u64 = 0x1_0000;
