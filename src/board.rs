@@ -29,6 +29,7 @@
 
 use std::borrow::Cow;
 
+use crate::baud::{self, BaudMemory};
 use crate::bootloader_store::{
     BootloaderStore, Kept, Origin, StoreError, find_on_machine, read_from_chip,
 };
@@ -96,6 +97,11 @@ pub struct Board {
     settings: Settings,
     /// Where bootloaders are kept before they are erased or replaced, and found for blank chips.
     bootloaders: Option<BootloaderStore>,
+    /// The port as opened (the key of the baud memory).
+    url: String,
+    /// The rate the baud ladder settled on, when it was climbed (`baud = "auto"` on a link
+    /// where the speed means something).
+    rung: Option<u32>,
 }
 
 impl std::fmt::Debug for Board {
@@ -141,13 +147,111 @@ impl Board {
         if transport.baud() != ROM_BAUD {
             transport.set_baud(ROM_BAUD)?;
         }
+        // The port's name keys the rate the baud ladder remembers.
+        let url = transport.describe();
         let loader = Loader::connect(transport, &connect_options(settings)?, &mut on_progress)?;
+        let climb = settings.auto_baud && baud::applies(loader.usb_ids(), loader.can_change_baud());
         let flasher = Flasher::new(loader, flash_options(settings), &mut on_progress)?;
-        Ok(Board {
+        let mut board = Board {
             flasher,
             settings: settings.clone(),
             bootloaders: None,
-        })
+            url,
+            rung: None,
+        };
+        if climb {
+            board.climb(None, &mut on_progress)?;
+        }
+        Ok(board)
+    }
+
+    /// The baud ladder: from the rate remembered for this port (or the top rung), or from below
+    /// `failed`, ask the chip for each rung and keep the first whose data round trip proves it
+    /// ([`baud::prove`]); a rung that fails is left by connecting again at 115200. The rate that
+    /// worked is remembered for the port ([`Settings::baud_memory`]).
+    fn climb(
+        &mut self,
+        failed: Option<u32>,
+        on_progress: &mut dyn FnMut(Event),
+    ) -> crate::Result<()> {
+        let memory = self.settings.baud_memory.as_ref().map(BaudMemory::new);
+        let remembered = match (&memory, failed) {
+            (Some(memory), None) => memory.recall(&self.url),
+            _ => None,
+        };
+        let mut reference = baud::reference(&mut self.flasher)?;
+        let mut settled = ROM_BAUD;
+        for rung in baud::rungs(remembered, failed) {
+            if rung == ROM_BAUD {
+                break;
+            }
+            let changed = self
+                .flasher
+                .loader()
+                .change_baud(rung, on_progress)
+                .map_err(|e| e.to_string());
+            match changed.and_then(|()| baud::prove(&mut self.flasher, &reference)) {
+                Ok(()) => {
+                    settled = rung;
+                    break;
+                }
+                Err(reason) => {
+                    on_progress(Event::RungFailed { baud: rung, reason });
+                    self.reconnect(on_progress)?;
+                    reference = baud::reference(&mut self.flasher)?;
+                }
+            }
+        }
+        self.rung = Some(settled);
+        on_progress(Event::BaudSettled {
+            baud: settled,
+            from_memory: remembered == Some(settled),
+        });
+        if let Some(memory) = memory {
+            if let Err(e) = memory.remember(&self.url, settled) {
+                on_progress(Event::Warning(e.to_string()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Reset the chip and connect again at 115200 (the connect settings without their baud
+    /// change), attaching the flash again; what was verified stays known.
+    fn reconnect(&mut self, on_progress: &mut dyn FnMut(Event)) -> crate::Result<()> {
+        let mut options = connect_options(&self.settings)?;
+        options.baud = 0;
+        self.flasher.loader().reconnect(&options, on_progress)?;
+        self.flasher.reattach(on_progress)?;
+        Ok(())
+    }
+
+    /// After a write failed at a ladder rung above 115200: reconnect, take what was verified as
+    /// done, and climb from the rung below. `Ok(false)` when there is no rung to fall back to
+    /// (the failure stands).
+    fn fall_back(
+        &mut self,
+        error: &crate::flasher::FlashError,
+        on_progress: &mut dyn FnMut(Event),
+    ) -> crate::Result<bool> {
+        let Some(rung) = self.rung.filter(|r| *r > ROM_BAUD) else {
+            return Ok(false);
+        };
+        if !line_failure(error) {
+            return Ok(false);
+        }
+        on_progress(Event::RungFailed {
+            baud: rung,
+            reason: error.to_string(),
+        });
+        let verified = self.flasher.verified_ranges().to_vec();
+        // A chip that cannot be reached again (it stopped answering altogether) leaves the
+        // write's own failure as the one to report.
+        if self.reconnect(on_progress).is_err() {
+            return Ok(false);
+        }
+        self.flasher.assume_verified(&verified);
+        self.climb(Some(rung), on_progress)?;
+        Ok(true)
     }
 
     /// Keep bootloaders in `store` (or stop keeping them with `None`, the default): before this
@@ -244,7 +348,35 @@ impl Board {
             self.flasher
                 .erase_region(partition.offset, partition.size, &mut on_progress)?;
         }
-        Ok(self.flasher.write_regions(&regions, &mut on_progress)?)
+        self.write_with_fallback(&regions, &mut on_progress)
+    }
+
+    /// Write regions; when a block fails at a ladder rung, reconnect one rung lower and go on
+    /// with what is not verified yet (never restarting what is, never reporting success
+    /// without the MD5).
+    fn write_with_fallback(
+        &mut self,
+        regions: &[Region],
+        on_progress: &mut dyn FnMut(Event),
+    ) -> crate::Result<WriteSummary> {
+        let started = self.flasher.loader().now();
+        loop {
+            match self.flasher.write_regions(regions, on_progress) {
+                Ok(mut summary) => {
+                    summary.elapsed = self
+                        .flasher
+                        .loader()
+                        .now()
+                        .saturating_duration_since(started);
+                    return Ok(summary);
+                }
+                Err(error) => {
+                    if !self.fall_back(&error, on_progress)? {
+                        return Err(error.into());
+                    }
+                }
+            }
+        }
     }
 
     /// The plan with the newest kept bootloader, for a chip with none, or the error that lists
@@ -385,7 +517,13 @@ impl Board {
         on_progress: impl FnMut(Event),
     ) -> crate::Result<WriteSummary> {
         let mut on_progress = on_progress;
-        Ok(self.flasher.write_regions(regions, &mut on_progress)?)
+        self.write_with_fallback(regions, &mut on_progress)
+    }
+
+    /// The line speed in use: the rate the baud ladder settled on, `None` when it was not
+    /// climbed (a fixed `baud`, or a link where the speed means nothing).
+    pub fn ladder_baud(&self) -> Option<u32> {
+        self.rung
     }
 
     /// Erase the whole flash (keeping a copy of its bootloader first, see
@@ -700,8 +838,27 @@ impl Board {
     }
 }
 
+/// Failures a faster line can cause: a block that kept failing, a lost or garbled reply, a
+/// checksum the chip refused, data that came back different.
+fn line_failure(error: &crate::flasher::FlashError) -> bool {
+    use crate::flasher::FlashError;
+    match error {
+        FlashError::WriteFailed { .. }
+        | FlashError::Md5Mismatch { .. }
+        | FlashError::ReadCorrupt { .. } => true,
+        FlashError::Loader(e) => matches!(
+            e,
+            LoaderError::Timeout { .. }
+                | LoaderError::BadReply { .. }
+                | LoaderError::Command { .. }
+        ),
+        _ => false,
+    }
+}
+
 /// Connect options from the settings: reset before, attempts, baud, custom reset sequences, and
-/// the stub (its file is read here; a bad one is named in the error).
+/// the stub (its file is read here; a bad one is named in the error). With `baud = "auto"` no
+/// baud change is asked for: the ladder climbs once the flash is attached.
 fn connect_options(settings: &Settings) -> crate::Result<ConnectOptions> {
     let stub = match &settings.stub {
         Some(path) => {
@@ -720,7 +877,7 @@ fn connect_options(settings: &Settings) -> crate::Result<ConnectOptions> {
     Ok(ConnectOptions {
         before: settings.before,
         attempts: settings.connect_attempts,
-        baud: settings.baud,
+        baud: if settings.auto_baud { 0 } else { settings.baud },
         stub,
         reset_sequence: settings.reset_sequence.clone(),
         hard_reset_sequence: settings.hard_reset_sequence.clone(),

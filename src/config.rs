@@ -48,8 +48,15 @@ pub const TABLE: &str = "esp32s3";
 pub struct Settings {
     /// Serial port name or URL (`/dev/ttyUSB0`, `COM3`, `sim://`).
     pub port: Option<String>,
-    /// Flashing baud rate.
+    /// Flashing baud rate: the rate used when [`Settings::auto_baud`] is off, and where the
+    /// ladder does not apply (USB-Serial/JTAG, `socket://`).
     pub baud: u32,
+    /// `baud = "auto"` (the default): after connecting, climb to the fastest rate the link
+    /// proves it carries (`crate::baud`); a number for `baud` turns it off.
+    pub auto_baud: bool,
+    /// Where the rate the ladder settled on is remembered per port, so the next run starts
+    /// there (the command line uses a file in the user's cache directory). Not a key.
+    pub baud_memory: Option<PathBuf>,
     /// Console baud rate.
     pub monitor_baud: u32,
     /// Flash mode written into image headers.
@@ -83,6 +90,11 @@ pub struct Settings {
     pub target: Option<String>,
     /// Flasher stub in esptool's JSON format.
     pub stub: Option<PathBuf>,
+    /// `stub = "auto"` (the default) and no stub file given: the command line looks for the
+    /// ESP32-S3 stub of an installed esptool ([`crate::stub_finder`]) and sets
+    /// [`Settings::stub`] to it; without one the ROM loader is used. `stub = "none"` turns it
+    /// off. The library itself never searches.
+    pub stub_auto: bool,
     /// How many times to try connecting (0 = forever).
     pub connect_attempts: u32,
     /// Skip flash regions whose MD5 already matches.
@@ -112,6 +124,8 @@ impl Default for Settings {
         Settings {
             port: None,
             baud: DEFAULT_BAUD,
+            auto_baud: true,
+            baud_memory: None,
             monitor_baud: DEFAULT_MONITOR_BAUD,
             flash_mode: None,
             flash_freq: None,
@@ -127,6 +141,7 @@ impl Default for Settings {
             after: After::HardReset,
             target: None,
             stub: None,
+            stub_auto: true,
             connect_attempts: 7,
             skip_unchanged: true,
             verify: true,
@@ -439,7 +454,10 @@ impl Key {
             Key::Port => {
                 "a serial port name or URL such as \"/dev/ttyUSB0\", \"COM3\" or \"sim://\""
             }
-            Key::Baud | Key::MonitorBaud => {
+            Key::Baud => {
+                "\"auto\" (the fastest rate the link proves it carries), or an integer number of bits per second from 9600 to 5000000, such as 115200, 460800 or 921600"
+            }
+            Key::MonitorBaud => {
                 "an integer number of bits per second from 9600 to 5000000, such as 115200, 460800 or 921600"
             }
             Key::FlashMode => "one of qio, qout, dio, dout, keep",
@@ -463,7 +481,9 @@ impl Key {
             Key::Target => {
                 "a target triple for the ESP32-S3 such as \"xtensa-esp32s3-none-elf\" or \"xtensa-esp32s3-espidf\""
             }
-            Key::Stub => "a path to a flasher stub in esptool's JSON format",
+            Key::Stub => {
+                "a path to a flasher stub in esptool's JSON format, \"auto\" (the stub of an installed esptool, if any) or \"none\" (the ROM loader)"
+            }
             Key::ConnectAttempts => "a non-negative integer (0 = keep trying forever)",
             Key::SkipUnchanged | Key::Verify | Key::IgnoreAppDescriptor => {
                 "true or false (in variables also 1/0, yes/no, on/off)"
@@ -630,7 +650,9 @@ pub fn resolve(sources: &Sources<'_>) -> Result<Settings, ConfigError> {
     }
     let settings = Settings {
         port: pick!(port),
-        baud: pick!(baud).unwrap_or(defaults.baud),
+        baud: pick!(baud).flatten().unwrap_or(defaults.baud),
+        auto_baud: pick!(baud).is_none_or(|fixed| fixed.is_none()),
+        baud_memory: None,
         monitor_baud: pick!(monitor_baud).unwrap_or(defaults.monitor_baud),
         flash_mode: pick!(flash_mode).flatten(),
         flash_freq: pick!(flash_freq).flatten(),
@@ -646,7 +668,8 @@ pub fn resolve(sources: &Sources<'_>) -> Result<Settings, ConfigError> {
         before: pick!(before).unwrap_or(defaults.before),
         after: pick!(after).unwrap_or(defaults.after),
         target: pick!(target),
-        stub: pick!(stub),
+        stub: pick!(stub).flatten(),
+        stub_auto: pick!(stub_auto).unwrap_or(defaults.stub_auto),
         connect_attempts: pick!(connect_attempts).unwrap_or(defaults.connect_attempts),
         skip_unchanged: pick!(skip_unchanged).unwrap_or(defaults.skip_unchanged),
         verify: pick!(verify).unwrap_or(defaults.verify),
@@ -709,7 +732,8 @@ pub fn target_chip(triple: &str) -> Option<&'static str> {
 #[derive(Debug, Default)]
 struct Layer {
     port: Option<String>,
-    baud: Option<u32>,
+    /// `Some(None)`: `auto`.
+    baud: Option<Option<u32>>,
     monitor_baud: Option<u32>,
     flash_mode: Option<Option<FlashMode>>,
     flash_freq: Option<Option<FlashFreq>>,
@@ -724,7 +748,9 @@ struct Layer {
     before: Option<Before>,
     after: Option<After>,
     target: Option<String>,
-    stub: Option<PathBuf>,
+    /// `Some(None)`: `auto` or `none` (see `stub_auto`).
+    stub: Option<Option<PathBuf>>,
+    stub_auto: Option<bool>,
     connect_attempts: Option<u32>,
     skip_unchanged: Option<bool>,
     verify: Option<bool>,
@@ -818,7 +844,27 @@ fn flag_layer(flags: &FlagValues, problems: &mut Vec<ConfigError>) -> Layer {
     // Paths from flags stay as typed: relative to the current directory, like any command.
     layer.partition_table = flags.partition_table.clone();
     layer.bootloader = flags.bootloader.clone();
-    layer.stub = flags.stub.clone();
+    if let Some(stub) = &flags.stub {
+        match stub.to_str() {
+            // `--stub auto` / `--stub none` are the words, not files of that name.
+            Some(word) if ["auto", "none", "rom"].iter().any(|w| is_word(word, w)) => {
+                note(
+                    apply(
+                        &mut layer,
+                        Key::Stub,
+                        Raw::Text(word),
+                        Origin::Flag(Key::Stub),
+                        None,
+                    ),
+                    problems,
+                );
+            }
+            _ => {
+                layer.stub = Some(Some(stub.clone()));
+                layer.stub_auto = Some(false);
+            }
+        }
+    }
     layer.skip_unchanged = flags.skip_unchanged;
     layer.verify = flags.verify;
     layer.ignore_app_descriptor = flags.ignore_app_descriptor;
@@ -932,7 +978,13 @@ fn apply(
     match key {
         Key::Chip => {}
         Key::Port => layer.port = Some(non_empty_text(raw).ok_or_else(fail)?.to_string()),
-        Key::Baud => layer.baud = Some(baud_rate(raw).ok_or_else(fail)?),
+        Key::Baud => {
+            layer.baud = Some(if raw_is_word(raw, "auto") {
+                None
+            } else {
+                Some(baud_rate(raw).ok_or_else(fail)?)
+            });
+        }
         Key::MonitorBaud => layer.monitor_baud = Some(baud_rate(raw).ok_or_else(fail)?),
         Key::FlashMode => {
             let text = non_empty_text(raw).ok_or_else(fail)?;
@@ -969,7 +1021,18 @@ fn apply(
         }
         Key::PartitionTable => layer.partition_table = Some(path(raw, base).ok_or_else(fail)?),
         Key::Bootloader => layer.bootloader = Some(path(raw, base).ok_or_else(fail)?),
-        Key::Stub => layer.stub = Some(path(raw, base).ok_or_else(fail)?),
+        Key::Stub => {
+            if raw_is_word(raw, "auto") {
+                layer.stub = Some(None);
+                layer.stub_auto = Some(true);
+            } else if raw_is_word(raw, "none") || raw_is_word(raw, "rom") {
+                layer.stub = Some(None);
+                layer.stub_auto = Some(false);
+            } else {
+                layer.stub = Some(Some(path(raw, base).ok_or_else(fail)?));
+                layer.stub_auto = Some(false);
+            }
+        }
         Key::PartitionTableOffset => {
             let offset = unsigned(raw)
                 .filter(|v| *v >= 0x1000 && v % 0x1000 == 0)
@@ -1062,6 +1125,11 @@ fn unsigned(raw: Raw<'_>) -> Option<u32> {
         return number.as_u64().and_then(|v| u32::try_from(v).ok());
     }
     units::parse_number(non_empty_text(raw)?)
+}
+
+/// True when `raw` is the text `word` (any case): `auto`, `none`.
+fn raw_is_word(raw: Raw<'_>, word: &str) -> bool {
+    non_empty_text(raw).is_some_and(|text| is_word(text, word))
 }
 
 /// The baud rates this tool will ask for: [`MIN_BAUD`]..=[`MAX_BAUD`].

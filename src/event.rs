@@ -36,6 +36,27 @@ pub enum Event {
         /// New speed.
         baud: u32,
     },
+    /// The baud ladder settled: the line proved it carries data at `baud` (a round trip that
+    /// checks data, not only a SYNC).
+    BaudSettled {
+        /// The rate now in use.
+        baud: u32,
+        /// True when the climb started at the rate remembered for this port.
+        from_memory: bool,
+    },
+    /// A rung of the baud ladder failed (its proof, or a block written at it): the chip is
+    /// reset and connected again at 115200, and the next rung down is tried.
+    RungFailed {
+        /// The rate that failed.
+        baud: u32,
+        /// What went wrong.
+        reason: String,
+    },
+    /// An esptool flasher stub was found (`stub = "auto"`) and is used.
+    StubFound {
+        /// The stub's JSON file.
+        path: std::path::PathBuf,
+    },
     /// The stub is being uploaded to RAM.
     StubUploading,
     /// The stub said `OHAI` and now answers commands.
@@ -89,10 +110,31 @@ pub enum Event {
         offset: u32,
         /// Uncompressed length.
         len: u32,
-        /// Compressed length.
+        /// Compressed length (of what was sent).
         compressed_len: u32,
         /// Time from the BEGIN command to the last block's reply.
         elapsed: Duration,
+        /// Bytes of the region that the flash already held, found chunk by chunk with the chip's
+        /// MD5 and not sent again (0 when the whole region was sent).
+        unchanged: u32,
+        /// True when the chip was the simulator answering at once: `elapsed` is then no
+        /// transfer time, and a rate computed from it means nothing.
+        unpaced: bool,
+    },
+    /// A region was compared with the flash chunk by chunk (the chip's MD5 of each chunk)
+    /// because its MD5 as a whole differed or was not asked for: only the chunks that differ
+    /// are written.
+    ChunksCompared {
+        /// Flash offset of the region.
+        offset: u32,
+        /// Its length.
+        len: u32,
+        /// Chunks compared (the rest, when comparing stopped early, are written unseen).
+        compared: u32,
+        /// Chunks in all.
+        chunks: u32,
+        /// Chunks the flash already held.
+        same: u32,
     },
     /// The MD5 of the flash matched the region.
     Verified {

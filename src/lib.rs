@@ -67,6 +67,7 @@
 //!
 //! Where each piece lives, and the rules that keep them apart, is in `ARCHITECTURE.md`.
 
+pub mod baud;
 pub mod board;
 pub mod bootloader_store;
 pub mod cargo;
@@ -83,6 +84,7 @@ pub mod project;
 pub mod protocol;
 pub mod reset;
 pub mod sim;
+pub mod stub_finder;
 pub mod symbols;
 pub mod transport;
 pub mod units;

@@ -447,6 +447,9 @@ mod tests {
         fn describe(&self) -> String {
             "recorder".into()
         }
+        fn time(&self) -> crate::transport::LinkTime {
+            crate::transport::LinkTime::Wall
+        }
         fn pause(&mut self, duration: Duration) {
             self.calls.push(Step::Sleep(duration));
         }

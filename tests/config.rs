@@ -191,6 +191,8 @@ fn every_key_from_metadata() {
         Settings {
             port: Some("sim://".into()),
             baud: 921_600,
+            auto_baud: false,
+            baud_memory: None,
             monitor_baud: 115_200,
             flash_mode: Some(FlashMode::Dout),
             flash_freq: Some(cargo_esp32s3::image::FlashFreq::F80m),
@@ -206,6 +208,7 @@ fn every_key_from_metadata() {
             after: After::WatchdogReset,
             target: Some("xtensa-esp32s3-espidf".into()),
             stub: Some(app.join("stub/esp32s3.json")),
+            stub_auto: false,
             connect_attempts: 0,
             skip_unchanged: false,
             verify: false,

@@ -382,6 +382,9 @@ impl Transport for Shared {
     fn describe(&self) -> String {
         self.with(|t| t.describe())
     }
+    fn time(&self) -> cargo_esp32s3::transport::LinkTime {
+        self.with(|t| t.time())
+    }
     fn pause(&mut self, duration: std::time::Duration) {
         self.with(|t| t.pause(duration))
     }

@@ -286,6 +286,9 @@ impl cargo_esp32s3::transport::Transport for ScriptedLine {
     fn describe(&self) -> String {
         "scripted line".into()
     }
+    fn time(&self) -> cargo_esp32s3::transport::LinkTime {
+        cargo_esp32s3::transport::LinkTime::Wall
+    }
 }
 
 /// Play `chunks` through `watch` with `symbols` and return the rendered events and the end.

@@ -144,6 +144,9 @@ impl Transport for Port {
     fn describe(&self) -> String {
         self.name.clone()
     }
+    fn time(&self) -> cargo_esp32s3::transport::LinkTime {
+        self.device.lock().expect("device").chip.time()
+    }
     fn usb_ids(&self) -> Option<(u16, u16)> {
         self.device.lock().expect("device").chip.usb_ids()
     }

@@ -294,7 +294,9 @@ pub fn open_board(
 /// Open the board on this port (one of several boards: no choosing, no trace), keeping
 /// bootloaders as [`open_board`] does.
 pub fn board_on(port: &str, settings: &Settings, progress: &mut Progress) -> super::Result<Board> {
-    let mut board = Board::open_with(port, settings, progress.callback())?;
+    // Where the baud ladder remembers rates, and the stub an installed esptool has.
+    let settings = super::speed::prepare(settings, progress);
+    let mut board = Board::open_with(port, &settings, progress.callback())?;
     if let Ok(cwd) = std::env::current_dir() {
         let project = port_memory::project_dir(None, &cwd);
         board.keep_bootloaders(context::bootloader_store(&project));

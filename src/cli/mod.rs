@@ -34,6 +34,7 @@ pub mod read_flash;
 pub mod reset;
 pub mod save_image;
 pub mod sim;
+pub mod speed;
 pub mod verify;
 
 use clap::{Parser, Subcommand};

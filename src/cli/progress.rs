@@ -213,6 +213,23 @@ impl Progress {
                 self.line(&format!("Connected on {port}{stub}"));
             }
             Event::ChangedBaud { baud } => self.line(&format!("Changed baud rate to {baud}")),
+            Event::BaudSettled { baud, from_memory } => {
+                let memory = if from_memory {
+                    " (the rate remembered for this port)"
+                } else {
+                    ""
+                };
+                self.line(&format!(
+                    "Line speed {baud} baud, proven by a data round trip{memory}"
+                ));
+            }
+            Event::RungFailed { baud, reason } => self.note(&format!(
+                "{baud} baud failed ({reason}); reconnecting at 115200 and trying one rung lower"
+            )),
+            Event::StubFound { path } => self.line(&format!(
+                "Using the flasher stub of the installed esptool: {}",
+                path.display()
+            )),
             Event::StubUploading => self.line("Uploading stub..."),
             Event::StubRunning => self.line("Stub running..."),
             Event::FlashAttached { size, detected } => {
@@ -258,9 +275,32 @@ impl Progress {
                 len,
                 compressed_len,
                 elapsed,
+                unchanged,
+                unpaced,
             } => {
                 self.finish_bar();
-                self.line(&wrote_line(offset, len, compressed_len, elapsed));
+                let line = if unpaced {
+                    wrote_line_unpaced(offset, len, compressed_len, unchanged)
+                } else {
+                    wrote_line_partly(offset, len, compressed_len, unchanged, elapsed)
+                };
+                self.line(&line);
+            }
+            Event::ChunksCompared {
+                compared,
+                chunks,
+                same,
+                ..
+            } => {
+                let of = if compared == chunks {
+                    format!("{chunks}")
+                } else {
+                    format!("{compared} of {chunks}")
+                };
+                self.line(&format!(
+                    "Compared {of} chunks with the flash: {same} unchanged, {} to write",
+                    chunks - same
+                ));
             }
             Event::Verified { .. } => self.line("Hash of data verified."),
             Event::Retrying {
@@ -446,6 +486,46 @@ pub fn wrote_line(offset: u32, len: u32, compressed_len: u32, elapsed: Duration)
     )
 }
 
+/// [`wrote_line`] for a region written in part: the chunks the flash already held are named,
+/// and the rate counts only what was sent.
+pub fn wrote_line_partly(
+    offset: u32,
+    len: u32,
+    compressed_len: u32,
+    unchanged: u32,
+    elapsed: Duration,
+) -> String {
+    if unchanged == 0 {
+        return wrote_line(offset, len, compressed_len, elapsed);
+    }
+    let sent = len.saturating_sub(unchanged);
+    let seconds = elapsed.as_secs_f64();
+    let rate = if seconds > 0.0 {
+        format!(
+            " (effective {:.0} kbit/s)",
+            f64::from(sent) * 8.0 / seconds / 1000.0
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "Wrote {len} bytes ({sent} sent as {compressed_len} compressed, {unchanged} already in place) at 0x{offset:x} in {seconds:.1} s{rate}"
+    )
+}
+
+/// The summary of a write to the simulator answering at once: no time and no rate, which would
+/// only say how fast this computer is.
+pub fn wrote_line_unpaced(offset: u32, len: u32, compressed_len: u32, unchanged: u32) -> String {
+    let kept = if unchanged > 0 {
+        format!(", {unchanged} already in place")
+    } else {
+        String::new()
+    };
+    format!(
+        "Wrote {len} bytes ({compressed_len} compressed{kept}) at 0x{offset:x} on the virtual chip, which answers at once (no real transfer time; sim://?pace=real models a real line)"
+    )
+}
+
 /// `app partition factory: 812 KiB of 3 MiB used (26%)`.
 pub fn fill_line(partition: &str, used: u64, size: u64) -> String {
     format!(
@@ -479,6 +559,20 @@ mod tests {
         assert_eq!(
             wrote_line(0x10000, 4, 4, Duration::ZERO),
             "Wrote 4 bytes (4 compressed) at 0x10000 in 0.0 s"
+        );
+        assert_eq!(
+            wrote_line_partly(
+                0,
+                1_735_456,
+                40_000,
+                1_669_920,
+                Duration::from_millis(2_000)
+            ),
+            "Wrote 1735456 bytes (65536 sent as 40000 compressed, 1669920 already in place) at 0x0 in 2.0 s (effective 262 kbit/s)"
+        );
+        assert_eq!(
+            wrote_line_unpaced(0, 1_735_456, 1_123_456, 0),
+            "Wrote 1735456 bytes (1123456 compressed) at 0x0 on the virtual chip, which answers at once (no real transfer time; sim://?pace=real models a real line)"
         );
     }
 }

@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 
 use cargo_esp32s3::Error;
-use cargo_esp32s3::sim::{ChipKind, Esp32s3, SimConfig, SimError, StartIn};
+use cargo_esp32s3::sim::{ChipKind, Esp32s3, Pace, SimConfig, SimError, StartIn};
 use cargo_esp32s3::transport::TransportError;
 use cargo_esp32s3::units::parse_size;
 
@@ -56,6 +56,30 @@ pub struct Args {
     /// Claim to be another chip (to test a host's wrong-chip refusal)
     #[arg(long, value_name = "CHIP", default_value = "esp32s3", value_parser = parse_chip)]
     pub chip: ChipKind,
+    /// `real`: the line, the flash and the CPU take their real time (the calibrated model in
+    /// `sim::Pace`); `off`: answer at once
+    #[arg(long, value_name = "PACE", default_value = "off", value_parser = parse_pace)]
+    pub pace: PaceArg,
+    /// The USB-UART adapter's limit: above this speed the line corrupts bytes
+    #[arg(long, value_name = "BAUD")]
+    pub max_baud: Option<u32>,
+}
+
+/// `--pace`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaceArg {
+    /// Answer at once.
+    Off,
+    /// Real time for the line, flash and CPU.
+    Real,
+}
+
+fn parse_pace(text: &str) -> Result<PaceArg, String> {
+    match text {
+        "off" => Ok(PaceArg::Off),
+        "real" => Ok(PaceArg::Real),
+        _ => Err(format!("{text:?} is not a pace; use real or off")),
+    }
 }
 
 fn parse_boot(text: &str) -> Result<StartIn, String> {
@@ -111,6 +135,8 @@ pub fn run(args: Args) -> super::Result<()> {
         flash_file: args.flash.clone(),
         chip: args.chip,
         start_in: args.boot.unwrap_or(default_boot),
+        pace: (args.pace == PaceArg::Real).then(Pace::real),
+        max_baud: args.max_baud,
         ..SimConfig::default()
     };
     let chip = Esp32s3::new(config).map_err(sim_error)?;
@@ -140,7 +166,7 @@ fn stop_on_signal(stop: impl FnOnce() + Send + 'static) -> super::Result {
 /// "a virtual ESP32-S3 in download mode (8 MiB flash, kept in f.bin)".
 fn describe(args: &Args, start_in: StartIn) -> String {
     format!(
-        "a virtual {} {} ({} MiB flash{})",
+        "a virtual {} {} ({} MiB flash{}{})",
         args.chip.name().to_uppercase().replace("ESP32", "ESP32-"),
         match start_in {
             StartIn::Download => "in download mode",
@@ -151,6 +177,11 @@ fn describe(args: &Args, start_in: StartIn) -> String {
             .as_ref()
             .map(|f| format!(", kept in {}", f.display()))
             .unwrap_or_default(),
+        if args.pace == PaceArg::Real {
+            ", paced: the line, flash and CPU take their real time"
+        } else {
+            ""
+        },
     )
 }
 
@@ -180,7 +211,9 @@ fn serve_rfc2217(chip: Esp32s3, port: u16, args: &Args) -> super::Result<()> {
     );
     let _ = stdout.flush();
     drop(stdout);
-    server.serve().map(|_| ()).map_err(sim_error)
+    let chip = server.serve().map_err(sim_error)?;
+    print_stats(&chip);
+    Ok(())
 }
 
 #[cfg(unix)]
@@ -213,7 +246,28 @@ fn serve_pty(chip: Esp32s3, args: &Args) -> super::Result<()> {
     if let Some(link) = &args.link {
         let _ = std::fs::remove_file(link);
     }
-    result.map(|_| ()).map_err(sim_error)
+    let chip = result.map_err(sim_error)?;
+    print_stats(&chip);
+    Ok(())
+}
+
+/// A paced chip's totals, one `stats:` line on stdout when the server stops (`cargo xtask
+/// bench` reads it for the wire limit).
+fn print_stats(chip: &Esp32s3) {
+    use std::io::Write as _;
+    if let Some(stats) = chip.pace_stats() {
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(
+            stdout,
+            "stats: to_chip_bytes={} to_host_bytes={} to_chip_wire_ms={:.1} to_host_wire_ms={:.1} busy_ms={:.1}",
+            stats.to_chip_bytes,
+            stats.to_host_bytes,
+            stats.to_chip_wire.as_secs_f64() * 1e3,
+            stats.to_host_wire.as_secs_f64() * 1e3,
+            stats.busy.as_secs_f64() * 1e3
+        );
+        let _ = stdout.flush();
+    }
 }
 
 /// Pseudo-terminals are a Unix thing; Windows gets RFC 2217 (or `sim://` in-process).

@@ -6,7 +6,7 @@
 //! outside the regions: the bytes sharing a 4 KiB sector with a region are written back as they
 //! were. It never prints: progress leaves as [`Event`] values.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use md5::{Digest as _, Md5};
 
@@ -22,6 +22,7 @@ pub use crate::image::merge::{Region, RegionKind};
 pub use error::FlashError;
 
 mod checks;
+mod chunks;
 mod error;
 mod read;
 mod write;
@@ -83,6 +84,14 @@ pub struct Flasher<T: Transport> {
     loader: Loader<T>,
     opts: FlashOptions,
     flash_size: u32,
+    /// Flash ranges written and verified (or found unchanged) by this flasher.
+    verified: Vec<(u64, u64)>,
+    /// Ranges verified by an earlier connection ([`Flasher::assume_verified`]): writes skip
+    /// them without asking the chip.
+    assumed: Vec<(u64, u64)>,
+    /// The flash size came from the chip's own ID (not a setting): addresses cannot wrap around
+    /// inside a region that fits, so a chunked write need not hash its unchanged chunks again.
+    size_detected: bool,
     /// The size the flash ID names, when it names one (not in Secure Download Mode).
     detected_size: Option<u32>,
     cancel: Cancel,
@@ -132,30 +141,14 @@ impl<T: Transport> Flasher<T> {
         opts: FlashOptions,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<Self, FlashError> {
-        if !loader.is_stub() {
-            loader.command(&Command::spi_attach(), 0, timeouts::DEFAULT)?;
-        }
-        let (mut size, detected, detected_size) = match opts.flash_size {
-            // The chip's own size is still read, to refuse a configured size larger than it.
-            Some(size) => (size.bytes(), false, chip_flash_size(&mut loader)),
-            None => {
-                let (size, known) = detect_flash_size(&mut loader, on_event)?;
-                (size, true, known.then_some(size))
-            }
-        };
-        if !loader.is_stub() && size > ROM_MAX_FLASH {
-            on_event(Event::Warning(format!(
-                "the ROM loader addresses only the first 16 MB of this {} MB flash; load a stub to reach the rest",
-                size >> 20
-            )));
-            size = ROM_MAX_FLASH;
-        }
-        loader.command(&Command::spi_set_params(size), 0, timeouts::DEFAULT)?;
-        on_event(Event::FlashAttached { size, detected });
+        let (size, size_detected, detected_size) = attach(&mut loader, &opts, on_event)?;
         Ok(Flasher {
             loader,
             opts,
             flash_size: size,
+            verified: Vec::new(),
+            assumed: Vec::new(),
+            size_detected,
             detected_size,
             cancel: Cancel::new(),
         })
@@ -171,16 +164,58 @@ impl<T: Transport> Flasher<T> {
         self.detected_size
     }
 
+    /// Attach the flash again after the loader connected again ([`Loader::reconnect`]): what
+    /// [`Flasher::new`] does, keeping what was verified.
+    pub fn reattach(&mut self, on_event: &mut dyn FnMut(Event)) -> Result<(), FlashError> {
+        (self.flash_size, self.size_detected, self.detected_size) =
+            attach(&mut self.loader, &self.opts, on_event)?;
+        Ok(())
+    }
+}
+
+/// SPI_ATTACH (ROM only), the flash size and SPI_SET_PARAMS. Returns the size in use, whether
+/// it is the chip's own (detected from its flash ID, not a setting or a fallback), and the size
+/// the flash ID names when it names one (read even with a configured size, to refuse a size
+/// larger than the chip).
+fn attach<T: Transport>(
+    loader: &mut Loader<T>,
+    opts: &FlashOptions,
+    on_event: &mut dyn FnMut(Event),
+) -> Result<(u32, bool, Option<u32>), FlashError> {
+    if !loader.is_stub() {
+        loader.command(&Command::spi_attach(), 0, timeouts::DEFAULT)?;
+    }
+    let (mut size, detected, detected_size) = match opts.flash_size {
+        Some(size) => (size.bytes(), false, chip_flash_size(loader)),
+        None => {
+            let (size, known) = detect_flash_size(loader, on_event)?;
+            (size, true, known.then_some(size))
+        }
+    };
+    if !loader.is_stub() && size > ROM_MAX_FLASH {
+        on_event(Event::Warning(format!(
+            "the ROM loader addresses only the first 16 MB of this {} MB flash; load a stub to reach the rest",
+            size >> 20
+        )));
+        size = ROM_MAX_FLASH;
+    }
+    loader.command(&Command::spi_set_params(size), 0, timeouts::DEFAULT)?;
+    on_event(Event::FlashAttached { size, detected });
+    Ok((size, detected && detected_size.is_some(), detected_size))
+}
+
+impl<T: Transport> Flasher<T> {
     /// Erase the whole flash. A stub has ERASE_FLASH; the ROM has no erase command, so a
     /// FLASH_BEGIN over the whole flash (which erases before answering) does it.
     pub fn erase_all(&mut self, on_event: &mut dyn FnMut(Event)) -> Result<(), FlashError> {
         self.refuse_erase_if_secured()?;
         let size = self.flash_size;
+        self.forget_verified(0, u64::from(size));
         on_event(Event::EraseStarted {
             offset: 0,
             len: size,
         });
-        let started = Instant::now();
+        let started = self.loader.now();
         if self.loader.is_stub() {
             self.loader
                 .command(&Command::erase_flash(), 0, timeouts::CHIP_ERASE)?;
@@ -190,7 +225,7 @@ impl<T: Transport> Flasher<T> {
         on_event(Event::EraseDone {
             offset: 0,
             len: size,
-            elapsed: started.elapsed(),
+            elapsed: self.loader.now().saturating_duration_since(started),
         });
         Ok(())
     }
@@ -216,8 +251,9 @@ impl<T: Transport> Flasher<T> {
             });
         }
         self.check_range(offset, size)?;
+        self.forget_verified(u64::from(offset), u64::from(offset) + u64::from(size));
         on_event(Event::EraseStarted { offset, len: size });
-        let started = Instant::now();
+        let started = self.loader.now();
         if size > 0 {
             if self.loader.is_stub() {
                 self.loader.command(
@@ -232,7 +268,7 @@ impl<T: Transport> Flasher<T> {
         on_event(Event::EraseDone {
             offset,
             len: size,
-            elapsed: started.elapsed(),
+            elapsed: self.loader.now().saturating_duration_since(started),
         });
         Ok(())
     }
@@ -277,22 +313,26 @@ impl<T: Transport> Flasher<T> {
             payload_len,
             timeouts::md5(size),
         )?;
-        let bad = |detail: String| LoaderError::BadReply {
-            command: Opcode::SpiFlashMd5,
-            detail,
-        };
-        let mut out = [0u8; 16];
-        if stub {
-            out.copy_from_slice(&answer.payload);
-        } else {
-            // The ROM sends 32 lowercase hex characters.
-            for (byte, pair) in out.iter_mut().zip(answer.payload.chunks(2)) {
-                let text = std::str::from_utf8(pair).map_err(|_| bad("MD5 is not text".into()))?;
-                *byte = u8::from_str_radix(text, 16)
-                    .map_err(|_| bad(format!("MD5 holds {text:?}, not hex")))?;
-            }
-        }
-        Ok(out)
+        Ok(decode_md5(&answer.payload, stub)?)
+    }
+
+    /// Flash ranges this flasher wrote and verified, or found unchanged, so far.
+    pub fn verified_ranges(&self) -> &[(u64, u64)] {
+        &self.verified
+    }
+
+    /// Take ranges as verified by an earlier connection to the same chip (a write resumed after
+    /// a failure): writes skip them without asking the chip. Erasing forgets them.
+    pub fn assume_verified(&mut self, ranges: &[(u64, u64)]) {
+        self.assumed.extend_from_slice(ranges);
+        self.verified.extend_from_slice(ranges);
+    }
+
+    /// Forget what is known verified in `[start, end)` (it is being erased).
+    fn forget_verified(&mut self, start: u64, end: u64) {
+        let outside = |(s, e): &(u64, u64)| *e <= start || end <= *s;
+        self.verified.retain(outside);
+        self.assumed.retain(outside);
     }
 
     /// Flash size in bytes.
@@ -361,6 +401,29 @@ fn detect_flash_size<T: Transport>(
             Ok((FALLBACK_FLASH_SIZE.bytes(), false))
         }
     }
+}
+
+/// An SPI_FLASH_MD5 payload as 16 bytes: a stub sends them raw, the ROM as 32 lowercase hex
+/// characters.
+fn decode_md5(payload: &[u8], stub: bool) -> Result<[u8; 16], LoaderError> {
+    let bad = |detail: String| LoaderError::BadReply {
+        command: Opcode::SpiFlashMd5,
+        detail,
+    };
+    let mut out = [0u8; 16];
+    if stub {
+        let raw = payload
+            .get(..16)
+            .ok_or_else(|| bad(format!("{} MD5 bytes", payload.len())))?;
+        out.copy_from_slice(raw);
+    } else {
+        for (byte, pair) in out.iter_mut().zip(payload.chunks(2)) {
+            let text = std::str::from_utf8(pair).map_err(|_| bad("MD5 is not text".into()))?;
+            *byte = u8::from_str_radix(text, 16)
+                .map_err(|_| bad(format!("MD5 holds {text:?}, not hex")))?;
+        }
+    }
+    Ok(out)
 }
 
 fn md5_of(data: &[u8]) -> [u8; 16] {

@@ -1,5 +1,6 @@
-//! Reading flash back: READ_FLASH_SLOW on the ROM (64 bytes a command), READ_FLASH on a stub
-//! (packets acknowledged as they arrive), every read checked against the chip's MD5.
+//! Reading flash back: READ_FLASH_SLOW on the ROM (64 bytes a command, several in flight),
+//! READ_FLASH on a stub (packets acknowledged as they arrive), every read checked against the
+//! chip's MD5.
 
 use std::time::Instant;
 
@@ -11,6 +12,8 @@ use crate::transport::Transport;
 
 /// READ_FLASH_SLOW returns at most this many bytes per command.
 const ROM_READ_CHUNK: u32 = 64;
+/// Bytes read between two progress reports on the ROM.
+const ROM_READ_BATCH: u32 = 0x1000;
 /// READ_FLASH (stub) packet size and packets in flight.
 const STUB_READ_PACKET: u32 = 0x1000;
 const STUB_READ_IN_FLIGHT: u32 = 64;
@@ -51,7 +54,9 @@ impl<T: Transport> Flasher<T> {
         Ok(data)
     }
 
-    /// READ_FLASH_SLOW, 64 bytes per command.
+    /// READ_FLASH_SLOW, 64 bytes per command, several commands in flight (as many as the ROM's
+    /// 128-byte receive FIFO holds: the line's turnaround is paid once per window, not once per
+    /// 64 bytes).
     fn read_rom(
         &mut self,
         offset: u32,
@@ -61,22 +66,30 @@ impl<T: Transport> Flasher<T> {
         let mut data = Vec::with_capacity(size as usize);
         let mut done = 0u32;
         while done < size {
-            let n = (size - done).min(ROM_READ_CHUNK);
-            let answer = self.loader.command(
-                &Command::read_flash_slow(offset + done, n),
-                ROM_READ_CHUNK as usize,
-                timeouts::DEFAULT,
-            )?;
-            // Only the first n bytes are fresh; the rest of the 64 is stale buffer content.
-            data.extend_from_slice(&answer.payload[..n as usize]);
-            done += n;
-            if done % 0x400 == 0 || done == size {
-                on_event(Event::ReadProgress {
-                    offset,
-                    read: done,
-                    total: size,
-                });
+            // One batch of commands between progress reports.
+            let batch_end = size.min(done.saturating_add(ROM_READ_BATCH));
+            let mut commands = Vec::new();
+            let mut lens = Vec::new();
+            let mut at = done;
+            while at < batch_end {
+                let n = (batch_end - at).min(ROM_READ_CHUNK);
+                commands.push(Command::read_flash_slow(offset + at, n));
+                lens.push(n as usize);
+                at += n;
             }
+            let answers =
+                self.loader
+                    .pipeline(&commands, ROM_READ_CHUNK as usize, timeouts::DEFAULT)?;
+            for (answer, n) in answers.iter().zip(lens) {
+                // Only the first n bytes are fresh; the rest of the 64 is stale buffer content.
+                data.extend_from_slice(&answer.payload[..n]);
+            }
+            done = batch_end;
+            on_event(Event::ReadProgress {
+                offset,
+                read: done,
+                total: size,
+            });
         }
         Ok(data)
     }

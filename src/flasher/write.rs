@@ -1,12 +1,15 @@
-//! Writing regions: skip what the flash already holds, widen to whole sectors keeping the bytes
-//! around a region, send compressed blocks (restarting a region whose block failed), and verify
-//! with the chip's MD5. In Secure Download Mode, whose ROM allows only plain writes and no reads
-//! or MD5, regions are written whole and uncompressed and checked by the ROM's block checksums
-//! only. A set [`super::Cancel`] stops the write after the current block.
+//! Writing regions: skip what the flash already holds (a whole region, or chunk by chunk for a
+//! large one, see `chunks.rs`), widen to whole sectors keeping the bytes around a region, send
+//! compressed blocks (restarting a transfer whose block failed), and verify with the chip's MD5.
+//! What was verified is remembered, so a write resumed after a lost connection never sends it
+//! again. In Secure Download Mode, whose ROM allows only plain writes and no reads or MD5,
+//! regions are written whole and uncompressed and checked by the ROM's block checksums only. A
+//! set [`super::Cancel`] stops the write after the current block.
 
 use std::io::Write as _;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use super::chunks::{self, ChunkState};
 use super::{Event, FlashError, Flasher, Region, SECTOR, WriteSummary, hex, md5_of, to_u32};
 use crate::loader::{LoaderError, ROM_MAX_BLOCK, len_u32};
 use crate::protocol::command::{self, Command, Opcode};
@@ -30,20 +33,25 @@ impl<T: Transport> Flasher<T> {
     /// and costs no read). Regions that share a sector are written together as one transfer,
     /// so one region's widening never puts old flash contents over another region.
     ///
-    /// Skipping is decided per region with one SPI_FLASH_MD5 of the region itself (cheap: the
-    /// chip hashes ~1 MB/s and only 44 bytes come back), before any widening, so an unchanged
-    /// region costs no read of its neighbours. Finer chunks were considered and left out: a
-    /// rebuilt app shifts most of its code, so unchanged 64 KiB chunks are rare inside a changed
-    /// app, while each chunk costs a round trip and, on the ROM, a separate erase-at-BEGIN; the
-    /// win that matters (bootloader and partition table untouched between builds, or flashing
-    /// the same image twice) is already had per region. Verification covers the whole widened
-    /// transfer, so the kept bytes are checked too.
+    /// Skipping: a small region is compared as a whole (one SPI_FLASH_MD5 of the region itself,
+    /// before any widening, so an unchanged region costs no read of its neighbours). A large
+    /// region (a merged image, an app) is compared chunk by chunk, with the chunks' MD5s
+    /// pipelined ([`chunks`]): only the chunks that differ are sent, so changing an app's last
+    /// 64 KiB rewrites 64 KiB, not the whole image; comparing stops early when the chunks keep
+    /// differing (a rebuilt app whose code moved), since then it would cost more than it
+    /// saves. On the ROM a chunk the chip reports erased is written without erasing it again.
+    /// Verification covers each transfer (widening included, so the kept bytes are checked too);
+    /// a chunk found unchanged was checked by its MD5 already.
+    ///
+    /// Ranges an earlier connection verified ([`Flasher::assume_verified`]) are not written
+    /// again (a write resumed after a failure continues with what is left); what this one
+    /// verifies is in [`Flasher::verified_ranges`].
     pub fn write_regions(
         &mut self,
         regions: &[Region],
         on_event: &mut dyn FnMut(Event),
     ) -> Result<WriteSummary, FlashError> {
-        let started = Instant::now();
+        let started = self.loader.now();
         let mut plan: Vec<Region> = regions
             .iter()
             .filter(|r| !r.data.is_empty())
@@ -59,6 +67,7 @@ impl<T: Transport> Flasher<T> {
                 "the chip is in Secure Download Mode: its ROM allows only plain writes and no flash reads or MD5, so every region is written whole and uncompressed, and verification is limited to the ROM's checksum of each block".into(),
             ));
         }
+        let compare = self.opts.skip_unchanged && !sdm;
         let mut summary = WriteSummary::default();
         // Regions known to be on the chip (verified, or found unchanged), for an interruption.
         let mut verified: Vec<String> = Vec::new();
@@ -67,7 +76,14 @@ impl<T: Transport> Flasher<T> {
             if self.cancel.is_cancelled() {
                 return Err(interrupted(&plan, verified));
             }
-            if self.opts.skip_unchanged && !sdm && self.all_unchanged(members)? {
+            let already = self.is_verified(u64::from(unit.start), unit.end);
+            let mut onto_erased = false;
+            let compared = if already || !compare {
+                Compared::Differs
+            } else {
+                self.compare_members(members)?
+            };
+            if already || compared == Compared::Unchanged {
                 for region in members {
                     on_event(Event::RegionSkipped {
                         offset: region.offset,
@@ -79,19 +95,90 @@ impl<T: Transport> Flasher<T> {
                 }
                 continue;
             }
-            let data = if sdm {
-                self.widen_blind(&unit, members, on_event)
+            onto_erased |= compared == Compared::Erased;
+            let mut speculative: Option<(Vec<u8>, Vec<u8>)> = None;
+            if let [region] = members {
+                if compare && chunks::worth_comparing(region.data.len()) {
+                    // One MD5 of the whole region first (the same hashing as its chunks): it
+                    // tells a region the chip holds already, or erased flash (a first flash),
+                    // with one round trip. Meanwhile the host compresses the region's sectors
+                    // (0xFF around it), in case all of it must go.
+                    let (word_start, word_end, words) = word_aligned(region);
+                    let (theirs, guess) = std::thread::scope(|scope| {
+                        let compressing = scope.spawn(|| {
+                            let mut data = vec![0xFF; (unit.end - u64::from(unit.start)) as usize];
+                            put(
+                                &mut data,
+                                (word_start - u64::from(unit.start)) as usize,
+                                &words,
+                            );
+                            let compressed = compress(&data);
+                            (data, compressed)
+                        });
+                        let theirs = self.md5(to_u32(word_start), to_u32(word_end - word_start));
+                        (theirs, compressing.join().ok())
+                    });
+                    speculative = guess;
+                    let theirs = theirs?;
+                    if theirs == md5_of(&words) {
+                        on_event(Event::RegionSkipped {
+                            offset: region.offset,
+                            len: len_u32(region.data.len()),
+                            label: region.label.clone(),
+                        });
+                        summary.skipped += 1;
+                        verified.push(described(region));
+                        self.note_verified(word_start, word_end);
+                        continue;
+                    }
+                    onto_erased = theirs == md5_of(&vec![0xFF; words.len()]);
+                }
+                if compare && chunks::worth_comparing(region.data.len()) && !onto_erased {
+                    match self.write_chunked(region, on_event)? {
+                        Chunked::AllSame => {
+                            on_event(Event::RegionSkipped {
+                                offset: region.offset,
+                                len: len_u32(region.data.len()),
+                                label: region.label.clone(),
+                            });
+                            summary.skipped += 1;
+                            verified.push(described(region));
+                        }
+                        Chunked::Written { compressed } => {
+                            summary.written += 1;
+                            summary.bytes += region.data.len() as u64;
+                            summary.compressed_bytes += u64::from(compressed);
+                            if self.opts.verify {
+                                verified.push(described(region));
+                            } else {
+                                summary.unverified += 1;
+                            }
+                        }
+                        Chunked::Cancelled => return Err(interrupted(&plan, verified)),
+                    }
+                    continue;
+                }
+            }
+            let (data, kept_erased) = if sdm {
+                (self.widen_blind(&unit, members, on_event), false)
             } else {
                 self.widen(&unit, members)?
             };
             let shown = Shown::of(members);
-            let Some(compressed) = self.write_region(&shown, unit.start, &data, sdm, on_event)?
+            // On erased flash the ROM need not erase first (a stub always does as it goes).
+            let erase = !(onto_erased && kept_erased && !self.loader.is_stub());
+            let ready = speculative
+                .filter(|(guessed, _)| *guessed == data)
+                .map(|(_, compressed)| compressed);
+            let Some(compressed) =
+                self.write_region(&shown, unit.start, &data, erase, ready, sdm, on_event)?
             else {
                 return Err(interrupted(&plan, verified));
             };
             let checked = self.opts.verify && !sdm;
             if checked {
                 self.verify(unit.start, &data, members, &shown.label, on_event)?;
+                self.note_verified(u64::from(unit.start), unit.end);
             }
             for region in members {
                 summary.written += 1;
@@ -104,7 +191,7 @@ impl<T: Transport> Flasher<T> {
             }
             summary.compressed_bytes += u64::from(compressed);
         }
-        summary.elapsed = started.elapsed();
+        summary.elapsed = self.loader.now().saturating_duration_since(started);
         Ok(summary)
     }
 
@@ -112,28 +199,43 @@ impl<T: Transport> Flasher<T> {
     /// 4-byte words (what the ROM reads); the few bytes of a partly covered word are taken as
     /// 0xFF, as every ESP flasher pads. Reading them instead would cost a read even when the
     /// region changed; a region with odd bounds next to other data is just written again.
-    fn all_unchanged(&mut self, regions: &[Region]) -> Result<bool, FlashError> {
-        for region in regions {
-            let (start, end) = region_bounds(region);
-            let (word_start, word_end) = (start - start % 4, end.next_multiple_of(4));
-            let expected = if (word_start, word_end) == (start, end) {
-                md5_of(&region.data)
-            } else {
-                let mut words = vec![0xFF; (word_end - word_start) as usize];
-                put(&mut words, (start - word_start) as usize, &region.data);
-                md5_of(&words)
-            };
-            if self.md5(to_u32(word_start), to_u32(word_end - word_start))? != expected {
-                return Ok(false);
+    ///
+    /// A large region is not hashed here: [`Flasher::write_regions`] hashes it itself, to tell
+    /// erased flash and go on chunk by chunk.
+    fn compare_members(&mut self, regions: &[Region]) -> Result<Compared, FlashError> {
+        if let [region] = regions {
+            if chunks::worth_comparing(region.data.len()) {
+                return Ok(Compared::Differs);
             }
         }
-        Ok(true)
+        let (mut same, mut erased) = (0, 0);
+        for region in regions {
+            let (word_start, word_end, words) = word_aligned(region);
+            let theirs = self.md5(to_u32(word_start), to_u32(word_end - word_start))?;
+            if theirs == md5_of(&words) {
+                same += 1;
+            } else if theirs == md5_of(&vec![0xFF; words.len()]) {
+                erased += 1;
+            } else {
+                return Ok(Compared::Differs);
+            }
+        }
+        Ok(match (same, erased) {
+            (_, 0) => Compared::Unchanged,
+            (0, _) => Compared::Erased,
+            _ => Compared::Differs,
+        })
     }
 
     /// The bytes of `unit`'s whole sectors: the regions, and around them what the flash holds
     /// (0xFF without a read when the chip's MD5 says that part is erased). Reads and MD5s cover
-    /// whole 4-byte words, as the ROM reads them.
-    fn widen(&mut self, unit: &SectorUnit, regions: &[Region]) -> Result<Vec<u8>, FlashError> {
+    /// whole 4-byte words, as the ROM reads them. The flag is true when everything around the
+    /// regions was erased.
+    fn widen(
+        &mut self,
+        unit: &SectorUnit,
+        regions: &[Region],
+    ) -> Result<(Vec<u8>, bool), FlashError> {
         let start = u64::from(unit.start);
         let mut data = vec![0xFF; (unit.end - start) as usize];
         let mut gaps = Vec::new();
@@ -149,67 +251,240 @@ impl<T: Transport> Flasher<T> {
         if cursor < unit.end {
             gaps.push((cursor, unit.end));
         }
+        let mut all_erased = true;
         for (gap_start, gap_end) in gaps {
             let (word_start, word_end) = (gap_start - gap_start % 4, gap_end.next_multiple_of(4));
             let len = to_u32(word_end - word_start);
             if self.md5(to_u32(word_start), len)? == md5_of(&vec![0xFF; len as usize]) {
                 continue;
             }
+            all_erased = false;
             let old = self.read_flash(to_u32(word_start), len, &mut |_| {})?;
             let kept = old
                 .get((gap_start - word_start) as usize..(gap_end - word_start) as usize)
                 .unwrap_or_default();
             put(&mut data, (gap_start - start) as usize, kept);
         }
-        Ok(data)
+        Ok((data, all_erased))
     }
 
-    /// [`Flasher::widen`] where nothing can be read (Secure Download Mode): the bytes of the
-    /// region's sectors outside it are written as erased flash, and a warning says so.
-    fn widen_blind(
+    /// Write a large region chunk by chunk: compare every chunk's MD5 with the flash (pipelined,
+    /// stopping early when comparing no longer pays), then send the runs of chunks that differ,
+    /// each as its own transfer, verified on its own.
+    fn write_chunked(
         &mut self,
-        unit: &SectorUnit,
-        regions: &[Region],
+        region: &Region,
         on_event: &mut dyn FnMut(Event),
-    ) -> Vec<u8> {
-        let start = u64::from(unit.start);
-        let mut data = vec![0xFF; (unit.end - start) as usize];
-        let mut covered = 0u64;
-        for region in regions {
-            let (offset, end) = region_bounds(region);
-            put(&mut data, (offset - start) as usize, &region.data);
-            covered += end - offset;
+    ) -> Result<Chunked, FlashError> {
+        let (word_start, word_end, words) = word_aligned(region);
+        let bounds = chunks::bounds(word_start, word_end);
+        let blank_rom = !self.loader.is_stub();
+        // Hash the chip's chunks while the host compresses the whole region, in case all of it
+        // must go (a first flash).
+        let whole = std::thread::scope(|scope| -> Result<_, FlashError> {
+            let compressing = scope.spawn(|| compress(&words));
+            let states = self.compare_chunks(&bounds, word_start, &words)?;
+            let compressed = compressing.join().unwrap_or_default();
+            Ok((states, compressed))
+        });
+        let (states, whole_compressed) = whole?;
+        let same = states.iter().filter(|s| **s == ChunkState::Same).count();
+        let compared = states.iter().filter(|s| **s != ChunkState::Unknown).count();
+        on_event(Event::ChunksCompared {
+            offset: region.offset,
+            len: len_u32(region.data.len()),
+            compared: len_u32(compared),
+            chunks: len_u32(states.len()),
+            same: len_u32(same),
+        });
+        if same == states.len() {
+            self.note_verified(word_start, word_end);
+            return Ok(Chunked::AllSame);
         }
-        let around = (unit.end - start).saturating_sub(covered);
-        if around > 0 {
-            on_event(Event::Warning(format!(
-                "Secure Download Mode forbids reading flash, so the {around} bytes that share a 4 KiB sector with {} are erased, not kept",
-                Shown::of(regions).label
-            )));
+        let transfers = chunks::transfers(&bounds, &states, blank_rom);
+        let shown = Shown::of(std::slice::from_ref(region));
+        // Each transfer: its whole sectors (the region's edges may share a sector with other
+        // data), compressed.
+        let mut prepared = Vec::new();
+        for transfer in &transfers {
+            let piece = slice_region(region, transfer.start, transfer.end);
+            let unit = SectorUnit::of(&piece);
+            let (data, kept_erased) = self.widen(&unit, std::slice::from_ref(&piece))?;
+            let whole_region = transfers.len() == 1
+                && (transfer.start, transfer.end) == (word_start, word_end)
+                && u64::from(unit.start) == word_start
+                && unit.end == word_end
+                && data == words;
+            let compressed = if whole_region {
+                whole_compressed.clone()
+            } else {
+                compress(&data)
+            };
+            prepared.push((unit, data, compressed, transfer.erase || !kept_erased));
         }
-        data
+        let total: u32 = prepared
+            .iter()
+            .map(|(_, _, c, _)| len_u32(c.len()))
+            .fold(0, u32::saturating_add);
+        on_event(Event::RegionStarted {
+            offset: shown.offset,
+            len: shown.len,
+            compressed_len: total,
+            label: shown.label.clone(),
+        });
+        let started = self.loader.now();
+        let mut sent = 0u32;
+        for (unit, data, compressed, erase) in &prepared {
+            if self.cancel.is_cancelled() {
+                return Ok(Chunked::Cancelled);
+            }
+            let done = self.transfer(
+                &shown,
+                unit.start,
+                data,
+                compressed,
+                *erase,
+                (sent, total),
+                on_event,
+            )?;
+            if done == Sent::Cancelled {
+                return Ok(Chunked::Cancelled);
+            }
+            sent = sent.saturating_add(len_u32(compressed.len()));
+        }
+        // Verification. With the flash size read from the chip, addresses inside the region do
+        // not wrap, so each transfer is checked after all were written (a later one cannot have
+        // touched an earlier one) and the chunks found unchanged were checked by their MD5
+        // already. With a configured size (which may exceed the chip's, so that a later
+        // transfer lands on an earlier chunk) the whole region is hashed once more.
+        if self.opts.verify {
+            if self.size_detected {
+                for (unit, data, _, _) in &prepared {
+                    self.check_md5(&shown.label, unit.start, data)?;
+                }
+            } else {
+                for (unit, data, _, _) in &prepared {
+                    // The bytes kept around the region's edges.
+                    if u64::from(unit.start) < word_start || unit.end > word_end {
+                        self.check_md5(&shown.label, unit.start, data)?;
+                    }
+                }
+                self.check_md5(&shown.label, to_u32(word_start), &words)?;
+            }
+        }
+        let unchanged: u64 = states
+            .iter()
+            .zip(&bounds)
+            .filter(|(state, _)| **state == ChunkState::Same)
+            .map(|(_, (start, end))| end - start)
+            .sum();
+        on_event(Event::RegionWritten {
+            offset: shown.offset,
+            len: shown.len,
+            compressed_len: total,
+            elapsed: self.loader.now().saturating_duration_since(started),
+            unchanged: to_u32(unchanged),
+            unpaced: self.loader.unpaced_sim(),
+        });
+        if self.opts.verify {
+            self.note_verified(word_start, word_end);
+            on_event(Event::Verified {
+                offset: region.offset,
+                len: len_u32(region.data.len()),
+            });
+        }
+        Ok(Chunked::Written { compressed: total })
     }
 
-    /// Send one region compressed, restarting it from BEGIN when a block fails.
-    ///
-    /// Why restart instead of resending the block: after a ROM checksum error (`01 07`) the
-    /// sequence number is consumed without the block being written, so resending it gets `01 05`
-    /// and the next block would land at the wrong address (§18). After a timeout we cannot tell
-    /// a lost request (resend would work) from a lost reply (resend would be a duplicate, `01 05`,
-    /// or worse, written twice by a stub). A new BEGIN erases and rewinds both loaders to a known
-    /// state, and the drain before it keeps a late reply from answering the new transfer.
-    ///
-    /// `Ok(None)` when the write was cancelled after a block (the region is then only partly
-    /// written); in Secure Download Mode (`plain`) the data goes uncompressed.
+    /// The chip's MD5 of each chunk against ours: pipelined, in windows, stopping early when
+    /// [`chunks::keep_comparing`] says the rest is cheaper to write unseen. Chunks verified
+    /// earlier in this flasher's life count as the same without asking.
+    fn compare_chunks(
+        &mut self,
+        bounds: &[(u64, u64)],
+        base: u64,
+        words: &[u8],
+    ) -> Result<Vec<ChunkState>, FlashError> {
+        let mut states = vec![ChunkState::Unknown; bounds.len()];
+        let payload_len = if self.loader.is_stub() { 16 } else { 32 };
+        let mut index = 0;
+        while index < bounds.len() {
+            if !chunks::keep_comparing(&states[..index]) {
+                break;
+            }
+            let end = bounds.len().min(index + chunks::WINDOW);
+            let mut window = Vec::new();
+            for (i, (state, (start, stop))) in states
+                .iter_mut()
+                .zip(bounds)
+                .enumerate()
+                .take(end)
+                .skip(index)
+            {
+                if self
+                    .assumed
+                    .iter()
+                    .any(|(s, e)| *s <= *start && *stop <= *e)
+                {
+                    *state = ChunkState::Same;
+                } else {
+                    window.push(i);
+                }
+            }
+            let commands: Vec<Command> = window
+                .iter()
+                .map(|&i| {
+                    let (start, end) = bounds[i];
+                    Command::spi_flash_md5(to_u32(start), to_u32(end - start))
+                })
+                .collect();
+            let longest = window
+                .iter()
+                .map(|&i| to_u32(bounds[i].1 - bounds[i].0))
+                .max()
+                .unwrap_or(0);
+            let answers = self
+                .loader
+                .pipeline(&commands, payload_len, timeouts::md5(longest))?;
+            for (&i, answer) in window.iter().zip(&answers) {
+                let (start, end) = bounds[i];
+                let ours = words
+                    .get((start - base) as usize..(end - base) as usize)
+                    .unwrap_or_default();
+                let theirs = super::decode_md5(&answer.payload, self.loader.is_stub())?;
+                states[i] = if theirs == md5_of(ours) {
+                    ChunkState::Same
+                } else if theirs == md5_of(&vec![0xFF; ours.len()]) {
+                    ChunkState::DiffersBlank
+                } else {
+                    ChunkState::Differs
+                };
+            }
+            index = end;
+        }
+        Ok(states)
+    }
+
+    /// Send one region compressed (`compressed`, when the caller already has it), restarting it
+    /// from BEGIN when a block fails (`erase`: see [`Flasher::transfer`]). In Secure Download
+    /// Mode (`plain`) the data goes uncompressed. `Ok(None)` when the write was cancelled after
+    /// a block (the region is then only partly written).
+    #[allow(clippy::too_many_arguments)]
     fn write_region(
         &mut self,
         shown: &Shown,
         offset: u32,
         data: &[u8],
+        erase: bool,
+        compressed: Option<Vec<u8>>,
         plain: bool,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<Option<u32>, FlashError> {
-        let compressed = if plain { data.to_vec() } else { compress(data) };
+        let compressed = match compressed {
+            _ if plain => data.to_vec(),
+            Some(compressed) => compressed,
+            None => compress(data),
+        };
         let clen = len_u32(compressed.len());
         on_event(Event::RegionStarted {
             offset: shown.offset,
@@ -217,25 +492,61 @@ impl<T: Transport> Flasher<T> {
             compressed_len: clen,
             label: shown.label.clone(),
         });
+        let started = self.loader.now();
+        let sent = if plain {
+            self.send_plain(offset, data, shown.offset, on_event)?
+        } else {
+            self.transfer(shown, offset, data, &compressed, erase, (0, clen), on_event)?
+        };
+        if sent == Sent::Cancelled {
+            return Ok(None);
+        }
+        on_event(Event::RegionWritten {
+            offset: shown.offset,
+            len: shown.len,
+            compressed_len: clen,
+            elapsed: self.loader.now().saturating_duration_since(started),
+            unchanged: 0,
+            unpaced: self.loader.unpaced_sim(),
+        });
+        Ok(Some(clen))
+    }
+
+    /// Send `data` (compressed: `compressed`) to `offset`, restarting from BEGIN when a block
+    /// fails. `progress` is what was sent of the region before and its total, for the progress
+    /// events. `erase` false (ROM only, for flash the chip reported erased) sends a BEGIN that
+    /// erases nothing; a retry always erases, since part of it may be written by then.
+    ///
+    /// Why restart instead of resending the block: after a ROM checksum error (`01 07`) the
+    /// sequence number is consumed without the block being written, so resending it gets `01 05`
+    /// and the next block would land at the wrong address (§18). After a timeout we cannot tell
+    /// a lost request (resend would work) from a lost reply (resend would be a duplicate, `01 05`,
+    /// or worse, written twice by a stub). A new BEGIN erases and rewinds both loaders to a known
+    /// state, and the drain before it keeps a late reply from answering the new transfer.
+    #[allow(clippy::too_many_arguments)]
+    fn transfer(
+        &mut self,
+        shown: &Shown,
+        offset: u32,
+        data: &[u8],
+        compressed: &[u8],
+        erase: bool,
+        progress: (u32, u32),
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<Sent, FlashError> {
         let mut attempt = 1;
+        let mut erase = erase;
         loop {
-            let started = Instant::now();
-            let sent = if plain {
-                self.send_plain(offset, data, shown.offset, on_event)
-            } else {
-                self.send_compressed(offset, data, &compressed, shown.offset, on_event)
-            };
-            match sent {
-                Ok(Sent::Cancelled) => return Ok(None),
-                Ok(Sent::Complete) => {
-                    on_event(Event::RegionWritten {
-                        offset: shown.offset,
-                        len: shown.len,
-                        compressed_len: clen,
-                        elapsed: started.elapsed(),
-                    });
-                    return Ok(Some(clen));
-                }
+            match self.send_compressed(
+                offset,
+                data,
+                compressed,
+                erase,
+                shown.offset,
+                progress,
+                on_event,
+            ) {
+                Ok(sent) => return Ok(sent),
                 Err(e) if is_retryable(&e) && attempt < WRITE_ATTEMPTS => {
                     self.loader.drain(Duration::from_millis(100))?;
                     // A chip that stopped answering altogether would make each retry wait out
@@ -254,6 +565,7 @@ impl<T: Transport> Flasher<T> {
                         reason: e.to_string(),
                     });
                     attempt += 1;
+                    erase = true;
                 }
                 Err(e) if is_retryable(&e) => {
                     return Err(FlashError::WriteFailed {
@@ -290,13 +602,18 @@ impl<T: Transport> Flasher<T> {
     /// loaders erase, so nothing past it is erased. (Rounding to a multiple of
     /// the block size, as esptool does, could erase a sector of the next region or run past the
     /// end of the flash, which the ROM refuses with `01 06`; the real ROM accepts sizes that are
-    /// not block multiples, e.g. 0x123.)
+    /// not block multiples, e.g. 0x123.) Without `erase` the ROM gets size 0: it erases nothing
+    /// and writes every block it is sent (the ROM transcripts show blocks beyond the BEGIN's
+    /// size written, not refused), which is right only where the chip reported the flash erased.
+    #[allow(clippy::too_many_arguments)]
     fn send_compressed(
         &mut self,
         offset: u32,
         data: &[u8],
         compressed: &[u8],
+        erase: bool,
         shown_offset: u32,
+        (before, total): (u32, u32),
         on_event: &mut dyn FnMut(Event),
     ) -> Result<Sent, LoaderError> {
         let stub = self.loader.is_stub();
@@ -306,8 +623,10 @@ impl<T: Transport> Flasher<T> {
         let blocks = clen.div_ceil(block);
         let begin_size = if stub {
             len
-        } else {
+        } else if erase {
             len.next_multiple_of(SECTOR)
+        } else {
+            0
         };
         self.loader.command(
             &Command::flash_defl_begin(begin_size, blocks, block, offset),
@@ -341,8 +660,8 @@ impl<T: Transport> Flasher<T> {
             sent = sent.saturating_add(len_u32(chunk.len()));
             on_event(Event::RegionProgress {
                 offset: shown_offset,
-                written: sent,
-                total: clen,
+                written: before.saturating_add(sent),
+                total,
             });
             if self.cancel.is_cancelled() && sent < clen {
                 return Ok(Sent::Cancelled);
@@ -400,6 +719,43 @@ impl<T: Transport> Flasher<T> {
             }
         }
         Ok(Sent::Complete)
+    }
+
+    /// [`Flasher::widen`] where nothing can be read (Secure Download Mode): the bytes of the
+    /// region's sectors outside it are written as erased flash, and a warning says so.
+    fn widen_blind(
+        &mut self,
+        unit: &SectorUnit,
+        regions: &[Region],
+        on_event: &mut dyn FnMut(Event),
+    ) -> Vec<u8> {
+        let start = u64::from(unit.start);
+        let mut data = vec![0xFF; (unit.end - start) as usize];
+        let mut covered = 0u64;
+        for region in regions {
+            let (offset, end) = region_bounds(region);
+            put(&mut data, (offset - start) as usize, &region.data);
+            covered += end - offset;
+        }
+        let around = (unit.end - start).saturating_sub(covered);
+        if around > 0 {
+            on_event(Event::Warning(format!(
+                "Secure Download Mode forbids reading flash, so the {around} bytes that share a 4 KiB sector with {} are erased, not kept",
+                Shown::of(regions).label
+            )));
+        }
+        data
+    }
+
+    /// True when `[start, end)` lies inside what an earlier connection verified
+    /// ([`Flasher::assume_verified`]).
+    fn is_verified(&self, start: u64, end: u64) -> bool {
+        self.assumed.iter().any(|(s, e)| *s <= start && end <= *e)
+    }
+
+    /// Remember that `[start, end)` was verified.
+    fn note_verified(&mut self, start: u64, end: u64) {
+        self.verified.push((start, end));
     }
 
     /// Check the widened transfer with one SPI_FLASH_MD5. On a mismatch, find what is wrong for
@@ -478,6 +834,7 @@ impl<T: Transport> Flasher<T> {
 }
 
 /// How sending a region ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Sent {
     /// Every block was sent (and, on a stub, written).
     Complete,
@@ -509,6 +866,61 @@ fn interrupted(plan: &[Region], verified: Vec<String>) -> FlashError {
     }
 }
 
+/// What comparing a unit's regions with the flash found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compared {
+    /// The flash holds every region already.
+    Unchanged,
+    /// The flash is erased where every region goes.
+    Erased,
+    /// Something differs (or was not compared).
+    Differs,
+}
+
+/// What [`Flasher::write_chunked`] did.
+enum Chunked {
+    /// Every chunk was the same: nothing was sent.
+    AllSame,
+    /// The differing chunks were sent (compressed bytes).
+    Written {
+        /// Compressed bytes sent.
+        compressed: u32,
+    },
+    /// The caller's [`super::Cancel`] was set: the region is only partly written.
+    Cancelled,
+}
+
+/// A region's whole 4-byte words: their bounds and bytes, the partly covered words' other bytes
+/// taken as 0xFF (what the ROM reads and every ESP flasher pads with).
+fn word_aligned(region: &Region) -> (u64, u64, Vec<u8>) {
+    let (start, end) = region_bounds(region);
+    let (word_start, word_end) = (start - start % 4, end.next_multiple_of(4));
+    if (word_start, word_end) == (start, end) {
+        return (start, end, region.data.clone());
+    }
+    let mut words = vec![0xFF; (word_end - word_start) as usize];
+    put(&mut words, (start - word_start) as usize, &region.data);
+    (word_start, word_end, words)
+}
+
+/// The part of `region` in `[start, end)` (flash addresses, clamped to the region), as a region
+/// of its own.
+fn slice_region(region: &Region, start: u64, end: u64) -> Region {
+    let (first, last) = region_bounds(region);
+    let (start, end) = (start.max(first), end.min(last));
+    let data = region
+        .data
+        .get((start - first) as usize..(end - first) as usize)
+        .unwrap_or_default()
+        .to_vec();
+    Region {
+        offset: to_u32(start),
+        data,
+        kind: region.kind,
+        label: region.label.clone(),
+    }
+}
+
 /// Regions that share a 4 KiB sector, and the whole sectors they cover: written as one transfer.
 struct SectorUnit {
     /// First byte of the first sector.
@@ -517,6 +929,17 @@ struct SectorUnit {
     end: u64,
     /// Indices of the regions in the sorted plan.
     members: std::ops::Range<usize>,
+}
+
+impl SectorUnit {
+    /// The whole sectors of one region.
+    fn of(region: &Region) -> SectorUnit {
+        SectorUnit {
+            start: region.offset - region.offset % SECTOR,
+            end: region_bounds(region).1.next_multiple_of(u64::from(SECTOR)),
+            members: 0..1,
+        }
+    }
 }
 
 /// Group sorted, non-overlapping regions by shared sectors.

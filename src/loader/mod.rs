@@ -23,6 +23,7 @@ pub use error::{LoaderError, ResetAttempt};
 pub use stub::StubImage;
 
 mod error;
+mod pipeline;
 mod ram;
 mod stub;
 #[cfg(test)]
@@ -178,49 +179,88 @@ impl<T: Transport> Loader<T> {
             hard_reset_sequence: opts.hard_reset_sequence.clone(),
             reset_attempt: ResetAttempt::NotAsked,
         };
+        loader.establish(opts, on_event)?;
+        Ok(loader)
+    }
+
+    /// Connect again on the same port, as [`Loader::connect`] does: the host back at
+    /// [`ROM_BAUD`], the reset `opts.before` names, SYNC, the chip check, the stub and the baud
+    /// change. Used when a line speed proved unreliable (the chip's UART may be at a rate the
+    /// line garbles; the reset brings it back to auto-detection).
+    pub fn reconnect(
+        &mut self,
+        opts: &ConnectOptions,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<(), LoaderError> {
+        self.transport.set_baud(ROM_BAUD)?;
+        self.transport.clear_input()?;
+        self.decoder.reset();
+        self.responder = Responder::Rom;
+        self.security = None;
+        self.console.clear();
+        self.noise_bytes = 0;
+        self.connected = false;
+        self.reset_attempt = ResetAttempt::NotAsked;
+        self.establish(opts, on_event)
+    }
+
+    /// Everything [`Loader::connect`] does once the struct exists.
+    fn establish(
+        &mut self,
+        opts: &ConnectOptions,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<(), LoaderError> {
         let stub_running = if opts.before == Before::NoResetNoSync {
             // The caller says a stub already runs: no reset and no SYNC.
             true
         } else {
-            loader.connect_attempts(opts, on_event)?
+            self.connect_attempts(opts, on_event)?
         };
-        loader.connected = true;
-        loader.console.clear();
+        self.connected = true;
+        self.console.clear();
         if stub_running {
-            loader.responder = Responder::Stub;
+            self.responder = Responder::Stub;
         }
         // Announced only once the chip is known to be an ESP32-S3: "Connected on …" followed by
         // "this is an ESP32-C3" would contradict itself.
-        loader.check_chip()?;
+        self.check_chip()?;
         on_event(Event::Connected {
-            port: loader.port.clone(),
+            port: self.port.clone(),
             stub_already_running: stub_running,
         });
-        let sdm = loader.secure_download_mode();
+        let sdm = self.secure_download_mode();
         if !stub_running
             && !sdm
-            && loader.usb_ids == Some((reset::ESPRESSIF_VID, reset::USB_JTAG_SERIAL_PID))
+            && self.usb_ids == Some((reset::ESPRESSIF_VID, reset::USB_JTAG_SERIAL_PID))
         {
             // Over USB-Serial/JTAG the RTC watchdog keeps running and resets the chip mid-flash.
-            loader.disable_watchdogs()?;
+            self.disable_watchdogs()?;
         }
         if let Some(stub) = &opts.stub {
             if sdm {
                 on_event(Event::Warning(
                     "the chip is in Secure Download Mode, which cannot run a stub; using the ROM loader".into(),
                 ));
-            } else if !loader.is_stub() {
-                loader.run_stub(stub, on_event)?;
+            } else if !self.is_stub() {
+                self.run_stub(stub, on_event)?;
             }
         }
         // A bridge that cannot change its serial speed (socket://) keeps the speed it runs at.
-        if opts.baud != 0
-            && opts.baud != loader.transport.baud()
-            && loader.transport.can_change_baud()
+        if opts.baud != 0 && opts.baud != self.transport.baud() && self.transport.can_change_baud()
         {
-            loader.change_baud(opts.baud, on_event)?;
+            self.change_baud(opts.baud, on_event)?;
         }
-        Ok(loader)
+        Ok(())
+    }
+
+    /// USB vendor and product id of the port, when it is a USB device.
+    pub fn usb_ids(&self) -> Option<(u16, u16)> {
+        self.usb_ids
+    }
+
+    /// Whether the link's speed can be changed at all (not over `socket://`).
+    pub fn can_change_baud(&self) -> bool {
+        self.transport.can_change_baud()
     }
 
     /// The attempts loop. Returns whether the SYNC replies came from a stub (value 0).
@@ -661,6 +701,18 @@ impl<T: Transport> Loader<T> {
         Ok(())
     }
 
+    /// Now, on the link's clock: the wall clock on a real port, the simulator's own clock on
+    /// `sim://` (durations the library reports are measured with it).
+    pub fn now(&self) -> Instant {
+        self.transport.time().now()
+    }
+
+    /// True when the link is the in-process simulator answering at once, so that a duration
+    /// says nothing about a real board.
+    pub fn unpaced_sim(&self) -> bool {
+        self.transport.time().unpaced()
+    }
+
     /// Give the transport back (for the monitor).
     pub fn into_transport(self) -> T {
         self.transport
@@ -669,12 +721,17 @@ impl<T: Transport> Loader<T> {
     // ---- the command/response core, shared with the flasher -------------------------------
 
     /// Send a command and return the value and `payload_len` payload bytes of its reply.
+    ///
+    /// `timeout` is the chip's time to answer; the time the request and the reply spend on the
+    /// line at the current speed is added, so a large block at a low baud rate does not time out
+    /// on the wire alone (a 6 KiB block needs 3.2 s at 19200 baud).
     pub(crate) fn command(
         &mut self,
         command: &Command,
         payload_len: usize,
         timeout: Duration,
     ) -> Result<Answer, LoaderError> {
+        let timeout = timeout + self.line_time(wire_len(command) + reply_len(payload_len));
         let reply = self.exchange(command, timeout)?;
         let payload = self.judge(command.opcode, &reply, payload_len)?;
         Ok(Answer {
@@ -848,6 +905,26 @@ impl<T: Transport> Loader<T> {
         self.transport.clear_input()?;
         self.decoder.reset();
         Ok(())
+    }
+}
+
+/// The most bytes a command's SLIP frame can take on the line (every byte escaped, and the two
+/// delimiters).
+pub(crate) fn wire_len(command: &Command) -> usize {
+    (8 + command.data.len()) * 2 + 2
+}
+
+/// The most bytes a reply with `payload_len` payload bytes can take on the line (header, ROM
+/// status bytes, every byte escaped, delimiters).
+pub(crate) fn reply_len(payload_len: usize) -> usize {
+    (8 + payload_len + 4) * 2 + 2
+}
+
+impl<T: Transport> Loader<T> {
+    /// How long `bytes` take on the line at the transport's current speed (10 bit-times a byte).
+    pub(crate) fn line_time(&self, bytes: usize) -> Duration {
+        let baud = u64::from(self.transport.baud().max(1));
+        Duration::from_micros((bytes as u64).saturating_mul(10_000_000) / baud)
     }
 }
 

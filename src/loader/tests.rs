@@ -106,6 +106,9 @@ impl Transport for Scripted {
     fn describe(&self) -> String {
         "scripted".into()
     }
+    fn time(&self) -> crate::transport::LinkTime {
+        crate::transport::LinkTime::Wall
+    }
 }
 
 fn options() -> ConnectOptions {
@@ -280,6 +283,9 @@ impl Transport for WithoutLines {
     }
     fn describe(&self) -> String {
         "pty".into()
+    }
+    fn time(&self) -> crate::transport::LinkTime {
+        self.0.time()
     }
     fn pause(&mut self, duration: Duration) {
         // The simulator's clock moves (its watchdog counts in it); nobody sleeps.

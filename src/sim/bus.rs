@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use super::efuse::{self, Efuse};
 use super::flash::Flash;
+use super::pace::Work;
 use super::spi::{self, Spi1};
 use super::{ChipKind, ResetCause};
 
@@ -93,6 +94,9 @@ pub struct Hw {
     regs: BTreeMap<u32, u32>,
     /// Time left until the armed RTC watchdog's stage 0 expires (`None`: disabled).
     rtc_wdt_left: Option<Duration>,
+    /// The CPU's part of the current command's work (inflating, answering first); the flash
+    /// counts its own.
+    cpu_work: Work,
 }
 
 impl Hw {
@@ -107,7 +111,28 @@ impl Hw {
             sram: HashMap::new(),
             regs: BTreeMap::new(),
             rtc_wdt_left: None,
+            cpu_work: Work::default(),
         }
+    }
+
+    /// A loader inflated `bytes` bytes (charged as CPU time by a paced chip).
+    pub(crate) fn note_inflated(&mut self, bytes: usize) {
+        self.cpu_work.inflated += bytes as u64;
+    }
+
+    /// The loader answers the current command before doing its work (a stub's data blocks).
+    pub(crate) fn reply_first(&mut self) {
+        self.cpu_work.reply_first = true;
+    }
+
+    /// Everything the hardware did since the last call: the flash's erases, programs, reads and
+    /// hashes and the CPU's inflating.
+    pub(crate) fn take_work(&mut self) -> Work {
+        let mut work = self.flash.take_work();
+        let cpu = std::mem::take(&mut self.cpu_work);
+        work.inflated += cpu.inflated;
+        work.reply_first |= cpu.reply_first;
+        work
     }
 
     /// A reset clears the peripheral registers and keeps SRAM contents, as silicon does. The RTC

@@ -47,6 +47,7 @@ use super::boot::{self, BootMode, PC_HEADER_LOOP, PC_ROM_IDLE, ResetCause, SpiBo
 use super::bus::Hw;
 use super::efuse::Efuse;
 use super::flash::Flash;
+use super::pace::{Pace, Runner, Timeline, Wire};
 use super::rom::{self, Action, RomLoader};
 use super::second_stage::{self, BootContext, Outcome};
 use super::stub::StubLoader;
@@ -146,6 +147,10 @@ pub struct Esp32s3 {
     /// Where the ROM loader jumped with MEM_END into code loaded to RAM (not a stub), since the
     /// last reset.
     ram_entry: Option<u32>,
+    /// Time-stamped input and output when the chip is paced ([`SimConfig::pace`]).
+    timeline: Option<Timeline>,
+    /// Bytes that crossed the line above the adapter's limit ([`SimConfig::max_baud`]).
+    over_limit: u64,
 }
 
 impl Esp32s3 {
@@ -175,6 +180,8 @@ impl Esp32s3 {
             uart_baud: None,
             resets: 0,
             ram_entry: None,
+            timeline: config.pace.as_ref().map(|_| Timeline::new()),
+            over_limit: 0,
             config,
         };
         if chip.config.link == Link::UsbSerialJtag && start_download && !button {
@@ -184,17 +191,32 @@ impl Esp32s3 {
             chip.io0_latched_low = start_download;
             chip.boot(ResetCause::PowerOn, start_download, None);
         }
+        chip.flush_paced();
         Ok(chip)
     }
 
-    /// Feed bytes the host sent.
+    /// Feed bytes the host sent. A paced chip takes them as they would arrive over the wire
+    /// from now on and answers when its work is done (see [`Esp32s3::take_output`]).
     pub fn receive(&mut self, bytes: &[u8]) {
+        if self.timeline.is_some() {
+            self.receive_paced(bytes);
+            return;
+        }
         if !self.uart_in_sync() {
             return;
         }
+        let corrupted;
+        let bytes = if self.line_corrupts() {
+            let mut copy = bytes.to_vec();
+            self.corrupt(&mut copy);
+            corrupted = copy;
+            corrupted.as_slice()
+        } else {
+            bytes
+        };
         let mut rest = bytes;
         while !rest.is_empty() {
-            let (used, action) = match &mut self.cpu {
+            let (used, action, _) = match &mut self.cpu {
                 Cpu::Rom(loader) => loader.receive(rest, &mut self.hw, &mut self.out),
                 Cpu::Stub(stub) => stub.receive(rest, &mut self.hw, &mut self.out),
                 Cpu::App(console) => {
@@ -214,20 +236,65 @@ impl Esp32s3 {
         }
     }
 
-    /// Take everything the chip sent since the last call.
+    /// Take everything the chip sent since the last call (on a paced chip: what has reached the
+    /// host by now).
     pub fn take_output(&mut self) -> Vec<u8> {
+        if self.timeline.is_some() {
+            return self.take_paced();
+        }
         if !self.uart_in_sync() {
             // At a mismatched rate the host cannot decode anything the chip sends.
             self.out.clear();
         }
         let mut sent = std::mem::take(&mut self.sent_before_switch);
         sent.append(&mut self.out);
+        if self.line_corrupts() {
+            self.corrupt(&mut sent);
+        }
         sent
     }
 
-    /// True when output is waiting.
+    /// True when output is waiting (on a paced chip: output that has reached the host).
     pub fn has_output(&self) -> bool {
-        !self.out.is_empty() || !self.sent_before_switch.is_empty()
+        match &self.timeline {
+            Some(timeline) => timeline.has_ready(),
+            None => !self.out.is_empty() || !self.sent_before_switch.is_empty(),
+        }
+    }
+
+    /// True when the chip charges time for the line, the flash and the CPU.
+    pub fn is_paced(&self) -> bool {
+        self.timeline.is_some()
+    }
+
+    /// What the paced link carried and the CPU did since power-on (`None` unpaced).
+    pub fn pace_stats(&self) -> Option<super::pace::PaceStats> {
+        self.timeline.as_ref().map(|t| t.stats)
+    }
+
+    /// How long until output reaches the host: zero when some is waiting, `None` when nothing
+    /// is on its way (the chip may still print on its own later, see [`Esp32s3::advance`]).
+    pub fn next_output_in(&self) -> Option<Duration> {
+        match &self.timeline {
+            Some(timeline) => timeline.next_ready_in(),
+            None => self.has_output().then_some(Duration::ZERO),
+        }
+    }
+
+    /// Let time pass until output reaches the host or `max` has passed; returns how much time
+    /// passed. Without pacing, output is there at once or comes from the chip's own timers.
+    pub fn advance_until_output(&mut self, max: Duration) -> Duration {
+        // Without anything scheduled the chip's own timers may still print; look in steps.
+        const LOOK: Duration = Duration::from_millis(5);
+        let mut passed = Duration::ZERO;
+        while passed < max && !self.has_output() {
+            let left = max - passed;
+            let step = self.next_output_in().unwrap_or(LOOK).min(left);
+            let step = if step.is_zero() { left.min(LOOK) } else { step };
+            self.advance(step);
+            passed += step;
+        }
+        passed
     }
 
     /// Set the control lines as the host drives them (true = asserted). What they do depends on
@@ -276,6 +343,7 @@ impl Esp32s3 {
                 }
             }
         }
+        self.flush_paced();
     }
 
     /// The host changed its line speed.
@@ -358,6 +426,9 @@ impl Esp32s3 {
                 step = step.min(t);
             }
             let rtc_fired = self.hw.advance(step).is_some();
+            if let Some(timeline) = &mut self.timeline {
+                timeline.now += step;
+            }
             match &mut self.cpu {
                 Cpu::Strapping(since) => *since += step,
                 Cpu::BootLoop(l) => {
@@ -380,8 +451,10 @@ impl Esp32s3 {
                 // ESP-IDF's bootloader_reset(): a software system reset.
                 self.reset(ResetCause::RtcSwSys);
             } else if left.is_zero() {
+                self.flush_paced();
                 return;
             }
+            self.flush_paced();
         }
     }
 
@@ -409,6 +482,195 @@ impl Esp32s3 {
             }
         };
         self.boot(cause, download, pc);
+        self.flush_paced();
+    }
+
+    /// The paced model of [`Esp32s3::receive`]: each byte arrives one byte-time after the one
+    /// before, is taken by the CPU when it is free (the ROM loses what overflows its FIFO while
+    /// it is busy), and each handled packet keeps the CPU busy for its work; its reply leaves
+    /// before the work (a stub's data block) or after it.
+    fn receive_paced(&mut self, bytes: &[u8]) {
+        let Some(pace) = self.config.pace.clone() else {
+            return;
+        };
+        let to_chip = self.wire_to_chip(&pace);
+        let Some(timeline) = self.timeline.as_mut() else {
+            return;
+        };
+        let start = timeline.send_to_chip(bytes.len(), to_chip);
+        if !self.uart_in_sync() {
+            // At a mismatched rate the chip decodes nothing; the wire was busy all the same.
+            return;
+        }
+        let mut bytes = bytes.to_vec();
+        if self.line_corrupts() {
+            self.corrupt(&mut bytes);
+        }
+        // Whatever happened before (a boot reading the flash) is not this command's work.
+        self.hw.take_work();
+        for (index, &byte) in bytes.iter().enumerate() {
+            let arrival = start + to_chip.byte_time * (index as u32 + 1);
+            let (fifo, runner) = match self.cpu {
+                Cpu::Rom(_) => (Some(pace.uart_fifo), Runner::Rom),
+                Cpu::Stub(_) => (None, Runner::Stub),
+                Cpu::App(_) => (None, Runner::Stub),
+                _ => continue,
+            };
+            let Some(timeline) = self.timeline.as_mut() else {
+                return;
+            };
+            let Some(taken) = timeline.admit(arrival, fifo) else {
+                continue;
+            };
+            let (action, handled) = match &mut self.cpu {
+                Cpu::Rom(loader) => {
+                    let (_, action, handled) = loader.receive(&[byte], &mut self.hw, &mut self.out);
+                    (action, handled)
+                }
+                Cpu::Stub(stub) => {
+                    let (_, action, handled) = stub.receive(&[byte], &mut self.hw, &mut self.out);
+                    (action, handled)
+                }
+                Cpu::App(console) => {
+                    let echo = console.input(&[byte]);
+                    let wire = self.wire_to_host(&pace);
+                    if let Some(timeline) = self.timeline.as_mut() {
+                        timeline.emit(taken, echo, wire);
+                    }
+                    continue;
+                }
+                _ => continue,
+            };
+            if !handled {
+                continue;
+            }
+            let work = self.hw.take_work();
+            let busy = pace.work_time(&work, runner);
+            let mut reply = std::mem::take(&mut self.out);
+            if action == Some(Action::Baud(0)) {
+                // A zero rate stops the UART before the reply leaves.
+                reply.clear();
+            }
+            let wire = self.wire_to_host(&pace);
+            let Some(timeline) = self.timeline.as_mut() else {
+                return;
+            };
+            let done = timeline.handled(taken, busy, work.reply_first, reply, wire, pace.uart_fifo);
+            if let Some(action) = action {
+                self.act(action);
+                // What the action printed (a banner, `OHAI`) follows the reply.
+                let wire = self.wire_to_host(&pace);
+                let out = std::mem::take(&mut self.out);
+                if let Some(timeline) = self.timeline.as_mut() {
+                    timeline.emit(done, out, wire);
+                }
+            }
+        }
+    }
+
+    /// Move what the chip printed into the paced output, leaving now.
+    fn flush_paced(&mut self) {
+        let Some(pace) = self.config.pace.clone() else {
+            return;
+        };
+        if self.out.is_empty() && self.sent_before_switch.is_empty() {
+            return;
+        }
+        let wire = self.wire_to_host(&pace);
+        let mut bytes = std::mem::take(&mut self.sent_before_switch);
+        bytes.append(&mut self.out);
+        if let Some(timeline) = self.timeline.as_mut() {
+            let now = timeline.now;
+            timeline.emit(now, bytes, wire);
+        }
+    }
+
+    /// The paced output that has reached the host: what was sent at another speed than the
+    /// host's is garbage to it and is dropped, and above the adapter's limit bytes are
+    /// corrupted.
+    fn take_paced(&mut self) -> Vec<u8> {
+        let host = self.host_baud;
+        let pieces = self
+            .timeline
+            .as_mut()
+            .map(Timeline::take_ready)
+            .unwrap_or_default();
+        let mut bytes = Vec::new();
+        for piece in pieces {
+            let garbled = piece.baud != 0 && host.is_some_and(|h| h != piece.baud);
+            if !garbled {
+                bytes.extend_from_slice(&piece.bytes);
+            }
+        }
+        if self.line_corrupts() {
+            self.corrupt(&mut bytes);
+        }
+        bytes
+    }
+
+    /// How the host's bytes reach the chip: at the host's speed over a UART bridge (after half
+    /// its turnaround), at USB speed over USB-Serial/JTAG.
+    fn wire_to_chip(&self, pace: &Pace) -> Wire {
+        match self.config.link {
+            Link::Uart => {
+                let baud = self.host_baud.unwrap_or(115_200);
+                Wire {
+                    byte_time: pace.byte_time(baud),
+                    latency: pace.bridge_turnaround / 2,
+                    baud,
+                }
+            }
+            Link::UsbSerialJtag => Wire {
+                byte_time: pace.usb_byte_time(),
+                latency: pace.usb_turnaround / 2,
+                baud: 0,
+            },
+        }
+    }
+
+    /// How the chip's bytes reach the host: at UART0's speed (the host's while the ROM
+    /// auto-detects it), or at USB speed.
+    fn wire_to_host(&self, pace: &Pace) -> Wire {
+        match self.config.link {
+            Link::Uart => {
+                let baud = self
+                    .uart_baud
+                    .filter(|b| *b != 0)
+                    .or(self.host_baud)
+                    .unwrap_or(115_200);
+                Wire {
+                    byte_time: pace.byte_time(baud),
+                    latency: pace.bridge_turnaround / 2,
+                    baud,
+                }
+            }
+            Link::UsbSerialJtag => Wire {
+                byte_time: pace.usb_byte_time(),
+                latency: pace.usb_turnaround / 2,
+                baud: 0,
+            },
+        }
+    }
+
+    /// True when the line runs above the adapter's limit (a UART only: over USB the speed
+    /// means nothing).
+    fn line_corrupts(&self) -> bool {
+        let Some(limit) = self.config.max_baud else {
+            return false;
+        };
+        self.config.link == Link::Uart && self.host_baud.unwrap_or(115_200) > limit
+    }
+
+    /// Garble bytes as an adapter pushed past its limit does: once
+    /// [`SimConfig::corrupt_after`] bytes have passed above the limit, one bit of every eighth
+    /// byte flips.
+    fn corrupt(&mut self, bytes: &mut [u8]) {
+        for byte in bytes {
+            if self.over_limit >= self.config.corrupt_after && self.over_limit % 8 == 0 {
+                *byte ^= 0x10;
+            }
+            self.over_limit += 1;
+        }
     }
 
     /// IO0 as the pin is driven now (low = true).
@@ -602,6 +864,40 @@ mod tests {
         let mut data = baud.to_le_bytes().to_vec();
         data.extend_from_slice(&[0; 4]);
         command(0x0F, &data)
+    }
+
+    #[test]
+    fn a_paced_chip_answers_after_the_wire_time_and_only_a_host_in_step_hears_it() {
+        let config = SimConfig {
+            pace: Some(Pace::real()),
+            ..SimConfig::default()
+        };
+        let mut chip = Esp32s3::new(config).unwrap();
+        chip.advance(Duration::from_millis(100));
+        chip.take_output();
+        chip.set_baud(115_200);
+        let request = command(0x0A, &0x4000_1000u32.to_le_bytes());
+        chip.receive(&request);
+        assert!(
+            !chip.has_output(),
+            "nothing before the bytes crossed the wire"
+        );
+        let waited = chip.advance_until_output(Duration::from_secs(1));
+        // The request's bytes, the reply's (14 with SLIP) at 10 bit-times each, and the
+        // bridge's turnaround.
+        let pace = Pace::real();
+        let floor = pace.byte_time(115_200) * (request.len() as u32 + 14) + pace.bridge_turnaround;
+        assert!(waited >= floor, "{waited:?} < {floor:?}");
+        assert!(waited < floor + Duration::from_millis(5), "{waited:?}");
+        assert!(chip.take_output().starts_with(&[0xC0, 0x01, 0x0A]));
+        // After CHANGE_BAUDRATE a host that does not switch its own port hears garbage
+        // (nothing), once the reply (at the old rate) is in.
+        chip.receive(&change_baudrate(460_800));
+        chip.advance(Duration::from_secs(1));
+        assert!(chip.take_output().starts_with(&[0xC0, 0x01, 0x0F]));
+        chip.receive(&request);
+        chip.advance(Duration::from_secs(1));
+        assert!(chip.take_output().is_empty());
     }
 
     #[test]

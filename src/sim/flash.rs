@@ -10,9 +10,12 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::SimError;
+use super::pace::Work;
 
 /// Erase granularity.
 pub const SECTOR: u32 = 0x1000;
+/// The block-erase command's size.
+pub const BLOCK: u32 = 0x1_0000;
 
 /// A NOR flash chip.
 #[derive(Debug)]
@@ -20,6 +23,9 @@ pub struct Flash {
     data: Vec<u8>,
     file: Option<PathBuf>,
     dirty: BTreeSet<u32>,
+    /// Erases, programs, reads and hashes since the last [`Flash::take_work`] (what the paced
+    /// chip charges time for).
+    work: Work,
 }
 
 impl Flash {
@@ -32,6 +38,7 @@ impl Flash {
             data: vec![0xFF; size as usize],
             file: None,
             dirty: BTreeSet::new(),
+            work: Work::default(),
         })
     }
 
@@ -99,9 +106,25 @@ impl Flash {
         }
     }
 
+    /// [`Flash::read`] by a loader command, counted as flash work.
+    pub fn read_counted(&mut self, addr: u32, buf: &mut [u8]) {
+        self.read(addr, buf);
+        self.work.read += buf.len() as u64;
+    }
+
+    /// The erases, programs, reads and hashes since the last call (and start counting afresh).
+    pub fn take_work(&mut self) -> Work {
+        std::mem::take(&mut self.work)
+    }
+
     /// MD5 of `len` bytes from `addr` (wrapping at the end of the chip), read in pieces so a
-    /// client asking for a huge range cannot make the simulator allocate it.
-    pub fn md5(&self, addr: u32, len: u32) -> [u8; 16] {
+    /// client asking for a huge range cannot make the simulator allocate it. Counted as work.
+    pub fn md5(&mut self, addr: u32, len: u32) -> [u8; 16] {
+        self.work.hashed += u64::from(len);
+        self.md5_of(addr, len)
+    }
+
+    fn md5_of(&self, addr: u32, len: u32) -> [u8; 16] {
         use md5::{Digest, Md5};
         let mut hasher = Md5::new();
         let mut chunk = vec![0u8; 0x10000];
@@ -122,35 +145,62 @@ impl Flash {
         v
     }
 
-    /// Erase the sector that holds `addr`.
+    /// Erase the sector that holds `addr` (the sector-erase command).
     pub fn erase_sector(&mut self, addr: u32) {
+        self.clear_sector(addr);
+        self.work.sectors_erased += 1;
+    }
+
+    /// Erase the 64 KiB block that holds `addr` (the block-erase command).
+    pub fn erase_block(&mut self, addr: u32) {
+        let first = addr & !(BLOCK - 1);
+        for s in 0..BLOCK / SECTOR {
+            self.clear_sector(first.wrapping_add(s * SECTOR));
+        }
+        self.work.blocks_erased += 1;
+    }
+
+    fn clear_sector(&mut self, addr: u32) {
         let start = self.index(addr) & !(SECTOR as usize - 1);
         self.data[start..start + SECTOR as usize].fill(0xFF);
         self.dirty.insert(start as u32 / SECTOR);
     }
 
-    /// Erase every sector that `[addr, addr + len)` touches.
+    /// Erase every sector that `[addr, addr + len)` touches, as the loaders' erase-area routine
+    /// does: sector by sector up to a 64 KiB boundary, then whole blocks while a whole block is
+    /// left, then sectors again.
     pub fn erase_range(&mut self, addr: u32, len: u32) {
         if len == 0 {
             return;
         }
         let first = addr / SECTOR;
         let last = (u64::from(addr) + u64::from(len)).div_ceil(u64::from(SECTOR));
-        let count = (last - u64::from(first)).min(u64::from(self.size() / SECTOR));
-        for s in 0..count as u32 {
-            self.erase_sector((first + s).wrapping_mul(SECTOR));
+        let count = (last - u64::from(first)).min(u64::from(self.size() / SECTOR)) as u32;
+        let per_block = BLOCK / SECTOR;
+        let mut s = 0;
+        while s < count {
+            let sector = first + s;
+            if sector % per_block == 0 && count - s >= per_block {
+                self.erase_block(sector.wrapping_mul(SECTOR));
+                s += per_block;
+            } else {
+                self.erase_sector(sector.wrapping_mul(SECTOR));
+                s += 1;
+            }
         }
     }
 
-    /// Erase the whole chip.
+    /// Erase the whole chip (the chip-erase command).
     pub fn erase_all(&mut self) {
         self.data.fill(0xFF);
         self.dirty.extend(0..self.size() / SECTOR);
+        self.work.chip_erased_bytes += u64::from(self.size());
     }
 
     /// Program `bytes` at `addr`: each bit can only go from 1 to 0. Returns true when the result
     /// reads back as `bytes` (false when the target was not erased).
     pub fn program(&mut self, addr: u32, bytes: &[u8]) -> bool {
+        self.work.programmed += bytes.len() as u64;
         let mut ok = true;
         for (i, &b) in bytes.iter().enumerate() {
             let at = self.index(addr.wrapping_add(i as u32));

@@ -23,6 +23,7 @@ mod bus;
 mod chip;
 pub mod efuse;
 pub mod flash;
+pub mod pace;
 // Pseudo-terminals are Unix-only; Windows serves the chip over RFC 2217 (or `sim://`).
 #[cfg(unix)]
 pub mod pty;
@@ -40,6 +41,7 @@ pub use boot::ResetCause;
 pub use chip::{
     Esp32s3, FLASH_BOOT_WATCHDOG, Personality, ROM_CONSOLE_BYTES_PER_SEC, STRAP_WINDOW,
 };
+pub use pace::Pace;
 
 /// Stub entry points of the flasher stubs that esptool and espflash upload (§8 of the facts):
 /// a MEM_END that jumps to one of these, after the code was uploaded, starts the stub personality.
@@ -223,6 +225,16 @@ pub struct SimConfig {
     /// such as log lines or defmt frames. The scripted console (echo, MicroPython's REPL) goes
     /// on after it.
     pub app_output: Option<Vec<u8>>,
+    /// Charge real time for the line, the flash and the CPU ([`Pace::real`], `sim://?pace=real`);
+    /// `None` (the default) answers at once, so tests stay fast.
+    pub pace: Option<Pace>,
+    /// The USB-UART adapter's limit (`sim://?max-baud=921600`): above this speed the line
+    /// corrupts bytes in both directions, as a cheap bridge does. `None`: no limit.
+    pub max_baud: Option<u32>,
+    /// How many bytes cross the line above [`SimConfig::max_baud`] before the corruption starts
+    /// (`sim://?corrupt-after=64K`): 0 corrupts at once; more models a link that works at first
+    /// and fails mid-transfer.
+    pub corrupt_after: u64,
 }
 
 /// The default MAC: Espressif's OUI 7c:df:a1 with a fixed device part.
@@ -254,6 +266,9 @@ impl Default for SimConfig {
             link: Link::Uart,
             boot_button_at_power_on: false,
             app_output: None,
+            pace: None,
+            max_baud: None,
+            corrupt_after: 0,
         }
     }
 }

@@ -14,13 +14,20 @@
 //! Unix only (posix_openpt, poll on the master): `sim/mod.rs` compiles this module only there,
 //! and `cargo esp32s3 sim --pty` elsewhere says to use `--rfc2217` instead.
 //!
-//! Line speed: a pty moves bytes at any speed, so the client's termios speed is not passed to
-//! the chip, whose UART is thus always in step with the client, as if every CHANGE_BAUDRATE it
-//! acknowledged were followed. Following the slave's speed instead would catch a client that
-//! forgets to switch its port, but a pty cannot reset the chip (esptool only warns), so a chip
-//! left at 921600 by one session would be deaf to the next one opening at 115200. Whether the
-//! host switches is checked in-process by the `sim://` transport, and `tests/pty_serial.rs`
-//! checks the speed of the OS port itself.
+//! Line speed: a pty moves bytes at any speed. Unpaced, the client's termios speed is not passed
+//! to the chip, whose UART is thus always in step with the client, as if every CHANGE_BAUDRATE
+//! it acknowledged were followed: a pty cannot reset the chip (esptool only warns), so a chip
+//! left at 921600 by one session would otherwise be deaf to the next one opening at 115200.
+//! Whether the host switches is checked in-process by the `sim://` transport, and
+//! `tests/pty_serial.rs` checks the speed of the OS port itself.
+//!
+//! Paced (the chip was built with [`super::SimConfig::pace`]), the line costs what a UART costs
+//! at the client's speed, so the server reads that speed from the terminal settings the client
+//! set on the slave (`TCGETS2` on Linux, which reports any rate; `tcgetattr` elsewhere) before
+//! each read, and passes it on: a client that does not switch its port after CHANGE_BAUDRATE
+//! hears garbage, as on a board. Output is written when it reaches the host in the chip's time,
+//! which follows the wall clock; the loop wakes for it. (A benchmark that runs one client after
+//! another starts a fresh simulator for each, as a user power-cycles a board in download mode.)
 
 use std::ffi::CStr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -107,18 +114,37 @@ impl PtyServer {
         let mut buf = vec![0u8; 0x4000];
         let mut last_persist = Instant::now();
         let mut last_tick = Instant::now();
+        let paced = self.chip.is_paced();
+        let mut client_speed = None;
         while !self.stop.is_stopped() {
             let mut pfd = libc::pollfd {
                 fd,
                 events: libc::POLLIN,
                 revents: 0,
             };
+            // A paced chip's next output may be due before the usual poll period ends.
+            let timeout = match self.chip.next_output_in() {
+                Some(due) if paced => {
+                    let ms = due.as_micros().div_ceil(1000);
+                    i32::try_from(ms).unwrap_or(POLL_MS).min(POLL_MS)
+                }
+                _ => POLL_MS,
+            };
             // SAFETY: one valid pollfd.
-            let ready = unsafe { libc::poll(&mut pfd, 1, POLL_MS) };
+            let ready = unsafe { libc::poll(&mut pfd, 1, timeout) };
             // The chip lives the time that went by before it sees what arrived.
             let now = Instant::now();
             self.chip.advance(now.saturating_duration_since(last_tick));
             last_tick = now;
+            if paced {
+                let speed = client_baud(fd);
+                if speed.is_some() && speed != client_speed {
+                    client_speed = speed;
+                    if let Some(baud) = speed {
+                        self.chip.set_baud(baud);
+                    }
+                }
+            }
             if ready == 0 && self.chip.has_output() {
                 // A client is attached (no hang-up) and the chip spoke on its own.
                 let out = self.chip.take_output();
@@ -183,6 +209,30 @@ fn write_all(fd: i32, mut bytes: &[u8]) {
             }
         }
     }
+}
+
+/// The speed the client set on the slave (a pty master reports its slave's settings), or
+/// `None` when it cannot be read.
+#[cfg(target_os = "linux")]
+fn client_baud(fd: i32) -> Option<u32> {
+    // SAFETY: TCGETS2 fills a termios2 we own.
+    let mut t: libc::termios2 = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::ioctl(fd, libc::TCGETS2, &mut t) };
+    (rc == 0 && t.c_ospeed > 0).then_some(t.c_ospeed)
+}
+
+/// The speed the client set on the slave, from `tcgetattr` (macOS and the BSDs keep speeds as
+/// numbers).
+#[cfg(not(target_os = "linux"))]
+fn client_baud(fd: i32) -> Option<u32> {
+    // SAFETY: tcgetattr fills a termios we own.
+    let mut t: libc::termios = unsafe { std::mem::zeroed() };
+    if unsafe { libc::tcgetattr(fd, &mut t) } != 0 {
+        return None;
+    }
+    // SAFETY: reads a field of the termios just filled.
+    let speed = unsafe { libc::cfgetospeed(&t) };
+    u32::try_from(speed).ok().filter(|s| *s > 0)
 }
 
 #[cfg(target_os = "linux")]

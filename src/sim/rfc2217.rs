@@ -4,6 +4,10 @@
 //! SET_BAUDRATE to [`Esp32s3::set_baud`], and wall-clock time to [`Esp32s3::advance`], so the
 //! chip's timers run as they would on a board.
 //!
+//! A paced chip ([`super::SimConfig::pace`]) charges the line at the speed the client sets with
+//! SET_BAUDRATE, and its output goes out when it reaches the host in the chip's time (the loop
+//! wakes for it).
+//!
 //! One client at a time; others wait in the listen queue until it leaves. Every COM-PORT-OPTION
 //! request is answered at once with its code + 100 and the value now in effect, which is what
 //! pyserial (and so esptool) waits for; BINARY, SGA and COM-PORT-OPTION are agreed to in both
@@ -27,6 +31,9 @@ use crate::protocol::telnet::{
 /// How long one wait for client input lasts (also the stop-flag and accept period): the chip's
 /// clock and its spontaneous output move in steps of about this much.
 const POLL: Duration = Duration::from_millis(10);
+/// The shortest wait for client input when paced output is due sooner (a zero timeout would
+/// mean "block" to the socket).
+const MIN_WAIT: Duration = Duration::from_millis(1);
 /// How often dirty flash is written to the flash file while serving.
 const PERSIST_EVERY: Duration = Duration::from_millis(500);
 /// How long a client may leave the chip's output unread before it is dropped.
@@ -133,7 +140,14 @@ impl Rfc2217Server {
                     }
                 },
                 Some(active) => {
-                    if active.exchange(&mut self.chip).is_err() {
+                    // A paced chip's next output may be due before the usual poll period ends.
+                    let wait = match self.chip.next_output_in() {
+                        Some(due) if self.chip.is_paced() => due.clamp(MIN_WAIT, POLL),
+                        _ => POLL,
+                    };
+                    if active.stream.set_read_timeout(Some(wait)).is_err()
+                        || active.exchange(&mut self.chip).is_err()
+                    {
                         // The client left (or broke the link): its port closes, as does a
                         // serial port's, which releases DTR and RTS.
                         self.chip.set_lines(false, false);

@@ -163,22 +163,22 @@ impl RomLoader {
         }
     }
 
-    /// Take bytes from the UART. Stops right after a packet whose handling asks the chip for an
-    /// [`Action`]; returns how many bytes were consumed.
+    /// Take bytes from the UART. Stops right after each handled packet (so that a paced chip
+    /// can charge its time before the next one); returns how many bytes were consumed, what the
+    /// chip must do, and whether a packet was handled.
     pub(crate) fn receive(
         &mut self,
         bytes: &[u8],
         hw: &mut Hw,
         out: &mut Vec<u8>,
-    ) -> (usize, Option<Action>) {
+    ) -> (usize, Option<Action>, bool) {
         for (i, &b) in bytes.iter().enumerate() {
             if let Some(len) = self.rx_byte(b) {
-                if let Some(action) = self.handle(len, hw, out) {
-                    return (i + 1, Some(action));
-                }
+                let action = self.handle(len, hw, out);
+                return (i + 1, action, true);
             }
         }
-        (bytes.len(), None)
+        (bytes.len(), None, false)
     }
 
     /// SLIP receive into the persistent buffer. Returns the frame length when a frame ends.
@@ -406,7 +406,7 @@ impl RomLoader {
                 } else {
                     // Only whole words are read; the rest of the 64 bytes is stale.
                     let n = length.div_ceil(4) as usize * 4;
-                    hw.flash.read(offset, &mut self.reply[..n]);
+                    hw.flash.read_counted(offset, &mut self.reply[..n]);
                     Ok(Success::Clear)
                 };
                 self.reply(op, 64, result, 1, out);
@@ -532,6 +532,7 @@ impl RomLoader {
                     write.inflate_failed = true;
                     return Err(err::DEFLATE);
                 };
+                hw.note_inflated(produced.len());
                 if u64::from(write.addr) + produced.len() as u64 > u64::from(self.flash_size)
                     || !hw.flash.program(write.addr, &produced)
                 {

@@ -14,7 +14,7 @@ use md5::{Digest, Md5};
 use super::block;
 use super::boot::ResetCause;
 use super::bus::Hw;
-use super::flash::SECTOR;
+use super::flash::{BLOCK, SECTOR};
 use super::rom::{Access, Action};
 use crate::protocol::slip;
 
@@ -36,6 +36,8 @@ mod code {
 
 struct FlashWrite {
     deflate: bool,
+    /// Where the write session started (its sectors are erased as it goes).
+    start: u32,
     addr: u32,
     end: u32,
     inflater: Box<Decompress>,
@@ -87,24 +89,26 @@ impl StubLoader {
         }
     }
 
-    /// Take bytes from the UART; stops after a packet that asks the chip for an [`Action`].
+    /// Take bytes from the UART; stops after each handled packet (so that a paced chip can
+    /// charge its time before the next one). Returns the bytes consumed, what the chip must do,
+    /// and whether a packet was handled.
     pub(crate) fn receive(
         &mut self,
         bytes: &[u8],
         hw: &mut Hw,
         out: &mut Vec<u8>,
-    ) -> (usize, Option<Action>) {
+    ) -> (usize, Option<Action>, bool) {
         for (i, &b) in bytes.iter().enumerate() {
             self.decoder.push(&[b]);
+            // One byte completes at most one frame.
             while let Some(item) = self.decoder.next_item() {
                 if let slip::Item::Frame(frame) = item {
-                    if let Some(action) = self.handle(&frame, hw, out) {
-                        return (i + 1, Some(action));
-                    }
+                    let action = self.handle(&frame, hw, out);
+                    return (i + 1, action, true);
                 }
             }
         }
-        (bytes.len(), None)
+        (bytes.len(), None, false)
     }
 
     fn reply(op: u8, value: u32, payload: &[u8], code: u16, out: &mut Vec<u8>) {
@@ -178,6 +182,9 @@ impl StubLoader {
                 Self::reply(op, 0, &[], code, out);
             }
             0x03 | 0x11 => {
+                // The stub acknowledges a data block as soon as it has it and writes it while
+                // the next one arrives.
+                hw.reply_first();
                 let code = self.flash_data(op == 0x11, data, checksum_field, hw);
                 Self::reply(op, 0, &[], code, out);
             }
@@ -298,7 +305,8 @@ impl StubLoader {
             && s.sent.saturating_sub(s.acked) < s.in_flight_max.saturating_mul(s.packet)
         {
             let n = s.packet.min(s.end - s.next);
-            let chunk = hw.flash.read_vec(s.next, n as usize);
+            let mut chunk = vec![0; n as usize];
+            hw.flash.read_counted(s.next, &mut chunk);
             s.md5.update(&chunk);
             slip::encode_into(&chunk, out);
             s.next += n;
@@ -324,6 +332,7 @@ impl StubLoader {
         }
         self.flash = Some(FlashWrite {
             deflate,
+            start: offset,
             addr: offset,
             end: offset + size,
             inflater: Box::new(Decompress::new(true)),
@@ -349,7 +358,10 @@ impl StubLoader {
         }
         let bytes = if deflate {
             match block::inflate(&mut w.inflater, payload) {
-                Ok(bytes) => bytes,
+                Ok(bytes) => {
+                    hw.note_inflated(bytes.len());
+                    bytes
+                }
                 Err(_) => return code::INFLATE,
             }
         } else {
@@ -362,13 +374,28 @@ impl StubLoader {
         if end > u64::from(flash_size) {
             return code::FAILED_SPI_OP;
         }
-        // Erase each sector the first time this write session touches it.
+        // Erase each sector the first time this write session touches it: a whole 64 KiB
+        // block with one command where the block starts on a boundary and lies inside the
+        // session, else the sector alone.
         if !bytes.is_empty() {
             let first = w.addr / SECTOR;
             let last = (w.addr + bytes.len() as u32 - 1) / SECTOR;
+            let (session_first, session_end) = (w.start / SECTOR, w.end.div_ceil(SECTOR));
+            let per_block = BLOCK / SECTOR;
             for sector in first..=last {
-                if w.erased.insert(sector) {
+                if w.erased.contains(&sector) {
+                    continue;
+                }
+                let whole_block = sector % per_block == 0
+                    && sector >= session_first
+                    && sector + per_block <= session_end
+                    && (sector..sector + per_block).all(|s| !w.erased.contains(&s));
+                if whole_block {
+                    hw.flash.erase_block(sector * SECTOR);
+                    w.erased.extend(sector..sector + per_block);
+                } else {
                     hw.flash.erase_sector(sector * SECTOR);
+                    w.erased.insert(sector);
                 }
             }
         }

@@ -224,6 +224,41 @@ pub trait Transport: Send {
     fn pause(&mut self, duration: std::time::Duration) {
         std::thread::sleep(duration);
     }
+    /// Whose time the link runs on: the wall clock, or the in-process simulator's own clock
+    /// (so that durations measured over `sim://` are the chip's, paced or not). No default: a
+    /// wrapper (a trace, a shared port) must pass on its inner link's, or paced durations would
+    /// silently fall back to the wall clock.
+    fn time(&self) -> LinkTime;
+}
+
+/// Whose time a link runs on ([`Transport::time`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkTime {
+    /// A real line: durations are wall-clock time.
+    Wall,
+    /// The in-process simulator's virtual clock.
+    Simulated {
+        /// The chip's time now.
+        now: Instant,
+        /// True when the simulator charges real time for the line, the flash and the CPU; false
+        /// when it answers at once (then durations say nothing about a real board).
+        paced: bool,
+    },
+}
+
+impl LinkTime {
+    /// Now, on this link's clock.
+    pub fn now(self) -> Instant {
+        match self {
+            LinkTime::Wall => Instant::now(),
+            LinkTime::Simulated { now, .. } => now,
+        }
+    }
+
+    /// True when the link is the simulator answering at once.
+    pub fn unpaced(self) -> bool {
+        matches!(self, LinkTime::Simulated { paced: false, .. })
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for Box<T> {
@@ -265,5 +300,8 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     }
     fn pause(&mut self, duration: std::time::Duration) {
         (**self).pause(duration)
+    }
+    fn time(&self) -> LinkTime {
+        (**self).time()
     }
 }

@@ -404,6 +404,9 @@ impl Transport for Rfc2217Transport {
     fn describe(&self) -> String {
         self.url.clone()
     }
+    fn time(&self) -> super::LinkTime {
+        super::LinkTime::Wall
+    }
 }
 
 #[cfg(test)]

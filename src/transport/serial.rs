@@ -380,6 +380,9 @@ impl Transport for SerialTransport {
     fn describe(&self) -> String {
         self.name.clone()
     }
+    fn time(&self) -> crate::transport::LinkTime {
+        crate::transport::LinkTime::Wall
+    }
 
     fn usb_ids(&self) -> Option<(u16, u16)> {
         self.usb_ids

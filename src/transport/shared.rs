@@ -76,6 +76,9 @@ impl Transport for SharedTransport {
     fn describe(&self) -> String {
         self.port().describe()
     }
+    fn time(&self) -> super::LinkTime {
+        self.port().time()
+    }
     fn usb_ids(&self) -> Option<(u16, u16)> {
         self.port().usb_ids()
     }

@@ -10,21 +10,27 @@
 //! the read's deadline (when that is later) and returns what the chip printed meanwhile (a boot
 //! banner once the strapping window closes, a boot loop's lines), or 0 at once. Nobody waits.
 //!
+//! A paced chip (`?pace=real`) answers when its work is done in its own time: a read with
+//! nothing buffered lives the reader's wait (the time left to its deadline) in virtual time until
+//! the answer arrives, so a 30-second flash takes milliseconds and the library's durations, taken
+//! on this clock ([`super::Transport::time`]), are the chip's.
+//!
 //! URL options (`sim://?flash=/tmp/f.bin&size=16MB&mode=spi&chip=esp32c3&usb=jtag&boot=button`,
-//! `console=FILE`: what the app prints after it starts, and
-//! `efuse=secure-boot+flash-encryption+secure-download` for a secured chip) configure the chip;
-//! this file only interprets them (`url.rs` splits the URL, `units` reads the size, the console
-//! file is read here) and knows nothing of the protocol.
+//! `console=FILE`: what the app prints after it starts,
+//! `efuse=secure-boot+flash-encryption+secure-download` for a secured chip, `pace=real`,
+//! `max-baud=BAUD` and `corrupt-after=SIZE` for a paced line) configure the chip; this file only
+//! interprets them (`url.rs` splits the URL, `units` reads the sizes, the console file is read
+//! here) and knows nothing of the protocol.
 
 use std::time::{Duration, Instant};
 
 use super::url::{PortUrl, invalid};
 use super::usb::{ESPRESSIF_VID, USB_JTAG_SERIAL_PID};
 use super::{Transport, TransportError};
-use crate::sim::{ChipKind, Esp32s3, Link, SimConfig, StartIn};
+use crate::sim::{ChipKind, Esp32s3, Link, Pace, SimConfig, StartIn};
 use crate::units;
 
-const ACCEPTED: &str = "flash=FILE, size=SIZE (e.g. 8MB), mode=download|spi, chip=esp32s3|esp32c3|esp32c6|esp32h2|esp32c2|esp32s2, mac=aa:bb:cc:dd:ee:ff, preset=default|qemu, usb=jtag|uart, boot=button|lines, console=FILE, efuse=secure-boot+flash-encryption+secure-download";
+const ACCEPTED: &str = "flash=FILE, size=SIZE (e.g. 8MB), mode=download|spi, chip=esp32s3|esp32c3|esp32c6|esp32h2|esp32c2|esp32s2, mac=aa:bb:cc:dd:ee:ff, preset=default|qemu, usb=jtag|uart, boot=button|lines, console=FILE, efuse=secure-boot+flash-encryption+secure-download, pace=real|off, max-baud=BAUD, corrupt-after=SIZE";
 
 /// The in-process simulator as a [`Transport`].
 #[derive(Debug)]
@@ -175,6 +181,44 @@ pub fn parse_url(url: &str) -> Result<SimConfig, TransportError> {
                 })?;
                 config.app_output = Some(bytes);
             }
+            "pace" => {
+                config.pace = match value.as_str() {
+                    "real" => Some(Pace::real()),
+                    "off" => None,
+                    _ => {
+                        return Err(invalid(
+                            url,
+                            format!(
+                                "option pace={value:?} is unknown; use pace=real (the line, flash and CPU take their real time) or pace=off"
+                            ),
+                        ));
+                    }
+                }
+            }
+            "max-baud" => {
+                config.max_baud = Some(
+                    units::parse_number(&value)
+                        .filter(|baud| *baud > 0)
+                        .ok_or_else(|| {
+                            invalid(
+                                url,
+                                format!(
+                                    "option max-baud={value:?} is not a baud rate; use a number such as 921600"
+                                ),
+                            )
+                        })?,
+                );
+            }
+            "corrupt-after" => {
+                config.corrupt_after = units::parse_size(&value).ok_or_else(|| {
+                    invalid(
+                        url,
+                        format!(
+                            "option corrupt-after={value:?} is not a size; use a byte count such as 0, 4096 or 64K"
+                        ),
+                    )
+                })?;
+            }
             "preset" => {}
             _ => {
                 return Err(invalid(
@@ -243,7 +287,14 @@ impl SimTransport {
 
 impl Transport for SimTransport {
     fn read(&mut self, buf: &mut [u8], deadline: Instant) -> Result<usize, TransportError> {
-        if self.pending.is_empty() && !self.chip.has_output() && deadline > self.clock {
+        if self.chip.is_paced() {
+            if self.pending.is_empty() && !self.chip.has_output() {
+                // The reader waits until the deadline; in virtual time the chip lives that
+                // wait until its answer reaches us, or all of it.
+                let wait = deadline.saturating_duration_since(Instant::now());
+                self.clock += self.chip.advance_until_output(wait);
+            }
+        } else if self.pending.is_empty() && !self.chip.has_output() && deadline > self.clock {
             // Whatever the chip does by the deadline happens now, in virtual time.
             let elapsed = deadline - self.clock;
             self.clock = deadline;
@@ -315,6 +366,13 @@ impl Transport for SimTransport {
 
     fn describe(&self) -> String {
         self.url.clone()
+    }
+
+    fn time(&self) -> super::LinkTime {
+        super::LinkTime::Simulated {
+            now: self.clock,
+            paced: self.chip.is_paced(),
+        }
     }
 
     fn usb_ids(&self) -> Option<(u16, u16)> {

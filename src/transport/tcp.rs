@@ -227,4 +227,7 @@ impl Transport for TcpTransport {
     fn describe(&self) -> String {
         self.url.clone()
     }
+    fn time(&self) -> super::LinkTime {
+        super::LinkTime::Wall
+    }
 }

@@ -248,6 +248,9 @@ impl<T: Transport> Transport for TraceTransport<T> {
     fn describe(&self) -> String {
         self.inner.describe()
     }
+    fn time(&self) -> super::LinkTime {
+        self.inner.time()
+    }
 
     fn usb_ids(&self) -> Option<(u16, u16)> {
         self.inner.usb_ids()

@@ -189,6 +189,14 @@ impl Run {
         let cache = tempfile::tempdir().expect("a cache directory for the run");
         command
             .current_dir(dir)
+            // The baud ladder's memory goes to a folder of the tests' own, never the user's
+            // cache; and the stub an esptool on this machine may have stays out of the tests
+            // (those of `stub = "auto"` set up their own).
+            .env(
+                "ESP32S3_CACHE_DIR",
+                std::env::temp_dir().join("cargo-esp32s3-tests-cache"),
+            )
+            .env("ESP32S3_STUB", "none")
             .env("NO_COLOR", "1")
             .env("ESP32S3_CACHE_DIR", cache.path())
             .env_remove("RUST_BACKTRACE")

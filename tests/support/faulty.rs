@@ -127,6 +127,9 @@ impl<T: Transport> Transport for Faulty<T> {
     fn describe(&self) -> String {
         self.inner.describe()
     }
+    fn time(&self) -> cargo_esp32s3::transport::LinkTime {
+        self.inner.time()
+    }
     fn usb_ids(&self) -> Option<(u16, u16)> {
         self.inner.usb_ids()
     }

@@ -2,8 +2,8 @@
 //! macOS (`cross-check`: those platforms are compile-checked, Linux runs everything), every test
 //! (doctests included), the API documentation with warnings denied, the README's quick start
 //! (`cargo xtask demo`), a short round of every fuzz target (`cargo xtask fuzz`, a few seconds
-//! each on one shared build), then the esptool interop tier when the reference files and Python
-//! are there.
+//! each on one shared build), then the esptool interop tier and the quick side-by-side bench
+//! (`cargo xtask bench --quick`) when the reference files and Python are there.
 //!
 //! Each step is printed as it starts and timed; the first failure stops the run and names its
 //! step. What the steps check lives in the tools and tests they run, not here.
@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::run::{self, Result};
-use crate::{demo, fuzz, interop};
+use crate::{bench, demo, fuzz, interop};
 
 /// Options of `cargo xtask ci`.
 #[derive(Debug, Default)]
@@ -41,7 +41,7 @@ pub fn parse(args: &[String]) -> Result<Options> {
 pub fn run(options: &Options) -> Result {
     let testdata = run::testdata_dir();
     let interop_plan = plan_interop(options, testdata.is_some())?;
-    let total = 7 + usize::from(interop_plan.is_ok());
+    let total = 7 + 2 * usize::from(interop_plan.is_ok());
     let mut times: Vec<(&str, Duration)> = Vec::new();
     let started = Instant::now();
 
@@ -137,6 +137,14 @@ pub fn run(options: &Options) -> Result {
             interop::run(&interop::Options::default(), dir)
         })?,
         Err(reason) => println!("==> interop tier skipped: {reason}"),
+    }
+
+    // The side-by-side bench, quick: the harness (venvs, paced simulator, table) keeps working.
+    // It needs Python like the interop tier, and reuses its esptool 4.8.1.
+    if interop_plan.is_ok() {
+        step(9, "bench", &mut || {
+            bench::run(&bench::Options { quick: true })
+        })?;
     }
 
     println!(

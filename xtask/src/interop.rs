@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 use crate::run::{self, Finished, KillOnDrop, Result};
 
 /// The MicroPython offset-0 image (bootloader + partition table + app), relative to testdata.
-const FIRMWARE: &str = "firmware/micropython/ESP32_GENERIC_S3-20250911-v1.26.1.bin";
+pub(crate) const FIRMWARE: &str = "firmware/micropython/ESP32_GENERIC_S3-20250911-v1.26.1.bin";
 /// The pinned old release: the last 4.x, still the one most guides and IDEs install.
-const PINNED_VERSION: &str = "4.8.1";
+pub(crate) const PINNED_VERSION: &str = "4.8.1";
 /// The region `erase-region` clears and the test reads back.
 const ERASE_OFFSET: u32 = 0x1_0000;
 const ERASE_LEN: u32 = 0x1_0000;
@@ -34,7 +34,7 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(300);
 /// fails to boot would loop through resets, and pyserial opening a port over RFC 2217 drives
 /// DTR low-then-RTS as two messages ~50 ms apart: a reset landing in that gap samples IO0 low,
 /// so "no loader after the hard reset" could not be checked reliably.
-const HELLO_WORLD_DIR: &str = "firmware/esp-idf-hello_world-esp32s3";
+pub(crate) const HELLO_WORLD_DIR: &str = "firmware/esp-idf-hello_world-esp32s3";
 /// Longest the simulator may take to print its pty path.
 const SIM_START_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -56,7 +56,7 @@ pub enum Release {
 
 impl Release {
     /// How the release is chosen, for messages.
-    fn kind(self) -> &'static str {
+    pub(crate) fn kind(self) -> &'static str {
         match self {
             Release::Pinned => "pinned",
             Release::Latest => "newest",
@@ -156,20 +156,20 @@ pub fn run(options: &Options, testdata: &Path) -> Result {
 }
 
 /// One installed esptool.
-struct Esptool {
-    release: Release,
+pub(crate) struct Esptool {
+    pub(crate) release: Release,
     /// The installed version, e.g. `4.8.1` or `5.1.0`.
-    version: String,
+    pub(crate) version: String,
     /// The console script: `esptool.py` for 4.x, `esptool` for 5.x.
-    program: PathBuf,
+    pub(crate) program: PathBuf,
     /// 5.x spells subcommands and choices with dashes (`write-flash`, `no-reset`), 4.x with
     /// underscores.
-    dashed: bool,
+    pub(crate) dashed: bool,
 }
 
 impl Esptool {
     /// Creates or reuses `target/interop/venv-<label>` holding the right esptool.
-    fn ensure(release: Release, work: &Path, logs: &Path) -> Result<Esptool> {
+    pub(crate) fn ensure(release: Release, work: &Path, logs: &Path) -> Result<Esptool> {
         let venv = work.join(format!("venv-{}", release.label()));
         let python = venv.join("bin/python");
         let pip_log = logs.join(format!("{}-pip.log", release.label()));
@@ -227,7 +227,7 @@ impl Esptool {
     }
 
     /// A subcommand or choice in this version's spelling (`write-flash` → `write_flash` on 4.x).
-    fn spell(&self, dashed_name: &str) -> String {
+    pub(crate) fn spell(&self, dashed_name: &str) -> String {
         if self.dashed {
             return dashed_name.to_owned();
         }
@@ -316,7 +316,7 @@ fn describe_finish(finished: &Finished) -> String {
 
 /// ESP-IDF's hello_world build as one offset-0 image: bootloader at 0x0, partition table at
 /// 0x8000, app at 0x10000, gaps erased (0xFF).
-fn hello_world_layout(dir: &Path) -> Result<Vec<u8>> {
+pub(crate) fn hello_world_layout(dir: &Path) -> Result<Vec<u8>> {
     let mut image = Vec::new();
     for (offset, name) in [
         (0x0, "bootloader.bin"),

@@ -6,13 +6,15 @@
 //! - `interop`: esptool 4.8.1 and the newest esptool against `cargo-esp32s3 sim --pty` and
 //!   `sim --rfc2217`.
 //! - `fuzz`: every cargo-fuzz target in `fuzz/`, each for a set time, seeded from the testdata.
-//! - `bench`: the criterion benchmarks in `benches/`.
+//! - `bench`: this tool, esptool and espflash side by side against the paced virtual chip.
+//! - `criterion`: the criterion benchmarks in `benches/` (our own host-side costs).
 //! - `demo`: the main job against the virtual chip, with images this repository makes itself.
 //!
 //! std only: tasks run other programs with `std::process::Command`. See `docs/testing.md`.
 
 mod bench;
 mod ci;
+mod criterion;
 mod demo;
 mod fuzz;
 mod interop;
@@ -34,7 +36,10 @@ tasks:
                                     `cargo xtask fuzz --seconds 600`); targets: slip, response,
                                     telnet, monitor_lines, partition_csv, partition_binary,
                                     bin_image, elf_to_image
-  bench [--quick] [FILTER]          criterion benchmarks in benches/
+  bench [--quick]                   this tool, esptool and espflash side by side against the paced
+                                    virtual chip (installs esptool into target/interop/); markdown
+                                    and JSON in target/bench/ (--quick: a small image, CI)
+  criterion [--quick] [FILTER]      criterion benchmarks in benches/
   demo                              build the tool and flash a demo firmware onto the virtual
                                     ESP32-S3 (no hardware, no Xtensa toolchain needed)
 
@@ -58,6 +63,7 @@ fn main() -> ExitCode {
         }),
         "fuzz" => fuzz::parse(rest).and_then(|options| fuzz::run(&options)),
         "bench" => bench::parse(rest).and_then(|options| bench::run(&options)),
+        "criterion" => criterion::parse(rest).and_then(|options| criterion::run(&options)),
         "demo" => demo::parse(rest).and_then(|()| demo::run()),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
