@@ -150,7 +150,10 @@ impl Board {
         // The port's name keys the rate the baud ladder remembers.
         let url = transport.describe();
         let loader = Loader::connect(transport, &connect_options(settings)?, &mut on_progress)?;
-        let climb = settings.auto_baud && baud::applies(loader.usb_ids(), loader.can_change_baud());
+        // Secure Download Mode has no MD5 or read to prove a rung with: it stays at 115200.
+        let climb = settings.auto_baud
+            && !loader.secure_download_mode()
+            && baud::applies(loader.usb_ids(), loader.can_change_baud());
         let flasher = Flasher::new(loader, flash_options(settings), &mut on_progress)?;
         let mut board = Board {
             flasher,

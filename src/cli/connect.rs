@@ -286,7 +286,9 @@ pub fn open_board(
     let options = PortOptions::from(connect);
     let port = choose_port(ctx, &options)?;
     let transport = open_port(&port, ROM_BAUD, options.trace.as_deref())?;
-    let mut board = Board::open_on(transport, &ctx.settings, progress.callback())?;
+    // Where the baud ladder remembers rates, and the stub an installed esptool has.
+    let settings = super::speed::prepare(&ctx.settings, progress);
+    let mut board = Board::open_on(transport, &settings, progress.callback())?;
     board.keep_bootloaders(context::bootloader_store(&ctx.project_dir));
     Ok(board)
 }

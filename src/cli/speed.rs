@@ -17,8 +17,6 @@ use cargo_esp32s3::stub_finder;
 
 use super::progress::Progress;
 
-/// The variable that moves the cache directory.
-const CACHE_DIR_VAR: &str = "ESP32S3_CACHE_DIR";
 /// How long `python3` may take to say where esptool is.
 const PYTHON_LIMIT: Duration = Duration::from_secs(3);
 
@@ -27,7 +25,7 @@ const PYTHON_LIMIT: Duration = Duration::from_secs(3);
 pub fn prepare(settings: &Settings, progress: &mut Progress) -> Settings {
     let mut settings = settings.clone();
     if settings.baud_memory.is_none() {
-        settings.baud_memory = cache_dir().map(|dir| dir.join("baud-rates"));
+        settings.baud_memory = super::context::cache_dir().map(|dir| dir.join("baud-rates"));
     }
     if settings.stub.is_none() && settings.stub_auto {
         if let Some(path) = find_stub() {
@@ -36,14 +34,6 @@ pub fn prepare(settings: &Settings, progress: &mut Progress) -> Settings {
         }
     }
     settings
-}
-
-/// `$ESP32S3_CACHE_DIR`, else the user's cache directory's `cargo-esp32s3` folder.
-fn cache_dir() -> Option<PathBuf> {
-    match std::env::var_os(CACHE_DIR_VAR) {
-        Some(dir) if !dir.is_empty() => Some(PathBuf::from(dir)),
-        _ => dirs::cache_dir().map(|dir| dir.join("cargo-esp32s3")),
-    }
 }
 
 /// An ESP32-S3 stub of an installed esptool: beside a script on `PATH` first (the esptool a

@@ -185,8 +185,9 @@ impl Rebuild {
     }
 
     fn flash(&self, shared: &SharedTransport, plan: &Plan) -> super::super::Result<WriteSummary> {
-        let settings = &self.ctx.settings;
         let mut progress = Progress::new();
+        // The same speed settings as any flash (the remembered rate, the stub found).
+        let settings = &crate::cli::speed::prepare(&self.ctx.settings, &mut progress);
         let mut board = Board::open_on(Box::new(shared.clone()), settings, progress.callback())?;
         let summary = flash_board(&mut board, plan, &mut progress)?;
         match board.reset_into_monitor(settings.after) {
