@@ -8,12 +8,14 @@
 //! - `fuzz`: every cargo-fuzz target in `fuzz/`, each for a set time, seeded from the testdata.
 //! - `bench`: the criterion benchmarks in `benches/`.
 //! - `demo`: the main job against the virtual chip, with images this repository makes itself.
+//! - `errors`: `docs/errors.md` written from the error catalogue.
 //!
 //! std only: tasks run other programs with `std::process::Command`. See `docs/testing.md`.
 
 mod bench;
 mod ci;
 mod demo;
+mod errors;
 mod fuzz;
 mod interop;
 mod run;
@@ -37,6 +39,8 @@ tasks:
   bench [--quick] [FILTER]          criterion benchmarks in benches/
   demo                              build the tool and flash a demo firmware onto the virtual
                                     ESP32-S3 (no hardware, no Xtensa toolchain needed)
+  errors                            write docs/errors.md from the error catalogue
+                                    (src/catalogue/), then check it
 
 environment:
   ESP32S3_TESTDATA   the reference files (default: ../shared/testdata next to the repository)
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
         "fuzz" => fuzz::parse(rest).and_then(|options| fuzz::run(&options)),
         "bench" => bench::parse(rest).and_then(|options| bench::run(&options)),
         "demo" => demo::parse(rest).and_then(|()| demo::run()),
+        "errors" => errors::parse(rest).and_then(|()| errors::run()),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
