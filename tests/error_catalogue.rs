@@ -279,3 +279,16 @@ fn the_binary_prints_the_code_and_the_catalogued_example() {
     let line = out.fails(exit::FAILURE, &["missing.bin"]);
     assert!(line.starts_with("error[ES0401]: cannot read "), "{line}");
 }
+
+#[test]
+fn the_readme_shows_a_catalogued_error_line() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    let line = readme
+        .lines()
+        .find(|l| l.starts_with("error[ES"))
+        .expect("the README's Error codes section shows an error line");
+    let code = cli::error_code(line).expect("a code");
+    let entry = catalogue::entry(code).expect("a catalogued code");
+    assert_eq!(line, format!("error[{code}]: {}", entry.message()));
+}
