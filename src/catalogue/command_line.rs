@@ -32,7 +32,7 @@ pub(super) const ENTRIES: &[Entry] = &[
         code: USAGE,
         pattern: "usage",
         cause: "The command line does not parse: an unknown command or flag, a flag without its value, a value that is not one of the choices. clap prints the usage of the command after this line.",
-        fix: "Check the spelling against `cargo esp32s3 help COMMAND`; a value that starts with `-` goes after `--`.",
+        fix: "Check the spelling against `cargo esp32s3 help COMMAND`; the tip clap prints below the line often names the flag that was meant.",
         example: Example::CommandLine {
             message: "unexpected argument '--frobnicate' found",
             exit: exit::USAGE,
