@@ -1,7 +1,7 @@
-//! The error catalogue: every error `cargo esp32s3` can print has a stable code (`ES0506`), a
+//! The error catalogue: every error `cargo esp32s3` can print has a stable code (`ES0504`), a
 //! name (`ImageError::Truncated`), an example message, its usual cause and its fix, here and
 //! nowhere else. The command line prints the code in front of the message
-//! (`error[ES0506]: the file is truncated: …`), so a user can search for it, and `docs/errors.md`
+//! (`error[ES0504]: the file is truncated: …`), so a user can search for it, and `docs/errors.md`
 //! is rendered from this module ([`markdown`]); `tests/error_catalogue.rs` fails when the
 //! committed file is stale, so an example message that changes shows up in review.
 //!
@@ -105,12 +105,12 @@ mod transport;
 
 pub use markdown::markdown;
 
-/// A stable error code, `ES` and four digits (`ES0506`).
+/// A stable error code, `ES` and four digits (`ES0504`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Code(&'static str);
 
 impl Code {
-    /// The code as text (`ES0506`).
+    /// The code as text (`ES0504`).
     pub const fn as_str(self) -> &'static str {
         self.0
     }
@@ -327,7 +327,7 @@ pub fn entries() -> impl Iterator<Item = &'static Entry> {
     LAYERS.iter().flat_map(|layer| layer.entries.iter())
 }
 
-/// The entry of a code (`ES0506`), if there is one.
+/// The entry of a code (`ES0504`), if there is one.
 pub fn entry(code: &str) -> Option<&'static Entry> {
     entries().find(|entry| entry.code.as_str() == code)
 }
