@@ -71,6 +71,7 @@ pub mod baud;
 pub mod board;
 pub mod bootloader_store;
 pub mod cargo;
+pub mod catalogue;
 pub mod config;
 pub mod error;
 pub mod event;

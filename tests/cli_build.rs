@@ -115,7 +115,7 @@ fn compiler_errors_are_shown_and_the_build_fails() {
         outcome
             .stderr
             .lines()
-            .any(|l| l.starts_with("error: `cargo build` failed")),
+            .any(|l| l.starts_with("error[ES0304]: `cargo build` failed")),
         "{}",
         outcome.stderr
     );

@@ -83,7 +83,11 @@ fn usage_mistakes_exit_with_2() {
     ] {
         let out = run(args);
         out.fails(exit::USAGE, &[]);
-        assert!(out.stderr.starts_with("error:"), "{args:?}: {}", out.dump());
+        assert!(
+            out.stderr.starts_with("error[ES0001]:"),
+            "{args:?}: {}",
+            out.dump()
+        );
     }
 }
 

@@ -714,7 +714,7 @@ fn end_to_end_config_errors_are_one_line_with_exit_code_3() {
         );
         // Nothing else on stderr, and the line is the report's start.
         assert_eq!(out.stderr.lines().count(), 1, "{metadata}: {}", out.dump());
-        assert!(line.starts_with("error: "), "{line}");
+        assert!(line.starts_with("error[ES01"), "{line}");
     }
 }
 

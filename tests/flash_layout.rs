@@ -147,7 +147,7 @@ fn a_blank_chip_without_a_bootloader_names_the_key_and_writes_nothing() {
     let errors: Vec<&str> = out
         .stderr
         .lines()
-        .filter(|l| l.starts_with("error:"))
+        .filter(|l| cli::is_error_line(l))
         .collect();
     assert_eq!(errors.len(), 1, "{}", out.stderr);
     let error = errors[0];

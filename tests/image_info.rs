@@ -383,7 +383,7 @@ fn cli_refuses_bad_files_with_one_error_line() {
     for (what, bytes, want) in cases {
         let (ok, _stdout, stderr) = image_info_on(&bytes);
         assert!(!ok, "{what}: exit status should be non-zero");
-        let error_lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+        let error_lines: Vec<&str> = stderr.lines().filter(|l| cli::is_error_line(l)).collect();
         assert_eq!(error_lines.len(), 1, "{what}: stderr was {stderr:?}");
         assert_eq!(stderr.lines().count(), 1, "{what}: stderr was {stderr:?}");
         assert!(error_lines[0].contains(want), "{what}: {stderr}");

@@ -439,7 +439,10 @@ fn monitoring_a_blank_chip_gives_the_hint_once_and_times_out() {
         &["monitor", "--port", "sim://?mode=spi", "--timeout", "1"],
     );
     let error = out.fails(exit::MONITOR_TIMEOUT, &[]);
-    assert_eq!(error, "error: the monitor's --timeout of 1 s passed");
+    assert_eq!(
+        error,
+        "error[ES0005]: the monitor's --timeout of 1 s passed"
+    );
     assert!(started.elapsed() >= Duration::from_secs(1));
     out.stdout_has(&["invalid header: 0xffffffff"]);
     // Once where the boot loop starts (not once per loop), and once again when the monitor
@@ -625,7 +628,7 @@ fn interactive_keys_in_a_pseudo_terminal() {
     assert_eq!(after.c_lflag, before.c_lflag, "local modes restored");
     assert_eq!(after.c_iflag, before.c_iflag, "input modes restored");
     assert_eq!(after.c_oflag, before.c_oflag, "output modes restored");
-    assert!(!pty.shown().contains("error:"), "{}", pty.shown());
+    assert!(!cli::has_error_report(&pty.shown()), "{}", pty.shown());
 }
 
 /// `flash --monitor`'s reset: the host is at the monitor baud when the chip restarts, on the EN

@@ -37,7 +37,7 @@ fn the_invalid_header_hint_is_said_again_when_the_monitor_ends() {
         out.dump()
     );
     let last_hint = out.stderr.rfind(hint).expect("the hint");
-    let error = out.stderr.find("error:").expect("the error line");
+    let error = out.stderr.find("error[").expect("the error line");
     assert!(last_hint < error, "{}", out.dump());
     assert!(out.stdout.ends_with('\n'), "{}", out.dump());
 }

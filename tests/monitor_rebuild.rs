@@ -138,7 +138,10 @@ fn ctrl_t_f_rebuilds_and_flashes_only_what_changed() {
     );
     let shown = pty.shown();
     assert!(shown.contains("mismatched types"), "{shown}");
-    assert!(shown.contains("error: `cargo build` failed"), "{shown}");
+    assert!(
+        shown.contains("error[ES0304]: `cargo build` failed"),
+        "{shown}"
+    );
     assert_eq!(shown.matches("Flashed 1 region").count(), 1, "{shown}");
     // Still watching, still the chip's console.
     pty.send(b"still here\r");

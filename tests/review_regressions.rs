@@ -51,7 +51,7 @@ fn sim_rfc2217_on_a_busy_port_names_the_port() {
     assert_eq!(
         line,
         format!(
-            "error: cannot serve on 127.0.0.1:{port}: another program listens there; choose another port, or --rfc2217 0 for a free one"
+            "error[ES0003]: cannot serve on 127.0.0.1:{port}: another program listens there; choose another port, or --rfc2217 0 for a free one"
         )
     );
     assert!(
@@ -190,7 +190,7 @@ fn empty_monitor_variables_count_as_unset() {
         ],
     );
     let line = output.fails(exit::MONITOR_TIMEOUT, &[]);
-    assert_eq!(line, "error: the monitor's --timeout of 1 s passed");
+    assert_eq!(line, "error[ES0005]: the monitor's --timeout of 1 s passed");
     assert!(started.elapsed() >= std::time::Duration::from_secs(1));
 
     // Empty timeout, real pattern: no error about the timeout, the pattern ends the run.

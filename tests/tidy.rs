@@ -123,6 +123,43 @@ const CONFINED: &[Confined] = &[
     },
 ];
 
+/// What starts an error line by hand, and the one file that may write it: the command line's
+/// renderer, which puts the catalogue code in (`error[ES0504]:`). Only the command line prints.
+const ERROR_LINE_STARTS: &[&str] = &["\"error:", "\"error[", "\"error\""];
+const ERROR_RENDERER: &str = "src/cli/exit.rs";
+
+/// Where the error catalogue lives: every error type is named there (`catalogue!` matches it
+/// exhaustively), except the few in [`UNCATALOGUED_ERRORS`].
+const CATALOGUE: &str = "src/catalogue/";
+
+/// Error types that never reach the user as they are, each with what carries its code instead.
+const UNCATALOGUED_ERRORS: &[(&str, &str)] = &[
+    (
+        "MemoryError",
+        "the baud ladder's memory file: shown as a warning (the flash goes on), never an error that ends a command",
+    ),
+    (
+        "CliError",
+        "the binary's own error: src/cli/exit.rs maps each variant to a code of catalogue::command_line",
+    ),
+    (
+        "ChipLacks",
+        "the reason inside PlanError::CannotBootApp and NoBootloaderKept, which have the codes",
+    ),
+    (
+        "ReplyError",
+        "the loader turns it into LoaderError::Command or LoaderError::BadReply",
+    ),
+    (
+        "SequenceError",
+        "the configuration turns it into ConfigError::BadValue",
+    ),
+    (
+        "SimError",
+        "src/transport/sim.rs and src/cli/sim.rs turn it into a TransportError or an Error::File",
+    ),
+];
+
 /// Folders that do no I/O at all: bytes and values in, bytes and values out.
 /// The monitor's classification of log lines and its defmt decoding are pure too: bytes and
 /// values in, values out (the command line colours and prints).
@@ -182,6 +219,7 @@ fn tidy() {
         check_pure(file, text, &mut problems);
         check_sim_reach(file, text, &mut problems);
         check_sim_image_parser(file, text, &mut problems);
+        check_error_lines(file, text, &mut problems);
         let test_file = is_allowed_in(file, &test_modules);
         let test_lines = test_code_lines(text);
         let is_product = |number: usize| !test_file && !test_lines.contains(&number);
@@ -200,6 +238,7 @@ fn tidy() {
     check_code_map(root, &mut problems);
     check_image_layers(root, &mut problems);
     check_no_binaries(root, &mut problems);
+    check_errors_catalogued(&sources, &mut problems);
 
     assert!(
         problems.is_empty(),
@@ -207,6 +246,74 @@ fn tidy() {
         problems.len(),
         problems.join("\n")
     );
+}
+
+/// The command line writes error lines only through its renderer, so each carries its code.
+fn check_error_lines(file: &str, text: &str, problems: &mut Vec<String>) {
+    if !is_allowed_in(file, CLI_ONLY) || file == ERROR_RENDERER {
+        return;
+    }
+    for (number, code) in code_lines(text) {
+        for needle in ERROR_LINE_STARTS {
+            if contains_word(code, needle) {
+                problems.push(format!(
+                    "{file}:{number}: every error line carries its catalogue code: print errors with exit::report, or start the line with exit::error_prefix(code) ({ERROR_RENDERER}), never a bare \"error:\" (found `{needle}`)"
+                ));
+            }
+        }
+    }
+}
+
+/// Every error type (a `thiserror::Error` derive in `src/`) is named in the catalogue, whose
+/// exhaustive matches then give each variant a code, or is one of [`UNCATALOGUED_ERRORS`], and
+/// that list names only types that exist.
+fn check_errors_catalogued(sources: &[(String, String)], problems: &mut Vec<String>) {
+    let catalogue: Vec<&str> = sources
+        .iter()
+        .filter(|(file, _)| file.starts_with(CATALOGUE))
+        .flat_map(|(_, text)| code_lines(text).map(|(_, code)| code))
+        .collect();
+    let mut found = Vec::new();
+    for (file, text) in sources {
+        let lines: Vec<(usize, &str)> = code_lines(text).collect();
+        for (at, (number, code)) in lines.iter().enumerate() {
+            if !code.contains("thiserror::Error") {
+                continue;
+            }
+            let Some(name) = lines[at + 1..]
+                .iter()
+                .find_map(|(_, next)| error_type_name(next))
+            else {
+                continue;
+            };
+            found.push(name);
+            let named = catalogue.iter().any(|line| contains_word(line, name));
+            let exempt = UNCATALOGUED_ERRORS.iter().any(|(n, _)| *n == name);
+            if !named && !exempt {
+                problems.push(format!(
+                    "{file}:{number}: every error has a code in the catalogue: give {name} a `catalogue!` in {CATALOGUE} (and a layer in LAYERS), or list it in UNCATALOGUED_ERRORS with what carries its code"
+                ));
+            }
+        }
+    }
+    for (name, _) in UNCATALOGUED_ERRORS {
+        if !found.contains(name) {
+            problems.push(format!(
+                "tests/tidy.rs:1: UNCATALOGUED_ERRORS names {name}, which is no error type in src/; keep the list true"
+            ));
+        }
+    }
+}
+
+/// `Name` of a `pub enum Name {` or `pub struct Name {` line.
+fn error_type_name(code: &str) -> Option<&str> {
+    let rest = code.trim_start().strip_prefix("pub ")?;
+    let rest = rest
+        .strip_prefix("enum ")
+        .or_else(|| rest.strip_prefix("struct "))?;
+    rest.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .next()
+        .filter(|name| !name.is_empty())
 }
 
 /// Every source file opens with a `//!` paragraph saying what it owns.
@@ -1395,5 +1502,33 @@ fn tidy_helpers() {
     assert_eq!(
         find_cycle(&module_graph("src/image/", &cyclic)),
         Some(["a", "b", "c", "a"].map(String::from).to_vec())
+    );
+
+    for (code, expected) in [
+        ("pub enum ImageError {", Some("ImageError")),
+        ("    pub struct SequenceError {", Some("SequenceError")),
+        ("pub(crate) enum Hidden {", None),
+        ("pub fn enum_like() {", None),
+    ] {
+        assert_eq!(error_type_name(code), expected, "{code}");
+    }
+    let errors = files(&[
+        (
+            "src/a.rs",
+            "#[derive(Debug, thiserror::Error)]\npub enum AError {}\n#[derive(Debug, thiserror::Error)]\n#[error(\"x\")]\npub struct BError {}",
+        ),
+        ("src/catalogue/a.rs", "fn code(e: &AError) {}\n// BError"),
+    ]);
+    let mut problems = Vec::new();
+    check_errors_catalogued(&errors, &mut problems);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("src/a.rs:3: ") && p.contains("BError")),
+        "{problems:?}"
+    );
+    assert!(
+        !problems.iter().any(|p| p.contains("AError")),
+        "{problems:?}"
     );
 }

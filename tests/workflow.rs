@@ -156,7 +156,7 @@ fn init_writes_the_files_once_and_keeps_the_users_edits() {
     output.fails(exit::FAILURE, &[]);
     assert_eq!(
         output.stderr.trim(),
-        "error: 1 setting could not be applied because the crate already has another value (listed above); change it by hand or rerun with --force"
+        "error[ES0004]: 1 setting could not be applied because the crate already has another value (listed above); change it by hand or rerun with --force"
     );
     assert!(
         output.stdout.contains(
@@ -175,11 +175,11 @@ fn init_and_new_refuse_with_one_line() {
     for (args, expected) in [
         (
             vec!["init"],
-            "error: no Cargo.toml in .; run `cargo esp32s3 init` in a crate's directory",
+            "error[ES0004]: no Cargo.toml in .; run `cargo esp32s3 init` in a crate's directory",
         ),
         (
             vec!["init", "--path", "nowhere"],
-            "error: no Cargo.toml in nowhere;",
+            "error[ES0004]: no Cargo.toml in nowhere;",
         ),
     ] {
         let output = tool(temp.path(), &args);
@@ -193,7 +193,7 @@ fn init_and_new_refuse_with_one_line() {
     output.fails(exit::FAILURE, &[]);
     assert_eq!(
         output.stderr.trim(),
-        "error: taken already exists; choose another name, or run `cargo esp32s3 init --path taken` to set up the crate there"
+        "error[ES0004]: taken already exists; choose another name, or run `cargo esp32s3 init --path taken` to set up the crate there"
     );
 }
 

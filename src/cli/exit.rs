@@ -1,7 +1,11 @@
-//! Exit codes and the single error renderer. The codes are the library's documented ones
-//! ([`cargo_esp32s3::exit`]); this adds the mapping of the command line's own errors.
+//! Exit codes, error codes and the single error renderer. The exit codes are the library's
+//! documented ones ([`cargo_esp32s3::exit`]) and the error codes its catalogue's
+//! ([`cargo_esp32s3::catalogue`], `docs/errors.md`); this adds the mapping of the command line's
+//! own errors to both. Every error line starts with [`error_prefix`], `error[ES0504]:`.
 
 pub use cargo_esp32s3::exit::{CONNECT, FAILURE, MONITOR_TIMEOUT, SUCCESS, USAGE};
+
+use cargo_esp32s3::catalogue::{self, Code, command_line};
 
 use super::CliError;
 
@@ -19,14 +23,56 @@ pub fn code_for(error: &CliError) -> u8 {
     }
 }
 
+/// The catalogue's code for an error: the library's through every wrapper, the command line's
+/// own from [`command_line`]. A new `CliError` variant needs an arm here, and a code there.
+pub fn catalogue_code(error: &CliError) -> Code {
+    match error {
+        CliError::Lib(e) => catalogue::code_of(e),
+        CliError::NoPort(_) => command_line::NO_PORT,
+        CliError::BadArgument(_) => command_line::BAD_ARGUMENT,
+        CliError::Refused(_) => command_line::REFUSED,
+        CliError::MonitorTimeout(_) => command_line::MONITOR_TIMEOUT,
+        CliError::MonitorEnded(_) => command_line::MONITOR_ENDED,
+        CliError::Differs(_) => command_line::DIFFERS,
+        CliError::BoardsFailed { .. } => command_line::BOARDS_FAILED,
+    }
+}
+
+/// How every error line starts: `error[ES0504]:` (red and bold on a terminal), rustc's style,
+/// so that the code can be searched for and `grep error` still finds the line.
+pub fn error_prefix(code: Code) -> String {
+    console::style(format!("error[{code}]:"))
+        .red()
+        .bold()
+        .for_stderr()
+        .to_string()
+}
+
 /// Print an error as one line on stderr. An error that ended a connection points to the
 /// protocol trace (`--trace FILE`): the one this run wrote, or how to get one.
 pub fn report(error: &CliError) {
-    let prefix = console::style("error:").red().bold().for_stderr();
     eprintln!(
-        "{prefix} {error}{}",
+        "{} {error}{}",
+        error_prefix(catalogue_code(error)),
         trace_hint(error, super::connect::trace_file())
     );
+}
+
+/// Print clap's usage error as clap does (the problem, a tip, the usage), with the usage code
+/// in its first line: `error[ES0001]: unexpected argument '--frobnicate' found`.
+pub fn report_usage(error: &clap::Error) {
+    let styled = error.render();
+    let text = if console::colors_enabled_stderr() {
+        styled.ansi().to_string()
+    } else {
+        styled.to_string()
+    };
+    eprint!("{}", with_code(&text, command_line::USAGE));
+}
+
+/// `text` with its first `error:` made `error[CODE]:` (clap's colours, if any, stay around it).
+fn with_code(text: &str, code: Code) -> String {
+    text.replacen("error:", &format!("error[{code}]:"), 1)
 }
 
 /// What an error that ended a connection adds: where this run's trace is, or how to make one.
@@ -106,5 +152,52 @@ mod tests {
         );
         assert_eq!(trace_hint(&wrong_chip, None), "");
         assert_eq!(trace_hint(&CliError::NoPort("none".into()), None), "");
+    }
+
+    #[test]
+    fn every_command_line_error_has_a_catalogued_code_and_its_exit_code() {
+        let text = || "text".to_string();
+        let errors = [
+            CliError::NoPort(text()),
+            CliError::BadArgument(text()),
+            CliError::Refused(text()),
+            CliError::MonitorTimeout(text()),
+            CliError::MonitorEnded(text()),
+            CliError::Differs(text()),
+            CliError::BoardsFailed {
+                message: text(),
+                code: FAILURE,
+            },
+            CliError::Lib(cargo_esp32s3::image::ImageError::EmptyFile.into()),
+        ];
+        for error in &errors {
+            let code = catalogue_code(error);
+            let entry = catalogue::entry(code.as_str())
+                .unwrap_or_else(|| panic!("{code} of {error:?} is not in the catalogue"));
+            assert_eq!(entry.exit_code(), code_for(error), "{error:?}");
+        }
+        // Each variant its own code.
+        let mut codes: Vec<Code> = errors.iter().map(catalogue_code).collect();
+        codes.sort();
+        codes.dedup();
+        assert_eq!(codes.len(), errors.len());
+    }
+
+    #[test]
+    fn usage_errors_carry_the_usage_code_inside_clap_colours() {
+        assert_eq!(
+            with_code(
+                "error: unexpected argument '--x' found\n\nUsage: ...\n",
+                command_line::USAGE
+            ),
+            "error[ES0001]: unexpected argument '--x' found\n\nUsage: ...\n"
+        );
+        assert_eq!(
+            with_code(
+                "\x1b[1m\x1b[31merror:\x1b[0m unexpected",
+                command_line::USAGE
+            ),
+            "\x1b[1m\x1b[31merror[ES0001]:\x1b[0m unexpected"
+        );
     }
 }

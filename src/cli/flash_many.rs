@@ -144,7 +144,7 @@ fn flash_port(
         Ok(summary)
     })();
     if let Err(e) = &result {
-        let prefix = console::style("error:").red().bold().for_stderr();
+        let prefix = exit::error_prefix(exit::catalogue_code(e));
         progress.info(&format!("{prefix} {e}"));
     }
     BoardReport {

@@ -128,14 +128,14 @@ pub fn main() -> std::process::ExitCode {
     }
     let cli = match Cli::try_parse_from(argv) {
         Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            exit::report_usage(&e);
+            return std::process::ExitCode::from(exit::USAGE);
+        }
         Err(e) => {
-            let code = if e.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::SUCCESS
-            };
+            // --help and --version.
             let _ = e.print();
-            return std::process::ExitCode::from(code);
+            return std::process::ExitCode::from(exit::SUCCESS);
         }
     };
     match run(cli.command) {

@@ -20,7 +20,10 @@ pub fn write_bytes(bytes: &[u8]) {
         // The reader has all it wanted: nothing is wrong, and nothing more can be said.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
         Err(e) => {
-            eprintln!("error: cannot write to standard output ({e}); check where it is redirected");
+            eprintln!(
+                "{} cannot write to standard output ({e}); check where it is redirected",
+                super::exit::error_prefix(cargo_esp32s3::catalogue::command_line::STDOUT)
+            );
             std::process::exit(i32::from(super::exit::FAILURE));
         }
     }

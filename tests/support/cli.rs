@@ -3,8 +3,9 @@
 //! variables removed (a developer's shell must not change what a test sees), `NO_COLOR`, no
 //! `RUST_BACKTRACE`, stdin closed or fed from bytes, and a time limit after which the process is
 //! killed and the test fails. The [`Outcome`] holds what it left and the checks every CLI test
-//! makes: [`Outcome::succeeds`] and [`Outcome::fails`] (one `error:` line naming the values at
-//! fault, the documented exit code, nothing that claims success, no panic).
+//! makes: [`Outcome::succeeds`] and [`Outcome::fails`] (one `error[ES…]:` line with a code of the
+//! error catalogue, naming the values at fault, the documented exit code, nothing that claims
+//! success, no panic).
 //!
 //! A [`Bench`] is a temporary directory to run in, with a simulator whose flash lives in a file
 //! there, so that it persists from one run of the binary to the next. A [`SimProcess`] is
@@ -55,6 +56,9 @@ pub struct Outcome {
     pub stderr: String,
     /// From start to exit.
     pub elapsed: Duration,
+    /// Whether the program was the binary under test, whose error lines carry catalogue codes
+    /// (another program, such as a generated xtask, writes its own `error:` lines).
+    pub tool: bool,
 }
 
 impl Outcome {
@@ -80,11 +84,11 @@ impl Outcome {
         }
     }
 
-    /// Succeeded: exit 0, no `error:` on stderr, no panic.
+    /// Succeeded: exit 0, no error report on stderr, no panic.
     pub fn succeeds(&self) -> &Self {
         self.no_panic();
         assert_eq!(self.code, Some(i32::from(exit::SUCCESS)), "{}", self.dump());
-        assert!(!self.stderr.contains("error:"), "{}", self.dump());
+        assert!(!has_error_report(&self.stderr), "{}", self.dump());
         self
     }
 
@@ -109,12 +113,10 @@ impl Outcome {
         self
     }
 
-    /// The lines on stderr that start with `error:`.
+    /// The lines on stderr that report an error (`error[ES0504]: ...`, or a bare `error: ...`,
+    /// which [`Outcome::fails`] refuses).
     pub fn error_lines(&self) -> Vec<&str> {
-        self.stderr
-            .lines()
-            .filter(|l| l.starts_with("error:"))
-            .collect()
+        self.stderr.lines().filter(|l| is_error_line(l)).collect()
     }
 
     /// The lines on stderr that start with `note:`.
@@ -130,16 +132,20 @@ impl Outcome {
         self.stderr.lines().position(|l| l.contains(text))
     }
 
-    /// Failed with `code`: exactly one `error:` line (on stderr, none on stdout) containing every
-    /// one of `needles`, no line that claims success, no panic. Returns the error line.
+    /// Failed with `code`: exactly one error line (on stderr, none on stdout) that starts with a
+    /// code of the error catalogue (`error[ES0504]:`, for the binary under test) and contains
+    /// every one of `needles`, no line that claims success, no panic. Returns the error line.
     pub fn fails(&self, code: u8, needles: &[&str]) -> String {
         self.no_panic();
         assert_eq!(self.code, Some(i32::from(code)), "{}", self.dump());
         assert_ne!(code, 0, "a failure cannot exit 0");
         let errors = self.error_lines();
         assert_eq!(errors.len(), 1, "not one error line:\n{}", self.dump());
+        if self.tool {
+            assert_catalogued(errors[0]);
+        }
         assert!(
-            !self.stdout.contains("error:"),
+            !has_error_report(&self.stdout),
             "an error report on stdout:\n{}",
             self.dump()
         );
@@ -160,6 +166,34 @@ impl Outcome {
         }
         line
     }
+}
+
+/// Whether `line` reports an error: `error[ES0504]: ...` as the tool prints them, or a bare
+/// `error: ...` (which has no code, so [`Outcome::fails`] refuses it).
+pub fn is_error_line(line: &str) -> bool {
+    line.starts_with("error:") || line.starts_with("error[")
+}
+
+/// Whether `text` holds an error report anywhere (a pty's screen has no clean line starts).
+pub fn has_error_report(text: &str) -> bool {
+    text.contains("error:") || text.contains("error[")
+}
+
+/// The code of an error line: `ES0504` of `error[ES0504]: ...`.
+pub fn error_code(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix("error[")?;
+    let (code, _) = rest.split_once("]: ")?;
+    Some(code)
+}
+
+/// `line` starts with `error[CODE]: ` and CODE is in the error catalogue (`docs/errors.md`).
+pub fn assert_catalogued(line: &str) {
+    let code = error_code(line)
+        .unwrap_or_else(|| panic!("the error line has no `error[ES....]: ` code: {line:?}"));
+    assert!(
+        cargo_esp32s3::catalogue::entry(code).is_some(),
+        "{code} is not in the error catalogue: {line:?}"
+    );
 }
 
 /// One invocation: program, arguments, environment, working directory, stdin, time limit.
@@ -289,6 +323,7 @@ impl Run {
                 let _ = pipe.write_all(&bytes);
             });
         }
+        let tool = self.command.get_program() == OsStr::new(binary());
         let mut readers = Vec::new();
         let (stdout, thread) = collect(child.stdout.take().expect("piped stdout"));
         readers.push(thread);
@@ -300,6 +335,7 @@ impl Run {
             stderr,
             readers,
             started,
+            tool,
             limit: self.limit,
             _cache: self.cache.take(),
         }
@@ -318,6 +354,8 @@ pub struct Running {
     stderr: Arc<Mutex<Vec<u8>>>,
     readers: Vec<JoinHandle<()>>,
     started: Instant,
+    /// Whether the program is the binary under test.
+    tool: bool,
     limit: Duration,
     _cache: Option<tempfile::TempDir>,
 }
@@ -385,6 +423,7 @@ impl Running {
             stdout: text_of(&self.stdout),
             stderr: text_of(&self.stderr),
             elapsed,
+            tool: self.tool,
         }
     }
 }

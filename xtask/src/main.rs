@@ -9,6 +9,7 @@
 //! - `bench`: this tool, esptool and espflash side by side against the paced virtual chip.
 //! - `criterion`: the criterion benchmarks in `benches/` (our own host-side costs).
 //! - `demo`: the main job against the virtual chip, with images this repository makes itself.
+//! - `errors`: `docs/errors.md` written from the error catalogue.
 //!
 //! std only: tasks run other programs with `std::process::Command`. See `docs/testing.md`.
 
@@ -16,6 +17,7 @@ mod bench;
 mod ci;
 mod criterion;
 mod demo;
+mod errors;
 mod fuzz;
 mod interop;
 mod run;
@@ -42,6 +44,8 @@ tasks:
   criterion [--quick] [FILTER]      criterion benchmarks in benches/
   demo                              build the tool and flash a demo firmware onto the virtual
                                     ESP32-S3 (no hardware, no Xtensa toolchain needed)
+  errors                            write docs/errors.md from the error catalogue
+                                    (src/catalogue/), then check it
 
 environment:
   ESP32S3_TESTDATA   the reference files (default: ../shared/testdata next to the repository)
@@ -65,6 +69,7 @@ fn main() -> ExitCode {
         "bench" => bench::parse(rest).and_then(|options| bench::run(&options)),
         "criterion" => criterion::parse(rest).and_then(|options| criterion::run(&options)),
         "demo" => demo::parse(rest).and_then(|()| demo::run()),
+        "errors" => errors::parse(rest).and_then(|()| errors::run()),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
