@@ -558,34 +558,15 @@ impl Board {
         name: &str,
         on_progress: impl FnMut(Event),
     ) -> crate::Result<Partition> {
-        let mut on_progress = on_progress;
-        let offset = self.settings.partition_table_offset;
-        let bytes = self
-            .flasher
-            .read_flash(offset, MAX_TABLE_LEN as u32, &mut on_progress)?;
-        let table =
-            PartitionTable::from_binary(&bytes).map_err(|e| BoardError::UnreadableTable {
-                offset,
-                problem: e.to_string(),
-            })?;
-        if table.partitions.is_empty() {
-            return Err(BoardError::NoTable { offset }.into());
-        }
-        let Some(partition) = table.find(name).cloned() else {
-            return Err(BoardError::NoSuchPartition {
+        let mut erased = self.erase_partitions(&[name.to_string()], on_progress)?;
+        // One partition per name, or an error: the pop always finds it.
+        erased.pop().ok_or_else(|| {
+            BoardError::NoSuchPartition {
                 name: name.to_string(),
-                names: table.partitions.iter().map(|p| p.name.clone()).collect(),
+                names: Vec::new(),
             }
-            .into());
-        };
-        on_progress(Event::ErasingPartition {
-            name: partition.name.clone(),
-            offset: partition.offset,
-            size: partition.size,
-        });
-        self.flasher
-            .erase_region(partition.offset, partition.size, &mut on_progress)?;
-        Ok(partition)
+            .into()
+        })
     }
 
     /// Erase the partitions called `names` in the partition table on the chip, after checking
