@@ -36,8 +36,8 @@ impl<T: Transport> Flasher<T> {
     /// Skipping: a small region is compared as a whole (one SPI_FLASH_MD5 of the region itself,
     /// before any widening, so an unchanged region costs no read of its neighbours). A large
     /// region (a merged image, an app) is compared chunk by chunk, with the chunks' MD5s
-    /// pipelined ([`chunks`]): only the chunks that differ are sent, so changing an app's last
-    /// 64 KiB rewrites 64 KiB, not the whole image; comparing stops early when the chunks keep
+    /// pipelined (see the `chunks` module): only the chunks that differ are sent, so changing an
+    /// app's last 64 KiB rewrites 64 KiB, not the whole image; comparing stops early when the chunks keep
     /// differing (a rebuilt app whose code moved), since then it would cost more than it
     /// saves. On the ROM a chunk the chip reports erased is written without erasing it again.
     /// Verification covers each transfer (widening included, so the kept bytes are checked too);
