@@ -7,7 +7,6 @@
 //! set [`super::Cancel`] stops the write after the current block.
 
 use std::io::Write as _;
-use std::time::Duration;
 
 use super::chunks::{self, ChunkState};
 use super::{Event, FlashError, Flasher, Region, SECTOR, WriteSummary, hex, md5_of, to_u32};
@@ -52,6 +51,8 @@ impl<T: Transport> Flasher<T> {
         on_event: &mut dyn FnMut(Event),
     ) -> Result<WriteSummary, FlashError> {
         let started = self.loader.now();
+        let troubles_before = (self.loader.anomalies(), self.retries);
+        let resumed = !self.assumed.is_empty();
         let mut plan: Vec<Region> = regions
             .iter()
             .filter(|r| !r.data.is_empty())
@@ -191,8 +192,35 @@ impl<T: Transport> Flasher<T> {
             }
             summary.compressed_bytes += u64::from(compressed);
         }
+        // A troubled write (a late or garbled reply, a block sent again) or one resumed after a
+        // lost connection is checked once more as a whole: a command the line changed on its
+        // way (its header has no checksum) may have written or erased elsewhere than asked,
+        // over a region verified earlier.
+        let troubled = (self.loader.anomalies(), self.retries) != troubles_before;
+        if self.opts.verify && !sdm && (troubled || resumed) {
+            self.sweep(&plan, on_event)?;
+        }
         summary.elapsed = self.loader.now().saturating_duration_since(started);
         Ok(summary)
+    }
+
+    /// The chip's MD5 of every region of `plan` once more, after the last write. A region that
+    /// no longer matches is forgotten as verified and reported, so a resumed write sends it
+    /// again.
+    fn sweep(&mut self, plan: &[Region], on_event: &mut dyn FnMut(Event)) -> Result<(), FlashError> {
+        self.loader.resync()?;
+        on_event(Event::Rechecking {
+            regions: len_u32(plan.len()),
+        });
+        for region in plan {
+            let (word_start, word_end, words) = word_aligned(region);
+            if let Err(e) = self.check_md5(&region.label, to_u32(word_start), &words) {
+                self.forget_verified(word_start, word_end);
+                self.retries += 1;
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     /// True when the flash already holds every one of `regions`. The MD5 is taken over whole
@@ -548,10 +576,10 @@ impl<T: Transport> Flasher<T> {
             ) {
                 Ok(sent) => return Ok(sent),
                 Err(e) if is_retryable(&e) && attempt < WRITE_ATTEMPTS => {
-                    self.loader.drain(Duration::from_millis(100))?;
-                    // A chip that stopped answering altogether would make each retry wait out
-                    // the ROM's erase timeout at BEGIN (40 s per MB): retry only if it answers.
-                    if matches!(e, LoaderError::Timeout { .. }) && !self.still_answers() {
+                    // Back in step first: a late reply must not answer the new BEGIN. A chip
+                    // that no longer answers SYNC would make each retry wait out the ROM's
+                    // erase timeout at BEGIN (40 s per MB): then the write fails.
+                    if self.loader.resync().is_err() {
                         return Err(FlashError::WriteFailed {
                             label: shown.label.clone(),
                             offset: shown.offset,
@@ -564,6 +592,7 @@ impl<T: Transport> Flasher<T> {
                         attempt,
                         reason: e.to_string(),
                     });
+                    self.retries += 1;
                     attempt += 1;
                     erase = true;
                 }
@@ -578,16 +607,6 @@ impl<T: Transport> Flasher<T> {
                 Err(e) => return Err(e.into()),
             }
         }
-    }
-
-    /// True unless a quick register read times out (a chip that answers with a refusal, as in
-    /// Secure Download Mode, still answers).
-    fn still_answers(&mut self) -> bool {
-        !matches!(
-            self.loader
-                .read_reg(crate::protocol::chip::CHIP_DETECT_MAGIC_REG),
-            Err(LoaderError::Timeout { .. })
-        )
     }
 
     /// FLASH_DEFL_BEGIN, then the zlib stream in blocks (and, on a stub, FLASH_DEFL_END).
@@ -1024,6 +1043,7 @@ fn compress(data: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn only_data_block_failures_and_lost_replies_restart_a_region() {

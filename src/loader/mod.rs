@@ -141,6 +141,9 @@ pub struct Loader<T: Transport> {
     hard_reset_sequence: Option<ResetSequence>,
     /// What the last connection attempt did to the reset lines (for the failure message).
     reset_attempt: ResetAttempt,
+    /// Signs of a troubled line since the loader was made: timeouts, garbled or unexpected
+    /// replies, failure statuses, console text while connected (see [`Loader::anomalies`]).
+    anomalies: u64,
 }
 
 /// A reply accepted for a command: the header value and the payload.
@@ -178,6 +181,7 @@ impl<T: Transport> Loader<T> {
             connected: false,
             hard_reset_sequence: opts.hard_reset_sequence.clone(),
             reset_attempt: ResetAttempt::NotAsked,
+            anomalies: 0,
         };
         loader.establish(opts, on_event)?;
         Ok(loader)
@@ -186,12 +190,16 @@ impl<T: Transport> Loader<T> {
     /// Connect again on the same port, as [`Loader::connect`] does: the host back at
     /// [`ROM_BAUD`], the reset `opts.before` names, SYNC, the chip check, the stub and the baud
     /// change. Used when a line speed proved unreliable (the chip's UART may be at a rate the
-    /// line garbles; the reset brings it back to auto-detection).
+    /// line garbles; the reset brings it back to auto-detection), when the chip restarted, and
+    /// when the port was opened again after its device came back ([`Transport::reopen`]).
     pub fn reconnect(
         &mut self,
         opts: &ConnectOptions,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<(), LoaderError> {
+        // The port may have come back under another name (a device that re-enumerated).
+        self.port = self.transport.describe();
+        self.usb_ids = self.transport.usb_ids();
         self.transport.set_baud(ROM_BAUD)?;
         self.transport.clear_input()?;
         self.decoder.reset();
@@ -691,6 +699,7 @@ impl<T: Transport> Loader<T> {
                 Ok(()) => {}
                 // The chip may already be resetting: a lost reply to the last write is expected.
                 Err(LoaderError::Timeout { .. })
+                | Err(LoaderError::ChipReset { .. })
                 | Err(LoaderError::Transport(TransportError::Disconnected { .. }))
                     if index + 1 == count => {}
                 Err(e) => return Err(e),
@@ -733,7 +742,9 @@ impl<T: Transport> Loader<T> {
     ) -> Result<Answer, LoaderError> {
         let timeout = timeout + self.line_time(wire_len(command) + reply_len(payload_len));
         let reply = self.exchange(command, timeout)?;
-        let payload = self.judge(command.opcode, &reply, payload_len)?;
+        let payload = self.judge(command.opcode, &reply, payload_len).inspect_err(|_| {
+            self.anomalies += 1;
+        })?;
         Ok(Answer {
             value: reply.value,
             payload,
@@ -785,6 +796,7 @@ impl<T: Transport> Loader<T> {
         let mut strays = 0u32;
         loop {
             let Some(reply) = self.next_frame(deadline)? else {
+                self.anomalies += 1;
                 return Err(LoaderError::Timeout {
                     command: opcode,
                     port: self.port.clone(),
@@ -805,6 +817,7 @@ impl<T: Transport> Loader<T> {
                 });
             }
             strays += 1;
+            self.anomalies += 1;
             if strays >= MAX_STRAY_FRAMES {
                 return Err(LoaderError::BadReply {
                     command: opcode,
@@ -822,6 +835,7 @@ impl<T: Transport> Loader<T> {
             if let Some(reply) = Reply::parse(&frame) {
                 return Ok(Some(reply));
             }
+            self.anomalies += 1;
         }
         Ok(None)
     }
@@ -875,7 +889,9 @@ impl<T: Transport> Loader<T> {
             return Ok(());
         }
         // Once connected the loader prints nothing, so any text is suspect: keep a sliding
-        // window and fail at once on a crash report (the loader is gone after one).
+        // window and fail at once on a crash report or a reset line (the loader is gone after
+        // either).
+        self.anomalies += 1;
         self.console.extend_from_slice(text);
         if self.console.len() > CONSOLE_KEEP {
             let cut = self.console.len() - CONSOLE_KEEP;
@@ -888,7 +904,58 @@ impl<T: Transport> Loader<T> {
                 line,
             });
         }
+        if let Some(line) = boot_text::reset_line(&self.console) {
+            self.console.clear();
+            return Err(LoaderError::ChipReset {
+                port: self.port.clone(),
+                line,
+            });
+        }
         Ok(())
+    }
+
+    /// Signs of a troubled line since this loader was made: replies that timed out, were
+    /// garbled, answered nothing asked or reported a failure, and console text while connected.
+    /// Zero on a clean line; the flasher checks every region once more at the end of a write
+    /// that saw any ([`crate::flasher::Flasher::write_regions`]).
+    pub fn anomalies(&self) -> u64 {
+        self.anomalies
+    }
+
+    /// Get back in step with the chip after a lost, late or garbled reply: drop what arrives
+    /// until the line is quiet, then send SYNC and take nothing before its reply. A serial line
+    /// keeps its order, so a late reply to an earlier command arrives before the SYNC reply and
+    /// cannot be taken for the answer to the next command. Tried three times; the error is the
+    /// last SYNC's timeout (the chip no longer answers).
+    pub(crate) fn resync(&mut self) -> Result<(), LoaderError> {
+        let mut last = None;
+        for _ in 0..3 {
+            self.drain(Duration::from_millis(100))?;
+            self.send(&Command::sync())?;
+            // SYNC's reply comes at once (0.1 s), but a stalled line may hold it a little.
+            let deadline = Instant::now() + timeouts::DEFAULT;
+            loop {
+                match self.next_frame(deadline)? {
+                    Some(reply) if reply.opcode == Opcode::Sync.code() => {
+                        // The ROM's seven further SYNC replies, and anything garbled.
+                        self.listen(Instant::now() + Duration::from_millis(50))?;
+                        self.decoder.reset();
+                        return Ok(());
+                    }
+                    Some(_) => self.anomalies += 1,
+                    None => break,
+                }
+            }
+            self.anomalies += 1;
+            last = Some(LoaderError::Timeout {
+                command: Opcode::Sync,
+                port: self.port.clone(),
+                timeout: timeouts::DEFAULT,
+            });
+        }
+        Err(last.unwrap_or(LoaderError::NoSyncReply {
+            port: self.port.clone(),
+        }))
     }
 
     /// Drop every byte that arrives until the line has been quiet for `quiet`, and reset the
