@@ -506,7 +506,12 @@ impl Board {
             if self.settings.auto_baud {
                 options.baud = 0;
             }
-            if self.flasher.loader().reconnect(&options, on_progress).is_err() {
+            if self
+                .flasher
+                .loader()
+                .reconnect(&options, on_progress)
+                .is_err()
+            {
                 // A chip that cannot be reached again leaves the write's own failure.
                 return Err(error.into());
             }
@@ -1077,9 +1082,9 @@ fn recovery_for(error: &crate::flasher::FlashError) -> Option<Recovery> {
 
 fn recovery_for_loader(error: &LoaderError) -> Option<Recovery> {
     match error {
-        LoaderError::Timeout { .. } | LoaderError::BadReply { .. } | LoaderError::Command { .. } => {
-            Some(Recovery::Resync)
-        }
+        LoaderError::Timeout { .. }
+        | LoaderError::BadReply { .. }
+        | LoaderError::Command { .. } => Some(Recovery::Resync),
         LoaderError::ChipReset { .. } | LoaderError::Crashed { .. } => Some(Recovery::Reconnect),
         LoaderError::Transport(TransportError::Disconnected { .. }) => Some(Recovery::Replug),
         _ => None,

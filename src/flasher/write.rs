@@ -17,7 +17,8 @@ use crate::transport::Transport;
 
 /// Data block for compressed writes to a stub (its own buffer size).
 const STUB_BLOCK: u32 = 0x4000;
-/// Tries per region (the first write plus retries).
+/// Tries of a transfer that get no further than the one before, before it fails (a transfer
+/// that got further goes on from where it got to).
 const WRITE_ATTEMPTS: u32 = 3;
 
 impl<T: Transport> Flasher<T> {
@@ -207,7 +208,11 @@ impl<T: Transport> Flasher<T> {
     /// The chip's MD5 of every region of `plan` once more, after the last write. A region that
     /// no longer matches is forgotten as verified and reported, so a resumed write sends it
     /// again.
-    fn sweep(&mut self, plan: &[Region], on_event: &mut dyn FnMut(Event)) -> Result<(), FlashError> {
+    fn sweep(
+        &mut self,
+        plan: &[Region],
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<(), FlashError> {
         self.loader.resync()?;
         on_event(Event::Rechecking {
             regions: len_u32(plan.len()),
@@ -540,17 +545,23 @@ impl<T: Transport> Flasher<T> {
         Ok(Some(clen))
     }
 
-    /// Send `data` (compressed: `compressed`) to `offset`, restarting from BEGIN when a block
-    /// fails. `progress` is what was sent of the region before and its total, for the progress
-    /// events. `erase` false (ROM only, for flash the chip reported erased) sends a BEGIN that
-    /// erases nothing; a retry always erases, since part of it may be written by then.
+    /// Send `data` (compressed: `compressed`) to `offset`, starting again with a new BEGIN when a
+    /// block fails: from the last whole sector the chip has surely written (the ROM writes a
+    /// block before answering it, a stub the blocks before the one it answers), with the rest
+    /// compressed anew. A transfer that keeps failing without getting further fails after
+    /// [`WRITE_ATTEMPTS`]. `progress` is what was sent of the region before and its total, for
+    /// the progress events. `erase` false (ROM only, for flash the chip reported erased) sends
+    /// a BEGIN that erases nothing; a retry always erases, since part of it may be written by
+    /// then. The MD5 that verifies the transfer afterwards covers all of `data`, so a wrong
+    /// guess of what was written cannot pass.
     ///
-    /// Why restart instead of resending the block: after a ROM checksum error (`01 07`) the
+    /// Why a new BEGIN instead of resending the block: after a ROM checksum error (`01 07`) the
     /// sequence number is consumed without the block being written, so resending it gets `01 05`
     /// and the next block would land at the wrong address (§18). After a timeout we cannot tell
     /// a lost request (resend would work) from a lost reply (resend would be a duplicate, `01 05`,
     /// or worse, written twice by a stub). A new BEGIN erases and rewinds both loaders to a known
-    /// state, and the drain before it keeps a late reply from answering the new transfer.
+    /// state, and getting back in step with a SYNC before it keeps a late reply from
+    /// answering the new transfer.
     #[allow(clippy::too_many_arguments)]
     fn transfer(
         &mut self,
@@ -563,48 +574,65 @@ impl<T: Transport> Flasher<T> {
         on_event: &mut dyn FnMut(Event),
     ) -> Result<Sent, FlashError> {
         let mut attempt = 1;
+        // Attempts in a row that got no further than the one before.
+        let mut stalled = 0;
         let mut erase = erase;
+        // How much of `data` (whole sectors) is written for sure, and the stream for the rest.
+        let mut from = 0u32;
+        let mut stream = std::borrow::Cow::Borrowed(compressed);
+        let len = len_u32(data.len());
         loop {
-            match self.send_compressed(
-                offset,
-                data,
-                compressed,
+            let mut done = 0u32;
+            let (before, total) = progress;
+            let skipped =
+                u64::from(total.saturating_sub(before)) * u64::from(from) / u64::from(len.max(1));
+            let result = self.send_compressed(
+                offset + from,
+                data.get(from as usize..).unwrap_or_default(),
+                &stream,
                 erase,
                 shown.offset,
-                progress,
+                (before.saturating_add(to_u32(skipped)), total),
                 on_event,
-            ) {
+                &mut done,
+            );
+            let e = match result {
                 Ok(sent) => return Ok(sent),
-                Err(e) if is_retryable(&e) && attempt < WRITE_ATTEMPTS => {
-                    // Back in step first: a late reply must not answer the new BEGIN. A chip
-                    // that no longer answers SYNC would make each retry wait out the ROM's
-                    // erase timeout at BEGIN (40 s per MB): then the write fails.
-                    if self.loader.resync().is_err() {
-                        return Err(FlashError::WriteFailed {
-                            label: shown.label.clone(),
-                            offset: shown.offset,
-                            attempts: attempt,
-                            source: e,
-                        });
-                    }
-                    on_event(Event::Retrying {
-                        offset: shown.offset,
-                        attempt,
-                        reason: e.to_string(),
-                    });
-                    self.retries += 1;
-                    attempt += 1;
-                    erase = true;
-                }
-                Err(e) if is_retryable(&e) => {
-                    return Err(FlashError::WriteFailed {
-                        label: shown.label.clone(),
-                        offset: shown.offset,
-                        attempts: attempt,
-                        source: e,
-                    });
-                }
+                Err(e) if is_retryable(&e) => e,
                 Err(e) => return Err(e.into()),
+            };
+            // Go on from the last whole sector the chip has written, not from the start.
+            let reached = from.saturating_add(done);
+            let reached = reached - reached % SECTOR;
+            if reached > from {
+                stalled = 0;
+            } else {
+                stalled += 1;
+            }
+            // Back in step first: a late reply must not answer the new BEGIN. A chip that no
+            // longer answers SYNC would make each retry wait out the ROM's erase timeout at
+            // BEGIN (40 s per MB): then the write fails.
+            if stalled >= WRITE_ATTEMPTS || self.loader.resync().is_err() {
+                return Err(FlashError::WriteFailed {
+                    label: shown.label.clone(),
+                    offset: shown.offset,
+                    attempts: attempt,
+                    source: e,
+                });
+            }
+            on_event(Event::Retrying {
+                offset: shown.offset,
+                attempt,
+                reason: e.to_string(),
+            });
+            self.retries += 1;
+            attempt += 1;
+            erase = true;
+            if reached > from {
+                from = reached;
+                stream = std::borrow::Cow::Owned(compress(
+                    data.get(from as usize..).unwrap_or_default(),
+                ));
             }
         }
     }
@@ -634,7 +662,9 @@ impl<T: Transport> Flasher<T> {
         shown_offset: u32,
         (before, total): (u32, u32),
         on_event: &mut dyn FnMut(Event),
+        done: &mut u32,
     ) -> Result<Sent, LoaderError> {
+        *done = 0;
         let stub = self.loader.is_stub();
         let block = if stub { STUB_BLOCK } else { ROM_MAX_BLOCK };
         let len = len_u32(data.len());
@@ -675,6 +705,9 @@ impl<T: Transport> Flasher<T> {
             };
             self.loader
                 .command(&Command::flash_defl_data(seq, chunk), 0, timeout)?;
+            // What is written for sure: the ROM wrote this block before answering; a stub
+            // answers first and has written the blocks before it.
+            *done = done.saturating_add(if stub { previous } else { produced });
             previous = produced;
             sent = sent.saturating_add(len_u32(chunk.len()));
             on_event(Event::RegionProgress {

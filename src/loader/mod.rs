@@ -104,6 +104,10 @@ const ALREADY_ARRIVED: Duration = Duration::from_millis(5);
 const BANNER_WINDOW: Duration = Duration::from_millis(50);
 /// Most console bytes kept for diagnosis per connection attempt.
 const CONSOLE_KEEP: usize = 8 * 1024;
+/// How long [`Loader::resync`] waits for each SYNC reply.
+const RESYNC_WAIT: Duration = Duration::from_secs(1);
+/// Times a command that can be asked again is sent again after its reply was lost or garbled.
+const COMMAND_RETRIES: u32 = 2;
 /// Non-matching frames accepted while waiting for one reply before giving up.
 const MAX_STRAY_FRAMES: u32 = 100;
 
@@ -522,6 +526,25 @@ impl<T: Transport> Loader<T> {
         if let Some(info) = self.security {
             return Ok(info);
         }
+        let mut tries = 0;
+        loop {
+            match self.security_info_once() {
+                Err(e)
+                    if tries < COMMAND_RETRIES
+                        && self.worth_asking_again(Opcode::GetSecurityInfo, &e) =>
+                {
+                    tries += 1;
+                    if self.resync().is_err() {
+                        return Err(e);
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// [`Loader::security_info`], asked once.
+    fn security_info_once(&mut self) -> Result<SecurityInfo, LoaderError> {
         let command = Command::get_security_info();
         let reply = self.exchange(&command, timeouts::DEFAULT)?;
         let status_len = self.responder.status_len();
@@ -734,7 +757,56 @@ impl<T: Transport> Loader<T> {
     /// `timeout` is the chip's time to answer; the time the request and the reply spend on the
     /// line at the current speed is added, so a large block at a low baud rate does not time out
     /// on the wire alone (a 6 KiB block needs 3.2 s at 19200 baud).
+    ///
+    /// A command that asks and changes nothing but what asking it again changes the same way
+    /// (READ_REG, WRITE_REG, SPI_ATTACH, SPI_SET_PARAMS, GET_SECURITY_INFO, SPI_FLASH_MD5) is
+    /// sent again, after getting back in step with the chip ([`Loader::resync`]), when its
+    /// reply was lost, garbled or a failure status: up to [`COMMAND_RETRIES`] times.
     pub(crate) fn command(
+        &mut self,
+        command: &Command,
+        payload_len: usize,
+        timeout: Duration,
+    ) -> Result<Answer, LoaderError> {
+        let mut tries = 0;
+        loop {
+            match self.command_once(command, payload_len, timeout) {
+                Err(e)
+                    if tries < COMMAND_RETRIES && self.worth_asking_again(command.opcode, &e) =>
+                {
+                    tries += 1;
+                    if self.resync().is_err() {
+                        return Err(e);
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// True when `opcode` can be sent again after `error` (see [`Loader::command`]).
+    fn worth_asking_again(&self, opcode: Opcode, error: &LoaderError) -> bool {
+        let idempotent = matches!(
+            opcode,
+            Opcode::ReadReg
+                | Opcode::WriteReg
+                | Opcode::SpiAttach
+                | Opcode::SpiSetParams
+                | Opcode::GetSecurityInfo
+                | Opcode::SpiFlashMd5
+        );
+        idempotent
+            && self.connected
+            && matches!(
+                error,
+                LoaderError::Timeout { .. }
+                    | LoaderError::BadReply { .. }
+                    | LoaderError::Command { .. }
+            )
+    }
+
+    /// [`Loader::command`], once.
+    fn command_once(
         &mut self,
         command: &Command,
         payload_len: usize,
@@ -742,9 +814,11 @@ impl<T: Transport> Loader<T> {
     ) -> Result<Answer, LoaderError> {
         let timeout = timeout + self.line_time(wire_len(command) + reply_len(payload_len));
         let reply = self.exchange(command, timeout)?;
-        let payload = self.judge(command.opcode, &reply, payload_len).inspect_err(|_| {
-            self.anomalies += 1;
-        })?;
+        let payload = self
+            .judge(command.opcode, &reply, payload_len)
+            .inspect_err(|_| {
+                self.anomalies += 1;
+            })?;
         Ok(Answer {
             value: reply.value,
             payload,
@@ -933,7 +1007,7 @@ impl<T: Transport> Loader<T> {
             self.drain(Duration::from_millis(100))?;
             self.send(&Command::sync())?;
             // SYNC's reply comes at once (0.1 s), but a stalled line may hold it a little.
-            let deadline = Instant::now() + timeouts::DEFAULT;
+            let deadline = Instant::now() + RESYNC_WAIT;
             loop {
                 match self.next_frame(deadline)? {
                     Some(reply) if reply.opcode == Opcode::Sync.code() => {
@@ -950,7 +1024,7 @@ impl<T: Transport> Loader<T> {
             last = Some(LoaderError::Timeout {
                 command: Opcode::Sync,
                 port: self.port.clone(),
-                timeout: timeouts::DEFAULT,
+                timeout: RESYNC_WAIT,
             });
         }
         Err(last.unwrap_or(LoaderError::NoSyncReply {

@@ -326,7 +326,11 @@ impl Esp32s3 {
     fn replug(&mut self) {
         self.away = None;
         self.usb.present = true;
-        if self.faults.as_ref().is_some_and(|f| f.replug() == Replug::Other) {
+        if self
+            .faults
+            .as_ref()
+            .is_some_and(|f| f.replug() == Replug::Other)
+        {
             self.usb.renamed = true;
         }
         self.dtr = false;
@@ -345,11 +349,7 @@ impl Esp32s3 {
     /// What the faults injected so far (all zero without faults; program failures counted by
     /// the flash).
     pub fn fault_counts(&self) -> FaultCounts {
-        let mut counts = self
-            .faults
-            .as_ref()
-            .map(|f| f.counts)
-            .unwrap_or_default();
+        let mut counts = self.faults.as_ref().map(|f| f.counts).unwrap_or_default();
         counts.program_failures = self.hw.flash.program_failures();
         counts
     }

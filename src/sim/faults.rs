@@ -490,9 +490,11 @@ pub struct FlashFaults {
 }
 
 impl FlashFaults {
-    /// For a program of `len` bytes at `addr`: the byte offset (into the operation) and the bit
-    /// that stays 1, when this one fails.
-    pub fn stuck_bit(&mut self, addr: u32, len: usize) -> Option<(usize, u8)> {
+    /// For a program of `bytes` at `addr`: which bytes keep their old bits (a range of the
+    /// operation, for a bad sector: none of it programs) or which byte keeps one bit that
+    /// should have gone to 0 (now and then), when this operation fails.
+    pub fn failure(&mut self, addr: u32, bytes: &[u8]) -> Option<ProgramFailure> {
+        let len = bytes.len();
         if len == 0 {
             return None;
         }
@@ -502,15 +504,34 @@ impl FlashFaults {
             .iter()
             .find(|s| u64::from(**s) + 0x1000 > u64::from(addr) && u64::from(**s) < end)
             .copied();
-        let at = match bad {
-            // The sector's first byte in this operation.
-            Some(sector) => sector.saturating_sub(addr) as usize,
-            None if self.rng.chance(self.rate) => self.rng.below(len as u64) as usize,
-            None => return None,
-        };
+        if let Some(sector) = bad {
+            self.failures += 1;
+            let first = sector.saturating_sub(addr) as usize;
+            let last = ((u64::from(sector) + 0x1000).min(end) - u64::from(addr)) as usize;
+            return Some(ProgramFailure::Unprogrammed(first..last));
+        }
+        if !self.rng.chance(self.rate) {
+            return None;
+        }
+        // A bit that should go to 0 and stays 1.
+        let start = self.rng.below(len as u64) as usize;
+        let at = (start..len)
+            .chain(0..start)
+            .find(|&i| bytes.get(i).is_some_and(|b| *b != 0xFF))?;
+        let byte = bytes.get(at).copied().unwrap_or(0);
         self.failures += 1;
-        Some((at.min(len - 1), 1 << self.rng.below(8)))
+        // Its lowest 0 bit.
+        Some(ProgramFailure::StuckBit(at, !byte & byte.wrapping_add(1)))
     }
+}
+
+/// How one program operation fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProgramFailure {
+    /// These bytes of the operation keep what they held (a bad sector).
+    Unprogrammed(std::ops::Range<usize>),
+    /// This byte of the operation keeps this bit (a mask) at 1.
+    StuckBit(usize, u8),
 }
 
 #[cfg(test)]
@@ -546,10 +567,15 @@ mod tests {
         let mut line = FaultLine::new(&cfg).expect("faults");
         let frame = [0xC0, 0x00, 0x0A, 0x04, 0x00, 0, 0, 0, 0, 1, 2, 3, 4, 0xC0];
         let pieces = line.inbound(&frame, true);
-        assert_eq!(pieces, vec![Inbound::Bytes(vec![0xC0]), Inbound::Reject(0x0A)]);
+        assert_eq!(
+            pieces,
+            vec![Inbound::Bytes(vec![0xC0]), Inbound::Reject(0x0A)]
+        );
         assert_eq!(
             rejection(0x0A, false),
-            vec![0xC0, 0x01, 0x0A, 0x04, 0x00, 0, 0, 0, 0, 0x01, 0x05, 0, 0, 0xC0]
+            vec![
+                0xC0, 0x01, 0x0A, 0x04, 0x00, 0, 0, 0, 0, 0x01, 0x05, 0, 0, 0xC0
+            ]
         );
     }
 
@@ -598,9 +624,25 @@ mod tests {
             ..Faults::default()
         };
         let mut flash = FaultLine::flash_faults(&cfg).expect("flash faults");
-        assert_eq!(flash.stuck_bit(0x10000, 0x1000), None);
-        assert!(flash.stuck_bit(0x10000, 0x2000).is_some_and(|(at, _)| at == 0x1000));
-        assert!(flash.stuck_bit(0x11800, 0x100).is_some_and(|(at, _)| at == 0));
+        assert_eq!(flash.failure(0x10000, &[0; 0x1000]), None);
+        assert_eq!(
+            flash.failure(0x10000, &[0; 0x3000]),
+            Some(ProgramFailure::Unprogrammed(0x1000..0x2000))
+        );
+        assert_eq!(
+            flash.failure(0x11800, &[0; 0x100]),
+            Some(ProgramFailure::Unprogrammed(0..0x100))
+        );
         assert!(FaultLine::new(&cfg).is_none());
+        let mut sometimes = FaultLine::flash_faults(&Faults {
+            program_fail: 1.0,
+            ..Faults::default()
+        })
+        .expect("flash faults");
+        assert_eq!(
+            sometimes.failure(0, &[0xFF, 0xFF, 0b1010_0000]),
+            Some(ProgramFailure::StuckBit(2, 0b0000_0001))
+        );
+        assert_eq!(sometimes.failure(0, &[0xFF; 4]), None);
     }
 }

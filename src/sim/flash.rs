@@ -10,7 +10,7 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::SimError;
-use super::faults::FlashFaults;
+use super::faults::{FlashFaults, ProgramFailure};
 use super::pace::Work;
 
 /// Erase granularity.
@@ -205,18 +205,19 @@ impl Flash {
     /// reads back as `bytes` (false when the target was not erased).
     pub fn program(&mut self, addr: u32, bytes: &[u8]) -> bool {
         self.work.programmed += bytes.len() as u64;
-        // A fault leaves one bit of one byte at 1 (`sim::Faults::program_fail`, `bad_sectors`).
-        let stuck = self
-            .faults
-            .as_mut()
-            .and_then(|f| f.stuck_bit(addr, bytes.len()));
+        // A fault leaves bytes unprogrammed, or one bit at 1 (`sim::Faults::program_fail`,
+        // `bad_sectors`).
+        let failure = self.faults.as_mut().and_then(|f| f.failure(addr, bytes));
         let mut ok = true;
         for (i, &b) in bytes.iter().enumerate() {
             let at = self.index(addr.wrapping_add(i as u32));
-            let old = self.data[at];
-            self.data[at] &= b;
-            if let Some((_, bit)) = stuck.filter(|(byte, _)| *byte == i) {
-                self.data[at] |= old & bit;
+            match &failure {
+                Some(ProgramFailure::Unprogrammed(range)) if range.contains(&i) => {}
+                Some(ProgramFailure::StuckBit(byte, bit)) if *byte == i => {
+                    let old = self.data[at];
+                    self.data[at] = (old & b) | (old & bit);
+                }
+                _ => self.data[at] &= b,
             }
             ok &= self.data[at] == b;
             self.dirty.insert(at as u32 / SECTOR);

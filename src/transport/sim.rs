@@ -28,8 +28,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::url::{PortUrl, invalid};
 use super::serial::PortInfo;
+use super::url::{PortUrl, invalid};
 use super::usb::{ESPRESSIF_VID, USB_JTAG_SERIAL_PID};
 use super::{Transport, TransportError};
 use crate::sim::{ChipKind, Esp32s3, Faults, Link, Pace, Replug, SimConfig, StartIn};
@@ -276,15 +276,18 @@ fn fault_option(faults: &mut Faults, key: &str, value: &str) -> Result<(), Strin
             .parse::<f64>()
             .ok()
             .filter(|r| (0.0..=1.0).contains(r))
-            .ok_or_else(|| "is not a rate; use a probability from 0 to 1 such as 1e-5 or 0.01".into())
+            .ok_or_else(|| {
+                "is not a rate; use a probability from 0 to 1 such as 1e-5 or 0.01".into()
+            })
     };
     let bytes = || -> Result<u64, String> {
         units::parse_size(value)
             .ok_or_else(|| "is not a byte count; use a number such as 4096 or 300K".into())
     };
     let duration = || -> Result<Duration, String> {
-        parse_duration(value)
-            .ok_or_else(|| "is not a duration; use milliseconds or seconds such as 500ms or 4s".into())
+        parse_duration(value).ok_or_else(|| {
+            "is not a duration; use milliseconds or seconds such as 500ms or 4s".into()
+        })
     };
     match key {
         "fault-seed" => {
@@ -339,7 +342,8 @@ fn parse_duration(text: &str) -> Option<Duration> {
         (text.strip_suffix('s')?, 1.0)
     };
     let value = number.trim().parse::<f64>().ok()?;
-    (value.is_finite() && value >= 0.0 && value < 1e6).then(|| Duration::from_secs_f64(value * scale))
+    (value.is_finite() && value >= 0.0 && value < 1e6)
+        .then(|| Duration::from_secs_f64(value * scale))
 }
 
 /// The faults of a `cargo esp32s3 sim --faults` argument: the fault options of a `sim://`
@@ -651,7 +655,10 @@ mod tests {
             assert!(err.contains(needle), "{url}: {err}");
         }
         let err = parse_faults("size=4MB").unwrap_err().to_string();
-        assert!(err.contains("\"size\" is not a fault option; use fault-seed"), "{err}");
+        assert!(
+            err.contains("\"size\" is not a fault option; use fault-seed"),
+            "{err}"
+        );
     }
 
     #[test]
