@@ -333,9 +333,11 @@ impl<T: Transport> Flasher<T> {
         self.verified.extend_from_slice(ranges);
     }
 
-    /// How many transfers were sent again after a failed block in this flasher's life.
+    /// How many transfers were sent again after a failed block, commands sent again after a
+    /// lost or garbled reply, and regions found changed by the final check, in this flasher's
+    /// life.
     pub fn retries(&self) -> u64 {
-        self.retries
+        self.retries + self.loader.resends()
     }
 
     /// Forget what is known verified in `[start, end)` (it is being erased).

@@ -148,6 +148,8 @@ pub struct Loader<T: Transport> {
     /// Signs of a troubled line since the loader was made: timeouts, garbled or unexpected
     /// replies, failure statuses, console text while connected (see [`Loader::anomalies`]).
     anomalies: u64,
+    /// Commands sent again after their reply was lost or garbled ([`Loader::resends`]).
+    resends: u64,
 }
 
 /// A reply accepted for a command: the header value and the payload.
@@ -186,6 +188,7 @@ impl<T: Transport> Loader<T> {
             hard_reset_sequence: opts.hard_reset_sequence.clone(),
             reset_attempt: ResetAttempt::NotAsked,
             anomalies: 0,
+            resends: 0,
         };
         loader.establish(opts, on_event)?;
         Ok(loader)
@@ -534,6 +537,7 @@ impl<T: Transport> Loader<T> {
                         && self.worth_asking_again(Opcode::GetSecurityInfo, &e) =>
                 {
                     tries += 1;
+                    self.resends += 1;
                     if self.resync().is_err() {
                         return Err(e);
                     }
@@ -994,6 +998,12 @@ impl<T: Transport> Loader<T> {
     /// that saw any ([`crate::flasher::Flasher::write_regions`]).
     pub fn anomalies(&self) -> u64 {
         self.anomalies
+    }
+
+    /// How many commands were sent again after their reply was lost, garbled or a failure
+    /// status (see [`Loader::command`]).
+    pub fn resends(&self) -> u64 {
+        self.resends
     }
 
     /// Get back in step with the chip after a lost, late or garbled reply: drop what arrives

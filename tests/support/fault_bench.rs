@@ -207,24 +207,26 @@ pub struct Flashed {
     pub events: Vec<Event>,
     /// True when the chip's flash holds every region as the tool writes it.
     pub holds_image: bool,
+    /// True when the flash outside the regions holds what it held before.
+    pub untouched_elsewhere: bool,
     /// What the chip injected.
     pub faults: FaultCounts,
     /// The chip's time the flash took.
     pub elapsed: Duration,
+    /// What the flasher counted as sent again ([`cargo_esp32s3::flasher::Flasher::retries`]).
+    pub flasher_retries: u64,
 }
 
 impl Flashed {
-    /// Block retries and resumes the tool used.
+    /// Retries the tool used: transfers and commands sent again (the flasher's count), and
+    /// writes resumed or moved to a lower baud rate.
     pub fn retries(&self) -> usize {
-        self.events
-            .iter()
-            .filter(|e| {
-                matches!(
-                    e,
-                    Event::Retrying { .. } | Event::Resuming { .. } | Event::RungFailed { .. }
-                )
-            })
-            .count()
+        self.flasher_retries as usize
+            + self
+                .events
+                .iter()
+                .filter(|e| matches!(e, Event::Resuming { .. } | Event::RungFailed { .. }))
+                .count()
     }
 
     /// The tool said it succeeded while the chip does not hold the image.
@@ -241,9 +243,13 @@ pub fn flash(
     regions: &[Region],
     replug: Duration,
 ) -> Flashed {
-    let started = sim.lock().clock();
+    let (started, before) = {
+        let chip = sim.lock();
+        (chip.clock(), chip.chip().flash().contents().to_vec())
+    };
     let mut events = Vec::new();
     let mut expected = Vec::new();
+    let mut flasher_retries = 0;
     let result = Board::open_on(Box::new(sim.clone()), settings, |e| events.push(e)).and_then(
         |mut board| {
             board.set_replug_wait(replug);
@@ -251,7 +257,9 @@ pub fn flash(
                 .iter()
                 .map(|r| (r.offset, board.flasher().as_written(r)))
                 .collect();
-            board.write_regions(regions, |e| events.push(e))
+            let written = board.write_regions(regions, |e| events.push(e));
+            flasher_retries = board.flasher().retries();
+            written
         },
     );
     let result = result.map_err(|e| {
@@ -266,11 +274,21 @@ pub fn flash(
         && expected
             .iter()
             .all(|(offset, data)| flash.read_vec(*offset, data.len()) == *data);
+    let mut whole = before;
+    for (offset, data) in &expected {
+        let at = *offset as usize;
+        if let Some(slot) = whole.get_mut(at..at + data.len()) {
+            slot.copy_from_slice(data);
+        }
+    }
+    let untouched_elsewhere = flash.contents() == whole.as_slice();
     Flashed {
         result,
         events,
         holds_image,
+        untouched_elsewhere,
         faults: chip.chip().fault_counts(),
         elapsed: chip.clock().saturating_duration_since(started),
+        flasher_retries,
     }
 }
