@@ -28,6 +28,7 @@
 //! ```
 
 use std::borrow::Cow;
+use std::time::Duration;
 
 use crate::baud::{self, BaudMemory};
 use crate::bootloader_store::{
@@ -43,10 +44,11 @@ use crate::loader::{
     ChipInfo, ConnectOptions, FlashId, Loader, LoaderError, ROM_BAUD, ResetDone, SecurityInfo,
     StubImage,
 };
+use crate::monitor::reconnect::PortIdentity;
 use crate::monitor::{Control, MonitorEvent, WatchEnd, WatchOptions};
 use crate::plan::{AppInput, ChipLacks, DEFAULT_FLASH_SIZE, Plan, PlanError, RamImage};
 use crate::reset::After;
-use crate::transport::AnyTransport;
+use crate::transport::{AnyTransport, TransportError};
 
 pub use crate::event::Event;
 
@@ -81,6 +83,21 @@ pub enum BoardError {
         /// What is wrong with it.
         why: &'static str,
     },
+    /// The board's port disappeared during a write and did not come back in time.
+    #[error(
+        "the board on {port} disappeared during the write and did not come back within {waited_secs} s; {}; plug it in again and run the same command to finish the job (what is verified is skipped)",
+        crate::flasher::interrupted_summary(verified, unverified)
+    )]
+    PortGone {
+        /// The port as it was opened (and its USB serial number, when it has one).
+        port: String,
+        /// How long the tool waited.
+        waited_secs: u64,
+        /// Regions verified on the chip, as `label (0x… bytes at 0x…)`.
+        verified: Vec<String>,
+        /// Regions not written or not verified.
+        unverified: Vec<String>,
+    },
     /// The chip's table has no partition by that name.
     #[error("the partition table on the chip has no partition {name:?}; it has {}", names.join(", "))]
     NoSuchPartition {
@@ -102,6 +119,34 @@ pub struct Board {
     /// The rate the baud ladder settled on, when it was climbed (`baud = "auto"` on a link
     /// where the speed means something).
     rung: Option<u32>,
+    /// How long a write waits for a port that disappeared to come back.
+    replug_wait: Duration,
+}
+
+/// How long a write waits for a port that disappeared (a USB cable pulled and put back, a
+/// device that re-enumerated) before it gives up: long enough for a person to plug the cable
+/// in again.
+pub const REPLUG_WAIT: Duration = Duration::from_secs(20);
+
+/// Recoveries in a row that verified nothing new before a write's failure stands.
+const STALLED_RECOVERIES: u32 = 3;
+
+/// Recoveries in one write at most.
+const MAX_RECOVERIES: u32 = 16;
+
+/// How often the ports are looked at while a write waits for its port to come back.
+const REPLUG_SCAN: Duration = Duration::from_millis(200);
+
+/// How a write that failed is resumed ([`Board::write_regions`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recovery {
+    /// The line lost step (a reply late, garbled or lost, a block refused, data that came back
+    /// different): get back in step with SYNC on the same connection.
+    Resync,
+    /// The chip restarted or crashed: reset it into its loader and connect again.
+    Reconnect,
+    /// The port disappeared: wait for it, open it again and connect.
+    Replug,
 }
 
 impl std::fmt::Debug for Board {
@@ -161,6 +206,7 @@ impl Board {
             bootloaders: None,
             url,
             rung: None,
+            replug_wait: REPLUG_WAIT,
         };
         if climb {
             board.climb(None, &mut on_progress)?;
@@ -354,17 +400,25 @@ impl Board {
         self.write_with_fallback(&regions, &mut on_progress)
     }
 
-    /// Write regions; when a block fails at a ladder rung, reconnect one rung lower and go on
-    /// with what is not verified yet (never restarting what is, never reporting success
-    /// without the MD5).
+    /// Write regions, and when the write fails in a way a new start can cure, go on with what
+    /// is not verified yet (never restarting what is, never reporting success without the
+    /// chip's MD5): at a ladder rung above 115200, reconnect one rung lower; when the line lost
+    /// step, get back in step; when the chip restarted, connect again; when the port
+    /// disappeared, wait for it ([`Board::set_replug_wait`]) at its path or under another with
+    /// the same USB serial number, open it and connect again. A failure that keeps coming back
+    /// without more being verified stands.
     fn write_with_fallback(
         &mut self,
         regions: &[Region],
         on_progress: &mut dyn FnMut(Event),
     ) -> crate::Result<WriteSummary> {
         let started = self.flasher.loader().now();
+        // Who the device is, asked while it is there: afterwards it may be gone.
+        let identity = self.device_identity();
+        let (mut recoveries, mut stalled) = (0u32, 0u32);
+        let mut verified_before = covered(self.flasher.verified_ranges());
         loop {
-            match self.flasher.write_regions(regions, on_progress) {
+            let error = match self.flasher.write_regions(regions, on_progress) {
                 Ok(mut summary) => {
                     summary.elapsed = self
                         .flasher
@@ -373,13 +427,161 @@ impl Board {
                         .saturating_duration_since(started);
                     return Ok(summary);
                 }
-                Err(error) => {
-                    if !self.fall_back(&error, on_progress)? {
-                        return Err(error.into());
+                Err(error) => error,
+            };
+            if self.fall_back(&error, on_progress)? {
+                continue;
+            }
+            let Some(recovery) = recovery_for(&error) else {
+                return Err(error.into());
+            };
+            let verified_now = covered(self.flasher.verified_ranges());
+            stalled = if verified_now > verified_before {
+                0
+            } else {
+                stalled + 1
+            };
+            verified_before = verified_now;
+            recoveries += 1;
+            if stalled > STALLED_RECOVERIES || recoveries > MAX_RECOVERIES {
+                return Err(error.into());
+            }
+            self.recover(recovery, error, identity.as_ref(), regions, on_progress)?;
+        }
+    }
+
+    /// Bring the connection back as `recovery` says (escalating when that fails), take what was
+    /// verified as done, and say so. The error is the write's own when the chip cannot be
+    /// reached again, or [`BoardError::PortGone`] when its port did not come back in time.
+    fn recover(
+        &mut self,
+        recovery: Recovery,
+        error: crate::flasher::FlashError,
+        identity: Option<&PortIdentity>,
+        regions: &[Region],
+        on_progress: &mut dyn FnMut(Event),
+    ) -> crate::Result<()> {
+        let verified = self.flasher.verified_ranges().to_vec();
+        let mut recovery = recovery;
+        let mut reason = error.to_string();
+        if recovery == Recovery::Resync {
+            match self.flasher.loader().resync() {
+                Ok(()) => {}
+                Err(LoaderError::Transport(TransportError::Disconnected { .. })) => {
+                    recovery = Recovery::Replug;
+                }
+                Err(_) => recovery = Recovery::Reconnect,
+            }
+        }
+        if recovery == Recovery::Replug {
+            let Some(identity) = identity else {
+                return Err(error.into());
+            };
+            match self.wait_for_port(identity, on_progress) {
+                Some(path) => {
+                    reason = if path == identity.path {
+                        format!("the board on {path} disappeared and came back")
+                    } else {
+                        format!(
+                            "the board on {} disappeared and came back as {path}",
+                            identity.path
+                        )
+                    };
+                }
+                None => {
+                    let (verified, unverified) = region_names(regions, &verified);
+                    return Err(BoardError::PortGone {
+                        port: identity.describe(),
+                        waited_secs: self.replug_wait.as_secs(),
+                        verified,
+                        unverified,
                     }
+                    .into());
                 }
             }
         }
+        let reconnected = recovery != Recovery::Resync;
+        if reconnected {
+            let mut options = connect_options(&self.settings)?;
+            if self.settings.auto_baud {
+                options.baud = 0;
+            }
+            if self
+                .flasher
+                .loader()
+                .reconnect(&options, on_progress)
+                .is_err()
+            {
+                // A chip that cannot be reached again leaves the write's own failure.
+                return Err(error.into());
+            }
+            self.flasher.reattach(on_progress)?;
+            if let Some(rung) = self.rung.filter(|r| *r > ROM_BAUD) {
+                self.flasher.loader().change_baud(rung, on_progress)?;
+            }
+        }
+        self.flasher.assume_verified(&verified);
+        let done = region_names(regions, &verified).0.len();
+        on_progress(Event::Resuming {
+            reason,
+            reconnected,
+            verified: crate::loader::len_u32(done),
+            total: crate::loader::len_u32(regions.iter().filter(|r| !r.data.is_empty()).count()),
+        });
+        Ok(())
+    }
+
+    /// Who this board's device is (its path, and its USB ids and serial number when the port
+    /// list knows them), to find it again if it disappears; `None` for a port that is no
+    /// device (a network port).
+    fn device_identity(&mut self) -> Option<PortIdentity> {
+        let transport = self.flasher.loader().transport_mut();
+        let path = transport.describe();
+        let ports = transport.ports_now()?;
+        let resolved = std::fs::canonicalize(&path)
+            .ok()
+            .map(|p| p.to_string_lossy().into_owned());
+        Some(PortIdentity::of(&path, resolved.as_deref(), &ports))
+    }
+
+    /// Wait (at most [`Board::set_replug_wait`], on the link's clock) until the device is back
+    /// at its path or under another with its USB serial number, and open it there. `None` when
+    /// it did not come back in time.
+    fn wait_for_port(
+        &mut self,
+        identity: &PortIdentity,
+        on_progress: &mut dyn FnMut(Event),
+    ) -> Option<String> {
+        on_progress(Event::PortGone {
+            port: identity.describe(),
+            wait: self.replug_wait,
+        });
+        let mut waited = Duration::ZERO;
+        loop {
+            let transport = self.flasher.loader().transport_mut();
+            if let Some(ports) = transport.ports_now() {
+                let exists = ports.iter().any(|p| p.name == identity.path)
+                    || (crate::transport::url::scheme(&identity.path).is_none()
+                        && std::path::Path::new(&identity.path).exists());
+                if let Some(path) = identity.find_in(&ports, exists) {
+                    // A device the OS still sets up is tried again at the next look.
+                    if transport.reopen(&path).is_ok() {
+                        return Some(path);
+                    }
+                }
+            }
+            if waited >= self.replug_wait {
+                return None;
+            }
+            transport.pause(REPLUG_SCAN);
+            waited += REPLUG_SCAN;
+        }
+    }
+
+    /// How long a write waits for a port that disappeared to come back ([`REPLUG_WAIT`] unless
+    /// set).
+    pub fn set_replug_wait(&mut self, wait: Duration) {
+        self.replug_wait = wait;
     }
 
     /// The plan with the newest kept bootloader, for a chip with none, or the error that lists
@@ -838,6 +1040,65 @@ fn line_failure(error: &crate::flasher::FlashError) -> bool {
         ),
         _ => false,
     }
+}
+
+/// How a write that failed with `error` can go on, if it can.
+fn recovery_for(error: &crate::flasher::FlashError) -> Option<Recovery> {
+    use crate::flasher::FlashError;
+    match error {
+        // The region kept failing on a connection that answered (its transfer was sent again
+        // already): that stands. A chip that stopped answering is connected again.
+        FlashError::WriteFailed { source, .. } => match recovery_for_loader(source)? {
+            Recovery::Resync if matches!(source, LoaderError::Command { .. }) => None,
+            Recovery::Resync => Some(Recovery::Reconnect),
+            other => Some(other),
+        },
+        FlashError::Md5Mismatch { .. }
+        | FlashError::WrittenEmpty { .. }
+        | FlashError::ReadCorrupt { .. } => Some(Recovery::Resync),
+        FlashError::Loader(e) => recovery_for_loader(e),
+        _ => None,
+    }
+}
+
+fn recovery_for_loader(error: &LoaderError) -> Option<Recovery> {
+    match error {
+        LoaderError::Timeout { .. }
+        | LoaderError::BadReply { .. }
+        | LoaderError::Command { .. } => Some(Recovery::Resync),
+        LoaderError::ChipReset { .. } | LoaderError::Crashed { .. } => Some(Recovery::Reconnect),
+        LoaderError::Transport(TransportError::Disconnected { .. }) => Some(Recovery::Replug),
+        _ => None,
+    }
+}
+
+/// How many bytes `ranges` cover (overlaps counted once is not needed: progress only has to
+/// grow when something new was verified).
+fn covered(ranges: &[(u64, u64)]) -> u64 {
+    ranges.iter().map(|(s, e)| e.saturating_sub(*s)).sum()
+}
+
+/// The regions of a job, told apart by whether `verified` covers them, as
+/// `label (0x… bytes at 0x…)`.
+fn region_names(regions: &[Region], verified: &[(u64, u64)]) -> (Vec<String>, Vec<String>) {
+    let mut done = Vec::new();
+    let mut not = Vec::new();
+    for region in regions.iter().filter(|r| !r.data.is_empty()) {
+        let start = u64::from(region.offset);
+        let end = start + region.data.len() as u64;
+        let name = format!(
+            "{} (0x{:x} bytes at 0x{:x})",
+            region.label,
+            region.data.len(),
+            region.offset
+        );
+        if verified.iter().any(|(s, e)| *s <= start && end <= *e) {
+            done.push(name);
+        } else {
+            not.push(name);
+        }
+    }
+    (done, not)
 }
 
 /// Connect options from the settings: reset before, attempts, baud, custom reset sequences, and

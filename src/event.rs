@@ -143,6 +143,33 @@ pub enum Event {
         /// Length.
         len: u32,
     },
+    /// A write that met trouble on the line (or was resumed) checks every region once more
+    /// with the chip's MD5 before it reports success.
+    Rechecking {
+        /// How many regions.
+        regions: u32,
+    },
+    /// A write failed in a way a new start can cure (the line lost step, the chip restarted,
+    /// the port came back): the tool got back in step with the chip, or connected again, and
+    /// goes on with the regions not yet verified.
+    Resuming {
+        /// What went wrong.
+        reason: String,
+        /// True when the chip was reset and connected again (not only brought back in step).
+        reconnected: bool,
+        /// Regions of the job already verified (skipped from now on), of `total`.
+        verified: u32,
+        /// Regions in the job.
+        total: u32,
+    },
+    /// The board's port disappeared mid-operation (a USB cable pulled, a device that
+    /// re-enumerated); the tool waits for it to come back.
+    PortGone {
+        /// The port, as it was opened.
+        port: String,
+        /// How long the tool waits at most.
+        wait: std::time::Duration,
+    },
     /// A data block failed and the region is being sent again.
     Retrying {
         /// Flash offset of the region.

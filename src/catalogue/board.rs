@@ -38,4 +38,14 @@ catalogue! {
         cause: "The chip's partition table has no partition by that name.",
         fix: "Use one of the names the message lists.",
     },
+    BoardError::PortGone { .. } => ES1105 {
+        example: BoardError::PortGone {
+            port: "/dev/ttyACM0 (serial number 7C:DF:A1:00:00:01)".into(),
+            waited_secs: 20,
+            verified: vec!["bootloader (0x5000 bytes at 0x0)".into()],
+            unverified: vec!["app (0x1f000 bytes at 0x10000)".into()],
+        },
+        cause: "The board's serial device disappeared in the middle of a write (the USB cable was pulled, the hub lost power, the device re-enumerated) and was not back at its path, nor under another path with the same USB serial number, within the wait.",
+        fix: "Plug the board in again and run the same command: the regions the message names as verified are skipped, the rest is written.",
+    },
 }

@@ -48,6 +48,14 @@ catalogue! {
         cause: "The chip printed a crash report instead of answering: the firmware runs and crashes, and the reset into download mode did not happen.",
         fix: "Reset or power-cycle the board with BOOT held, then run again.",
     },
+    LoaderError::ChipReset { .. } => ES0916 {
+        example: LoaderError::ChipReset {
+            port: "/dev/ttyACM0".into(),
+            line: "rst:0x10 (RTCWDT_RTC_RST),boot:0x8 (SPI_FAST_FLASH_BOOT)".into(),
+        },
+        cause: "The chip restarted while the tool talked to it: a watchdog (the RTC watchdog over USB-Serial/JTAG), a brown-out when the flash draws current, or a loose cable. The tool reconnects and resumes by itself a few times; this error means it kept happening.",
+        fix: "Use a short data cable and a powered port or hub, then run the same command again: what is verified is skipped.",
+    },
     LoaderError::WrongChip { .. } => ES0906 {
         example: LoaderError::WrongChip { chip: "ESP32-C3".into() },
         cause: "Another chip of the ESP family answered: the port belongs to another board.",

@@ -303,6 +303,27 @@ impl Progress {
                 ));
             }
             Event::Verified { .. } => self.line("Hash of data verified."),
+            Event::Rechecking { regions } => self.line(&format!(
+                "Checking the {regions} region{} once more after trouble on the line...",
+                if regions == 1 { "" } else { "s" }
+            )),
+            Event::Resuming {
+                reason,
+                reconnected,
+                verified,
+                total,
+            } => self.line(&format!(
+                "{} {reason}; {}, resuming with the {} of {total} region{} not yet verified",
+                console::style("warning:").yellow().bold().for_stderr(),
+                if reconnected { "connected again" } else { "back in step with the chip" },
+                total.saturating_sub(verified),
+                if total == 1 { "" } else { "s" }
+            )),
+            Event::PortGone { port, wait } => self.line(&format!(
+                "{} the board on {port} disappeared; waiting up to {} s for it to come back",
+                console::style("warning:").yellow().bold().for_stderr(),
+                wait.as_secs()
+            )),
             Event::Retrying {
                 offset,
                 attempt,

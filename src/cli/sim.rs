@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 
 use cargo_esp32s3::Error;
-use cargo_esp32s3::sim::{ChipKind, Esp32s3, Pace, SimConfig, SimError, StartIn};
+use cargo_esp32s3::sim::{ChipKind, Esp32s3, Faults, Pace, SimConfig, SimError, StartIn};
 use cargo_esp32s3::transport::TransportError;
 use cargo_esp32s3::units::parse_size;
 
@@ -27,6 +27,7 @@ Examples:
   esptool --port /dev/pts/5 --before no-reset --chip esp32s3 flash-id
   cargo esp32s3 sim --rfc2217 0 --flash board.bin
   esptool --port rfc2217://127.0.0.1:40123 --chip esp32s3 flash-id
+  cargo esp32s3 sim --pty --faults 'fault-seed=7&drop=1e-5&late=0.01&reset-at=300K'
 
 The first line on stdout is where to connect: the device path, or rfc2217://127.0.0.1:PORT.
 A pseudo-terminal has no DTR/RTS lines, so the chip starts (and stays) in download mode; use
@@ -63,6 +64,15 @@ pub struct Args {
     /// The USB-UART adapter's limit: above this speed the line corrupts bytes
     #[arg(long, value_name = "BAUD")]
     pub max_baud: Option<u32>,
+    /// Faults on the line, in the loaders and in the flash, as a sim:// URL takes them:
+    /// fault-seed=N, drop, flip, dup, truncate, noise, late, error and program-fail rates,
+    /// late-by, reset-at, unplug-at, replug, replug-after, bad-sector (joined with &)
+    #[arg(long, value_name = "OPTIONS", value_parser = parse_faults)]
+    pub faults: Option<Faults>,
+}
+
+fn parse_faults(text: &str) -> Result<Faults, String> {
+    cargo_esp32s3::transport::sim::parse_faults(text).map_err(|e| e.to_string())
 }
 
 /// `--pace`.
@@ -137,6 +147,7 @@ pub fn run(args: Args) -> super::Result<()> {
         start_in: args.boot.unwrap_or(default_boot),
         pace: (args.pace == PaceArg::Real).then(Pace::real),
         max_baud: args.max_baud,
+        faults: args.faults.clone().unwrap_or_default(),
         ..SimConfig::default()
     };
     let chip = Esp32s3::new(config).map_err(sim_error)?;

@@ -179,7 +179,7 @@ pub enum FlashError {
 }
 
 /// `verified: a, b; not verified: c` for [`FlashError::Interrupted`].
-fn interrupted_summary(verified: &[String], unverified: &[String]) -> String {
+pub(crate) fn interrupted_summary(verified: &[String], unverified: &[String]) -> String {
     let list = |regions: &[String]| {
         if regions.is_empty() {
             "none".to_string()

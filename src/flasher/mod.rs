@@ -20,6 +20,7 @@ pub use crate::event::Event;
 /// The one region type: bytes, their flash offset, what they are and a label for messages.
 pub use crate::image::merge::{Region, RegionKind};
 pub use error::FlashError;
+pub(crate) use error::interrupted_summary;
 
 mod checks;
 mod chunks;
@@ -95,6 +96,9 @@ pub struct Flasher<T: Transport> {
     /// The size the flash ID names, when it names one (not in Secure Download Mode).
     detected_size: Option<u32>,
     cancel: Cancel,
+    /// Transfers sent again after a failed block, and regions checked again at the end of a
+    /// troubled write, in this flasher's life (see [`Flasher::retries`]).
+    retries: u64,
 }
 
 /// A flag that stops a running write after the current block (set from another thread: a
@@ -151,6 +155,7 @@ impl<T: Transport> Flasher<T> {
             size_detected,
             detected_size,
             cancel: Cancel::new(),
+            retries: 0,
         })
     }
 
@@ -326,6 +331,13 @@ impl<T: Transport> Flasher<T> {
     pub fn assume_verified(&mut self, ranges: &[(u64, u64)]) {
         self.assumed.extend_from_slice(ranges);
         self.verified.extend_from_slice(ranges);
+    }
+
+    /// How many transfers were sent again after a failed block, commands sent again after a
+    /// lost or garbled reply, and regions found changed by the final check, in this flasher's
+    /// life.
+    pub fn retries(&self) -> u64 {
+        self.retries + self.loader.resends()
     }
 
     /// Forget what is known verified in `[start, end)` (it is being erased).

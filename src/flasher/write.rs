@@ -7,7 +7,6 @@
 //! set [`super::Cancel`] stops the write after the current block.
 
 use std::io::Write as _;
-use std::time::Duration;
 
 use super::chunks::{self, ChunkState};
 use super::{Event, FlashError, Flasher, Region, SECTOR, WriteSummary, hex, md5_of, to_u32};
@@ -18,7 +17,8 @@ use crate::transport::Transport;
 
 /// Data block for compressed writes to a stub (its own buffer size).
 const STUB_BLOCK: u32 = 0x4000;
-/// Tries per region (the first write plus retries).
+/// Tries of a transfer that get no further than the one before, before it fails (a transfer
+/// that got further goes on from where it got to).
 const WRITE_ATTEMPTS: u32 = 3;
 
 impl<T: Transport> Flasher<T> {
@@ -52,6 +52,8 @@ impl<T: Transport> Flasher<T> {
         on_event: &mut dyn FnMut(Event),
     ) -> Result<WriteSummary, FlashError> {
         let started = self.loader.now();
+        let troubles_before = (self.loader.anomalies(), self.retries);
+        let resumed = !self.assumed.is_empty();
         let mut plan: Vec<Region> = regions
             .iter()
             .filter(|r| !r.data.is_empty())
@@ -191,8 +193,39 @@ impl<T: Transport> Flasher<T> {
             }
             summary.compressed_bytes += u64::from(compressed);
         }
+        // A troubled write (a late or garbled reply, a block sent again) or one resumed after a
+        // lost connection is checked once more as a whole: a command the line changed on its
+        // way (its header has no checksum) may have written or erased elsewhere than asked,
+        // over a region verified earlier.
+        let troubled = (self.loader.anomalies(), self.retries) != troubles_before;
+        if self.opts.verify && !sdm && (troubled || resumed) {
+            self.sweep(&plan, on_event)?;
+        }
         summary.elapsed = self.loader.now().saturating_duration_since(started);
         Ok(summary)
+    }
+
+    /// The chip's MD5 of every region of `plan` once more, after the last write. A region that
+    /// no longer matches is forgotten as verified and reported, so a resumed write sends it
+    /// again.
+    fn sweep(
+        &mut self,
+        plan: &[Region],
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<(), FlashError> {
+        self.loader.resync()?;
+        on_event(Event::Rechecking {
+            regions: len_u32(plan.len()),
+        });
+        for region in plan {
+            let (word_start, word_end, words) = word_aligned(region);
+            if let Err(e) = self.check_md5(&region.label, to_u32(word_start), &words) {
+                self.forget_verified(word_start, word_end);
+                self.retries += 1;
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     /// True when the flash already holds every one of `regions`. The MD5 is taken over whole
@@ -512,17 +545,23 @@ impl<T: Transport> Flasher<T> {
         Ok(Some(clen))
     }
 
-    /// Send `data` (compressed: `compressed`) to `offset`, restarting from BEGIN when a block
-    /// fails. `progress` is what was sent of the region before and its total, for the progress
-    /// events. `erase` false (ROM only, for flash the chip reported erased) sends a BEGIN that
-    /// erases nothing; a retry always erases, since part of it may be written by then.
+    /// Send `data` (compressed: `compressed`) to `offset`, starting again with a new BEGIN when a
+    /// block fails: from the last whole sector the chip has surely written (the ROM writes a
+    /// block before answering it, a stub the blocks before the one it answers), with the rest
+    /// compressed anew. A transfer that keeps failing without getting further fails after
+    /// [`WRITE_ATTEMPTS`]. `progress` is what was sent of the region before and its total, for
+    /// the progress events. `erase` false (ROM only, for flash the chip reported erased) sends
+    /// a BEGIN that erases nothing; a retry always erases, since part of it may be written by
+    /// then. The MD5 that verifies the transfer afterwards covers all of `data`, so a wrong
+    /// guess of what was written cannot pass.
     ///
-    /// Why restart instead of resending the block: after a ROM checksum error (`01 07`) the
+    /// Why a new BEGIN instead of resending the block: after a ROM checksum error (`01 07`) the
     /// sequence number is consumed without the block being written, so resending it gets `01 05`
     /// and the next block would land at the wrong address (§18). After a timeout we cannot tell
     /// a lost request (resend would work) from a lost reply (resend would be a duplicate, `01 05`,
     /// or worse, written twice by a stub). A new BEGIN erases and rewinds both loaders to a known
-    /// state, and the drain before it keeps a late reply from answering the new transfer.
+    /// state, and getting back in step with a SYNC before it keeps a late reply from
+    /// answering the new transfer.
     #[allow(clippy::too_many_arguments)]
     fn transfer(
         &mut self,
@@ -535,59 +574,67 @@ impl<T: Transport> Flasher<T> {
         on_event: &mut dyn FnMut(Event),
     ) -> Result<Sent, FlashError> {
         let mut attempt = 1;
+        // Attempts in a row that got no further than the one before.
+        let mut stalled = 0;
         let mut erase = erase;
+        // How much of `data` (whole sectors) is written for sure, and the stream for the rest.
+        let mut from = 0u32;
+        let mut stream = std::borrow::Cow::Borrowed(compressed);
+        let len = len_u32(data.len());
         loop {
-            match self.send_compressed(
-                offset,
-                data,
-                compressed,
+            let mut done = 0u32;
+            let (before, total) = progress;
+            let skipped =
+                u64::from(total.saturating_sub(before)) * u64::from(from) / u64::from(len.max(1));
+            let result = self.send_compressed(
+                offset + from,
+                data.get(from as usize..).unwrap_or_default(),
+                &stream,
                 erase,
                 shown.offset,
-                progress,
+                (before.saturating_add(to_u32(skipped)), total),
                 on_event,
-            ) {
+                &mut done,
+            );
+            let e = match result {
                 Ok(sent) => return Ok(sent),
-                Err(e) if is_retryable(&e) && attempt < WRITE_ATTEMPTS => {
-                    self.loader.drain(Duration::from_millis(100))?;
-                    // A chip that stopped answering altogether would make each retry wait out
-                    // the ROM's erase timeout at BEGIN (40 s per MB): retry only if it answers.
-                    if matches!(e, LoaderError::Timeout { .. }) && !self.still_answers() {
-                        return Err(FlashError::WriteFailed {
-                            label: shown.label.clone(),
-                            offset: shown.offset,
-                            attempts: attempt,
-                            source: e,
-                        });
-                    }
-                    on_event(Event::Retrying {
-                        offset: shown.offset,
-                        attempt,
-                        reason: e.to_string(),
-                    });
-                    attempt += 1;
-                    erase = true;
-                }
-                Err(e) if is_retryable(&e) => {
-                    return Err(FlashError::WriteFailed {
-                        label: shown.label.clone(),
-                        offset: shown.offset,
-                        attempts: attempt,
-                        source: e,
-                    });
-                }
+                Err(e) if is_retryable(&e) => e,
                 Err(e) => return Err(e.into()),
+            };
+            // Go on from the last whole sector the chip has written, not from the start.
+            let reached = from.saturating_add(done);
+            let reached = reached - reached % SECTOR;
+            if reached > from {
+                stalled = 0;
+            } else {
+                stalled += 1;
+            }
+            // Back in step first: a late reply must not answer the new BEGIN. A chip that no
+            // longer answers SYNC would make each retry wait out the ROM's erase timeout at
+            // BEGIN (40 s per MB): then the write fails.
+            if stalled >= WRITE_ATTEMPTS || self.loader.resync().is_err() {
+                return Err(FlashError::WriteFailed {
+                    label: shown.label.clone(),
+                    offset: shown.offset,
+                    attempts: attempt,
+                    source: e,
+                });
+            }
+            on_event(Event::Retrying {
+                offset: shown.offset,
+                attempt,
+                reason: e.to_string(),
+            });
+            self.retries += 1;
+            attempt += 1;
+            erase = true;
+            if reached > from {
+                from = reached;
+                stream = std::borrow::Cow::Owned(compress(
+                    data.get(from as usize..).unwrap_or_default(),
+                ));
             }
         }
-    }
-
-    /// True unless a quick register read times out (a chip that answers with a refusal, as in
-    /// Secure Download Mode, still answers).
-    fn still_answers(&mut self) -> bool {
-        !matches!(
-            self.loader
-                .read_reg(crate::protocol::chip::CHIP_DETECT_MAGIC_REG),
-            Err(LoaderError::Timeout { .. })
-        )
     }
 
     /// FLASH_DEFL_BEGIN, then the zlib stream in blocks (and, on a stub, FLASH_DEFL_END).
@@ -615,7 +662,9 @@ impl<T: Transport> Flasher<T> {
         shown_offset: u32,
         (before, total): (u32, u32),
         on_event: &mut dyn FnMut(Event),
+        done: &mut u32,
     ) -> Result<Sent, LoaderError> {
+        *done = 0;
         let stub = self.loader.is_stub();
         let block = if stub { STUB_BLOCK } else { ROM_MAX_BLOCK };
         let len = len_u32(data.len());
@@ -656,6 +705,9 @@ impl<T: Transport> Flasher<T> {
             };
             self.loader
                 .command(&Command::flash_defl_data(seq, chunk), 0, timeout)?;
+            // What is written for sure: the ROM wrote this block before answering; a stub
+            // answers first and has written the blocks before it.
+            *done = done.saturating_add(if stub { previous } else { produced });
             previous = produced;
             sent = sent.saturating_add(len_u32(chunk.len()));
             on_event(Event::RegionProgress {
@@ -1024,6 +1076,7 @@ fn compress(data: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn only_data_block_failures_and_lost_replies_restart_a_region() {

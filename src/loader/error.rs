@@ -58,6 +58,16 @@ pub enum LoaderError {
         /// The crash line it printed.
         line: String,
     },
+    /// The chip restarted in the middle of an operation: its ROM printed a reset line.
+    #[error(
+        "the chip on {port} restarted in the middle of the operation ({line}); check the USB cable and the power supply, then run the same command again (what is already verified is skipped)"
+    )]
+    ChipReset {
+        /// Port name.
+        port: String,
+        /// The ROM's reset line (`rst:0x10 (RTCWDT_RTC_RST),boot:0x8 (SPI_FAST_FLASH_BOOT)`).
+        line: String,
+    },
     /// Another chip of the ESP family answered.
     #[error("this is an {chip}, not an ESP32-S3: this tool only flashes the ESP32-S3")]
     WrongChip {

@@ -104,6 +104,10 @@ const ALREADY_ARRIVED: Duration = Duration::from_millis(5);
 const BANNER_WINDOW: Duration = Duration::from_millis(50);
 /// Most console bytes kept for diagnosis per connection attempt.
 const CONSOLE_KEEP: usize = 8 * 1024;
+/// How long [`Loader::resync`] waits for each SYNC reply.
+const RESYNC_WAIT: Duration = Duration::from_secs(1);
+/// Times a command that can be asked again is sent again after its reply was lost or garbled.
+const COMMAND_RETRIES: u32 = 2;
 /// Non-matching frames accepted while waiting for one reply before giving up.
 const MAX_STRAY_FRAMES: u32 = 100;
 
@@ -141,6 +145,11 @@ pub struct Loader<T: Transport> {
     hard_reset_sequence: Option<ResetSequence>,
     /// What the last connection attempt did to the reset lines (for the failure message).
     reset_attempt: ResetAttempt,
+    /// Signs of a troubled line since the loader was made: timeouts, garbled or unexpected
+    /// replies, failure statuses, console text while connected (see [`Loader::anomalies`]).
+    anomalies: u64,
+    /// Commands sent again after their reply was lost or garbled ([`Loader::resends`]).
+    resends: u64,
 }
 
 /// A reply accepted for a command: the header value and the payload.
@@ -178,6 +187,8 @@ impl<T: Transport> Loader<T> {
             connected: false,
             hard_reset_sequence: opts.hard_reset_sequence.clone(),
             reset_attempt: ResetAttempt::NotAsked,
+            anomalies: 0,
+            resends: 0,
         };
         loader.establish(opts, on_event)?;
         Ok(loader)
@@ -186,12 +197,16 @@ impl<T: Transport> Loader<T> {
     /// Connect again on the same port, as [`Loader::connect`] does: the host back at
     /// [`ROM_BAUD`], the reset `opts.before` names, SYNC, the chip check, the stub and the baud
     /// change. Used when a line speed proved unreliable (the chip's UART may be at a rate the
-    /// line garbles; the reset brings it back to auto-detection).
+    /// line garbles; the reset brings it back to auto-detection), when the chip restarted, and
+    /// when the port was opened again after its device came back ([`Transport::reopen`]).
     pub fn reconnect(
         &mut self,
         opts: &ConnectOptions,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<(), LoaderError> {
+        // The port may have come back under another name (a device that re-enumerated).
+        self.port = self.transport.describe();
+        self.usb_ids = self.transport.usb_ids();
         self.transport.set_baud(ROM_BAUD)?;
         self.transport.clear_input()?;
         self.decoder.reset();
@@ -514,6 +529,26 @@ impl<T: Transport> Loader<T> {
         if let Some(info) = self.security {
             return Ok(info);
         }
+        let mut tries = 0;
+        loop {
+            match self.security_info_once() {
+                Err(e)
+                    if tries < COMMAND_RETRIES
+                        && self.worth_asking_again(Opcode::GetSecurityInfo, &e) =>
+                {
+                    tries += 1;
+                    self.resends += 1;
+                    if self.resync().is_err() {
+                        return Err(e);
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// [`Loader::security_info`], asked once.
+    fn security_info_once(&mut self) -> Result<SecurityInfo, LoaderError> {
         let command = Command::get_security_info();
         let reply = self.exchange(&command, timeouts::DEFAULT)?;
         let status_len = self.responder.status_len();
@@ -691,6 +726,7 @@ impl<T: Transport> Loader<T> {
                 Ok(()) => {}
                 // The chip may already be resetting: a lost reply to the last write is expected.
                 Err(LoaderError::Timeout { .. })
+                | Err(LoaderError::ChipReset { .. })
                 | Err(LoaderError::Transport(TransportError::Disconnected { .. }))
                     if index + 1 == count => {}
                 Err(e) => return Err(e),
@@ -725,7 +761,56 @@ impl<T: Transport> Loader<T> {
     /// `timeout` is the chip's time to answer; the time the request and the reply spend on the
     /// line at the current speed is added, so a large block at a low baud rate does not time out
     /// on the wire alone (a 6 KiB block needs 3.2 s at 19200 baud).
+    ///
+    /// A command that asks and changes nothing but what asking it again changes the same way
+    /// (READ_REG, WRITE_REG, SPI_ATTACH, SPI_SET_PARAMS, GET_SECURITY_INFO, SPI_FLASH_MD5) is
+    /// sent again, after getting back in step with the chip ([`Loader::resync`]), when its
+    /// reply was lost, garbled or a failure status: up to [`COMMAND_RETRIES`] times.
     pub(crate) fn command(
+        &mut self,
+        command: &Command,
+        payload_len: usize,
+        timeout: Duration,
+    ) -> Result<Answer, LoaderError> {
+        let mut tries = 0;
+        loop {
+            match self.command_once(command, payload_len, timeout) {
+                Err(e)
+                    if tries < COMMAND_RETRIES && self.worth_asking_again(command.opcode, &e) =>
+                {
+                    tries += 1;
+                    if self.resync().is_err() {
+                        return Err(e);
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// True when `opcode` can be sent again after `error` (see [`Loader::command`]).
+    fn worth_asking_again(&self, opcode: Opcode, error: &LoaderError) -> bool {
+        let idempotent = matches!(
+            opcode,
+            Opcode::ReadReg
+                | Opcode::WriteReg
+                | Opcode::SpiAttach
+                | Opcode::SpiSetParams
+                | Opcode::GetSecurityInfo
+                | Opcode::SpiFlashMd5
+        );
+        idempotent
+            && self.connected
+            && matches!(
+                error,
+                LoaderError::Timeout { .. }
+                    | LoaderError::BadReply { .. }
+                    | LoaderError::Command { .. }
+            )
+    }
+
+    /// [`Loader::command`], once.
+    fn command_once(
         &mut self,
         command: &Command,
         payload_len: usize,
@@ -733,7 +818,11 @@ impl<T: Transport> Loader<T> {
     ) -> Result<Answer, LoaderError> {
         let timeout = timeout + self.line_time(wire_len(command) + reply_len(payload_len));
         let reply = self.exchange(command, timeout)?;
-        let payload = self.judge(command.opcode, &reply, payload_len)?;
+        let payload = self
+            .judge(command.opcode, &reply, payload_len)
+            .inspect_err(|_| {
+                self.anomalies += 1;
+            })?;
         Ok(Answer {
             value: reply.value,
             payload,
@@ -785,6 +874,7 @@ impl<T: Transport> Loader<T> {
         let mut strays = 0u32;
         loop {
             let Some(reply) = self.next_frame(deadline)? else {
+                self.anomalies += 1;
                 return Err(LoaderError::Timeout {
                     command: opcode,
                     port: self.port.clone(),
@@ -805,6 +895,7 @@ impl<T: Transport> Loader<T> {
                 });
             }
             strays += 1;
+            self.anomalies += 1;
             if strays >= MAX_STRAY_FRAMES {
                 return Err(LoaderError::BadReply {
                     command: opcode,
@@ -822,6 +913,7 @@ impl<T: Transport> Loader<T> {
             if let Some(reply) = Reply::parse(&frame) {
                 return Ok(Some(reply));
             }
+            self.anomalies += 1;
         }
         Ok(None)
     }
@@ -875,7 +967,9 @@ impl<T: Transport> Loader<T> {
             return Ok(());
         }
         // Once connected the loader prints nothing, so any text is suspect: keep a sliding
-        // window and fail at once on a crash report (the loader is gone after one).
+        // window and fail at once on a crash report or a reset line (the loader is gone after
+        // either).
+        self.anomalies += 1;
         self.console.extend_from_slice(text);
         if self.console.len() > CONSOLE_KEEP {
             let cut = self.console.len() - CONSOLE_KEEP;
@@ -888,7 +982,64 @@ impl<T: Transport> Loader<T> {
                 line,
             });
         }
+        if let Some(line) = boot_text::reset_line(&self.console) {
+            self.console.clear();
+            return Err(LoaderError::ChipReset {
+                port: self.port.clone(),
+                line,
+            });
+        }
         Ok(())
+    }
+
+    /// Signs of a troubled line since this loader was made: replies that timed out, were
+    /// garbled, answered nothing asked or reported a failure, and console text while connected.
+    /// Zero on a clean line; the flasher checks every region once more at the end of a write
+    /// that saw any ([`crate::flasher::Flasher::write_regions`]).
+    pub fn anomalies(&self) -> u64 {
+        self.anomalies
+    }
+
+    /// How many commands were sent again after their reply was lost, garbled or a failure
+    /// status (see [`Loader::command`]).
+    pub fn resends(&self) -> u64 {
+        self.resends
+    }
+
+    /// Get back in step with the chip after a lost, late or garbled reply: drop what arrives
+    /// until the line is quiet, then send SYNC and take nothing before its reply. A serial line
+    /// keeps its order, so a late reply to an earlier command arrives before the SYNC reply and
+    /// cannot be taken for the answer to the next command. Tried three times; the error is the
+    /// last SYNC's timeout (the chip no longer answers).
+    pub(crate) fn resync(&mut self) -> Result<(), LoaderError> {
+        let mut last = None;
+        for _ in 0..3 {
+            self.drain(Duration::from_millis(100))?;
+            self.send(&Command::sync())?;
+            // SYNC's reply comes at once (0.1 s), but a stalled line may hold it a little.
+            let deadline = Instant::now() + RESYNC_WAIT;
+            loop {
+                match self.next_frame(deadline)? {
+                    Some(reply) if reply.opcode == Opcode::Sync.code() => {
+                        // The ROM's seven further SYNC replies, and anything garbled.
+                        self.listen(Instant::now() + Duration::from_millis(50))?;
+                        self.decoder.reset();
+                        return Ok(());
+                    }
+                    Some(_) => self.anomalies += 1,
+                    None => break,
+                }
+            }
+            self.anomalies += 1;
+            last = Some(LoaderError::Timeout {
+                command: Opcode::Sync,
+                port: self.port.clone(),
+                timeout: RESYNC_WAIT,
+            });
+        }
+        Err(last.unwrap_or(LoaderError::NoSyncReply {
+            port: self.port.clone(),
+        }))
     }
 
     /// Drop every byte that arrives until the line has been quiet for `quiet`, and reset the

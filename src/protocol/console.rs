@@ -1,7 +1,7 @@
 //! Reading the ROM's console text that arrives around a reset, to explain a failed connection:
 //! which boot mode the chip reported (`boot:0x8 (SPI_FAST_FLASH_BOOT)`), whether it is
-//! `waiting for download`, and whether the bytes show a crash (`Guru Meditation Error`,
-//! `Fatal exception`).
+//! `waiting for download`, whether the bytes show a crash (`Guru Meditation Error`,
+//! `Fatal exception`), and whether the chip restarted (`rst:0x…`).
 //!
 //! Plain byte scanning, no regular expressions; text is treated as bytes because noise is not
 //! UTF-8. Facts: `esp32s3-facts.md` §3 and §13.
@@ -72,9 +72,35 @@ pub fn crash_line(text: &[u8]) -> Option<String> {
     Some(String::from_utf8_lossy(&line).trim().to_string())
 }
 
+/// The ROM's reset line in `text`, if the chip printed one (`rst:0x10 (RTCWDT_RTC_RST),boot:0x8
+/// (SPI_FAST_FLASH_BOOT)`), trimmed to that line: the chip restarted.
+pub fn reset_line(text: &[u8]) -> Option<String> {
+    // At the start of a line, as the ROM prints it (not inside other text).
+    let at = (0..text.len()).find(|&i| {
+        text[i..].starts_with(b"rst:0x") && (i == 0 || matches!(text[i - 1], b'\n' | b'\r'))
+    })?;
+    let line: Vec<u8> = text[at..]
+        .iter()
+        .take_while(|&&b| b != b'\r' && b != b'\n')
+        .take(120)
+        .copied()
+        .collect();
+    Some(String::from_utf8_lossy(&line).trim().to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reset_lines() {
+        let text = b"\x00junk\r\nESP-ROM:esp32s3-20210327\r\nrst:0x10 (RTCWDT_RTC_RST),boot:0x8 (SPI_FAST_FLASH_BOOT)\r\n";
+        assert_eq!(
+            reset_line(text).as_deref(),
+            Some("rst:0x10 (RTCWDT_RTC_RST),boot:0x8 (SPI_FAST_FLASH_BOOT)")
+        );
+        assert_eq!(reset_line(b"first:0x"), None);
+    }
 
     #[test]
     fn boot_banners() {

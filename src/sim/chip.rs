@@ -46,6 +46,7 @@ use super::app_console::AppConsole;
 use super::boot::{self, BootMode, PC_HEADER_LOOP, PC_ROM_IDLE, ResetCause, SpiBootOutcome};
 use super::bus::Hw;
 use super::efuse::Efuse;
+use super::faults::{self, FaultCounts, FaultLine, Inbound, Replug};
 use super::flash::Flash;
 use super::pace::{Pace, Runner, Timeline, Wire};
 use super::rom::{self, Action, RomLoader};
@@ -151,16 +152,36 @@ pub struct Esp32s3 {
     timeline: Option<Timeline>,
     /// Bytes that crossed the line above the adapter's limit ([`SimConfig::max_baud`]).
     over_limit: u64,
+    /// The faults on the line and in the loaders ([`SimConfig::faults`]), when there are any.
+    faults: Option<FaultLine>,
+    /// The USB port the chip sits behind, as the host sees it (an unplug takes it away).
+    usb: UsbPort,
+    /// While unplugged: how long until the device comes back (`None`: never).
+    away: Option<Option<Duration>>,
+}
+
+/// The port the chip sits behind, as the host sees it: whether it is there, which time it came
+/// (each unplug makes the host's open handle stale), and whether it came back under another
+/// name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UsbPort {
+    /// The device is plugged in.
+    pub present: bool,
+    /// Bumped at every unplug: a handle opened before is dead.
+    pub generation: u32,
+    /// The device came back under another name than the one it had at first.
+    pub renamed: bool,
 }
 
 impl Esp32s3 {
     /// Build a chip from a configuration (loading the flash file when one is set) and power it
     /// on.
     pub fn new(config: SimConfig) -> Result<Self, SimError> {
-        let flash = match &config.flash_file {
+        let mut flash = match &config.flash_file {
             Some(path) => Flash::with_file(config.flash_size, path)?,
             None => Flash::new(config.flash_size)?,
         };
+        flash.set_faults(FaultLine::flash_faults(&config.faults));
         let efuse = Efuse::new(&config.identity);
         let hw = Hw::new(flash, efuse, config.chip);
         let button = config.boot_button_at_power_on;
@@ -182,6 +203,12 @@ impl Esp32s3 {
             ram_entry: None,
             timeline: config.pace.as_ref().map(|_| Timeline::new()),
             over_limit: 0,
+            faults: FaultLine::new(&config.faults),
+            usb: UsbPort {
+                present: true,
+                ..UsbPort::default()
+            },
+            away: None,
             config,
         };
         if chip.config.link == Link::UsbSerialJtag && start_download && !button {
@@ -198,6 +225,10 @@ impl Esp32s3 {
     /// Feed bytes the host sent. A paced chip takes them as they would arrive over the wire
     /// from now on and answers when its work is done (see [`Esp32s3::take_output`]).
     pub fn receive(&mut self, bytes: &[u8]) {
+        if self.away.is_some() {
+            // Nobody is at the other end of the cable.
+            return;
+        }
         if self.timeline.is_some() {
             self.receive_paced(bytes);
             return;
@@ -205,18 +236,37 @@ impl Esp32s3 {
         if !self.uart_in_sync() {
             return;
         }
-        let corrupted;
-        let bytes = if self.line_corrupts() {
-            let mut copy = bytes.to_vec();
-            self.corrupt(&mut copy);
-            corrupted = copy;
-            corrupted.as_slice()
-        } else {
-            bytes
+        let mut bytes = bytes.to_vec();
+        if self.line_corrupts() {
+            self.corrupt(&mut bytes);
+        }
+        let loader = self.runs_loader();
+        let pieces = match self.faults.as_mut() {
+            Some(line) => line.inbound(&bytes, loader),
+            None => vec![Inbound::Bytes(bytes)],
         };
+        for piece in pieces {
+            match piece {
+                Inbound::Bytes(bytes) => self.receive_bytes(&bytes),
+                Inbound::Reject(op) => {
+                    if self.runs_loader() {
+                        let stub = matches!(self.cpu, Cpu::Stub(_));
+                        self.out.extend(faults::rejection(op, stub));
+                    }
+                }
+                Inbound::Reset => self.reset(ResetCause::RtcWdt),
+                Inbound::Unplug => self.unplug(),
+            }
+        }
+    }
+
+    /// [`Esp32s3::receive`] once the faults had their say: bytes for the loader or the app,
+    /// each reply shaped by the faults as it leaves.
+    fn receive_bytes(&mut self, bytes: &[u8]) {
         let mut rest = bytes;
         while !rest.is_empty() {
-            let (used, action, _) = match &mut self.cpu {
+            let before = self.out.len();
+            let (used, action, handled) = match &mut self.cpu {
                 Cpu::Rom(loader) => loader.receive(rest, &mut self.hw, &mut self.out),
                 Cpu::Stub(stub) => stub.receive(rest, &mut self.hw, &mut self.out),
                 Cpu::App(console) => {
@@ -229,11 +279,79 @@ impl Esp32s3 {
                 | Cpu::BootLoop(_)
                 | Cpu::Halted => return,
             };
+            if handled {
+                if let Some(line) = self.faults.as_mut() {
+                    let reply = self.out.split_off(before.min(self.out.len()));
+                    let (reply, stall) = line.reply(reply);
+                    line.stall(stall);
+                    self.out.extend(reply);
+                }
+            }
             rest = rest.get(used..).unwrap_or_default();
             if let Some(action) = action {
                 self.act(action);
             }
         }
+    }
+
+    /// True when the ROM loader or a stub takes commands.
+    fn runs_loader(&self) -> bool {
+        matches!(self.cpu, Cpu::Rom(_) | Cpu::Stub(_))
+    }
+
+    /// The USB cable is pulled: the chip loses power, what was on its way is lost, and the
+    /// port disappears until the device comes back ([`super::Faults::replug_after`]).
+    fn unplug(&mut self) {
+        self.saved_pc = None;
+        self.cpu = Cpu::InReset;
+        self.out.clear();
+        self.sent_before_switch.clear();
+        if let Some(timeline) = self.timeline.as_mut() {
+            timeline.lose_output();
+        }
+        let back_after = match self.faults.as_mut() {
+            Some(line) => {
+                line.lose_output();
+                line.replug_after()
+            }
+            None => None,
+        };
+        self.usb.present = false;
+        self.usb.generation += 1;
+        self.away = Some(back_after);
+    }
+
+    /// The device is plugged in again: its port is back (under the name the faults say) and
+    /// the chip powers on with the host's lines released, so it boots from flash.
+    fn replug(&mut self) {
+        self.away = None;
+        self.usb.present = true;
+        if self
+            .faults
+            .as_ref()
+            .is_some_and(|f| f.replug() == Replug::Other)
+        {
+            self.usb.renamed = true;
+        }
+        self.dtr = false;
+        self.rts = false;
+        self.io0_held = false;
+        self.io0_latched_low = self.config.boot_button_at_power_on;
+        self.resets += 1;
+        self.boot(ResetCause::PowerOn, self.io0_latched_low, None);
+    }
+
+    /// The port the chip sits behind, as the host sees it.
+    pub fn usb_port(&self) -> UsbPort {
+        self.usb
+    }
+
+    /// What the faults injected so far (all zero without faults; program failures counted by
+    /// the flash).
+    pub fn fault_counts(&self) -> FaultCounts {
+        let mut counts = self.faults.as_ref().map(|f| f.counts).unwrap_or_default();
+        counts.program_failures = self.hw.flash.program_failures();
+        counts
     }
 
     /// Take everything the chip sent since the last call (on a paced chip: what has reached the
@@ -251,14 +369,23 @@ impl Esp32s3 {
         if self.line_corrupts() {
             self.corrupt(&mut sent);
         }
-        sent
+        match self.faults.as_mut() {
+            Some(line) => line.outbound(sent),
+            None => sent,
+        }
     }
 
     /// True when output is waiting (on a paced chip: output that has reached the host).
     pub fn has_output(&self) -> bool {
         match &self.timeline {
             Some(timeline) => timeline.has_ready(),
-            None => !self.out.is_empty() || !self.sent_before_switch.is_empty(),
+            None => {
+                let fresh = !self.out.is_empty() || !self.sent_before_switch.is_empty();
+                match &self.faults {
+                    Some(line) => (fresh || line.holding()) && !line.stalled(),
+                    None => fresh,
+                }
+            }
         }
     }
 
@@ -277,7 +404,16 @@ impl Esp32s3 {
     pub fn next_output_in(&self) -> Option<Duration> {
         match &self.timeline {
             Some(timeline) => timeline.next_ready_in(),
-            None => self.has_output().then_some(Duration::ZERO),
+            None => {
+                let stall = self.faults.as_ref().and_then(FaultLine::stall_left);
+                let waiting = !self.out.is_empty()
+                    || !self.sent_before_switch.is_empty()
+                    || self.faults.as_ref().is_some_and(FaultLine::holding);
+                match stall {
+                    Some(left) if waiting => Some(left),
+                    _ => self.has_output().then_some(Duration::ZERO),
+                }
+            }
         }
     }
 
@@ -301,6 +437,9 @@ impl Esp32s3 {
     /// the link (module docs): EN and IO0 through the auto-reset circuit, or the USB-Serial/JTAG
     /// controller's reset and download request.
     pub fn set_lines(&mut self, dtr_asserted: bool, rts_asserted: bool) {
+        if self.away.is_some() {
+            return;
+        }
         let was_in_usb_reset = self.dtr_rts_hold_reset();
         let en_was_low = self.en_low();
         self.dtr = dtr_asserted;
@@ -409,6 +548,29 @@ impl Esp32s3 {
     /// chip has no clock of its own: whoever serves it says how much time went by (the
     /// in-process transport on `pause` and on reads that wait, a server from its wall clock).
     pub fn advance(&mut self, elapsed: Duration) {
+        if let Some(line) = self.faults.as_mut() {
+            line.advance(elapsed);
+        }
+        let mut elapsed = elapsed;
+        if let Some(away) = self.away {
+            // Unpowered: only the time until the device comes back passes here.
+            let gone = away.map_or(elapsed, |left| left.min(elapsed));
+            if let Some(timeline) = &mut self.timeline {
+                timeline.now += gone;
+            }
+            match away {
+                Some(left) if elapsed >= left => {
+                    elapsed -= left;
+                    self.replug();
+                    self.flush_paced();
+                }
+                Some(left) => {
+                    self.away = Some(Some(left - elapsed));
+                    return;
+                }
+                None => return,
+            }
+        }
         let mut left = elapsed;
         loop {
             // Move to the next event (or the end), then handle it.
@@ -508,62 +670,100 @@ impl Esp32s3 {
         }
         // Whatever happened before (a boot reading the flash) is not this command's work.
         self.hw.take_work();
-        for (index, &byte) in bytes.iter().enumerate() {
-            let arrival = start + to_chip.byte_time * (index as u32 + 1);
-            let (fifo, runner) = match self.cpu {
-                Cpu::Rom(_) => (Some(pace.uart_fifo), Runner::Rom),
-                Cpu::Stub(_) => (None, Runner::Stub),
-                Cpu::App(_) => (None, Runner::Stub),
-                _ => continue,
-            };
-            let Some(timeline) = self.timeline.as_mut() else {
-                return;
-            };
-            let Some(taken) = timeline.admit(arrival, fifo) else {
-                continue;
-            };
-            let (action, handled) = match &mut self.cpu {
-                Cpu::Rom(loader) => {
-                    let (_, action, handled) = loader.receive(&[byte], &mut self.hw, &mut self.out);
-                    (action, handled)
-                }
-                Cpu::Stub(stub) => {
-                    let (_, action, handled) = stub.receive(&[byte], &mut self.hw, &mut self.out);
-                    (action, handled)
-                }
-                Cpu::App(console) => {
-                    let echo = console.input(&[byte]);
-                    let wire = self.wire_to_host(&pace);
-                    if let Some(timeline) = self.timeline.as_mut() {
-                        timeline.emit(taken, echo, wire);
+        let loader = self.runs_loader();
+        let pieces = match self.faults.as_mut() {
+            Some(line) => line.inbound(&bytes, loader),
+            None => vec![Inbound::Bytes(bytes)],
+        };
+        let mut index = 0u32;
+        for piece in pieces {
+            match piece {
+                Inbound::Bytes(bytes) => {
+                    for byte in bytes {
+                        index += 1;
+                        self.paced_byte(&pace, start + to_chip.byte_time * index, byte);
                     }
-                    continue;
                 }
-                _ => continue,
-            };
-            if !handled {
-                continue;
+                Inbound::Reject(op) => {
+                    if self.runs_loader() {
+                        let stub = matches!(self.cpu, Cpu::Stub(_));
+                        let wire = self.wire_to_host(&pace);
+                        let at = start + to_chip.byte_time * index;
+                        if let Some(timeline) = self.timeline.as_mut() {
+                            timeline.emit(at, faults::rejection(op, stub), wire);
+                        }
+                    }
+                }
+                Inbound::Reset => self.reset(ResetCause::RtcWdt),
+                Inbound::Unplug => self.unplug(),
             }
-            let work = self.hw.take_work();
-            let busy = pace.work_time(&work, runner);
-            let mut reply = std::mem::take(&mut self.out);
-            if action == Some(Action::Baud(0)) {
-                // A zero rate stops the UART before the reply leaves.
-                reply.clear();
+        }
+    }
+
+    /// One byte arriving at a paced chip at `arrival`: taken by the CPU when it is free (or lost
+    /// to a full FIFO), and a packet it completes handled, its reply charged and shaped by the
+    /// faults.
+    fn paced_byte(&mut self, pace: &Pace, arrival: Duration, byte: u8) {
+        let (fifo, runner) = match self.cpu {
+            Cpu::Rom(_) => (Some(pace.uart_fifo), Runner::Rom),
+            Cpu::Stub(_) => (None, Runner::Stub),
+            Cpu::App(_) => (None, Runner::Stub),
+            _ => return,
+        };
+        let Some(timeline) = self.timeline.as_mut() else {
+            return;
+        };
+        let Some(taken) = timeline.admit(arrival, fifo) else {
+            return;
+        };
+        let (action, handled) = match &mut self.cpu {
+            Cpu::Rom(loader) => {
+                let (_, action, handled) = loader.receive(&[byte], &mut self.hw, &mut self.out);
+                (action, handled)
             }
-            let wire = self.wire_to_host(&pace);
-            let Some(timeline) = self.timeline.as_mut() else {
-                return;
-            };
-            let done = timeline.handled(taken, busy, work.reply_first, reply, wire, pace.uart_fifo);
-            if let Some(action) = action {
-                self.act(action);
-                // What the action printed (a banner, `OHAI`) follows the reply.
-                let wire = self.wire_to_host(&pace);
-                let out = std::mem::take(&mut self.out);
+            Cpu::Stub(stub) => {
+                let (_, action, handled) = stub.receive(&[byte], &mut self.hw, &mut self.out);
+                (action, handled)
+            }
+            Cpu::App(console) => {
+                let echo = console.input(&[byte]);
+                let wire = self.wire_to_host(pace);
                 if let Some(timeline) = self.timeline.as_mut() {
-                    timeline.emit(done, out, wire);
+                    timeline.emit(taken, echo, wire);
                 }
+                return;
+            }
+            _ => return,
+        };
+        if !handled {
+            return;
+        }
+        let work = self.hw.take_work();
+        let busy = pace.work_time(&work, runner);
+        let mut reply = std::mem::take(&mut self.out);
+        if action == Some(Action::Baud(0)) {
+            // A zero rate stops the UART before the reply leaves.
+            reply.clear();
+        }
+        let mut taken = taken;
+        if let Some(line) = self.faults.as_mut() {
+            // A stall before the reply: the chip's answer and everything after it come later.
+            let (shaped, stall) = line.reply(reply);
+            reply = shaped;
+            taken += stall;
+        }
+        let wire = self.wire_to_host(pace);
+        let Some(timeline) = self.timeline.as_mut() else {
+            return;
+        };
+        let done = timeline.handled(taken, busy, work.reply_first, reply, wire, pace.uart_fifo);
+        if let Some(action) = action {
+            self.act(action);
+            // What the action printed (a banner, `OHAI`) follows the reply.
+            let wire = self.wire_to_host(pace);
+            let out = std::mem::take(&mut self.out);
+            if let Some(timeline) = self.timeline.as_mut() {
+                timeline.emit(done, out, wire);
             }
         }
     }
@@ -605,7 +805,10 @@ impl Esp32s3 {
         if self.line_corrupts() {
             self.corrupt(&mut bytes);
         }
-        bytes
+        match self.faults.as_mut() {
+            Some(line) => line.bytes_out(bytes),
+            None => bytes,
+        }
     }
 
     /// How the host's bytes reach the chip: at the host's speed over a UART bridge (after half

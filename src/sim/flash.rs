@@ -10,6 +10,7 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::SimError;
+use super::faults::{FlashFaults, ProgramFailure};
 use super::pace::Work;
 
 /// Erase granularity.
@@ -26,6 +27,8 @@ pub struct Flash {
     /// Erases, programs, reads and hashes since the last [`Flash::take_work`] (what the paced
     /// chip charges time for).
     work: Work,
+    /// Program operations that fail (`sim::Faults`), when any do.
+    faults: Option<FlashFaults>,
 }
 
 impl Flash {
@@ -39,6 +42,7 @@ impl Flash {
             file: None,
             dirty: BTreeSet::new(),
             work: Work::default(),
+            faults: None,
         })
     }
 
@@ -201,14 +205,34 @@ impl Flash {
     /// reads back as `bytes` (false when the target was not erased).
     pub fn program(&mut self, addr: u32, bytes: &[u8]) -> bool {
         self.work.programmed += bytes.len() as u64;
+        // A fault leaves bytes unprogrammed, or one bit at 1 (`sim::Faults::program_fail`,
+        // `bad_sectors`).
+        let failure = self.faults.as_mut().and_then(|f| f.failure(addr, bytes));
         let mut ok = true;
         for (i, &b) in bytes.iter().enumerate() {
             let at = self.index(addr.wrapping_add(i as u32));
-            self.data[at] &= b;
+            match &failure {
+                Some(ProgramFailure::Unprogrammed(range)) if range.contains(&i) => {}
+                Some(ProgramFailure::StuckBit(byte, bit)) if *byte == i => {
+                    let old = self.data[at];
+                    self.data[at] = (old & b) | (old & bit);
+                }
+                _ => self.data[at] &= b,
+            }
             ok &= self.data[at] == b;
             self.dirty.insert(at as u32 / SECTOR);
         }
         ok
+    }
+
+    /// Set the faults programming meets (none by default).
+    pub fn set_faults(&mut self, faults: Option<FlashFaults>) {
+        self.faults = faults;
+    }
+
+    /// Program operations a fault made fail so far.
+    pub fn program_failures(&self) -> u64 {
+        self.faults.as_ref().map_or(0, |f| f.failures)
     }
 
     /// Overwrite bytes directly, as a programmer with erase would (test set-up).

@@ -7,7 +7,8 @@
 //! inputs. It owns the SPI flash ([`flash`]), the eFuse words ([`efuse`]), the SPI1 user-command
 //! engine ([`spi`]), the memory map, the ROM download loader (`rom`, byte-exact against the real
 //! ROM's transcripts), the stub flasher personality (`stub`), and after a flash boot ESP-IDF's
-//! second stage ([`second_stage`]) and the app's scripted console ([`app_console`]). It knows
+//! second stage ([`second_stage`]) and the app's scripted console ([`app_console`]), and the
+//! faults a real line, cable, ROM or flash produces, when asked for ([`faults`]). It knows
 //! nothing of how bytes reach it: `transport::sim` feeds it in-process, [`pty`] serves it on a
 //! pseudo-terminal, [`rfc2217`] over RFC 2217. It never sleeps, reads no clock and never prints:
 //! answers come at once when input arrives, and what takes time (the strapping latch after EN
@@ -22,6 +23,7 @@ mod boot;
 mod bus;
 mod chip;
 pub mod efuse;
+pub mod faults;
 pub mod flash;
 pub mod pace;
 // Pseudo-terminals are Unix-only; Windows serves the chip over RFC 2217 (or `sim://`).
@@ -39,8 +41,9 @@ use std::path::PathBuf;
 
 pub use boot::ResetCause;
 pub use chip::{
-    Esp32s3, FLASH_BOOT_WATCHDOG, Personality, ROM_CONSOLE_BYTES_PER_SEC, STRAP_WINDOW,
+    Esp32s3, FLASH_BOOT_WATCHDOG, Personality, ROM_CONSOLE_BYTES_PER_SEC, STRAP_WINDOW, UsbPort,
 };
+pub use faults::{FaultCounts, Faults, Replug};
 pub use pace::Pace;
 
 /// Stub entry points of the flasher stubs that esptool and espflash upload (§8 of the facts):
@@ -192,7 +195,7 @@ impl Security {
 }
 
 /// Everything that configures a simulated chip.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SimConfig {
     /// Flash chip size in bytes (a power of two between 256 KiB and 128 MiB).
     pub flash_size: u32,
@@ -235,6 +238,9 @@ pub struct SimConfig {
     /// (`sim://?corrupt-after=64K`): 0 corrupts at once; more models a link that works at first
     /// and fails mid-transfer.
     pub corrupt_after: u64,
+    /// Faults on the line, in the loaders and in the flash ([`Faults`]; `sim://?drop=1e-5`
+    /// and the other fault options): none by default.
+    pub faults: Faults,
 }
 
 /// The default MAC: Espressif's OUI 7c:df:a1 with a fixed device part.
@@ -269,6 +275,7 @@ impl Default for SimConfig {
             pace: None,
             max_baud: None,
             corrupt_after: 0,
+            faults: Faults::default(),
         }
     }
 }

@@ -344,6 +344,12 @@ impl Timeline {
         start
     }
 
+    /// The power went: output still on its way is lost.
+    pub fn lose_output(&mut self) {
+        self.out.clear();
+        self.tx_free = self.now;
+    }
+
     /// The output the host has by now.
     pub fn take_ready(&mut self) -> Vec<Piece> {
         let mut ready = Vec::new();

@@ -229,6 +229,21 @@ pub trait Transport: Send {
     /// wrapper (a trace, a shared port) must pass on its inner link's, or paced durations would
     /// silently fall back to the wall clock.
     fn time(&self) -> LinkTime;
+    /// The serial ports there are now, where this port's device is looked for after it
+    /// disappeared (a USB cable pulled, a device that re-enumerated): the machine's port list
+    /// for a serial port, the virtual chip's own port for `sim://`. `None` (the default): the
+    /// port is no device (a network port ends when it closes).
+    fn ports_now(&mut self) -> Option<Vec<serial::PortInfo>> {
+        None
+    }
+    /// Open the port again, in place, at `path` (where its device came back, as
+    /// [`Transport::ports_now`] listed it), at [`crate::loader::ROM_BAUD`] with both lines
+    /// released. The default cannot: the port is no device.
+    fn reopen(&mut self, path: &str) -> Result<(), TransportError> {
+        Err(TransportError::NotFound {
+            port: path.to_string(),
+        })
+    }
 }
 
 /// Whose time a link runs on ([`Transport::time`]).
@@ -303,5 +318,11 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     }
     fn time(&self) -> LinkTime {
         (**self).time()
+    }
+    fn ports_now(&mut self) -> Option<Vec<serial::PortInfo>> {
+        (**self).ports_now()
+    }
+    fn reopen(&mut self, path: &str) -> Result<(), TransportError> {
+        (**self).reopen(path)
     }
 }

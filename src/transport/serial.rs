@@ -384,6 +384,15 @@ impl Transport for SerialTransport {
         crate::transport::LinkTime::Wall
     }
 
+    fn ports_now(&mut self) -> Option<Vec<PortInfo>> {
+        Some(list_ports())
+    }
+
+    fn reopen(&mut self, path: &str) -> Result<(), TransportError> {
+        *self = SerialTransport::open(path, crate::loader::ROM_BAUD)?;
+        Ok(())
+    }
+
     fn usb_ids(&self) -> Option<(u16, u16)> {
         self.usb_ids
     }

@@ -79,6 +79,12 @@ impl Transport for SharedTransport {
     fn time(&self) -> super::LinkTime {
         self.port().time()
     }
+    fn ports_now(&mut self) -> Option<Vec<super::serial::PortInfo>> {
+        self.port().ports_now()
+    }
+    fn reopen(&mut self, path: &str) -> Result<(), super::TransportError> {
+        self.port().reopen(path)
+    }
     fn usb_ids(&self) -> Option<(u16, u16)> {
         self.port().usb_ids()
     }

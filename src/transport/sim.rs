@@ -18,19 +18,24 @@
 //! URL options (`sim://?flash=/tmp/f.bin&size=16MB&mode=spi&chip=esp32c3&usb=jtag&boot=button`,
 //! `console=FILE`: what the app prints after it starts,
 //! `efuse=secure-boot+flash-encryption+secure-download` for a secured chip, `pace=real`,
-//! `max-baud=BAUD` and `corrupt-after=SIZE` for a paced line) configure the chip; this file only
+//! `max-baud=BAUD` and `corrupt-after=SIZE` for a paced line, and the faults of
+//! [`crate::sim::faults`]: `fault-seed=N`, the rates `drop`, `flip`, `dup`, `truncate`, `noise`,
+//! `late` (with `late-by=DURATION`), `error` and `program-fail`, the one-shot `reset-at=BYTES`
+//! and `unplug-at=BYTES` (with `replug=same|other|never` and `replug-after=DURATION`) and
+//! `bad-sector=OFFSET`) configure the chip; this file only
 //! interprets them (`url.rs` splits the URL, `units` reads the sizes, the console file is read
 //! here) and knows nothing of the protocol.
 
 use std::time::{Duration, Instant};
 
+use super::serial::PortInfo;
 use super::url::{PortUrl, invalid};
 use super::usb::{ESPRESSIF_VID, USB_JTAG_SERIAL_PID};
 use super::{Transport, TransportError};
-use crate::sim::{ChipKind, Esp32s3, Link, Pace, SimConfig, StartIn};
+use crate::sim::{ChipKind, Esp32s3, Faults, Link, Pace, Replug, SimConfig, StartIn};
 use crate::units;
 
-const ACCEPTED: &str = "flash=FILE, size=SIZE (e.g. 8MB), mode=download|spi, chip=esp32s3|esp32c3|esp32c6|esp32h2|esp32c2|esp32s2, mac=aa:bb:cc:dd:ee:ff, preset=default|qemu, usb=jtag|uart, boot=button|lines, console=FILE, efuse=secure-boot+flash-encryption+secure-download, pace=real|off, max-baud=BAUD, corrupt-after=SIZE";
+const ACCEPTED: &str = "flash=FILE, size=SIZE (e.g. 8MB), mode=download|spi, chip=esp32s3|esp32c3|esp32c6|esp32h2|esp32c2|esp32s2, mac=aa:bb:cc:dd:ee:ff, preset=default|qemu, usb=jtag|uart, boot=button|lines, console=FILE, efuse=secure-boot+flash-encryption+secure-download, pace=real|off, max-baud=BAUD, corrupt-after=SIZE, and the faults fault-seed=N, drop=RATE, flip=RATE, dup=RATE, truncate=RATE, noise=RATE, late=RATE, late-by=DURATION, error=RATE, reset-at=BYTES, unplug-at=BYTES, replug=same|other|never, replug-after=DURATION, program-fail=RATE, bad-sector=OFFSET";
 
 /// The in-process simulator as a [`Transport`].
 #[derive(Debug)]
@@ -43,6 +48,11 @@ pub struct SimTransport {
     pending: std::collections::VecDeque<u8>,
     /// The chip's clock: how far its time has been moved (never behind the wall clock at open).
     clock: Instant,
+    /// The name the port had when opened (an unplugged device may come back under another).
+    home: String,
+    /// Which time of the chip's USB port this handle opened ([`crate::sim::UsbPort`]): after an
+    /// unplug it is dead until opened again.
+    generation: u32,
 }
 
 /// Parse the options of a `sim://` URL into a chip configuration.
@@ -220,6 +230,8 @@ pub fn parse_url(url: &str) -> Result<SimConfig, TransportError> {
                 })?;
             }
             "preset" => {}
+            key if is_fault_option(key) => fault_option(&mut config.faults, key, &value)
+                .map_err(|reason| invalid(url, format!("option {key}={value:?} {reason}")))?,
             _ => {
                 return Err(invalid(
                     url,
@@ -234,6 +246,128 @@ pub fn parse_url(url: &str) -> Result<SimConfig, TransportError> {
     Ok(config)
 }
 
+/// The fault options ([`crate::sim::Faults`]), for the list of accepted options.
+const FAULT_OPTIONS: [&str; 15] = [
+    "fault-seed",
+    "drop",
+    "flip",
+    "dup",
+    "truncate",
+    "noise",
+    "late",
+    "late-by",
+    "error",
+    "reset-at",
+    "unplug-at",
+    "replug",
+    "replug-after",
+    "program-fail",
+    "bad-sector",
+];
+
+fn is_fault_option(key: &str) -> bool {
+    FAULT_OPTIONS.contains(&key)
+}
+
+/// Set one fault option; the error says what is wrong with the value and what is accepted.
+fn fault_option(faults: &mut Faults, key: &str, value: &str) -> Result<(), String> {
+    let rate = || -> Result<f64, String> {
+        value
+            .parse::<f64>()
+            .ok()
+            .filter(|r| (0.0..=1.0).contains(r))
+            .ok_or_else(|| {
+                "is not a rate; use a probability from 0 to 1 such as 1e-5 or 0.01".into()
+            })
+    };
+    let bytes = || -> Result<u64, String> {
+        units::parse_size(value)
+            .ok_or_else(|| "is not a byte count; use a number such as 4096 or 300K".into())
+    };
+    let duration = || -> Result<Duration, String> {
+        parse_duration(value).ok_or_else(|| {
+            "is not a duration; use milliseconds or seconds such as 500ms or 4s".into()
+        })
+    };
+    match key {
+        "fault-seed" => {
+            faults.seed = value
+                .parse()
+                .map_err(|_| "is not a seed; use a whole number such as 7".to_string())?;
+        }
+        "drop" => faults.drop = rate()?,
+        "flip" => faults.flip = rate()?,
+        "dup" => faults.dup = rate()?,
+        "truncate" => faults.truncate = rate()?,
+        "noise" => faults.noise = rate()?,
+        "late" => faults.late = rate()?,
+        "late-by" => faults.late_by = duration()?,
+        "error" => faults.error = rate()?,
+        "reset-at" => faults.reset_at = Some(bytes()?),
+        "unplug-at" => faults.unplug_at = Some(bytes()?),
+        "replug" => {
+            faults.replug = match value {
+                "same" => Replug::Same,
+                "other" => Replug::Other,
+                "never" => Replug::Never,
+                _ => {
+                    return Err(
+                        "is unknown; use replug=same, replug=other (another name, the same USB serial number) or replug=never".into(),
+                    );
+                }
+            }
+        }
+        "replug-after" => faults.replug_after = duration()?,
+        "program-fail" => faults.program_fail = rate()?,
+        "bad-sector" => {
+            for part in value.split(['+', ',', ' ']).filter(|p| !p.is_empty()) {
+                let offset = units::parse_size(part)
+                    .and_then(|o| u32::try_from(o).ok())
+                    .ok_or_else(|| {
+                        "is not a flash address; use an offset such as 0x10000 (several joined with +)".to_string()
+                    })?;
+                faults.bad_sectors.push(offset);
+            }
+        }
+        _ => return Err("is not a fault option".into()),
+    }
+    Ok(())
+}
+
+/// `500ms`, `4s`, `1.5s`.
+fn parse_duration(text: &str) -> Option<Duration> {
+    let (number, scale) = if let Some(ms) = text.strip_suffix("ms") {
+        (ms, 1e-3)
+    } else {
+        (text.strip_suffix('s')?, 1.0)
+    };
+    let value = number.trim().parse::<f64>().ok()?;
+    (value.is_finite() && value >= 0.0 && value < 1e6)
+        .then(|| Duration::from_secs_f64(value * scale))
+}
+
+/// The faults of a `cargo esp32s3 sim --faults` argument: the fault options of a `sim://`
+/// URL, joined with `&` (`drop=1e-5&late=0.01`).
+pub fn parse_faults(options: &str) -> Result<Faults, TransportError> {
+    let url = format!("sim://?{options}");
+    let pairs = PortUrl::parse(&url, "sim", "fault options look like drop=1e-5&late=0.01")?.options;
+    let mut faults = Faults::default();
+    for (key, value) in pairs {
+        if !is_fault_option(&key) {
+            return Err(invalid(
+                &url,
+                format!(
+                    "{key:?} is not a fault option; use {}",
+                    FAULT_OPTIONS.join(", ")
+                ),
+            ));
+        }
+        fault_option(&mut faults, &key, &value)
+            .map_err(|reason| invalid(&url, format!("option {key}={value:?} {reason}")))?;
+    }
+    Ok(faults)
+}
+
 impl SimTransport {
     /// Open a simulator from a `sim://` URL (see the module docs for the options).
     pub fn open(url: &str) -> Result<Self, TransportError> {
@@ -244,6 +378,7 @@ impl SimTransport {
 
     /// Wrap an already built chip.
     pub fn from_chip(chip: Esp32s3, name: &str) -> Self {
+        let generation = chip.usb_port().generation;
         SimTransport {
             chip,
             url: name.to_string(),
@@ -252,7 +387,47 @@ impl SimTransport {
             rts: false,
             pending: std::collections::VecDeque::new(),
             clock: Instant::now(),
+            home: name.to_string(),
+            generation,
         }
+    }
+
+    /// The name the chip's port has now: the one it was opened under, or after it came back
+    /// under another name (`replug=other`), `sim://ttyACM<N>`.
+    fn port_name(&self) -> String {
+        let port = self.chip.usb_port();
+        if port.renamed {
+            format!("sim://ttyACM{}", port.generation)
+        } else {
+            self.home.clone()
+        }
+    }
+
+    /// Fail as a vanished serial device does when the chip's port is gone or came back since
+    /// this handle was opened (an unplug, `sim://?unplug-at=…`).
+    fn alive(&self) -> Result<(), TransportError> {
+        let port = self.chip.usb_port();
+        if port.present && port.generation == self.generation {
+            return Ok(());
+        }
+        Err(TransportError::Disconnected {
+            port: self.url.clone(),
+            detail: if port.present {
+                "the USB device was unplugged and came back; open it again".into()
+            } else {
+                "the USB device was unplugged".into()
+            },
+        })
+    }
+
+    /// The chip's USB serial number: its MAC on the chip's own USB-Serial/JTAG port; a bridge's
+    /// is unknown (many have none).
+    fn serial_number(&self) -> Option<String> {
+        (self.chip.config().link == Link::UsbSerialJtag).then(|| {
+            let mac = self.chip.config().identity.mac;
+            let parts: Vec<String> = mac.iter().map(|b| format!("{b:02X}")).collect();
+            parts.join(":")
+        })
     }
 
     /// The simulated chip (to inspect flash contents in tests).
@@ -287,7 +462,14 @@ impl SimTransport {
 
 impl Transport for SimTransport {
     fn read(&mut self, buf: &mut [u8], deadline: Instant) -> Result<usize, TransportError> {
-        if self.chip.is_paced() {
+        if self.pending.is_empty() {
+            self.alive()?;
+        }
+        let stalled = !self.chip.is_paced()
+            && self.pending.is_empty()
+            && !self.chip.has_output()
+            && self.chip.next_output_in().is_some();
+        if self.chip.is_paced() || stalled {
             if self.pending.is_empty() && !self.chip.has_output() {
                 // The reader waits until the deadline; in virtual time the chip lives that
                 // wait until its answer reaches us, or all of it.
@@ -311,6 +493,7 @@ impl Transport for SimTransport {
     }
 
     fn write_all(&mut self, bytes: &[u8]) -> Result<(), TransportError> {
+        self.alive()?;
         // Keep what the chip already sent ahead of its answers to these bytes.
         self.pending.extend(self.chip.take_output());
         self.chip.receive(bytes);
@@ -322,24 +505,28 @@ impl Transport for SimTransport {
     }
 
     fn clear_input(&mut self) -> Result<(), TransportError> {
+        self.alive()?;
         self.pending.clear();
         self.chip.take_output();
         Ok(())
     }
 
     fn set_dtr(&mut self, asserted: bool) -> Result<(), TransportError> {
+        self.alive()?;
         self.dtr = asserted;
         self.chip.set_lines(self.dtr, self.rts);
         Ok(())
     }
 
     fn set_rts(&mut self, asserted: bool) -> Result<(), TransportError> {
+        self.alive()?;
         self.rts = asserted;
         self.chip.set_lines(self.dtr, self.rts);
         Ok(())
     }
 
     fn set_dtr_rts(&mut self, dtr: bool, rts: bool) -> Result<(), TransportError> {
+        self.alive()?;
         self.dtr = dtr;
         self.rts = rts;
         self.chip.set_lines(dtr, rts);
@@ -347,6 +534,7 @@ impl Transport for SimTransport {
     }
 
     fn set_baud(&mut self, baud: u32) -> Result<(), TransportError> {
+        self.alive()?;
         // Bytes the chip sent at the old rate were already received at the old rate.
         self.pending.extend(self.chip.take_output());
         self.baud = baud;
@@ -380,6 +568,40 @@ impl Transport for SimTransport {
         (self.chip.config().link == Link::UsbSerialJtag)
             .then_some((ESPRESSIF_VID, USB_JTAG_SERIAL_PID))
     }
+
+    fn ports_now(&mut self) -> Option<Vec<PortInfo>> {
+        if !self.chip.usb_port().present {
+            return Some(Vec::new());
+        }
+        let ids = self.usb_ids();
+        Some(vec![PortInfo {
+            name: self.port_name(),
+            vid: ids.map(|(vid, _)| vid),
+            pid: ids.map(|(_, pid)| pid),
+            serial_number: self.serial_number(),
+            manufacturer: None,
+            product: None,
+            is_espressif_usb_jtag: ids.is_some(),
+            likely_esp: true,
+        }])
+    }
+
+    fn reopen(&mut self, path: &str) -> Result<(), TransportError> {
+        if !self.chip.usb_port().present || path != self.port_name() {
+            return Err(TransportError::NotFound {
+                port: path.to_string(),
+            });
+        }
+        self.generation = self.chip.usb_port().generation;
+        self.url = path.to_string();
+        self.pending.clear();
+        self.chip.take_output();
+        self.baud = 115_200;
+        self.chip.set_baud(self.baud);
+        self.dtr = false;
+        self.rts = false;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -407,6 +629,36 @@ mod tests {
         let jtag = SimTransport::open("sim://?usb=jtag").unwrap();
         assert_eq!(jtag.usb_ids(), Some((0x303A, 0x1001)));
         assert_eq!(SimTransport::open("sim://").unwrap().usb_ids(), None);
+    }
+
+    #[test]
+    fn fault_options() {
+        let c = parse_url(
+            "sim://?fault-seed=9&drop=1e-5&flip=0.5&dup=0&truncate=1&noise=0.1&late=0.2&late-by=250ms&error=0.01&reset-at=300K&unplug-at=4096&replug=other&replug-after=1.5s&program-fail=0.001&bad-sector=0x10000+0x20000",
+        )
+        .unwrap();
+        let f = &c.faults;
+        assert_eq!((f.seed, f.drop, f.flip, f.truncate), (9, 1e-5, 0.5, 1.0));
+        assert_eq!(f.late_by, Duration::from_millis(250));
+        assert_eq!((f.reset_at, f.unplug_at), (Some(300 * 1024), Some(4096)));
+        assert_eq!(f.replug, Replug::Other);
+        assert_eq!(f.replug_after, Duration::from_millis(1500));
+        assert_eq!(f.bad_sectors, vec![0x10000, 0x20000]);
+        assert_eq!(parse_faults("drop=0.1&late=0.2").unwrap().late, 0.2);
+        for (url, needle) in [
+            ("sim://?drop=2", "option drop=\"2\" is not a rate"),
+            ("sim://?late-by=4", "option late-by=\"4\" is not a duration"),
+            ("sim://?replug=usb", "use replug=same"),
+            ("sim://?reset-at=x", "is not a byte count"),
+        ] {
+            let err = parse_url(url).unwrap_err().to_string();
+            assert!(err.contains(needle), "{url}: {err}");
+        }
+        let err = parse_faults("size=4MB").unwrap_err().to_string();
+        assert!(
+            err.contains("\"size\" is not a fault option; use fault-seed"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -251,6 +251,12 @@ impl<T: Transport> Transport for TraceTransport<T> {
     fn time(&self) -> super::LinkTime {
         self.inner.time()
     }
+    fn ports_now(&mut self) -> Option<Vec<super::serial::PortInfo>> {
+        self.inner.ports_now()
+    }
+    fn reopen(&mut self, path: &str) -> Result<(), super::TransportError> {
+        self.inner.reopen(path)
+    }
 
     fn usb_ids(&self) -> Option<(u16, u16)> {
         self.inner.usb_ids()

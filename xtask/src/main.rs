@@ -10,6 +10,7 @@
 //! - `criterion`: the criterion benchmarks in `benches/` (our own host-side costs).
 //! - `demo`: the main job against the virtual chip, with images this repository makes itself.
 //! - `errors`: `docs/errors.md` written from the error catalogue.
+//! - `soak`: hundreds of flashes onto virtual chips under randomised faults, counted.
 //!
 //! std only: tasks run other programs with `std::process::Command`. See `docs/testing.md`.
 
@@ -21,6 +22,7 @@ mod errors;
 mod fuzz;
 mod interop;
 mod run;
+mod soak;
 
 use std::process::ExitCode;
 
@@ -46,6 +48,11 @@ tasks:
                                     ESP32-S3 (no hardware, no Xtensa toolchain needed)
   errors                            write docs/errors.md from the error catalogue
                                     (src/catalogue/), then check it
+  soak [--flashes N] [--seed S] [--release]
+                                    N flashes (default 500) of real images onto virtual chips
+                                    under every fault type at several rates; the table of
+                                    verified successes and JSON in target/soak/; fails on any
+                                    silent corruption
 
 environment:
   ESP32S3_TESTDATA   the reference files (default: ../shared/testdata next to the repository)
@@ -70,6 +77,7 @@ fn main() -> ExitCode {
         "criterion" => criterion::parse(rest).and_then(|options| criterion::run(&options)),
         "demo" => demo::parse(rest).and_then(|()| demo::run()),
         "errors" => errors::parse(rest).and_then(|()| errors::run()),
+        "soak" => soak::parse(rest).and_then(|options| soak::run(&options)),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
