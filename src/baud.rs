@@ -72,28 +72,62 @@ pub fn reference<T: Transport>(flasher: &mut Flasher<T>) -> Result<Reference, Fl
     Ok(Reference { md5, first_bytes })
 }
 
+/// Why a rung did not prove itself.
+#[derive(Debug)]
+pub enum RungFailure {
+    /// A command failed: a timeout, a garbled reply, a refusal, or a device that went away.
+    Failed(FlashError),
+    /// The chip answered, but with different data than at 115200.
+    Different(&'static str),
+}
+
+/// True when `error` says the device itself is gone (a pulled cable).
+pub fn device_gone(error: &FlashError) -> bool {
+    matches!(
+        error,
+        FlashError::Loader(crate::loader::LoaderError::Transport(
+            crate::transport::TransportError::Disconnected { .. }
+        ))
+    )
+}
+
+impl std::fmt::Display for RungFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RungFailure::Failed(e) => e.fmt(f),
+            RungFailure::Different(what) => f.write_str(what),
+        }
+    }
+}
+
+impl<E: Into<FlashError>> From<E> for RungFailure {
+    fn from(error: E) -> Self {
+        RungFailure::Failed(error.into())
+    }
+}
+
 /// Check the current rate against `reference`: `Ok(())`, or what went wrong (a timeout, a
-/// garbled reply, different data), for the message.
-pub fn prove<T: Transport>(flasher: &mut Flasher<T>, reference: &Reference) -> Result<(), String> {
-    let magic = flasher
-        .loader()
-        .read_reg(CHIP_DETECT_MAGIC_REG)
-        .map_err(|e| e.to_string())?;
+/// garbled reply, different data).
+pub fn prove<T: Transport>(
+    flasher: &mut Flasher<T>,
+    reference: &Reference,
+) -> Result<(), RungFailure> {
+    let magic = flasher.loader().read_reg(CHIP_DETECT_MAGIC_REG)?;
     if magic != CHIP_MAGIC {
-        return Err(format!(
-            "the chip-detect register read 0x{magic:x} instead of 0x{CHIP_MAGIC:x}"
+        return Err(RungFailure::Different(
+            "the chip-detect register read back different",
         ));
     }
-    let md5 = flasher.md5(0, PROBE_LEN).map_err(|e| e.to_string())?;
+    let md5 = flasher.md5(0, PROBE_LEN)?;
     if md5 != reference.md5 {
-        return Err("the flash's MD5 came back different".into());
+        return Err(RungFailure::Different(
+            "the flash's MD5 came back different",
+        ));
     }
     if let Some(expected) = &reference.first_bytes {
-        let read = flasher
-            .read_flash(0, PROBE_READ, &mut |_| {})
-            .map_err(|e| e.to_string())?;
+        let read = flasher.read_flash(0, PROBE_READ, &mut |_| {})?;
         if &read != expected {
-            return Err("the flash read back different".into());
+            return Err(RungFailure::Different("the flash read back different"));
         }
     }
     Ok(())

@@ -238,14 +238,22 @@ impl Board {
                 .flasher
                 .loader()
                 .change_baud(rung, on_progress)
-                .map_err(|e| e.to_string());
+                .map_err(baud::RungFailure::from);
             match changed.and_then(|()| baud::prove(&mut self.flasher, &reference)) {
                 Ok(()) => {
                     settled = rung;
                     break;
                 }
-                Err(reason) => {
-                    on_progress(Event::RungFailed { baud: rung, reason });
+                // A device that went away: no lower rung can help, and connecting again would
+                // only fail with a vaguer error.
+                Err(baud::RungFailure::Failed(e)) if baud::device_gone(&e) => {
+                    return Err(e.into());
+                }
+                Err(failure) => {
+                    on_progress(Event::RungFailed {
+                        baud: rung,
+                        reason: failure.to_string(),
+                    });
                     self.reconnect(on_progress)?;
                     reference = baud::reference(&mut self.flasher)?;
                 }
@@ -1029,9 +1037,15 @@ impl Board {
 fn line_failure(error: &crate::flasher::FlashError) -> bool {
     use crate::flasher::FlashError;
     match error {
-        FlashError::WriteFailed { .. }
-        | FlashError::Md5Mismatch { .. }
-        | FlashError::ReadCorrupt { .. } => true,
+        // A device that disappeared, restarted or crashed is no sign of too fast a line: that
+        // is for the write's own recovery (wait for the port, connect again).
+        FlashError::WriteFailed { source, .. } => !matches!(
+            source,
+            LoaderError::Transport(TransportError::Disconnected { .. })
+                | LoaderError::ChipReset { .. }
+                | LoaderError::Crashed { .. }
+        ),
+        FlashError::Md5Mismatch { .. } | FlashError::ReadCorrupt { .. } => true,
         FlashError::Loader(e) => matches!(
             e,
             LoaderError::Timeout { .. }

@@ -29,6 +29,10 @@ pub struct Progress {
     /// A read's bar is showing (reads report progress without a start event).
     reading: bool,
     board: Option<BoardView>,
+    /// `Wrote …` lines held back until the chip's MD5 of what they wrote matched (or the next
+    /// line, when nothing is verified): a write that then fails verification must not have
+    /// printed a line that reads like success.
+    held: std::cell::RefCell<Vec<String>>,
 }
 
 /// One board of several: its bar in the shared display and the prefix of its lines.
@@ -53,6 +57,7 @@ impl Progress {
             connect_announced: false,
             reading: false,
             board: None,
+            held: Default::default(),
         }
     }
 
@@ -83,6 +88,7 @@ impl Progress {
                 bar,
                 prefix: format!("[{port}]"),
             }),
+            held: Default::default(),
         }
     }
 
@@ -113,8 +119,16 @@ impl Progress {
         move |event| self.handle(event)
     }
 
-    /// Print one line, keeping any bar intact.
+    /// Print one line, keeping any bar intact; the `Wrote …` lines held back go first.
     fn line(&self, text: &str) {
+        let held = std::mem::take(&mut *self.held.borrow_mut());
+        for wrote in held {
+            self.print(&wrote);
+        }
+        self.print(text);
+    }
+
+    fn print(&self, text: &str) {
         if let Some(board) = &self.board {
             let text = format!("{} {text}", board.prefix);
             if board.multi.is_hidden() {
@@ -180,6 +194,14 @@ impl Progress {
 
     /// Render one event.
     pub fn handle(&mut self, event: Event) {
+        if matches!(
+            event,
+            Event::RungFailed { .. } | Event::Resuming { .. } | Event::PortGone { .. }
+        ) {
+            // The write did not stand (its check failed, or the line or the board went): what
+            // it wrote is written or checked again.
+            self.held.borrow_mut().clear();
+        }
         match event {
             Event::Connecting {
                 attempt,
@@ -284,7 +306,7 @@ impl Progress {
                 } else {
                     wrote_line_partly(offset, len, compressed_len, unchanged, elapsed)
                 };
-                self.line(&line);
+                self.held.borrow_mut().push(line);
             }
             Event::ChunksCompared {
                 compared,

@@ -342,7 +342,7 @@ fn parse_duration(text: &str) -> Option<Duration> {
         (text.strip_suffix('s')?, 1.0)
     };
     let value = number.trim().parse::<f64>().ok()?;
-    (value.is_finite() && value >= 0.0 && value < 1e6)
+    (value.is_finite() && (0.0..1e6).contains(&value))
         .then(|| Duration::from_secs_f64(value * scale))
 }
 

@@ -66,7 +66,6 @@ pub fn run(options: &Options) -> Result {
         "soak",
         "soak_full",
         "--",
-        "--ignored",
         "--exact",
         "--nocapture",
     ])
