@@ -942,6 +942,46 @@ mod tty {
     }
 
     #[test]
+    fn sim_faults_on_a_pty_are_survived_and_the_flash_verified() {
+        // `sim --pty --faults`: the same faults as the sim:// URL, on a line the binary opens as
+        // a serial port. Lost bytes and junk before replies cost retries, not the flash.
+        let bench = Bench::new();
+        let flash = bench.path("flash.bin").display().to_string();
+        let sim = SimProcess::start(&[
+            "--pty",
+            "--flash-size",
+            "4MB",
+            "--flash",
+            &flash,
+            "--faults",
+            "fault-seed=5&drop=2e-5&noise=0.02&truncate=0.01",
+        ]);
+        let data = noise(600 * 1024, 21);
+        bench.write("data.bin", &data);
+        let outcome = bench.run(&["flash", "--at", "0x100000", "data.bin", "--port", &sim.port]);
+        outcome.succeeds();
+        assert!(
+            outcome.stderr.contains("Hash of data verified."),
+            "{}",
+            outcome.dump()
+        );
+        // The simulator keeps its flash file up to date every half second.
+        let waited = Instant::now();
+        loop {
+            let written = std::fs::read(&flash).unwrap_or_default();
+            if written.get(0x100000..0x100000 + data.len()) == Some(&data[..]) {
+                break;
+            }
+            assert!(
+                waited.elapsed() < LIMIT,
+                "the flash file does not hold the data"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        drop(sim);
+    }
+
+    #[test]
     fn a_chip_that_vanishes_mid_transfer_is_a_clear_error() {
         let bench = Bench::new();
         let mut sim = pty_sim(&bench, "8MB");

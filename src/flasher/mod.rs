@@ -99,6 +99,9 @@ pub struct Flasher<T: Transport> {
     /// Transfers sent again after a failed block, and regions checked again at the end of a
     /// troubled write, in this flasher's life (see [`Flasher::retries`]).
     retries: u64,
+    /// Halvings of the data block size since the flasher was made: a line that keeps losing
+    /// or garbling whole blocks gets smaller ones (see `write.rs`, `transfer`).
+    block_halvings: u32,
 }
 
 /// A flag that stops a running write after the current block (set from another thread: a
@@ -156,6 +159,7 @@ impl<T: Transport> Flasher<T> {
             detected_size,
             cancel: Cancel::new(),
             retries: 0,
+            block_halvings: 0,
         })
     }
 

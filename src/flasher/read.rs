@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use super::{Event, FlashError, Flasher, hex, md5_of};
-use crate::loader::len_u32;
+use crate::loader::{LoaderError, len_u32};
 use crate::protocol::command::Command;
 use crate::protocol::timeouts;
 use crate::transport::Transport;
@@ -17,6 +17,8 @@ const ROM_READ_BATCH: u32 = 0x1000;
 /// READ_FLASH (stub) packet size and packets in flight.
 const STUB_READ_PACKET: u32 = 0x1000;
 const STUB_READ_IN_FLIGHT: u32 = 64;
+/// Tries of one batch of ROM reads on a troubled line.
+const READ_BATCH_TRIES: u32 = 4;
 
 impl<T: Transport> Flasher<T> {
     /// Read `size` bytes at `offset`, checked against the flash's MD5.
@@ -77,9 +79,7 @@ impl<T: Transport> Flasher<T> {
                 lens.push(n as usize);
                 at += n;
             }
-            let answers =
-                self.loader
-                    .pipeline(&commands, ROM_READ_CHUNK as usize, timeouts::DEFAULT)?;
+            let answers = self.read_batch(&commands)?;
             for (answer, n) in answers.iter().zip(lens) {
                 // Only the first n bytes are fresh; the rest of the 64 is stale buffer content.
                 data.extend_from_slice(&answer.payload[..n]);
@@ -92,6 +92,35 @@ impl<T: Transport> Flasher<T> {
             });
         }
         Ok(data)
+    }
+
+    /// One batch of READ_FLASH_SLOW commands, sent again as a whole (after getting back in
+    /// step) when a reply was lost, garbled or a failure status: reading changes nothing, so
+    /// asking again is safe. Up to [`READ_BATCH_TRIES`] tries.
+    fn read_batch(
+        &mut self,
+        commands: &[Command],
+    ) -> Result<Vec<crate::loader::Answer>, FlashError> {
+        let mut tries = 1;
+        loop {
+            match self
+                .loader
+                .pipeline(commands, ROM_READ_CHUNK as usize, timeouts::DEFAULT)
+            {
+                Err(
+                    e @ (LoaderError::Timeout { .. }
+                    | LoaderError::BadReply { .. }
+                    | LoaderError::Command { .. }),
+                ) if tries < READ_BATCH_TRIES => {
+                    tries += 1;
+                    self.retries += 1;
+                    if self.loader.resync().is_err() {
+                        return Err(e.into());
+                    }
+                }
+                other => return Ok(other?),
+            }
+        }
     }
 
     /// READ_FLASH (stub): data packets, each acknowledged with the running total, then the MD5.

@@ -20,6 +20,9 @@ const STUB_BLOCK: u32 = 0x4000;
 /// Tries of a transfer that get no further than the one before, before it fails (a transfer
 /// that got further goes on from where it got to).
 const WRITE_ATTEMPTS: u32 = 3;
+/// The smallest data block the flasher halves down to on a troubled line: 1 KiB, esptool's
+/// block size for the ROM.
+const MIN_BLOCK: u32 = 0x400;
 
 impl<T: Transport> Flasher<T> {
     /// Write regions: check them all first (overlaps, flash size, chip and revision of images,
@@ -609,6 +612,14 @@ impl<T: Transport> Flasher<T> {
             } else {
                 stalled += 1;
             }
+            // A transfer that keeps failing without getting further on a line that garbles or
+            // loses bytes: each block's chance to pass falls with its length, so smaller blocks
+            // get through where large ones keep failing. Halve them (for the rest of this
+            // flasher's life) and go on, down to MIN_BLOCK.
+            if stalled >= WRITE_ATTEMPTS - 1 && self.block_size() > MIN_BLOCK {
+                self.block_halvings += 1;
+                stalled = 0;
+            }
             // Back in step first: a late reply must not answer the new BEGIN. A chip that no
             // longer answers SYNC would make each retry wait out the ROM's erase timeout at
             // BEGIN (40 s per MB): then the write fails.
@@ -635,6 +646,17 @@ impl<T: Transport> Flasher<T> {
                 ));
             }
         }
+    }
+
+    /// The data block size: the loader's largest (a stub's buffer, the ROM's limit), halved
+    /// once for each time a transfer stalled on a troubled line, down to [`MIN_BLOCK`].
+    fn block_size(&self) -> u32 {
+        let largest = if self.loader.is_stub() {
+            STUB_BLOCK
+        } else {
+            ROM_MAX_BLOCK
+        };
+        (largest >> self.block_halvings.min(8)).max(MIN_BLOCK)
     }
 
     /// FLASH_DEFL_BEGIN, then the zlib stream in blocks (and, on a stub, FLASH_DEFL_END).
@@ -666,7 +688,7 @@ impl<T: Transport> Flasher<T> {
     ) -> Result<Sent, LoaderError> {
         *done = 0;
         let stub = self.loader.is_stub();
-        let block = if stub { STUB_BLOCK } else { ROM_MAX_BLOCK };
+        let block = self.block_size();
         let len = len_u32(data.len());
         let clen = len_u32(compressed.len());
         let blocks = clen.div_ceil(block);

@@ -150,6 +150,10 @@ pub struct Loader<T: Transport> {
     anomalies: u64,
     /// Commands sent again after their reply was lost or garbled ([`Loader::resends`]).
     resends: u64,
+    /// Opcodes the chip answered as themselves since the loader was made: a later "invalid
+    /// message" status to one of them is a request the line garbled, not a command this mode
+    /// lacks.
+    answered: [bool; 256],
 }
 
 /// A reply accepted for a command: the header value and the payload.
@@ -189,6 +193,7 @@ impl<T: Transport> Loader<T> {
             reset_attempt: ResetAttempt::NotAsked,
             anomalies: 0,
             resends: 0,
+            answered: [false; 256],
         };
         loader.establish(opts, on_event)?;
         Ok(loader)
@@ -211,6 +216,7 @@ impl<T: Transport> Loader<T> {
         self.transport.clear_input()?;
         self.decoder.reset();
         self.responder = Responder::Rom;
+        self.answered = [false; 256];
         self.security = None;
         self.console.clear();
         self.noise_bytes = 0;
@@ -235,6 +241,7 @@ impl<T: Transport> Loader<T> {
         self.console.clear();
         if stub_running {
             self.responder = Responder::Stub;
+            self.answered = [false; 256];
         }
         // Announced only once the chip is known to be an ESP32-S3: "Connected on …" followed by
         // "this is an ESP32-C3" would contradict itself.
@@ -341,7 +348,11 @@ impl<T: Transport> Loader<T> {
                         result = Some(stub);
                         break;
                     }
-                    Err(LoaderError::Timeout { .. }) => self.transport.pause(SYNC_PAUSE),
+                    // No answer, or a failure status: the chip took the SYNC as garbled
+                    // (noise, a lost byte), and the next one can pass.
+                    Err(LoaderError::Timeout { .. } | LoaderError::BadReply { .. }) => {
+                        self.transport.pause(SYNC_PAUSE);
+                    }
                     Err(e) => return Err(e),
                 }
             }
@@ -882,6 +893,7 @@ impl<T: Transport> Loader<T> {
                 });
             };
             if reply.opcode == opcode.code() {
+                self.answered[usize::from(opcode.code())] = true;
                 return Ok(reply);
             }
             if reply.is_unsupported(opcode) {
@@ -889,6 +901,15 @@ impl<T: Transport> Loader<T> {
                 // answer the next command.
                 self.listen(Instant::now() + Duration::from_millis(50))?;
                 self.decoder.reset();
+                if self.answered[usize::from(opcode.code())] {
+                    // The chip carried out this command before: the line garbled the request
+                    // (a lost byte moves the opcode), so sending it again can work.
+                    self.anomalies += 1;
+                    return Err(LoaderError::BadReply {
+                        command: opcode,
+                        detail: "the chip took the request as garbled (status 01 05)".into(),
+                    });
+                }
                 return Err(LoaderError::Unsupported {
                     command: opcode,
                     secure_download: self.secure_download_mode(),

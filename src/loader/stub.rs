@@ -74,6 +74,11 @@ impl StubImage {
     }
 }
 
+/// Tries of the stub's upload on a troubled line.
+const UPLOAD_TRIES: u32 = 3;
+/// Frames that are not `OHAI` let pass while waiting for it (noise that formed a frame).
+const MAX_STRAYS_BEFORE_OHAI: u32 = 4;
+
 impl<T: Transport> Loader<T> {
     /// Upload `stub` to RAM, start it and wait for its `OHAI`.
     pub fn run_stub(
@@ -88,19 +93,23 @@ impl<T: Transport> Loader<T> {
             }
             _ => ROM_MAX_BLOCK,
         };
-        for (addr, bytes) in [(stub.text_start, &stub.text), (stub.data_start, &stub.data)] {
-            if bytes.is_empty() {
-                continue;
-            }
-            let size = len_u32(bytes.len());
-            let blocks = size.div_ceil(block);
-            self.command(
-                &Command::mem_begin(size, blocks, block, addr),
-                0,
-                timeouts::DEFAULT,
-            )?;
-            for (seq, chunk) in (0u32..).zip(bytes.chunks(block as usize)) {
-                self.command(&Command::mem_data(seq, chunk), 0, timeouts::DEFAULT)?;
+        // Uploading changes only RAM the stub is about to fill anyway: an upload that lost a
+        // reply or had a block garbled starts again from MEM_BEGIN, once back in step.
+        let mut tries = 1;
+        loop {
+            match self.upload(stub, block) {
+                Err(
+                    e @ (LoaderError::Timeout { .. }
+                    | LoaderError::BadReply { .. }
+                    | LoaderError::Command { .. }),
+                ) if tries < UPLOAD_TRIES => {
+                    tries += 1;
+                    self.resends += 1;
+                    if self.resync().is_err() {
+                        return Err(e);
+                    }
+                }
+                other => break other?,
             }
         }
         // The ROM may jump before its MEM_END reply is out; a missing reply is not an error.
@@ -109,11 +118,17 @@ impl<T: Transport> Loader<T> {
             Err(e) => return Err(e),
         }
         let deadline = Instant::now() + timeouts::DEFAULT;
+        let mut strays = 0;
         loop {
             match self.next_raw_frame(deadline)? {
                 Some(frame) if frame == b"OHAI" => break,
                 // A late MEM_END reply.
                 Some(frame) if frame.get(..2) == Some(&[0x01, Opcode::MemEnd.code()][..]) => {}
+                // Line noise that happened to form a frame.
+                Some(_) if strays < MAX_STRAYS_BEFORE_OHAI => {
+                    strays += 1;
+                    self.anomalies += 1;
+                }
                 Some(frame) => {
                     return Err(LoaderError::StubFailed {
                         detail: format!(
@@ -130,7 +145,28 @@ impl<T: Transport> Loader<T> {
             }
         }
         self.responder = Responder::Stub;
+        self.answered = [false; 256];
         on_event(Event::StubRunning);
+        Ok(())
+    }
+
+    /// MEM_BEGIN and MEM_DATA for the stub's text and data segments, in `block`-byte blocks.
+    fn upload(&mut self, stub: &StubImage, block: u32) -> Result<(), LoaderError> {
+        for (addr, bytes) in [(stub.text_start, &stub.text), (stub.data_start, &stub.data)] {
+            if bytes.is_empty() {
+                continue;
+            }
+            let size = len_u32(bytes.len());
+            let blocks = size.div_ceil(block);
+            self.command(
+                &Command::mem_begin(size, blocks, block, addr),
+                0,
+                timeouts::DEFAULT,
+            )?;
+            for (seq, chunk) in (0u32..).zip(bytes.chunks(block as usize)) {
+                self.command(&Command::mem_data(seq, chunk), 0, timeouts::DEFAULT)?;
+            }
+        }
         Ok(())
     }
 }

@@ -212,6 +212,18 @@ impl SerialTransport {
     }
 
     fn port_error(&self, e: serialport::Error) -> TransportError {
+        // serialport's errors keep no OS error code (a pty whose other side closed, or a USB
+        // bridge pulled, fails a baud change with a bare "I/O error"): a device that is gone
+        // says so by its missing node (Unix names ports by path; Windows' codes are kept
+        // through io_error).
+        if e.kind() == serialport::ErrorKind::NoDevice
+            || (cfg!(unix) && !std::path::Path::new(&self.name).exists())
+        {
+            return TransportError::Disconnected {
+                port: self.name.clone(),
+                detail: e.to_string(),
+            };
+        }
         self.io_error(std::io::Error::from(e))
     }
 
