@@ -94,6 +94,21 @@ fn flipped_bits_are_caught_by_the_checksum_or_the_md5_and_sent_again() {
 }
 
 #[test]
+fn a_line_that_garbles_most_large_blocks_gets_smaller_ones() {
+    // At 6e-5 per byte most 16 KiB stub blocks meet a flipped bit: sent again at the same size
+    // they kept failing (the write stood after three tries); halved, they get through.
+    let faults = Faults {
+        seed: 11,
+        flip: 6e-5,
+        ..Faults::default()
+    };
+    for outcome in both_loaders(&faults, Link::Uart) {
+        survived(&outcome, outcome.faults.flipped, "flipped bit");
+        assert!(retried(&outcome), "{:?}", outcome.events);
+    }
+}
+
+#[test]
 fn duplicated_replies_are_skipped_and_the_write_checked_again() {
     let faults = Faults {
         seed: 7,

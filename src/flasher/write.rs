@@ -615,8 +615,13 @@ impl<T: Transport> Flasher<T> {
             // A transfer that keeps failing without getting further on a line that garbles or
             // loses bytes: each block's chance to pass falls with its length, so smaller blocks
             // get through where large ones keep failing. Halve them (for the rest of this
-            // flasher's life) and go on, down to MIN_BLOCK.
-            if stalled >= WRITE_ATTEMPTS - 1 && self.block_size() > MIN_BLOCK {
+            // flasher's life) and go on, down to MIN_BLOCK. A flash that failed to program is
+            // not helped by smaller blocks.
+            let line_trouble = !matches!(
+                &e,
+                LoaderError::Command { error, .. } if error.is_flash_failure()
+            );
+            if line_trouble && stalled >= WRITE_ATTEMPTS - 1 && self.block_size() > MIN_BLOCK {
                 self.block_halvings += 1;
                 stalled = 0;
             }

@@ -24,6 +24,12 @@ impl DeviceError {
         }
     }
 
+    /// True when the chip reports that the flash itself failed (the ROM's flash write error,
+    /// a stub's failed SPI operation), not that the request arrived damaged.
+    pub fn is_flash_failure(self) -> bool {
+        matches!(self, DeviceError::Rom(0x08) | DeviceError::Stub(0xC400))
+    }
+
     /// The code as esptool prints it (`0107` for the ROM, `c100` for a stub).
     fn code_hex(self) -> String {
         match self {
