@@ -1022,7 +1022,7 @@ impl<T: Transport> Loader<T> {
     }
 
     /// How many commands were sent again after their reply was lost, garbled or a failure
-    /// status (see [`Loader::command`]).
+    /// status (see `Loader::command`).
     pub fn resends(&self) -> u64 {
         self.resends
     }

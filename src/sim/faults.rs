@@ -1,7 +1,7 @@
 //! Faults on the virtual chip's line, in its loaders and in its flash, as a real USB-UART bridge,
 //! USB cable, ROM or NOR flash produces them: [`Faults`] says which and how often
 //! (`sim://?fault-seed=7&drop=1e-5&flip=1e-5&late=0.01&reset-at=300K`, the same options on
-//! `cargo esp32s3 sim --faults`), and [`FaultLine`] applies them to the chip's byte streams.
+//! `cargo esp32s3 sim --faults`), and `FaultLine` applies them to the chip's byte streams.
 //! Everything is drawn from one seeded generator, so a run is repeated exactly by its seed.
 //!
 //! What each fault is, and where it happens:
