@@ -1324,7 +1324,14 @@ fn lay_out_elf(
         file: shown_path(&inputs.path),
         source: Box::new(source),
     })?;
-    if !settings.ignore_app_descriptor && app_desc_of_image(&app.bytes).is_none() {
+    // Only an image that runs from flash is an app the second stage loads (and reads the
+    // descriptor of); one that loads wholly into RAM is a bootloader, which has none.
+    let runs_from_flash = app
+        .segments
+        .iter()
+        .any(|s| crate::image::format::is_flash_mapped(s.addr));
+    if !settings.ignore_app_descriptor && runs_from_flash && app_desc_of_image(&app.bytes).is_none()
+    {
         return Err(in_file(
             &inputs.path,
             ImageError::NoAppDescriptor {

@@ -35,7 +35,7 @@ use cli::Bench;
 mod synthetic_elf;
 use synthetic_elf::{
     app_descriptor, app_image, image_of, offset0_image, synthetic_bootloader, synthetic_elf_with,
-    synthetic_offset0_image,
+    synthetic_offset0_image, synthetic_ram_elf,
 };
 
 /// Put the synthetic bootloader and the default 8 MB table (factory app at 0x10000) on the
@@ -258,6 +258,19 @@ fn an_app_without_a_descriptor_is_refused_by_flash_and_save_image() {
         .env("ESP32S3_IGNORE_APP_DESCRIPTOR", "true")
         .run()
         .succeeds();
+}
+
+#[test]
+fn an_elf_that_loads_wholly_into_ram_is_converted_without_a_descriptor() {
+    // A second-stage bootloader's ELF (IRAM and DRAM only) has no app descriptor and needs
+    // none: the descriptor is read from apps that run from flash. `cargo xtask demo` broke on
+    // this when the refusal was added.
+    let bench = Bench::new();
+    let elf = bench.write("bootloader.elf", &synthetic_ram_elf());
+    bench
+        .run(&["save-image", &elf, "bootloader.bin"])
+        .succeeds();
+    assert!(bench.path("bootloader.bin").exists());
 }
 
 /// The virtual chip boots like an ESP-IDF v5.2.3+ bootloader: forced onto it, an app without a

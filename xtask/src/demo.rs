@@ -227,8 +227,9 @@ fn app_descriptor(project: &str, version: &str, idf: &str) -> Vec<u8> {
     put(96, 16, b"Jan  1 2026");
     put(112, 32, idf.as_bytes());
     d[0..4].copy_from_slice(&0xABCD_5432u32.to_le_bytes());
-    // max_efuse_blk_rev_full = 99 (v0.99); mmu_page_size = 2^16.
-    d[178..180].copy_from_slice(&99u16.to_le_bytes());
+    // max_efuse_blk_rev_full = 199 (v1.99: ESP-IDF 5.x's default for the ESP32-S3, whose chips
+    // carry eFuse block revision 1.x, and which the second stage checks); mmu_page_size = 2^16.
+    d[178..180].copy_from_slice(&199u16.to_le_bytes());
     d[180] = 16;
     d
 }
