@@ -77,8 +77,8 @@ pub fn reference<T: Transport>(flasher: &mut Flasher<T>) -> Result<Reference, Fl
 pub enum RungFailure {
     /// A command failed: a timeout, a garbled reply, a refusal, or a device that went away.
     Failed(FlashError),
-    /// The chip answered, but with different data than at 115200.
-    Different(&'static str),
+    /// The chip answered, but with different data than at 115200 (what differed).
+    Different(String),
 }
 
 /// True when `error` says the device itself is gone (a pulled cable).
@@ -114,20 +114,22 @@ pub fn prove<T: Transport>(
 ) -> Result<(), RungFailure> {
     let magic = flasher.loader().read_reg(CHIP_DETECT_MAGIC_REG)?;
     if magic != CHIP_MAGIC {
-        return Err(RungFailure::Different(
-            "the chip-detect register read back different",
-        ));
+        return Err(RungFailure::Different(format!(
+            "the chip-detect register read 0x{magic:x} instead of 0x{CHIP_MAGIC:x}"
+        )));
     }
     let md5 = flasher.md5(0, PROBE_LEN)?;
     if md5 != reference.md5 {
         return Err(RungFailure::Different(
-            "the flash's MD5 came back different",
+            "the flash's MD5 came back different".into(),
         ));
     }
     if let Some(expected) = &reference.first_bytes {
         let read = flasher.read_flash(0, PROBE_READ, &mut |_| {})?;
         if &read != expected {
-            return Err(RungFailure::Different("the flash read back different"));
+            return Err(RungFailure::Different(
+                "the flash read back different".into(),
+            ));
         }
     }
     Ok(())
