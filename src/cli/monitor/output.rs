@@ -169,7 +169,10 @@ impl Output {
         let visible = strip_ansi(line);
         let classified = levels::classify(&visible);
         let keep = self.filter.keeps(classified);
-        let stamped = format!("{}{line}", self.stamp());
+        // One stamp for the screen and the log: taken twice, the two could differ by a
+        // millisecond (a flaky test showed it).
+        let stamp = self.stamp();
+        let stamped = format!("{stamp}{line}");
         if self.raw_terminal && (self.immediate || self.partial_shown) {
             // On the screen already, ending included.
             self.partial_shown = false;
@@ -185,8 +188,7 @@ impl Output {
         self.hidden = !keep;
         if keep {
             let shown = format!(
-                "{}{}\n",
-                self.stamp(),
+                "{stamp}{}\n",
                 self.colorize(classified.map(|l| l.level), line)
             );
             self.show(shown.as_bytes());
@@ -204,12 +206,9 @@ impl Output {
             return;
         }
         self.start_line();
-        let stamped = format!("{}{}", self.stamp(), line.text);
-        let shown = format!(
-            "{}{}\n",
-            self.stamp(),
-            self.colorize(line.level, &line.text)
-        );
+        let stamp = self.stamp();
+        let stamped = format!("{stamp}{}", line.text);
+        let shown = format!("{stamp}{}\n", self.colorize(line.level, &line.text));
         self.show(shown.as_bytes());
         self.at_line_start = true;
         self.log_line(&stamped);
