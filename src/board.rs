@@ -396,15 +396,7 @@ impl Board {
         } else if let Some(boot) = regions.iter().find(|r| r.offset == 0) {
             self.keep_if_replaced(&boot.data, &mut on_progress)?;
         }
-        for partition in erase {
-            on_progress(Event::ErasingPartition {
-                name: partition.name.clone(),
-                offset: partition.offset,
-                size: partition.size,
-            });
-            self.flasher
-                .erase_region(partition.offset, partition.size, &mut on_progress)?;
-        }
+        self.erase_listed(&erase, &mut on_progress)?;
         self.write_with_fallback(&regions, &mut on_progress)
     }
 
@@ -456,6 +448,24 @@ impl Board {
             }
             self.recover(recovery, error, identity.as_ref(), regions, on_progress)?;
         }
+    }
+
+    /// Erase each of `partitions`, saying which before each.
+    fn erase_listed(
+        &mut self,
+        partitions: &[Partition],
+        on_progress: &mut dyn FnMut(Event),
+    ) -> crate::Result<()> {
+        for partition in partitions {
+            on_progress(Event::ErasingPartition {
+                name: partition.name.clone(),
+                offset: partition.offset,
+                size: partition.size,
+            });
+            self.flasher
+                .erase_region(partition.offset, partition.size, on_progress)?;
+        }
+        Ok(())
     }
 
     /// Bring the connection back as `recovery` says (escalating when that fails), take what was
@@ -810,15 +820,7 @@ impl Board {
             };
             chosen.push(partition);
         }
-        for partition in &chosen {
-            on_progress(Event::ErasingPartition {
-                name: partition.name.clone(),
-                offset: partition.offset,
-                size: partition.size,
-            });
-            self.flasher
-                .erase_region(partition.offset, partition.size, &mut on_progress)?;
-        }
+        self.erase_listed(&chosen, &mut on_progress)?;
         Ok(chosen)
     }
 
